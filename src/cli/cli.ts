@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { CommanderError } from 'commander';
+import { InputError, U21MediaError } from '../core/errors.js';
+import { EXIT } from './exit-codes.js';
+import type { Io } from './io.js';
+import { createProgram } from './program.js';
+import { typesText } from './types-command.js';
+
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
+export async function run(args: readonly string[], io: Io): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = createProgram(
+    version,
+    {
+      upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io),
+      types: async () => {
+        io.stdout.write(typesText());
+        return EXIT.ok;
+      },
+    },
+    (code) => (exitCode = code),
+    { writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) },
+  );
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+/** The one place that turns errors into messages and exit codes. */
+function reportError(error: unknown, io: Io): number {
+  if (error instanceof CommanderError) {
+    // Help and version exit through here with code 0; usage errors are already printed.
+    return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  }
+  if (error instanceof InputError) {
+    for (const p of error.problems) io.stderr.write(`✖ ${p.path}: ${p.message}\n`);
+    io.stderr.write(`u21-media: error: ${error.problems.length} invalid input${error.problems.length === 1 ? '' : 's'}; nothing was sent\n  hint: ${error.hint}\n`);
+    return EXIT.badInput;
+  }
+  if (error instanceof U21MediaError) {
+    io.stderr.write(`u21-media: error: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ''}`);
+    return EXIT.badInput;
+  }
+  const err = error as Error;
+  io.stderr.write(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
+  return EXIT.someFailed;
+}

@@ -1,0 +1,67 @@
+import { dirname, resolve } from 'node:path';
+import { cosmiconfig } from 'cosmiconfig';
+import { ConfigError } from '../core/errors.js';
+import { compileRules } from '../core/media-type.js';
+import { isPlainObject } from '../core/sidecar.js';
+import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS } from './options.js';
+
+export interface LoadedConfig {
+  filepath: string;
+  values: Record<string, unknown>;
+}
+
+const NAME = 'u21media';
+const SEARCH_PLACES = [
+  'package.json',
+  `.${NAME}rc`,
+  `.${NAME}rc.json`,
+  `.${NAME}rc.yaml`,
+  `.${NAME}rc.yml`,
+  `${NAME}.config.js`,
+  `${NAME}.config.mjs`,
+  `${NAME}.config.cjs`,
+];
+
+const ALLOWED = new Set<string>([
+  ...UPLOAD_OPTIONS.filter((o) => o.inConfig !== false).map((o) => o.key),
+  ...CONFIG_ONLY_KEYS,
+]);
+
+/** Finds the config file (or loads the named one) and checks its keys; undefined when there is none. */
+export async function loadConfig(cwd: string, explicitPath?: string): Promise<LoadedConfig | undefined> {
+  const explorer = cosmiconfig(NAME, { searchPlaces: SEARCH_PLACES, searchStrategy: 'project' });
+  let result;
+  try {
+    result = explicitPath ? await explorer.load(resolve(cwd, explicitPath)) : await explorer.search(cwd);
+  } catch (error) {
+    const where = explicitPath ?? (error as { filepath?: string }).filepath ?? 'config file';
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message.split('\n')[0];
+    throw new ConfigError(`${where}: cannot load config (${reason})`, 'fix the file, or pass --config with another one');
+  }
+  if (!result || result.isEmpty) return undefined;
+  const { filepath, config } = result;
+  if (!isPlainObject(config)) throw new ConfigError(`${filepath}: config must be an object`, 'write it as {"org": "acme", …}');
+  for (const key of Object.keys(config)) {
+    if (key === 'apiKey') {
+      throw new ConfigError(`${filepath}: a config file never holds the API key`, 'remove "apiKey"; use U21_API_KEY or "apiKeyFile" instead');
+    }
+    if (!ALLOWED.has(key)) {
+      throw new ConfigError(`${filepath}: unknown key "${key}"`, `known keys: ${[...ALLOWED].join(', ')}`);
+    }
+  }
+  const values: Record<string, unknown> = { ...config };
+  if (values.conventions !== undefined) {
+    if (!Array.isArray(values.conventions)) {
+      throw new ConfigError(`${filepath}: "conventions" must be a list`, 'write [{"glob": "*_poa.pdf", "media_type": "…"}]');
+    }
+    try {
+      compileRules(values.conventions);
+    } catch (error) {
+      throw new ConfigError(`${filepath}: ${(error as Error).message}`, 'each rule is {"glob": "…", "media_type": "…"} or {"regex": "…", "media_type": "…"}');
+    }
+  }
+  // A key file named in the config is found beside the config, wherever the run starts.
+  if (typeof values.apiKeyFile === 'string') values.apiKeyFile = resolve(dirname(filepath), values.apiKeyFile);
+  return { filepath, values };
+}

@@ -1,0 +1,45 @@
+import { ENV_NAMES } from '../core/hosts.js';
+
+type OptionType = 'string' | 'integer' | 'boolean' | 'choice';
+
+/** One option, declared once: it drives commander, env and config parsing, and the README's list. */
+export interface OptionSpec {
+  /** camelCase key, as in the config file. */
+  key: string;
+  /** commander flag syntax. */
+  flags: string;
+  description: string;
+  type: OptionType;
+  group: 'Target' | 'Files' | 'Sending' | 'Output';
+  env?: string;
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+  default?: string | number | boolean;
+  /** Whether a config file may set it (false for per-run options). */
+  inConfig?: boolean;
+}
+
+/** The `upload` command's options. */
+export const UPLOAD_OPTIONS: readonly OptionSpec[] = [
+  { key: 'org', flags: '--org <name>', env: 'U21_ORG', type: 'string', group: 'Target', description: 'Unit21 org_name (required)' },
+  { key: 'env', flags: '--env <name>', env: 'U21_ENV', type: 'choice', choices: ENV_NAMES, group: 'Target', description: `Unit21 environment: ${ENV_NAMES.join(', ')}` },
+  { key: 'baseUrl', flags: '--base-url <url>', env: 'U21_BASE_URL', type: 'string', group: 'Target', description: 'any API base URL, with or without /v1 (wins over --env)' },
+  { key: 'entity', flags: '--entity <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this entity' },
+  { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
+  { key: 'mediaType', flags: '--media-type <type>', type: 'string', group: 'Files', inConfig: false, description: 'media_type for files without a sidecar one' },
+  { key: 'infer', flags: '--no-infer', type: 'boolean', default: true, group: 'Files', description: 'do not infer media_type from file names' },
+  { key: 'maxFileSize', flags: '--max-file-size <bytes>', type: 'integer', min: 1, default: 5_000_000, group: 'Files', description: 'refuse larger files before sending' },
+  { key: 'skipInvalid', flags: '--skip-invalid', type: 'boolean', default: false, group: 'Files', description: 'upload the valid files even when some inputs are invalid' },
+  { key: 'format', flags: '--format <format>', type: 'choice', choices: ['multipart', 'json'], default: 'multipart', group: 'Sending', description: 'body format: multipart, or json with base64 media' },
+  { key: 'concurrency', flags: '--concurrency <n>', type: 'integer', min: 1, max: 256, default: 16, group: 'Sending', description: 'most requests in flight' },
+  { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
+  { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },
+  { key: 'config', flags: '--config <file>', type: 'string', group: 'Output', inConfig: false, description: 'read this config file instead of searching for one' },
+];
+
+/** Keys a config file may hold beyond the options. */
+export const CONFIG_ONLY_KEYS = ['conventions'] as const;
+
+/** `--max-file-size` from `maxFileSize`. */
+export const flagOf = (spec: OptionSpec): string => spec.flags.split(' ')[0]!.replace(/^--no-/, '--');

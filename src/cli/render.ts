@@ -1,0 +1,59 @@
+import type { Writable } from 'node:stream';
+import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../core/events.js';
+import { formatBytes, formatDuration, plural } from './format.js';
+
+/** Writes a run's events: as JSON lines on stdout, or as plain lines (details on stderr, results on stdout). */
+export interface Renderer {
+  event(event: UploadEvent | PlanEvent): void;
+  summary(summary: UploadSummary | DryRunSummary): void;
+}
+
+export function createRenderer(json: boolean, stdout: Writable, stderr: Writable): Renderer {
+  const out = (line: string) => stdout.write(`${line}\n`);
+  const err = (line: string) => stderr.write(`${line}\n`);
+  if (json) {
+    return {
+      event: (event) => out(JSON.stringify(event)),
+      summary: (summary) => out(JSON.stringify(summary)),
+    };
+  }
+  return {
+    event: (event) => {
+      switch (event.event) {
+        case 'uploaded':
+          return err(`✔ ${event.path} → ${event.entity_id} (${event.media_type ?? 'no media_type'}, ${formatBytes(event.bytes)})${event.possibly_duplicated ? ' possibly duplicated' : ''}`);
+        case 'failed': {
+          err(`✖ ${event.path} → ${event.entity_id}: ${event.status ?? 'no response'} ${event.error_code ?? ''} ${event.message}`.replace(/ +/g, ' '));
+          const hint = event.status === null ? undefined : STATUS_HINTS[event.status];
+          return hint && err(`  hint: ${hint}`);
+        }
+        case 'skipped':
+          return err(`- skipped ${event.path} (${event.reason}: ${event.message})`);
+        case 'warning':
+          return err(`warning: ${event.message}`);
+        case 'planned': {
+          const type = event.media_type === null ? 'no media_type' : `${event.media_type} (from ${event.media_type_source.replace('_', ' ')})`;
+          return out(`${event.path} → ${event.entity_id}  ${type}  ${formatBytes(event.bytes)}`);
+        }
+      }
+    },
+    summary: (summary) => out('dry_run' in summary ? dryRunLine(summary) : summaryLine(summary)),
+  };
+}
+
+const STATUS_HINTS: Readonly<Record<number, string>> = {
+  404: 'the entity may not exist yet, or be a placeholder (created implicitly by an event), which cannot take media',
+  423: 'the entity is still being processed; try again in a few seconds',
+};
+
+function summaryLine(s: UploadSummary): string {
+  const parts = [`${s.uploaded} uploaded`, `${s.failed} failed`, `${s.skipped} skipped`];
+  if (s.not_sent > 0) parts.push(`${s.not_sent} not sent`);
+  if (s.possibly_duplicated > 0) parts.push(`${s.possibly_duplicated} possibly duplicated`);
+  return `${plural(s.total, 'file')}: ${parts.join(', ')}; ${formatBytes(s.bytes)} in ${formatDuration(s.duration_ms)}`;
+}
+
+function dryRunLine(s: DryRunSummary): string {
+  const invalid = s.invalid > 0 ? `, ${s.invalid} invalid` : '';
+  return `Dry run: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`;
+}

@@ -1,0 +1,51 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { PlannedFile } from '../plan.js';
+import type { RequestBody } from './request-body.js';
+
+// A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
+const READ_SIZE = 3 * 64 * 1024;
+
+/** The JSON format: a top-level array of `{media, name, media_type, custom_data}`, media streamed as base64. */
+export function jsonBody(files: readonly PlannedFile[]): RequestBody {
+  const parts = files.map((file, index) => ({
+    file,
+    head: Buffer.from(`${index === 0 ? '[' : ','}{"media":"`),
+    tail: Buffer.from(`",${JSON.stringify(jsonFields(file)).slice(1)}`),
+  }));
+  const close = Buffer.from(']');
+  const length =
+    parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;
+
+  async function* body(): AsyncGenerator<Uint8Array> {
+    for (const { file, head, tail } of parts) {
+      yield head;
+      yield* base64Of(file.absPath);
+      yield tail;
+    }
+    yield close;
+  }
+  return { headers: { 'content-type': 'application/json', 'content-length': String(length) }, body: Readable.from(body(), { objectMode: false }), length };
+}
+
+function jsonFields(file: PlannedFile) {
+  return {
+    name: file.name,
+    ...(file.mediaType !== undefined && { media_type: file.mediaType }),
+    ...(file.customData !== undefined && { custom_data: file.customData }),
+  };
+}
+
+const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
+
+/** Streams a file as standard padded base64, never holding the whole file. */
+async function* base64Of(path: string): AsyncGenerator<Uint8Array> {
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE })) {
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    const whole = data.length - (data.length % 3);
+    if (whole > 0) yield Buffer.from(data.subarray(0, whole).toString('base64'));
+    carry = data.subarray(whole);
+  }
+  if (carry.length > 0) yield Buffer.from(carry.toString('base64'));
+}

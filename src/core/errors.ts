@@ -1,0 +1,34 @@
+/** Base of every error the tool explains to its user: a one-line message plus a hint. */
+export class U21MediaError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A bad flag, option value or combination of options. Exit 2. */
+export class UsageError extends U21MediaError {}
+
+/** A bad config file. Exit 2. */
+export class ConfigError extends U21MediaError {}
+
+/** One or more invalid inputs found by preflight. Exit 2, nothing sent. */
+export class InputError extends U21MediaError {
+  constructor(readonly problems: readonly Problem[]) {
+    super(
+      problems.length === 1
+        ? `${problems[0]!.path}: ${problems[0]!.message}`
+        : `${problems.length} inputs are invalid`,
+      'fix them, or pass --skip-invalid to upload the valid files only',
+    );
+  }
+}
+
+/** An input that preflight refused: the file (or option) at fault and what to do. */
+export interface Problem {
+  path: string;
+  message: string;
+}

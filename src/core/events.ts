@@ -1,0 +1,78 @@
+import type { MediaTypeSource } from './media-type.js';
+import type { SkipReason } from './plan.js';
+
+/** Events use the `--json` contract's field names, so the CLI prints them as they are. */
+export interface UploadedEvent {
+  event: 'uploaded';
+  path: string;
+  entity_id: string;
+  media_type: string | null;
+  bytes: number;
+  attempts: number;
+  possibly_duplicated?: true;
+}
+
+export interface FailedEvent {
+  event: 'failed';
+  path: string;
+  entity_id: string;
+  /** HTTP status, or null when no response came (network error). */
+  status: number | null;
+  error_code: string | null;
+  message: string;
+  attempts: number;
+}
+
+export interface SkippedEvent {
+  event: 'skipped';
+  path: string;
+  reason: SkipReason;
+  message: string;
+}
+
+export interface PlannedEvent {
+  event: 'planned';
+  path: string;
+  entity_id: string;
+  media_type: string | null;
+  media_type_source: MediaTypeSource;
+  bytes: number;
+}
+
+export interface UploadSummary {
+  event: 'summary';
+  /** Files considered: uploaded + failed + skipped + not_sent. */
+  total: number;
+  uploaded: number;
+  failed: number;
+  skipped: number;
+  /** Of the skipped, those skipped as invalid inputs (--skip-invalid); they make the run exit 1. */
+  invalid: number;
+  /** Files never attempted because the run stopped early (a refused key). */
+  not_sent: number;
+  retries: number;
+  /** File bytes uploaded. */
+  bytes: number;
+  duration_ms: number;
+  possibly_duplicated: number;
+  /** Why the run stopped before every file was attempted. */
+  stopped?: 'auth';
+}
+
+export interface DryRunSummary {
+  event: 'summary';
+  dry_run: true;
+  planned: number;
+  skipped: number;
+  invalid: number;
+  bytes: number;
+}
+
+/** Something the user should know that does not stop the run, e.g. an unrecognised media_type. */
+export interface WarningEvent {
+  event: 'warning';
+  message: string;
+}
+
+export type UploadEvent = UploadedEvent | FailedEvent | SkippedEvent | WarningEvent;
+export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;

@@ -1,0 +1,47 @@
+import { extname } from 'node:path';
+
+/** Extensions Unit21 accepts, with the Content-Type sent for each. `.jpeg`/`.tif` are aliases. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  txt: 'text/plain',
+  pdf: 'application/pdf',
+  mp4: 'video/mp4',
+  mov: 'video/quicktime',
+  wmv: 'video/x-ms-wmv',
+  avi: 'video/x-msvideo',
+  mkv: 'video/x-matroska',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  tiff: 'image/tiff',
+  tif: 'image/tiff',
+  gif: 'image/gif',
+  raw: 'image/x-raw',
+  eps: 'application/postscript',
+};
+
+const IMAGES = new Set(['png', 'jpg', 'jpeg', 'tiff', 'tif', 'gif', 'raw', 'eps']);
+
+/** The supported extensions as documented (aliases listed after their canonical names). */
+export const SUPPORTED_EXTENSIONS = Object.keys(CONTENT_TYPES);
+
+/** Lower-case extension without the dot, or '' when the name has none. */
+export function extensionOf(fileName: string): string {
+  return extname(fileName).slice(1).toLowerCase();
+}
+
+/** Content-Type for a supported file name, or undefined when Unit21 does not take it. */
+export function contentTypeOf(fileName: string): string | undefined {
+  return CONTENT_TYPES[extensionOf(fileName)];
+}
+
+/** Whether the file is an image, the only kind the file-name conventions apply to. */
+export function isImage(fileName: string): boolean {
+  return IMAGES.has(extensionOf(fileName));
+}
+
+/** Unit21's documented per-file limit. */
+export const DEFAULT_MAX_FILE_SIZE = 5_000_000;
+
+/** Our per-request ceilings (the API documents none). */
+export const MAX_FILES_PER_REQUEST = 10;
+export const MAX_BYTES_PER_REQUEST = 20_000_000;

@@ -1,0 +1,66 @@
+import { UsageError } from './errors.js';
+
+/** Unit21's hosts by environment name. */
+export const HOSTS = {
+  prod1: 'https://api.unit21.com',
+  prod2: 'https://api.prod2.unit21.com',
+  prod3: 'https://api.prod1.eu-central-1.unit21.com',
+  sandbox1: 'https://sandbox1-api.unit21.com',
+  sandbox2: 'https://sandbox2-api.unit21.com',
+  sandbox3: 'https://api.sandbox1.eu-central-1.unit21.com',
+} as const;
+
+export type EnvName = keyof typeof HOSTS;
+export const ENV_NAMES = Object.keys(HOSTS) as EnvName[];
+
+/** Whether a URL's host is loopback, the only place plain HTTP may carry the key. */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * The API root (ending in `/v1`) from `--base-url` (wins) or `--env`. Refuses plain HTTP
+ * to anything but loopback, since the key travels in a header.
+ */
+export function resolveApiRoot(options: { env?: string; baseUrl?: string }): string {
+  const { env, baseUrl } = options;
+  let raw: string;
+  if (baseUrl) raw = baseUrl;
+  else if (env) {
+    if (!(env in HOSTS)) {
+      throw new UsageError(`--env: unknown environment "${env}"`, `use one of ${ENV_NAMES.join(', ')}, or --base-url`);
+    }
+    raw = HOSTS[env as EnvName];
+  } else {
+    throw new UsageError('no Unit21 host given', `pass --env (${ENV_NAMES.join(', ')}) or --base-url, or set U21_ENV / U21_BASE_URL`);
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`--base-url: "${raw}" is not a URL`, 'give a full URL such as https://api.unit21.com');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UsageError(`--base-url: unsupported protocol "${url.protocol}"`, 'use https://');
+  }
+  if (url.protocol === 'http:' && !isLoopback(url)) {
+    throw new UsageError(`--base-url: refusing plain http:// to ${url.host}; the API key would travel unencrypted`, 'use https:// (plain http is allowed only for loopback, e.g. the local sandbox)');
+  }
+  if (url.search || url.hash) {
+    throw new UsageError(`--base-url: "${raw}" has a query or fragment`, 'give only the scheme, host and optional path');
+  }
+  const path = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+  return `${url.origin}${path}/v1`;
+}
+
+/** Percent-encodes an id as exactly one path segment (`.` and `..` too, which URL parsers would collapse). */
+export function pathSegment(id: string): string {
+  if (id === '.' || id === '..') return id.replace(/\./g, '%2E');
+  return encodeURIComponent(id);
+}
+
+/** URL of the entity link-media endpoint. */
+export function entityMediaUrl(apiRoot: string, org: string, entityId: string): string {
+  return `${apiRoot}/${pathSegment(org)}/entities/${pathSegment(entityId)}/link-media`;
+}

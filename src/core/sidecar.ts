@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+
+/** What a `<file>.json` sidecar adds to its file. */
+export interface FileMetadata {
+  mediaType?: string;
+  customData?: Record<string, unknown>;
+}
+
+/** Path of the sidecar that belongs to a file. */
+export const sidecarPathOf = (filePath: string): string => `${filePath}.json`;
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads a file's sidecar, or returns undefined when there is none. Accepts both forms:
+ * flat (`{"media_type": …, "source": …}`) and nested (`{"media_type": …, "custom_data": {…}}`);
+ * other top-level keys merge into custom_data. Throws an Error whose message says what to fix.
+ */
+export async function readSidecar(filePath: string): Promise<FileMetadata | undefined> {
+  let text: string;
+  try {
+    text = await readFile(sidecarPathOf(filePath), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read sidecar: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`sidecar is not valid JSON (${(error as Error).message}); fix or remove it`);
+  }
+  return metadataFrom(parsed, 'sidecar');
+}
+
+/** Validates a metadata object (sidecar or manifest row) into media_type and custom_data. */
+export function metadataFrom(value: unknown, what: string): FileMetadata {
+  if (!isPlainObject(value)) throw new Error(`${what} must hold a JSON object`);
+  const { media_type: mediaType, custom_data: nested, ...rest } = value;
+  if (mediaType !== undefined && (typeof mediaType !== 'string' || mediaType === '')) {
+    throw new Error(`${what} "media_type" must be a non-empty string`);
+  }
+  if (nested !== undefined && !isPlainObject(nested)) {
+    throw new Error(`${what} "custom_data" must be a JSON object`);
+  }
+  const customData = { ...nested, ...rest };
+  if ('media_type' in customData) {
+    throw new Error(`${what} custom_data cannot hold "media_type"; set it at the top level`);
+  }
+  return {
+    ...(mediaType !== undefined && { mediaType }),
+    ...(Object.keys(customData).length > 0 && { customData }),
+  };
+}

@@ -1,0 +1,157 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
+import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
+import type { RequestRecord, StoredMedia } from './store.js';
+
+export interface SandboxOptions {
+  port?: number;
+  host?: string;
+  /** The key clients must send in `u21-key` (default: a fixed sandbox key). */
+  apiKey?: string;
+  /** The only org name the key has access to. */
+  org?: string;
+  /** When given, only these entity ids exist; others answer 404. Default: every entity exists. */
+  entities?: Iterable<string>;
+  maxFileSize?: number;
+}
+
+/** A running sandbox: where it listens and what it stored. */
+export interface Sandbox {
+  /** The base URL to give `--base-url`, e.g. http://127.0.0.1:43210 */
+  url: string;
+  apiKey: string;
+  org: string;
+  /** Every media item accepted, in order. */
+  stored: StoredMedia[];
+  /** Every request received, in order, including refused ones. */
+  requests: RequestRecord[];
+  close(): Promise<void>;
+}
+
+export const SANDBOX_API_KEY = 'sandbox-key';
+export const SANDBOX_ORG = 'sandbox';
+
+// Ten 5 MB files as base64 JSON fit well within this; anything bigger is not a client of ours.
+const MAX_BODY = 100 * 1024 * 1024;
+
+/** Starts the local Unit21-compatible media API on loopback. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const apiKey = options.apiKey ?? SANDBOX_API_KEY;
+  const org = options.org ?? SANDBOX_ORG;
+  const entities = options.entities ? new Set(options.entities) : undefined;
+  const maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+  const stored: StoredMedia[] = [];
+  const requests: RequestRecord[] = [];
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: Error) => reply(res, 500, { error_code: 'internal_error', message: error.message }));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const record: RequestRecord = { method: req.method ?? '', path, status: 0, files: 0 };
+    requests.push(record);
+    const answer = (status: number, body: unknown) => {
+      record.status = status;
+      reply(res, status, body);
+    };
+
+    const route = matchRoute(path);
+    if (!route) return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
+    if (req.method !== 'PUT') return drainThen(req, () => answer(405, { error_code: 'method_not_allowed', message: 'use PUT' }));
+    if (req.headers['u21-key'] !== apiKey) {
+      return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' }));
+    }
+    if (route.org !== org) {
+      return drainThen(req, () => answer(403, { error_code: 'forbidden', message: `this key has no access to org "${route.org}"` }));
+    }
+    const idProblem = route.objectId.length === 0 || route.objectId.length > 128;
+    if (idProblem || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
+      return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${route.objectType === 'entities' ? 'entity' : 'event'} "${route.objectId}" not found` }));
+    }
+
+    const body = await readBody(req);
+    if (!body) return answer(413, { error_code: 'payload_too_large', message: `request body over ${MAX_BODY} bytes` });
+    let media: IncomingMedia[];
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    const format = type.startsWith('application/json') ? 'json' : 'multipart';
+    try {
+      if (type.startsWith('multipart/form-data')) media = await parseMultipart(body, req.headers['content-type']!, maxFileSize);
+      else if (format === 'json') media = parseJson(body, maxFileSize);
+      else throw new BadRequest(`unsupported Content-Type "${type}"; send multipart/form-data or application/json`);
+      if (route.objectType === 'events' && media.some((m) => !m.mediaType)) {
+        throw new BadRequest('media_type is required for event media');
+      }
+    } catch (error) {
+      if (error instanceof BadRequest) return answer(400, { error_code: 'invalid_request', message: error.message });
+      throw error;
+    }
+    const createdAt = new Date().toISOString();
+    for (const m of media) {
+      stored.push({ org, objectType: route.objectType, objectId: route.objectId, ...m, format, createdAt });
+    }
+    record.files = media.length;
+    answer(200, {});
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    apiKey,
+    org,
+    stored,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** `/v1/{org}/{entities|events}/{id}/link-media`, segments percent-decoded. */
+function matchRoute(path: string): { org: string; objectType: 'entities' | 'events'; objectId: string } | undefined {
+  const parts = path.split('/');
+  if (parts.length !== 6 || parts[0] !== '' || parts[1] !== 'v1' || parts[5] !== 'link-media') return undefined;
+  const objectType = parts[3];
+  if (objectType !== 'entities' && objectType !== 'events') return undefined;
+  try {
+    return { org: decodeURIComponent(parts[2]!), objectType, objectId: decodeURIComponent(parts[4]!) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) {
+      req.resume();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Answers only after the request body is consumed, so the client sees the status, not a reset. */
+function drainThen(req: IncomingMessage, send: () => void) {
+  req.resume();
+  if (req.readableEnded) send();
+  else req.once('end', send);
+}
+
+function reply(res: ServerResponse, status: number, body: unknown) {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

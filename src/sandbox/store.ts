@@ -1,0 +1,24 @@
+/** One media item the sandbox accepted, as Unit21 would keep it. */
+export interface StoredMedia {
+  org: string;
+  /** `entities` or `events`. */
+  objectType: 'entities' | 'events';
+  objectId: string;
+  name: string;
+  mediaType: string | null;
+  customData: Record<string, unknown> | null;
+  sha256: string;
+  bytes: number;
+  /** The Content-Type of the multipart file part; null for the JSON format. */
+  contentType: string | null;
+  format: 'multipart' | 'json';
+  createdAt: string;
+}
+
+/** One request as the sandbox saw it, for logs and tests. */
+export interface RequestRecord {
+  method: string;
+  path: string;
+  status: number;
+  files: number;
+}

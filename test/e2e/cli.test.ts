@@ -1,0 +1,174 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
+import { closeAfter, FIXTURES, fixtureCopy, runBin, sha256, tempDir } from '../helpers.js';
+
+const KEY = 'e2e-secret-key-123';
+
+async function sandbox(options: Parameters<typeof startSandbox>[0] = {}): Promise<Sandbox> {
+  return closeAfter(await startSandbox({ apiKey: KEY, org: 'acme', ...options }));
+}
+
+const target = (server: Sandbox) => ['--org', 'acme', '--base-url', server.url];
+
+describe('u21-media upload (built binary)', () => {
+  it('uploads the fixtures and reports each file and a summary as JSON events', async () => {
+    const server = await sandbox();
+    const result = await runBin(['upload', FIXTURES, '--entity', 'cust-9', '--json', ...target(server)], {
+      cwd: FIXTURES,
+      env: { U21_API_KEY: KEY },
+    });
+    expect(result.code).toBe(0);
+    const uploaded = result.events.filter((e) => e.event === 'uploaded');
+    expect(uploaded).toHaveLength(10);
+    expect(uploaded).toContainEqual({
+      event: 'uploaded',
+      path: join(FIXTURES, 'passport_front.jpg'),
+      entity_id: 'cust-9',
+      media_type: 'IMAGE_PASSPORT_FRONT',
+      bytes: 684,
+      attempts: 1,
+    });
+    expect(result.events.at(-1)).toMatchObject({ event: 'summary', uploaded: 10, failed: 0, skipped: 0, retries: 0, possibly_duplicated: 0 });
+    expect(result.events.every((e) => typeof e.event === 'string')).toBe(true);
+    expect(server.stored).toHaveLength(10);
+    const passport = server.stored.find((m) => m.name === 'passport_front.jpg')!;
+    expect(passport.sha256).toBe(await sha256(join(FIXTURES, 'passport_front.jpg')));
+    expect(result.stdout + result.stderr).not.toContain(KEY);
+  });
+
+  it('prints plain lines, the summary on stdout, and reads the key from --api-key-file', async () => {
+    const server = await sandbox();
+    const dir = await tempDir();
+    await writeFile(join(dir, 'key'), `${KEY}\n`);
+    const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', '--format', 'json', '--api-key-file', join(dir, 'key'), ...target(server)], { cwd: FIXTURES });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('✔ selfie.jpg → cust-9 (IMAGE_FACE_IMAGE');
+    expect(result.stdout).toMatch(/^1 file: 1 uploaded, 0 failed, 0 skipped; 596 B in /);
+    expect(server.stored.map((m) => [m.name, m.format])).toEqual([['selfie.jpg', 'json']]);
+  });
+
+  it('exits 1 with a failed event and a hint when the entity does not exist', async () => {
+    const server = await sandbox({ entities: ['cust-1'] });
+    const json = await runBin(['upload', 'selfie.jpg', '--entity', 'ghost', '--json', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+    expect(json.code).toBe(1);
+    expect(json.events).toContainEqual(expect.objectContaining({ event: 'failed', path: 'selfie.jpg', entity_id: 'ghost', status: 404, error_code: 'resource_not_found' }));
+    expect(json.events.at(-1)).toMatchObject({ event: 'summary', uploaded: 0, failed: 1 });
+
+    const plain = await runBin(['upload', 'selfie.jpg', '--entity', 'ghost', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('✖ selfie.jpg → ghost: 404 resource_not_found');
+    expect(plain.stderr).toContain('placeholder');
+  });
+
+  it('exits 3 and stops when the key is refused, without printing the key', async () => {
+    const server = await sandbox();
+    const result = await runBin(['upload', FIXTURES, '--entity', 'cust-9', '--concurrency', '1', '--json', ...target(server)], {
+      cwd: FIXTURES,
+      env: { U21_API_KEY: 'not-the-key-456' },
+    });
+    expect(result.code).toBe(3);
+    expect(server.requests).toHaveLength(1);
+    expect(result.stderr).toMatch(/refused the key/);
+    expect(result.events.at(-1)).toMatchObject({ event: 'summary', stopped: 'auth', not_sent: 9, failed: 1 });
+    expect(result.stdout + result.stderr).not.toContain('not-the-key-456');
+  });
+
+  it('dry-runs without a key: plans each file with its media_type source, sends nothing', async () => {
+    const server = await sandbox();
+    const result = await runBin(['upload', '.', '--entity', 'cust-9', '--media-type', 'IMAGE_FACE_IMAGE', '--dry-run', '--json', ...target(server)], { cwd: FIXTURES });
+    expect(result.code).toBe(0);
+    const planned = Object.fromEntries(result.events.filter((e) => e.event === 'planned').map((e) => [e.path, [e.media_type, e.media_type_source]]));
+    expect(planned).toMatchObject({
+      'passport_front.jpg': ['IMAGE_FACE_IMAGE', 'flag'],
+      'proof_of_address.pdf': ['PROOF_OF_ADDRESS', 'sidecar'],
+      'analyst_note.txt': ['IMAGE_FACE_IMAGE', 'flag'],
+    });
+    expect(result.events.at(-1)).toEqual({ event: 'summary', dry_run: true, planned: 10, skipped: 0, invalid: 0, bytes: expect.any(Number) });
+    expect(server.requests).toHaveLength(0);
+
+    const plain = await runBin(['upload', '.', '--entity', 'cust-9', '--dry-run', ...target(server)], { cwd: FIXTURES });
+    expect(plain.stdout).toContain('drivers_license_back.png → cust-9  IMAGE_DRIVERS_LICENSE_BACK (from file name)  150 B');
+    expect(plain.stdout).toMatch(/Dry run: 10 files \(.*\) would be uploaded, 0 skipped; nothing sent/);
+  });
+
+  describe('refuses bad input with exit 2, one line naming the culprit, and nothing sent', () => {
+    it.each([
+      ['an empty file', async (d: string) => void (await writeFile(join(d, 'blank.png'), '')), ['.'], /blank\.png: file is empty/],
+      ['a file over the limit', async (d: string) => void (await writeFile(join(d, 'huge.jpg'), Buffer.alloc(5_000_001))), ['.'], /huge\.jpg: file is 5000001 bytes/],
+      ['an explicit unsupported file', async (d: string) => void (await writeFile(join(d, 'memo.docx'), 'x')), ['memo.docx'], /memo\.docx: \.docx is not a file type Unit21 accepts/],
+      ['a bad sidecar', async (d: string) => void (await writeFile(join(d, 'selfie.jpg.json'), '{oops')), ['.'], /selfie\.jpg\.json: sidecar is not valid JSON/],
+      ['a missing file', async () => {}, ['nope.pdf'], /nope\.pdf: no such file/],
+      ['a glob matching nothing', async () => {}, ['scans/**/*.tiff'], /scans\/\*\*\/\*\.tiff: the pattern matches no file/],
+    ])('%s', async (_name, setup, paths, message) => {
+      const server = await sandbox();
+      const dir = await fixtureCopy();
+      await setup(dir);
+      const result = await runBin(['upload', ...paths, '--entity', 'cust-9', '--json', ...target(server)], { cwd: dir, env: { U21_API_KEY: KEY } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toMatch(/nothing was sent/);
+      expect(result.stdout).toBe('');
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it.each([
+      [['--concurrency', 'lots'], /--concurrency: "lots" is not a valid value/],
+      [['--concurrency', '0'], /--concurrency: "0"/],
+      [['--format', 'xml'], /--format: "xml" is not a valid value.*\n.*multipart, json/],
+      [['--max-file-size', '-5'], /--max-file-size/],
+      [['--base-url', ''], /--base-url: must not be empty/],
+      [['--media-type', ''], /--media-type: must not be empty/],
+    ])('option %j', async (args, message) => {
+      const server = await sandbox();
+      const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server), ...args], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it.each([
+      [['--org', 'acme', '--base-url', 'http://uploads.example.com'], /refusing plain http:\/\/ to uploads\.example\.com/],
+      [['--org', 'acme'], /no Unit21 host given/],
+      [['--org', 'acme', '--env', 'prod9'], /--env: "prod9" is not a valid value/],
+      [['--env', 'prod1'], /--org is required/],
+      [['--env', 'prod1', '--org', 'acme', '--entity', 'x'.repeat(129)], /129 characters/],
+    ])('target %j', async (args, message) => {
+      const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...args], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toMatch(/hint: /);
+    });
+
+    it('a missing key names both ways to give one', async () => {
+      const server = await sandbox();
+      const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server)], { cwd: FIXTURES });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/no API key\n.*U21_API_KEY.*--api-key-file/);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it('an unknown flag', async () => {
+      const result = await runBin(['upload', 'selfie.jpg', '--entyti', 'x'], { cwd: FIXTURES });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/unknown option '--entyti'/);
+    });
+  });
+});
+
+describe('u21-media (built binary)', () => {
+  it('prints its version', async () => {
+    const result = await runBin(['--version'], { cwd: FIXTURES });
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('lists media types, conventions, file types and the size limit', async () => {
+    const result = await runBin(['types'], { cwd: FIXTURES });
+    expect(result.code).toBe(0);
+    for (const text of ['IMAGE_PASSPORT_FRONT', 'IMAGE_CHECK_BACK', 'selfie / face / liveness', 'mkv', '5000000 bytes']) {
+      expect(result.stdout).toContain(text);
+    }
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.js';
+import { entityMediaUrl, pathSegment, resolveApiRoot } from '../../src/core/hosts.js';
+
+describe('API root', () => {
+  it('maps each environment name to its host', () => {
+    expect(resolveApiRoot({ env: 'prod1' })).toBe('https://api.unit21.com/v1');
+    expect(resolveApiRoot({ env: 'sandbox3' })).toBe('https://api.sandbox1.eu-central-1.unit21.com/v1');
+  });
+
+  it('lets --base-url win, with or without a trailing /v1', () => {
+    expect(resolveApiRoot({ env: 'prod1', baseUrl: 'https://proxy.example/u21/v1/' })).toBe('https://proxy.example/u21/v1');
+    expect(resolveApiRoot({ baseUrl: 'https://proxy.example' })).toBe('https://proxy.example/v1');
+  });
+
+  it('allows plain http only to loopback', () => {
+    expect(resolveApiRoot({ baseUrl: 'http://127.0.0.1:8080' })).toBe('http://127.0.0.1:8080/v1');
+    expect(resolveApiRoot({ baseUrl: 'http://localhost:1' })).toBe('http://localhost:1/v1');
+    expect(resolveApiRoot({ baseUrl: 'http://[::1]:9' })).toBe('http://[::1]:9/v1');
+    expect(() => resolveApiRoot({ baseUrl: 'http://api.unit21.com' })).toThrow(/refusing plain http/);
+    expect(() => resolveApiRoot({ baseUrl: 'http://127.evil.com' })).toThrow(UsageError);
+  });
+
+  it('requires a host and names the fix', () => {
+    expect(() => resolveApiRoot({})).toThrow(/no Unit21 host/);
+    expect(() => resolveApiRoot({ env: 'prod9' })).toThrow(/unknown environment "prod9"/);
+  });
+});
+
+describe('entity path segment', () => {
+  it('percent-encodes an id as one segment', () => {
+    expect(pathSegment('a/b#c?d e@f')).toBe('a%2Fb%23c%3Fd%20e%40f');
+    expect(pathSegment('%+=&:')).toBe('%25%2B%3D%26%3A');
+  });
+
+  it('keeps dot segments from collapsing', () => {
+    expect(pathSegment('..')).toBe('%2E%2E');
+    expect(entityMediaUrl('https://h/v1', 'acme', '.')).toBe('https://h/v1/acme/entities/%2E/link-media');
+  });
+});
