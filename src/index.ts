@@ -1,13 +1,16 @@
 import { discover } from './core/discover.js';
 import { InputError, UsageError } from './core/errors.js';
-import { DEFAULT_MAX_FILE_SIZE } from './core/file-types.js';
+import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './core/file-types.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { Journal } from './core/journal.js';
+import { DEFAULT_RETRY_POLICY } from './core/transfer/retry-policy.js';
 import { resolveApiRoot } from './core/hosts.js';
 import { compileRules, type ConventionRule } from './core/media-type.js';
 import { entityIdProblem, preflight } from './core/preflight.js';
 import { createDispatcher } from './core/transfer/client.js';
 import { transfer, type BodyFormat } from './core/transfer/engine.js';
 import type { DryRunSummary, PlanEvent, SkippedEvent, UploadEvent, UploadSummary, WarningEvent } from './core/events.js';
-import type { Plan } from './core/plan.js';
+import type { Plan, SkippedFile } from './core/plan.js';
 import type { Dispatcher } from 'undici';
 
 export * from './core/errors.js';
@@ -15,6 +18,8 @@ export type * from './core/events.js';
 export type { Plan, PlannedFile, SkippedFile, SkipReason } from './core/plan.js';
 export type { ConventionRule, MediaTypeSource } from './core/media-type.js';
 export type { BodyFormat } from './core/transfer/engine.js';
+export type { Clock } from './core/clock.js';
+export type { JournalRecord } from './core/journal.js';
 export { RECOGNISED_MEDIA_TYPES, CONVENTIONS } from './core/media-type.js';
 export { SUPPORTED_EXTENSIONS, DEFAULT_MAX_FILE_SIZE } from './core/file-types.js';
 export { HOSTS, ENV_NAMES } from './core/hosts.js';
@@ -44,16 +49,36 @@ export interface UploadOptions extends PlanOptions {
   baseUrl?: string;
   apiKey: string;
   format?: BodyFormat;
+  /** Most requests in flight (default 16); 429s lower it for a while. */
   concurrency?: number;
+  /** Most requests started per second (default 100); 0 = no ceiling. */
+  rate?: number;
+  /** Files per request for the same entity, 1–10 (default 1). */
+  batch?: number;
+  /** Retries per request after the first try (default 5). */
+  retries?: number;
+  /** Per-request timeout in seconds (default 60). */
+  timeout?: number;
+  /** Stop starting uploads after the first file that finally failed. */
+  failFast?: boolean;
+  /** Send the same content to the same entity as often as it appears. */
+  allowDuplicates?: boolean;
+  /** Path of the append-only journal: outcomes are recorded there, earlier uploads skipped. */
+  journal?: string;
   /** Upload the valid files and skip invalid ones (reason `invalid`) instead of refusing the run. */
   skipInvalid?: boolean;
   onEvent?: (event: UploadEvent) => void;
+  /** Aborting it stops starting uploads; those in flight finish (a graceful stop). */
+  drain?: AbortSignal;
+  /** Aborting it also cuts the uploads in flight. */
   signal?: AbortSignal;
   /** undici dispatcher to send through (default: a keep-alive pool sized to `concurrency`). */
   dispatcher?: Dispatcher;
+  /** Time source for backoff and pacing (tests pass a fake one). */
+  clock?: Clock;
 }
 
-export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULTS = { concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60 } as const;
 
 /** Finds and checks every file without sending anything. */
 export async function plan(options: PlanOptions): Promise<Plan> {
@@ -78,6 +103,11 @@ export async function plan(options: PlanOptions): Promise<Plan> {
   return result;
 }
 
+/** What preflight skips, with invalid inputs (allowed by skipInvalid) as reason `invalid`. */
+function skippedOf(result: Plan): SkippedFile[] {
+  return [...result.skipped, ...result.problems.map((p) => ({ path: p.path, reason: 'invalid' as const, message: p.message }))];
+}
+
 /** The planned/skipped events and summary a dry run reports. */
 export function planEvents(result: Plan): { events: PlanEvent[]; summary: DryRunSummary } {
   const events: PlanEvent[] = result.warnings.map(warningEvent);
@@ -89,12 +119,13 @@ export function planEvents(result: Plan): { events: PlanEvent[]; summary: DryRun
     media_type_source: f.mediaTypeSource,
     bytes: f.bytes,
   })));
-  events.push(...result.skipped.map(skippedEvent));
+  const skipped = skippedOf(result);
+  events.push(...skipped.map(skippedEvent));
   const summary: DryRunSummary = {
     event: 'summary',
     dry_run: true,
     planned: result.files.length,
-    skipped: result.skipped.length,
+    skipped: skipped.length,
     invalid: result.problems.length,
     bytes: result.bytes,
   };
@@ -102,7 +133,7 @@ export function planEvents(result: Plan): { events: PlanEvent[]; summary: DryRun
 }
 
 const warningEvent = (message: string): WarningEvent => ({ event: 'warning', message });
-const skippedEvent = (s: Plan['skipped'][number]): SkippedEvent => ({ event: 'skipped', path: s.path, reason: s.reason, message: s.message });
+const skippedEvent = (s: SkippedFile): SkippedEvent => ({ event: 'skipped', path: s.path, reason: s.reason, message: s.message });
 
 /**
  * Plans, then uploads every valid file. Throws UsageError or InputError (nothing sent) for
@@ -110,22 +141,24 @@ const skippedEvent = (s: Plan['skipped'][number]): SkippedEvent => ({ event: 'sk
  * key was refused (`summary.stopped === 'auth'`).
  */
 export async function upload(options: UploadOptions): Promise<UploadSummary> {
-  const started = Date.now();
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
   const apiRoot = resolveApiRoot(options);
   if (!options.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org or U21_ORG');
+  if (options.org === '.' || options.org === '..') throw new UsageError(`--org: "${options.org}" is not an org name`, 'pass the org_name Unit21 gave you');
   if (!options.apiKey) throw new UsageError('no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
-  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+  const batch = options.batch ?? DEFAULTS.batch;
+  if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
 
   const result = await plan(options);
   if (result.problems.length > 0 && !options.skipInvalid) throw new InputError(result.problems);
   const emit = options.onEvent ?? (() => {});
-  const skipped = [
-    ...result.skipped,
-    ...result.problems.map((p) => ({ path: p.path, reason: 'invalid' as const, message: p.message })),
-  ];
+  const skipped = skippedOf(result);
   for (const w of result.warnings) emit(warningEvent(w));
   for (const s of skipped) emit(skippedEvent(s));
 
+  const journal = options.journal ? await openJournal(options.journal) : undefined;
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
   try {
     const tally = await transfer(result.files, {
@@ -134,19 +167,37 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
       apiKey: options.apiKey,
       format: options.format ?? 'multipart',
       concurrency,
+      rate: options.rate ?? DEFAULTS.rate,
+      batch,
+      retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULTS.retries },
+      timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000,
+      failFast: options.failFast ?? false,
+      allowDuplicates: options.allowDuplicates ?? false,
       dispatcher,
+      clock,
       onEvent: emit,
+      ...(journal && { journal }),
+      ...(options.drain && { drain: options.drain }),
       ...(options.signal && { signal: options.signal }),
     });
     return {
       event: 'summary',
       total: result.files.length + skipped.length,
-      skipped: skipped.length,
       invalid: result.problems.length,
       ...tally,
-      duration_ms: Date.now() - started,
+      skipped: skipped.length + tally.skipped,
+      duration_ms: clock.now() - started,
     };
   } finally {
+    journal?.close();
     if (!options.dispatcher) await dispatcher.close();
+  }
+}
+
+async function openJournal(path: string): Promise<Journal> {
+  try {
+    return await Journal.open(path);
+  } catch (error) {
+    throw new UsageError(`--journal: cannot use ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a writable file; it is created if missing');
   }
 }

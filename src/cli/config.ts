@@ -36,7 +36,7 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
   } catch (error) {
     const where = explicitPath ?? (error as { filepath?: string }).filepath ?? 'config file';
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message.split('\n')[0];
+    const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message.replace(/\s+/g, ' ').trim();
     throw new ConfigError(`${where}: cannot load config (${reason})`, 'fix the file, or pass --config with another one');
   }
   if (!result || result.isEmpty) return undefined;

@@ -1,6 +1,6 @@
 import { ENV_NAMES } from '../core/hosts.js';
 
-type OptionType = 'string' | 'integer' | 'boolean' | 'choice';
+type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'choice';
 
 /** One option, declared once: it drives commander, env and config parsing, and the README's list. */
 export interface OptionSpec {
@@ -32,7 +32,14 @@ export const UPLOAD_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxFileSize', flags: '--max-file-size <bytes>', type: 'integer', min: 1, default: 5_000_000, group: 'Files', description: 'refuse larger files before sending' },
   { key: 'skipInvalid', flags: '--skip-invalid', type: 'boolean', default: false, group: 'Files', description: 'upload the valid files even when some inputs are invalid' },
   { key: 'format', flags: '--format <format>', type: 'choice', choices: ['multipart', 'json'], default: 'multipart', group: 'Sending', description: 'body format: multipart, or json with base64 media' },
-  { key: 'concurrency', flags: '--concurrency <n>', type: 'integer', min: 1, max: 256, default: 16, group: 'Sending', description: 'most requests in flight' },
+  { key: 'concurrency', flags: '--concurrency <n>', type: 'integer', min: 1, max: 256, default: 16, group: 'Sending', description: 'most requests in flight (429s lower it for a while)' },
+  { key: 'rate', flags: '--rate <n>', type: 'number', min: 0, default: 100, group: 'Sending', description: 'most requests started per second; 0 = no limit (Unit21 allows 200 per IP)' },
+  { key: 'batch', flags: '--batch <n>', type: 'integer', min: 1, max: 10, default: 1, group: 'Sending', description: 'files per request for the same entity (at most 20 MB of files)' },
+  { key: 'retries', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
+  { key: 'timeout', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
+  { key: 'journal', flags: '--journal <file>', type: 'string', group: 'Sending', description: 'append outcomes here; files it records as uploaded are skipped' },
+  { key: 'failFast', flags: '--fail-fast', type: 'boolean', default: false, group: 'Sending', description: 'stop starting uploads after the first failed file' },
+  { key: 'allowDuplicates', flags: '--allow-duplicates', type: 'boolean', default: false, group: 'Sending', description: 'send the same content to the same entity as often as it appears' },
   { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
   { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },
   { key: 'config', flags: '--config <file>', type: 'string', group: 'Output', inConfig: false, description: 'read this config file instead of searching for one' },

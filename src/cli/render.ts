@@ -8,9 +8,13 @@ export interface Renderer {
   summary(summary: UploadSummary | DryRunSummary): void;
 }
 
+// A file name can hold line breaks or escape codes; a log line must not.
+const printable = (line: string) =>
+  line.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+
 export function createRenderer(json: boolean, stdout: Writable, stderr: Writable): Renderer {
-  const out = (line: string) => stdout.write(`${line}\n`);
-  const err = (line: string) => stderr.write(`${line}\n`);
+  const out = (line: string) => stdout.write(`${printable(line)}\n`);
+  const err = (line: string) => stderr.write(`${printable(line)}\n`);
   if (json) {
     return {
       event: (event) => out(JSON.stringify(event)),
@@ -23,11 +27,15 @@ export function createRenderer(json: boolean, stdout: Writable, stderr: Writable
         case 'uploaded':
           return err(`✔ ${event.path} → ${event.entity_id} (${event.media_type ?? 'no media_type'}, ${formatBytes(event.bytes)})${event.possibly_duplicated ? ' possibly duplicated' : ''}`);
         case 'failed': {
-          err(`✖ ${event.path} → ${event.entity_id}: ${event.status ?? 'no response'} ${event.error_code ?? ''} ${event.message}`.replace(/ +/g, ' '));
+          err(`✖ ${event.path} → ${event.entity_id}: ${event.status ?? 'no response'} ${event.error_code ?? ''} ${event.message}${event.possibly_duplicated ? ' (possibly stored by an earlier attempt)' : ''}`.replace(/ +/g, ' '));
           const hint = event.status === null ? undefined : STATUS_HINTS[event.status];
           return hint && err(`  hint: ${hint}`);
         }
+        case 'retry':
+          return err(`↻ ${event.path} → ${event.entity_id}: ${event.status ?? event.error_code} ${event.message}; retrying in ${(event.delay_ms / 1000).toFixed(1)} s (attempt ${event.attempt} failed)`.replace(/ +/g, ' '));
         case 'skipped':
+          // Files a stopped run never sent are counted in the summary, not listed one by one.
+          if (event.reason === 'not_sent') return;
           return err(`- skipped ${event.path} (${event.reason}: ${event.message})`);
         case 'warning':
           return err(`warning: ${event.message}`);
@@ -48,12 +56,12 @@ const STATUS_HINTS: Readonly<Record<number, string>> = {
 
 function summaryLine(s: UploadSummary): string {
   const parts = [`${s.uploaded} uploaded`, `${s.failed} failed`, `${s.skipped} skipped`];
-  if (s.not_sent > 0) parts.push(`${s.not_sent} not sent`);
+  if (s.not_sent > 0) parts.push(`of which ${s.not_sent} not sent`);
   if (s.possibly_duplicated > 0) parts.push(`${s.possibly_duplicated} possibly duplicated`);
   return `${plural(s.total, 'file')}: ${parts.join(', ')}; ${formatBytes(s.bytes)} in ${formatDuration(s.duration_ms)}`;
 }
 
 function dryRunLine(s: DryRunSummary): string {
-  const invalid = s.invalid > 0 ? `, ${s.invalid} invalid` : '';
+  const invalid = s.invalid > 0 ? ` (${s.invalid} invalid)` : '';
   return `Dry run: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`;
 }

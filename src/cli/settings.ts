@@ -19,10 +19,23 @@ export interface UploadSettings {
   skipInvalid: boolean;
   format: BodyFormat;
   concurrency: number;
+  rate: number;
+  batch: number;
+  retries: number;
+  timeout: number;
+  journal?: string;
+  failFast: boolean;
+  allowDuplicates: boolean;
   dryRun: boolean;
   json: boolean;
   conventions: ConventionRule[];
+  configPath?: string;
+  /** Where each value came from, for precedence between related options and for messages. */
+  sources: Partial<Record<string, Source>>;
 }
+
+type Source = 'flag' | 'env' | 'config' | 'default';
+const RANK: Record<Source, number> = { flag: 3, env: 2, config: 1, default: 0 };
 
 /** Merges the sources, then checks every value against its option's declaration. */
 export async function resolveSettings(
@@ -32,16 +45,28 @@ export async function resolveSettings(
 ): Promise<UploadSettings> {
   const config = await loadConfig(cwd, flags.config as string | undefined);
   const merged: Record<string, unknown> = {};
+  const sources: Partial<Record<string, Source>> = {};
+  const set = (key: string, value: unknown, source: Source) => {
+    merged[key] = value;
+    sources[key] = source;
+  };
   for (const spec of UPLOAD_OPTIONS) {
     const fromFlag = flags[spec.key];
     const fromEnv = spec.env ? env[spec.env] : undefined;
     const fromConfig = config?.values[spec.key];
-    if (fromFlag !== undefined) merged[spec.key] = parseValue(spec, fromFlag, flagOf(spec));
-    else if (fromEnv !== undefined && fromEnv !== '') merged[spec.key] = parseValue(spec, fromEnv, spec.env!);
-    else if (fromConfig !== undefined) merged[spec.key] = parseValue(spec, fromConfig, `${config!.filepath}: "${spec.key}"`);
-    else if (spec.default !== undefined) merged[spec.key] = spec.default;
+    if (fromFlag !== undefined) set(spec.key, parseValue(spec, fromFlag, flagOf(spec)), 'flag');
+    else if (fromEnv !== undefined && fromEnv !== '') set(spec.key, parseValue(spec, fromEnv, spec.env!), 'env');
+    else if (fromConfig !== undefined) set(spec.key, parseValue(spec, fromConfig, `${config!.filepath}: "${spec.key}"`), 'config');
+    else if (spec.default !== undefined) set(spec.key, spec.default, 'default');
+  }
+  // --base-url beats --env only from the same or a stronger source: `--env` typed on the
+  // command line must not be overridden by a U21_BASE_URL left in the environment.
+  if (merged.baseUrl !== undefined && merged.env !== undefined && RANK[sources.env!] > RANK[sources.baseUrl!]) {
+    delete merged.baseUrl;
   }
   merged.conventions = config?.values.conventions ?? [];
+  merged.sources = sources;
+  if (config) merged.configPath = config.filepath;
   return merged as unknown as UploadSettings;
 }
 
@@ -60,6 +85,13 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
       }
       return value;
     }
+    case 'number': {
+      const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+      if (String(raw).trim() === '' || !Number.isFinite(value) || value < (spec.min ?? 0)) {
+        throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use a number of at least ${spec.min ?? 0}`);
+      }
+      return value;
+    }
     case 'choice':
       if (typeof raw !== 'string' || !spec.choices!.includes(raw)) {
         throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use one of ${spec.choices!.join(', ')}`);
@@ -71,20 +103,25 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
   }
 }
 
-/** The API key: `--api-key-file` (trimmed), else U21_API_KEY. Never echoed anywhere. */
-export async function readApiKey(settings: UploadSettings, env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
-  if (settings.apiKeyFile) {
-    const path = resolve(cwd, settings.apiKeyFile);
-    let key: string;
+/** The API key and where it came from: `--api-key-file`, else U21_API_KEY, else the config's apiKeyFile. Never echoed. */
+export async function readApiKey(settings: UploadSettings, env: NodeJS.ProcessEnv, cwd: string): Promise<{ key: string; source: string }> {
+  const fromFile = settings.apiKeyFile !== undefined && (settings.sources.apiKeyFile === 'flag' || !env.U21_API_KEY?.trim());
+  const source = fromFile ? (settings.sources.apiKeyFile === 'flag' ? '--api-key-file' : `"apiKeyFile" in ${settings.configPath}`) : 'U21_API_KEY';
+  let key: string | undefined;
+  if (fromFile) {
     try {
-      key = (await readFile(path, 'utf8')).trim();
+      key = (await readFile(resolve(cwd, settings.apiKeyFile!), 'utf8')).trim();
     } catch (error) {
-      throw new UsageError(`--api-key-file: cannot read ${settings.apiKeyFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point it at a file that holds only the key');
+      // The path is not echoed: it is sometimes the key itself, pasted in the wrong place.
+      throw new UsageError(`${source}: cannot read the key file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point it at a file that holds only the key');
     }
-    if (!key) throw new UsageError(`--api-key-file: ${settings.apiKeyFile} is empty`, 'put the API key in the file');
-    return key;
+  } else {
+    key = env.U21_API_KEY?.trim();
   }
-  const key = env.U21_API_KEY?.trim();
-  if (!key) throw new UsageError('no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
-  return key;
+  if (!key) throw new UsageError(fromFile ? `${source}: the key file is empty` : 'no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
+  // An HTTP header cannot carry these; better one clear error than one failure per file.
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    throw new UsageError(`${source}: the API key holds spaces, line breaks or non-ASCII characters`, 'the file (or variable) must hold only the key');
+  }
+  return { key, source };
 }

@@ -1,10 +1,11 @@
+import { resolve } from 'node:path';
 import { plan, planEvents, upload } from '../index.js';
 import { InputError, UsageError } from '../core/errors.js';
 import { resolveApiRoot } from '../core/hosts.js';
 import type { UploadSummary } from '../core/events.js';
 import { EXIT } from './exit-codes.js';
 import { createRenderer } from './render.js';
-import { readApiKey, resolveSettings } from './settings.js';
+import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io } from './io.js';
 
 /** Runs `u21-media upload` and returns its exit code. */
@@ -34,30 +35,89 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     const { events, summary } = planEvents(result);
     events.forEach(render.event);
     render.summary(summary);
-    return EXIT.ok;
+    return summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
   }
 
-  const apiKey = await readApiKey(settings, io.env, io.cwd);
-  const summary = await upload({
-    ...common,
-    org: settings.org,
-    apiKey,
-    format: settings.format,
-    concurrency: settings.concurrency,
-    skipInvalid: settings.skipInvalid,
-    onEvent: render.event,
-    ...(settings.env !== undefined && { env: settings.env }),
-    ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
-  });
-  render.summary(summary);
-  return exitCodeOf(summary, io, settings.org);
+  const { key: apiKey, source: keySource } = await readApiKey(settings, io.env, io.cwd);
+  const stopper = interruptHandler(io, settings.timeout);
+  try {
+    const summary = await upload({
+      ...common,
+      org: settings.org,
+      apiKey,
+      format: settings.format,
+      concurrency: settings.concurrency,
+      rate: settings.rate,
+      batch: settings.batch,
+      retries: settings.retries,
+      timeout: settings.timeout,
+      failFast: settings.failFast,
+      allowDuplicates: settings.allowDuplicates,
+      skipInvalid: settings.skipInvalid,
+      onEvent: render.event,
+      drain: stopper.drain,
+      signal: stopper.force,
+      ...(settings.journal !== undefined && { journal: resolve(io.cwd, settings.journal) }),
+      ...(settings.env !== undefined && { env: settings.env }),
+      ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
+    });
+    render.summary(summary);
+    return exitCodeOf(summary, io, settings, keySource);
+  } finally {
+    stopper.dispose();
+  }
 }
 
-function exitCodeOf(summary: UploadSummary, io: Io, org: string): number {
+// After the first Ctrl-C, uploads in flight get this long to finish before they are cut.
+const MAX_DRAIN_S = 30;
+
+/** First SIGINT/SIGTERM drains (no new uploads; in-flight ones finish, bounded), the second aborts. */
+function interruptHandler(io: Io, timeoutS: number) {
+  const drain = new AbortController();
+  const force = new AbortController();
+  let forceTimer: NodeJS.Timeout | undefined;
+  const onSignal = (name: NodeJS.Signals) => {
+    if (!drain.signal.aborted) {
+      io.stderr.write(`\n${name}: finishing the uploads in flight, starting no more (press Ctrl-C again to abort them)\n`);
+      drain.abort();
+      forceTimer = setTimeout(() => force.abort(), Math.min(timeoutS, MAX_DRAIN_S) * 1000);
+      forceTimer.unref();
+    } else if (!force.signal.aborted) {
+      io.stderr.write(`${name}: aborting the uploads in flight\n`);
+      force.abort();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    drain: drain.signal,
+    force: force.signal,
+    dispose: () => {
+      clearTimeout(forceTimer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, keySource: string): number {
+  const hint = (line: string) => io.stderr.write(`  hint: ${line}\n`);
   if (summary.stopped === 'auth') {
     io.stderr.write(`u21-media: error: the API refused the key; the run stopped (${summary.not_sent} files not sent)\n`);
-    io.stderr.write(`  hint: check U21_API_KEY or --api-key-file, and that the key has access to org "${org}"\n`);
+    hint(`check the key from ${keySource}, and that it has access to org "${settings.org}"`);
     return EXIT.keyRefused;
+  }
+  if (summary.stopped === 'interrupted') {
+    io.stderr.write(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent\n`);
+    hint(
+      settings.journal
+        ? `run the same command again to resume; files recorded in ${settings.journal} are skipped`
+        : 'a rerun sends every file again; add --journal <file> to make runs resumable',
+    );
+    return EXIT.interrupted;
+  }
+  if (summary.stopped === 'fail-fast') {
+    io.stderr.write(`u21-media: stopped after the first failure (--fail-fast); ${summary.not_sent} files not sent\n`);
   }
   return summary.failed > 0 || summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
 }

@@ -21,6 +21,21 @@ export interface FailedEvent {
   error_code: string | null;
   message: string;
   attempts: number;
+  possibly_duplicated?: true;
+}
+
+/** An attempt failed in a way worth retrying; the file waits `delay_ms` while others go on. */
+export interface RetryEvent {
+  event: 'retry';
+  path: string;
+  entity_id: string;
+  /** The attempt that failed (1 = the first try). */
+  attempt: number;
+  /** HTTP status, or null when no response came. */
+  status: number | null;
+  error_code: string | null;
+  message: string;
+  delay_ms: number;
 }
 
 export interface SkippedEvent {
@@ -41,22 +56,22 @@ export interface PlannedEvent {
 
 export interface UploadSummary {
   event: 'summary';
-  /** Files considered: uploaded + failed + skipped + not_sent. */
+  /** Files considered: uploaded + failed + skipped. */
   total: number;
   uploaded: number;
   failed: number;
   skipped: number;
   /** Of the skipped, those skipped as invalid inputs (--skip-invalid); they make the run exit 1. */
   invalid: number;
-  /** Files never attempted because the run stopped early (a refused key). */
+  /** Of the skipped, those never sent because the run stopped early (see `stopped`). */
   not_sent: number;
   retries: number;
   /** File bytes uploaded. */
   bytes: number;
   duration_ms: number;
   possibly_duplicated: number;
-  /** Why the run stopped before every file was attempted. */
-  stopped?: 'auth';
+  /** Why the run stopped before every file had an outcome. */
+  stopped?: StopReason;
 }
 
 export interface DryRunSummary {
@@ -74,5 +89,8 @@ export interface WarningEvent {
   message: string;
 }
 
-export type UploadEvent = UploadedEvent | FailedEvent | SkippedEvent | WarningEvent;
+/** A refused key, --fail-fast after a failure, or the user's Ctrl-C / SIGTERM. */
+export type StopReason = 'auth' | 'fail-fast' | 'interrupted';
+
+export type UploadEvent = UploadedEvent | FailedEvent | RetryEvent | SkippedEvent | WarningEvent;
 export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;

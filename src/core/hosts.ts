@@ -54,11 +54,8 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
   return `${url.origin}${path}/v1`;
 }
 
-/** Percent-encodes an id as exactly one path segment (`.` and `..` too, which URL parsers would collapse). */
-export function pathSegment(id: string): string {
-  if (id === '.' || id === '..') return id.replace(/\./g, '%2E');
-  return encodeURIComponent(id);
-}
+/** Percent-encodes an id as exactly one path segment (callers refuse `.` and `..`, which no URL keeps). */
+export const pathSegment = (id: string): string => encodeURIComponent(id);
 
 /** URL of the entity link-media endpoint. */
 export function entityMediaUrl(apiRoot: string, org: string, entityId: string): string {

@@ -86,6 +86,7 @@ export type CompiledRule = { test: (baseName: string) => boolean; mediaType: str
 /** Compiles config rules; throws with the rule's index when a pattern is unusable. */
 export function compileRules(rules: readonly ConventionRule[]): CompiledRule[] {
   return rules.map((rule, index) => {
+    if (typeof rule !== 'object' || rule === null) throw new Error(`conventions[${index}] must be an object`);
     const hasGlob = typeof rule.glob === 'string';
     const hasRegex = typeof rule.regex === 'string';
     if (hasGlob === hasRegex || typeof rule.media_type !== 'string' || rule.media_type === '') {

@@ -17,7 +17,7 @@ export interface PlannedFile {
 }
 
 /** Why a file is not sent although the run goes on. */
-export type SkipReason = 'unsupported' | 'invalid' | 'journal' | 'duplicate';
+export type SkipReason = 'unsupported' | 'invalid' | 'journal' | 'duplicate' | 'not_sent';
 
 export interface SkippedFile {
   path: string;

@@ -22,8 +22,11 @@ export const MAX_ENTITY_ID_LENGTH = 128;
 
 /** Why an entity id cannot be used, or undefined when it can. */
 export function entityIdProblem(id: string): string | undefined {
-  if (id.length === 0) return 'entity id is empty';
-  if (id.length > MAX_ENTITY_ID_LENGTH) return `entity id is ${id.length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
+  const length = [...id].length;
+  if (length === 0) return 'entity id is empty';
+  if (length > MAX_ENTITY_ID_LENGTH) return `entity id is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
+  // URL parsers collapse these path segments even when percent-encoded.
+  if (id === '.' || id === '..') return `entity id "${id}" cannot travel in a URL`;
   return undefined;
 }
 
@@ -68,13 +71,18 @@ async function check(file: FoundFile, settings: PreflightSettings) {
     const handle = await open(file.absPath, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const stats = await handle.stat();
-      if (!stats.isFile()) return { path: file.path, message: 'not a regular file' };
+      if (!stats.isFile()) {
+        const message = 'not a regular file (a folder link, pipe or device)';
+        return file.explicit ? { path: file.path, message } : { path: file.path, skip: message };
+      }
       bytes = stats.size;
     } finally {
       await handle.close();
     }
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
+    // A walk may meet a link to nothing; a named file that is gone is the user's mistake.
+    if (err.code === 'ENOENT' && !file.explicit) return { path: file.path, skip: 'a broken link (or the file vanished)' };
     return { path: file.path, message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions` };
   }
   if (bytes === 0) return { path: file.path, message: 'file is empty (0 bytes); Unit21 rejects empty media' };
@@ -86,7 +94,7 @@ async function check(file: FoundFile, settings: PreflightSettings) {
   try {
     sidecar = await readSidecar(file.absPath);
   } catch (error) {
-    return { path: sidecarPathOf(file.path), message: (error as Error).message };
+    return { path: file.path, message: `${basename(sidecarPathOf(file.path))}: ${(error as Error).message}` };
   }
 
   const [mediaType, mediaTypeSource] = resolveMediaType(file.absPath, sidecar, settings);

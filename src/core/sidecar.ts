@@ -28,7 +28,7 @@ export async function readSidecar(filePath: string): Promise<FileMetadata | unde
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(text.replace(/^\uFEFF/, '')); // editors on Windows add a BOM
   } catch (error) {
     throw new Error(`sidecar is not valid JSON (${(error as Error).message}); fix or remove it`);
   }

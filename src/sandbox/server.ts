@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
+import { createFaultPlan, type Fault, type FaultOptions } from './faults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
 import type { RequestRecord, StoredMedia } from './store.js';
+
+export type { FaultOptions } from './faults.js';
 
 export interface SandboxOptions {
   port?: number;
@@ -14,6 +17,8 @@ export interface SandboxOptions {
   /** When given, only these entity ids exist; others answer 404. Default: every entity exists. */
   entities?: Iterable<string>;
   maxFileSize?: number;
+  /** Errors, resets, stalls, latency and a rate limit to inject; none by default. */
+  faults?: FaultOptions;
 }
 
 /** A running sandbox: where it listens and what it stored. */
@@ -41,6 +46,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const org = options.org ?? SANDBOX_ORG;
   const entities = options.entities ? new Set(options.entities) : undefined;
   const maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+  const faults = createFaultPlan(options.faults);
   const stored: StoredMedia[] = [];
   const requests: RequestRecord[] = [];
 
@@ -52,9 +58,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const path = (req.url ?? '/').split('?')[0]!;
     const record: RequestRecord = { method: req.method ?? '', path, status: 0, files: 0 };
     requests.push(record);
-    const answer = (status: number, body: unknown) => {
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
-      reply(res, status, body);
+      if (faults.latencyMs > 0) setTimeout(() => reply(res, status, body, headers), faults.latencyMs);
+      else reply(res, status, body, headers);
     };
 
     const route = matchRoute(path);
@@ -69,6 +76,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const idProblem = route.objectId.length === 0 || route.objectId.length > 128;
     if (idProblem || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
       return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${route.objectType === 'entities' ? 'entity' : 'event'} "${route.objectId}" not found` }));
+    }
+
+    // Faults only replace answers a healthy server would give to an allowed request, never a 401/403/404.
+    const fault = faults.next();
+    if (fault && fault.kind !== 'reset-after' && fault.kind !== 'slow') {
+      record.fault = fault.kind;
+      return injectEarly(fault, req, answer);
     }
 
     const body = await readBody(req);
@@ -92,6 +106,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       stored.push({ org, objectType: route.objectType, objectId: route.objectId, ...m, format, createdAt });
     }
     record.files = media.length;
+    if (fault) record.fault = fault.kind;
+    // Stored but never answered: the client cannot tell whether the upload landed.
+    if (fault?.kind === 'reset-after') return req.socket.resetAndDestroy();
+    if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, faults.slowMs));
     answer(200, {});
   }
 
@@ -142,6 +160,36 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks);
 }
 
+type Answer = (status: number, body: unknown, headers?: Record<string, string>) => void;
+
+/** The faults that refuse a request before its body is looked at: nothing is stored. */
+function injectEarly(fault: Fault, req: IncomingMessage, answer: Answer) {
+  switch (fault.kind) {
+    case 'stall':
+      // Read and drop the body but never answer, as a hung server would; close() still ends the connection.
+      req.resume();
+      return;
+    case 'reset-before': {
+      // A TCP reset mid-upload: the client sees ECONNRESET or "other side closed", never a status.
+      const reset = () => req.socket.resetAndDestroy();
+      req.once('data', reset);
+      req.once('end', reset);
+      return;
+    }
+    case '429':
+    case 'rate-limit':
+      return drainThen(req, () => answer(429, { error_code: 'rate_limit_exceeded', message: 'too many requests' }, fault.headers));
+    case '500':
+      return drainThen(req, () => answer(500, { error_code: 'internal_error' }));
+    case '503':
+      return drainThen(req, () => answer(503, { error_code: 'service_unavailable', message: 'try again later' }));
+    case '423':
+      return drainThen(req, () => answer(423, { error_code: 'locked', message: 'the object is still being processed' }));
+    default:
+      throw new Error(`fault "${fault.kind}" cannot be injected before the body is read`);
+  }
+}
+
 /** Answers only after the request body is consumed, so the client sees the status, not a reset. */
 function drainThen(req: IncomingMessage, send: () => void) {
   req.resume();
@@ -149,9 +197,10 @@ function drainThen(req: IncomingMessage, send: () => void) {
   else req.once('end', send);
 }
 
-function reply(res: ServerResponse, status: number, body: unknown) {
-  if (res.headersSent) return;
+function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  // Destroyed: the client left, or close() ran, while a latency or slow timer was pending.
+  if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

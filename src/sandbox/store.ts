@@ -19,6 +19,9 @@ export interface StoredMedia {
 export interface RequestRecord {
   method: string;
   path: string;
+  /** 0 when the request was never answered (a stall or a reset). */
   status: number;
   files: number;
+  /** The injected fault, e.g. '429', 'reset-after', 'rate-limit', 'stall'; absent for a normal request. */
+  fault?: string;
 }

@@ -157,6 +157,44 @@ describe('u21-media upload (built binary)', () => {
   });
 });
 
+describe('u21-media upload output (built binary)', () => {
+  it('finishes the run when the reader of --json goes away (| head -1)', async () => {
+    const server = await sandbox();
+    const { spawn } = await import('node:child_process');
+    const { BIN, cleanEnv } = await import('../helpers.js');
+    const child = spawn(process.execPath, [BIN, 'upload', '.', '--entity', 'c', '--json', '--concurrency', '1', ...target(server)], {
+      cwd: FIXTURES,
+      env: cleanEnv({ U21_API_KEY: KEY }),
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
+    expect(server.stored).toHaveLength(10);
+  });
+
+  it('names every file a refused key left unsent', async () => {
+    const server = await sandbox();
+    const result = await runBin(['upload', '.', '--entity', 'c', '--json', '--concurrency', '1', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: 'bad-key-0' } });
+    expect(result.code).toBe(3);
+    const notSent = result.events.filter((e) => e.event === 'skipped' && e.reason === 'not_sent');
+    expect(notSent).toHaveLength(9);
+    const summary = result.events.at(-1)!;
+    expect(summary).toMatchObject({ total: 10, uploaded: 0, failed: 1, skipped: 9, not_sent: 9, stopped: 'auth' });
+  });
+
+  it('dry-runs with --skip-invalid: lists the invalid inputs and exits 1', async () => {
+    const dir = await fixtureCopy();
+    await writeFile(join(dir, 'blank.png'), '');
+    const result = await runBin(['upload', '.', '--entity', 'c', '--dry-run', '--skip-invalid', '--json', '--org', 'acme', '--env', 'prod1'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.events).toContainEqual(expect.objectContaining({ event: 'skipped', path: 'blank.png', reason: 'invalid' }));
+    expect(result.events.at(-1)).toMatchObject({ dry_run: true, planned: 10, skipped: 1, invalid: 1 });
+  });
+});
+
 describe('u21-media (built binary)', () => {
   it('prints its version', async () => {
     const result = await runBin(['--version'], { cwd: FIXTURES });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import { entityMediaUrl, pathSegment, resolveApiRoot } from '../../src/core/hosts.js';
+import { entityIdProblem } from '../../src/core/preflight.js';
 
 describe('API root', () => {
   it('maps each environment name to its host', () => {
@@ -33,8 +34,15 @@ describe('entity path segment', () => {
     expect(pathSegment('%+=&:')).toBe('%25%2B%3D%26%3A');
   });
 
-  it('keeps dot segments from collapsing', () => {
-    expect(pathSegment('..')).toBe('%2E%2E');
-    expect(entityMediaUrl('https://h/v1', 'acme', '.')).toBe('https://h/v1/acme/entities/%2E/link-media');
+  it('refuses ids that no URL keeps as a segment', () => {
+    expect(entityIdProblem('..')).toMatch(/cannot travel in a URL/);
+    expect(entityIdProblem('.')).toMatch(/cannot travel in a URL/);
+    expect(entityIdProblem('...')).toBeUndefined();
+    expect(entityMediaUrl('https://h/v1', 'acme', 'a b')).toBe('https://h/v1/acme/entities/a%20b/link-media');
+  });
+
+  it('counts an id in characters, not UTF-16 units', () => {
+    expect(entityIdProblem('😀'.repeat(128))).toBeUndefined();
+    expect(entityIdProblem('😀'.repeat(129))).toMatch(/129 characters/);
   });
 });

@@ -40,7 +40,26 @@ describe('settings', () => {
     await write(join(dir, 'conf'), 'key.txt', 'k-123\n');
     const settings = await resolveSettings({ config: 'conf/u21.json' }, {}, dir);
     expect(settings.apiKeyFile).toBe(join(dir, 'conf', 'key.txt'));
-    expect(await readApiKey(settings, { U21_API_KEY: 'env-key' }, dir)).toBe('k-123');
+    expect(await readApiKey(settings, {}, dir)).toEqual({ key: 'k-123', source: `"apiKeyFile" in ${join(dir, 'conf', 'u21.json')}` });
+    // The environment beats the config file.
+    expect((await readApiKey(settings, { U21_API_KEY: 'env-key' }, dir)).key).toBe('env-key');
+  });
+
+  it('lets --env on the command line beat a base URL from the environment', async () => {
+    const dir = await tempDir();
+    const settings = await resolveSettings({ env: 'sandbox1' }, { U21_BASE_URL: 'https://prod.example' }, dir);
+    expect(settings.baseUrl).toBeUndefined();
+    const both = await resolveSettings({ env: 'sandbox1', baseUrl: 'https://proxy.example' }, {}, dir);
+    expect(both.baseUrl).toBe('https://proxy.example');
+  });
+
+  it('refuses a key a header cannot carry, without printing it', async () => {
+    const dir = await tempDir();
+    await write(dir, 'k', 'abc\ndef');
+    const settings = await resolveSettings({ apiKeyFile: 'k' }, {}, dir);
+    const error = await readApiKey(settings, {}, dir).catch((e: Error) => e);
+    expect(String(error)).toMatch(/--api-key-file: the API key holds spaces, line breaks/);
+    expect(String(error)).not.toContain('abc');
   });
 
   it('refuses an unknown key, naming the file', async () => {

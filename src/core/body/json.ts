@@ -1,7 +1,8 @@
+import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import type { RequestBody } from './request-body.js';
+import { newHash, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -10,6 +11,7 @@ const READ_SIZE = 3 * 64 * 1024;
 export function jsonBody(files: readonly PlannedFile[]): RequestBody {
   const parts = files.map((file, index) => ({
     file,
+    hash: newHash(),
     head: Buffer.from(`${index === 0 ? '[' : ','}{"media":"`),
     tail: Buffer.from(`",${JSON.stringify(jsonFields(file)).slice(1)}`),
   }));
@@ -18,14 +20,19 @@ export function jsonBody(files: readonly PlannedFile[]): RequestBody {
     parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;
 
   async function* body(): AsyncGenerator<Uint8Array> {
-    for (const { file, head, tail } of parts) {
+    for (const { file, hash, head, tail } of parts) {
       yield head;
-      yield* base64Of(file.absPath);
+      yield* base64Of(file.absPath, hash);
       yield tail;
     }
     yield close;
   }
-  return { headers: { 'content-type': 'application/json', 'content-length': String(length) }, body: Readable.from(body(), { objectMode: false }), length };
+  return {
+    headers: { 'content-type': 'application/json', 'content-length': String(length) },
+    body: Readable.from(body(), { objectMode: false }),
+    length,
+    digests: () => parts.map((p) => p.hash.copy().digest('hex')),
+  };
 }
 
 function jsonFields(file: PlannedFile) {
@@ -39,9 +46,10 @@ function jsonFields(file: PlannedFile) {
 const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
 
 /** Streams a file as standard padded base64, never holding the whole file. */
-async function* base64Of(path: string): AsyncGenerator<Uint8Array> {
+async function* base64Of(path: string, hash: Hash): AsyncGenerator<Uint8Array> {
   let carry: Buffer = Buffer.alloc(0);
   for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE })) {
+    hash.update(chunk as Buffer);
     const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     const whole = data.length - (data.length % 3);
     if (whole > 0) yield Buffer.from(data.subarray(0, whole).toString('base64'));

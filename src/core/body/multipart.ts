@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
-import { flatMetadata, type RequestBody } from './request-body.js';
+import { flatMetadata, hashedFileStream, newHash, type RequestBody } from './request-body.js';
 
 /**
  * multipart/form-data: per file, a part with the file (name and Content-Type by
@@ -10,9 +9,10 @@ import { flatMetadata, type RequestBody } from './request-body.js';
  */
 export function multipartBody(files: readonly PlannedFile[]): RequestBody {
   const form = new FormData();
+  const hashes = files.map(() => newHash());
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, createReadStream(file.absPath), {
+    form.append(field, hashedFileStream(file.absPath, hashes[index]!), {
       filename: file.name,
       contentType: file.contentType,
       knownLength: file.bytes,
@@ -21,7 +21,15 @@ export function multipartBody(files: readonly PlannedFile[]): RequestBody {
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
   const length = form.getLengthSync();
-  // form-data is an old-style stream; a PassThrough gives undici a proper Readable.
-  const body = form.pipe(new PassThrough());
-  return { headers: { ...form.getHeaders(), 'content-length': String(length) }, body, length };
+  // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
+  // and a read error must reach it, or the request would wait forever.
+  const body = new PassThrough();
+  form.on('error', (error) => body.destroy(error));
+  form.pipe(body);
+  return {
+    headers: { ...form.getHeaders(), 'content-length': String(length) },
+    body,
+    length,
+    digests: () => hashes.map((h) => h.copy().digest('hex')),
+  };
 }

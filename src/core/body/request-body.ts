@@ -1,4 +1,6 @@
-import type { Readable } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Transform, type Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
@@ -7,6 +9,8 @@ export interface RequestBody {
   body: Readable;
   /** Exact byte length, sent as Content-Length. */
   length: number;
+  /** sha256 (hex) of each file's bytes as sent; complete once the body has been read to its end. */
+  digests(): string[];
 }
 
 /** Both formats carry the same information; this is the multipart metadata part (custom_data flattened). */
@@ -14,3 +18,18 @@ export function flatMetadata(file: PlannedFile): Record<string, unknown> | undef
   if (file.mediaType === undefined && file.customData === undefined) return undefined;
   return { ...(file.mediaType !== undefined && { media_type: file.mediaType }), ...file.customData };
 }
+
+/** A file's bytes as a stream that hashes them on the way, so a file is read once per attempt. */
+export function hashedFileStream(path: string, hash: Hash): Readable {
+  const source = createReadStream(path);
+  const hasher = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  source.on('error', (error) => hasher.destroy(error));
+  return source.pipe(hasher);
+}
+
+export const newHash = () => createHash('sha256');

@@ -8,6 +8,7 @@ export function createDispatcher(concurrency: number): Dispatcher {
 
 export interface ApiResponse {
   status: number;
+  headers: Record<string, string | string[] | undefined>;
   /** error_code from a JSON error body, if any. */
   errorCode: string | null;
   /** message from a JSON error body, or the raw body cut short. */
@@ -30,7 +31,7 @@ export async function put(
     signal: options.signal,
   });
   const text = await response.body.text();
-  return { status: response.statusCode, ...describe(text, response.statusCode) };
+  return { status: response.statusCode, headers: response.headers, ...describe(text, response.statusCode) };
 }
 
 function describe(text: string, status: number): { errorCode: string | null; message: string } {

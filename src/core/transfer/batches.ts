@@ -1,0 +1,19 @@
+import { MAX_BYTES_PER_REQUEST } from '../file-types.js';
+import type { PlannedFile } from '../plan.js';
+
+/** Groups consecutive files for the same entity into requests of at most `size` files and 20 MB. */
+export async function* batches(files: AsyncIterable<PlannedFile>, size: number): AsyncGenerator<PlannedFile[]> {
+  let batch: PlannedFile[] = [];
+  let bytes = 0;
+  for await (const file of files) {
+    const fits = batch.length < size && batch[0]?.entityId === file.entityId && bytes + file.bytes <= MAX_BYTES_PER_REQUEST;
+    if (batch.length > 0 && !fits) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(file);
+    bytes += file.bytes;
+  }
+  if (batch.length > 0) yield batch;
+}

@@ -1,0 +1,64 @@
+/** How often and how long to wait before resending a request. */
+export interface RetryPolicy {
+  /** Retries after the first try. */
+  retries: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, minDelayMs: 500, maxDelayMs: 30_000 };
+
+/** Unit21 answers 423 while an entity is still being processed; sooner retries only fail again. */
+const LOCKED_MIN_DELAY_MS = 2_000;
+/** A server hint is honoured up to this long, so a broken header cannot park a run for hours. */
+const MAX_HINTED_DELAY_MS = 10 * 60_000;
+
+/** What one attempt came to. */
+export type AttemptOutcome =
+  | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined> }
+  /** No response: a network error or a timeout. `bodySent` means the server may have stored it. */
+  | { kind: 'no-response'; code: string; message: string; bodySent: boolean }
+  /** The file could not be read while sending (deleted or changed since preflight): no retry helps. */
+  | { kind: 'file-error'; code: string; message: string };
+
+const RETRYABLE_STATUSES = new Set([408, 423, 429, 500, 502, 503, 504]);
+
+/** Network errors, timeouts and the transient statuses are retried; other answers are final. */
+export function shouldRetry(outcome: AttemptOutcome): boolean {
+  if (outcome.kind === 'file-error') return false;
+  return outcome.kind === 'no-response' || RETRYABLE_STATUSES.has(outcome.status);
+}
+
+/**
+ * Delay before retry number `retry` (1-based): exponential backoff with full jitter, but never
+ * sooner than the server asked (Retry-After, X-RateLimit-Reset) or, for 423, than 2 s.
+ */
+export function retryDelayMs(policy: RetryPolicy, retry: number, outcome: AttemptOutcome, now: number, random: () => number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** (retry - 1));
+  let delay = random() * ceiling;
+  if (outcome.kind === 'response') {
+    const hinted = serverHintMs(outcome.headers, now);
+    // A little jitter on top of the hint keeps every waiting request from returning at the same instant.
+    if (hinted !== undefined) delay = Math.max(delay, hinted + random() * Math.min(1_000, ceiling));
+    if (outcome.status === 423) delay = Math.max(delay, LOCKED_MIN_DELAY_MS);
+  }
+  return Math.round(delay);
+}
+
+/** The wait a 429/503 asks for: Retry-After (seconds or HTTP date), else X-RateLimit-Reset (epoch seconds). */
+export function serverHintMs(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+  const header = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const retryAfter = header('retry-after')?.trim();
+  let ms: number | undefined;
+  if (retryAfter) {
+    ms = /^\d+(\.\d+)?$/.test(retryAfter) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - now;
+  } else {
+    const reset = header('x-ratelimit-reset')?.trim();
+    if (reset && /^\d+(\.\d+)?$/.test(reset)) ms = Number(reset) * 1000 - now;
+  }
+  if (ms === undefined || Number.isNaN(ms)) return undefined;
+  return Math.min(Math.max(0, ms), MAX_HINTED_DELAY_MS);
+}

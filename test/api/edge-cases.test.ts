@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { upload, plan, planEvents, type UploadEvent } from '../../src/index.js';
+import { startSandbox } from '../../src/sandbox/server.js';
+import { closeAfter, FIXTURES, tempDir } from '../helpers.js';
+
+async function run(paths: string[], extra: Record<string, unknown> = {}) {
+  const server = closeAfter(await startSandbox());
+  const events: UploadEvent[] = [];
+  const summary = await upload({ paths, entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, onEvent: (e) => events.push(e), ...extra });
+  return { server, events, summary };
+}
+
+describe('edge cases of finding files', () => {
+  it('does not follow folder links, so a link loop uploads each file once', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'd', 'sub'), { recursive: true });
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'd', 'selfie.jpg'));
+    await symlink('..', join(dir, 'd', 'sub', 'loop'));
+    await symlink('../selfie.jpg', join(dir, 'd', 'sub', 'link.jpg'));
+    const { server, events, summary } = await run([join(dir, 'd')]);
+    expect(server.stored).toHaveLength(1);
+    expect(summary).toMatchObject({ uploaded: 1, skipped: 2 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'd', 'sub', 'link.jpg'), reason: 'duplicate' }));
+    expect(events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'd', 'sub', 'loop'), reason: 'unsupported' }));
+  });
+
+  it('reports pipes and broken links met on a walk instead of dropping them', async () => {
+    const dir = await tempDir();
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'selfie.jpg'));
+    execFileSync('mkfifo', [join(dir, 'pipe.png')]);
+    await symlink('nowhere.jpg', join(dir, 'broken.jpg'));
+    const { events, summary } = await run([dir]);
+    expect(summary).toMatchObject({ total: 3, uploaded: 1, skipped: 2 });
+    const skipped = events.filter((e) => e.event === 'skipped').map((e) => (e as { path: string }).path).sort();
+    expect(skipped).toEqual([join(dir, 'broken.jpg'), join(dir, 'pipe.png')]);
+  });
+
+  it('never takes dot-files or node_modules, also from a glob that names them', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, '.git'));
+    await mkdir(join(dir, 'node_modules'));
+    for (const p of ['.hidden_selfie.jpg', '.git/leak.jpg', 'node_modules/x.jpg', 'ok.jpg']) await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, p));
+    const result = await plan({ paths: ['.*.jpg', '.git/*.jpg', '**/*.jpg'], entity: 'e1', cwd: dir });
+    expect(result.files.map((f) => f.path)).toEqual(['ok.jpg']);
+    const named = await plan({ paths: ['node_modules/x.jpg', '.git/leak.jpg'], entity: 'e1', cwd: dir });
+    expect(named.problems.map((p) => p.path)).toEqual(['node_modules/x.jpg', '.git/leak.jpg']);
+  });
+
+  it('treats only a lower-case .json beside a file as its sidecar', async () => {
+    const dir = await tempDir();
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'a.jpg'));
+    await writeFile(join(dir, 'a.jpg.JSON'), '{"media_type":"IMAGE_PROFILE_PICTURE"}');
+    const result = await plan({ paths: [dir], entity: 'e1' });
+    expect(result.skipped).toEqual([expect.objectContaining({ path: join(dir, 'a.jpg.JSON'), reason: 'unsupported' })]);
+  });
+
+  it('reads a sidecar with a byte-order mark', async () => {
+    const dir = await tempDir();
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'a.jpg'));
+    await writeFile(join(dir, 'a.jpg.json'), '\uFEFF{"media_type":"IMAGE_PROFILE_PICTURE"}');
+    const result = await plan({ paths: [dir], entity: 'e1' });
+    expect(result.files[0]).toMatchObject({ mediaType: 'IMAGE_PROFILE_PICTURE', mediaTypeSource: 'sidecar' });
+  });
+
+  it('names the file, not only its sidecar, when the sidecar is bad', async () => {
+    const dir = await tempDir();
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'a.jpg'));
+    await writeFile(join(dir, 'a.jpg.json'), '{bad');
+    const result = await plan({ paths: [dir], entity: 'e1' });
+    expect(result.problems).toEqual([{ path: join(dir, 'a.jpg'), message: expect.stringMatching(/^a\.jpg\.json: sidecar is not valid JSON/) }]);
+    expect(planEvents(result).events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'a.jpg'), reason: 'invalid' }));
+  });
+
+  it('refuses an empty folder like a pattern that matches nothing', async () => {
+    const dir = await tempDir();
+    const result = await plan({ paths: [dir], entity: 'e1' });
+    expect(result.problems).toEqual([{ path: dir, message: expect.stringMatching(/holds no files/) }]);
+  });
+});
+
+describe('edge cases while sending', () => {
+  it.each(['multipart', 'json'] as const)('fails a file that vanished after preflight (%s) and uploads the rest', async (format) => {
+    const dir = await tempDir();
+    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'c_selfie.jpg']) {
+      await writeFile(join(dir, name), Buffer.alloc(1000, name.charCodeAt(0)));
+    }
+    const events: UploadEvent[] = [];
+    const server = closeAfter(await startSandbox());
+    const summary = await upload({
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) rmSync(join(dir, 'b_selfie.jpg'));
+      },
+    });
+    expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b_selfie.jpg'), status: null, error_code: 'ENOENT', attempts: 1 }));
+    expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
+  });
+});
