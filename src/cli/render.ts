@@ -12,7 +12,11 @@ export interface Renderer {
 const printable = (line: string) =>
   line.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 
+// Expected in bulk on a resumed or stopped run: counted in the summary, not listed one by one.
+const QUIET_SKIPS = new Set(['journal', 'not_sent']);
+
 export function createRenderer(json: boolean, stdout: Writable, stderr: Writable): Renderer {
+  const skipReasons = new Map<string, number>();
   const out = (line: string) => stdout.write(`${printable(line)}\n`);
   const err = (line: string) => stderr.write(`${printable(line)}\n`);
   if (json) {
@@ -34,8 +38,8 @@ export function createRenderer(json: boolean, stdout: Writable, stderr: Writable
         case 'retry':
           return err(`↻ ${event.path} → ${event.entity_id}: ${event.status ?? event.error_code} ${event.message}; retrying in ${(event.delay_ms / 1000).toFixed(1)} s (attempt ${event.attempt} failed)`.replace(/ +/g, ' '));
         case 'skipped':
-          // Files a stopped run never sent are counted in the summary, not listed one by one.
-          if (event.reason === 'not_sent') return;
+          skipReasons.set(event.reason, (skipReasons.get(event.reason) ?? 0) + 1);
+          if (QUIET_SKIPS.has(event.reason)) return;
           return err(`- skipped ${event.path} (${event.reason}: ${event.message})`);
         case 'warning':
           return err(`warning: ${event.message}`);
@@ -45,7 +49,7 @@ export function createRenderer(json: boolean, stdout: Writable, stderr: Writable
         }
       }
     },
-    summary: (summary) => out('dry_run' in summary ? dryRunLine(summary) : summaryLine(summary)),
+    summary: (summary) => out('dry_run' in summary ? dryRunLine(summary) : summaryLine(summary, skipReasons)),
   };
 }
 
@@ -54,10 +58,19 @@ const STATUS_HINTS: Readonly<Record<number, string>> = {
   423: 'the entity is still being processed; try again in a few seconds',
 };
 
-function summaryLine(s: UploadSummary): string {
-  const parts = [`${s.uploaded} uploaded`, `${s.failed} failed`, `${s.skipped} skipped`];
-  if (s.not_sent > 0) parts.push(`of which ${s.not_sent} not sent`);
-  if (s.possibly_duplicated > 0) parts.push(`${s.possibly_duplicated} possibly duplicated`);
+const REASON_WORDS: Record<string, string> = {
+  journal: 'already uploaded',
+  duplicate: 'duplicate',
+  unsupported: 'unsupported',
+  invalid: 'invalid',
+  not_sent: 'not sent',
+};
+
+function summaryLine(s: UploadSummary, skipReasons: ReadonlyMap<string, number>): string {
+  const reasons = [...skipReasons].map(([reason, n]) => `${n} ${REASON_WORDS[reason] ?? reason}`).join(', ');
+  const parts = [`${s.uploaded} uploaded`, `${s.failed} failed`, `${s.skipped} skipped${reasons ? ` (${reasons})` : ''}`];
+  if (s.retries > 0) parts.push(`${s.retries} retries`);
+  if (s.possibly_duplicated > 0) parts.push(`${s.possibly_duplicated} possibly duplicated (an attempt got no answer after sending; check those on the entity)`);
   return `${plural(s.total, 'file')}: ${parts.join(', ')}; ${formatBytes(s.bytes)} in ${formatDuration(s.duration_ms)}`;
 }
 

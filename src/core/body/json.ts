@@ -16,13 +16,19 @@ export function jsonBody(files: readonly PlannedFile[]): RequestBody {
     tail: Buffer.from(`",${JSON.stringify(jsonFields(file)).slice(1)}`),
   }));
   const close = Buffer.from(']');
+  let fileError: NodeJS.ErrnoException | undefined;
   const length =
     parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;
 
   async function* body(): AsyncGenerator<Uint8Array> {
     for (const { file, hash, head, tail } of parts) {
       yield head;
-      yield* base64Of(file.absPath, hash);
+      try {
+        yield* base64Of(file.absPath, hash);
+      } catch (error) {
+        fileError = error as NodeJS.ErrnoException;
+        throw error;
+      }
       yield tail;
     }
     yield close;
@@ -32,6 +38,7 @@ export function jsonBody(files: readonly PlannedFile[]): RequestBody {
     body: Readable.from(body(), { objectMode: false }),
     length,
     digests: () => parts.map((p) => p.hash.copy().digest('hex')),
+    fileError: () => fileError,
   };
 }
 

@@ -10,9 +10,10 @@ import { flatMetadata, hashedFileStream, newHash, type RequestBody } from './req
 export function multipartBody(files: readonly PlannedFile[]): RequestBody {
   const form = new FormData();
   const hashes = files.map(() => newHash());
+  let fileError: NodeJS.ErrnoException | undefined;
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, hashedFileStream(file.absPath, hashes[index]!), {
+    form.append(field, hashedFileStream(file.absPath, hashes[index]!, (error) => (fileError ??= error)), {
       filename: file.name,
       contentType: file.contentType,
       knownLength: file.bytes,
@@ -31,5 +32,6 @@ export function multipartBody(files: readonly PlannedFile[]): RequestBody {
     body,
     length,
     digests: () => hashes.map((h) => h.copy().digest('hex')),
+    fileError: () => fileError,
   };
 }

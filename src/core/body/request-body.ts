@@ -11,6 +11,8 @@ export interface RequestBody {
   length: number;
   /** sha256 (hex) of each file's bytes as sent; complete once the body has been read to its end. */
   digests(): string[];
+  /** The error reading a file raised, if any: the file changed or vanished, which no retry mends. */
+  fileError(): NodeJS.ErrnoException | undefined;
 }
 
 /** Both formats carry the same information; this is the multipart metadata part (custom_data flattened). */
@@ -20,7 +22,7 @@ export function flatMetadata(file: PlannedFile): Record<string, unknown> | undef
 }
 
 /** A file's bytes as a stream that hashes them on the way, so a file is read once per attempt. */
-export function hashedFileStream(path: string, hash: Hash): Readable {
+export function hashedFileStream(path: string, hash: Hash, onFileError: (error: Error) => void): Readable {
   const source = createReadStream(path);
   const hasher = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -28,7 +30,10 @@ export function hashedFileStream(path: string, hash: Hash): Readable {
       callback(null, chunk);
     },
   });
-  source.on('error', (error) => hasher.destroy(error));
+  source.on('error', (error) => {
+    onFileError(error);
+    hasher.destroy(error);
+  });
   return source.pipe(hasher);
 }
 

@@ -37,7 +37,7 @@ export async function* withoutRepeats(
     }
     const sha256 = await sha256File(file.absPath);
     if (inJournal && options.journal!.has(id, sha256)) {
-      options.onSkip(file, { event: 'skipped', path: file.path, reason: 'journal', message: `already uploaded (recorded in ${options.journal!.path})` });
+      options.onSkip(file, { event: 'skipped', path: file.path, reason: 'journal', message: `already uploaded, as ${options.journal!.path} records` });
       continue;
     }
     if (mayRepeat) {

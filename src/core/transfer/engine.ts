@@ -196,9 +196,7 @@ export async function transfer(files: readonly PlannedFile[], settings: Transfer
 /** One request: its outcome, and the error_code/message of the answer, if any. */
 async function attempt(body: RequestBody, job: Job, settings: TransferSettings, runSignal: AbortSignal) {
   let bodySent = false;
-  let fileError: NodeJS.ErrnoException | undefined;
   body.body.once('end', () => (bodySent = true));
-  body.body.once('error', (error) => (fileError = error));
   const timeout = AbortSignal.timeout(settings.timeoutMs);
   const url = entityMediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId);
   try {
@@ -207,6 +205,7 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     return { outcome, message: { errorCode: response.errorCode, text: response.message } };
   } catch (error) {
     body.body.destroy();
+    const fileError = body.fileError();
     if (fileError) {
       const code = fileError.code ?? 'file_error';
       const text = `cannot read the file any more (${code}); it changed or was removed after the check`;

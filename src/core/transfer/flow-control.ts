@@ -7,14 +7,17 @@ export interface FlowLimits {
 }
 
 const MIN_RATE = 1;
-/** Requests per second regained per second of successes (additive increase). */
-const RATE_RECOVERY_PER_S = 5;
+/** A 429 cuts the pace to this share of what was actually started in the last second. */
+const DECREASE_FACTOR = 0.7;
+/** Each second of successes raises the pace by this share, and by at least MIN_RECOVERY_PER_S. */
+const RECOVERY_SHARE = 0.1;
+const MIN_RECOVERY_PER_S = 10;
 /** After a 429, how long before another 429 may cut again: the in-flight ones were sent at the old pace. */
 const DECREASE_COOLDOWN_MS = 1_000;
 
 /**
  * Shared by every worker: starts requests no faster than the current rate and keeps no more
- * than the current concurrency in flight. A 429 halves both and pauses every start until the
+ * than the current concurrency in flight. A 429 cuts both and pauses every start until the
  * server's reset; successes climb back to the ceilings (AIMD), so a run settles just under
  * the server's limit.
  */
@@ -88,8 +91,8 @@ export class FlowControl {
     if (resumeAt !== undefined) this.pausedUntil = Math.max(this.pausedUntil, resumeAt);
     if (now - this.lastDecrease < DECREASE_COOLDOWN_MS) return;
     this.lastDecrease = now;
-    const observed = Math.max(MIN_RATE, this.startsInLastSecond(now));
-    this.rate = Math.max(MIN_RATE, Math.min(this.rate, observed) / 2);
+    const before = Math.min(this.rate, Math.max(MIN_RATE, this.startsInLastSecond(now)));
+    this.rate = Math.max(MIN_RATE, before * DECREASE_FACTOR);
     this.concurrency = Math.max(1, Math.floor(this.concurrency / 2));
     this.successesSinceGrowth = 0;
   }
@@ -97,10 +100,8 @@ export class FlowControl {
   private speedUp() {
     const ceiling = this.limits.rate > 0 ? this.limits.rate : Infinity;
     if (this.rate < ceiling) {
-      // Each success adds RATE_RECOVERY_PER_S / rate, i.e. about RATE_RECOVERY_PER_S per second.
-      this.rate = Math.min(ceiling, this.rate + RATE_RECOVERY_PER_S / this.rate);
-      // With no ceiling, once well above what the server took, stop pacing altogether.
-      if (!Number.isFinite(ceiling) && this.rate > 4 * this.startsInLastSecond(this.clock.now()) + 100) this.rate = Infinity;
+      // At `rate` successes a second, this adds RECOVERY_SHARE of the pace per second.
+      this.rate = Math.min(ceiling, this.rate + Math.max(RECOVERY_SHARE, MIN_RECOVERY_PER_S / this.rate));
     }
     if (this.concurrency < this.limits.concurrency && ++this.successesSinceGrowth >= this.concurrency) {
       this.concurrency++;

@@ -1,0 +1,187 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { upload, type UploadEvent, type UploadOptions } from '../../src/index.js';
+import { startSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
+import { closeAfter, FIXTURES, sha256, tempDir } from '../helpers.js';
+
+/** `count` distinct small files named by convention, so each one's bytes can be found in the store. */
+async function makeFiles(count: number, bytes = 2000): Promise<string> {
+  const dir = await tempDir();
+  await Promise.all(
+    Array.from({ length: count }, (_, i) => {
+      const data = Buffer.alloc(bytes, i % 251);
+      data.writeUInt32BE(i, 0);
+      return writeFile(join(dir, `cust_${String(i).padStart(4, '0')}_selfie.jpg`), data);
+    }),
+  );
+  return dir;
+}
+
+async function run(sandbox: SandboxOptions, options: Partial<UploadOptions> & { paths: string[] }) {
+  const server = closeAfter(await startSandbox(sandbox));
+  const events: UploadEvent[] = [];
+  const summary = await upload({
+    entity: 'cust-1',
+    org: server.org,
+    baseUrl: server.url,
+    apiKey: server.apiKey,
+    onEvent: (e) => events.push(e),
+    ...options,
+  });
+  return { server, events, summary };
+}
+
+const countBy = <T,>(items: T[], key: (item: T) => string | undefined) => {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const k = key(item);
+    if (k !== undefined) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+};
+
+describe('transfer under faults', () => {
+  it('stores every one of 300 files through a seeded mix of every fault, and flags each one stored twice', async () => {
+    const dir = await makeFiles(300);
+    const { server, events, summary } = await run(
+      {
+        faults: {
+          seed: 21,
+          // Each 429 pauses the whole run for its Retry-After, so fewer of them keep the test short.
+          rate429: 0.01,
+          error500: 0.05,
+          error503: 0.05,
+          locked423: 0.03,
+          resetBeforeStore: 0.05,
+          resetAfterStore: 0.05,
+          slow: 0.05,
+          slowMs: 100,
+          retryAfterSeconds: 1,
+        },
+      },
+      { paths: [dir], concurrency: 16, rate: 0, retries: 10, timeout: 10 },
+    );
+
+    const faults = countBy(server.requests, (r) => r.fault);
+    for (const kind of ['429', '500', '503', '423', 'reset-before', 'reset-after', 'slow']) expect(faults.get(kind), kind).toBeGreaterThan(0);
+
+    expect(summary).toMatchObject({ total: 300, uploaded: 300, failed: 0, skipped: 0 });
+    expect(summary.uploaded + summary.failed + summary.skipped).toBe(summary.total);
+    expect(summary.retries).toBe(events.filter((e) => e.event === 'retry').length);
+    expect(summary.retries).toBeGreaterThan(0);
+
+    const storedByName = countBy(server.stored, (m) => m.name);
+    expect(storedByName.size).toBe(300);
+    const flagged = new Set(events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => (e as { path: string }).path.split('/').at(-1)!));
+    for (const [name, times] of storedByName) {
+      if (times > 1) expect(flagged.has(name), `${name} stored ${times} times`).toBe(true);
+    }
+    // Each reset after storing leaves exactly one extra copy; nothing else may.
+    expect(server.stored.length).toBe(300 + faults.get('reset-after')!);
+    expect(summary.possibly_duplicated).toBe(flagged.size);
+
+    for (const media of server.stored.slice(0, 20)) expect(media.sha256).toBe(await sha256(join(dir, media.name)));
+  }, 60_000);
+
+  it('slows the whole run down in a 429 storm and still completes, each file stored once', async () => {
+    const dir = await makeFiles(60, 200);
+    const started = Date.now();
+    const { server, summary } = await run({ faults: { rateLimit: 30 } }, { paths: [dir], concurrency: 16, rate: 100, retries: 10 });
+    const elapsed = Date.now() - started;
+    const throttled = server.requests.filter((r) => r.status === 429).length;
+    expect(summary).toMatchObject({ uploaded: 60, failed: 0 });
+    expect(server.stored).toHaveLength(60);
+    expect(throttled).toBeGreaterThan(0);
+    // Hammering would draw a 429 for most requests; pacing keeps them a minority.
+    expect(throttled).toBeLessThan(60);
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+  }, 30_000);
+
+  it('times out on a stalled server and retries instead of hanging', async () => {
+    const { server, events, summary } = await run({ faults: { stallFirst: 1 } }, { paths: [join(FIXTURES, 'selfie.jpg')], timeout: 0.5 });
+    expect(summary).toMatchObject({ uploaded: 1, failed: 0, retries: 1 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'retry', attempt: 1, status: null, error_code: 'timeout' }));
+    // The stalled request had its whole body, so it may have been stored: flagged, to be checked.
+    expect(events).toContainEqual(expect.objectContaining({ event: 'uploaded', attempts: 2, possibly_duplicated: true }));
+    expect(server.stored).toHaveLength(1);
+  }, 15_000);
+
+  it('gives up after --retries and reports the last status', async () => {
+    const { server, events, summary } = await run({ faults: { error503: 1 } }, { paths: [join(FIXTURES, 'selfie.jpg')], retries: 2 });
+    expect(summary).toMatchObject({ uploaded: 0, failed: 1, retries: 2 });
+    expect(server.requests).toHaveLength(3);
+    expect(events.at(-1)).toMatchObject({ event: 'failed', status: 503, attempts: 3 });
+  }, 15_000);
+
+  it('does not retry a 404 or a 400', async () => {
+    const { server, summary } = await run({ entities: ['other'] }, { paths: [join(FIXTURES, 'selfie.jpg')] });
+    expect(summary).toMatchObject({ failed: 1, retries: 0 });
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('batching', () => {
+  it.each(['multipart', 'json'] as const)('sends several files per request in %s', async (format) => {
+    const { server, summary } = await run({}, { paths: [FIXTURES], batch: 4, format });
+    expect(summary.uploaded).toBe(10);
+    expect(server.requests.map((r) => r.files)).toEqual([4, 4, 2]);
+    for (const media of server.stored) expect(media.sha256).toBe(await sha256(join(FIXTURES, media.name)));
+  });
+
+  it('keeps a request under 20 MB of files', async () => {
+    const dir = await makeFiles(5, 4_500_000);
+    const { server } = await run({}, { paths: [dir], batch: 10 });
+    expect(server.requests.map((r) => r.files)).toEqual([4, 1]);
+  }, 20_000);
+
+  it('resends the whole batch on a retry', async () => {
+    const { server, summary } = await run({ faults: { error500: 0.5, seed: 3 } }, { paths: [FIXTURES], batch: 5, retries: 10 });
+    expect(summary).toMatchObject({ uploaded: 10, failed: 0 });
+    expect(server.stored).toHaveLength(10);
+    expect(server.requests.filter((r) => r.status === 500).length).toBeGreaterThan(0);
+  });
+});
+
+describe('duplicates and stopping', () => {
+  it('uploads the same content to the same entity once, unless duplicates are allowed', async () => {
+    const dir = await tempDir();
+    const data = Buffer.from('same bytes');
+    await writeFile(join(dir, 'a.png'), data);
+    await writeFile(join(dir, 'b.png'), data);
+    await writeFile(join(dir, 'c.png'), 'other bytes');
+    const once = await run({}, { paths: [dir] });
+    expect(once.server.stored.map((m) => m.name).sort()).toEqual(['a.png', 'c.png']);
+    expect(once.events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'b.png'), reason: 'duplicate' }));
+    expect(once.summary).toMatchObject({ uploaded: 2, skipped: 1 });
+    const both = await run({}, { paths: [dir], allowDuplicates: true });
+    expect(both.server.stored).toHaveLength(3);
+  });
+
+  it('stops starting uploads after the first failure with failFast', async () => {
+    const { server, events, summary } = await run({ entities: ['nobody'] }, { paths: [FIXTURES], failFast: true, concurrency: 1 });
+    expect(server.requests).toHaveLength(1);
+    expect(summary).toMatchObject({ failed: 1, uploaded: 0, skipped: 9, not_sent: 9, stopped: 'fail-fast' });
+    expect(events.filter((e) => e.event === 'skipped' && e.reason === 'not_sent')).toHaveLength(9);
+  });
+
+  it('drains on the first stop signal: in-flight uploads finish, nothing new starts', async () => {
+    const drain = new AbortController();
+    const server = closeAfter(await startSandbox({ faults: { latencyMs: 150 } }));
+    const events: UploadEvent[] = [];
+    const summary = await upload({
+      paths: [FIXTURES], entity: 'c', org: server.org, baseUrl: server.url, apiKey: server.apiKey, concurrency: 2,
+      drain: drain.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.event === 'uploaded') drain.abort();
+      },
+    });
+    expect(summary.stopped).toBe('interrupted');
+    expect(summary.uploaded).toBe(server.stored.length);
+    expect(summary.uploaded).toBeGreaterThanOrEqual(1);
+    expect(summary.uploaded).toBeLessThanOrEqual(2);
+    expect(summary.uploaded + summary.failed + summary.skipped).toBe(10);
+    expect(server.requests.length).toBe(summary.uploaded);
+  });
+});

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
+import { BIN, cleanEnv, closeAfter, runBin, tempDir } from '../helpers.js';
+
+const FILES = 200;
+const CONCURRENCY = 4;
+
+async function makeFiles(): Promise<string> {
+  const dir = await tempDir();
+  await Promise.all(
+    Array.from({ length: FILES }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 document ${i}\n`)),
+  );
+  return dir;
+}
+
+function uploadArgs(dir: string, server: Sandbox, journal: string) {
+  return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--journal', journal, '--concurrency', String(CONCURRENCY), '--rate', '0', '--json'];
+}
+
+/** Starts an upload and stops it with `signal` once `after` files were reported uploaded. */
+function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Signals, after: number) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ U21_API_KEY: apiKey }) });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  const events: Array<Record<string, unknown>> = [];
+  let uploaded = 0;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const event = JSON.parse(line) as Record<string, unknown>;
+    events.push(event);
+    if (event.event === 'uploaded' && ++uploaded === after) child.kill(signal);
+  });
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: typeof events; stderr: string }>((resolve) => {
+    child.on('close', (code, killedBy) => resolve({ code, signal: killedBy, events, stderr }));
+  });
+}
+
+const timesStored = (server: Sandbox) => {
+  const counts = new Map<string, number>();
+  for (const m of server.stored) counts.set(m.name, (counts.get(m.name) ?? 0) + 1);
+  return counts;
+};
+
+describe('resuming with --journal (built binary)', () => {
+  it('after kill -9 midway, a rerun stores every file, re-sending at most the ones in flight', async () => {
+    const dir = await makeFiles();
+    const journal = join(await tempDir(), 'journal.jsonl');
+    const server = closeAfter(await startSandbox({ faults: { latencyMs: 20 } }));
+
+    const killed = await interruptedRun(uploadArgs(dir, server, journal), server.apiKey, 'SIGKILL', 40);
+    expect(killed.signal).toBe('SIGKILL');
+    const storedBeforeRerun = server.stored.length;
+    expect(storedBeforeRerun).toBeLessThan(FILES);
+
+    const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    expect(rerun.code).toBe(0);
+    const fromJournal = rerun.events.filter((e) => e.event === 'skipped' && e.reason === 'journal').length;
+    expect(fromJournal).toBeGreaterThanOrEqual(40);
+    expect(rerun.events.at(-1)).toMatchObject({ event: 'summary', failed: 0, uploaded: FILES - fromJournal, skipped: fromJournal });
+
+    const counts = timesStored(server);
+    expect(counts.size).toBe(FILES);
+    const duplicates = server.stored.length - FILES;
+    expect(duplicates).toBeLessThanOrEqual(CONCURRENCY);
+  }, 60_000);
+
+  it('after Ctrl-C midway exits 130 with a resume hint, and a rerun adds no duplicate at all', async () => {
+    const dir = await makeFiles();
+    const journal = join(await tempDir(), 'journal.jsonl');
+    const server = closeAfter(await startSandbox({ faults: { latencyMs: 20 } }));
+
+    const stopped = await interruptedRun(uploadArgs(dir, server, journal), server.apiKey, 'SIGINT', 40);
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toMatch(/run the same command again to resume/);
+    const summary = stopped.events.at(-1)!;
+    expect(summary).toMatchObject({ event: 'summary', stopped: 'interrupted', failed: 0 });
+    expect(summary.uploaded).toBe(server.stored.length);
+    expect((summary.uploaded as number) + (summary.skipped as number)).toBe(FILES);
+
+    const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    expect(rerun.code).toBe(0);
+    expect(server.stored).toHaveLength(FILES);
+    expect([...timesStored(server).values()].every((n) => n === 1)).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,68 @@
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Journal, type JournalRecord } from '../../src/core/journal.js';
+import { tempDir } from '../helpers.js';
+
+const record = (extra: Partial<JournalRecord> = {}): JournalRecord => ({
+  time: '2026-11-25T12:00:00.000Z',
+  outcome: 'uploaded',
+  org: 'acme',
+  entity_id: 'c1',
+  path: 'kyc/selfie.jpg',
+  name: 'selfie.jpg',
+  media_type: 'IMAGE_FACE_IMAGE',
+  sha256: 'aa'.repeat(32),
+  bytes: 10,
+  status: 200,
+  attempts: 1,
+  ...extra,
+});
+const id = { org: 'acme', entityId: 'c1', name: 'selfie.jpg', mediaType: 'IMAGE_FACE_IMAGE' };
+
+describe('journal', () => {
+  it('remembers uploads by org, entity, name, media_type and content', async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    const first = await Journal.open(path);
+    first.record(record());
+    first.record(record({ outcome: 'failed', name: 'passport.jpg', status: 404 }));
+    first.close();
+
+    const second = await Journal.open(path);
+    expect(second.uploadedBefore).toBe(1);
+    expect(second.mayHave(id)).toBe(true);
+    expect(second.has(id, 'aa'.repeat(32))).toBe(true);
+    expect(second.has(id, 'bb'.repeat(32))).toBe(false); // content changed
+    expect(second.mayHave({ ...id, entityId: 'c2' })).toBe(false);
+    expect(second.mayHave({ ...id, mediaType: null })).toBe(false);
+    expect(second.mayHave({ ...id, name: 'passport.jpg' })).toBe(false); // only failed
+    second.close();
+  });
+
+  it('ignores a torn last line and starts the next record on a line of its own', async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    await writeFile(path, `${JSON.stringify(record())}\n{"time":"2026-11-25T12:00:01Z","outcome":"uplo`);
+    const journal = await Journal.open(path);
+    expect(journal.ignoredLines).toBe(1);
+    expect(journal.uploadedBefore).toBe(1);
+    journal.record(record({ name: 'b.jpg' }));
+    journal.close();
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    expect(JSON.parse(lines[2]!)).toMatchObject({ name: 'b.jpg' });
+
+    const again = await Journal.open(path);
+    expect(again.uploadedBefore).toBe(2);
+    expect(again.ignoredLines).toBe(1);
+    again.close();
+  });
+
+  it('creates a missing journal and skips blank lines', async () => {
+    const path = join(await tempDir(), 'new.jsonl');
+    const journal = await Journal.open(path);
+    journal.close();
+    await appendFile(path, '\n\n');
+    const reopened = await Journal.open(path);
+    expect(reopened.ignoredLines).toBe(0);
+    reopened.close();
+  });
+});
