@@ -1,21 +1,24 @@
 import { discover } from './core/discover.js';
-import { InputError, UsageError } from './core/errors.js';
+import { readManifest } from './core/manifest.js';
+import { ReportWriter } from './core/report.js';
+import { entityIdProblem, type EntitySource } from './core/route.js';
+import { InputError, UsageError, type Problem } from './core/errors.js';
 import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './core/file-types.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Journal } from './core/journal.js';
 import { DEFAULT_RETRY_POLICY } from './core/transfer/retry-policy.js';
 import { resolveApiRoot } from './core/hosts.js';
 import { compileRules, type ConventionRule } from './core/media-type.js';
-import { entityIdProblem, preflight } from './core/preflight.js';
+import { preflight } from './core/preflight.js';
 import { createDispatcher } from './core/transfer/client.js';
 import { transfer, type BodyFormat } from './core/transfer/engine.js';
-import type { DryRunSummary, PlanEvent, SkippedEvent, UploadEvent, UploadSummary, WarningEvent } from './core/events.js';
-import type { Plan, SkippedFile } from './core/plan.js';
+import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from './core/events.js';
+import type { Checked } from './core/plan.js';
 import type { Dispatcher } from 'undici';
 
 export * from './core/errors.js';
 export type * from './core/events.js';
-export type { Plan, PlannedFile, SkippedFile, SkipReason } from './core/plan.js';
+export type { PlannedFile, SkipReason } from './core/plan.js';
 export type { ConventionRule, MediaTypeSource } from './core/media-type.js';
 export type { BodyFormat } from './core/transfer/engine.js';
 export type { Clock } from './core/clock.js';
@@ -26,17 +29,23 @@ export { HOSTS, ENV_NAMES } from './core/hosts.js';
 
 /** What to upload and how each file is described. */
 export interface PlanOptions {
-  /** Files, directories (walked recursively) and fast-glob patterns. */
-  paths: readonly string[];
+  /** Files, directories (walked recursively) and fast-glob patterns; optional with `manifest`. */
+  paths?: readonly string[];
   /** Every file goes to this entity. */
-  entity: string;
-  /** media_type for files without a sidecar one. */
+  entity?: string;
+  /** Each file's entity from its parent folder's name, or from its name's `<entity>__` prefix. */
+  entityFrom?: 'dir' | 'prefix';
+  /** A CSV or JSONL manifest listing path, entity_id, media_type and custom_data per file. */
+  manifest?: string;
+  /** media_type for files without a manifest or sidecar one. */
   mediaType?: string;
   /** Infer media_type from file names (default true). */
   infer?: boolean;
   /** Config rules tried before the built-in file-name conventions. */
   conventions?: readonly ConventionRule[];
   maxFileSize?: number;
+  /** Report invalid inputs as skipped (`invalid`) instead of refusing the whole run. */
+  skipInvalid?: boolean;
   /** Where relative paths start (default: process.cwd()). */
   cwd?: string;
 }
@@ -65,8 +74,8 @@ export interface UploadOptions extends PlanOptions {
   allowDuplicates?: boolean;
   /** Path of the append-only journal: outcomes are recorded there, earlier uploads skipped. */
   journal?: string;
-  /** Upload the valid files and skip invalid ones (reason `invalid`) instead of refusing the run. */
-  skipInvalid?: boolean;
+  /** Path of a per-file report, `.json` or `.csv`, written as outcomes come. */
+  report?: string;
   onEvent?: (event: UploadEvent) => void;
   /** Aborting it stops starting uploads; those in flight finish (a graceful stop). */
   drain?: AbortSignal;
@@ -80,65 +89,84 @@ export interface UploadOptions extends PlanOptions {
 
 export const DEFAULTS = { concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60 } as const;
 
-/** Finds and checks every file without sending anything. */
-export async function plan(options: PlanOptions): Promise<Plan> {
-  const entityProblem = entityIdProblem(options.entity);
-  if (entityProblem) throw new UsageError(`--entity: ${entityProblem}`, 'give the id your system uses for the entity, 1 to 128 characters');
-  if (options.paths.length === 0) throw new UsageError('no files given', 'name files, directories or quoted glob patterns to upload');
+/** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole. */
+function checkedInputs(options: PlanOptions): () => AsyncGenerator<Checked> {
+  const cwd = options.cwd ?? process.cwd();
+  const entity = entitySourceOf(options);
+  const paths = options.paths ?? [];
+  if (entity.kind === 'manifest' && paths.length > 0) {
+    throw new UsageError('path arguments and --manifest both name files', 'list every file in the manifest, or drop --manifest');
+  }
+  if (entity.kind !== 'manifest' && paths.length === 0) throw new UsageError('no files given', 'name files, folders or quoted glob patterns to upload');
   let rules;
   try {
     rules = compileRules(options.conventions ?? []);
   } catch (error) {
     throw new UsageError((error as Error).message, 'fix the conventions in your config file');
   }
-  const found = await discover(options.paths, options.cwd ?? process.cwd());
-  const result = await preflight(found.files, {
-    entityId: options.entity,
+  const settings = {
+    entity,
     infer: options.infer ?? true,
     rules,
     maxFileSize: options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
-  });
-  result.problems.unshift(...found.problems);
-  return result;
-}
-
-/** What preflight skips, with invalid inputs (allowed by skipInvalid) as reason `invalid`. */
-function skippedOf(result: Plan): SkippedFile[] {
-  return [...result.skipped, ...result.problems.map((p) => ({ path: p.path, reason: 'invalid' as const, message: p.message }))];
-}
-
-/** The planned/skipped events and summary a dry run reports. */
-export function planEvents(result: Plan): { events: PlanEvent[]; summary: DryRunSummary } {
-  const events: PlanEvent[] = result.warnings.map(warningEvent);
-  events.push(...result.files.map((f): PlanEvent => ({
-    event: 'planned',
-    path: f.path,
-    entity_id: f.entityId,
-    media_type: f.mediaType ?? null,
-    media_type_source: f.mediaTypeSource,
-    bytes: f.bytes,
-  })));
-  const skipped = skippedOf(result);
-  events.push(...skipped.map(skippedEvent));
-  const summary: DryRunSummary = {
-    event: 'summary',
-    dry_run: true,
-    planned: result.files.length,
-    skipped: skipped.length,
-    invalid: result.problems.length,
-    bytes: result.bytes,
   };
-  return { events, summary };
+  return () => preflight(entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd), settings);
 }
 
-const warningEvent = (message: string): WarningEvent => ({ event: 'warning', message });
-const skippedEvent = (s: SkippedFile): SkippedEvent => ({ event: 'skipped', path: s.path, reason: s.reason, message: s.message });
+/** Exactly one of entity, entityFrom and manifest decides where files go. */
+function entitySourceOf(options: PlanOptions): EntitySource {
+  const given = [options.entity !== undefined && '--entity', options.entityFrom !== undefined && '--entity-from', options.manifest !== undefined && '--manifest'].filter(Boolean);
+  if (given.length !== 1) {
+    throw new UsageError(
+      given.length === 0 ? 'no entity given' : `${given.join(' and ')} both decide the entity`,
+      'use exactly one of --entity <id>, --entity-from dir|prefix, --manifest <file>',
+    );
+  }
+  if (options.manifest !== undefined) return { kind: 'manifest', path: options.manifest };
+  if (options.entityFrom !== undefined) {
+    if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix') throw new UsageError(`--entity-from: "${options.entityFrom}" is not a valid value`, 'use dir or prefix');
+    return { kind: options.entityFrom };
+  }
+  const problem = entityIdProblem(options.entity!);
+  if (problem) throw new UsageError(`--entity: ${problem}`, 'give the id your system uses for the entity, 1 to 128 characters');
+  return { kind: 'entity', id: options.entity! };
+}
 
 /**
- * Plans, then uploads every valid file. Throws UsageError or InputError (nothing sent) for
- * bad options or inputs; otherwise resolves with the summary, also when files failed or the
- * key was refused (`summary.stopped === 'auth'`).
+ * Checks every input without sending anything, reporting each file as a `planned` (or
+ * `skipped`) event as it comes. Throws InputError at the end when inputs were invalid
+ * (unless skipInvalid, which reports them as skipped).
+ */
+export async function plan(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
+  const emit = options.onEvent ?? (() => {});
+  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, bytes: 0 };
+  const problems: Problem[] = [];
+  for await (const item of checkedInputs(options)()) {
+    if (item.kind === 'warning') emit({ event: 'warning', message: item.message });
+    else if (item.kind === 'unsupported') {
+      summary.skipped++;
+      emit({ event: 'skipped', path: item.path, reason: 'unsupported', message: item.message });
+    } else if (item.kind === 'problem') {
+      problems.push(item.problem);
+      summary.skipped++;
+      summary.invalid++;
+      if (options.skipInvalid) emit({ event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message });
+    } else {
+      const f = item.file;
+      summary.planned++;
+      summary.bytes += f.bytes;
+      emit({ event: 'planned', path: f.path, entity_id: f.entityId, media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes });
+    }
+  }
+  if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems);
+  return summary;
+}
+
+/**
+ * Checks every input, then uploads every valid file. Throws UsageError or InputError (nothing
+ * sent) for bad options or inputs; otherwise resolves with the summary, also when files
+ * failed or the run stopped early (`summary.stopped`).
  */
 export async function upload(options: UploadOptions): Promise<UploadSummary> {
   const clock = options.clock ?? systemClock;
@@ -150,18 +178,25 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const batch = options.batch ?? DEFAULTS.batch;
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
+  const inputs = checkedInputs(options);
 
-  const result = await plan(options);
-  if (result.problems.length > 0 && !options.skipInvalid) throw new InputError(result.problems);
-  const emit = options.onEvent ?? (() => {});
-  const skipped = skippedOf(result);
-  for (const w of result.warnings) emit(warningEvent(w));
-  for (const s of skipped) emit(skippedEvent(s));
+  // Without skipInvalid, every input is checked before the first byte is sent: a first pass
+  // that keeps only the problems, then a second that streams the files to the workers.
+  if (!options.skipInvalid) {
+    const problems: Problem[] = [];
+    for await (const item of inputs()) if (item.kind === 'problem') problems.push(item.problem);
+    if (problems.length > 0) throw new InputError(problems);
+  }
 
   const journal = options.journal ? await openJournal(options.journal) : undefined;
+  const report = options.report ? await openReport(options.report) : undefined;
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
+  const emit = (event: UploadEvent) => {
+    report?.add(event);
+    options.onEvent?.(event);
+  };
   try {
-    const tally = await transfer(result.files, {
+    const tally = await transfer(inputs(), {
       apiRoot,
       org: options.org,
       apiKey: options.apiKey,
@@ -173,6 +208,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
       timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000,
       failFast: options.failFast ?? false,
       allowDuplicates: options.allowDuplicates ?? false,
+      cwd: options.cwd ?? process.cwd(),
       dispatcher,
       clock,
       onEvent: emit,
@@ -182,14 +218,13 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     });
     return {
       event: 'summary',
-      total: result.files.length + skipped.length,
-      invalid: result.problems.length,
+      total: tally.uploaded + tally.failed + tally.skipped,
       ...tally,
-      skipped: skipped.length + tally.skipped,
       duration_ms: clock.now() - started,
     };
   } finally {
     journal?.close();
+    await report?.close();
     if (!options.dispatcher) await dispatcher.close();
   }
 }
@@ -199,5 +234,14 @@ async function openJournal(path: string): Promise<Journal> {
     return await Journal.open(path);
   } catch (error) {
     throw new UsageError(`--journal: cannot use ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a writable file; it is created if missing');
+  }
+}
+
+async function openReport(path: string): Promise<ReportWriter> {
+  try {
+    return await ReportWriter.open(path);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--report: cannot write ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a writable .json or .csv file');
   }
 }

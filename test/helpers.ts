@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { run } from '../src/cli/cli.js';
+import { plan, type PlanEvent, type PlanOptions } from '../src/index.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FIXTURES = join(ROOT, 'fixtures');
@@ -80,4 +81,18 @@ export function runBin(args: string[], options: { cwd: string; env?: Record<stri
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, events: parseEvents(stdout) }));
   });
+}
+
+/** A dry run's events by kind; invalid inputs come back as `invalid` rather than thrown. */
+export async function planned(options: PlanOptions) {
+  const events: PlanEvent[] = [];
+  const summary = await plan({ ...options, skipInvalid: true, onEvent: (e) => events.push(e) });
+  const of = <K extends PlanEvent['event']>(kind: K) => events.filter((e): e is Extract<PlanEvent, { event: K }> => e.event === kind);
+  const skipped = of('skipped');
+  return {
+    summary,
+    files: of('planned'),
+    skipped: skipped.filter((e) => e.reason !== 'invalid'),
+    invalid: skipped.filter((e) => e.reason === 'invalid').map((e) => ({ path: e.path, message: e.message })),
+  };
 }

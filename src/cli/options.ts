@@ -26,6 +26,8 @@ export const UPLOAD_OPTIONS: readonly OptionSpec[] = [
   { key: 'env', flags: '--env <name>', env: 'U21_ENV', type: 'choice', choices: ENV_NAMES, group: 'Target', description: `Unit21 environment: ${ENV_NAMES.join(', ')}` },
   { key: 'baseUrl', flags: '--base-url <url>', env: 'U21_BASE_URL', type: 'string', group: 'Target', description: 'any API base URL, with or without /v1 (wins over --env)' },
   { key: 'entity', flags: '--entity <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this entity' },
+  { key: 'entityFrom', flags: '--entity-from <rule>', type: 'choice', choices: ['dir', 'prefix'], group: 'Target', description: "each file's entity: dir = its folder's name, prefix = its name before __" },
+  { key: 'manifest', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id, media_type, custom_data per file' },
   { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
   { key: 'mediaType', flags: '--media-type <type>', type: 'string', group: 'Files', inConfig: false, description: 'media_type for files without a sidecar one' },
   { key: 'infer', flags: '--no-infer', type: 'boolean', default: true, group: 'Files', description: 'do not infer media_type from file names' },
@@ -41,6 +43,7 @@ export const UPLOAD_OPTIONS: readonly OptionSpec[] = [
   { key: 'failFast', flags: '--fail-fast', type: 'boolean', default: false, group: 'Sending', description: 'stop starting uploads after the first failed file' },
   { key: 'allowDuplicates', flags: '--allow-duplicates', type: 'boolean', default: false, group: 'Sending', description: 'send the same content to the same entity as often as it appears' },
   { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
+  { key: 'report', flags: '--report <file>', type: 'string', group: 'Output', inConfig: false, description: 'write one row per file to this .json or .csv report' },
   { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },
   { key: 'config', flags: '--config <file>', type: 'string', group: 'Output', inConfig: false, description: 'read this config file instead of searching for one' },
 ];

@@ -25,7 +25,7 @@ export function createProgram(
   const upload = program
     .command('upload')
     .description('upload files to Unit21 entities')
-    .argument('<paths...>', 'files, directories (walked recursively) or quoted glob patterns')
+    .argument('[paths...]', 'files, folders (walked recursively) or quoted glob patterns; optional with --manifest')
     .action(async (paths: string[], _flags: unknown, command: Command) =>
       setExitCode(await actions.upload(paths, givenFlags(command))),
     );

@@ -12,6 +12,9 @@ export interface UploadSettings {
   env?: string;
   baseUrl?: string;
   entity?: string;
+  entityFrom?: 'dir' | 'prefix';
+  manifest?: string;
+  report?: string;
   apiKeyFile?: string;
   mediaType?: string;
   infer: boolean;

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { plan, planEvents, upload } from '../index.js';
-import { InputError, UsageError } from '../core/errors.js';
+import { plan, upload } from '../index.js';
+import { UsageError } from '../core/errors.js';
 import { resolveApiRoot } from '../core/hosts.js';
 import type { UploadSummary } from '../core/events.js';
 import { EXIT } from './exit-codes.js';
@@ -11,9 +11,6 @@ import type { Io } from './io.js';
 /** Runs `u21-media upload` and returns its exit code. */
 export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io): Promise<number> {
   const settings = await resolveSettings(flags, io.env, io.cwd);
-  if (settings.entity === undefined) {
-    throw new UsageError('no entity given', 'pass --entity <id> to send every file to one entity');
-  }
   // Checked for dry runs too, so a dry run proves the real command would start.
   resolveApiRoot(settings);
   if (!settings.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
@@ -21,19 +18,19 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const render = createRenderer(settings.json, io.stdout, io.stderr);
   const common = {
     paths,
-    entity: settings.entity,
     infer: settings.infer,
     conventions: settings.conventions,
     maxFileSize: settings.maxFileSize,
+    skipInvalid: settings.skipInvalid,
     cwd: io.cwd,
+    ...(settings.entity !== undefined && { entity: settings.entity }),
+    ...(settings.entityFrom !== undefined && { entityFrom: settings.entityFrom }),
+    ...(settings.manifest !== undefined && { manifest: settings.manifest }),
     ...(settings.mediaType !== undefined && { mediaType: settings.mediaType }),
   };
 
   if (settings.dryRun) {
-    const result = await plan(common);
-    if (result.problems.length > 0 && !settings.skipInvalid) throw new InputError(result.problems);
-    const { events, summary } = planEvents(result);
-    events.forEach(render.event);
+    const summary = await plan({ ...common, onEvent: render.event });
     render.summary(summary);
     return summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
   }
@@ -53,11 +50,11 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       timeout: settings.timeout,
       failFast: settings.failFast,
       allowDuplicates: settings.allowDuplicates,
-      skipInvalid: settings.skipInvalid,
       onEvent: render.event,
       drain: stopper.drain,
       signal: stopper.force,
       ...(settings.journal !== undefined && { journal: resolve(io.cwd, settings.journal) }),
+      ...(settings.report !== undefined && { report: resolve(io.cwd, settings.report) }),
       ...(settings.env !== undefined && { env: settings.env }),
       ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
     });

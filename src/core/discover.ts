@@ -2,20 +2,20 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import fg, { type Options } from 'fast-glob';
 import type { Problem } from './errors.js';
+import type { FileMetadata } from './sidecar.js';
 
-/** A file found from the user's path arguments. */
+/** A file found from the user's path arguments or a manifest row. */
 export interface FoundFile {
   /** As the user would write it: the argument joined with the path below it. */
   path: string;
   absPath: string;
   /** Named directly (refused when unsupported) rather than found by a walk or glob (skipped). */
   explicit: boolean;
+  /** From a manifest row: its entity and metadata. */
+  row?: { entityId: string; metadata: FileMetadata; where: string };
 }
 
-export interface Discovery {
-  files: FoundFile[];
-  problems: Problem[];
-}
+export type Found = { kind: 'found'; file: FoundFile } | { kind: 'problem'; problem: Problem };
 
 const GLOB_OPTIONS: Options = {
   dot: false,
@@ -28,67 +28,71 @@ const GLOB_OPTIONS: Options = {
 };
 
 /** Dot-files and node_modules are never uploaded, however they are named. */
-function isExcluded(relativePath: string): boolean {
+export function isExcluded(relativePath: string): boolean {
   return relativePath.split(/[\\/]/).some((part) => (part.startsWith('.') && part !== '.' && part !== '..') || part === 'node_modules');
 }
 
-/** Sidecars (`<file>.json` beside a file) are read with their file, never uploaded. */
-function isSidecar(name: string, siblings: ReadonlySet<string>): boolean {
-  return name.endsWith('.json') && siblings.has(name.slice(0, -'.json'.length));
+/** A sidecar is `<file>.json` beside its file; the walk skips it (checked on demand, not held in memory). */
+async function isSidecar(absPath: string): Promise<boolean> {
+  if (!absPath.endsWith('.json')) return false;
+  return stat(absPath.slice(0, -'.json'.length)).then((s) => s.isFile(), () => false);
 }
 
-/** Expands files, folders (recursively) and fast-glob patterns into files. */
-export async function discover(inputs: readonly string[], cwd: string): Promise<Discovery> {
-  const files: FoundFile[] = [];
-  const problems: Problem[] = [];
-  const seen = new Map<string, FoundFile>();
-  const add = (file: FoundFile) => {
-    const earlier = seen.get(file.absPath);
-    // Found twice: sent once, and a file also named directly gets the stricter checks.
-    if (earlier) earlier.explicit ||= file.explicit;
-    else {
-      seen.set(file.absPath, file);
-      files.push(file);
-    }
+/**
+ * Expands files, folders (recursively) and fast-glob patterns into files, lazily: a folder of
+ * 300,000 files is walked as the consumer pulls, never held whole. Files named directly come
+ * first; a file reached twice is yielded once.
+ */
+export async function* discover(inputs: readonly string[], cwd: string): AsyncGenerator<Found> {
+  // Remembering every path costs memory; it is needed only when inputs can overlap.
+  const seen = inputs.length > 1 ? new Set<string>() : undefined;
+  const firstTime = (absPath: string) => {
+    if (!seen) return true;
+    if (seen.has(absPath)) return false;
+    seen.add(absPath);
+    return true;
   };
+  const problem = (path: string, message: string): Found => ({ kind: 'problem', problem: { path, message } });
 
+  const walks: Array<{ input: string; pattern: string; base: string; isFolder: boolean }> = [];
   for (const input of inputs) {
     const absInput = resolve(cwd, input);
     const stats = await stat(absInput).catch((error: NodeJS.ErrnoException) => error);
     if (!(stats instanceof Error)) {
-      if (stats.isDirectory()) {
-        const entries = await expand('**/*', absInput, problems, input);
-        if (entries?.length === 0) problems.push({ path: input, message: 'the folder holds no files; check the path' });
-        for (const rel of entries ?? []) add({ path: join(input, rel), absPath: join(absInput, rel), explicit: false });
-      } else if (isExcluded(input) || basename(input).startsWith('.')) {
-        problems.push({ path: input, message: 'dot-files and node_modules are never uploaded; move or rename the file' });
-      } else {
-        add({ path: input, absPath: absInput, explicit: true });
-      }
+      if (stats.isDirectory()) walks.push({ input, pattern: '**/*', base: absInput, isFolder: true });
+      else if (isExcluded(input) || basename(input).startsWith('.')) yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
+      else if (firstTime(absInput)) yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true } };
     } else if (fg.isDynamicPattern(input)) {
-      const matches = await expand(input, cwd, problems);
-      if (matches?.length === 0) {
-        problems.push({ path: input, message: 'the pattern matches no file; check it (a folder name with ( ) [ ] { } * ? needs a \\ before those characters)' });
-      }
-      for (const match of matches ?? []) add({ path: match, absPath: resolve(cwd, match), explicit: false });
+      walks.push({ input, pattern: input, base: cwd, isFolder: false });
     } else if (stats.code === 'ENOENT' || stats.code === 'ENOTDIR') {
-      problems.push({ path: input, message: 'no such file or folder' });
+      yield problem(input, 'no such file or folder');
     } else {
-      problems.push({ path: input, message: `cannot read it (${stats.code ?? stats.message})` });
+      yield problem(input, `cannot read it (${stats.code ?? stats.message})`);
     }
   }
-  return { files, problems };
-}
 
-/** fast-glob, without folders, dot-files, node_modules or sidecars, sorted for a stable plan; undefined after reporting an unreadable folder. */
-async function expand(pattern: string, cwd: string, problems: Problem[], label = pattern) {
-  try {
-    const entries = await fg(pattern, { ...GLOB_OPTIONS, cwd });
-    const names = new Set(entries);
-    return entries.filter((e) => !e.endsWith('/') && !isExcluded(e) && !isSidecar(e, names)).sort();
-  } catch (error) {
-    const err = error as NodeJS.ErrnoException;
-    problems.push({ path: err.path ?? label, message: `cannot read it (${err.code ?? err.message})` });
-    return undefined;
+  for (const walk of walks) {
+    let count = 0;
+    try {
+      for await (const entry of fg.stream(walk.pattern, { ...GLOB_OPTIONS, cwd: walk.base })) {
+        const rel = String(entry);
+        if (rel.endsWith('/') || isExcluded(rel)) continue;
+        const absPath = resolve(walk.base, rel);
+        if (await isSidecar(absPath)) continue;
+        count++;
+        if (!firstTime(absPath)) continue;
+        const path = walk.isFolder ? join(walk.input, rel) : rel;
+        yield { kind: 'found', file: { path, absPath, explicit: false } };
+      }
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      yield problem(err.path ?? walk.input, `cannot read it (${err.code ?? err.message})`);
+      continue;
+    }
+    if (count === 0) {
+      yield walk.isFolder
+        ? problem(walk.input, 'the folder holds no files; check the path')
+        : problem(walk.input, 'the pattern matches no file; check it (a folder name with ( ) [ ] { } * ? needs a \\ before those characters)');
+    }
   }
 }

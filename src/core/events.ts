@@ -9,6 +9,8 @@ export interface UploadedEvent {
   media_type: string | null;
   bytes: number;
   attempts: number;
+  /** sha256 of the bytes sent, for audit. */
+  sha256: string;
   possibly_duplicated?: true;
 }
 
@@ -21,6 +23,8 @@ export interface FailedEvent {
   error_code: string | null;
   message: string;
   attempts: number;
+  media_type: string | null;
+  bytes: number;
   possibly_duplicated?: true;
 }
 
@@ -43,6 +47,11 @@ export interface SkippedEvent {
   path: string;
   reason: SkipReason;
   message: string;
+  /** Known for files that passed preflight (journal, duplicate, not_sent). */
+  entity_id?: string;
+  media_type?: string | null;
+  bytes?: number;
+  sha256?: string;
 }
 
 export interface PlannedEvent {

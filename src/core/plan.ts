@@ -19,19 +19,12 @@ export interface PlannedFile {
 /** Why a file is not sent although the run goes on. */
 export type SkipReason = 'unsupported' | 'invalid' | 'journal' | 'duplicate' | 'not_sent';
 
-export interface SkippedFile {
-  path: string;
-  reason: SkipReason;
-  message: string;
-}
-
-/** The outcome of preflight: what will be sent, what is skipped, and what is wrong. */
-export interface Plan {
-  files: PlannedFile[];
-  skipped: SkippedFile[];
-  /** Invalid inputs; a run with any (and no skipInvalid) sends nothing. */
-  problems: Problem[];
-  /** media_type values that Unit21 does not recognise, each with its closest recognised value. */
-  warnings: string[];
-  bytes: number;
-}
+/** What preflight made of one input, in the order found. */
+export type Checked =
+  | { kind: 'file'; file: PlannedFile }
+  /** Found by a walk or glob but not something Unit21 takes: skipped, not an error. */
+  | { kind: 'unsupported'; path: string; message: string }
+  /** Invalid input: refuses the run, or is skipped as `invalid` with skipInvalid. */
+  | { kind: 'problem'; problem: Problem }
+  /** Said once per run, e.g. the first time an unrecognised media_type appears. */
+  | { kind: 'warning'; message: string };

@@ -4,58 +4,52 @@ import { basename } from 'node:path';
 import { contentTypeOf, extensionOf, SUPPORTED_EXTENSIONS } from './file-types.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
-import { forEachLimit } from './for-each-limit.js';
-import type { FoundFile } from './discover.js';
+import { mapOrdered } from './map-ordered.js';
+import { route, type EntitySource } from './route.js';
+import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
-import type { Plan, PlannedFile } from './plan.js';
+import type { Checked, PlannedFile } from './plan.js';
 
 export interface PreflightSettings {
-  entityId: string;
+  entity: EntitySource;
   mediaType?: string;
   infer: boolean;
   rules: readonly CompiledRule[];
   maxFileSize: number;
 }
 
-/** Longest entity id Unit21 takes. */
-export const MAX_ENTITY_ID_LENGTH = 128;
-
-/** Why an entity id cannot be used, or undefined when it can. */
-export function entityIdProblem(id: string): string | undefined {
-  const length = [...id].length;
-  if (length === 0) return 'entity id is empty';
-  if (length > MAX_ENTITY_ID_LENGTH) return `entity id is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
-  // URL parsers collapse these path segments even when percent-encoded.
-  if (id === '.' || id === '..') return `entity id "${id}" cannot travel in a URL`;
-  return undefined;
-}
-
 // Enough parallel stats and sidecar reads to hide disk latency without exhausting file handles.
 const PREFLIGHT_CONCURRENCY = 32;
 
-/** Checks every found file before anything is sent, in the order found. */
-export async function preflight(found: readonly FoundFile[], settings: PreflightSettings): Promise<Plan> {
-  const results: Array<PlannedFile | Problem | { skip: string; path: string } | undefined> = new Array(found.length);
-  const indexed = found.map((file, index) => ({ file, index }));
-  await forEachLimit(indexed, PREFLIGHT_CONCURRENCY, async ({ file, index }) => {
-    results[index] = await check(file, settings);
-  });
-
-  const plan: Plan = { files: [], skipped: [], problems: [], warnings: [], bytes: 0 };
-  for (const result of results) {
-    if (!result) continue;
-    if ('skip' in result) plan.skipped.push({ path: result.path, reason: 'unsupported', message: result.skip });
-    else if ('message' in result) plan.problems.push(result);
-    else {
-      plan.files.push(result);
-      plan.bytes += result.bytes;
+/**
+ * Checks each found file as it comes, in order, a few ahead of the consumer: what it is,
+ * where it goes and what it carries. Warns once per unrecognised media_type.
+ */
+export async function* preflight(found: AsyncIterable<Found>, settings: PreflightSettings): AsyncGenerator<Checked> {
+  const warned = new Set<string>();
+  for await (const checked of mapOrdered(found, PREFLIGHT_CONCURRENCY, (item) => checkFound(item, settings))) {
+    const type = checked.kind === 'file' ? checked.file.mediaType : undefined;
+    if (type !== undefined && !isRecognised(type) && !warned.has(type)) {
+      warned.add(type);
+      yield { kind: 'warning', message: unrecognisedWarning(type) };
     }
+    yield checked;
   }
-  plan.warnings = unrecognisedWarnings(plan.files);
-  return plan;
 }
 
-async function check(file: FoundFile, settings: PreflightSettings) {
+async function checkFound(item: Found, settings: PreflightSettings): Promise<Checked> {
+  if (item.kind === 'problem') return item;
+  const result = await check(item.file, settings);
+  if ('skip' in result) return { kind: 'unsupported', path: result.path, message: result.skip };
+  if ('message' in result) {
+    // A manifest row's problem names the row (file:line) and the file.
+    const problem = item.file.row ? { path: item.file.row.where, message: `${item.file.path}: ${result.message}` } : result;
+    return { kind: 'problem', problem };
+  }
+  return { kind: 'file', file: result };
+}
+
+async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | { path: string; skip: string }> {
   const name = basename(file.absPath);
   const contentType = contentTypeOf(name);
   if (!contentType) {
@@ -85,6 +79,8 @@ async function check(file: FoundFile, settings: PreflightSettings) {
     if (err.code === 'ENOENT' && !file.explicit) return { path: file.path, skip: 'a broken link (or the file vanished)' };
     return { path: file.path, message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions` };
   }
+  const routed = route(file, settings.entity);
+  if ('problem' in routed) return { path: file.path, message: routed.problem };
   if (bytes === 0) return { path: file.path, message: 'file is empty (0 bytes); Unit21 rejects empty media' };
   if (bytes > settings.maxFileSize) {
     return { path: file.path, message: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}; Unit21 takes at most 5 MB per file (raise --max-file-size only for a deployment that accepts more)` };
@@ -97,39 +93,43 @@ async function check(file: FoundFile, settings: PreflightSettings) {
     return { path: file.path, message: `${basename(sidecarPathOf(file.path))}: ${(error as Error).message}` };
   }
 
-  const [mediaType, mediaTypeSource] = resolveMediaType(file.absPath, sidecar, settings);
-  const planned: PlannedFile = {
+  const row = file.row?.metadata;
+  const [mediaType, mediaTypeSource] = resolveMediaType(routed.conventionName, row, sidecar, settings);
+  // A manifest row's custom_data keys win over the sidecar's.
+  const customData = sidecar?.customData || row?.customData ? { ...sidecar?.customData, ...row?.customData } : undefined;
+  return {
     path: file.path,
     absPath: file.absPath,
     name,
-    entityId: settings.entityId,
+    entityId: routed.entityId,
     mediaTypeSource,
     bytes,
     contentType,
     ...(mediaType !== undefined && { mediaType }),
-    ...(sidecar?.customData && { customData: sidecar.customData }),
+    ...(customData && { customData }),
   };
-  return planned;
 }
 
-/** media_type precedence: manifest or sidecar, then --media-type, then the file name. */
-function resolveMediaType(absPath: string, sidecar: FileMetadata | undefined, settings: PreflightSettings): [string | undefined, MediaTypeSource] {
+/** media_type precedence: manifest row, sidecar, then --media-type, then the file name. */
+function resolveMediaType(
+  conventionName: string,
+  row: FileMetadata | undefined,
+  sidecar: FileMetadata | undefined,
+  settings: PreflightSettings,
+): [string | undefined, MediaTypeSource] {
+  if (row?.mediaType) return [row.mediaType, 'manifest'];
   if (sidecar?.mediaType) return [sidecar.mediaType, 'sidecar'];
   if (settings.mediaType) return [settings.mediaType, 'flag'];
   if (settings.infer) {
-    const inferred = inferMediaType(absPath, settings.rules);
+    const inferred = inferMediaType(conventionName, settings.rules);
     if (inferred) return [inferred, 'file_name'];
   }
   return [undefined, 'none'];
 }
 
-function unrecognisedWarnings(files: readonly PlannedFile[]): string[] {
-  const unknown = new Set(files.map((f) => f.mediaType).filter((t): t is string => t !== undefined && !isRecognised(t)));
-  return [...unknown].map((type) => {
-    const near = closestMediaType(type);
-    const suggestion = near ? `did you mean ${near}? ` : '';
-    return `media_type "${type}" is not one Unit21 recognises (${suggestion}see u21-media types); it is sent as given`;
-  });
+function unrecognisedWarning(type: string): string {
+  const near = closestMediaType(type);
+  return `media_type "${type}" is not one Unit21 recognises (${near ? `did you mean ${near}? ` : ''}see u21-media types); it is sent as given`;
 }
 
 /** The recognised media_type a value is probably a typo of, or undefined when none is close. */

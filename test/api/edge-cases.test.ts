@@ -3,9 +3,9 @@ import { rmSync } from 'node:fs';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { upload, plan, planEvents, type UploadEvent } from '../../src/index.js';
+import { upload, type UploadEvent } from '../../src/index.js';
 import { startSandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, planned, tempDir } from '../helpers.js';
 
 async function run(paths: string[], extra: Record<string, unknown> = {}) {
   const server = closeAfter(await startSandbox());
@@ -44,17 +44,17 @@ describe('edge cases of finding files', () => {
     await mkdir(join(dir, '.git'));
     await mkdir(join(dir, 'node_modules'));
     for (const p of ['.hidden_selfie.jpg', '.git/leak.jpg', 'node_modules/x.jpg', 'ok.jpg']) await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, p));
-    const result = await plan({ paths: ['.*.jpg', '.git/*.jpg', '**/*.jpg'], entity: 'e1', cwd: dir });
+    const result = await planned({ paths: ['.*.jpg', '.git/*.jpg', '**/*.jpg'], entity: 'e1', cwd: dir });
     expect(result.files.map((f) => f.path)).toEqual(['ok.jpg']);
-    const named = await plan({ paths: ['node_modules/x.jpg', '.git/leak.jpg'], entity: 'e1', cwd: dir });
-    expect(named.problems.map((p) => p.path)).toEqual(['node_modules/x.jpg', '.git/leak.jpg']);
+    const named = await planned({ paths: ['node_modules/x.jpg', '.git/leak.jpg'], entity: 'e1', cwd: dir });
+    expect(named.invalid.map((p) => p.path)).toEqual(['node_modules/x.jpg', '.git/leak.jpg']);
   });
 
   it('treats only a lower-case .json beside a file as its sidecar', async () => {
     const dir = await tempDir();
     await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'a.jpg'));
     await writeFile(join(dir, 'a.jpg.JSON'), '{"media_type":"IMAGE_PROFILE_PICTURE"}');
-    const result = await plan({ paths: [dir], entity: 'e1' });
+    const result = await planned({ paths: [dir], entity: 'e1' });
     expect(result.skipped).toEqual([expect.objectContaining({ path: join(dir, 'a.jpg.JSON'), reason: 'unsupported' })]);
   });
 
@@ -62,23 +62,22 @@ describe('edge cases of finding files', () => {
     const dir = await tempDir();
     await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'a.jpg'));
     await writeFile(join(dir, 'a.jpg.json'), '\uFEFF{"media_type":"IMAGE_PROFILE_PICTURE"}');
-    const result = await plan({ paths: [dir], entity: 'e1' });
-    expect(result.files[0]).toMatchObject({ mediaType: 'IMAGE_PROFILE_PICTURE', mediaTypeSource: 'sidecar' });
+    const result = await planned({ paths: [dir], entity: 'e1' });
+    expect(result.files[0]).toMatchObject({ media_type: 'IMAGE_PROFILE_PICTURE', media_type_source: 'sidecar' });
   });
 
   it('names the file, not only its sidecar, when the sidecar is bad', async () => {
     const dir = await tempDir();
     await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'a.jpg'));
     await writeFile(join(dir, 'a.jpg.json'), '{bad');
-    const result = await plan({ paths: [dir], entity: 'e1' });
-    expect(result.problems).toEqual([{ path: join(dir, 'a.jpg'), message: expect.stringMatching(/^a\.jpg\.json: sidecar is not valid JSON/) }]);
-    expect(planEvents(result).events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'a.jpg'), reason: 'invalid' }));
+    const result = await planned({ paths: [dir], entity: 'e1' });
+    expect(result.invalid).toEqual([{ path: join(dir, 'a.jpg'), message: expect.stringMatching(/^a\.jpg\.json: sidecar is not valid JSON/) }]);
   });
 
   it('refuses an empty folder like a pattern that matches nothing', async () => {
     const dir = await tempDir();
-    const result = await plan({ paths: [dir], entity: 'e1' });
-    expect(result.problems).toEqual([{ path: dir, message: expect.stringMatching(/holds no files/) }]);
+    const result = await planned({ paths: [dir], entity: 'e1' });
+    expect(result.invalid).toEqual([{ path: dir, message: expect.stringMatching(/holds no files/) }]);
   });
 });
 

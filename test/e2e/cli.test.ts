@@ -29,6 +29,7 @@ describe('u21-media upload (built binary)', () => {
       media_type: 'IMAGE_PASSPORT_FRONT',
       bytes: 684,
       attempts: 1,
+      sha256: await sha256(join(FIXTURES, 'passport_front.jpg')),
     });
     expect(result.events.at(-1)).toMatchObject({ event: 'summary', uploaded: 10, failed: 0, skipped: 0, retries: 0, possibly_duplicated: 0 });
     expect(result.events.every((e) => typeof e.event === 'string')).toBe(true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import { entityMediaUrl, pathSegment, resolveApiRoot } from '../../src/core/hosts.js';
-import { entityIdProblem } from '../../src/core/preflight.js';
+import { entityIdProblem } from '../../src/core/route.js';
 
 describe('API root', () => {
   it('maps each environment name to its host', () => {

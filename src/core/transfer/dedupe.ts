@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { SkippedEvent } from '../events.js';
+import { resolve } from 'node:path';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 
@@ -11,44 +11,42 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/**
- * Drops files an earlier run already uploaded (journal) and repeats of the same content to
- * the same entity within this run. Only files that could match are hashed here; the rest are
- * hashed while they are sent.
- */
-export async function* withoutRepeats(
-  files: readonly PlannedFile[],
-  options: { org: string; journal?: Journal; allowDuplicates: boolean; onSkip: (file: PlannedFile, event: SkippedEvent) => void },
-): AsyncGenerator<PlannedFile> {
-  // Same content means same size: only files sharing an (entity, size) can be duplicates.
-  const sizeCounts = new Map<string, number>();
-  if (!options.allowDuplicates) {
-    for (const f of files) sizeCounts.set(`${f.entityId}\0${f.bytes}`, (sizeCounts.get(`${f.entityId}\0${f.bytes}`) ?? 0) + 1);
-  }
-  const firstWithContent = new Map<string, string>();
+export type RepeatVerdict =
+  | { skip: 'journal' | 'duplicate'; message: string; sha256: string }
+  | { skip?: undefined; sha256?: string };
 
-  for (const file of files) {
-    const id = { org: options.org, entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
-    const inJournal = options.journal?.mayHave(id) ?? false;
-    const mayRepeat = (sizeCounts.get(`${file.entityId}\0${file.bytes}`) ?? 0) > 1;
-    if (!inJournal && !mayRepeat) {
-      yield file;
-      continue;
+/**
+ * Spots files an earlier run already uploaded (journal) and repeats of the same content to the
+ * same entity within this run. Only files that could match are hashed here, since the same
+ * content means the same size; the rest are hashed while they are sent.
+ */
+export class RepeatFilter {
+  /** Per entity and size: the first file's path, or every such file's hash once two met. */
+  private readonly bySize = new Map<string, string | Array<{ path: string; sha256: string }>>();
+
+  constructor(
+    private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean },
+  ) {}
+
+  async check(file: PlannedFile): Promise<RepeatVerdict> {
+    const { journal, allowDuplicates } = this.options;
+    const id = { org: this.options.org, entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
+    const inJournal = journal?.mayHave(id) ?? false;
+    const key = `${file.entityId}\0${file.bytes}`;
+    const earlier = allowDuplicates ? undefined : this.bySize.get(key);
+    if (!inJournal && earlier === undefined) {
+      if (!allowDuplicates) this.bySize.set(key, file.path);
+      return {};
     }
     const sha256 = await sha256File(file.absPath);
-    if (inJournal && options.journal!.has(id, sha256)) {
-      options.onSkip(file, { event: 'skipped', path: file.path, reason: 'journal', message: `already uploaded, as ${options.journal!.path} records` });
-      continue;
+    if (inJournal && journal!.has(id, sha256)) {
+      return { skip: 'journal', message: `already uploaded, as ${journal!.path} records`, sha256 };
     }
-    if (mayRepeat) {
-      const contentKey = `${file.entityId}\0${sha256}`;
-      const first = firstWithContent.get(contentKey);
-      if (first !== undefined) {
-        options.onSkip(file, { event: 'skipped', path: file.path, reason: 'duplicate', message: `same content as ${first}, sent once to this entity (--allow-duplicates sends both)` });
-        continue;
-      }
-      firstWithContent.set(contentKey, file.path);
-    }
-    yield file;
+    if (allowDuplicates) return { sha256 };
+    const known = typeof earlier === 'string' ? [{ path: earlier, sha256: await sha256File(resolve(this.options.cwd, earlier)) }] : (earlier ?? []);
+    const same = known.find((k) => k.sha256 === sha256);
+    if (same) return { skip: 'duplicate', message: `same content as ${same.path}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
+    this.bySize.set(key, [...known, { path: file.path, sha256 }]);
+    return { sha256 };
   }
 }

@@ -7,10 +7,10 @@ import type { RequestBody } from '../body/request-body.js';
 import { entityMediaUrl } from '../hosts.js';
 import type { Journal } from '../journal.js';
 import type { SkippedEvent, StopReason, UploadEvent, UploadSummary } from '../events.js';
-import type { PlannedFile } from '../plan.js';
+import type { Checked, PlannedFile } from '../plan.js';
 import { batches } from './batches.js';
 import { put } from './client.js';
-import { withoutRepeats } from './dedupe.js';
+import { RepeatFilter } from './dedupe.js';
 import { FlowControl } from './flow-control.js';
 import { retryDelayMs, serverHintMs, shouldRetry, type AttemptOutcome, type RetryPolicy } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
@@ -32,6 +32,8 @@ export interface TransferSettings {
   failFast: boolean;
   allowDuplicates: boolean;
   journal?: Journal;
+  /** Where relative paths start (to re-read a file met earlier when checking for repeats). */
+  cwd: string;
   dispatcher: Dispatcher;
   clock: Clock;
   /** Aborting it stops new starts; requests in flight finish (the first Ctrl-C). */
@@ -42,7 +44,7 @@ export interface TransferSettings {
 }
 
 /** Counts a transfer adds to the run's summary. */
-export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'not_sent' | 'retries' | 'bytes' | 'possibly_duplicated' | 'stopped'>;
+export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'not_sent' | 'retries' | 'bytes' | 'possibly_duplicated' | 'stopped'>;
 
 /** One request's worth of files, carried across its attempts. */
 interface Job {
@@ -55,42 +57,57 @@ interface Job {
 const isAuthRefusal = (status: number) => status === 401 || status === 403;
 
 /**
- * Sends the planned files. Retryable failures wait in a delayed queue while the workers move
- * on; FlowControl paces starts across all workers; a refused key stops the run at once.
+ * Sends the checked files as they come. Retryable failures wait in a delayed queue while the
+ * workers move on; FlowControl paces starts across all workers; a refused key stops the run at
+ * once. Every file ends with exactly one uploaded, failed or skipped event.
  */
-export async function transfer(files: readonly PlannedFile[], settings: TransferSettings): Promise<TransferTally> {
+export async function transfer(items: AsyncIterable<Checked>, settings: TransferSettings): Promise<TransferTally> {
   const { clock, onEvent, journal } = settings;
-  const tally: TransferTally = { uploaded: 0, failed: 0, skipped: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 };
+  const tally: TransferTally = { uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 };
   const stopAll = new AbortController();
   const requestSignal = settings.signal ? AbortSignal.any([settings.signal, stopAll.signal]) : stopAll.signal;
   const startSignal = AbortSignal.any([requestSignal, ...(settings.drain ? [settings.drain] : [])]);
   // Every worker waits on these at once; more than Node's default of 10 listeners is expected.
   setMaxListeners(0, requestSignal, startSignal);
   const flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, clock);
+  const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(journal && { journal }) });
 
-  // Files with an outcome; the rest, when the run stops early, are reported as not sent.
-  const settled = new Set<PlannedFile>();
-  const skip = (file: PlannedFile, event: SkippedEvent) => {
-    settled.add(file);
+  const skip = (event: SkippedEvent) => {
     tally.skipped++;
+    if (event.reason === 'invalid') tally.invalid++;
+    if (event.reason === 'not_sent') tally.not_sent++;
     onEvent(event);
   };
-  const fresh = withoutRepeats(files, {
-    org: settings.org,
-    allowDuplicates: settings.allowDuplicates,
-    onSkip: skip,
-    ...(journal && { journal }),
-  });
+  const known = (file: PlannedFile) => ({ entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes });
+  const why = { auth: 'the API refused the key', 'fail-fast': 'a file failed (--fail-fast)', interrupted: 'the run was interrupted' };
+  const notSent = (file: PlannedFile) =>
+    skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${why[tally.stopped ?? 'interrupted']}`, ...known(file) });
+
+  /** The files to send, with everything else in the stream reported on the way. */
+  async function* sendable(): AsyncGenerator<PlannedFile> {
+    for await (const item of items) {
+      if (item.kind === 'warning') onEvent({ event: 'warning', message: item.message });
+      else if (item.kind === 'unsupported') skip({ event: 'skipped', path: item.path, reason: 'unsupported', message: item.message });
+      else if (item.kind === 'problem') skip({ event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message });
+      else if (tally.stopped) notSent(item.file);
+      else {
+        const verdict = await repeats.check(item.file);
+        if (verdict.skip) skip({ event: 'skipped', path: item.file.path, reason: verdict.skip, message: verdict.message, ...known(item.file), sha256: verdict.sha256 });
+        else yield item.file;
+      }
+    }
+  }
   const jobs = (async function* () {
-    for await (const batch of batches(fresh, settings.batch)) yield { files: batch, attempts: 0, possiblyDuplicated: false };
+    for await (const batch of batches(sendable(), settings.batch)) yield { files: batch, attempts: 0, possiblyDuplicated: false };
   })();
   const scheduler = new Scheduler<Job>(jobs, clock);
 
-  const leftovers: Job[] = [];
+  /** Jobs the run stopped before (re)sending. */
+  const unfinished: Job[] = [];
   const stop = (reason: StopReason, cutInFlight: boolean) => {
     tally.stopped ??= reason;
     if (cutInFlight) stopAll.abort();
-    leftovers.push(...scheduler.stop());
+    unfinished.push(...scheduler.stop());
   };
   const onInterrupt = () => stop('interrupted', false);
   settings.drain?.addEventListener('abort', onInterrupt, { once: true });
@@ -98,10 +115,10 @@ export async function transfer(files: readonly PlannedFile[], settings: Transfer
 
   const finish = (job: Job, outcome: 'uploaded' | 'failed', detail: { status: number | null; errorCode: string | null; message: string }, digests?: string[]) => {
     job.files.forEach((file, index) => {
-      settled.add(file);
       const sha256 = digests?.[index] ?? null;
       const flagged = job.possiblyDuplicated ? ({ possibly_duplicated: true } as const) : {};
       if (job.possiblyDuplicated) tally.possibly_duplicated++;
+      // Recorded before it is reported: a reported upload is always in the journal.
       journal?.record({
         time: new Date(clock.now()).toISOString(),
         outcome,
@@ -120,10 +137,10 @@ export async function transfer(files: readonly PlannedFile[], settings: Transfer
       if (outcome === 'uploaded') {
         tally.uploaded++;
         tally.bytes += file.bytes;
-        onEvent({ event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes, attempts: job.attempts, ...flagged });
+        onEvent({ event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes, attempts: job.attempts, sha256: sha256!, ...flagged });
       } else {
         tally.failed++;
-        onEvent({ event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, ...flagged });
+        onEvent({ event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes: file.bytes, ...flagged });
       }
     });
   };
@@ -132,16 +149,16 @@ export async function transfer(files: readonly PlannedFile[], settings: Transfer
     try {
       await flow.acquire(startSignal);
     } catch {
-      // Stopped while waiting for a start slot: a retry ends failed, a fresh job counts as not sent.
-      if (job.attempts > 0) leftovers.push(job);
+      unfinished.push(job); // stopped while waiting for a start slot
       return;
     }
     job.attempts++;
     const body = (settings.format === 'json' ? jsonBody : multipartBody)(job.files);
     const { outcome, message } = await attempt(body, job, settings, requestSignal);
     const now = clock.now();
-    const hint = outcome.kind === 'response' && outcome.status === 429 ? serverHintMs(outcome.headers, now) : undefined;
-    flow.release({ throttled: outcome.kind === 'response' && outcome.status === 429, ...(hint !== undefined && { resumeAt: now + hint }) });
+    const throttled = outcome.kind === 'response' && outcome.status === 429;
+    const hint = throttled ? serverHintMs(outcome.headers, now) : undefined;
+    flow.release({ throttled, ...(hint !== undefined && { resumeAt: now + hint }) });
 
     const status = outcome.kind === 'response' ? outcome.status : null;
     const errorCode = message.errorCode;
@@ -180,16 +197,14 @@ export async function transfer(files: readonly PlannedFile[], settings: Transfer
     settings.signal?.removeEventListener('abort', onInterrupt);
   }
 
-  // Files waiting for a retry when the run stopped end as failed, keeping their flag.
-  for (const job of leftovers.concat(scheduler.stop())) {
-    finish(job, 'failed', { status: null, errorCode: 'stopped', message: `not retried: the run stopped (${tally.stopped ?? 'stopped'})` });
+  // A stopped run: files tried before end failed (they may need a look); untried ones, and
+  // the rest of the stream, are reported as not sent.
+  tally.stopped ??= startSignal.aborted ? 'interrupted' : undefined;
+  for (const job of unfinished.concat(scheduler.stop())) {
+    if (job.attempts > 0) finish(job, 'failed', { status: null, errorCode: 'stopped', message: `not retried: ${why[tally.stopped ?? 'interrupted']}` });
+    else job.files.forEach(notSent);
   }
-  const why = { auth: 'the API refused the key', 'fail-fast': 'a file failed (--fail-fast)', interrupted: 'the run was interrupted' };
-  for (const file of files) {
-    if (settled.has(file)) continue;
-    tally.not_sent++;
-    skip(file, { event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${why[tally.stopped ?? 'interrupted']}` });
-  }
+  for await (const job of jobs) job.files.forEach(notSent);
   return tally;
 }
 

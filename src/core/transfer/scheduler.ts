@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
  */
 export class Scheduler<J> {
   private readonly delayed: Array<{ job: J; at: number }> = [];
+  private readonly orphans: J[] = [];
   private out = 0;
   private freshDone = false;
   private stopped = false;
@@ -32,6 +33,8 @@ export class Scheduler<J> {
         this.out++; // counted before the await, so a concurrent caller does not see an idle run
         const item = await this.fresh.next();
         if (!item.done && !this.stopped) return item.value;
+        // Pulled just as the run stopped: handed back by stop() rather than lost.
+        if (!item.done) this.orphans.push(item.value);
         this.out--;
         if (item.done) this.freshDone = true;
         this.notify();
@@ -55,11 +58,11 @@ export class Scheduler<J> {
     this.notify();
   }
 
-  /** Hands out nothing more; returns the jobs still waiting for a retry. */
+  /** Hands out nothing more; returns the jobs not handed out (waiting for a retry, or just pulled). */
   stop(): J[] {
     this.stopped = true;
     this.notify();
-    return this.delayed.splice(0).map((d) => d.job);
+    return [...this.delayed.splice(0).map((d) => d.job), ...this.orphans.splice(0)];
   }
 
   private notify() {

@@ -1,0 +1,76 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { extname } from 'node:path';
+import { UsageError } from './errors.js';
+import type { UploadEvent } from './events.js';
+
+/** One row per file, for audit. */
+export interface ReportRow {
+  path: string;
+  entity_id: string | null;
+  media_type: string | null;
+  bytes: number | null;
+  sha256: string | null;
+  outcome: 'uploaded' | 'failed' | 'skipped';
+  reason: string | null;
+  status: number | null;
+  attempts: number | null;
+  possibly_duplicated: boolean;
+}
+
+export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
+  'path', 'entity_id', 'media_type', 'bytes', 'sha256', 'outcome', 'reason', 'status', 'attempts', 'possibly_duplicated',
+];
+
+/** The report row for a file's final event; undefined for events that are not outcomes. */
+export function reportRow(event: UploadEvent): ReportRow | undefined {
+  switch (event.event) {
+    case 'uploaded':
+      return { path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+    case 'failed':
+      return { path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: null, outcome: 'failed', reason: [event.error_code, event.message].filter(Boolean).join(': '), status: event.status, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+    case 'skipped':
+      return { path: event.path, entity_id: event.entity_id ?? null, media_type: event.media_type ?? null, bytes: event.bytes ?? null, sha256: event.sha256 ?? null, outcome: 'skipped', reason: `${event.reason}: ${event.message}`, status: null, attempts: null, possibly_duplicated: false };
+    default:
+      return undefined;
+  }
+}
+
+const csvCell = (value: unknown): string => {
+  const text = value === null || value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
+
+/** Writes the per-file report as outcomes come (`.json` array or `.csv`), so memory stays flat. */
+export class ReportWriter {
+  private rows = 0;
+
+  private constructor(
+    private readonly out: WriteStream,
+    private readonly format: 'json' | 'csv',
+  ) {}
+
+  static async open(path: string): Promise<ReportWriter> {
+    const ext = extname(path).toLowerCase();
+    if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
+    const out = createWriteStream(path);
+    await once(out, 'open');
+    const writer = new ReportWriter(out, ext === '.json' ? 'json' : 'csv');
+    out.write(ext === '.json' ? '[' : `${REPORT_COLUMNS.join(',')}\n`);
+    return writer;
+  }
+
+  add(event: UploadEvent): void {
+    const row = reportRow(event);
+    if (!row) return;
+    if (this.format === 'json') this.out.write(`${this.rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
+    else this.out.write(`${REPORT_COLUMNS.map((c) => csvCell(row[c])).join(',')}\n`);
+    this.rows++;
+  }
+
+  async close(): Promise<void> {
+    if (this.format === 'json') this.out.write('\n]\n');
+    this.out.end();
+    await once(this.out, 'finish');
+  }
+}

@@ -1,0 +1,48 @@
+import { basename, dirname } from 'node:path';
+import type { FoundFile } from './discover.js';
+
+/** Where each file's entity comes from: exactly one per run. */
+export type EntitySource = { kind: 'entity'; id: string } | { kind: 'dir' } | { kind: 'prefix' } | { kind: 'manifest'; path: string };
+
+/** Longest entity id Unit21 takes. */
+export const MAX_ENTITY_ID_LENGTH = 128;
+
+/** Why an entity id cannot be used, or undefined when it can. */
+export function entityIdProblem(id: string): string | undefined {
+  const length = [...id].length;
+  if (length === 0) return 'entity id is empty';
+  if (length > MAX_ENTITY_ID_LENGTH) return `entity id is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
+  // URL parsers collapse these path segments even when percent-encoded.
+  if (id === '.' || id === '..') return `entity id "${id}" cannot travel in a URL`;
+  return undefined;
+}
+
+/** Separates the entity from the rest of the name in `prefix` mode: `cust42__passport.jpg`. */
+const PREFIX_SEPARATOR = '__';
+
+/** A file's entity, and the part of its name the file-name conventions read; or why there is none. */
+export function route(file: FoundFile, source: EntitySource): { entityId: string; conventionName: string } | { problem: string } {
+  const name = basename(file.absPath);
+  let entityId: string;
+  let conventionName = name;
+  switch (source.kind) {
+    case 'entity':
+      entityId = source.id;
+      break;
+    case 'manifest':
+      entityId = file.row!.entityId;
+      break;
+    case 'dir':
+      entityId = basename(dirname(file.absPath));
+      break;
+    case 'prefix': {
+      const at = name.indexOf(PREFIX_SEPARATOR);
+      if (at <= 0) return { problem: `the name has no "<entity>${PREFIX_SEPARATOR}" prefix (--entity-from prefix)` };
+      entityId = name.slice(0, at);
+      conventionName = name.slice(at + PREFIX_SEPARATOR.length);
+      break;
+    }
+  }
+  const problem = entityIdProblem(entityId);
+  return problem ? { problem } : { entityId, conventionName };
+}
