@@ -8,7 +8,7 @@ export interface CsvRecord {
  * Streams RFC 4180 records: quoted fields with commas, doubled quotes and line breaks inside,
  * CRLF or LF line ends, a leading UTF-8 BOM. Throws with the line number on a stray quote.
  */
-export async function* parseCsv(chunks: AsyncIterable<string>): AsyncGenerator<CsvRecord> {
+export async function* parseCsv(chunks: AsyncIterable<string> | Iterable<string>): AsyncGenerator<CsvRecord> {
   let field = '';
   let fields: string[] = [];
   let inQuotes = false;
