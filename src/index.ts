@@ -184,7 +184,13 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   // that keeps only the problems, then a second that streams the files to the workers.
   if (!options.skipInvalid) {
     const problems: Problem[] = [];
-    for await (const item of inputs()) if (item.kind === 'problem') problems.push(item.problem);
+    for await (const item of inputs()) {
+      if (options.drain?.aborted || options.signal?.aborted) {
+        // Interrupted while checking: nothing was sent, nothing to resume.
+        return { event: 'summary', total: 0, uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0, duration_ms: clock.now() - started, stopped: 'interrupted' };
+      }
+      if (item.kind === 'problem') problems.push(item.problem);
+    }
     if (problems.length > 0) throw new InputError(problems);
   }
 

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { opendir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import fg, { type Options } from 'fast-glob';
 import type { Problem } from './errors.js';
@@ -11,6 +11,8 @@ export interface FoundFile {
   absPath: string;
   /** Named directly (refused when unsupported) rather than found by a walk or glob (skipped). */
   explicit: boolean;
+  /** Whether `<file>.json` exists beside it, when the walk already knows; undefined = look. */
+  hasSidecar?: boolean;
   /** From a manifest row: its entity and metadata. */
   row?: { entityId: string; metadata: FileMetadata; where: string };
 }
@@ -19,8 +21,8 @@ export type Found = { kind: 'found'; file: FoundFile } | { kind: 'problem'; prob
 
 const GLOB_OPTIONS: Options = {
   dot: false,
-  // Entries that are not folders: files, and also links, pipes and sockets, which preflight
-  // reports rather than letting them vanish. Links to folders are not followed (no loops).
+  // Like a folder walk: entries that are not folders (files, and links, pipes and sockets,
+  // which preflight reports rather than letting them vanish); links to folders not followed.
   onlyFiles: false,
   markDirectories: true,
   followSymbolicLinks: false,
@@ -74,15 +76,13 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
   for (const walk of walks) {
     let count = 0;
     try {
-      for await (const entry of fg.stream(walk.pattern, { ...GLOB_OPTIONS, cwd: walk.base })) {
-        const rel = String(entry);
-        if (rel.endsWith('/') || isExcluded(rel)) continue;
-        const absPath = resolve(walk.base, rel);
-        if (await isSidecar(absPath)) continue;
+      const entries = walk.isFolder ? walkFolder(walk.base, '') : globEntries(walk.pattern, walk.base);
+      for await (const entry of entries) {
         count++;
+        const absPath = resolve(walk.base, entry.rel);
         if (!firstTime(absPath)) continue;
-        const path = walk.isFolder ? join(walk.input, rel) : rel;
-        yield { kind: 'found', file: { path, absPath, explicit: false } };
+        const path = walk.isFolder ? join(walk.input, entry.rel) : entry.rel;
+        yield { kind: 'found', file: { path, absPath, explicit: false, ...(entry.hasSidecar !== undefined && { hasSidecar: entry.hasSidecar }) } };
       }
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
@@ -94,5 +94,41 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
         ? problem(walk.input, 'the folder holds no files; check the path')
         : problem(walk.input, 'the pattern matches no file; check it (a folder name with ( ) [ ] { } * ? needs a \\ before those characters)');
     }
+  }
+}
+
+interface Entry {
+  rel: string;
+  hasSidecar?: boolean;
+}
+
+/**
+ * Walks a folder depth-first in name order, one folder listing in memory at a time. Skips
+ * dot-entries and node_modules, does not follow links to folders (no loops), and knows from
+ * the listing which files have a sidecar, so preflight need not look for one.
+ */
+async function* walkFolder(base: string, rel: string): AsyncGenerator<Entry> {
+  const dir = await opendir(join(base, rel));
+  const files: string[] = [];
+  const folders: string[] = [];
+  for await (const dirent of dir) {
+    if (dirent.name.startsWith('.') || dirent.name === 'node_modules') continue;
+    (dirent.isDirectory() ? folders : files).push(dirent.name);
+  }
+  const names = new Set(files);
+  for (const name of files.sort()) {
+    if (name.endsWith('.json') && names.has(name.slice(0, -'.json'.length))) continue;
+    yield { rel: join(rel, name), hasSidecar: names.has(`${name}.json`) };
+  }
+  for (const name of folders.sort()) yield* walkFolder(base, join(rel, name));
+}
+
+/** Files a fast-glob pattern matches, lazily; sidecars are recognised by a look beside them. */
+async function* globEntries(pattern: string, cwd: string): AsyncGenerator<Entry> {
+  for await (const match of fg.stream(pattern, { ...GLOB_OPTIONS, cwd })) {
+    const rel = String(match);
+    if (rel.endsWith('/') || isExcluded(rel)) continue;
+    if (await isSidecar(resolve(cwd, rel))) continue;
+    yield { rel };
   }
 }

@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { contentTypeOf, extensionOf, SUPPORTED_EXTENSIONS } from './file-types.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
@@ -49,6 +49,17 @@ async function checkFound(item: Found, settings: PreflightSettings): Promise<Che
   return { kind: 'file', file: result };
 }
 
+const uid = process.getuid?.();
+const groups = new Set(process.getgroups?.() ?? []);
+
+/** Whether this process may read a file, from its mode bits (ACLs aside: the send would still fail cleanly). */
+function readableByUs(stats: Stats): boolean {
+  if (uid === undefined || uid === 0) return true;
+  if (stats.uid === uid) return (stats.mode & 0o400) !== 0;
+  if (groups.has(stats.gid)) return (stats.mode & 0o040) !== 0;
+  return (stats.mode & 0o004) !== 0;
+}
+
 async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | { path: string; skip: string }> {
   const name = basename(file.absPath);
   const contentType = contentTypeOf(name);
@@ -61,18 +72,14 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
 
   let bytes: number;
   try {
-    // Opening proves the file is readable now; O_NONBLOCK keeps a FIFO from hanging the run.
-    const handle = await open(file.absPath, constants.O_RDONLY | constants.O_NONBLOCK);
-    try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) {
-        const message = 'not a regular file (a folder link, pipe or device)';
-        return file.explicit ? { path: file.path, message } : { path: file.path, skip: message };
-      }
-      bytes = stats.size;
-    } finally {
-      await handle.close();
+    // One stat per file: a FileHandle, or an access() call, costs far more in a 300,000-file run.
+    const stats = await stat(file.absPath);
+    if (!stats.isFile()) {
+      const message = 'not a regular file (a folder link, pipe or device)';
+      return file.explicit ? { path: file.path, message } : { path: file.path, skip: message };
     }
+    if (!readableByUs(stats)) return { path: file.path, message: 'cannot read it (EACCES); check its permissions' };
+    bytes = stats.size;
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     // A walk may meet a link to nothing; a named file that is gone is the user's mistake.
@@ -88,7 +95,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
 
   let sidecar: FileMetadata | undefined;
   try {
-    sidecar = await readSidecar(file.absPath);
+    sidecar = file.hasSidecar === false ? undefined : await readSidecar(file.absPath);
   } catch (error) {
     return { path: file.path, message: `${basename(sidecarPathOf(file.path))}: ${(error as Error).message}` };
   }

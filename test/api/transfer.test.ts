@@ -125,7 +125,7 @@ describe('batching', () => {
   it.each(['multipart', 'json'] as const)('sends several files per request in %s', async (format) => {
     const { server, summary } = await run({}, { paths: [FIXTURES], batch: 4, format });
     expect(summary.uploaded).toBe(10);
-    expect(server.requests.map((r) => r.files)).toEqual([4, 4, 2]);
+    expect(server.requests.map((r) => r.files).sort()).toEqual([2, 4, 4]);
     for (const media of server.stored) expect(media.sha256).toBe(await sha256(join(FIXTURES, media.name)));
   });
 
@@ -183,5 +183,37 @@ describe('duplicates and stopping', () => {
     expect(summary.uploaded).toBeLessThanOrEqual(2);
     expect(summary.uploaded + summary.failed + summary.skipped).toBe(10);
     expect(server.requests.length).toBe(summary.uploaded);
+  });
+
+  it('with failFast, starts nothing more even in workers already waiting for a start slot', async () => {
+    const { server, summary } = await run({ entities: ['nobody'], faults: { latencyMs: 100 } }, { paths: [FIXTURES], failFast: true, concurrency: 4, rate: 1 });
+    expect(server.requests).toHaveLength(1);
+    expect(summary).toMatchObject({ failed: 1, not_sent: 9, stopped: 'fail-fast' });
+  });
+
+  it('keeps going when a file met earlier vanishes before a same-size file is compared with it', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a.png'), 'same-size-1');
+    await writeFile(join(dir, 'b.png'), 'same-size-2');
+    const server = closeAfter(await startSandbox());
+    const { rmSync } = await import('node:fs');
+    const summary = await upload({
+      paths: [dir], entity: 'x', org: server.org, baseUrl: server.url, apiKey: server.apiKey, concurrency: 1,
+      onEvent: (e) => e.event === 'uploaded' && e.path.endsWith('a.png') && rmSync(join(dir, 'a.png')),
+    });
+    expect(summary).toMatchObject({ uploaded: 2, failed: 0 });
+  });
+
+  it('after a resume, a copy of content already on the entity is still a duplicate', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a.png'), 'same bytes');
+    await writeFile(join(dir, 'b.png'), 'same bytes');
+    const journal = join(await tempDir(), 'j.jsonl');
+    const first = await run({}, { paths: [dir], journal });
+    expect(first.summary).toMatchObject({ uploaded: 1, skipped: 1 });
+    const server = first.server;
+    const second = await upload({ paths: [dir], entity: 'cust-1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, journal });
+    expect(second).toMatchObject({ uploaded: 0, skipped: 2 });
+    expect(server.stored).toHaveLength(1);
   });
 });

@@ -85,4 +85,13 @@ describe('flow control', () => {
     expect(flow.state.rate).toBe(50);
     expect(flow.state.concurrency).toBe(8);
   });
+
+  it('never goes above a ceiling under one request per second after a 429', async () => {
+    const clock = new FakeClock();
+    const flow = new FlowControl({ rate: 0.5, concurrency: 4 }, clock);
+    acquireMany(flow, clock, 1);
+    await clock.advance(10);
+    flow.release({ throttled: true });
+    expect(flow.state.rate).toBeLessThanOrEqual(0.5);
+  });
 });

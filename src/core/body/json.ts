@@ -33,12 +33,14 @@ export function jsonBody(files: readonly PlannedFile[]): RequestBody {
     }
     yield close;
   }
+  const stream = Readable.from(body(), { objectMode: false });
   return {
     headers: { 'content-type': 'application/json', 'content-length': String(length) },
-    body: Readable.from(body(), { objectMode: false }),
+    body: stream,
     length,
     digests: () => parts.map((p) => p.hash.copy().digest('hex')),
     fileError: () => fileError,
+    destroy: () => stream.destroy(),
   };
 }
 

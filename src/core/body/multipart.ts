@@ -11,9 +11,10 @@ export function multipartBody(files: readonly PlannedFile[]): RequestBody {
   const form = new FormData();
   const hashes = files.map(() => newHash());
   let fileError: NodeJS.ErrnoException | undefined;
+  const sources = files.map((file, index) => hashedFileStream(file.absPath, hashes[index]!, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, hashedFileStream(file.absPath, hashes[index]!, (error) => (fileError ??= error)), {
+    form.append(field, sources[index]!, {
       filename: file.name,
       contentType: file.contentType,
       knownLength: file.bytes,
@@ -33,5 +34,10 @@ export function multipartBody(files: readonly PlannedFile[]): RequestBody {
     length,
     digests: () => hashes.map((h) => h.copy().digest('hex')),
     fileError: () => fileError,
+    // form-data opens every file up front; those it had not reached yet must be closed too.
+    destroy: () => {
+      body.destroy();
+      for (const source of sources) source.destroy();
+    },
   };
 }

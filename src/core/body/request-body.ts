@@ -13,6 +13,8 @@ export interface RequestBody {
   digests(): string[];
   /** The error reading a file raised, if any: the file changed or vanished, which no retry mends. */
   fileError(): NodeJS.ErrnoException | undefined;
+  /** Closes the body and every file it opened (after a failed attempt). */
+  destroy(): void;
 }
 
 /** Both formats carry the same information; this is the multipart metadata part (custom_data flattened). */
@@ -34,6 +36,7 @@ export function hashedFileStream(path: string, hash: Hash, onFileError: (error: 
     onFileError(error);
     hasher.destroy(error);
   });
+  hasher.on('close', () => source.destroy()); // a body cut short must not keep the file open
   return source.pipe(hasher);
 }
 

@@ -13,6 +13,8 @@ export async function sha256File(path: string): Promise<string> {
 
 export type RepeatVerdict =
   | { skip: 'journal' | 'duplicate'; message: string; sha256: string }
+  /** The file could not be read to hash it: it fails without a request. */
+  | { unreadable: NodeJS.ErrnoException }
   | { skip?: undefined; sha256?: string };
 
 /**
@@ -38,15 +40,30 @@ export class RepeatFilter {
       if (!allowDuplicates) this.bySize.set(key, file.path);
       return {};
     }
-    const sha256 = await sha256File(file.absPath);
+    let sha256: string;
+    try {
+      sha256 = await sha256File(file.absPath);
+    } catch (error) {
+      return { unreadable: error as NodeJS.ErrnoException };
+    }
+    const known = allowDuplicates ? [] : await this.knownContent(earlier);
+    const same = known.find((k) => k.sha256 === sha256);
+    // Remembered even when skipped, so a later copy under another name is a duplicate too.
+    if (!allowDuplicates && !same) this.bySize.set(key, [...known, { path: file.path, sha256 }]);
     if (inJournal && journal!.has(id, sha256)) {
       return { skip: 'journal', message: `already uploaded, as ${journal!.path} records`, sha256 };
     }
-    if (allowDuplicates) return { sha256 };
-    const known = typeof earlier === 'string' ? [{ path: earlier, sha256: await sha256File(resolve(this.options.cwd, earlier)) }] : (earlier ?? []);
-    const same = known.find((k) => k.sha256 === sha256);
     if (same) return { skip: 'duplicate', message: `same content as ${same.path}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
-    this.bySize.set(key, [...known, { path: file.path, sha256 }]);
     return { sha256 };
+  }
+
+  /** The hashes of earlier files of the same entity and size; one gone since is left out. */
+  private async knownContent(earlier: string | Array<{ path: string; sha256: string }> | undefined) {
+    if (typeof earlier !== 'string') return earlier ?? [];
+    try {
+      return [{ path: earlier, sha256: await sha256File(resolve(this.options.cwd, earlier)) }];
+    } catch {
+      return [];
+    }
   }
 }

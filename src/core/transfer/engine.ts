@@ -64,9 +64,11 @@ const isAuthRefusal = (status: number) => status === 401 || status === 403;
 export async function transfer(items: AsyncIterable<Checked>, settings: TransferSettings): Promise<TransferTally> {
   const { clock, onEvent, journal } = settings;
   const tally: TransferTally = { uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 };
+  // stopAll cuts requests in flight (a refused key); stopStarts only stops new ones.
   const stopAll = new AbortController();
+  const stopStarts = new AbortController();
   const requestSignal = settings.signal ? AbortSignal.any([settings.signal, stopAll.signal]) : stopAll.signal;
-  const startSignal = AbortSignal.any([requestSignal, ...(settings.drain ? [settings.drain] : [])]);
+  const startSignal = AbortSignal.any([requestSignal, stopStarts.signal, ...(settings.drain ? [settings.drain] : [])]);
   // Every worker waits on these at once; more than Node's default of 10 listeners is expected.
   setMaxListeners(0, requestSignal, startSignal);
   const flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, clock);
@@ -92,7 +94,8 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       else if (tally.stopped) notSent(item.file);
       else {
         const verdict = await repeats.check(item.file);
-        if (verdict.skip) skip({ event: 'skipped', path: item.file.path, reason: verdict.skip, message: verdict.message, ...known(item.file), sha256: verdict.sha256 });
+        if ('unreadable' in verdict) finish({ files: [item.file], attempts: 0, possiblyDuplicated: false }, 'failed', fileErrorDetail(verdict.unreadable));
+        else if (verdict.skip) skip({ event: 'skipped', path: item.file.path, reason: verdict.skip, message: verdict.message, ...known(item.file), sha256: verdict.sha256 });
         else yield item.file;
       }
     }
@@ -105,7 +108,9 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   /** Jobs the run stopped before (re)sending. */
   const unfinished: Job[] = [];
   const stop = (reason: StopReason, cutInFlight: boolean) => {
-    tally.stopped ??= reason;
+    // A refused key outranks any other reason: it decides the exit code.
+    if (!tally.stopped || reason === 'auth') tally.stopped = reason;
+    stopStarts.abort();
     if (cutInFlight) stopAll.abort();
     unfinished.push(...scheduler.stop());
   };
@@ -190,12 +195,18 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       }
     }
   };
-  try {
-    await Promise.all(Array.from({ length: settings.concurrency }, worker));
-  } finally {
-    settings.drain?.removeEventListener('abort', onInterrupt);
-    settings.signal?.removeEventListener('abort', onInterrupt);
-  }
+  // An unexpected error in one worker stops the others, and all are awaited before it is
+  // rethrown, so no upload is still running (and unjournaled) when the caller cleans up.
+  const results = await Promise.allSettled(
+    Array.from({ length: settings.concurrency }, () => worker().catch((error: unknown) => {
+      stop('interrupted', true);
+      throw error;
+    })),
+  );
+  settings.drain?.removeEventListener('abort', onInterrupt);
+  settings.signal?.removeEventListener('abort', onInterrupt);
+  const crashed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (crashed) throw crashed.reason;
 
   // A stopped run: files tried before end failed (they may need a look); untried ones, and
   // the rest of the stream, are reported as not sent.
@@ -204,33 +215,53 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     if (job.attempts > 0) finish(job, 'failed', { status: null, errorCode: 'stopped', message: `not retried: ${why[tally.stopped ?? 'interrupted']}` });
     else job.files.forEach(notSent);
   }
-  for await (const job of jobs) job.files.forEach(notSent);
+  // The rest of the input, named file by file; a second Ctrl-C (signal) cuts this short too.
+  for await (const job of jobs) {
+    job.files.forEach(notSent);
+    if (settings.signal?.aborted) break;
+  }
   return tally;
+}
+
+/** A file that could no longer be read (changed or removed after preflight): no retry helps. */
+function fileErrorDetail(error: NodeJS.ErrnoException) {
+  const errorCode = error.code ?? 'file_error';
+  return { status: null, errorCode, message: `cannot read the file any more (${errorCode}); it changed or was removed after the check` };
 }
 
 /** One request: its outcome, and the error_code/message of the answer, if any. */
 async function attempt(body: RequestBody, job: Job, settings: TransferSettings, runSignal: AbortSignal) {
   let bodySent = false;
   body.body.once('end', () => (bodySent = true));
-  const timeout = AbortSignal.timeout(settings.timeoutMs);
+  // One controller per attempt, its timer cleared when the attempt ends: AbortSignal.timeout()
+  // and AbortSignal.any() would keep a timer and a signal alive per request for the full timeout.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, settings.timeoutMs);
+  const onRunAbort = () => controller.abort();
+  runSignal.addEventListener('abort', onRunAbort, { once: true });
   const url = entityMediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId);
   try {
-    const response = await put(url, body, { apiKey: settings.apiKey, dispatcher: settings.dispatcher, signal: AbortSignal.any([runSignal, timeout]) });
+    const response = await put(url, body, { apiKey: settings.apiKey, dispatcher: settings.dispatcher, signal: controller.signal });
     const outcome: AttemptOutcome = { kind: 'response', status: response.status, headers: response.headers };
     return { outcome, message: { errorCode: response.errorCode, text: response.message } };
   } catch (error) {
-    body.body.destroy();
+    body.destroy();
     const fileError = body.fileError();
     if (fileError) {
-      const code = fileError.code ?? 'file_error';
-      const text = `cannot read the file any more (${code}); it changed or was removed after the check`;
-      return { outcome: { kind: 'file-error', code, message: text } as AttemptOutcome, message: { errorCode: code, text } };
+      const { errorCode, message } = fileErrorDetail(fileError);
+      return { outcome: { kind: 'file-error', code: errorCode, message } as AttemptOutcome, message: { errorCode, text: message } };
     }
     const err = error as Error & { code?: string };
-    const timedOut = timeout.aborted && !runSignal.aborted;
     const code = timedOut ? 'timeout' : (err.code ?? 'network_error');
     const text = timedOut ? `no answer within ${settings.timeoutMs / 1000} s` : err.message;
     const outcome: AttemptOutcome = { kind: 'no-response', code, message: text, bodySent };
     return { outcome, message: { errorCode: code, text } };
+  } finally {
+    clearTimeout(timer);
+    runSignal.removeEventListener('abort', onRunAbort);
   }
 }

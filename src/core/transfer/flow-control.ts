@@ -92,7 +92,8 @@ export class FlowControl {
     if (now - this.lastDecrease < DECREASE_COOLDOWN_MS) return;
     this.lastDecrease = now;
     const before = Math.min(this.rate, Math.max(MIN_RATE, this.startsInLastSecond(now)));
-    this.rate = Math.max(MIN_RATE, before * DECREASE_FACTOR);
+    // Never above a ceiling set below MIN_RATE (--rate 0.5).
+    this.rate = Math.min(this.limits.rate > 0 ? this.limits.rate : Infinity, Math.max(MIN_RATE, before * DECREASE_FACTOR));
     this.concurrency = Math.max(1, Math.floor(this.concurrency / 2));
     this.successesSinceGrowth = 0;
   }

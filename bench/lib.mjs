@@ -1,0 +1,47 @@
+// Shared by the benchmark scripts: run the built CLI, time it, read its peak memory.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'u21-media.js');
+const PEAK_RSS = join(ROOT, 'bench', 'peak-rss.cjs');
+
+/**
+ * Runs the CLI with --json, discarding its events but noting when the first one of `firstEvent`
+ * came. Returns wall time, time to that first event, the summary and peak RSS in MB.
+ */
+export async function runCli(args, { env = {}, firstEvent = 'uploaded' } = {}) {
+  const scratch = mkdtempSync(join(tmpdir(), 'u21-bench-'));
+  const rssFile = join(scratch, 'rss');
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--require', PEAK_RSS, BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', PEAK_RSS_FILE: rssFile, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let first;
+  let summary;
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c).length > 20_000 && (stderr = stderr.slice(-10_000)));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (first === undefined && line.includes(`"event":"${firstEvent}"`)) first = performance.now() - started;
+    if (line.startsWith('{"event":"summary"')) summary = JSON.parse(line);
+  });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  const wall = performance.now() - started;
+  const peakRssMb = Number(readFileSync(rssFile, 'utf8')) / 1024;
+  rmSync(scratch, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`u21-media exited ${code}: ${stderr.slice(-2000)}`);
+  return { wallMs: wall, firstMs: first, summary, peakRssMb };
+}
+
+export const fmt = (n, digits = 1) => (n === undefined ? '-' : n.toFixed(digits));
+
+/** Prints rows as an aligned table. */
+export function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  for (const row of rows) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
+}
