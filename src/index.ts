@@ -77,6 +77,8 @@ export interface UploadOptions extends PlanOptions {
   /** Path of a per-file report, `.json` or `.csv`, written as outcomes come. */
   report?: string;
   onEvent?: (event: UploadEvent) => void;
+  /** Called once with the number of files the run considers, when known (for progress and ETA). */
+  onTotal?: (files: number) => void;
   /** Aborting it stops starting uploads; those in flight finish (a graceful stop). */
   drain?: AbortSignal;
   /** Aborting it also cuts the uploads in flight. */
@@ -89,8 +91,8 @@ export interface UploadOptions extends PlanOptions {
 
 export const DEFAULTS = { concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60 } as const;
 
-/** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole. */
-function checkedInputs(options: PlanOptions): () => AsyncGenerator<Checked> {
+/** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
+function checkedInputs(options: PlanOptions): { checked: () => AsyncGenerator<Checked>; count: () => Promise<number> } {
   const cwd = options.cwd ?? process.cwd();
   const entity = entitySourceOf(options);
   const paths = options.paths ?? [];
@@ -111,7 +113,16 @@ function checkedInputs(options: PlanOptions): () => AsyncGenerator<Checked> {
     maxFileSize: options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
   };
-  return () => preflight(entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd), settings);
+  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd));
+  return {
+    checked: () => preflight(found(), settings),
+    // Listing without checking: no stat, no sidecar read.
+    count: async () => {
+      let n = 0;
+      for await (const _ of found()) n++;
+      return n;
+    },
+  };
 }
 
 /** Exactly one of entity, entityFrom and manifest decides where files go. */
@@ -142,7 +153,7 @@ export async function plan(options: PlanOptions & { onEvent?: (event: PlanEvent)
   const emit = options.onEvent ?? (() => {});
   const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, bytes: 0 };
   const problems: Problem[] = [];
-  for await (const item of checkedInputs(options)()) {
+  for await (const item of checkedInputs(options).checked()) {
     if (item.kind === 'warning') emit({ event: 'warning', message: item.message });
     else if (item.kind === 'unsupported') {
       summary.skipped++;
@@ -182,16 +193,22 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
 
   // Without skipInvalid, every input is checked before the first byte is sent: a first pass
   // that keeps only the problems, then a second that streams the files to the workers.
-  if (!options.skipInvalid) {
+  if (options.skipInvalid) {
+    // Files stream to the workers at once; the total for progress comes from a quick listing.
+    if (options.onTotal) inputs.count().then(options.onTotal, () => {});
+  } else {
     const problems: Problem[] = [];
-    for await (const item of inputs()) {
+    let total = 0;
+    for await (const item of inputs.checked()) {
       if (options.drain?.aborted || options.signal?.aborted) {
         // Interrupted while checking: nothing was sent, nothing to resume.
         return { event: 'summary', total: 0, uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0, duration_ms: clock.now() - started, stopped: 'interrupted' };
       }
       if (item.kind === 'problem') problems.push(item.problem);
+      if (item.kind !== 'warning') total++;
     }
     if (problems.length > 0) throw new InputError(problems);
+    options.onTotal?.(total);
   }
 
   const journal = options.journal ? await openJournal(options.journal) : undefined;
@@ -202,7 +219,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     options.onEvent?.(event);
   };
   try {
-    const tally = await transfer(inputs(), {
+    const tally = await transfer(inputs.checked(), {
       apiRoot,
       org: options.org,
       apiKey: options.apiKey,

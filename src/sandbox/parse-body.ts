@@ -10,6 +10,7 @@ export interface IncomingMedia {
   customData: Record<string, unknown> | null;
   sha256: string;
   bytes: number;
+  /** The Content-Type of the multipart file part; null for the JSON format. */
   contentType: string | null;
 }
 

@@ -1,16 +1,11 @@
+import type { IncomingMedia } from './parse-body.js';
+
 /** One media item the sandbox accepted, as Unit21 would keep it. */
-export interface StoredMedia {
+export interface StoredMedia extends IncomingMedia {
   org: string;
   /** `entities` or `events`. */
   objectType: 'entities' | 'events';
   objectId: string;
-  name: string;
-  mediaType: string | null;
-  customData: Record<string, unknown> | null;
-  sha256: string;
-  bytes: number;
-  /** The Content-Type of the multipart file part; null for the JSON format. */
-  contentType: string | null;
   format: 'multipart' | 'json';
   createdAt: string;
 }

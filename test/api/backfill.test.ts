@@ -200,3 +200,15 @@ describe('--report', () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe('totals for progress', () => {
+  it.each([false, true])('reports the number of files up front (skipInvalid %s) and it matches the summary', async (skipInvalid) => {
+    const dir = await tempDir();
+    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'notes.docx']) await writeFile(join(dir, name), name);
+    let total: number | undefined;
+    const { summary } = await run({ paths: [dir], entity: 'c', skipInvalid, onTotal: (n) => (total = n) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(total).toBe(3);
+    expect(summary.total).toBe(3);
+  });
+});
