@@ -45,6 +45,9 @@ export const UPLOAD_OPTIONS: readonly OptionSpec[] = [
   { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
   { key: 'report', flags: '--report <file>', type: 'string', group: 'Output', inConfig: false, description: 'write one row per file to this .json or .csv report' },
   { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },
+  { key: 'quiet', flags: '--quiet', type: 'boolean', default: false, group: 'Output', description: 'only failures, errors and the summary' },
+  { key: 'verbose', flags: '--verbose', type: 'boolean', default: false, group: 'Output', description: 'a line per upload and per request attempt' },
+  { key: 'color', flags: '--no-color', type: 'boolean', default: true, group: 'Output', description: 'no colours (also NO_COLOR=1)' },
   { key: 'config', flags: '--config <file>', type: 'string', group: 'Output', inConfig: false, description: 'read this config file instead of searching for one' },
 ];
 

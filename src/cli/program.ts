@@ -20,7 +20,8 @@ export function createProgram(
     .version(version, '-V, --version')
     .exitOverride()
     .configureOutput(output)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `\nRun "u21-media upload --help" for the upload options and examples.\n${FOOTER}`);
 
   const upload = program
     .command('upload')
@@ -35,6 +36,8 @@ export function createProgram(
     upload.addOption(new Option(spec.flags, spec.description + shown + env).helpGroup(`${spec.group}:`));
   }
 
+  upload.addHelpText('after', UPLOAD_EXAMPLES);
+
   program
     .command('types')
     .description('list media types, file-name conventions, supported file types and the size limit')
@@ -47,3 +50,26 @@ function givenFlags(command: Command): Record<string, unknown> {
   const values = command.opts();
   return Object.fromEntries(Object.entries(values).filter(([key]) => command.getOptionValueSource(key) === 'cli'));
 }
+
+const FOOTER = `The API key comes from U21_API_KEY or --api-key-file (never a flag).
+Exit codes: 0 all uploaded, 1 some failed, 2 bad input (nothing sent), 3 key refused, 130 interrupted.`;
+
+const UPLOAD_EXAMPLES = `
+Examples:
+  # one customer's scans to one entity
+  $ u21-media upload ./kyc/cust-42 --org acme --env prod1 --entity cust-42
+
+  # a vendor export with a folder per customer, resumable after a crash or Ctrl-C
+  $ u21-media upload ./export --org acme --env prod1 --entity-from dir --journal export.jsonl
+
+  # a manifest from a database query, with an audit report
+  $ u21-media upload --manifest manifest.csv --org acme --env prod1 --report report.csv
+
+  # in CI: JSON events on stdout, the exit code says what happened
+  $ u21-media upload ./out --org acme --env sandbox1 --entity "$ENTITY_ID" --json > events.jsonl
+
+  # check everything, send nothing
+  $ u21-media upload ./export --org acme --env prod1 --entity-from dir --dry-run
+
+${FOOTER}
+`;

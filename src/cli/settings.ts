@@ -31,6 +31,9 @@ export interface UploadSettings {
   allowDuplicates: boolean;
   dryRun: boolean;
   json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  color: boolean;
   conventions: ConventionRule[];
   configPath?: string;
   /** Where each value came from, for precedence between related options and for messages. */

@@ -4,7 +4,7 @@ import { UsageError } from '../core/errors.js';
 import { resolveApiRoot } from '../core/hosts.js';
 import type { UploadSummary } from '../core/events.js';
 import { EXIT } from './exit-codes.js';
-import { createRenderer } from './render.js';
+import { createRenderer } from './render/index.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io } from './io.js';
 
@@ -15,7 +15,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   resolveApiRoot(settings);
   if (!settings.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
 
-  const render = createRenderer(settings.json, io.stdout, io.stderr);
+  const render = createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
   const common = {
     paths,
     infer: settings.infer,
@@ -30,13 +30,19 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   };
 
   if (settings.dryRun) {
-    const summary = await plan({ ...common, onEvent: render.event });
-    render.summary(summary);
-    return summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
+    try {
+      const summary = await plan({ ...common, onEvent: render.event });
+      render.summary(summary);
+      return summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
+    } finally {
+      render.close();
+    }
   }
 
   const { key: apiKey, source: keySource } = await readApiKey(settings, io.env, io.cwd);
   const stopper = interruptHandler(io, settings.timeout);
+  const journal = settings.journal !== undefined ? resolve(io.cwd, settings.journal) : undefined;
+  const report = settings.report !== undefined ? resolve(io.cwd, settings.report) : undefined;
   try {
     const summary = await upload({
       ...common,
@@ -51,16 +57,18 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       failFast: settings.failFast,
       allowDuplicates: settings.allowDuplicates,
       onEvent: render.event,
+      onTotal: render.total,
       drain: stopper.drain,
       signal: stopper.force,
-      ...(settings.journal !== undefined && { journal: resolve(io.cwd, settings.journal) }),
-      ...(settings.report !== undefined && { report: resolve(io.cwd, settings.report) }),
+      ...(journal !== undefined && { journal }),
+      ...(report !== undefined && { report }),
       ...(settings.env !== undefined && { env: settings.env }),
       ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
     });
-    render.summary(summary);
+    render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
     return exitCodeOf(summary, io, settings, keySource);
   } finally {
+    render.close();
     stopper.dispose();
   }
 }

@@ -28,6 +28,15 @@ export interface FailedEvent {
   possibly_duplicated?: true;
 }
 
+/** A request for the file starts (with --verbose, one line per attempt). */
+export interface AttemptEvent {
+  event: 'attempt';
+  path: string;
+  entity_id: string;
+  /** 1 for the first try. */
+  attempt: number;
+}
+
 /** An attempt failed in a way worth retrying; the file waits `delay_ms` while others go on. */
 export interface RetryEvent {
   event: 'retry';
@@ -101,5 +110,5 @@ export interface WarningEvent {
 /** A refused key, --fail-fast after a failure, or the user's Ctrl-C / SIGTERM. */
 export type StopReason = 'auth' | 'fail-fast' | 'interrupted';
 
-export type UploadEvent = UploadedEvent | FailedEvent | RetryEvent | SkippedEvent | WarningEvent;
+export type UploadEvent = UploadedEvent | FailedEvent | AttemptEvent | RetryEvent | SkippedEvent | WarningEvent;
 export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;

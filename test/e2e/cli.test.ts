@@ -43,10 +43,11 @@ describe('u21-media upload (built binary)', () => {
     const server = await sandbox();
     const dir = await tempDir();
     await writeFile(join(dir, 'key'), `${KEY}\n`);
-    const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', '--format', 'json', '--api-key-file', join(dir, 'key'), ...target(server)], { cwd: FIXTURES });
+    const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', '--format', 'json', '--api-key-file', join(dir, 'key'), '--verbose', ...target(server)], { cwd: FIXTURES });
     expect(result.code).toBe(0);
+    expect(result.stderr).toContain('→ selfie.jpg → cust-9 (attempt 1)');
     expect(result.stderr).toContain('✔ selfie.jpg → cust-9 (IMAGE_FACE_IMAGE');
-    expect(result.stdout).toMatch(/^1 file: 1 uploaded, 0 failed, 0 skipped; 596 B in /);
+    expect(result.stdout).toMatch(/^✔ 1 of 1 file uploaded \(596 B\) in /);
     expect(server.stored.map((m) => [m.name, m.format])).toEqual([['selfie.jpg', 'json']]);
   });
 

@@ -158,6 +158,7 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       return;
     }
     job.attempts++;
+    for (const file of job.files) onEvent({ event: 'attempt', path: file.path, entity_id: file.entityId, attempt: job.attempts });
     const body = (settings.format === 'json' ? jsonBody : multipartBody)(job.files);
     const { outcome, message } = await attempt(body, job, settings, requestSignal);
     const now = clock.now();

@@ -1,0 +1,120 @@
+import ora, { type Ora } from 'ora';
+import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import { formatBytes, formatDuration, plural } from '../format.js';
+import type { Renderer, RenderOptions, RunFiles } from './index.js';
+import { Progress } from './progress.js';
+import { chalkFor, colorLevel, printable } from './style.js';
+
+// A CI log gets a progress line this often at most.
+const CI_PROGRESS_MS = 5_000;
+const SPINNER_REFRESH_MS = 100;
+
+// Expected in bulk on a resumed or stopped run: counted in the summary, not listed one by one.
+const QUIET_SKIPS = new Set(['journal', 'not_sent']);
+
+const REASON_WORDS: Record<string, string> = {
+  journal: 'already uploaded',
+  duplicate: 'duplicate',
+  unsupported: 'unsupported',
+  invalid: 'invalid',
+  not_sent: 'not sent',
+};
+
+const STATUS_HINTS: Readonly<Record<number, string>> = {
+  404: 'the entity may not exist yet, or be a placeholder (created implicitly by an event), which cannot take media',
+  423: 'the entity is still being processed; try again in a few seconds',
+};
+
+/**
+ * Lines for people: on a terminal, a spinner with live counts (ora keeps it below other
+ * output); off a terminal, plain lines and a progress line every few seconds. Failures,
+ * warnings and skips go to stderr, the summary to stdout.
+ */
+export function createHumanRenderer(options: RenderOptions): Renderer {
+  const { stdout, stderr, quiet, verbose } = options;
+  const err = chalkFor(colorLevel(stderr, options.env, options.color));
+  const out = chalkFor(colorLevel(stdout, options.env, options.color));
+  // Names and messages are made printable before colour is added around them.
+  const errLine = (text: string, paint: (t: string) => string = String) => stderr.write(`${paint(printable(text))}\n`);
+  const outLine = (text: string) => stdout.write(`${printable(text)}\n`);
+
+  const progress = new Progress(Date.now());
+  const hinted = new Set<number>();
+  let spinner: Ora | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const startProgress = () => {
+    if (quiet || timer) return;
+    // A terminal that reports no width would make ora redraw forever: treat it as a log.
+    if (stderr.isTTY && (stderr as { columns?: number }).columns) {
+      spinner = ora({ stream: stderr, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(progress.statusLine(Date.now()));
+      timer = setInterval(() => spinner && (spinner.text = progress.statusLine(Date.now())), SPINNER_REFRESH_MS);
+    } else {
+      timer = setInterval(() => errLine(progress.ciLine(Date.now())), CI_PROGRESS_MS);
+    }
+    timer.unref();
+  };
+  const close = () => {
+    clearInterval(timer);
+    spinner?.stop();
+    spinner = undefined;
+  };
+
+  const event = (e: UploadEvent | PlanEvent) => {
+    if (e.event !== 'planned' && e.event !== 'warning') {
+      progress.note(e);
+      if (e.event === 'attempt') startProgress();
+    }
+    switch (e.event) {
+      case 'planned': {
+        const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
+        return outLine(`${e.path} → ${e.entity_id}  ${type}  ${formatBytes(e.bytes)}`);
+      }
+      case 'failed': {
+        const dup = e.possibly_duplicated ? ' (possibly stored by an earlier attempt)' : '';
+        errLine(`✖ ${e.path} → ${e.entity_id}: ${[e.status ?? 'no response', e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ')}${dup}`, err.red);
+        // Each hint once: a missing entity fails all its files the same way.
+        const hint = e.status === null || hinted.has(e.status) ? undefined : STATUS_HINTS[e.status];
+        if (hint) hinted.add(e.status!);
+        return hint && errLine(`  hint: ${hint}`, err.dim);
+      }
+      case 'warning':
+        return !quiet && errLine(`⚠ ${e.message}`, err.yellow);
+      case 'skipped':
+        return !quiet && !QUIET_SKIPS.has(e.reason) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
+      case 'retry':
+        return verbose && errLine(`↻ ${e.path} → ${e.entity_id}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
+      case 'attempt':
+        return verbose && errLine(`→ ${e.path} → ${e.entity_id} (attempt ${e.attempt})`, err.dim);
+      case 'uploaded':
+        return verbose && errLine(`✔ ${e.path} → ${e.entity_id} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ' possibly duplicated' : ''}`, err.green);
+    }
+  };
+
+  const summary = (s: UploadSummary | DryRunSummary, files: RunFiles = {}) => {
+    close();
+    if ('dry_run' in s) {
+      const invalid = s.invalid > 0 ? ` (${s.invalid} invalid)` : '';
+      return outLine(`Dry run: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);
+    }
+    const rate = s.duration_ms > 0 ? `, ${((1000 * (s.uploaded + s.failed)) / s.duration_ms).toFixed(0)} files/s` : '';
+    const ok = s.failed === 0 && !s.stopped && s.invalid === 0;
+    const head = `${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
+    const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
+    stdout.write(`${symbol} ${printable(head)}\n`);
+    const detail = (label: string, text: string) => stdout.write(`  ${out.dim(label.padEnd(20))}${printable(text)}\n`);
+    if (s.skipped > 0) detail('skipped', `${s.skipped}: ${[...progress.skipReasons].map(([r, n]) => `${n} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
+    if (s.retries > 0) detail('retries', String(s.retries));
+    if (s.possibly_duplicated > 0) detail('possibly duplicated', `${s.possibly_duplicated}: an attempt got no answer after sending; check those files on the entity`);
+    if (files.report) detail('report', files.report);
+    if (files.journal) detail('journal', files.journal);
+  };
+
+  return {
+    event,
+    total: (n) => {
+      progress.total = n;
+    },
+    summary,
+    close,
+  };
+}

@@ -1,0 +1,45 @@
+import type { Writable } from 'node:stream';
+import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import { createHumanRenderer } from './human.js';
+
+/** Where a run's outcome files are, for the summary. */
+export interface RunFiles {
+  report?: string;
+  journal?: string;
+}
+
+/** Shows a run: JSON events, or human lines with live progress. */
+export interface Renderer {
+  event(event: UploadEvent | PlanEvent): void;
+  /** The number of files the run considers, once known (for progress and ETA). */
+  total(files: number): void;
+  summary(summary: UploadSummary | DryRunSummary, files?: RunFiles): void;
+  /** Stops the spinner and timers. */
+  close(): void;
+}
+
+export interface RenderOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  /** False with --no-color. */
+  color: boolean;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export function createRenderer(options: RenderOptions): Renderer {
+  return options.json ? createJsonRenderer(options) : createHumanRenderer(options);
+}
+
+/** `--json`: every event as a line on stdout; attempts only with --verbose. */
+function createJsonRenderer({ stdout, verbose }: RenderOptions): Renderer {
+  const out = (value: unknown) => stdout.write(`${JSON.stringify(value)}\n`);
+  return {
+    event: (event) => (event.event !== 'attempt' || verbose) && out(event),
+    total: () => {},
+    summary: (summary) => out(summary),
+    close: () => {},
+  };
+}

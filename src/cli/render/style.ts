@@ -1,0 +1,19 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+
+/** How many colours a stream gets: none off a terminal, with NO_COLOR or --no-color; FORCE_COLOR wins. */
+export function colorLevel(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv, colorFlag: boolean): 0 | 1 | 2 | 3 {
+  if (!colorFlag) return 0;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) {
+    if (force === '0' || force === 'false') return 0;
+    return force === '2' || force === '3' ? (Number(force) as 2 | 3) : 1;
+  }
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return 0;
+  return stream.isTTY ? 1 : 0;
+}
+
+export const chalkFor = (level: 0 | 1 | 2 | 3): ChalkInstance => new Chalk({ level });
+
+/** A file name can hold line breaks or escape codes; a log line must not. */
+export const printable = (text: string) =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
