@@ -33,6 +33,8 @@ export interface PlanOptions {
   paths?: readonly string[];
   /** Every file goes to this entity. */
   entity?: string;
+  /** Every file goes to this event (media_type then required). */
+  event?: string;
   /** Each file's entity from its parent folder's name, or from its name's `<entity>__` prefix. */
   entityFrom?: 'dir' | 'prefix';
   /** A CSV or JSONL manifest listing path, entity_id, media_type and custom_data per file. */
@@ -127,11 +129,16 @@ function checkedInputs(options: PlanOptions): { checked: () => AsyncGenerator<Ch
 
 /** Exactly one of entity, entityFrom and manifest decides where files go. */
 function entitySourceOf(options: PlanOptions): EntitySource {
-  const given = [options.entity !== undefined && '--entity', options.entityFrom !== undefined && '--entity-from', options.manifest !== undefined && '--manifest'].filter(Boolean);
+  const given = [
+    options.entity !== undefined && '--entity',
+    options.event !== undefined && '--event',
+    options.entityFrom !== undefined && '--entity-from',
+    options.manifest !== undefined && '--manifest',
+  ].filter(Boolean);
   if (given.length !== 1) {
     throw new UsageError(
       given.length === 0 ? 'no entity given' : `${given.join(' and ')} both decide the entity`,
-      'use exactly one of --entity <id>, --entity-from dir|prefix, --manifest <file>',
+      'use exactly one of --entity <id>, --entity-from dir|prefix, --manifest <file>, --event <id>',
     );
   }
   if (options.manifest !== undefined) return { kind: 'manifest', path: options.manifest };
@@ -139,9 +146,10 @@ function entitySourceOf(options: PlanOptions): EntitySource {
     if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix') throw new UsageError(`--entity-from: "${options.entityFrom}" is not a valid value`, 'use dir or prefix');
     return { kind: options.entityFrom };
   }
-  const problem = entityIdProblem(options.entity!);
-  if (problem) throw new UsageError(`--entity: ${problem}`, 'give the id your system uses for the entity, 1 to 128 characters');
-  return { kind: 'entity', id: options.entity! };
+  const [flag, id] = options.event !== undefined ? ['--event', options.event] : ['--entity', options.entity!];
+  const problem = entityIdProblem(id);
+  if (problem) throw new UsageError(`${flag}: ${options.event !== undefined ? problem.replace('entity id', 'event id') : problem}`, 'give the id your system uses for it, 1 to 128 characters');
+  return options.event !== undefined ? { kind: 'event', id } : { kind: 'entity', id };
 }
 
 /**
@@ -232,6 +240,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
       failFast: options.failFast ?? false,
       allowDuplicates: options.allowDuplicates ?? false,
       cwd: options.cwd ?? process.cwd(),
+      objectType: options.event !== undefined ? 'events' : 'entities',
       dispatcher,
       clock,
       onEvent: emit,

@@ -26,6 +26,7 @@ export const UPLOAD_OPTIONS: readonly OptionSpec[] = [
   { key: 'env', flags: '--env <name>', env: 'U21_ENV', type: 'choice', choices: ENV_NAMES, group: 'Target', description: `Unit21 environment: ${ENV_NAMES.join(', ')}` },
   { key: 'baseUrl', flags: '--base-url <url>', env: 'U21_BASE_URL', type: 'string', group: 'Target', description: 'any API base URL, with or without /v1 (wins over --env)' },
   { key: 'entity', flags: '--entity <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this entity' },
+  { key: 'event', flags: '--event <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this event (media_type required)' },
   { key: 'entityFrom', flags: '--entity-from <rule>', type: 'choice', choices: ['dir', 'prefix'], group: 'Target', description: "each file's entity: dir = its folder's name, prefix = its name before __" },
   { key: 'manifest', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id, media_type, custom_data per file' },
   { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },

@@ -5,6 +5,7 @@ import { UPLOAD_OPTIONS } from './options.js';
 export interface Actions {
   upload(paths: string[], flags: Record<string, unknown>): Promise<number>;
   types(): Promise<number>;
+  sandbox(flags: Record<string, string | undefined>): Promise<number>;
 }
 
 /** A fresh commander program (no global state), wired to the given actions. */
@@ -42,6 +43,21 @@ export function createProgram(
     .command('types')
     .description('list media types, file-name conventions, supported file types and the size limit')
     .action(async () => setExitCode(await actions.types()));
+  program
+    .command('sandbox')
+    .description('run a local Unit21-compatible media API for demos, CI dry runs and pipeline tests')
+    .option('--port <n>', 'port to listen on; 0 picks a free one', '0')
+    .option('--host <host>', 'address to bind; anything but loopback must be asked for', '127.0.0.1')
+    .option('--dir <folder>', 'write accepted files under <folder>/<org>/<entity>/ with a .meta.json each')
+    .option('--api-key <key>', 'the key clients must send (a sandbox key, not a real one)')
+    .option('--org <name>', 'the org name the key has access to')
+    .option('--fail-rate <p>', 'share of requests answered 500, 503 or reset (0 to 1)')
+    .option('--lock-rate <p>', 'share of requests answered 423 (0 to 1)')
+    .option('--rate-limit <n>', 'requests per second before real 429s with X-RateLimit-* headers')
+    .option('--latency <ms>', 'delay added to every answer')
+    .option('--seed <n>', 'seed for the faults, for reproducible runs')
+    .addHelpText('after', '\nExample:\n  $ u21-media sandbox --port 8080 --dir ./sandbox-data --fail-rate 0.1 --rate-limit 50 --seed 7\n')
+    .action(async (flags: Record<string, string | undefined>) => setExitCode(await actions.sandbox(flags)));
   return program;
 }
 

@@ -13,6 +13,7 @@ export interface UploadSettings {
   baseUrl?: string;
   entity?: string;
   entityFrom?: 'dir' | 'prefix';
+  event?: string;
   manifest?: string;
   report?: string;
   apiKeyFile?: string;

@@ -25,6 +25,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     cwd: io.cwd,
     ...(settings.entity !== undefined && { entity: settings.entity }),
     ...(settings.entityFrom !== undefined && { entityFrom: settings.entityFrom }),
+    ...(settings.event !== undefined && { event: settings.event }),
     ...(settings.manifest !== undefined && { manifest: settings.manifest }),
     ...(settings.mediaType !== undefined && { mediaType: settings.mediaType }),
   };

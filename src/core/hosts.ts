@@ -57,7 +57,7 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
 /** Percent-encodes an id as exactly one path segment (callers refuse `.` and `..`, which no URL keeps). */
 export const pathSegment = (id: string): string => encodeURIComponent(id);
 
-/** URL of the entity link-media endpoint. */
-export function entityMediaUrl(apiRoot: string, org: string, entityId: string): string {
-  return `${apiRoot}/${pathSegment(org)}/entities/${pathSegment(entityId)}/link-media`;
+/** URL of the link-media endpoint of an entity (or an event). */
+export function entityMediaUrl(apiRoot: string, org: string, id: string, objectType: 'entities' | 'events' = 'entities'): string {
+  return `${apiRoot}/${pathSegment(org)}/${objectType}/${pathSegment(id)}/link-media`;
 }

@@ -102,6 +102,9 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
 
   const row = file.row?.metadata;
   const [mediaType, mediaTypeSource] = resolveMediaType(routed.conventionName, row, sidecar, settings);
+  if (settings.entity.kind === 'event' && mediaType === undefined) {
+    return { path: file.path, message: 'event media needs a media_type (Unit21 requires it); give --media-type, a sidecar, or a name it can be read from' };
+  }
   // A manifest row's custom_data keys win over the sidecar's.
   const customData = sidecar?.customData || row?.customData ? { ...sidecar?.customData, ...row?.customData } : undefined;
   return {

@@ -2,7 +2,13 @@ import { basename, dirname } from 'node:path';
 import type { FoundFile } from './discover.js';
 
 /** Where each file's entity comes from: exactly one per run. */
-export type EntitySource = { kind: 'entity'; id: string } | { kind: 'dir' } | { kind: 'prefix' } | { kind: 'manifest'; path: string };
+export type EntitySource =
+  | { kind: 'entity'; id: string }
+  /** An event's media: same body formats, but media_type is required. */
+  | { kind: 'event'; id: string }
+  | { kind: 'dir' }
+  | { kind: 'prefix' }
+  | { kind: 'manifest'; path: string };
 
 /** Longest entity id Unit21 takes. */
 export const MAX_ENTITY_ID_LENGTH = 128;
@@ -27,6 +33,7 @@ export function route(file: FoundFile, source: EntitySource): { entityId: string
   let conventionName = name;
   switch (source.kind) {
     case 'entity':
+    case 'event':
       entityId = source.id;
       break;
     case 'manifest':

@@ -12,6 +12,8 @@ export interface IncomingMedia {
   bytes: number;
   /** The Content-Type of the multipart file part; null for the JSON format. */
   contentType: string | null;
+  /** The bytes, until stored (they are not kept in memory afterwards). */
+  data?: Uint8Array;
 }
 
 /** A 400 answer: the request is invalid the way Unit21 would say it. */
@@ -69,6 +71,7 @@ export async function parseMultipart(body: Buffer, contentType: string, maxFileS
       sha256: sha256(data),
       bytes: data.length,
       contentType: file.type || null,
+      data,
     });
   }
   if (media.length === 0) throw new BadRequest('no file parts in the request');
@@ -103,6 +106,7 @@ export function parseJson(body: Buffer, maxFileSize: number): IncomingMedia[] {
       sha256: sha256(data),
       bytes: data.length,
       contentType: null,
+      data,
     };
   });
 }

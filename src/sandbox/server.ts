@@ -1,4 +1,6 @@
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
 import { createFaultPlan, type Fault, type FaultOptions } from './faults.js';
@@ -17,6 +19,10 @@ export interface SandboxOptions {
   /** When given, only these entity ids exist; others answer 404. Default: every entity exists. */
   entities?: Iterable<string>;
   maxFileSize?: number;
+  /** Where accepted files are written: `<dir>/<org>/<entity>/<name>` plus `<name>.meta.json`. */
+  dir?: string;
+  /** Called once per answered request, for a request log. */
+  onRequest?: (record: RequestRecord, ms: number) => void;
   /** Errors, resets, stalls, latency and a rate limit to inject; none by default. */
   faults?: FaultOptions;
 }
@@ -58,12 +64,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const path = (req.url ?? '/').split('?')[0]!;
     const record: RequestRecord = { method: req.method ?? '', path, status: 0, files: 0 };
     requests.push(record);
+    const started = Date.now();
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
-      if (faults.latencyMs > 0) setTimeout(() => reply(res, status, body, headers), faults.latencyMs);
-      else reply(res, status, body, headers);
+      const send = () => {
+        reply(res, status, body, headers);
+        options.onRequest?.(record, Date.now() - started);
+      };
+      if (faults.latencyMs > 0) setTimeout(send, faults.latencyMs);
+      else send();
     };
 
+    const read = matchEntityRead(path);
+    if (read && req.method === 'GET') {
+      if (req.headers['u21-key'] !== apiKey) return answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' });
+      if (read.org !== org) return answer(403, { error_code: 'forbidden', message: `this key has no access to org "${read.org}"` });
+      if (entities && !entities.has(read.entityId)) return answer(404, { error_code: 'resource_not_found', message: `entity "${read.entityId}" not found` });
+      const media = stored.filter((m) => m.objectType === 'entities' && m.objectId === read.entityId);
+      return answer(200, { entity_id: read.entityId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
+    }
     const route = matchRoute(path);
     if (!route) return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
     if (req.method !== 'PUT') return drainThen(req, () => answer(405, { error_code: 'method_not_allowed', message: 'use PUT' }));
@@ -102,8 +121,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       throw error;
     }
     const createdAt = new Date().toISOString();
-    for (const m of media) {
-      stored.push({ org, objectType: route.objectType, objectId: route.objectId, ...m, format, createdAt });
+    for (const { data, ...m } of media) {
+      const item: StoredMedia = { org, objectType: route.objectType, objectId: route.objectId, ...m, format, createdAt };
+      if (options.dir && data) await saveToDisk(options.dir, item, data);
+      stored.push(item);
     }
     record.files = media.length;
     if (fault) record.fault = fault.kind;
@@ -131,6 +152,41 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.closeAllConnections();
       }),
   };
+}
+
+/** `GET /v1/{org}/entities/{id}`: the entity read that lists its media. */
+function matchEntityRead(path: string): { org: string; entityId: string } | undefined {
+  const parts = path.split('/');
+  if (parts.length !== 5 || parts[0] !== '' || parts[1] !== 'v1' || parts[3] !== 'entities') return undefined;
+  try {
+    return { org: decodeURIComponent(parts[2]!), entityId: decodeURIComponent(parts[4]!) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes an accepted file and its metadata under `<dir>/<org>/<entity>/` (events under `events/`). */
+async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
+  // Ids and names come from clients: encoded, so none can climb out of `dir`.
+  const folder = join(dir, encodeURIComponent(media.org), ...(media.objectType === 'events' ? ['events'] : []), encodeURIComponent(media.objectId));
+  await mkdir(folder, { recursive: true });
+  const safe = encodeURIComponent(media.name).replace(/^\.+/, '_');
+  let name = safe;
+  for (let n = 2; await stat(join(folder, name)).then(() => true, () => false); n++) name = `${n}-${safe}`;
+  await writeFile(join(folder, name), data);
+  const meta = {
+    name: media.name,
+    media_type: media.mediaType,
+    custom_data: media.customData,
+    sha256: media.sha256,
+    bytes: media.bytes,
+    content_type: media.contentType,
+    format: media.format,
+    created_at: media.createdAt,
+    org: media.org,
+    [media.objectType === 'events' ? 'event_id' : 'entity_id']: media.objectId,
+  };
+  await writeFile(join(folder, `${name}.meta.json`), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
 /** `/v1/{org}/{entities|events}/{id}/link-media`, segments percent-decoded. */

@@ -34,6 +34,8 @@ export interface TransferSettings {
   journal?: Journal;
   /** Where relative paths start (to re-read a file met earlier when checking for repeats). */
   cwd: string;
+  /** Entity media, or event media (--event). */
+  objectType: 'entities' | 'events';
   dispatcher: Dispatcher;
   clock: Clock;
   /** Aborting it stops new starts; requests in flight finish (the first Ctrl-C). */
@@ -244,7 +246,7 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
   }, settings.timeoutMs);
   const onRunAbort = () => controller.abort();
   runSignal.addEventListener('abort', onRunAbort, { once: true });
-  const url = entityMediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId);
+  const url = entityMediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId, settings.objectType);
   try {
     const response = await put(url, body, { apiKey: settings.apiKey, dispatcher: settings.dispatcher, signal: controller.signal });
     const outcome: AttemptOutcome = { kind: 'response', status: response.status, headers: response.headers };
