@@ -18,7 +18,9 @@ export async function runCli(args, { env = {}, firstEvent = 'uploaded' } = {}) {
   const scratch = mkdtempSync(join(tmpdir(), 'u21-bench-'));
   const rssFile = join(scratch, 'rss');
   const started = performance.now();
+  // From a neutral folder: the data lives under .bench/, which a run from the repository would treat as a dot-folder.
   const child = spawn(process.execPath, ['--require', PEAK_RSS, BIN, ...args], {
+    cwd: tmpdir(),
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', PEAK_RSS_FILE: rssFile, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

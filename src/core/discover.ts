@@ -1,5 +1,5 @@
 import { opendir, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import fg, { type Options } from 'fast-glob';
 import type { Problem } from './errors.js';
 import type { FileMetadata } from './sidecar.js';
@@ -34,6 +34,12 @@ export function isExcluded(relativePath: string): boolean {
   return relativePath.split(/[\\/]/).some((part) => (part.startsWith('.') && part !== '.' && part !== '..') || part === 'node_modules');
 }
 
+/** The same, judged only below the working folder: `/home/me/.cache/x.jpg` named in full is not a dot-file. */
+function isExcludedBelow(cwd: string, absPath: string): boolean {
+  const rel = relative(cwd, absPath);
+  return rel.startsWith('..') || isAbsolute(rel) ? isExcluded(basename(absPath)) : isExcluded(rel);
+}
+
 /** A sidecar is `<file>.json` beside its file; the walk skips it (checked on demand, not held in memory). */
 async function isSidecar(absPath: string): Promise<boolean> {
   if (!absPath.endsWith('.json')) return false;
@@ -62,7 +68,7 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
     const stats = await stat(absInput).catch((error: NodeJS.ErrnoException) => error);
     if (!(stats instanceof Error)) {
       if (stats.isDirectory()) walks.push({ input, pattern: '**/*', base: absInput, isFolder: true });
-      else if (isExcluded(input) || basename(input).startsWith('.')) yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
+      else if (isExcludedBelow(cwd, absInput)) yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
       else if (firstTime(absInput)) yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true } };
     } else if (fg.isDynamicPattern(input)) {
       walks.push({ input, pattern: input, base: cwd, isFolder: false });
@@ -127,7 +133,7 @@ async function* walkFolder(base: string, rel: string): AsyncGenerator<Entry> {
 async function* globEntries(pattern: string, cwd: string): AsyncGenerator<Entry> {
   for await (const match of fg.stream(pattern, { ...GLOB_OPTIONS, cwd })) {
     const rel = String(match);
-    if (rel.endsWith('/') || isExcluded(rel)) continue;
+    if (rel.endsWith('/') || isExcludedBelow(cwd, resolve(cwd, rel))) continue;
     if (await isSidecar(resolve(cwd, rel))) continue;
     yield { rel };
   }

@@ -21,6 +21,8 @@ export interface SandboxOptions {
   maxFileSize?: number;
   /** Where accepted files are written: `<dir>/<org>/<entity>/<name>` plus `<name>.meta.json`. */
   dir?: string;
+  /** Accept and count, but neither parse nor keep anything: for benchmarks of the client. */
+  sink?: boolean;
   /** Called once per answered request, for a request log. */
   onRequest?: (record: RequestRecord, ms: number) => void;
   /** Errors, resets, stalls, latency and a rate limit to inject; none by default. */
@@ -104,6 +106,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return injectEarly(fault, req, answer);
     }
 
+    if (options.sink) {
+      for await (const _ of req); // drain at socket speed, holding nothing
+      return answer(200, {});
+    }
     const body = await readBody(req);
     if (!body) return answer(413, { error_code: 'payload_too_large', message: `request body over ${MAX_BODY} bytes` });
     let media: IncomingMedia[];

@@ -35,11 +35,23 @@ export function createRenderer(options: RenderOptions): Renderer {
 
 /** `--json`: every event as a line on stdout; attempts only with --verbose. */
 function createJsonRenderer({ stdout, verbose }: RenderOptions): Renderer {
-  const out = (value: unknown) => stdout.write(`${JSON.stringify(value)}\n`);
+  // Lines of one tick go out in one write: thousands of events a second cost one syscall each otherwise.
+  let pending = '';
+  const flush = () => {
+    if (pending) stdout.write(pending);
+    pending = '';
+  };
+  const out = (value: unknown) => {
+    if (!pending) setImmediate(flush);
+    pending += `${JSON.stringify(value)}\n`;
+  };
   return {
     event: (event) => (event.event !== 'attempt' || verbose) && out(event),
     total: () => {},
-    summary: (summary) => out(summary),
-    close: () => {},
+    summary: (summary) => {
+      out(summary);
+      flush();
+    },
+    close: flush,
   };
 }

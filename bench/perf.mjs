@@ -1,0 +1,146 @@
+// Speed against what users would otherwise write: xargs + curl, one curl -Z process, and a
+// bare undici loop (the limit), on a local sink; then real-API conditions (100 ms latency,
+// 200 requests/s with real 429s); one 400 MB file; and startup. Medians of several runs.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { BIN, fmt, ROOT, runCli, table } from './lib.mjs';
+
+const run = promisify(execFile);
+const DATA = join(ROOT, '.bench', 'perf');
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+// BENCH_ONLY=raw,api,large,startup runs some sections only.
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,api,large,startup').split(','));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function files(name, count, bytes) {
+  const dir = join(DATA, name);
+  if (!existsSync(join(dir, 'done'))) {
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < count; i++) writeFileSync(join(dir, `scan_${String(i).padStart(5, '0')}.jpg`), randomBytes(bytes));
+    writeFileSync(join(dir, 'done'), '');
+  }
+  return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.jpg')).map((n) => join(dir, n)) };
+}
+
+async function sink(faults = {}) {
+  const child = spawn(process.execPath, [join(ROOT, 'bench', 'sink.mjs'), JSON.stringify(faults)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve) => lines.once('line', resolve));
+  return {
+    url,
+    target: `${url}/v1/sandbox/entities/bench/link-media`,
+    stop: () => new Promise((resolve) => {
+      lines.once('line', (line) => resolve(JSON.parse(line)));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+async function timed(fn) {
+  const started = performance.now();
+  await fn();
+  return (performance.now() - started) / 1000;
+}
+
+const curlConfig = (paths, url) => {
+  const file = join(DATA, `curl-${paths.length}.cfg`);
+  writeFileSync(file, paths.map((p) => `url = "${url}"\nrequest = "PUT"\nform = "file_1=@${p};type=image/jpeg"\nheader = "u21-key: sandbox-key"\noutput = "/dev/null"\n`).join('next\n'));
+  return file;
+};
+
+// ---- raw efficiency
+if (only.has('raw')) {
+const small = files('small', 2000, 100_000);
+const MB = (small.paths.length * 100_000) / 1e6;
+const raw = [['tool', 'files/s', 'MB/s']];
+const rates = {};
+async function measure(name, fn) {
+  const seconds = [];
+  for (let i = 0; i < RUNS; i++) {
+    const server = await sink();
+    seconds.push(await timed(() => fn(server)));
+    const stats = await server.stop();
+    if ((stats.statuses[200] ?? 0) < small.paths.length / (name.includes('batch') ? 10 : 1)) throw new Error(`${name}: only ${stats.statuses[200]} answers 200`);
+  }
+  const s = median(seconds);
+  rates[name] = small.paths.length / s;
+  raw.push([name, fmt(rates[name], 0), fmt(MB / s, 1)]);
+}
+const u21 = (server, extra) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
+await measure('u21-media multipart', (s) => u21(s, []));
+await measure('u21-media json', (s) => u21(s, ['--format', 'json']));
+await measure('u21-media multipart --batch 10', (s) => u21(s, ['--batch', '10']));
+await measure('xargs -P16 curl', (s) =>
+  run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }));
+await measure('curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 }));
+await measure('bare undici loop (limit)', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, small.paths[0], String(small.paths.length), '16']));
+console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink, median of ${RUNS}`);
+table(raw);
+console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}×`);
+
+}
+
+// ---- real-API conditions
+if (only.has('api')) {
+const api = files('api', 5000, 10_000);
+const real = [['tool', 'files/s', 'lost or failed', '429s']];
+const apiRates = {};
+async function realApi(name, fn, perRequest = 1) {
+  const server = await sink({ latencyMs: 100, rateLimit: 200 });
+  const seconds = await timed(() => fn(server).catch(() => {}));
+  const stats = await server.stop();
+  const ok = (stats.statuses[200] ?? 0) * perRequest;
+  apiRates[name] = ok / seconds;
+  real.push([name, fmt(apiRates[name], 0), Math.max(0, api.paths.length - ok), stats.statuses[429] ?? 0]);
+}
+const u21api = (server, extra) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
+await realApi('u21-media (defaults)', (s) => u21api(s, []));
+await realApi('u21-media --rate 200 --concurrency 32', (s) => u21api(s, ['--rate', '200', '--concurrency', '32']));
+await realApi('u21-media --rate 200 --concurrency 32 --batch 10', (s) => u21api(s, ['--rate', '200', '--concurrency', '32', '--batch', '10']), 10);
+await realApi('curl -Z --parallel-max 64 --retry 5', (s) => run('curl', ['-s', '-Z', '--parallel-max', '64', '--retry', '5', '-K', curlConfig(api.paths, s.target)], { maxBuffer: 1 << 26 }));
+console.log(`\nreal-API conditions: ${api.paths.length} files × 10 KB, 100 ms latency, 200 requests/s with real 429s`);
+table(real);
+console.log(`ratio: u21 --batch 10 / curl -Z ${fmt(apiRates['u21-media --rate 200 --concurrency 32 --batch 10'] / apiRates['curl -Z --parallel-max 64 --retry 5'], 1)}×`);
+
+}
+
+// ---- large file
+if (only.has('large')) {
+const bigDir = join(DATA, 'large');
+if (!existsSync(join(bigDir, 'big.mp4'))) {
+  mkdirSync(bigDir, { recursive: true });
+  const chunk = randomBytes(4_000_000);
+  writeFileSync(join(bigDir, 'big.mp4'), Buffer.concat(Array.from({ length: 100 }, () => chunk)));
+}
+const large = [['format', 'MB/s', 'peak RSS (MB)']];
+for (const format of ['multipart', 'json']) {
+  const server = await sink();
+  const result = await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' } });
+  await server.stop();
+  large.push([format, fmt(400 / (result.wallMs / 1000), 0), fmt(result.peakRssMb, 0)]);
+}
+console.log('\nlarge file: one 400 MB file');
+table(large);
+
+}
+
+// ---- startup
+if (only.has('startup')) {
+const startup = [['command', 'median (ms)']];
+const wall = async (args) => {
+  const times = [];
+  for (let i = 0; i < 11; i++) times.push(await timed(() => run(process.execPath, args)));
+  return median(times) * 1000;
+};
+const base = await wall(['-e', '0']);
+const version = await wall([BIN, '--version']);
+const help = await wall([BIN, '--help']);
+startup.push(['node -e 0', fmt(base, 0)], ['u21-media --version', fmt(version, 0)], ['u21-media --help', fmt(help, 0)]);
+console.log('\nstartup');
+table(startup);
+console.log(`ratio: --version / node -e 0 ${fmt(version / base, 2)}×`);
+}
