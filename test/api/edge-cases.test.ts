@@ -101,3 +101,15 @@ describe('edge cases while sending', () => {
     expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
   });
 });
+
+describe('dot-folders above the working folder', () => {
+  it('accepts a file named by an absolute path that passes through a dot-folder outside the working folder', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, '.cache', 'kyc'), { recursive: true });
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, '.cache', 'kyc', 'selfie.jpg'));
+    const elsewhere = await tempDir();
+    const result = await planned({ paths: [join(dir, '.cache', 'kyc', 'selfie.jpg'), join(dir, '.cache', 'kyc')], entity: 'e1', cwd: elsewhere });
+    expect(result.invalid).toEqual([]);
+    expect(result.files).toHaveLength(1);
+  });
+});

@@ -217,3 +217,15 @@ describe('duplicates and stopping', () => {
     expect(server.stored).toHaveLength(1);
   });
 });
+
+describe('a refused key', () => {
+  it('lets requests already in flight finish with their own answer, none marked possibly duplicated', async () => {
+    const { server, events, summary } = await run({ faults: { latencyMs: 200 } }, { paths: [FIXTURES], apiKey: 'wrong', concurrency: 4 });
+    expect(summary.stopped).toBe('auth');
+    expect(server.requests.length).toBeLessThanOrEqual(4);
+    expect(summary.possibly_duplicated).toBe(0);
+    const failed = events.filter((e) => e.event === 'failed');
+    expect(failed.every((e) => (e as { status: number }).status === 401)).toBe(true);
+    expect(summary.failed + summary.not_sent).toBe(10);
+  });
+});

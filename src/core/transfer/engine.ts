@@ -66,7 +66,7 @@ const isAuthRefusal = (status: number) => status === 401 || status === 403;
 export async function transfer(items: AsyncIterable<Checked>, settings: TransferSettings): Promise<TransferTally> {
   const { clock, onEvent, journal } = settings;
   const tally: TransferTally = { uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 };
-  // stopAll cuts requests in flight (a refused key); stopStarts only stops new ones.
+  // stopAll cuts requests in flight (an unexpected error); stopStarts only stops new ones.
   const stopAll = new AbortController();
   const stopStarts = new AbortController();
   const requestSignal = settings.signal ? AbortSignal.any([settings.signal, stopAll.signal]) : stopAll.signal;
@@ -174,7 +174,9 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     if (outcome.kind === 'no-response' && outcome.bodySent) job.possiblyDuplicated = true;
     if (status !== null && isAuthRefusal(status)) {
       finish(job, 'failed', { status, errorCode, message: message.text });
-      return stop('auth', true);
+      // Nothing more starts; requests already out are let finish, so each gets a definite
+      // answer (most likely a 401 too) instead of being cut and marked possibly stored.
+      return stop('auth', false);
     }
     const cut = outcome.kind === 'no-response' && requestSignal.aborted;
     if (!cut && shouldRetry(outcome) && job.attempts <= settings.retry.retries && !tally.stopped) {
