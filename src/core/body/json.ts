@@ -24,7 +24,7 @@ export function jsonBody(files: readonly PlannedFile[]): RequestBody {
     for (const { file, hash, head, tail } of parts) {
       yield head;
       try {
-        yield* base64Of(file.absPath, hash);
+        yield* base64Of(file.absPath, file.bytes, hash);
       } catch (error) {
         fileError = error as NodeJS.ErrnoException;
         throw error;
@@ -55,9 +55,10 @@ function jsonFields(file: PlannedFile) {
 const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
 
 /** Streams a file as standard padded base64, never holding the whole file. */
-async function* base64Of(path: string, hash: Hash): AsyncGenerator<Uint8Array> {
+async function* base64Of(path: string, bytes: number, hash: Hash): AsyncGenerator<Uint8Array> {
   let carry: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE })) {
+  // Exactly the planned bytes, as the announced Content-Length counts them.
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE, start: 0, end: bytes - 1 })) {
     hash.update(chunk as Buffer);
     const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     const whole = data.length - (data.length % 3);

@@ -11,7 +11,7 @@ export function multipartBody(files: readonly PlannedFile[]): RequestBody {
   const form = new FormData();
   const hashes = files.map(() => newHash());
   let fileError: NodeJS.ErrnoException | undefined;
-  const sources = files.map((file, index) => hashedFileStream(file.absPath, hashes[index]!, (error) => (fileError ??= error)));
+  const sources = files.map((file, index) => hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
     form.append(field, sources[index]!, {
