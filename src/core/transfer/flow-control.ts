@@ -60,7 +60,10 @@ export class FlowControl {
         continue;
       }
       this.inFlight++;
-      this.nextStart = now + (Number.isFinite(this.rate) ? 1000 / this.rate : 0);
+      // From the planned slot when this start was just a little late (timer lateness must not
+      // add up over thousands of starts); from now after an idle spell, so no burst follows.
+      const interval = Number.isFinite(this.rate) ? 1000 / this.rate : 0;
+      this.nextStart = (now - this.nextStart < interval ? this.nextStart : now) + interval;
       this.noteStart(now);
       return;
     }
