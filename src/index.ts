@@ -2,6 +2,7 @@ import { discover } from './core/discover.js';
 import { readManifest } from './core/manifest.js';
 import { ReportWriter } from './core/report.js';
 import { entityIdProblem, type EntitySource } from './core/route.js';
+import type { Shard } from './core/shard.js';
 import { InputError, UsageError, type Problem } from './core/errors.js';
 import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './core/file-types.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -23,6 +24,8 @@ export type { ConventionRule, MediaTypeSource } from './core/media-type.js';
 export type { BodyFormat } from './core/transfer/engine.js';
 export type { Clock } from './core/clock.js';
 export type { JournalRecord } from './core/journal.js';
+export type { Shard } from './core/shard.js';
+export { parseShard, shardOf } from './core/shard.js';
 export { RECOGNISED_MEDIA_TYPES, CONVENTIONS } from './core/media-type.js';
 export { SUPPORTED_EXTENSIONS, DEFAULT_MAX_FILE_SIZE } from './core/file-types.js';
 export { HOSTS, ENV_NAMES } from './core/hosts.js';
@@ -48,6 +51,8 @@ export interface PlanOptions {
   maxFileSize?: number;
   /** Report invalid inputs as skipped (`invalid`) instead of refusing the whole run. */
   skipInvalid?: boolean;
+  /** Take only this shard's files: a stable hash of (entity, path below the input root). */
+  shard?: Shard;
   /** Where relative paths start (default: process.cwd()). */
   cwd?: string;
 }
@@ -114,6 +119,7 @@ function checkedInputs(options: PlanOptions): { checked: () => AsyncGenerator<Ch
     rules,
     maxFileSize: options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
+    ...(options.shard && { shard: options.shard }),
   };
   const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd));
   return {
@@ -159,7 +165,7 @@ function entitySourceOf(options: PlanOptions): EntitySource {
  */
 export async function plan(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
-  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, bytes: 0 };
+  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
   for await (const item of checkedInputs(options).checked()) {
     if (item.kind === 'warning') emit({ event: 'warning', message: item.message });
@@ -253,6 +259,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
       total: tally.uploaded + tally.failed + tally.skipped,
       ...tally,
       duration_ms: clock.now() - started,
+      ...shardField(options.shard),
     };
   } finally {
     journal?.close();
@@ -260,6 +267,8 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     if (!options.dispatcher) await dispatcher.close();
   }
 }
+
+const shardField = (shard: Shard | undefined) => (shard ? { shard: `${shard.k}/${shard.n}` } : {});
 
 async function openJournal(path: string): Promise<Journal> {
   try {

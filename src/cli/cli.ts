@@ -15,6 +15,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     version,
     {
       upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io),
+      reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),
       sandbox: async (flags) => (await import('./sandbox-command.js')).runSandbox(flags, io),
       types: async () => {
         io.stdout.write(typesText());

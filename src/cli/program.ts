@@ -6,6 +6,7 @@ export interface Actions {
   upload(paths: string[], flags: Record<string, unknown>): Promise<number>;
   types(): Promise<number>;
   sandbox(flags: Record<string, string | undefined>): Promise<number>;
+  reportMerge(files: string[], output: string | undefined): Promise<number>;
 }
 
 /** A fresh commander program (no global state), wired to the given actions. */
@@ -43,6 +44,15 @@ export function createProgram(
     .command('types')
     .description('list media types, file-name conventions, supported file types and the size limit')
     .action(async () => setExitCode(await actions.types()));
+  program
+    .command('report')
+    .description('work with --report files')
+    .command('merge')
+    .description('combine shard reports (.json or .csv) into one, with totals')
+    .argument('<files...>', 'reports written by --report, e.g. report.*-of-8.csv')
+    .option('--output <file>', 'write the merged report here (.json or .csv); otherwise JSON on stdout')
+    .action(async (files: string[], flags: { output?: string }) => setExitCode(await actions.reportMerge(files, flags.output)));
+
   program
     .command('sandbox')
     .description('run a local Unit21-compatible media API for demos, CI dry runs and pipeline tests')

@@ -16,6 +16,8 @@ export interface UploadSettings {
   event?: string;
   manifest?: string;
   report?: string;
+  shard?: string;
+  shardTotal?: number;
   apiKeyFile?: string;
   mediaType?: string;
   infer: boolean;

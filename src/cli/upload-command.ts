@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { plan, upload } from '../index.js';
 import { UsageError } from '../core/errors.js';
+import { parseShard, shardFileName } from '../core/shard.js';
 import { resolveApiRoot } from '../core/hosts.js';
 import type { UploadSummary } from '../core/events.js';
 import { EXIT } from './exit-codes.js';
@@ -15,6 +16,9 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   resolveApiRoot(settings);
   if (!settings.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
 
+  const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
+  // Each shard keeps its own journal and report: journal.jsonl → journal.3-of-8.jsonl.
+  const perShard = (path: string | undefined) => (path === undefined ? undefined : resolve(io.cwd, shard ? shardFileName(path, shard) : path));
   const render = createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
   const common = {
     paths,
@@ -28,6 +32,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     ...(settings.event !== undefined && { event: settings.event }),
     ...(settings.manifest !== undefined && { manifest: settings.manifest }),
     ...(settings.mediaType !== undefined && { mediaType: settings.mediaType }),
+    ...(shard && { shard }),
   };
 
   if (settings.dryRun) {
@@ -42,8 +47,8 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
 
   const { key: apiKey, source: keySource } = await readApiKey(settings, io.env, io.cwd);
   const stopper = interruptHandler(io, settings.timeout);
-  const journal = settings.journal !== undefined ? resolve(io.cwd, settings.journal) : undefined;
-  const report = settings.report !== undefined ? resolve(io.cwd, settings.report) : undefined;
+  const journal = perShard(settings.journal);
+  const report = perShard(settings.report);
   try {
     const summary = await upload({
       ...common,

@@ -11,6 +11,8 @@ export interface FoundFile {
   absPath: string;
   /** Named directly (refused when unsupported) rather than found by a walk or glob (skipped). */
   explicit: boolean;
+  /** Its path below the input root (the folder walked, the working folder, or the manifest's folder): what --shard hashes. */
+  key: string;
   /** Whether `<file>.json` exists beside it, when the walk already knows; undefined = look. */
   hasSidecar?: boolean;
   /** From a manifest row: its entity and metadata. */
@@ -69,7 +71,7 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
     if (!(stats instanceof Error)) {
       if (stats.isDirectory()) walks.push({ input, pattern: '**/*', base: absInput, isFolder: true });
       else if (isExcludedBelow(cwd, absInput)) yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
-      else if (firstTime(absInput)) yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true } };
+      else if (firstTime(absInput)) yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true, key: relative(cwd, absInput) } };
     } else if (fg.isDynamicPattern(input)) {
       walks.push({ input, pattern: input, base: cwd, isFolder: false });
     } else if (stats.code === 'ENOENT' || stats.code === 'ENOTDIR') {
@@ -88,7 +90,7 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
         const absPath = resolve(walk.base, entry.rel);
         if (!firstTime(absPath)) continue;
         const path = walk.isFolder ? join(walk.input, entry.rel) : entry.rel;
-        yield { kind: 'found', file: { path, absPath, explicit: false, ...(entry.hasSidecar !== undefined && { hasSidecar: entry.hasSidecar }) } };
+        yield { kind: 'found', file: { path, absPath, explicit: false, key: walk.isFolder ? entry.rel : relative(cwd, absPath), ...(entry.hasSidecar !== undefined && { hasSidecar: entry.hasSidecar }) } };
       }
     } catch (error) {
       const err = error as NodeJS.ErrnoException;

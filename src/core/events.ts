@@ -90,6 +90,8 @@ export interface UploadSummary {
   possibly_duplicated: number;
   /** Why the run stopped before every file had an outcome. */
   stopped?: StopReason;
+  /** `k/n` when the run took one shard of the files (--shard). */
+  shard?: string;
 }
 
 export interface DryRunSummary {
@@ -99,6 +101,7 @@ export interface DryRunSummary {
   skipped: number;
   invalid: number;
   bytes: number;
+  shard?: string;
 }
 
 /** Something the user should know that does not stop the run, e.g. an unrecognised media_type. */

@@ -50,6 +50,7 @@ export async function* readManifest(manifestPath: string, cwd: string): AsyncGen
           path: isAbsolute(path) ? path : join(shownDir, path),
           absPath: resolve(dirname(absManifest), path),
           explicit: true,
+          key: path,
           row: { entityId: row.entityId as string, metadata, where: at(row.line) },
         },
       };

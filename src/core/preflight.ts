@@ -6,6 +6,7 @@ import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
 import { route, type EntitySource } from './route.js';
+import { shardOf, type Shard } from './shard.js';
 import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
 import type { Checked, PlannedFile } from './plan.js';
@@ -16,6 +17,8 @@ export interface PreflightSettings {
   infer: boolean;
   rules: readonly CompiledRule[];
   maxFileSize: number;
+  /** Only this shard's files are checked and yielded. */
+  shard?: Shard;
 }
 
 // Enough parallel stats and sidecar reads to hide disk latency without exhausting file handles.
@@ -28,6 +31,7 @@ const PREFLIGHT_CONCURRENCY = 32;
 export async function* preflight(found: AsyncIterable<Found>, settings: PreflightSettings): AsyncGenerator<Checked> {
   const warned = new Set<string>();
   for await (const checked of mapOrdered(found, PREFLIGHT_CONCURRENCY, (item) => checkFound(item, settings))) {
+    if (checked.kind === 'elsewhere') continue;
     const type = checked.kind === 'file' ? checked.file.mediaType : undefined;
     if (type !== undefined && !isRecognised(type) && !warned.has(type)) {
       warned.add(type);
@@ -37,9 +41,11 @@ export async function* preflight(found: AsyncIterable<Found>, settings: Prefligh
   }
 }
 
-async function checkFound(item: Found, settings: PreflightSettings): Promise<Checked> {
+/** Another shard's file (--shard) is not this run's: dropped without a word. */
+async function checkFound(item: Found, settings: PreflightSettings): Promise<Checked | { kind: 'elsewhere' }> {
   if (item.kind === 'problem') return item;
   const result = await check(item.file, settings);
+  if ('elsewhere' in result) return { kind: 'elsewhere' };
   if ('skip' in result) return { kind: 'unsupported', path: result.path, message: result.skip };
   if ('message' in result) {
     // A manifest row's problem names the row (file:line) and the file.
@@ -60,8 +66,12 @@ function readableByUs(stats: Stats): boolean {
   return (stats.mode & 0o004) !== 0;
 }
 
-async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | { path: string; skip: string }> {
+async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | { path: string; skip: string } | { elsewhere: true }> {
   const name = basename(file.absPath);
+  // Routed first: the shard is decided by entity and path alone, before any disk access.
+  const routed = route(file, settings.entity);
+  const { shard } = settings;
+  if (shard && shard.n > 1 && shardOf('entityId' in routed ? routed.entityId : '', file.key, shard.n) !== shard.k) return { elsewhere: true };
   const contentType = contentTypeOf(name);
   if (!contentType) {
     const ext = extensionOf(name);
@@ -86,7 +96,6 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     if (err.code === 'ENOENT' && !file.explicit) return { path: file.path, skip: 'a broken link (or the file vanished)' };
     return { path: file.path, message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions` };
   }
-  const routed = route(file, settings.entity);
   if ('problem' in routed) return { path: file.path, message: routed.problem };
   if (bytes === 0) return { path: file.path, message: 'file is empty (0 bytes); Unit21 rejects empty media' };
   if (bytes > settings.maxFileSize) {

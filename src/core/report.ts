@@ -1,4 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { parseCsv } from './csv.js';
 import { once } from 'node:events';
 import { extname } from 'node:path';
 import { UsageError } from './errors.js';
@@ -62,7 +64,10 @@ export class ReportWriter {
 
   add(event: UploadEvent): void {
     const row = reportRow(event);
-    if (!row) return;
+    if (row) this.addRow(row);
+  }
+
+  addRow(row: ReportRow): void {
     if (this.format === 'json') this.out.write(`${this.rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
     else this.out.write(`${REPORT_COLUMNS.map((c) => csvCell(row[c])).join(',')}\n`);
     this.rows++;
@@ -73,4 +78,39 @@ export class ReportWriter {
     this.out.end();
     await once(this.out, 'finish');
   }
+}
+
+/** Reads a report written by ReportWriter (`.json` or `.csv`) back into rows. */
+export async function readReport(path: string): Promise<ReportRow[]> {
+  const text = await readFile(path, 'utf8');
+  if (extname(path).toLowerCase() === '.json') {
+    const rows = JSON.parse(text) as unknown;
+    if (!Array.isArray(rows)) throw new Error('not a report: expected a JSON array of rows');
+    return rows as ReportRow[];
+  }
+  const records: string[][] = [];
+  for await (const record of parseCsv([text])) records.push(record.fields);
+  const [header, ...rest] = records;
+  if (!header || REPORT_COLUMNS.some((c) => !header.includes(c))) throw new Error(`not a report: the CSV header must name ${REPORT_COLUMNS.join(', ')}`);
+  const cell = (fields: string[], column: keyof ReportRow) => fields[header.indexOf(column)] ?? '';
+  const num = (text: string) => (text === '' ? null : Number(text));
+  return rest.map((f) => ({
+    path: cell(f, 'path'),
+    entity_id: cell(f, 'entity_id') || null,
+    media_type: cell(f, 'media_type') || null,
+    bytes: num(cell(f, 'bytes')),
+    sha256: cell(f, 'sha256') || null,
+    outcome: cell(f, 'outcome') as ReportRow['outcome'],
+    reason: cell(f, 'reason') || null,
+    status: num(cell(f, 'status')),
+    attempts: num(cell(f, 'attempts')),
+    possibly_duplicated: cell(f, 'possibly_duplicated') === 'true',
+  }));
+}
+
+/** Writes rows as one report, `.json` or `.csv` by the path's extension. */
+export async function writeReport(path: string, rows: readonly ReportRow[]): Promise<void> {
+  const writer = await ReportWriter.open(path);
+  for (const row of rows) writer.addRow(row);
+  await writer.close();
 }

@@ -1,0 +1,28 @@
+import { resolve } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { readReport, writeReport, type ReportRow } from '../core/report.js';
+import { EXIT } from './exit-codes.js';
+import type { Io } from './io.js';
+
+/** `u21-media report merge`: shard reports into one, with totals, for the audit trail. */
+export async function runReportMerge(files: string[], output: string | undefined, io: Io): Promise<number> {
+  const rows: ReportRow[] = [];
+  for (const file of files) {
+    try {
+      rows.push(...(await readReport(resolve(io.cwd, file))));
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      throw new UsageError(`${file}: cannot read it as a report (${err.code ?? err.message})`, 'give .json or .csv files written by --report');
+    }
+  }
+  const count = (outcome: ReportRow['outcome']) => rows.filter((r) => r.outcome === outcome).length;
+  const totals = `${rows.length} files from ${files.length} reports: ${count('uploaded')} uploaded, ${count('failed')} failed, ${count('skipped')} skipped`;
+  if (output) {
+    await writeReport(resolve(io.cwd, output), rows);
+    io.stdout.write(`${totals}\nwritten to ${output}\n`);
+  } else {
+    io.stdout.write(`${JSON.stringify(rows, null, 0)}\n`);
+    io.stderr.write(`${totals}\n`);
+  }
+  return count('failed') > 0 ? EXIT.someFailed : EXIT.ok;
+}
