@@ -19,7 +19,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
   // Each shard keeps its own journal and report: journal.jsonl → journal.3-of-8.jsonl.
   const perShard = (path: string | undefined) => (path === undefined ? undefined : resolve(io.cwd, shard ? shardFileName(path, shard) : path));
-  const render = createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
+  const render = await createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
   const common = {
     paths,
     infer: settings.infer,

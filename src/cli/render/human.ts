@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { formatBytes, formatDuration, plural } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
@@ -30,7 +30,9 @@ const STATUS_HINTS: Readonly<Record<number, string>> = {
  * output); off a terminal, plain lines and a progress line every few seconds. Failures,
  * warnings and skips go to stderr, the summary to stdout.
  */
-export function createHumanRenderer(options: RenderOptions): Renderer {
+export async function createHumanRenderer(options: RenderOptions): Promise<Renderer> {
+  // ora is loaded only for a terminal with a width: logs and pipes never draw a spinner.
+  const ora = options.stderr.isTTY && (options.stderr as { columns?: number }).columns && !options.quiet ? (await import('ora')).default : undefined;
   const { stdout, stderr, quiet, verbose } = options;
   const err = chalkFor(colorLevel(stderr, options.env, options.color));
   const out = chalkFor(colorLevel(stdout, options.env, options.color));
@@ -44,8 +46,8 @@ export function createHumanRenderer(options: RenderOptions): Renderer {
   let timer: NodeJS.Timeout | undefined;
   const startProgress = () => {
     if (quiet || timer) return;
-    // A terminal that reports no width would make ora redraw forever: treat it as a log.
-    if (stderr.isTTY && (stderr as { columns?: number }).columns) {
+    // A terminal that reports no width would make ora redraw forever: it is treated as a log.
+    if (ora) {
       spinner = ora({ stream: stderr, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(progress.statusLine(Date.now()));
       timer = setInterval(() => spinner && (spinner.text = progress.statusLine(Date.now())), SPINNER_REFRESH_MS);
     } else {

@@ -29,7 +29,7 @@ export interface RenderOptions {
   env: NodeJS.ProcessEnv;
 }
 
-export function createRenderer(options: RenderOptions): Renderer {
+export async function createRenderer(options: RenderOptions): Promise<Renderer> {
   return options.json ? createJsonRenderer(options) : createHumanRenderer(options);
 }
 

@@ -1,8 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.js';
-import { jsonBody } from '../body/json.js';
-import { multipartBody } from '../body/multipart.js';
 import type { RequestBody } from '../body/request-body.js';
 import { entityMediaUrl } from '../hosts.js';
 import type { Journal } from '../journal.js';
@@ -73,6 +71,8 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   const startSignal = AbortSignal.any([requestSignal, stopStarts.signal, ...(settings.drain ? [settings.drain] : [])]);
   // Every worker waits on these at once; more than Node's default of 10 listeners is expected.
   setMaxListeners(0, requestSignal, startSignal);
+  // Only the body format in use is loaded: form-data alone weighs some 18 MB of memory.
+  const buildBody = settings.format === 'json' ? (await import('../body/json.js')).jsonBody : (await import('../body/multipart.js')).multipartBody;
   const flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, clock);
   const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(journal && { journal }) });
 
@@ -161,7 +161,7 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     }
     job.attempts++;
     for (const file of job.files) onEvent({ event: 'attempt', path: file.path, entity_id: file.entityId, attempt: job.attempts });
-    const body = (settings.format === 'json' ? jsonBody : multipartBody)(job.files);
+    const body = buildBody(job.files);
     const { outcome, message } = await attempt(body, job, settings, requestSignal);
     const now = clock.now();
     const throttled = outcome.kind === 'response' && outcome.status === 429;
