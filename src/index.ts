@@ -13,7 +13,7 @@ import { compileRules, type ConventionRule } from './core/media-type.js';
 import { preflight } from './core/preflight.js';
 import { createDispatcher } from './core/transfer/client.js';
 import { transfer, type BodyFormat } from './core/transfer/engine.js';
-import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from './core/events.js';
+import { eventOf, type DryRunSummary, type PlanEvent, type UploadEvent, type UploadSummary } from './core/events.js';
 import type { Checked } from './core/plan.js';
 import type { Dispatcher } from 'undici';
 
@@ -168,15 +168,15 @@ export async function plan(options: PlanOptions & { onEvent?: (event: PlanEvent)
   const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
   for await (const item of checkedInputs(options).checked()) {
-    if (item.kind === 'warning') emit({ event: 'warning', message: item.message });
-    else if (item.kind === 'unsupported') {
-      summary.skipped++;
-      emit({ event: 'skipped', path: item.path, reason: 'unsupported', message: item.message });
-    } else if (item.kind === 'problem') {
-      problems.push(item.problem);
-      summary.skipped++;
-      summary.invalid++;
-      if (options.skipInvalid) emit({ event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message });
+    if (item.kind !== 'file') {
+      const event = eventOf(item);
+      if (event.event === 'skipped') summary.skipped++;
+      if (item.kind === 'problem') {
+        problems.push(item.problem);
+        summary.invalid++;
+        if (!options.skipInvalid) continue; // refused together at the end
+      }
+      emit(event);
     } else {
       const f = item.file;
       summary.planned++;

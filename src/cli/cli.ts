@@ -1,18 +1,17 @@
-import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { InputError, U21MediaError } from '../core/errors.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './io.js';
 import { createProgram } from './program.js';
 import { typesText } from './types-command.js';
+import { readVersion } from './version.js';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
 export async function run(args: readonly string[], io: Io): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = createProgram(
-    version,
+    readVersion(),
     {
       upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io),
       reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readVersion } from './version.js';
 
 // --version answers before anything else loads: it is the startup users feel most.
 if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
-  process.stdout.write(`${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
+  process.stdout.write(`${readVersion()}\n`);
 } else {
   await main();
 }

@@ -1,5 +1,5 @@
 import type { MediaTypeSource } from './media-type.js';
-import type { SkipReason } from './plan.js';
+import type { Checked, SkipReason } from './plan.js';
 
 /** Events use the `--json` contract's field names, so the CLI prints them as they are. */
 export interface UploadedEvent {
@@ -115,3 +115,10 @@ export type StopReason = 'auth' | 'fail-fast' | 'interrupted';
 
 export type UploadEvent = UploadedEvent | FailedEvent | AttemptEvent | RetryEvent | SkippedEvent | WarningEvent;
 export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;
+
+/** How a checked input that is not a file to send is reported: a warning, or a skip. */
+export function eventOf(item: Exclude<Checked, { kind: 'file' }>): WarningEvent | SkippedEvent {
+  if (item.kind === 'warning') return { event: 'warning', message: item.message };
+  if (item.kind === 'unsupported') return { event: 'skipped', path: item.path, reason: 'unsupported', message: item.message };
+  return { event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message };
+}

@@ -55,11 +55,13 @@ async function checkFound(item: Found, settings: PreflightSettings): Promise<Che
   return { kind: 'file', file: result };
 }
 
-const uid = process.getuid?.();
-const groups = new Set(process.getgroups?.() ?? []);
+// Looked up on first use, not at import: importing the library does no I/O.
+let identity: { uid: number | undefined; groups: Set<number> } | undefined;
 
 /** Whether this process may read a file, from its mode bits (ACLs aside: the send would still fail cleanly). */
 function readableByUs(stats: Stats): boolean {
+  identity ??= { uid: process.getuid?.(), groups: new Set(process.getgroups?.() ?? []) };
+  const { uid, groups } = identity;
   if (uid === undefined || uid === 0) return true;
   if (stats.uid === uid) return (stats.mode & 0o400) !== 0;
   if (groups.has(stats.gid)) return (stats.mode & 0o040) !== 0;

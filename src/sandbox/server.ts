@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
+import { entityIdProblem } from '../core/route.js';
 import { createFaultPlan, type Fault, type FaultOptions } from './faults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
 import type { RequestRecord, StoredMedia } from './store.js';
@@ -94,8 +95,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (route.org !== org) {
       return drainThen(req, () => answer(403, { error_code: 'forbidden', message: `this key has no access to org "${route.org}"` }));
     }
-    const idProblem = route.objectId.length === 0 || route.objectId.length > 128;
-    if (idProblem || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
+    if (entityIdProblem(route.objectId) || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
       return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${route.objectType === 'entities' ? 'entity' : 'event'} "${route.objectId}" not found` }));
     }
 

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { RequestBody } from '../body/request-body.js';
 import { entityMediaUrl } from '../hosts.js';
 import type { Journal } from '../journal.js';
-import type { SkippedEvent, StopReason, UploadEvent, UploadSummary } from '../events.js';
+import { eventOf, type SkippedEvent, type StopReason, type UploadEvent, type UploadSummary } from '../events.js';
 import type { Checked, PlannedFile } from '../plan.js';
 import { batches } from './batches.js';
 import { put } from './client.js';
@@ -90,10 +90,11 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   /** The files to send, with everything else in the stream reported on the way. */
   async function* sendable(): AsyncGenerator<PlannedFile> {
     for await (const item of items) {
-      if (item.kind === 'warning') onEvent({ event: 'warning', message: item.message });
-      else if (item.kind === 'unsupported') skip({ event: 'skipped', path: item.path, reason: 'unsupported', message: item.message });
-      else if (item.kind === 'problem') skip({ event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message });
-      else if (tally.stopped) notSent(item.file);
+      if (item.kind !== 'file') {
+        const event = eventOf(item);
+        if (event.event === 'warning') onEvent(event);
+        else skip(event);
+      } else if (tally.stopped) notSent(item.file);
       else {
         const verdict = await repeats.check(item.file);
         if ('unreadable' in verdict) finish({ files: [item.file], attempts: 0, possiblyDuplicated: false }, 'failed', fileErrorDetail(verdict.unreadable));
