@@ -72,7 +72,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
     });
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
-    return exitCodeOf(summary, io, settings, keySource);
+    return exitCodeOf(summary, io, settings, keySource, journal);
   } finally {
     render.close();
     stopper.dispose();
@@ -111,7 +111,7 @@ function interruptHandler(io: Io, timeoutS: number) {
   };
 }
 
-function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, keySource: string): number {
+function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, keySource: string, journal: string | undefined): number {
   const hint = (line: string) => io.stderr.write(`  hint: ${line}\n`);
   if (summary.stopped === 'auth') {
     io.stderr.write(`u21-media: error: the API refused the key; the run stopped (${summary.not_sent} files not sent)\n`);
@@ -121,8 +121,8 @@ function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, ke
   if (summary.stopped === 'interrupted') {
     io.stderr.write(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent\n`);
     hint(
-      settings.journal
-        ? `run the same command again to resume; files recorded in ${settings.journal} are skipped`
+      journal
+        ? `run the same command again to resume; files recorded in ${journal} are skipped`
         : 'a rerun sends every file again; add --journal <file> to make runs resumable',
     );
     return EXIT.interrupted;

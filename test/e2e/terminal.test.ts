@@ -80,3 +80,16 @@ describe('output on a terminal and off it (built binary)', () => {
     expect(result.stdout).toMatch(/0 of 2 files uploaded, 1 failed/);
   });
 });
+
+describe('a rerun with nothing left to send (built binary)', () => {
+  it('says so plainly, with the reason, instead of "0 of N uploaded"', async () => {
+    const server = closeAfter(await startSandbox());
+    const journal = join(await tempDir(), 'j.jsonl');
+    const args = ['upload', '.', '--entity', 'c', '--org', server.org, '--base-url', server.url, '--journal', journal];
+    expect((await runBin(args, { cwd: FIXTURES, env: { U21_API_KEY: server.apiKey } })).code).toBe(0);
+    const rerun = await runBin(args, { cwd: FIXTURES, env: { U21_API_KEY: server.apiKey } });
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toMatch(/^✔ nothing to send: all 10 files skipped\n {2}skipped +10: 10 already uploaded/);
+    expect(rerun.stdout).not.toMatch(/files\/s/);
+  });
+});

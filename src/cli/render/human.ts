@@ -98,9 +98,10 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       const invalid = s.invalid > 0 ? ` (${s.invalid} invalid)` : '';
       return outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);
     }
-    const rate = s.duration_ms > 0 ? `, ${((1000 * (s.uploaded + s.failed)) / s.duration_ms).toFixed(0)} files/s` : '';
+    const sent = s.uploaded + s.failed;
+    const rate = s.duration_ms > 0 && sent > 0 ? `, ${((1000 * sent) / s.duration_ms).toFixed(0)} files/s` : '';
     const ok = s.failed === 0 && !s.stopped && s.invalid === 0;
-    const head = `${s.shard ? `shard ${s.shard}: ` : ''}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
+    const head = ok && sent === 0 ? `${s.shard ? `shard ${s.shard}: ` : ''}nothing to send: all ${plural(s.total, 'file')} skipped` : `${s.shard ? `shard ${s.shard}: ` : ''}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
     stdout.write(`${symbol} ${printable(head)}\n`);
     const detail = (label: string, text: string) => stdout.write(`  ${out.dim(label.padEnd(20))}${printable(text)}\n`);
