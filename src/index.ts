@@ -11,8 +11,7 @@ import { DEFAULT_RETRY_POLICY } from './core/transfer/retry-policy.js';
 import { resolveApiRoot } from './core/hosts.js';
 import { compileRules, type ConventionRule } from './core/media-type.js';
 import { preflight } from './core/preflight.js';
-import { createDispatcher } from './core/transfer/client.js';
-import { transfer, type BodyFormat } from './core/transfer/engine.js';
+import type { BodyFormat } from './core/transfer/engine.js';
 import { eventOf, type DryRunSummary, type PlanEvent, type UploadEvent, type UploadSummary } from './core/events.js';
 import type { Checked } from './core/plan.js';
 import type { Dispatcher } from 'undici';
@@ -227,6 +226,8 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
 
   const journal = options.journal ? await openJournal(options.journal) : undefined;
   const report = options.report ? await openReport(options.report) : undefined;
+  // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
+  const [{ transfer }, { createDispatcher }] = await Promise.all([import('./core/transfer/engine.js'), import('./core/transfer/client.js')]);
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
   const emit = (event: UploadEvent) => {
     report?.add(event);

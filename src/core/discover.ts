@@ -1,6 +1,6 @@
 import { opendir, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import fg, { type Options } from 'fast-glob';
+import type { Options } from 'fast-glob';
 import type { Problem } from './errors.js';
 import type { FileMetadata } from './sidecar.js';
 
@@ -30,6 +30,9 @@ const GLOB_OPTIONS: Options = {
   followSymbolicLinks: false,
   ignore: ['**/node_modules/**'],
 };
+
+// Loaded on the first pattern: most runs name files and folders only.
+const loadGlob = async () => (await import('fast-glob')).default;
 
 /** Dot-files and node_modules are never uploaded, however they are named. */
 export function isExcluded(relativePath: string): boolean {
@@ -72,7 +75,7 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
       if (stats.isDirectory()) walks.push({ input, pattern: '**/*', base: absInput, isFolder: true });
       else if (isExcludedBelow(cwd, absInput)) yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
       else if (firstTime(absInput)) yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true, key: relative(cwd, absInput) } };
-    } else if (fg.isDynamicPattern(input)) {
+    } else if ((await loadGlob()).isDynamicPattern(input)) {
       walks.push({ input, pattern: input, base: cwd, isFolder: false });
     } else if (stats.code === 'ENOENT' || stats.code === 'ENOTDIR') {
       yield problem(input, 'no such file or folder');
@@ -133,6 +136,7 @@ async function* walkFolder(base: string, rel: string): AsyncGenerator<Entry> {
 
 /** Files a fast-glob pattern matches, lazily; sidecars are recognised by a look beside them. */
 async function* globEntries(pattern: string, cwd: string): AsyncGenerator<Entry> {
+  const fg = await loadGlob();
   for await (const match of fg.stream(pattern, { ...GLOB_OPTIONS, cwd })) {
     const rel = String(match);
     if (rel.endsWith('/') || isExcludedBelow(cwd, resolve(cwd, rel))) continue;
