@@ -78,9 +78,10 @@ await measure('xargs -P16 curl', (s) =>
   run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }));
 await measure('curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 }));
 await measure('bare undici loop (limit)', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, small.paths[0], String(small.paths.length), '16']));
+await measure('undici loop reading each file', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, small.dir, String(small.paths.length), '16']));
 console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink, median of ${RUNS}`);
 table(raw);
-console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}×`);
+console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}×, u21/loop reading files ${fmt(rates['u21-media multipart'] / rates['undici loop reading each file'], 2)}×`);
 
 }
 

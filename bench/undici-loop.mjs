@@ -1,24 +1,35 @@
-// The limit: a bare undici loop sending one prebuilt multipart body over and over, at the
-// given concurrency. Usage: node undici-loop.mjs <url> <file> <count> <concurrency>
-import { readFileSync } from 'node:fs';
+// The limit: a bare undici loop at the given concurrency. Given a file, it sends one prebuilt
+// multipart body over and over; given a folder, it reads and hashes each file first, which is
+// the least any uploader of files must do.
+// Usage: node undici-loop.mjs <url> <file or folder> <count> <concurrency>
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 
-const [url, file, countText, concurrencyText] = process.argv.slice(2);
+const [url, source, countText, concurrencyText] = process.argv.slice(2);
 const count = Number(countText);
 const concurrency = Number(concurrencyText);
 const boundary = '----u21benchboundary';
-const body = Buffer.concat([
-  Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file_1"; filename="f.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-  readFileSync(file),
-  Buffer.from(`\r\n--${boundary}--\r\n`),
-]);
+const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file_1"; filename="f.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`);
+const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+const frame = (bytes) => Buffer.concat([head, bytes, tail]);
+const files = statSync(source).isDirectory() ? readdirSync(source).filter((n) => n.endsWith('.jpg')).sort().map((n) => join(source, n)) : undefined;
+const prebuilt = files ? undefined : frame(await readFile(source));
+const bodyOf = async (index) => {
+  if (prebuilt) return prebuilt;
+  const bytes = await readFile(files[index % files.length]);
+  createHash('sha256').update(bytes).digest('hex');
+  return frame(bytes);
+};
 const dispatcher = new Agent({ connections: concurrency });
 let next = 0;
 let ok = 0;
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (next < count) {
-      next++;
+      const body = await bodyOf(next++);
       const response = await request(url, {
         method: 'PUT',
         dispatcher,

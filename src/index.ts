@@ -204,15 +204,21 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
   const inputs = checkedInputs(options);
 
-  // Without skipInvalid, every input is checked before the first byte is sent: a first pass
-  // that keeps only the problems, then a second that streams the files to the workers.
+  // Without skipInvalid, every input is checked before the first byte is sent. The checked
+  // files of a run up to KEPT_AT_MOST are kept and sent as checked; a larger run keeps only
+  // the problems and streams its files again, so memory stays bounded. A file whose size
+  // changes after the check fails when read (file_changed) instead of being sent.
+  let toSend = inputs.checked;
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
   } else {
     const problems: Problem[] = [];
     let total = 0;
+    let kept: Checked[] | undefined = [];
     for await (const item of inputs.checked()) {
+      if (kept && kept.length < KEPT_AT_MOST) kept.push(item);
+      else kept = undefined;
       if (options.drain?.aborted || options.signal?.aborted) {
         // Interrupted while checking: nothing was sent, nothing to resume.
         return { event: 'summary', total: 0, uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0, duration_ms: clock.now() - started, stopped: 'interrupted' };
@@ -222,6 +228,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     }
     if (problems.length > 0) throw new InputError(problems);
     options.onTotal?.(total);
+    if (kept) toSend = () => replay(kept);
   }
 
   const journal = options.journal ? await openJournal(options.journal) : undefined;
@@ -234,7 +241,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     options.onEvent?.(event);
   };
   try {
-    const tally = await transfer(inputs.checked(), {
+    const tally = await transfer(toSend(), {
       apiRoot,
       org: options.org,
       apiKey: options.apiKey,
@@ -267,6 +274,13 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     await report?.close();
     if (!options.dispatcher) await dispatcher.close();
   }
+}
+
+/** Checked inputs kept from the first pass, up to this many, rather than checked again. */
+const KEPT_AT_MOST = 20_000;
+
+async function* replay<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
 }
 
 const shardField = (shard: Shard | undefined) => (shard ? { shard: `${shard.k}/${shard.n}` } : {});

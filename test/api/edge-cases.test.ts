@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { appendFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -99,6 +99,50 @@ describe('edge cases while sending', () => {
     expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
     expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b_selfie.jpg'), status: null, error_code: 'ENOENT', attempts: 1 }));
     expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
+  });
+});
+
+describe('files that change after the check', () => {
+  it.each(['multipart', 'json'] as const)('fails a file that grew and one that shrank (%s), storing neither', async (format) => {
+    const dir = await tempDir();
+    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'c_selfie.jpg', 'd_selfie.jpg']) {
+      await writeFile(join(dir, name), Buffer.alloc(300_000, name.charCodeAt(0)));
+    }
+    const events: UploadEvent[] = [];
+    const server = closeAfter(await startSandbox());
+    const summary = await upload({
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) {
+          appendFileSync(join(dir, 'b_selfie.jpg'), 'more');
+          truncateSync(join(dir, 'c_selfie.jpg'), 1000);
+        }
+      },
+    });
+    expect(summary).toMatchObject({ uploaded: 2, failed: 2 });
+    for (const name of ['b_selfie.jpg', 'c_selfie.jpg']) {
+      expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, name), status: null, error_code: 'file_changed', attempts: 1, message: expect.stringMatching(/size changed after the check/) }));
+    }
+    expect(server.stored.map((m) => [m.name, m.bytes]).sort()).toEqual([['a_selfie.jpg', 300_000], ['d_selfie.jpg', 300_000]]);
+  });
+});
+
+describe('what is checked is what is sent', () => {
+  it('sends the files the check found, not one added to the folder after it', async () => {
+    const dir = await tempDir();
+    for (const name of ['a_selfie.jpg', 'b_selfie.jpg']) await writeFile(join(dir, name), Buffer.alloc(1000, name.charCodeAt(0)));
+    const server = closeAfter(await startSandbox());
+    const summary = await upload({
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey,
+      // Called between the check and the first request.
+      onTotal: (total) => {
+        expect(total).toBe(2);
+        writeFileSync(join(dir, 'c_selfie.jpg'), Buffer.alloc(1000, 99));
+      },
+    });
+    expect(summary).toMatchObject({ total: 2, uploaded: 2 });
+    expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'b_selfie.jpg']);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
+import { PlannedFileStream } from './file-stream.js';
 import { newHash, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
@@ -57,9 +57,7 @@ const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
 /** Streams a file as standard padded base64, never holding the whole file. */
 async function* base64Of(path: string, bytes: number, hash: Hash): AsyncGenerator<Uint8Array> {
   let carry: Buffer = Buffer.alloc(0);
-  // Exactly the planned bytes, as the announced Content-Length counts them.
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE, start: 0, end: bytes - 1 })) {
-    hash.update(chunk as Buffer);
+  for await (const chunk of new PlannedFileStream(path, bytes, hash, READ_SIZE)) {
     const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     const whole = data.length - (data.length % 3);
     if (whole > 0) yield Buffer.from(data.subarray(0, whole).toString('base64'));

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
+import { PlannedFileStream } from './file-stream.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -26,19 +26,9 @@ export function flatMetadata(file: PlannedFile): Record<string, unknown> | undef
 // Larger reads than the 64 KiB default: most scans then take one read, not two or three.
 const READ_SIZE = 256 * 1024;
 
-/**
- * A file's planned bytes as a stream, hashed on the way, so a file is read once per attempt.
- * Exactly `bytes` are read (as announced in Content-Length), which also spares the read that
- * would only find the end of the file.
- */
+/** A file's planned bytes, hashed as read; a read error (or a changed size) goes to `onFileError`. */
 export function hashedFileStream(path: string, bytes: number, hash: Hash, onFileError: (error: Error) => void): Readable {
-  const source = createReadStream(path, { highWaterMark: READ_SIZE, start: 0, end: bytes - 1 });
-  // A plain listener rather than a Transform: one stream hop fewer per file. Attached while
-  // the stream is paused, it sees every chunk exactly once, whoever consumes the stream.
-  source.on('data', (chunk) => hash.update(chunk as Buffer));
-  source.pause(); // the listener must not start the flow: the body's consumer does
-  source.on('error', onFileError);
-  return source;
+  return new PlannedFileStream(path, bytes, hash, READ_SIZE).on('error', onFileError);
 }
 
 export const newHash = () => createHash('sha256');

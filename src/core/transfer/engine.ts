@@ -232,7 +232,10 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
 /** A file that could no longer be read (changed or removed after preflight): no retry helps. */
 function fileErrorDetail(error: NodeJS.ErrnoException) {
   const errorCode = error.code ?? 'file_error';
-  return { status: null, errorCode, message: `cannot read the file any more (${errorCode}); it changed or was removed after the check` };
+  const message = errorCode === 'file_changed'
+    ? 'its size changed after the check, so it was not sent; run again once it is complete'
+    : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
+  return { status: null, errorCode, message };
 }
 
 /** One request: its outcome, and the error_code/message of the answer, if any. */

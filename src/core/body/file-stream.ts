@@ -1,0 +1,58 @@
+import type { Hash } from 'node:crypto';
+import { close, open, read } from 'node:fs';
+import { Readable } from 'node:stream';
+
+/** Raised when a file's size is no longer the one checked: sending it would store a cut or padded copy. */
+export function fileChanged(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${path} changed after it was checked (its size differs)`), { code: 'file_changed' });
+}
+
+/**
+ * Exactly a file's planned bytes, hashed as they are read, so a file is read once per attempt.
+ * Each read asks for one byte more than is left: the last read then also tells whether the
+ * file grew since the check, without a read that only finds the end. A file that grew or
+ * shrank fails with file_changed rather than being sent cut short.
+ */
+export class PlannedFileStream extends Readable {
+  private fd: number | undefined;
+  private position = 0;
+
+  constructor(
+    private readonly path: string,
+    private left: number,
+    private readonly hash: Hash,
+    private readonly readSize: number,
+  ) {
+    super({ highWaterMark: readSize });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.path, 'r', (error, fd) => {
+      this.fd = fd;
+      callback(error);
+    });
+  }
+
+  override _read(): void {
+    const wanted = Math.min(this.readSize, this.left + 1);
+    const buffer = Buffer.allocUnsafeSlow(wanted);
+    read(this.fd!, buffer, 0, wanted, this.position, (error, n) => {
+      if (error) return this.destroy(error);
+      if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(this.path));
+      if (n === 0) return this.push(null);
+      this.position += n;
+      this.left -= n;
+      const chunk = n < wanted ? buffer.subarray(0, n) : buffer;
+      this.hash.update(chunk);
+      this.push(chunk);
+      // The extra byte was asked for and not there: the file ends exactly where planned.
+      if (this.left === 0 && n < wanted) this.push(null);
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.fd === undefined) return callback(error);
+    close(this.fd, () => callback(error));
+    this.fd = undefined;
+  }
+}
