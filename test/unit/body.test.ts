@@ -1,7 +1,10 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
+import { PlannedFileStream } from '../../src/core/body/file-stream.js';
 import { jsonBody } from '../../src/core/body/json.js';
 import { multipartBody } from '../../src/core/body/multipart.js';
 import type { PlannedFile } from '../../src/core/plan.js';
@@ -49,5 +52,41 @@ describe('multipart body', () => {
     expect(Buffer.byteLength(raw)).toBe(body.length);
     expect(raw).toContain('name="file_1"; filename="selfie.png"');
     expect(raw).toContain('{"media_type":"IMAGE_FACE_IMAGE","a":1}');
+  });
+});
+
+describe('a planned file as a stream', () => {
+  const openFiles = () => readdirSync('/proc/self/fd').length;
+
+  it('gives exactly the planned bytes and hashes them', async () => {
+    const dir = await tempDir();
+    const data = randomBytes(300_000);
+    const file = await planned(dir, 'a.png', data);
+    const hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    for await (const chunk of new PlannedFileStream(file.absPath, file.bytes, hash, 64 * 1024)) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it.each([
+    ['grew', 1001],
+    ['shrank', 999],
+  ])('fails with file_changed when the file %s since the check', async (_, actual) => {
+    const dir = await tempDir();
+    const file = await planned(dir, 'a.png', Buffer.alloc(actual, 1));
+    const stream = new PlannedFileStream(file.absPath, 1000, createHash('sha256'), 64 * 1024);
+    await expect(text(stream)).rejects.toMatchObject({ code: 'file_changed' });
+  });
+
+  it('closes its file when destroyed halfway', async () => {
+    const dir = await tempDir();
+    const file = await planned(dir, 'a.png', randomBytes(1_000_000));
+    const before = openFiles();
+    const stream = new PlannedFileStream(file.absPath, file.bytes, createHash('sha256'), 64 * 1024);
+    await new Promise((resolve) => stream.once('data', resolve));
+    stream.destroy();
+    await new Promise((resolve) => stream.once('close', resolve));
+    expect(openFiles()).toBe(before);
   });
 });

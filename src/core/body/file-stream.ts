@@ -16,6 +16,9 @@ export function fileChanged(path: string): NodeJS.ErrnoException {
 export class PlannedFileStream extends Readable {
   private fd: number | undefined;
   private position = 0;
+  /** Set when the stream is destroyed during a read: the file is closed once that read is back, never under it. */
+  private closeAfterRead: (() => void) | undefined;
+  private readInFlight = false;
 
   constructor(
     private readonly path: string,
@@ -36,7 +39,10 @@ export class PlannedFileStream extends Readable {
   override _read(): void {
     const wanted = Math.min(this.readSize, this.left + 1);
     const buffer = Buffer.allocUnsafeSlow(wanted);
+    this.readInFlight = true;
     read(this.fd!, buffer, 0, wanted, this.position, (error, n) => {
+      this.readInFlight = false;
+      if (this.closeAfterRead) return this.closeAfterRead();
       if (error) return this.destroy(error);
       if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(this.path));
       if (n === 0) return this.push(null);
@@ -51,8 +57,11 @@ export class PlannedFileStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.fd === undefined) return callback(error);
-    close(this.fd, () => callback(error));
+    const fd = this.fd;
     this.fd = undefined;
+    if (fd === undefined) return callback(error);
+    const closeFile = () => close(fd, () => callback(error));
+    if (this.readInFlight) this.closeAfterRead = closeFile;
+    else closeFile();
   }
 }
