@@ -54,6 +54,19 @@ describe('multipart body', () => {
   });
 });
 
+describe('multipart boundaries', () => {
+  it('differ from body to body and stay within the 70 characters RFC 2046 allows', async () => {
+    const dir = await tempDir();
+    const file = await planned(dir, 'a.png', Buffer.from('x'));
+    const boundaryOf = (headers: Record<string, string>) => /boundary=(.+)$/.exec(headers['content-type']!)![1]!;
+    const [first, second] = [multipartBody([file]), multipartBody([file])];
+    expect(boundaryOf(first.headers)).not.toBe(boundaryOf(second.headers));
+    expect(boundaryOf(first.headers).length).toBeLessThanOrEqual(70);
+    first.destroy();
+    second.destroy();
+  });
+});
+
 describe('a planned file as a stream', () => {
   const openFiles = () => readdirSync('/proc/self/fd').length;
 

@@ -1,7 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
 import { flatMetadata, hashedFileStream, newHash, type RequestBody } from './request-body.js';
+
+// An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
+// fresh random one per request, without asking for entropy on every request.
+const BOUNDARY_PREFIX = `--------------------------${randomBytes(12).toString('hex')}`;
+let bodies = 0;
 
 /**
  * multipart/form-data: per file, a part with the file (name and Content-Type by
@@ -9,6 +15,7 @@ import { flatMetadata, hashedFileStream, newHash, type RequestBody } from './req
  */
 export function multipartBody(files: readonly PlannedFile[]): RequestBody {
   const form = new FormData();
+  form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const hashes = files.map(() => newHash());
   let fileError: NodeJS.ErrnoException | undefined;
   const sources = files.map((file, index) => hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error)));
