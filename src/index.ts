@@ -216,7 +216,12 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     const problems: Problem[] = [];
     let total = 0;
     let kept: Checked[] | undefined = [];
+    const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
     for await (const item of inputs.checked()) {
+      if (item.kind === 'warning') {
+        warnings.push(item);
+        continue;
+      }
       if (kept && kept.length < KEPT_AT_MOST) kept.push(item);
       else kept = undefined;
       if (options.drain?.aborted || options.signal?.aborted) {
@@ -224,11 +229,13 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
         return { event: 'summary', total: 0, uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0, duration_ms: clock.now() - started, stopped: 'interrupted' };
       }
       if (item.kind === 'problem') problems.push(item.problem);
-      if (item.kind !== 'warning') total++;
+      total++;
     }
     if (problems.length > 0) throw new InputError(problems);
+    // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
+    for (const warning of warnings) options.onEvent?.(eventOf(warning));
     options.onTotal?.(total);
-    if (kept) toSend = () => replay(kept);
+    toSend = kept ? () => replay(kept) : () => withoutWarnings(inputs.checked());
   }
 
   const journal = options.journal ? await openJournal(options.journal) : undefined;
@@ -281,6 +288,11 @@ const KEPT_AT_MOST = 20_000;
 
 async function* replay<T>(items: readonly T[]): AsyncGenerator<T> {
   yield* items;
+}
+
+/** The second look at a large run's inputs: its warnings were given by the first. */
+async function* withoutWarnings(items: AsyncIterable<Checked>): AsyncGenerator<Checked> {
+  for await (const item of items) if (item.kind !== 'warning') yield item;
 }
 
 const shardField = (shard: Shard | undefined) => (shard ? { shard: `${shard.k}/${shard.n}` } : {});

@@ -212,3 +212,20 @@ describe('totals for progress', () => {
     expect(summary.total).toBe(3);
   });
 });
+
+describe('a run larger than the checked files kept in memory', () => {
+  it('checks its files again as it sends them, and sends each once with one warning', async () => {
+    const dir = await tempDir();
+    const count = 20_005; // just over the 20,000 a run keeps from its check
+    for (let folder = 0; folder < 5; folder++) {
+      await mkdir(join(dir, `cust-${folder}`));
+      await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF ${folder} ${i}`)));
+    }
+    await writeFile(join(dir, 'cust-0', 'doc_0.pdf.json'), '{"media_type":"SOMETHING_ELSE"}');
+    const { summary, events, server } = await run({ paths: [dir], entityFrom: 'dir', batch: 10, rate: 0, concurrency: 32 });
+    expect(summary).toMatchObject({ total: count, uploaded: count, failed: 0, skipped: 0 });
+    expect(server.stored).toHaveLength(count);
+    expect(new Set(server.stored.map((m) => `${m.objectId}/${m.name}`)).size).toBe(count);
+    expect(events.filter((e) => e.event === 'warning')).toHaveLength(1);
+  }, 60_000);
+});

@@ -68,6 +68,10 @@ describe.each(['multipart', 'json'] as const)('upload() in %s format', (format) 
       event: 'warning',
       message: expect.stringContaining('"PROOF_OF_ADDRESS" is not one Unit21 recognises'),
     });
+    // Given once, while checking, before the first upload.
+    const kinds = options.events.map((e) => e.event);
+    expect(kinds.filter((k) => k === 'warning')).toHaveLength(1);
+    expect(kinds.indexOf('warning')).toBeLessThan(kinds.indexOf('uploaded'));
   });
 
   it('sends an entity id with / # ? space @ as one path segment that arrives intact', async () => {
