@@ -11,7 +11,7 @@ import { BIN, fmt, ROOT, runCli, table } from './lib.mjs';
 
 const run = promisify(execFile);
 const DATA = join(ROOT, '.bench', 'perf');
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 // BENCH_ONLY=raw,api,large,startup runs some sections only.
 const only = new Set((process.env.BENCH_ONLY ?? 'raw,api,large,startup').split(','));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -57,29 +57,39 @@ if (only.has('raw')) {
 const small = files('small', 2000, 100_000);
 const MB = (small.paths.length * 100_000) / 1e6;
 const raw = [['tool', 'files/s', 'MB/s']];
-const rates = {};
-async function measure(name, fn) {
-  const seconds = [];
-  for (let i = 0; i < RUNS; i++) {
+const u21 = (server, extra) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
+const undiciLoop = (server, source, count) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), server.target, source, String(count), '16']);
+const tools = [
+  ['u21-media multipart', (s) => u21(s, [])],
+  ['u21-media json', (s) => u21(s, ['--format', 'json'])],
+  ['u21-media multipart --batch 10', (s) => u21(s, ['--batch', '10'])],
+  // A process per file is slow and steady: three runs are enough.
+  ['xargs -P16 curl', (s) => run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }), 3],
+  ['curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 })],
+  ['bare undici loop (limit)', (s) => undiciLoop(s, small.paths[0], small.paths.length)],
+  ['undici loop reading each file', (s) => undiciLoop(s, small.dir, small.paths.length)],
+];
+// Round-robin, so that a machine that slows down or speeds up during the benchmark weighs on
+// every tool alike; each run gets a fresh sink, warmed up first so its JIT state is the same.
+const seconds = new Map(tools.map(([name]) => [name, []]));
+for (let i = 0; i < RUNS; i++) {
+  for (const [name, fn, runs = RUNS] of tools) {
+    if (i >= runs) continue;
     const server = await sink();
-    seconds.push(await timed(() => fn(server)));
+    await undiciLoop(server, small.paths[0], 500);
+    seconds.get(name).push(await timed(() => fn(server)));
     const stats = await server.stop();
-    if ((stats.statuses[200] ?? 0) < small.paths.length / (name.includes('batch') ? 10 : 1)) throw new Error(`${name}: only ${stats.statuses[200]} answers 200`);
+    const expected = 500 + small.paths.length / (name.includes('batch') ? 10 : 1);
+    if ((stats.statuses[200] ?? 0) < expected) throw new Error(`${name}: only ${stats.statuses[200]} answers 200`);
   }
-  const s = median(seconds);
+}
+const rates = {};
+for (const [name] of tools) {
+  const s = median(seconds.get(name));
   rates[name] = small.paths.length / s;
   raw.push([name, fmt(rates[name], 0), fmt(MB / s, 1)]);
 }
-const u21 = (server, extra) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
-await measure('u21-media multipart', (s) => u21(s, []));
-await measure('u21-media json', (s) => u21(s, ['--format', 'json']));
-await measure('u21-media multipart --batch 10', (s) => u21(s, ['--batch', '10']));
-await measure('xargs -P16 curl', (s) =>
-  run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }));
-await measure('curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 }));
-await measure('bare undici loop (limit)', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, small.paths[0], String(small.paths.length), '16']));
-await measure('undici loop reading each file', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, small.dir, String(small.paths.length), '16']));
-console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink, median of ${RUNS}`);
+console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin`);
 table(raw);
 console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}×, u21/loop reading files ${fmt(rates['u21-media multipart'] / rates['undici loop reading each file'], 2)}×`);
 
