@@ -286,8 +286,13 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
 /** Checked inputs kept from the first pass, up to this many, rather than checked again. */
 const KEPT_AT_MOST = 20_000;
 
-async function* replay<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
+/** The kept items, each let go once handed on. */
+async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    items[i] = undefined;
+    yield item;
+  }
 }
 
 /** The second look at a large run's inputs: its warnings were given by the first. */

@@ -1,10 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { readVersion } from './version.js';
 
-// undici parses HTTP with WebAssembly. V8's optimising compile of that module takes some 35 MB
-// for a moment, a third of a run's peak memory; the baseline compiler parses short answers as fast.
-setFlagsFromString('--liftoff-only');
-
 // --version answers before anything else loads: it is the startup users feel most.
 if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
   process.stdout.write(`${readVersion()}\n`);
@@ -13,6 +9,10 @@ if (process.argv.length === 3 && (process.argv[2] === '--version' || process.arg
 }
 
 async function main() {
+  // undici parses HTTP with WebAssembly. V8's optimising compile of that module takes some
+  // 35 MB for a moment, a third of a run's peak memory; the baseline compiler parses short
+  // answers as fast.
+  setFlagsFromString('--liftoff-only');
   // A reader that went away (`| head`) must not kill a run halfway: its output is dropped instead.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {

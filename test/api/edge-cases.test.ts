@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -125,6 +128,36 @@ describe('files that change after the check', () => {
       expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, name), status: null, error_code: 'file_changed', attempts: 1, message: expect.stringMatching(/size changed after the check/) }));
     }
     expect(server.stored.map((m) => [m.name, m.bytes]).sort()).toEqual([['a_selfie.jpg', 300_000], ['d_selfie.jpg', 300_000]]);
+  });
+});
+
+describe('files opened for a request', () => {
+  it('are all closed when the API answers before reading the body', async () => {
+    const dir = await tempDir();
+    for (let i = 0; i < 10; i++) await writeFile(join(dir, `selfie_${i}.jpg`), randomBytes(1_000_000));
+    // Refuses at once, without reading what is sent.
+    const server = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"error_code":"bad_request","message":"refused unread"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const openInDir = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    }).length;
+    try {
+      const summary = await upload({ paths: [dir], entity: 'e1', org: 'acme', baseUrl: `http://127.0.0.1:${port}`, apiKey: 'k', batch: 10, retries: 0, allowDuplicates: true });
+      expect(summary).toMatchObject({ failed: 10, uploaded: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 200)); // closing is asynchronous
+      expect(openInDir()).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
 

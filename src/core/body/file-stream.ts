@@ -51,8 +51,9 @@ export class PlannedFileStream extends Readable {
       const chunk = n < wanted ? buffer.subarray(0, n) : buffer;
       this.hash.update(chunk);
       this.push(chunk);
-      // The extra byte was asked for and not there: the file ends exactly where planned.
-      if (this.left === 0 && n < wanted) this.push(null);
+      // The extra byte was asked for and not there: the file ends exactly where planned
+      // (unless a reader of that chunk destroyed the stream).
+      if (this.left === 0 && n < wanted && !this.destroyed) this.push(null);
     });
   }
 

@@ -258,7 +258,6 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     const outcome: AttemptOutcome = { kind: 'response', status: response.status, headers: response.headers };
     return { outcome, message: { errorCode: response.errorCode, text: response.message } };
   } catch (error) {
-    body.destroy();
     const fileError = body.fileError();
     if (fileError) {
       const { errorCode, message } = fileErrorDetail(fileError);
@@ -272,5 +271,8 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
   } finally {
     clearTimeout(timer);
     runSignal.removeEventListener('abort', onRunAbort);
+    // An answer can come before the whole body was read (a refusal): every file the body
+    // opened is closed either way.
+    body.destroy();
   }
 }
