@@ -11,6 +11,7 @@ import { DEFAULT_RETRY_POLICY } from './core/transfer/retry-policy.js';
 import { resolveApiRoot } from './core/hosts.js';
 import { compileRules, type ConventionRule } from './core/media-type.js';
 import { preflight } from './core/preflight.js';
+import { CheckedSizes } from './core/checked-sizes.js';
 import type { BodyFormat } from './core/transfer/engine.js';
 import { eventOf, type DryRunSummary, type PlanEvent, type UploadEvent, type UploadSummary } from './core/events.js';
 import type { Checked } from './core/plan.js';
@@ -98,7 +99,7 @@ export interface UploadOptions extends PlanOptions {
 export const DEFAULTS = { concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60 } as const;
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
-function checkedInputs(options: PlanOptions): { checked: () => AsyncGenerator<Checked>; count: () => Promise<number> } {
+function checkedInputs(options: PlanOptions): { checked: (checkedSizes?: CheckedSizes) => AsyncGenerator<Checked>; count: () => Promise<number> } {
   const cwd = options.cwd ?? process.cwd();
   const entity = entitySourceOf(options);
   const paths = options.paths ?? [];
@@ -122,7 +123,7 @@ function checkedInputs(options: PlanOptions): { checked: () => AsyncGenerator<Ch
   };
   const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd));
   return {
-    checked: () => preflight(found(), settings),
+    checked: (checkedSizes?: CheckedSizes) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
     // Listing without checking: no stat, no sidecar read.
     count: async () => {
       let n = 0;
@@ -204,11 +205,12 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
   const inputs = checkedInputs(options);
 
-  // Without skipInvalid, every input is checked before the first byte is sent. The checked
-  // files of a run up to KEPT_AT_MOST are kept and sent as checked; a larger run keeps only
-  // the problems and streams its files again, so memory stays bounded. A file whose size
-  // changes after the check fails when read (file_changed) instead of being sent.
-  let toSend = inputs.checked;
+  // Without skipInvalid, every input is checked before the first byte is sent, and what is
+  // sent is what was checked. A run of up to KEPT_AT_MOST keeps its checked files; a larger
+  // one keeps only their sizes (16 bytes a file) and lists its files again as it sends,
+  // dropping any the check did not see. A file whose size changed since fails when read
+  // (file_changed) instead of being sent cut short.
+  let toSend = () => inputs.checked();
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
@@ -216,14 +218,19 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     const problems: Problem[] = [];
     let total = 0;
     let kept: Checked[] | undefined = [];
+    const sizes = new CheckedSizes();
     const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
     for await (const item of inputs.checked()) {
       if (item.kind === 'warning') {
         warnings.push(item);
         continue;
       }
-      if (kept && kept.length < KEPT_AT_MOST) kept.push(item);
-      else kept = undefined;
+      if (kept?.length === KEPT_AT_MOST) {
+        for (const earlier of kept) if (earlier.kind === 'file') sizes.add(earlier.file.absPath, earlier.file.bytes);
+        kept = undefined;
+      }
+      if (kept) kept.push(item);
+      else if (item.kind === 'file') sizes.add(item.file.absPath, item.file.bytes);
       if (options.drain?.aborted || options.signal?.aborted) {
         // Interrupted while checking: nothing was sent, nothing to resume.
         return { event: 'summary', total: 0, uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0, duration_ms: clock.now() - started, stopped: 'interrupted' };
@@ -235,7 +242,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
     for (const warning of warnings) options.onEvent?.(eventOf(warning));
     options.onTotal?.(total);
-    toSend = kept ? () => replay(kept) : () => withoutWarnings(inputs.checked());
+    toSend = kept ? () => replay(kept) : () => withoutWarnings(inputs.checked(sizes.seal()));
   }
 
   const journal = options.journal ? await openJournal(options.journal) : undefined;
@@ -283,7 +290,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   }
 }
 
-/** Checked inputs kept from the first pass, up to this many, rather than checked again. */
+/** Checked inputs kept from the first pass, up to this many; beyond, only their sizes. */
 const KEPT_AT_MOST = 20_000;
 
 /** The kept items, each let go once handed on. */
@@ -295,7 +302,7 @@ async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
   }
 }
 
-/** The second look at a large run's inputs: its warnings were given by the first. */
+/** The second look at a large run's inputs: its warnings were given after the first. */
 async function* withoutWarnings(items: AsyncIterable<Checked>): AsyncGenerator<Checked> {
   for await (const item of items) if (item.kind !== 'warning') yield item;
 }

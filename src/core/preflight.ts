@@ -10,6 +10,7 @@ import { shardOf, type Shard } from './shard.js';
 import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
 import type { Checked, PlannedFile } from './plan.js';
+import type { CheckedSizes } from './checked-sizes.js';
 
 export interface PreflightSettings {
   entity: EntitySource;
@@ -19,6 +20,8 @@ export interface PreflightSettings {
   maxFileSize: number;
   /** Only this shard's files are checked and yielded. */
   shard?: Shard;
+  /** A large run's second look: only the files its check saw, at the size they had then. */
+  checkedSizes?: CheckedSizes;
 }
 
 // Enough parallel stats and sidecar reads to hide disk latency without exhausting file handles.
@@ -41,7 +44,7 @@ export async function* preflight(found: AsyncIterable<Found>, settings: Prefligh
   }
 }
 
-/** Another shard's file (--shard) is not this run's: dropped without a word. */
+/** Another shard's file (--shard), or one the check of a large run did not see, is not this run's: dropped without a word. */
 async function checkFound(item: Found, settings: PreflightSettings): Promise<Checked | { kind: 'elsewhere' }> {
   if (item.kind === 'problem') return item;
   const result = await check(item.file, settings);
@@ -83,20 +86,15 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
 
   let bytes: number;
-  try {
-    // One stat per file: a FileHandle, or an access() call, costs far more in a 300,000-file run.
-    const stats = await stat(file.absPath);
-    if (!stats.isFile()) {
-      const message = 'not a regular file (a folder link, pipe or device)';
-      return file.explicit ? { path: file.path, message } : { path: file.path, skip: message };
-    }
-    if (!readableByUs(stats)) return { path: file.path, message: 'cannot read it (EACCES); check its permissions' };
-    bytes = stats.size;
-  } catch (error) {
-    const err = error as NodeJS.ErrnoException;
-    // A walk may meet a link to nothing; a named file that is gone is the user's mistake.
-    if (err.code === 'ENOENT' && !file.explicit) return { path: file.path, skip: 'a broken link (or the file vanished)' };
-    return { path: file.path, message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions` };
+  if (settings.checkedSizes) {
+    // Checked already: its size then is the one to send, or the read fails with file_changed.
+    const checkedSize = settings.checkedSizes.sizeOf(file.absPath);
+    if (checkedSize === undefined) return { elsewhere: true };
+    bytes = checkedSize;
+  } else {
+    const size = await sizeOnDisk(file);
+    if (typeof size !== 'number') return size;
+    bytes = size;
   }
   if ('problem' in routed) return { path: file.path, message: routed.problem };
   if (bytes === 0) return { path: file.path, message: 'file is empty (0 bytes); Unit21 rejects empty media' };
@@ -129,6 +127,25 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     ...(mediaType !== undefined && { mediaType }),
     ...(customData && { customData }),
   };
+}
+
+/** A file's size from one stat, or why it cannot be sent. */
+async function sizeOnDisk(file: FoundFile): Promise<number | Problem | { path: string; skip: string }> {
+  try {
+    // One stat per file: a FileHandle, or an access() call, costs far more in a 300,000-file run.
+    const stats = await stat(file.absPath);
+    if (!stats.isFile()) {
+      const message = 'not a regular file (a folder link, pipe or device)';
+      return file.explicit ? { path: file.path, message } : { path: file.path, skip: message };
+    }
+    if (!readableByUs(stats)) return { path: file.path, message: 'cannot read it (EACCES); check its permissions' };
+    return stats.size;
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    // A walk may meet a link to nothing; a named file that is gone is the user's mistake.
+    if (err.code === 'ENOENT' && !file.explicit) return { path: file.path, skip: 'a broken link (or the file vanished)' };
+    return { path: file.path, message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions` };
+  }
 }
 
 /** media_type precedence: manifest row, sidecar, then --media-type, then the file name. */

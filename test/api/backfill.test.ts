@@ -1,3 +1,4 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -214,7 +215,7 @@ describe('totals for progress', () => {
 });
 
 describe('a run larger than the checked files kept in memory', () => {
-  it('checks its files again as it sends them, and sends each once with one warning', async () => {
+  it('sends exactly what its check found, at the checked size, each once, with one warning', async () => {
     const dir = await tempDir();
     const count = 20_005; // just over the 20,000 a run keeps from its check
     for (let folder = 0; folder < 5; folder++) {
@@ -222,10 +223,19 @@ describe('a run larger than the checked files kept in memory', () => {
       await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF ${folder} ${i}`)));
     }
     await writeFile(join(dir, 'cust-0', 'doc_0.pdf.json'), '{"media_type":"SOMETHING_ELSE"}');
-    const { summary, events, server } = await run({ paths: [dir], entityFrom: 'dir', batch: 10, rate: 0, concurrency: 32 });
-    expect(summary).toMatchObject({ total: count, uploaded: count, failed: 0, skipped: 0 });
-    expect(server.stored).toHaveLength(count);
-    expect(new Set(server.stored.map((m) => `${m.objectId}/${m.name}`)).size).toBe(count);
+    // Between the check and the first request: one file grows, one is added.
+    const onTotal = (total: number) => {
+      expect(total).toBe(count);
+      appendFileSync(join(dir, 'cust-3', 'doc_7.pdf'), ' and more');
+      writeFileSync(join(dir, 'cust-4', 'added_later.pdf'), '%PDF new');
+    };
+    const { summary, events, server } = await run({ paths: [dir], entityFrom: 'dir', batch: 10, rate: 0, concurrency: 32, onTotal });
+    expect(summary).toMatchObject({ total: count, uploaded: count - 1, failed: 1, skipped: 0 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'cust-3', 'doc_7.pdf'), error_code: 'file_changed' }));
+    expect(server.stored).toHaveLength(count - 1);
+    const stored = new Set(server.stored.map((m) => `${m.objectId}/${m.name}`));
+    expect(stored.size).toBe(count - 1);
+    expect(stored.has('cust-4/added_later.pdf')).toBe(false);
     expect(events.filter((e) => e.event === 'warning')).toHaveLength(1);
   }, 60_000);
 });

@@ -105,6 +105,27 @@ describe('edge cases while sending', () => {
   });
 });
 
+describe('a file that cannot be read in a batch', () => {
+  it.each(['multipart', 'json'] as const)('fails alone, and the rest of its request is sent again without it (%s)', async (format) => {
+    const dir = await tempDir();
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(2000, name.charCodeAt(0)));
+    const events: UploadEvent[] = [];
+    const server = closeAfter(await startSandbox());
+    const summary = await upload({
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, batch: 5, allowDuplicates: true,
+      onEvent: (e) => events.push(e),
+      onTotal: () => {
+        rmSync(join(dir, 'c_selfie.jpg'));
+        appendFileSync(join(dir, 'e_selfie.jpg'), 'more');
+      },
+    });
+    expect(summary).toMatchObject({ total: 5, uploaded: 3, failed: 2 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'c_selfie.jpg'), error_code: 'ENOENT' }));
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'e_selfie.jpg'), error_code: 'file_changed' }));
+    expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'b_selfie.jpg', 'd_selfie.jpg']);
+  });
+});
+
 describe('files that change after the check', () => {
   it.each(['multipart', 'json'] as const)('fails a file that grew and one that shrank (%s), storing neither', async (format) => {
     const dir = await tempDir();

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 
 /** Raised when a file's size is no longer the one checked: sending it would store a cut or padded copy. */
 export function fileChanged(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${path} changed after it was checked (its size differs)`), { code: 'file_changed' });
+  return Object.assign(new Error(`${path} changed after it was checked (its size differs)`), { code: 'file_changed', path });
 }
 
 /**
@@ -43,7 +43,7 @@ export class PlannedFileStream extends Readable {
     read(this.fd!, buffer, 0, wanted, this.position, (error, n) => {
       this.readInFlight = false;
       if (this.closeAfterRead) return this.closeAfterRead();
-      if (error) return this.destroy(error);
+      if (error) return this.destroy(Object.assign(error, { path: this.path })); // names the file, as open's errors do
       if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(this.path));
       if (n === 0) return this.push(null);
       this.position += n;

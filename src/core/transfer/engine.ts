@@ -171,6 +171,14 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
 
     const status = outcome.kind === 'response' ? outcome.status : null;
     const errorCode = message.errorCode;
+    // A file that can no longer be read fails alone; the others of its request go again without it.
+    if (outcome.kind === 'file-error' && job.files.length > 1) {
+      const unreadable = job.files.filter((file) => file.absPath === outcome.path);
+      if (unreadable.length > 0) {
+        finish({ ...job, files: unreadable }, 'failed', { status: null, errorCode, message: message.text });
+        return scheduler.defer({ ...job, files: job.files.filter((file) => file.absPath !== outcome.path) }, 0);
+      }
+    }
     if (status !== null && status >= 200 && status < 300) return finish(job, 'uploaded', { status, errorCode: null, message: '' }, body.digests());
     if (outcome.kind === 'no-response' && outcome.bodySent) job.possiblyDuplicated = true;
     if (status !== null && isAuthRefusal(status)) {
@@ -261,7 +269,8 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     const fileError = body.fileError();
     if (fileError) {
       const { errorCode, message } = fileErrorDetail(fileError);
-      return { outcome: { kind: 'file-error', code: errorCode, message } as AttemptOutcome, message: { errorCode, text: message } };
+      const outcome: AttemptOutcome = { kind: 'file-error', code: errorCode, message, ...(fileError.path !== undefined && { path: fileError.path }) };
+      return { outcome, message: { errorCode, text: message } };
     }
     const err = error as Error & { code?: string };
     const code = timedOut ? 'timeout' : (err.code ?? 'network_error');
