@@ -73,7 +73,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       }
       case 'failed': {
         const dup = e.possibly_duplicated ? ' (possibly stored by an earlier attempt)' : '';
-        errLine(`✖ ${e.path} → ${e.entity_id}: ${[e.status ?? 'no response', e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ')}${dup}`, err.red);
+        // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
+        errLine(`✖ ${e.path} → ${e.entity_id}: ${[e.status, e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ')}${dup}`, err.red);
         // Each hint once: a missing entity fails all its files the same way.
         const hint = e.status === null || hinted.has(e.status) ? undefined : STATUS_HINTS[e.status];
         if (hint) hinted.add(e.status!);
