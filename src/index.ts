@@ -13,7 +13,7 @@ import { compileRules, type ConventionRule } from './core/media-type.js';
 import { preflight } from './core/preflight.js';
 import { CheckedSizes } from './core/checked-sizes.js';
 import type { BodyFormat } from './core/transfer/engine.js';
-import { eventOf, type DryRunSummary, type PlanEvent, type UploadEvent, type UploadSummary } from './core/events.js';
+import { emptyTally, eventOf, type DryRunSummary, type PlanEvent, type UploadEvent, type UploadSummary } from './core/events.js';
 import type { Checked } from './core/plan.js';
 import type { Dispatcher } from 'undici';
 
@@ -99,7 +99,12 @@ export interface UploadOptions extends PlanOptions {
 export const DEFAULTS = { concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60 } as const;
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
-function checkedInputs(options: PlanOptions): { checked: (checkedSizes?: CheckedSizes) => AsyncGenerator<Checked>; count: () => Promise<number> } {
+interface CheckedInputs {
+  checked: (checkedSizes?: CheckedSizes) => AsyncGenerator<Checked>;
+  count: () => Promise<number>;
+}
+
+function checkedInputs(options: PlanOptions): CheckedInputs {
   const cwd = options.cwd ?? process.cwd();
   const entity = entitySourceOf(options);
   const paths = options.paths ?? [];
@@ -152,9 +157,9 @@ function entitySourceOf(options: PlanOptions): EntitySource {
     if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix') throw new UsageError(`--entity-from: "${options.entityFrom}" is not a valid value`, 'use dir or prefix');
     return { kind: options.entityFrom };
   }
-  const [flag, id] = options.event !== undefined ? ['--event', options.event] : ['--entity', options.entity!];
-  const problem = entityIdProblem(id);
-  if (problem) throw new UsageError(`${flag}: ${options.event !== undefined ? problem.replace('entity id', 'event id') : problem}`, 'give the id your system uses for it, 1 to 128 characters');
+  const [flag, id, what] = options.event !== undefined ? ['--event', options.event, 'event id'] : ['--entity', options.entity!, 'entity id'];
+  const problem = entityIdProblem(id, what);
+  if (problem) throw new UsageError(`${flag}: ${problem}`, 'give the id your system uses for it, 1 to 128 characters');
   return options.event !== undefined ? { kind: 'event', id } : { kind: 'entity', id };
 }
 
@@ -205,48 +210,21 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
   const inputs = checkedInputs(options);
 
-  // Without skipInvalid, every input is checked before the first byte is sent, and what is
-  // sent is what was checked. A run of up to KEPT_AT_MOST keeps its checked files; a larger
-  // one keeps only their sizes (16 bytes a file) and lists its files again as it sends,
-  // dropping any the check did not see. A file whose size changed since fails when read
-  // (file_changed) instead of being sent cut short.
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
   } else {
-    const problems: Problem[] = [];
-    let total = 0;
-    let kept: Checked[] | undefined = [];
-    const sizes = new CheckedSizes();
-    const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
-    for await (const item of inputs.checked()) {
-      if (item.kind === 'warning') {
-        warnings.push(item);
-        continue;
-      }
-      if (kept?.length === KEPT_AT_MOST) {
-        for (const earlier of kept) if (earlier.kind === 'file') sizes.add(earlier.file.absPath, earlier.file.bytes);
-        kept = undefined;
-      }
-      if (kept) kept.push(item);
-      else if (item.kind === 'file') sizes.add(item.file.absPath, item.file.bytes);
-      if (options.drain?.aborted || options.signal?.aborted) {
-        // Interrupted while checking: nothing was sent, nothing to resume.
-        return { event: 'summary', total: 0, uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0, duration_ms: clock.now() - started, stopped: 'interrupted' };
-      }
-      if (item.kind === 'problem') problems.push(item.problem);
-      total++;
+    const checked = await checkFirst(inputs, options);
+    if (!checked) {
+      // Interrupted while checking: nothing was sent, nothing to resume.
+      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted' };
     }
-    if (problems.length > 0) throw new InputError(problems);
-    // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
-    for (const warning of warnings) options.onEvent?.(eventOf(warning));
-    options.onTotal?.(total);
-    toSend = kept ? () => replay(kept) : () => withoutWarnings(inputs.checked(sizes.seal()));
+    toSend = checked;
   }
 
-  const journal = options.journal ? await openJournal(options.journal) : undefined;
-  const report = options.report ? await openReport(options.report) : undefined;
+  const journal = options.journal ? await openFor('--journal', 'use', options.journal, Journal.open, 'give a path to a writable file; it is created if missing') : undefined;
+  const report = options.report ? await openFor('--report', 'write', options.report, ReportWriter.open, 'give a path to a writable .json or .csv file') : undefined;
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { createDispatcher }] = await Promise.all([import('./core/transfer/engine.js'), import('./core/transfer/client.js')]);
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
@@ -293,6 +271,39 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
 /** Checked inputs kept from the first pass, up to this many; beyond, only their sizes. */
 const KEPT_AT_MOST = 20_000;
 
+/**
+ * Checks every input before the first byte is sent, and returns what to send: exactly what
+ * was checked. A run of up to KEPT_AT_MOST keeps its checked files; a larger one keeps only
+ * their sizes (16 bytes a file) and lists its files again as it sends, dropping any the check
+ * did not see. A file whose size changed since fails when read (file_changed) instead of
+ * being sent cut short. Throws InputError for invalid inputs; undefined when interrupted.
+ */
+async function checkFirst(inputs: CheckedInputs, options: UploadOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+  const problems: Problem[] = [];
+  let total = 0;
+  let kept: Checked[] | undefined = [];
+  // Every checked size is noted, to fall back on once there are too many files to keep.
+  const sizes = new CheckedSizes();
+  const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
+  for await (const item of inputs.checked()) {
+    if (options.drain?.aborted || options.signal?.aborted) return undefined;
+    if (item.kind === 'warning') {
+      warnings.push(item);
+      continue;
+    }
+    if (item.kind === 'file') sizes.add(item.file.absPath, item.file.bytes);
+    if (item.kind === 'problem') problems.push(item.problem);
+    if (kept?.length === KEPT_AT_MOST) kept = undefined;
+    kept?.push(item);
+    total++;
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
+  for (const warning of warnings) options.onEvent?.(eventOf(warning));
+  options.onTotal?.(total);
+  return kept ? () => replay(kept) : () => withoutWarnings(inputs.checked(sizes.seal()));
+}
+
 /** The kept items, each let go once handed on. */
 async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
   for (let i = 0; i < items.length; i++) {
@@ -309,19 +320,12 @@ async function* withoutWarnings(items: AsyncIterable<Checked>): AsyncGenerator<C
 
 const shardField = (shard: Shard | undefined) => (shard ? { shard: `${shard.k}/${shard.n}` } : {});
 
-async function openJournal(path: string): Promise<Journal> {
+/** Opens the journal or the report, naming the flag and the path when that fails. */
+async function openFor<T>(flag: string, verb: string, path: string, open: (path: string) => Promise<T>, hint: string): Promise<T> {
   try {
-    return await Journal.open(path);
-  } catch (error) {
-    throw new UsageError(`--journal: cannot use ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a writable file; it is created if missing');
-  }
-}
-
-async function openReport(path: string): Promise<ReportWriter> {
-  try {
-    return await ReportWriter.open(path);
+    return await open(path);
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`--report: cannot write ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a writable .json or .csv file');
+    throw new UsageError(`${flag}: cannot ${verb} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, hint);
   }
 }

@@ -4,6 +4,7 @@ import { isLoopback } from '../core/hosts.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG, startSandbox } from '../sandbox/server.js';
 import type { FaultOptions } from '../sandbox/faults.js';
 import { EXIT } from './exit-codes.js';
+import { plural } from './format.js';
 import type { Io } from './io.js';
 
 export interface SandboxFlags {
@@ -56,7 +57,7 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     org: flags.org ?? SANDBOX_ORG,
     faults,
     ...(dir && { dir }),
-    onRequest: (r, ms) => io.stdout.write(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${r.files} file${r.files === 1 ? '' : 's'})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms\n`),
+    onRequest: (r, ms) => io.stdout.write(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms\n`),
   }).catch((error: NodeJS.ErrnoException) => {
     throw new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message})`, 'pick another --port, or 0 for a free one');
   });

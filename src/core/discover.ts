@@ -35,8 +35,10 @@ const GLOB_OPTIONS: Options = {
 const loadGlob = async () => (await import('fast-glob')).default;
 
 /** Dot-files and node_modules are never uploaded, however they are named. */
-export function isExcluded(relativePath: string): boolean {
-  return relativePath.split(/[\\/]/).some((part) => (part.startsWith('.') && part !== '.' && part !== '..') || part === 'node_modules');
+const isExcludedName = (name: string) => (name.startsWith('.') && name !== '.' && name !== '..') || name === 'node_modules';
+
+function isExcluded(relativePath: string): boolean {
+  return relativePath.split(/[\\/]/).some(isExcludedName);
 }
 
 /** The same, judged only below the working folder: `/home/me/.cache/x.jpg` named in full is not a dot-file. */
@@ -123,7 +125,7 @@ async function* walkFolder(base: string, rel: string): AsyncGenerator<Entry> {
   const files: string[] = [];
   const folders: string[] = [];
   for await (const dirent of dir) {
-    if (dirent.name.startsWith('.') || dirent.name === 'node_modules') continue;
+    if (isExcludedName(dirent.name)) continue;
     (dirent.isDirectory() ? folders : files).push(dirent.name);
   }
   const names = new Set(files);

@@ -94,6 +94,9 @@ export interface UploadSummary {
   shard?: string;
 }
 
+/** The counts of a run before any file has an outcome. */
+export const emptyTally = () => ({ uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 });
+
 export interface DryRunSummary {
   event: 'summary';
   dry_run: true;

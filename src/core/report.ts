@@ -20,12 +20,12 @@ export interface ReportRow {
   possibly_duplicated: boolean;
 }
 
-export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
+const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
   'path', 'entity_id', 'media_type', 'bytes', 'sha256', 'outcome', 'reason', 'status', 'attempts', 'possibly_duplicated',
 ];
 
 /** The report row for a file's final event; undefined for events that are not outcomes. */
-export function reportRow(event: UploadEvent): ReportRow | undefined {
+function reportRow(event: UploadEvent): ReportRow | undefined {
   switch (event.event) {
     case 'uploaded':
       return { path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };

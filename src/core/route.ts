@@ -11,15 +11,15 @@ export type EntitySource =
   | { kind: 'manifest'; path: string };
 
 /** Longest entity id Unit21 takes. */
-export const MAX_ENTITY_ID_LENGTH = 128;
+const MAX_ENTITY_ID_LENGTH = 128;
 
 /** Why an entity id cannot be used, or undefined when it can. */
-export function entityIdProblem(id: string): string | undefined {
+export function entityIdProblem(id: string, what = 'entity id'): string | undefined {
   const length = [...id].length;
-  if (length === 0) return 'entity id is empty';
-  if (length > MAX_ENTITY_ID_LENGTH) return `entity id is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
+  if (length === 0) return `${what} is empty`;
+  if (length > MAX_ENTITY_ID_LENGTH) return `${what} is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
   // URL parsers collapse these path segments even when percent-encoded.
-  if (id === '.' || id === '..') return `entity id "${id}" cannot travel in a URL`;
+  if (id === '.' || id === '..') return `${what} "${id}" cannot travel in a URL`;
   return undefined;
 }
 

@@ -106,10 +106,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return injectEarly(fault, req, answer);
     }
 
-    if (options.sink) {
-      for await (const _ of req); // drain at socket speed, holding nothing
-      return answer(200, {});
-    }
+    if (options.sink) return drainThen(req, () => answer(200, {})); // at socket speed, holding nothing
     const body = await readBody(req);
     if (!body) return answer(413, { error_code: 'payload_too_large', message: `request body over ${MAX_BODY} bytes` });
     let media: IncomingMedia[];

@@ -12,11 +12,9 @@ const SPINNER_REFRESH_MS = 100;
 // Expected in bulk on a resumed or stopped run: counted in the summary, not listed one by one.
 const QUIET_SKIPS = new Set(['journal', 'not_sent']);
 
+// Reasons not listed here are shown as they are.
 const REASON_WORDS: Record<string, string> = {
   journal: 'already uploaded',
-  duplicate: 'duplicate',
-  unsupported: 'unsupported',
-  invalid: 'invalid',
   not_sent: 'not sent',
 };
 

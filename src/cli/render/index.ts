@@ -1,6 +1,5 @@
 import type { Writable } from 'node:stream';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
-import { createHumanRenderer } from './human.js';
 
 /** Where a run's outcome files are, for the summary. */
 export interface RunFiles {
@@ -30,7 +29,8 @@ export interface RenderOptions {
 }
 
 export async function createRenderer(options: RenderOptions): Promise<Renderer> {
-  return options.json ? createJsonRenderer(options) : createHumanRenderer(options);
+  // --json needs neither chalk nor the progress line.
+  return options.json ? createJsonRenderer(options) : (await import('./human.js')).createHumanRenderer(options);
 }
 
 /** `--json`: every event as a line on stdout; attempts only with --verbose. */

@@ -3,8 +3,8 @@ import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 
 /** Raised when a file's size is no longer the one checked: sending it would store a cut or padded copy. */
-export function fileChanged(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${path} changed after it was checked (its size differs)`), { code: 'file_changed', path });
+function fileChanged(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error('its size changed after the check, so it was not sent; run again once it is complete'), { code: 'file_changed', path });
 }
 
 /**

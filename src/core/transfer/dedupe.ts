@@ -5,13 +5,13 @@ import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 
 /** sha256 of a file, read in a stream. */
-export async function sha256File(path: string): Promise<string> {
+async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-export type RepeatVerdict =
+type RepeatVerdict =
   | { skip: 'journal' | 'duplicate'; message: string; sha256: string }
   /** The file could not be read to hash it: it fails without a request. */
   | { unreadable: NodeJS.ErrnoException }

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { RequestBody } from '../body/request-body.js';
 import { entityMediaUrl } from '../hosts.js';
 import type { Journal } from '../journal.js';
-import { eventOf, type SkippedEvent, type StopReason, type UploadEvent, type UploadSummary } from '../events.js';
+import { emptyTally, eventOf, type SkippedEvent, type StopReason, type UploadEvent, type UploadSummary } from '../events.js';
 import type { Checked, PlannedFile } from '../plan.js';
 import { batches } from './batches.js';
 import { put } from './client.js';
@@ -63,7 +63,7 @@ const isAuthRefusal = (status: number) => status === 401 || status === 403;
  */
 export async function transfer(items: AsyncIterable<Checked>, settings: TransferSettings): Promise<TransferTally> {
   const { clock, onEvent, journal } = settings;
-  const tally: TransferTally = { uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 };
+  const tally: TransferTally = emptyTally();
   // stopAll cuts requests in flight (an unexpected error); stopStarts only stops new ones.
   const stopAll = new AbortController();
   const stopStarts = new AbortController();
@@ -172,11 +172,12 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     const status = outcome.kind === 'response' ? outcome.status : null;
     const errorCode = message.errorCode;
     // A file that can no longer be read fails alone; the others of its request go again without it.
-    if (outcome.kind === 'file-error' && job.files.length > 1) {
-      const unreadable = job.files.filter((file) => file.absPath === outcome.path);
+    const unreadablePath = outcome.kind === 'file-error' ? body.fileError()?.path : undefined;
+    if (unreadablePath !== undefined && job.files.length > 1) {
+      const unreadable = job.files.filter((file) => file.absPath === unreadablePath);
       if (unreadable.length > 0) {
         finish({ ...job, files: unreadable }, 'failed', { status: null, errorCode, message: message.text });
-        return scheduler.defer({ ...job, files: job.files.filter((file) => file.absPath !== outcome.path) }, 0);
+        return scheduler.defer({ ...job, files: job.files.filter((file) => file.absPath !== unreadablePath) }, 0);
       }
     }
     if (status !== null && status >= 200 && status < 300) return finish(job, 'uploaded', { status, errorCode: null, message: '' }, body.digests());
@@ -240,9 +241,8 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
 /** A file that could no longer be read (changed or removed after preflight): no retry helps. */
 function fileErrorDetail(error: NodeJS.ErrnoException) {
   const errorCode = error.code ?? 'file_error';
-  const message = errorCode === 'file_changed'
-    ? 'its size changed after the check, so it was not sent; run again once it is complete'
-    : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
+  // file_changed carries its own words; an error from the file system gets them here.
+  const message = errorCode === 'file_changed' ? error.message : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
   return { status: null, errorCode, message };
 }
 
@@ -269,8 +269,7 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     const fileError = body.fileError();
     if (fileError) {
       const { errorCode, message } = fileErrorDetail(fileError);
-      const outcome: AttemptOutcome = { kind: 'file-error', code: errorCode, message, ...(fileError.path !== undefined && { path: fileError.path }) };
-      return { outcome, message: { errorCode, text: message } };
+      return { outcome: { kind: 'file-error', code: errorCode, message } as AttemptOutcome, message: { errorCode, text: message } };
     }
     const err = error as Error & { code?: string };
     const code = timedOut ? 'timeout' : (err.code ?? 'network_error');

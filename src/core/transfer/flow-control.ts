@@ -30,13 +30,16 @@ export class FlowControl {
   private lastDecrease = -Infinity;
   private successesSinceGrowth = 0;
   private readonly recentStarts: number[] = [];
+  /** The user's --rate, or no ceiling (--rate 0). */
+  private readonly ceiling: number;
   private readonly slotWaiters: Array<() => void> = [];
 
   constructor(
     private readonly limits: FlowLimits,
     private readonly clock: Clock,
   ) {
-    this.rate = limits.rate > 0 ? limits.rate : Infinity;
+    this.ceiling = limits.rate > 0 ? limits.rate : Infinity;
+    this.rate = this.ceiling;
     this.concurrency = limits.concurrency;
   }
 
@@ -96,16 +99,15 @@ export class FlowControl {
     this.lastDecrease = now;
     const before = Math.min(this.rate, Math.max(MIN_RATE, this.startsInLastSecond(now)));
     // Never above a ceiling set below MIN_RATE (--rate 0.5).
-    this.rate = Math.min(this.limits.rate > 0 ? this.limits.rate : Infinity, Math.max(MIN_RATE, before * DECREASE_FACTOR));
+    this.rate = Math.min(this.ceiling, Math.max(MIN_RATE, before * DECREASE_FACTOR));
     this.concurrency = Math.max(1, Math.floor(this.concurrency / 2));
     this.successesSinceGrowth = 0;
   }
 
   private speedUp() {
-    const ceiling = this.limits.rate > 0 ? this.limits.rate : Infinity;
-    if (this.rate < ceiling) {
+    if (this.rate < this.ceiling) {
       // At `rate` successes a second, this adds RECOVERY_SHARE of the pace per second.
-      this.rate = Math.min(ceiling, this.rate + Math.max(RECOVERY_SHARE, MIN_RECOVERY_PER_S / this.rate));
+      this.rate = Math.min(this.ceiling, this.rate + Math.max(RECOVERY_SHARE, MIN_RECOVERY_PER_S / this.rate));
     }
     if (this.concurrency < this.limits.concurrency && ++this.successesSinceGrowth >= this.concurrency) {
       this.concurrency++;

@@ -19,8 +19,7 @@ export type AttemptOutcome =
   /** No response: a network error or a timeout. `bodySent` means the server may have stored it. */
   | { kind: 'no-response'; code: string; message: string; bodySent: boolean }
   /** The file could not be read while sending (deleted or changed since preflight): no retry helps. */
-  /** A file could not be read (`path`, when known): nothing was stored. */
-  | { kind: 'file-error'; code: string; message: string; path?: string };
+  | { kind: 'file-error'; code: string; message: string };
 
 const RETRYABLE_STATUSES = new Set([408, 423, 429, 500, 502, 503, 504]);
 
