@@ -40,6 +40,20 @@ export async function runCli(args, { env = {}, firstEvent = 'uploaded' } = {}) {
   return { wallMs: wall, firstMs: first, summary, peakRssMb };
 }
 
+/** Starts bench/server.mjs with these sandbox options; `stop()` resolves with the answers it gave. */
+export async function startServer(options) {
+  const child = spawn(process.execPath, [join(ROOT, 'bench', 'server.mjs'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve) => lines.once('line', resolve));
+  return {
+    url,
+    stop: () => new Promise((resolve) => {
+      lines.once('line', (line) => resolve(JSON.parse(line)));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
 export const fmt = (n, digits = 1) => (n === undefined ? '-' : n.toFixed(digits));
 
 /** Prints rows as an aligned table. */

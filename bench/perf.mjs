@@ -1,13 +1,12 @@
 // Speed against what users would otherwise write: xargs + curl, one curl -Z process, and a
 // bare undici loop (the limit), on a local sink; then real-API conditions (100 ms latency,
 // 200 requests/s with real 429s); one 400 MB file; and startup. Medians of several runs.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { BIN, fmt, ROOT, runCli, table } from './lib.mjs';
+import { BIN, fmt, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const run = promisify(execFile);
 const DATA = join(ROOT, '.bench', 'perf');
@@ -27,17 +26,8 @@ function files(name, count, bytes) {
 }
 
 async function sink(faults = {}) {
-  const child = spawn(process.execPath, [join(ROOT, 'bench', 'sink.mjs'), JSON.stringify(faults)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise((resolve) => lines.once('line', resolve));
-  return {
-    url,
-    target: `${url}/v1/sandbox/entities/bench/link-media`,
-    stop: () => new Promise((resolve) => {
-      lines.once('line', (line) => resolve(JSON.parse(line)));
-      child.kill('SIGTERM');
-    }),
-  };
+  const server = await startServer({ sink: true, faults });
+  return { ...server, target: `${server.url}/v1/sandbox/entities/bench/link-media` };
 }
 
 async function timed(fn) {

@@ -1,11 +1,9 @@
 // The backfill scale benchmark: 300,000 tiny files in 3,000 folders, routed by folder.
 // Prints, for a dry run and a real upload to the local sandbox (its own process): time to the
 // first event, total time, files per second and the CLI's peak RSS.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fmt, ROOT, runCli, table } from './lib.mjs';
+import { fmt, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const FOLDERS = Number(process.env.SCALE_FOLDERS ?? 3000);
 const PER_FOLDER = Number(process.env.SCALE_PER_FOLDER ?? 100);
@@ -27,15 +25,6 @@ function generate() {
   writeFileSync(join(DATA, 'done'), '');
 }
 
-/** The sandbox in its own process, so its work does not count against the CLI. */
-async function startSandbox() {
-  const script = `import { startSandbox } from ${JSON.stringify(join(ROOT, 'dist', 'sandbox', 'server.js'))};
-    const s = await startSandbox({ org: 'bench' }); console.log(s.url);`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
-  return { url, stop: () => child.kill() };
-}
-
 generate();
 const target = ['--org', 'bench', '--entity-from', 'dir', '--json'];
 const rows = [['scenario', 'files', 'first event (s)', 'total (s)', 'files/s', 'peak RSS (MB)']];
@@ -46,11 +35,11 @@ for (const [name, extra] of [
   ['upload, checked first', []],
   ['upload, --skip-invalid (streams at once)', ['--skip-invalid']],
 ]) {
-  const sandbox = await startSandbox();
+  const sandbox = await startServer({ org: 'bench' });
   try {
     add(name, await runCli(['upload', DATA, ...target, '--base-url', sandbox.url, '--rate', '0', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' } }));
   } finally {
-    sandbox.stop();
+    await sandbox.stop();
   }
 }
 console.log(`\nscale: ${TOTAL} files in ${FOLDERS} folders, --entity-from dir (targets: dry run < 30 s and < 250 MB)`);

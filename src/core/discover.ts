@@ -2,7 +2,7 @@ import { opendir, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Options } from 'fast-glob';
 import type { Problem } from './errors.js';
-import type { FileMetadata } from './sidecar.js';
+import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
 
 /** A file found from the user's path arguments or a manifest row. */
 export interface FoundFile {
@@ -49,8 +49,8 @@ function isExcludedBelow(cwd: string, absPath: string): boolean {
 
 /** A sidecar is `<file>.json` beside its file; the walk skips it (checked on demand, not held in memory). */
 async function isSidecar(absPath: string): Promise<boolean> {
-  if (!absPath.endsWith('.json')) return false;
-  return stat(absPath.slice(0, -'.json'.length)).then((s) => s.isFile(), () => false);
+  const owner = sidecarOwnerOf(absPath);
+  return owner !== undefined && stat(owner).then((s) => s.isFile(), () => false);
 }
 
 /**
@@ -130,8 +130,9 @@ async function* walkFolder(base: string, rel: string): AsyncGenerator<Entry> {
   }
   const names = new Set(files);
   for (const name of files.sort()) {
-    if (name.endsWith('.json') && names.has(name.slice(0, -'.json'.length))) continue;
-    yield { rel: join(rel, name), hasSidecar: names.has(`${name}.json`) };
+    const owner = sidecarOwnerOf(name);
+    if (owner !== undefined && names.has(owner)) continue;
+    yield { rel: join(rel, name), hasSidecar: names.has(sidecarPathOf(name)) };
   }
   for (const name of folders.sort()) yield* walkFolder(base, join(rel, name));
 }
@@ -141,8 +142,8 @@ async function* globEntries(pattern: string, cwd: string): AsyncGenerator<Entry>
   const fg = await loadGlob();
   for await (const match of fg.stream(pattern, { ...GLOB_OPTIONS, cwd })) {
     const rel = String(match);
-    if (rel.endsWith('/') || isExcludedBelow(cwd, resolve(cwd, rel))) continue;
-    if (await isSidecar(resolve(cwd, rel))) continue;
+    const absPath = resolve(cwd, rel);
+    if (rel.endsWith('/') || isExcludedBelow(cwd, absPath) || (await isSidecar(absPath))) continue;
     yield { rel };
   }
 }

@@ -74,7 +74,7 @@ function readableByUs(stats: Stats): boolean {
 async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | { path: string; skip: string } | { elsewhere: true }> {
   const name = basename(file.absPath);
   // Routed first: the shard is decided by entity and path alone, before any disk access.
-  const routed = route(file, settings.entity);
+  const routed = route(file, name, settings.entity);
   const { shard } = settings;
   if (shard && shard.n > 1 && shardOf('entityId' in routed ? routed.entityId : '', file.key, shard.n) !== shard.k) return { elsewhere: true };
   const contentType = contentTypeOf(name);

@@ -26,9 +26,8 @@ export function entityIdProblem(id: string, what = 'entity id'): string | undefi
 /** Separates the entity from the rest of the name in `prefix` mode: `cust42__passport.jpg`. */
 const PREFIX_SEPARATOR = '__';
 
-/** A file's entity, and the part of its name the file-name conventions read; or why there is none. */
-export function route(file: FoundFile, source: EntitySource): { entityId: string; conventionName: string } | { problem: string } {
-  const name = basename(file.absPath);
+/** A file's entity, and the part of its name (its base name) the file-name conventions read; or why there is none. */
+export function route(file: FoundFile, name: string, source: EntitySource): { entityId: string; conventionName: string } | { problem: string } {
   let entityId: string;
   let conventionName = name;
   switch (source.kind) {

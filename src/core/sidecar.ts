@@ -13,6 +13,9 @@ export interface FileMetadata {
 /** Path of the sidecar that belongs to a file. */
 export const sidecarPathOf = (filePath: string): string => `${filePath}.json`;
 
+/** The file a sidecar would belong to, or undefined for a path that cannot be a sidecar. */
+export const sidecarOwnerOf = (path: string): string | undefined => (path.endsWith('.json') ? path.slice(0, -'.json'.length) : undefined);
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

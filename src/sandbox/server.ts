@@ -1,4 +1,4 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -175,8 +175,16 @@ async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
   await mkdir(folder, { recursive: true });
   const safe = encodeURIComponent(media.name).replace(/^\.+/, '_');
   let name = safe;
-  for (let n = 2; await stat(join(folder, name)).then(() => true, () => false); n++) name = `${n}-${safe}`;
-  await writeFile(join(folder, name), data);
+  // Created only if new ('wx'): two uploads of one name at once cannot overwrite each other.
+  for (let n = 2; ; n++) {
+    try {
+      await writeFile(join(folder, name), data, { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      name = `${n}-${safe}`;
+    }
+  }
   const meta = {
     name: media.name,
     media_type: media.mediaType,

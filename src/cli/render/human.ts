@@ -60,10 +60,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
   };
 
   const event = (e: UploadEvent | PlanEvent) => {
-    if (e.event !== 'planned' && e.event !== 'warning') {
-      progress.note(e);
-      if (e.event === 'attempt') startProgress();
-    }
+    progress.note(e);
     switch (e.event) {
       case 'planned': {
         const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
@@ -85,6 +82,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       case 'retry':
         return verbose && errLine(`↻ ${e.path} → ${e.entity_id}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
       case 'attempt':
+        startProgress();
         return verbose && errLine(`→ ${e.path} → ${e.entity_id} (attempt ${e.attempt})`, err.dim);
       case 'uploaded':
         return verbose && errLine(`✔ ${e.path} → ${e.entity_id} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ' possibly duplicated' : ''}`, err.green);
@@ -100,7 +98,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     const sent = s.uploaded + s.failed;
     const rate = s.duration_ms > 0 && sent > 0 ? `, ${((1000 * sent) / s.duration_ms).toFixed(0)} files/s` : '';
     const ok = s.failed === 0 && !s.stopped && s.invalid === 0;
-    const head = ok && sent === 0 ? `${s.shard ? `shard ${s.shard}: ` : ''}nothing to send: all ${plural(s.total, 'file')} skipped` : `${s.shard ? `shard ${s.shard}: ` : ''}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
+    const shard = s.shard ? `shard ${s.shard}: ` : '';
+    const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
     stdout.write(`${symbol} ${printable(head)}\n`);
     const detail = (label: string, text: string) => stdout.write(`  ${out.dim(label.padEnd(20))}${printable(text)}\n`);

@@ -1,4 +1,4 @@
-import type { UploadEvent } from '../../core/events.js';
+import type { PlanEvent, UploadEvent } from '../../core/events.js';
 import { formatBytes, formatDuration } from '../format.js';
 
 /** Live counts of a run, kept from its events, for the spinner and the CI progress line. */
@@ -14,7 +14,8 @@ export class Progress {
 
   constructor(private readonly startedAt: number) {}
 
-  note(event: UploadEvent): void {
+  /** Counts an outcome; planned and warning events change nothing. */
+  note(event: UploadEvent | PlanEvent): void {
     switch (event.event) {
       case 'attempt':
         this.retrying.delete(event.path);

@@ -1,8 +1,6 @@
-import type { Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import { PlannedFileStream } from './file-stream.js';
-import { newHash, type RequestBody } from './request-body.js';
+import { hashedFileStream, newHash, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -26,12 +24,7 @@ export function jsonBody(files: readonly PlannedFile[]): RequestBody {
   async function* body(): AsyncGenerator<Uint8Array> {
     for (const { file, hash, head, tail } of parts) {
       yield head;
-      try {
-        yield* base64Of(file.absPath, file.bytes, hash);
-      } catch (error) {
-        fileError = error as NodeJS.ErrnoException;
-        throw error;
-      }
+      yield* base64Of(hashedFileStream(file.absPath, file.bytes, hash, (error) => (fileError ??= error), READ_SIZE));
       yield tail;
     }
     yield close;
@@ -58,9 +51,9 @@ function jsonFields(file: PlannedFile) {
 const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
 
 /** Streams a file as standard padded base64, never holding the whole file. */
-async function* base64Of(path: string, bytes: number, hash: Hash): AsyncGenerator<Uint8Array> {
+async function* base64Of(file: Readable): AsyncGenerator<Uint8Array> {
   let carry: Buffer = Buffer.alloc(0);
-  for await (const chunk of new PlannedFileStream(path, bytes, hash, READ_SIZE)) {
+  for await (const chunk of file) {
     const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     const whole = data.length - (data.length % 3);
     for (let at = 0; at < whole; at += ENCODE_SIZE) yield base64(data.subarray(at, Math.min(at + ENCODE_SIZE, whole)));

@@ -27,8 +27,8 @@ export function flatMetadata(file: PlannedFile): Record<string, unknown> | undef
 const READ_SIZE = 256 * 1024;
 
 /** A file's planned bytes, hashed as read; a read error (or a changed size) goes to `onFileError`. */
-export function hashedFileStream(path: string, bytes: number, hash: Hash, onFileError: (error: Error) => void): Readable {
-  return new PlannedFileStream(path, bytes, hash, READ_SIZE).on('error', onFileError);
+export function hashedFileStream(path: string, bytes: number, hash: Hash, onFileError: (error: Error) => void, readSize = READ_SIZE): Readable {
+  return new PlannedFileStream(path, bytes, hash, readSize).on('error', onFileError);
 }
 
 export const newHash = () => createHash('sha256');

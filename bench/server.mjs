@@ -1,9 +1,9 @@
-// A sink server for the benchmarks, in its own process: the sandbox in sink mode (accepts
-// and counts, keeps nothing). Prints its URL, then on SIGTERM the answers it gave, as JSON.
+// The local sandbox for the benchmarks, in its own process so its work does not count against
+// the client: sink mode (accepts and counts, keeps nothing) or storing. Takes startSandbox's
+// options as JSON; prints its URL, then on SIGTERM the answers it gave, as JSON.
 import { startSandbox } from '../dist/sandbox/server.js';
 
-const faults = JSON.parse(process.argv[2] ?? '{}');
-const sandbox = await startSandbox({ sink: true, faults });
+const sandbox = await startSandbox(JSON.parse(process.argv[2] ?? '{}'));
 console.log(sandbox.url);
 process.on('SIGTERM', async () => {
   const statuses = {};
