@@ -23,8 +23,10 @@ type RepeatVerdict =
  * content means the same size; the rest are hashed while they are sent.
  */
 export class RepeatFilter {
-  /** Per entity and size: the first file's path, or every such file's hash once two met. */
-  private readonly bySize = new Map<string, string | Array<{ path: string; sha256: string }>>();
+  /** Per entity and size: the first file's path until a second of that size met it, then null (its hash is in byContent). */
+  private readonly bySize = new Map<string, string | null>();
+  /** Per entity and content: the first file met with it. */
+  private readonly byContent = new Map<string, string>();
 
   constructor(
     private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean },
@@ -34,10 +36,10 @@ export class RepeatFilter {
     const { journal, allowDuplicates } = this.options;
     const id = { org: this.options.org, entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
     const inJournal = journal?.mayHave(id) ?? false;
-    const key = `${file.entityId}\0${file.bytes}`;
-    const earlier = allowDuplicates ? undefined : this.bySize.get(key);
+    const sizeKey = `${file.entityId}\0${file.bytes}`;
+    const earlier = allowDuplicates ? undefined : this.bySize.get(sizeKey);
     if (!inJournal && earlier === undefined) {
-      if (!allowDuplicates) this.bySize.set(key, file.path);
+      if (!allowDuplicates) this.bySize.set(sizeKey, file.path);
       return {};
     }
     let sha256: string;
@@ -46,24 +48,29 @@ export class RepeatFilter {
     } catch (error) {
       return { unreadable: error as NodeJS.ErrnoException };
     }
-    const known = allowDuplicates ? [] : await this.knownContent(earlier);
-    const same = known.find((k) => k.sha256 === sha256);
-    // Remembered even when skipped, so a later copy under another name is a duplicate too.
-    if (!allowDuplicates && !same) this.bySize.set(key, [...known, { path: file.path, sha256 }]);
+    let same: string | undefined;
+    if (!allowDuplicates) {
+      if (typeof earlier === 'string') await this.rememberContent(file.entityId, earlier);
+      this.bySize.set(sizeKey, null);
+      const contentKey = `${file.entityId}\0${sha256}`;
+      same = this.byContent.get(contentKey);
+      // Remembered even when skipped, so a later copy under another name is a duplicate too.
+      if (same === undefined) this.byContent.set(contentKey, file.path);
+    }
     if (inJournal && journal!.has(id, sha256)) {
       return { skip: 'journal', message: `already uploaded, as ${journal!.path} records`, sha256 };
     }
-    if (same) return { skip: 'duplicate', message: `same content as ${same.path}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
+    if (same !== undefined) return { skip: 'duplicate', message: `same content as ${same}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
     return { sha256 };
   }
 
-  /** The hashes of earlier files of the same entity and size; one gone since is left out. */
-  private async knownContent(earlier: string | Array<{ path: string; sha256: string }> | undefined) {
-    if (typeof earlier !== 'string') return earlier ?? [];
+  /** Hashes the first file of a size once a second one meets it; one gone since is left out. */
+  private async rememberContent(entityId: string, path: string) {
     try {
-      return [{ path: earlier, sha256: await sha256File(resolve(this.options.cwd, earlier)) }];
+      const contentKey = `${entityId}\0${await sha256File(resolve(this.options.cwd, path))}`;
+      if (!this.byContent.has(contentKey)) this.byContent.set(contentKey, path);
     } catch {
-      return [];
+      // Gone since: nothing to compare with.
     }
   }
 }
