@@ -78,22 +78,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       else send();
     };
 
-    const read = matchEntityRead(path);
-    if (read && req.method === 'GET') {
-      if (req.headers['u21-key'] !== apiKey) return answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' });
-      if (read.org !== org) return answer(403, { error_code: 'forbidden', message: `this key has no access to org "${read.org}"` });
-      if (entities && !entities.has(read.entityId)) return answer(404, { error_code: 'resource_not_found', message: `entity "${read.entityId}" not found` });
-      const media = stored.filter((m) => m.objectType === 'entities' && m.objectId === read.entityId);
-      return answer(200, { entity_id: read.entityId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
-    }
     const route = matchRoute(path);
-    if (!route) return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
-    if (req.method !== 'PUT') return drainThen(req, () => answer(405, { error_code: 'method_not_allowed', message: 'use PUT' }));
+    // GET /v1/{org}/entities/{id} reads an entity back; PUT .../link-media adds media.
+    const read = route !== undefined && !route.linkMedia && route.objectType === 'entities' && req.method === 'GET';
+    if (!route || (!route.linkMedia && !read)) return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
+    if (!read && req.method !== 'PUT') return drainThen(req, () => answer(405, { error_code: 'method_not_allowed', message: 'use PUT' }));
     if (req.headers['u21-key'] !== apiKey) {
       return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' }));
     }
     if (route.org !== org) {
       return drainThen(req, () => answer(403, { error_code: 'forbidden', message: `this key has no access to org "${route.org}"` }));
+    }
+    if (read) {
+      if (entities && !entities.has(route.objectId)) return answer(404, { error_code: 'resource_not_found', message: `entity "${route.objectId}" not found` });
+      const media = stored.filter((m) => m.objectType === 'entities' && m.objectId === route.objectId);
+      return answer(200, { entity_id: route.objectId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
     }
     if (entityIdProblem(route.objectId) || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
       return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${route.objectType === 'entities' ? 'entity' : 'event'} "${route.objectId}" not found` }));
@@ -158,16 +157,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 }
 
 /** `GET /v1/{org}/entities/{id}`: the entity read that lists its media. */
-function matchEntityRead(path: string): { org: string; entityId: string } | undefined {
-  const parts = path.split('/');
-  if (parts.length !== 5 || parts[0] !== '' || parts[1] !== 'v1' || parts[3] !== 'entities') return undefined;
-  try {
-    return { org: decodeURIComponent(parts[2]!), entityId: decodeURIComponent(parts[4]!) };
-  } catch {
-    return undefined;
-  }
-}
-
 /** Writes an accepted file and its metadata under `<dir>/<org>/<entity>/` (events under `events/`). */
 async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
   // Ids and names come from clients: encoded, so none can climb out of `dir`.
@@ -200,14 +189,15 @@ async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
   await writeFile(join(folder, `${name}.meta.json`), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-/** `/v1/{org}/{entities|events}/{id}/link-media`, segments percent-decoded. */
-function matchRoute(path: string): { org: string; objectType: 'entities' | 'events'; objectId: string } | undefined {
+/** `/v1/{org}/{entities|events}/{id}` with or without `/link-media`, segments percent-decoded. */
+function matchRoute(path: string): { org: string; objectType: 'entities' | 'events'; objectId: string; linkMedia: boolean } | undefined {
   const parts = path.split('/');
-  if (parts.length !== 6 || parts[0] !== '' || parts[1] !== 'v1' || parts[5] !== 'link-media') return undefined;
+  const linkMedia = parts.length === 6 && parts[5] === 'link-media';
+  if (!(linkMedia || parts.length === 5) || parts[0] !== '' || parts[1] !== 'v1') return undefined;
   const objectType = parts[3];
   if (objectType !== 'entities' && objectType !== 'events') return undefined;
   try {
-    return { org: decodeURIComponent(parts[2]!), objectType, objectId: decodeURIComponent(parts[4]!) };
+    return { org: decodeURIComponent(parts[2]!), objectType, objectId: decodeURIComponent(parts[4]!), linkMedia };
   } catch {
     return undefined;
   }

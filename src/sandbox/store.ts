@@ -1,7 +1,7 @@
 import type { IncomingMedia } from './parse-body.js';
 
 /** One media item the sandbox accepted, as Unit21 would keep it. */
-export interface StoredMedia extends IncomingMedia {
+export interface StoredMedia extends Omit<IncomingMedia, 'data'> {
   org: string;
   /** `entities` or `events`. */
   objectType: 'entities' | 'events';
