@@ -5,6 +5,7 @@ import { parseShard, shardFileName } from '../core/shard.js';
 import { resolveApiRoot } from '../core/hosts.js';
 import type { UploadSummary } from '../core/events.js';
 import { EXIT } from './exit-codes.js';
+import { plural } from './format.js';
 import { createRenderer } from './render/index.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io } from './io.js';
@@ -114,7 +115,8 @@ function interruptHandler(io: Io, timeoutS: number) {
 function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, keySource: string, journal: string | undefined): number {
   const hint = (line: string) => io.stderr.write(`  hint: ${line}\n`);
   if (summary.stopped === 'auth') {
-    io.stderr.write(`u21-media: error: the API refused the key; the run stopped (${summary.not_sent} files not sent)\n`);
+    const unsent = summary.not_sent > 0 ? ` (${plural(summary.not_sent, 'file')} not sent)` : '';
+    io.stderr.write(`u21-media: error: the API refused the key; the run stopped${unsent}\n`);
     hint(`check the key from ${keySource}, and that it has access to org "${settings.org}"`);
     return EXIT.keyRefused;
   }

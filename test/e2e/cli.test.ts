@@ -72,7 +72,7 @@ describe('u21-media upload (built binary)', () => {
     });
     expect(result.code).toBe(3);
     expect(server.requests).toHaveLength(1);
-    expect(result.stderr).toMatch(/refused the key/);
+    expect(result.stderr).toMatch(/refused the key; the run stopped \(9 files not sent\)/);
     expect(result.events.at(-1)).toMatchObject({ event: 'summary', stopped: 'auth', not_sent: 9, failed: 1 });
     expect(result.stdout + result.stderr).not.toContain('not-the-key-456');
   });
