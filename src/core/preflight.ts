@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat as statCallback, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
 import { basename } from 'node:path';
 import { contentTypeOf, extensionOf, SUPPORTED_EXTENSIONS } from './file-types.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
@@ -23,6 +23,9 @@ export interface PreflightSettings {
   /** A large run's second look: only the files its check saw, at the size they had then. */
   checkedSizes?: CheckedSizes;
 }
+
+// The callback API: fs/promises costs about twice as much per stat, which a 300,000-file check feels.
+const stat = promisify(statCallback);
 
 // Enough parallel stats and sidecar reads to hide disk latency without exhausting file handles.
 const PREFLIGHT_CONCURRENCY = 32;
