@@ -93,7 +93,8 @@ describe('edge cases while sending', () => {
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
     const summary = await upload({
-      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1,
+      // Duplicate detection left out: it would meet the missing file before the send does.
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
       onEvent: (e) => {
         events.push(e);
         if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) rmSync(join(dir, 'b_selfie.jpg'));
@@ -123,6 +124,36 @@ describe('a file that cannot be read in a batch', () => {
     expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'c_selfie.jpg'), error_code: 'ENOENT' }));
     expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'e_selfie.jpg'), error_code: 'file_changed' }));
     expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'b_selfie.jpg', 'd_selfie.jpg']);
+  });
+});
+
+describe('--fail-fast and a file that can no longer be read', () => {
+  it('stops after the unreadable file of a batch: the rest of its request is not sent again, nor the next request', async () => {
+    const dir = await tempDir();
+    for (const name of 'abcdefghij') await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(2000, name.charCodeAt(0)));
+    const events: UploadEvent[] = [];
+    const server = closeAfter(await startSandbox());
+    const summary = await upload({
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, batch: 5, concurrency: 1, failFast: true, allowDuplicates: true,
+      onEvent: (e) => events.push(e),
+      onTotal: () => rmSync(join(dir, 'c_selfie.jpg')),
+    });
+    expect(summary).toMatchObject({ total: 10, uploaded: 0, failed: 5, not_sent: 5, stopped: 'fail-fast' });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'c_selfie.jpg'), error_code: 'ENOENT' }));
+    expect(events.flatMap((e) => (e.event === 'failed' && e.error_code === 'stopped' ? [e.path] : [])).sort()).toEqual(['a', 'b', 'd', 'e'].map((n) => join(dir, `${n}_selfie.jpg`)));
+    expect(server.requests).toHaveLength(1);
+    expect(server.stored).toEqual([]);
+  });
+
+  it('stops after a file duplicate detection could not read', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a.png'), 'same-size-1');
+    await writeFile(join(dir, 'b.png'), 'same-size-2');
+    await writeFile(join(dir, 'c.png'), 'another size');
+    const { server, events, summary } = await run([dir], { concurrency: 1, failFast: true, onTotal: () => rmSync(join(dir, 'b.png')) });
+    expect(summary).toMatchObject({ uploaded: 1, failed: 1, not_sent: 1, stopped: 'fail-fast' });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b.png'), error_code: 'ENOENT' }));
+    expect(server.stored.map((m) => m.name)).toEqual(['a.png']);
   });
 });
 

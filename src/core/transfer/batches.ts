@@ -14,6 +14,13 @@ export async function* batches(files: AsyncIterable<PlannedFile>, size: number):
     }
     batch.push(file);
     bytes += file.bytes;
+    // A full batch goes at once, not when the next file shows up: that file's own checks
+    // (and their failures) come after this batch has started.
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
   }
   if (batch.length > 0) yield batch;
 }

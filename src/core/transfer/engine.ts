@@ -151,6 +151,9 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
         onEvent({ event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes: file.bytes, ...flagged });
       }
     });
+    // Any failed file counts, whether its request failed, it could no longer be read, or it
+    // was the one unreadable file of a batch.
+    if (outcome === 'failed' && settings.failFast && !tally.stopped) stop('fail-fast', false);
   };
 
   const handle = async (job: Job) => {
@@ -198,7 +201,6 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       return scheduler.defer(job, delay);
     }
     finish(job, 'failed', { status, errorCode: cut ? 'interrupted' : errorCode, message: cut ? 'the upload was cut off when the run was aborted' : message.text });
-    if (settings.failFast) stop('fail-fast', false);
   };
 
   const worker = async () => {
