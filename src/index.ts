@@ -301,7 +301,8 @@ async function checkFirst(inputs: CheckedInputs, options: UploadOptions): Promis
   // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
-  return kept ? () => replay(kept) : () => withoutWarnings(inputs.checked(sizes.seal()));
+  const given = new Set(warnings.map((w) => w.message));
+  return kept ? () => replay(kept) : () => withoutRepeats(inputs.checked(sizes.seal()), given);
 }
 
 /** The kept items, each let go once handed on. */
@@ -313,9 +314,9 @@ async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
   }
 }
 
-/** The second look at a large run's inputs: its warnings were given after the first. */
-async function* withoutWarnings(items: AsyncIterable<Checked>): AsyncGenerator<Checked> {
-  for await (const item of items) if (item.kind !== 'warning') yield item;
+/** The second look at a large run's inputs, without the warnings given after the first (a sidecar edited since may still bring a new one). */
+async function* withoutRepeats(items: AsyncIterable<Checked>, given: ReadonlySet<string>): AsyncGenerator<Checked> {
+  for await (const item of items) if (item.kind !== 'warning' || !given.has(item.message)) yield item;
 }
 
 const shardField = (shard: Shard | undefined) => (shard ? { shard: `${shard.k}/${shard.n}` } : {});
