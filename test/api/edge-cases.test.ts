@@ -85,10 +85,18 @@ describe('edge cases of finding files', () => {
 });
 
 describe('edge cases while sending', () => {
-  it.each(['multipart', 'json'] as const)('fails a file that vanished after preflight (%s) and uploads the rest', async (format) => {
+  // A request up to 256 KiB is read whole before it is sent (a file that fails was never sent:
+  // attempts 0); a larger one streams, and the file fails during its first attempt.
+  const sizes = [
+    ['read whole', 1000, 0],
+    ['streamed', 1_100_000, 1],
+  ] as const;
+  const cases = (['multipart', 'json'] as const).flatMap((format) => sizes.map(([how, size, attempts]) => [format, how, size, attempts] as const));
+
+  it.each(cases)('fails a file that vanished after preflight (%s, %s) and uploads the rest', async (format, _, size, attempts) => {
     const dir = await tempDir();
     for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'c_selfie.jpg']) {
-      await writeFile(join(dir, name), Buffer.alloc(1000, name.charCodeAt(0)));
+      await writeFile(join(dir, name), Buffer.alloc(size, name.charCodeAt(0)));
     }
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
@@ -101,15 +109,18 @@ describe('edge cases while sending', () => {
       },
     });
     expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
-    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b_selfie.jpg'), status: null, error_code: 'ENOENT', attempts: 1 }));
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b_selfie.jpg'), status: null, error_code: 'ENOENT', attempts }));
+    expect(events.filter((e) => e.event === 'attempt' && e.path.endsWith('b_selfie.jpg'))).toHaveLength(attempts);
     expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
   });
 });
 
 describe('a file that cannot be read in a batch', () => {
-  it.each(['multipart', 'json'] as const)('fails alone, and the rest of its request is sent again without it (%s)', async (format) => {
+  const cases = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 2000], [format, 'streamed', 300_000]] as const);
+
+  it.each(cases)('fails alone, and the rest of its request is sent again without it (%s, %s)', async (format, _, size) => {
     const dir = await tempDir();
-    for (const name of ['a', 'b', 'c', 'd', 'e']) await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(2000, name.charCodeAt(0)));
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(size, name.charCodeAt(0)));
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
     const summary = await upload({
@@ -128,9 +139,14 @@ describe('a file that cannot be read in a batch', () => {
 });
 
 describe('--fail-fast and a file that can no longer be read', () => {
-  it('stops after the unreadable file of a batch: the rest of its request is not sent again, nor the next request', async () => {
+  it.each([
+    // Read whole before the request: the unreadable file stops the run before anything is sent.
+    ['read whole', 2000, { failed: 1, not_sent: 9 }, [], 0],
+    // Streamed: found while sending, so the other four of that request were tried once.
+    ['streamed', 300_000, { failed: 5, not_sent: 5 }, ['a', 'b', 'd', 'e'], 1],
+  ] as const)('stops after the unreadable file of a batch (%s): the rest of its request is not sent again, nor the next request', async (_, size, counts, stopped, requests) => {
     const dir = await tempDir();
-    for (const name of 'abcdefghij') await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(2000, name.charCodeAt(0)));
+    for (const name of 'abcdefghij') await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(size, name.charCodeAt(0)));
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
     const summary = await upload({
@@ -138,10 +154,10 @@ describe('--fail-fast and a file that can no longer be read', () => {
       onEvent: (e) => events.push(e),
       onTotal: () => rmSync(join(dir, 'c_selfie.jpg')),
     });
-    expect(summary).toMatchObject({ total: 10, uploaded: 0, failed: 5, not_sent: 5, stopped: 'fail-fast' });
+    expect(summary).toMatchObject({ total: 10, uploaded: 0, ...counts, stopped: 'fail-fast' });
     expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'c_selfie.jpg'), error_code: 'ENOENT' }));
-    expect(events.flatMap((e) => (e.event === 'failed' && e.error_code === 'stopped' ? [e.path] : [])).sort()).toEqual(['a', 'b', 'd', 'e'].map((n) => join(dir, `${n}_selfie.jpg`)));
-    expect(server.requests).toHaveLength(1);
+    expect(events.flatMap((e) => (e.event === 'failed' && e.error_code === 'stopped' ? [e.path] : [])).sort()).toEqual(stopped.map((n) => join(dir, `${n}_selfie.jpg`)));
+    expect(server.requests).toHaveLength(requests);
     expect(server.stored).toEqual([]);
   });
 
@@ -158,10 +174,12 @@ describe('--fail-fast and a file that can no longer be read', () => {
 });
 
 describe('files that change after the check', () => {
-  it.each(['multipart', 'json'] as const)('fails a file that grew and one that shrank (%s), storing neither', async (format) => {
+  const cases = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 100_000, 0], [format, 'streamed', 1_100_000, 1]] as const);
+
+  it.each(cases)('fails a file that grew and one that shrank (%s, %s), storing neither', async (format, _, size, attempts) => {
     const dir = await tempDir();
     for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'c_selfie.jpg', 'd_selfie.jpg']) {
-      await writeFile(join(dir, name), Buffer.alloc(300_000, name.charCodeAt(0)));
+      await writeFile(join(dir, name), Buffer.alloc(size, name.charCodeAt(0)));
     }
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
@@ -177,9 +195,9 @@ describe('files that change after the check', () => {
     });
     expect(summary).toMatchObject({ uploaded: 2, failed: 2 });
     for (const name of ['b_selfie.jpg', 'c_selfie.jpg']) {
-      expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, name), status: null, error_code: 'file_changed', attempts: 1, message: expect.stringMatching(/size changed after the check/) }));
+      expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, name), status: null, error_code: 'file_changed', attempts, message: expect.stringMatching(/size changed after the check/) }));
     }
-    expect(server.stored.map((m) => [m.name, m.bytes]).sort()).toEqual([['a_selfie.jpg', 300_000], ['d_selfie.jpg', 300_000]]);
+    expect(server.stored.map((m) => [m.name, m.bytes]).sort()).toEqual([['a_selfie.jpg', size], ['d_selfie.jpg', size]]);
   });
 });
 

@@ -2,12 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { text } from 'node:stream/consumers';
+import { buffer, text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { PlannedFileStream } from '../../src/core/body/file-stream.js';
 import { jsonBody } from '../../src/core/body/json.js';
 import { multipartBody } from '../../src/core/body/multipart.js';
 import type { PlannedFile } from '../../src/core/plan.js';
+import type { RequestBody } from '../../src/core/body/request-body.js';
 import { tempDir } from '../helpers.js';
 
 async function planned(dir: string, name: string, data: Buffer, extra: Partial<PlannedFile> = {}): Promise<PlannedFile> {
@@ -16,17 +17,24 @@ async function planned(dir: string, name: string, data: Buffer, extra: Partial<P
   return { path: name, absPath, name, entityId: 'e', mediaTypeSource: 'none', bytes: data.length, contentType: 'image/png', ...extra };
 }
 
+/** The body as text, whether whole or streamed. */
+const textOf = async (body: RequestBody) => (Buffer.isBuffer(body.body) ? body.body.toString() : text(body.body));
+
 describe('JSON body', () => {
-  it('streams every file as padded base64 and announces its exact length', async () => {
+  it.each([
+    // Sizes around the read size and its remainders mod 3 exercise the carried bytes; over 256 KiB in all, so streamed.
+    ['streamed', [1, 2, 3, 196_607, 196_608, 196_609, 500_001], false],
+    // Around the encoding piece (48 KiB); under 256 KiB in all, so read whole.
+    ['whole', [1, 2, 3, 49_151, 49_152, 49_153, 98_305], true],
+  ] as const)('gives every file as padded base64 and announces its exact length (%s)', async (_, sizes, whole) => {
     const dir = await tempDir();
-    // Sizes around the read size and its remainders mod 3 exercise the carried bytes.
-    const sizes = [1, 2, 3, 196_607, 196_608, 196_609, 500_001];
     const contents = sizes.map((n) => randomBytes(n));
     const files = await Promise.all(contents.map((data, i) => planned(dir, `f${i}.png`, data)));
     files[0]!.mediaType = 'IMAGE_FACE_IMAGE';
     files[1]!.customData = { note: 'é"\n' };
-    const body = jsonBody(files);
-    const raw = await text(body.body);
+    const body = await jsonBody(files);
+    expect(Buffer.isBuffer(body.body)).toBe(whole);
+    const raw = await textOf(body);
     expect(Buffer.byteLength(raw)).toBe(body.length);
     expect(body.headers['content-length']).toBe(String(body.length));
     const parsed = JSON.parse(raw) as Array<Record<string, unknown>>;
@@ -39,18 +47,36 @@ describe('JSON body', () => {
     expect(parsed[0]).not.toHaveProperty('custom_data');
     expect(parsed[1]).toMatchObject({ custom_data: { note: 'é"\n' } });
     expect(parsed[1]).not.toHaveProperty('media_type');
+    expect(body.digests()).toEqual(contents.map((data) => createHash('sha256').update(data).digest('hex')));
   });
 });
 
 describe('multipart body', () => {
-  it('announces its exact length and puts the metadata part under the file field', async () => {
+  it.each([
+    ['whole', 9, true],
+    ['streamed', 2_000_000, false],
+  ] as const)('announces its exact length and puts the metadata part under the file field (%s)', async (_, size, whole) => {
     const dir = await tempDir();
-    const file = await planned(dir, 'selfie.png', Buffer.from('png-bytes'), { mediaType: 'IMAGE_FACE_IMAGE', customData: { a: 1 } });
-    const body = multipartBody([file]);
-    const raw = await text(body.body);
-    expect(Buffer.byteLength(raw)).toBe(body.length);
-    expect(raw).toContain('name="file_1"; filename="selfie.png"');
-    expect(raw).toContain('{"media_type":"IMAGE_FACE_IMAGE","a":1}');
+    const data = randomBytes(size);
+    const file = await planned(dir, 'selfie.png', data, { mediaType: 'IMAGE_FACE_IMAGE', customData: { a: 1 } });
+    const body = await multipartBody([file]);
+    expect(Buffer.isBuffer(body.body)).toBe(whole);
+    const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
+    expect(raw.length).toBe(body.length);
+    expect(body.headers['content-length']).toBe(String(body.length));
+    expect(raw.includes(data)).toBe(true);
+    expect(raw.toString('latin1')).toContain('name="file_1"; filename="selfie.png"');
+    expect(raw.toString('latin1')).toContain('{"media_type":"IMAGE_FACE_IMAGE","a":1}');
+    expect(body.digests()).toEqual([createHash('sha256').update(data).digest('hex')]);
+  });
+
+  it.each([
+    ['grew', 1001],
+    ['shrank', 999],
+  ])('read whole, fails with file_changed, naming the file, when it %s since the check', async (_, actual) => {
+    const dir = await tempDir();
+    const file = await planned(dir, 'a.png', Buffer.alloc(actual, 1));
+    await expect(multipartBody([{ ...file, bytes: 1000 }])).rejects.toMatchObject({ code: 'file_changed', path: file.absPath });
   });
 });
 
@@ -59,7 +85,7 @@ describe('multipart boundaries', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', Buffer.from('x'));
     const boundaryOf = (headers: Record<string, string>) => /boundary=(.+)$/.exec(headers['content-type']!)![1]!;
-    const [first, second] = [multipartBody([file]), multipartBody([file])];
+    const [first, second] = [await multipartBody([file]), await multipartBody([file])];
     expect(boundaryOf(first.headers)).not.toBe(boundaryOf(second.headers));
     expect(boundaryOf(first.headers).length).toBeLessThanOrEqual(70);
     first.destroy();

@@ -1,5 +1,6 @@
 import type { Hash } from 'node:crypto';
 import { close, open, read } from 'node:fs';
+import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 
 /** Raised when a file's size is no longer the one checked: sending it would store a cut or padded copy. */
@@ -64,5 +65,40 @@ export class PlannedFileStream extends Readable {
     const closeFile = () => close(fd, () => callback(error));
     if (this.readInFlight) this.closeAfterRead = closeFile;
     else closeFile();
+  }
+}
+
+const openFile = promisify(open);
+const readInto = promisify(read);
+const closeFile = promisify(close);
+
+/**
+ * A small file's planned bytes in one buffer, hashed. Like the stream, it asks for one byte
+ * more than planned, so a file that grew or shrank since the check fails with file_changed.
+ */
+export async function readPlannedFile(path: string, bytes: number, hash: Hash): Promise<Buffer> {
+  let fd: number;
+  try {
+    fd = await openFile(path, 'r');
+  } catch (error) {
+    throw Object.assign(error as Error, { path });
+  }
+  try {
+    const buffer = Buffer.allocUnsafe(bytes + 1);
+    let filled = 0;
+    for (;;) {
+      const { bytesRead } = await readInto(fd, buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled === buffer.length) break;
+    }
+    if (filled !== bytes) throw fileChanged(path);
+    const data = buffer.subarray(0, bytes);
+    hash.update(data);
+    return data;
+  } catch (error) {
+    throw Object.assign(error as Error, { path });
+  } finally {
+    await closeFile(fd).catch(() => {});
   }
 }

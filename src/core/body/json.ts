@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import { hashedFileStream, newHash, type RequestBody } from './request-body.js';
+import { hashedFileStream, newHash, readWhole, wholeBody, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -8,33 +8,38 @@ const READ_SIZE = 3 * 64 * 1024;
 // objects: a larger string goes to the large-object space, and encoding ran ten times slower.
 const ENCODE_SIZE = 3 * 16 * 1024;
 
-/** The JSON format: a top-level array of `{media, name, media_type, custom_data}`, media streamed as base64. */
-export function jsonBody(files: readonly PlannedFile[]): RequestBody {
+/**
+ * The JSON format: a top-level array of `{media, name, media_type, custom_data}`, media as
+ * base64. A small request is read whole first; a larger one streams its files.
+ */
+export async function jsonBody(files: readonly PlannedFile[]): Promise<RequestBody> {
   const parts = files.map((file, index) => ({
     file,
-    hash: newHash(),
     head: Buffer.from(`${index === 0 ? '[' : ','}{"media":"`),
     tail: Buffer.from(`",${JSON.stringify(jsonFields(file)).slice(1)}`),
   }));
   const close = Buffer.from(']');
-  let fileError: NodeJS.ErrnoException | undefined;
-  const length =
-    parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;
+  const headers = { 'content-type': 'application/json' };
+  const hashes = files.map(() => newHash());
+  const whole = await readWhole(files, hashes);
+  if (whole) return wholeBody(headers, Buffer.concat([...parts.flatMap(({ head, tail }, i) => [head, ...encoded(whole[i]!), tail]), close]), hashes);
 
+  let fileError: NodeJS.ErrnoException | undefined;
+  const length = parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;
   async function* body(): AsyncGenerator<Uint8Array> {
-    for (const { file, hash, head, tail } of parts) {
+    for (const [index, { file, head, tail }] of parts.entries()) {
       yield head;
-      yield* base64Of(hashedFileStream(file.absPath, file.bytes, hash, (error) => (fileError ??= error), READ_SIZE));
+      yield* base64Of(hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error), READ_SIZE));
       yield tail;
     }
     yield close;
   }
   const stream = Readable.from(body(), { objectMode: false });
   return {
-    headers: { 'content-type': 'application/json', 'content-length': String(length) },
+    headers: { ...headers, 'content-length': String(length) },
     body: stream,
     length,
-    digests: () => parts.map((p) => p.hash.copy().digest('hex')),
+    digests: () => hashes.map((h) => h.copy().digest('hex')),
     fileError: () => fileError,
     destroy: () => stream.destroy(),
   };
@@ -56,10 +61,15 @@ async function* base64Of(file: Readable): AsyncGenerator<Uint8Array> {
   for await (const chunk of file) {
     const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     const whole = data.length - (data.length % 3);
-    for (let at = 0; at < whole; at += ENCODE_SIZE) yield base64(data.subarray(at, Math.min(at + ENCODE_SIZE, whole)));
+    yield* encoded(data.subarray(0, whole));
     carry = data.subarray(whole);
   }
-  if (carry.length > 0) yield base64(carry);
+  if (carry.length > 0) yield* encoded(carry);
 }
 
-const base64 = (bytes: Buffer) => Buffer.from(bytes.toString('base64'), 'latin1');
+/** Bytes as base64, in pieces of at most ENCODE_SIZE input bytes; only the last piece may be padded. */
+function* encoded(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += ENCODE_SIZE) {
+    yield Buffer.from(bytes.subarray(at, Math.min(at + ENCODE_SIZE, bytes.length)).toString('base64'), 'latin1');
+  }
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
-import { flatMetadata, hashedFileStream, newHash, type RequestBody } from './request-body.js';
+import { flatMetadata, hashedFileStream, newHash, readWhole, wholeBody, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
 // fresh random one per request, without asking for entropy on every request.
@@ -11,24 +11,24 @@ let bodies = 0;
 
 /**
  * multipart/form-data: per file, a part with the file (name and Content-Type by
- * extension) and, under the same field name, a part with its metadata JSON.
+ * extension) and, under the same field name, a part with its metadata JSON. A small request
+ * is read whole first; a larger one streams its files.
  */
-export function multipartBody(files: readonly PlannedFile[]): RequestBody {
+export async function multipartBody(files: readonly PlannedFile[]): Promise<RequestBody> {
   const form = new FormData();
   form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const hashes = files.map(() => newHash());
+  const whole = await readWhole(files, hashes);
   let fileError: NodeJS.ErrnoException | undefined;
-  const sources = files.map((file, index) => hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error)));
+  const sources = whole ? [] : files.map((file, index) => hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, sources[index]!, {
-      filename: file.name,
-      contentType: file.contentType,
-      knownLength: file.bytes,
-    });
+    form.append(field, whole?.[index] ?? sources[index]!, { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
+  if (whole) return wholeBody(form.getHeaders(), form.getBuffer(), hashes);
+
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
   // and a read error must reach it, or the request would wait forever.

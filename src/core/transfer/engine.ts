@@ -1,3 +1,4 @@
+import { subscribe } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.js';
@@ -156,6 +157,16 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     if (outcome === 'failed' && settings.failFast && !tally.stopped) stop('fail-fast', false);
   };
 
+  /** A file that can no longer be read fails alone, never retried; the others of its request go again without it. */
+  const failUnreadable = (job: Job, error: NodeJS.ErrnoException) => {
+    const isUnreadable = (file: PlannedFile) => file.absPath === error.path;
+    const unreadable = job.files.filter(isUnreadable);
+    // Should the error name none of them, the whole request fails rather than going round again.
+    finish(unreadable.length > 0 ? { ...job, files: unreadable } : job, 'failed', fileErrorDetail(error));
+    const others = unreadable.length > 0 ? job.files.filter((file) => !isUnreadable(file)) : [];
+    if (others.length > 0) scheduler.defer({ ...job, files: others }, 0);
+  };
+
   const handle = async (job: Job) => {
     try {
       await flow.acquire(startSignal);
@@ -163,27 +174,27 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       unfinished.push(job); // stopped while waiting for a start slot
       return;
     }
+    let body: RequestBody;
+    try {
+      body = await buildBody(job.files);
+    } catch (error) {
+      // A small request's files are read before it is sent: one that fails costs no request.
+      if ((error as NodeJS.ErrnoException).path === undefined) throw error;
+      flow.release({ throttled: false });
+      return failUnreadable(job, error as NodeJS.ErrnoException);
+    }
     job.attempts++;
     for (const file of job.files) onEvent({ event: 'attempt', path: file.path, entity_id: file.entityId, attempt: job.attempts });
-    const body = buildBody(job.files);
-    const { outcome, message } = await attempt(body, job, settings, requestSignal);
+    const { outcome, message, digests } = await attempt(body, job, settings, requestSignal);
     const now = clock.now();
     const throttled = outcome.kind === 'response' && outcome.status === 429;
     const hint = throttled ? serverHintMs(outcome.headers, now) : undefined;
     flow.release({ throttled, ...(hint !== undefined && { resumeAt: now + hint }) });
+    if (outcome.kind === 'file-error') return failUnreadable(job, outcome.error);
 
     const status = outcome.kind === 'response' ? outcome.status : null;
     const errorCode = message.errorCode;
-    // A file that can no longer be read fails alone; the others of its request go again without it.
-    const unreadablePath = outcome.kind === 'file-error' ? body.fileError()?.path : undefined;
-    if (unreadablePath !== undefined && job.files.length > 1) {
-      const unreadable = job.files.filter((file) => file.absPath === unreadablePath);
-      if (unreadable.length > 0) {
-        finish({ ...job, files: unreadable }, 'failed', { status: null, errorCode, message: message.text });
-        return scheduler.defer({ ...job, files: job.files.filter((file) => file.absPath !== unreadablePath) }, 0);
-      }
-    }
-    if (status !== null && status >= 200 && status < 300) return finish(job, 'uploaded', { status, errorCode: null, message: '' }, body.digests());
+    if (status !== null && status >= 200 && status < 300) return finish(job, 'uploaded', { status, errorCode: null, message: '' }, digests);
     if (outcome.kind === 'no-response' && outcome.bodySent) job.possiblyDuplicated = true;
     if (status !== null && isAuthRefusal(status)) {
       finish(job, 'failed', { status, errorCode, message: message.text });
@@ -248,10 +259,23 @@ function fileErrorDetail(error: NodeJS.ErrnoException) {
   return { status: null, errorCode, message };
 }
 
-/** One request: its outcome, and the error_code/message of the answer, if any. */
-async function attempt(body: RequestBody, job: Job, settings: TransferSettings, runSignal: AbortSignal) {
-  let bodySent = false;
-  body.body.once('end', () => (bodySent = true));
+/** Bodies undici has written out in full: a request that then gets no answer may have been stored. */
+const sentBodies = new WeakSet<object>();
+subscribe('undici:request:bodySent', (message) => {
+  const body = (message as { request: { body: unknown } }).request.body;
+  if (typeof body === 'object' && body !== null) sentBodies.add(body);
+});
+
+interface AttemptResult {
+  outcome: AttemptOutcome;
+  /** error_code and message of the answer, if any. */
+  message: { errorCode: string | null; text: string };
+  /** The files' sha256, when stored. */
+  digests?: string[];
+}
+
+/** One request. */
+async function attempt(body: RequestBody, job: Job, settings: TransferSettings, runSignal: AbortSignal): Promise<AttemptResult> {
   // One controller per attempt, its timer cleared when the attempt ends: AbortSignal.timeout()
   // and AbortSignal.any() would keep a timer and a signal alive per request for the full timeout.
   const controller = new AbortController();
@@ -266,17 +290,18 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
   try {
     const response = await put(url, body, { apiKey: settings.apiKey, dispatcher: settings.dispatcher, signal: controller.signal });
     const outcome: AttemptOutcome = { kind: 'response', status: response.status, headers: response.headers };
-    return { outcome, message: { errorCode: response.errorCode, text: response.message } };
+    const stored = response.status >= 200 && response.status < 300;
+    return { outcome, message: { errorCode: response.errorCode, text: response.message }, ...(stored && { digests: body.digests() }) };
   } catch (error) {
     const fileError = body.fileError();
     if (fileError) {
       const { errorCode, message } = fileErrorDetail(fileError);
-      return { outcome: { kind: 'file-error', code: errorCode, message } as AttemptOutcome, message: { errorCode, text: message } };
+      return { outcome: { kind: 'file-error', error: fileError }, message: { errorCode, text: message } };
     }
     const err = error as Error & { code?: string };
     const code = timedOut ? 'timeout' : (err.code ?? 'network_error');
     const text = timedOut ? `no answer within ${settings.timeoutMs / 1000} s` : err.message;
-    const outcome: AttemptOutcome = { kind: 'no-response', code, message: text, bodySent };
+    const outcome: AttemptOutcome = { kind: 'no-response', code, message: text, bodySent: sentBodies.has(body.body) };
     return { outcome, message: { errorCode: code, text } };
   } finally {
     clearTimeout(timer);

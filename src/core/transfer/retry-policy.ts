@@ -18,8 +18,8 @@ export type AttemptOutcome =
   | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined> }
   /** No response: a network error or a timeout. `bodySent` means the server may have stored it. */
   | { kind: 'no-response'; code: string; message: string; bodySent: boolean }
-  /** The file could not be read while sending (deleted or changed since preflight): no retry helps. */
-  | { kind: 'file-error'; code: string; message: string };
+  /** A file could not be read while sending (deleted or changed since preflight): no retry helps. */
+  | { kind: 'file-error'; error: NodeJS.ErrnoException };
 
 const RETRYABLE_STATUSES = new Set([408, 423, 429, 500, 502, 503, 504]);
 
