@@ -88,9 +88,9 @@ export async function readPlannedFile(path: string, bytes: number, hash: Hash): 
     let filled = 0;
     for (;;) {
       const { bytesRead } = await readInto(fd, buffer, filled, buffer.length - filled, filled);
-      if (bytesRead === 0) break;
       filled += bytesRead;
-      if (filled === buffer.length) break;
+      // Once the planned bytes are in, a read short of the extra byte found the end: no read just to see it.
+      if (bytesRead === 0 || filled >= bytes) break;
     }
     if (filled !== bytes) throw fileChanged(path);
     const data = buffer.subarray(0, bytes);
