@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
@@ -27,7 +28,7 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return wholeBody(form.getHeaders(), form.getBuffer(), hashes);
+  if (whole) return wholeBody(form.getHeaders(), await bufferOf(form), hashes);
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -47,4 +48,14 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
       for (const source of sources) source.destroy();
     },
   };
+}
+
+/** A form of buffers as one buffer, each part copied once: form-data's getBuffer copies all it has so far for every part. */
+async function bufferOf(form: FormData): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  form.on('data', (chunk: Buffer | string) => chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+  const ended = once(form, 'end');
+  form.resume();
+  await ended;
+  return Buffer.concat(chunks);
 }
