@@ -85,7 +85,7 @@ describe('edge cases of finding files', () => {
 });
 
 describe('edge cases while sending', () => {
-  // A request up to 256 KiB is read whole before it is sent (a file that fails was never sent:
+  // A request up to 1 MiB is read whole before it is sent (a file that fails was never sent:
   // attempts 0); a larger one streams, and the file fails during its first attempt.
   const sizes = [
     ['read whole', 1000, 0],

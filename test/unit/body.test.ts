@@ -9,6 +9,7 @@ import { jsonBody } from '../../src/core/body/json.js';
 import { multipartBody } from '../../src/core/body/multipart.js';
 import type { PlannedFile } from '../../src/core/plan.js';
 import type { RequestBody } from '../../src/core/body/request-body.js';
+import { parseMultipart } from '../../src/sandbox/parse-body.js';
 import { tempDir } from '../helpers.js';
 
 async function planned(dir: string, name: string, data: Buffer, extra: Partial<PlannedFile> = {}): Promise<PlannedFile> {
@@ -22,9 +23,9 @@ const textOf = async (body: RequestBody) => (Buffer.isBuffer(body.body) ? body.b
 
 describe('JSON body', () => {
   it.each([
-    // Sizes around the read size and its remainders mod 3 exercise the carried bytes; over 256 KiB in all, so streamed.
+    // Sizes around the read size and its remainders mod 3 exercise the carried bytes; over 1 MiB in all, so streamed.
     ['streamed', [1, 2, 3, 196_607, 196_608, 196_609, 500_001], false],
-    // Around the encoding piece (48 KiB); under 256 KiB in all, so read whole.
+    // Around the encoding piece (48 KiB); under 1 MiB in all, so read whole.
     ['whole', [1, 2, 3, 49_151, 49_152, 49_153, 98_305], true],
   ] as const)('gives every file as padded base64 and announces its exact length (%s)', async (_, sizes, whole) => {
     const dir = await tempDir();
@@ -68,6 +69,22 @@ describe('multipart body', () => {
     expect(raw.toString('latin1')).toContain('name="file_1"; filename="selfie.png"');
     expect(raw.toString('latin1')).toContain('{"media_type":"IMAGE_FACE_IMAGE","a":1}');
     expect(body.digests()).toEqual([createHash('sha256').update(data).digest('hex')]);
+  });
+
+  it.each([
+    ['whole', 70_000],
+    ['streamed', 1_100_000],
+  ] as const)('carries every file of a batch byte for byte, each with its metadata (%s)', async (how, large) => {
+    const dir = await tempDir();
+    const contents = [randomBytes(1), randomBytes(1000), randomBytes(large)];
+    const files = await Promise.all(contents.map((data, i) => planned(dir, `f${i}.png`, data, i === 1 ? {} : { mediaType: `TYPE_${i}` })));
+    const body = await multipartBody(files);
+    expect(Buffer.isBuffer(body.body)).toBe(how === 'whole');
+    const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
+    expect(raw.length).toBe(body.length);
+    const media = await parseMultipart(raw, body.headers['content-type']!, 10_000_000);
+    expect(media.map((m) => [m.name, m.mediaType, m.sha256])).toEqual(contents.map((data, i) => [`f${i}.png`, i === 1 ? null : `TYPE_${i}`, createHash('sha256').update(data).digest('hex')]));
+    expect(body.digests()).toEqual(media.map((m) => m.sha256));
   });
 
   it.each([

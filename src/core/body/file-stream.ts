@@ -73,10 +73,11 @@ const readInto = promisify(read);
 const closeFile = promisify(close);
 
 /**
- * A small file's planned bytes in one buffer, hashed. Like the stream, it asks for one byte
- * more than planned, so a file that grew or shrank since the check fails with file_changed.
+ * A small file's planned bytes, hashed, read into `target` at `offset` (by default a buffer of
+ * its own). Like the stream, it asks for one byte more than planned, so a file that grew or
+ * shrank since the check fails with file_changed; `target` must have room for that byte.
  */
-export async function readPlannedFile(path: string, bytes: number, hash: Hash): Promise<Buffer> {
+export async function readPlannedFile(path: string, bytes: number, hash: Hash, target = Buffer.allocUnsafe(bytes + 1), offset = 0): Promise<Buffer> {
   let fd: number;
   try {
     fd = await openFile(path, 'r');
@@ -84,16 +85,15 @@ export async function readPlannedFile(path: string, bytes: number, hash: Hash): 
     throw Object.assign(error as Error, { path });
   }
   try {
-    const buffer = Buffer.allocUnsafe(bytes + 1);
     let filled = 0;
     for (;;) {
-      const { bytesRead } = await readInto(fd, buffer, filled, buffer.length - filled, filled);
+      const { bytesRead } = await readInto(fd, target, offset + filled, bytes + 1 - filled, filled);
       filled += bytesRead;
       // Once the planned bytes are in, a read short of the extra byte found the end: no read just to see it.
       if (bytesRead === 0 || filled >= bytes) break;
     }
     if (filled !== bytes) throw fileChanged(path);
-    const data = buffer.subarray(0, bytes);
+    const data = target.subarray(offset, offset + bytes);
     hash.update(data);
     return data;
   } catch (error) {

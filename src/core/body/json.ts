@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import { hashedFileStream, newHash, readWhole, wholeBody, type RequestBody } from './request-body.js';
+import { readPlannedFile } from './file-stream.js';
+import { fitsWhole, hashedFileStream, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -21,8 +22,10 @@ export async function jsonBody(files: readonly PlannedFile[]): Promise<RequestBo
   const close = Buffer.from(']');
   const headers = { 'content-type': 'application/json' };
   const hashes = files.map(() => newHash());
-  const whole = await readWhole(files, hashes);
-  if (whole) return wholeBody(headers, Buffer.concat([...parts.flatMap(({ head, tail }, i) => [head, ...encoded(whole[i]!), tail]), close]), hashes);
+  if (fitsWhole(files)) {
+    const contents = await Promise.all(files.map((file, index) => readPlannedFile(file.absPath, file.bytes, hashes[index]!)));
+    return wholeBody(headers, Buffer.concat([...parts.flatMap(({ head, tail }, i) => [head, ...encoded(contents[i]!), tail]), close]), hashes);
+  }
 
   let fileError: NodeJS.ErrnoException | undefined;
   const length = parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;

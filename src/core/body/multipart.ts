@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import type { Hash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
-import { flatMetadata, hashedFileStream, newHash, readWhole, wholeBody, type RequestBody } from './request-body.js';
+import { readPlannedFile } from './file-stream.js';
+import { fitsWhole, flatMetadata, hashedFileStream, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
 // fresh random one per request, without asking for entropy on every request.
@@ -19,16 +21,17 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
   const form = new FormData();
   form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const hashes = files.map(() => newHash());
-  const whole = await readWhole(files, hashes);
+  const whole = fitsWhole(files);
   let fileError: NodeJS.ErrnoException | undefined;
-  const sources = whole ? [] : files.map((file, index) => hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error)));
+  // Read whole, each file gets an empty placeholder here and is read straight into the body later.
+  const values = files.map((file, index) => (whole ? Buffer.alloc(0) : hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error))));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, whole?.[index] ?? sources[index]!, { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
+    form.append(field, values[index], { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return wholeBody(form.getHeaders(), await bufferOf(form), hashes);
+  if (whole) return wholeBody(form.getHeaders(), await readAround(form, values as Buffer[], files, hashes), hashes);
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -45,17 +48,35 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
     // form-data opens every file up front; those it had not reached yet must be closed too.
     destroy: () => {
       body.destroy();
-      for (const source of sources) source.destroy();
+      for (const source of values) if (!Buffer.isBuffer(source)) source.destroy();
     },
   };
 }
 
-/** A form of buffers as one buffer, each part copied once: form-data's getBuffer copies all it has so far for every part. */
-async function bufferOf(form: FormData): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  form.on('data', (chunk: Buffer | string) => chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+/**
+ * The form's bytes in one buffer, each file read straight into the gap its placeholder left:
+ * no copy of the files' bytes. Throws the error (with its path) of a file that can no longer
+ * be read as checked.
+ */
+async function readAround(form: FormData, placeholders: readonly Buffer[], files: readonly PlannedFile[], hashes: readonly Hash[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  form.on('data', (part: Buffer | string) => parts.push(typeof part === 'string' ? Buffer.from(part) : part));
   const ended = once(form, 'end');
   form.resume();
   await ended;
-  return Buffer.concat(chunks);
+  const fileAt = (part: Buffer) => placeholders.indexOf(part);
+  const sizeOf = (part: Buffer) => (fileAt(part) === -1 ? part.length : files[fileAt(part)]!.bytes);
+  const body = Buffer.allocUnsafe(parts.reduce((sum, part) => sum + sizeOf(part), 0));
+  const reads: Array<Promise<Buffer>> = [];
+  let offset = 0;
+  for (const part of parts) {
+    const index = fileAt(part);
+    if (index !== -1) reads.push(readPlannedFile(files[index]!.absPath, files[index]!.bytes, hashes[index]!, body, offset));
+    offset += sizeOf(part);
+  }
+  await Promise.all(reads);
+  // The framing goes in once the files are read: each read looked one byte past its file, into the framing after it.
+  offset = 0;
+  for (const part of parts) offset += fileAt(part) === -1 ? part.copy(body, offset) : sizeOf(part);
+  return body;
 }

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import { PlannedFileStream, readPlannedFile } from './file-stream.js';
+import { PlannedFileStream } from './file-stream.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -36,20 +36,14 @@ export const newHash = () => createHash('sha256');
 
 /**
  * Requests up to this size are read whole and sent as one buffer: undici sends a buffer for a
- * fraction of a stream's cost per request, which counts for small files. Larger requests
- * stream: a batch of ten 100 KB files went slower whole (form-data's getBuffer copies the body
- * once per part), and memory stays at 4 MiB for the default 16 requests in flight.
+ * fraction of a stream's cost per request, which counts for small files. 1 MiB takes a batch of
+ * ten 100 KB scans, and holds 16 MiB at most for the default 16 requests in flight; larger
+ * requests stream.
  */
-const WHOLE_AT_MOST = 256 * 1024;
+const WHOLE_AT_MOST = 1024 * 1024;
 
-/**
- * Each file's bytes, hashed, when the request is small enough to hold; undefined to stream it.
- * Throws the first file's error (with its path) when a file can no longer be read as checked.
- */
-export async function readWhole(files: readonly PlannedFile[], hashes: readonly Hash[]): Promise<Buffer[] | undefined> {
-  if (files.reduce((sum, file) => sum + file.bytes, 0) > WHOLE_AT_MOST) return undefined;
-  return Promise.all(files.map((file, index) => readPlannedFile(file.absPath, file.bytes, hashes[index]!)));
-}
+/** Whether a request is small enough to be read whole. */
+export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
 
 /** A body already whole in memory: its files are read and closed. */
 export function wholeBody(headers: Record<string, string>, body: Buffer, hashes: readonly Hash[]): RequestBody {
