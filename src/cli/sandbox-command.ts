@@ -4,6 +4,7 @@ import { isLoopback } from '../core/hosts.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG, startSandbox } from '../sandbox/server.js';
 import type { FaultOptions } from '../sandbox/faults.js';
 import { EXIT } from './exit-codes.js';
+import { numberFrom } from './settings.js';
 import { plural } from './format.js';
 import type { Io } from './io.js';
 
@@ -20,24 +21,17 @@ export interface SandboxFlags {
   seed?: string;
 }
 
-function number(flag: string, raw: string | undefined, min: number, max = Infinity, whole = false): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max || (whole && !Number.isInteger(value))) {
-    throw new UsageError(`${flag}: "${raw}" is not a valid value`, `use ${whole ? 'a whole number' : 'a number'} from ${min}${Number.isFinite(max) ? ` to ${max}` : ' up'}`);
-  }
-  return value;
-}
+const number = (flag: string, raw: string | undefined, range: Parameters<typeof numberFrom>[2]) => (raw === undefined ? undefined : numberFrom(raw, flag, range));
 
 /** Runs `u21-media sandbox` until SIGINT/SIGTERM; returns its exit code. */
 export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
-  const port = number('--port', flags.port, 0, 65535, true) ?? 0;
-  const failRate = number('--fail-rate', flags.failRate, 0, 1) ?? 0;
-  const lockRate = number('--lock-rate', flags.lockRate, 0, 1) ?? 0;
+  const port = number('--port', flags.port, { max: 65535, whole: true }) ?? 0;
+  const failRate = number('--fail-rate', flags.failRate, { max: 1 }) ?? 0;
+  const lockRate = number('--lock-rate', flags.lockRate, { max: 1 }) ?? 0;
   if (failRate + lockRate > 1) throw new UsageError('--fail-rate and --lock-rate add up to more than 1', 'lower one of them');
-  const rateLimit = number('--rate-limit', flags.rateLimit, 0.001);
-  const latency = number('--latency', flags.latency, 0);
-  const seed = number('--seed', flags.seed, 0, 2 ** 32 - 1, true);
+  const rateLimit = number('--rate-limit', flags.rateLimit, { min: 0.001 });
+  const latency = number('--latency', flags.latency, {});
+  const seed = number('--seed', flags.seed, { max: 2 ** 32 - 1, whole: true });
   const host = flags.host ?? '127.0.0.1';
   const faults: FaultOptions = {
     // A failure is a 500, a 503 or a reset before storing, in equal shares.

@@ -85,22 +85,10 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
     case 'boolean':
       if (typeof raw !== 'boolean') throw new UsageError(`${origin}: must be true or false`, `got ${JSON.stringify(raw)}`);
       return raw;
-    case 'integer': {
-      const text = String(raw).trim();
-      const value = Number(text.replace(/_/g, ''));
-      const range = spec.max !== undefined ? `from ${spec.min} to ${spec.max}` : `of at least ${spec.min}`;
-      if (!/^\d[\d_]*$/.test(text) || !Number.isSafeInteger(value) || value < (spec.min ?? 0) || value > (spec.max ?? Infinity)) {
-        throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use a whole number ${range}`);
-      }
-      return value;
-    }
-    case 'number': {
-      const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
-      if (String(raw).trim() === '' || !Number.isFinite(value) || value < (spec.min ?? 0)) {
-        throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use a number of at least ${spec.min ?? 0}`);
-      }
-      return value;
-    }
+    case 'integer':
+      return numberFrom(raw, origin, { min: spec.min, max: spec.max, whole: true });
+    case 'number':
+      return numberFrom(raw, origin, { min: spec.min, max: spec.max });
     case 'choice':
       if (typeof raw !== 'string' || !spec.choices!.includes(raw)) {
         throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use one of ${spec.choices!.join(', ')}`);
@@ -110,6 +98,18 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
       if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${origin}: must not be empty`, `give a value for ${flagOf(spec)}`);
       return raw;
   }
+}
+
+/** A number from a flag, variable or config value, in range, or a UsageError naming `origin` and the range. */
+export function numberFrom(raw: unknown, origin: string, { min = 0, max = Infinity, whole = false }: { min?: number | undefined; max?: number | undefined; whole?: boolean }): number {
+  const text = String(raw).trim();
+  const value = typeof raw === 'number' ? raw : Number(whole ? text.replace(/_/g, '') : text);
+  const wholeOk = !whole || (/^\d[\d_]*$/.test(text) && Number.isSafeInteger(value));
+  if (text === '' || !Number.isFinite(value) || value < min || value > max || !wholeOk) {
+    const range = max < Infinity ? `from ${min} to ${max}` : `of at least ${min}`;
+    throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use ${whole ? 'a whole number' : 'a number'} ${range}`);
+  }
+  return value;
 }
 
 /** The API key and where it came from: `--api-key-file`, else U21_API_KEY, else the config's apiKeyFile. Never echoed. */
