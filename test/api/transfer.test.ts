@@ -84,6 +84,22 @@ describe('transfer under faults', () => {
     for (const media of server.stored.slice(0, 20)) expect(media.sha256).toBe(await sha256(join(dir, media.name)));
   }, 60_000);
 
+  it('streams files over 1 MiB through resets and 500s, flagging each one stored twice', async () => {
+    const dir = await makeFiles(12, 1_100_000);
+    const { server, events, summary } = await run(
+      { faults: { seed: 7, error500: 0.1, resetBeforeStore: 0.1, resetAfterStore: 0.2 } },
+      { paths: [dir], concurrency: 8, rate: 0, retries: 10, timeout: 10 },
+    );
+    const faults = countBy(server.requests, (r) => r.fault);
+    expect(faults.get('reset-after')).toBeGreaterThan(0);
+    expect(summary).toMatchObject({ total: 12, uploaded: 12, failed: 0 });
+    const storedByName = countBy(server.stored, (m) => m.name);
+    const flagged = new Set(events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => (e as { path: string }).path.split('/').at(-1)!));
+    for (const [name, times] of storedByName) if (times > 1) expect(flagged.has(name), `${name} stored ${times} times`).toBe(true);
+    expect(server.stored.length).toBe(12 + faults.get('reset-after')!);
+    for (const media of server.stored.slice(0, 5)) expect(media.sha256).toBe(await sha256(join(dir, media.name)));
+  }, 60_000);
+
   it('slows the whole run down in a 429 storm and still completes, each file stored once', async () => {
     const dir = await makeFiles(60, 200);
     const started = Date.now();

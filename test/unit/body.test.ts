@@ -88,6 +88,19 @@ describe('multipart body', () => {
   });
 
   it.each([
+    [1024 * 1024, true],
+    [1024 * 1024 + 1, false],
+  ])('reads a request of %i bytes of files whole: %s', async (size, whole) => {
+    const dir = await tempDir();
+    const data = randomBytes(size);
+    const body = await multipartBody([await planned(dir, 'a.png', data)]);
+    expect(Buffer.isBuffer(body.body)).toBe(whole);
+    const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
+    expect(raw.includes(data)).toBe(true);
+    expect(raw.length).toBe(body.length);
+  });
+
+  it.each([
     ['grew', 1001],
     ['shrank', 999],
   ])('read whole, fails with file_changed, naming the file, when it %s since the check', async (_, actual) => {

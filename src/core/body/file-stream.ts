@@ -78,11 +78,14 @@ const closeFile = promisify(close);
  * shrank since the check fails with file_changed; `target` must have room for that byte.
  */
 export async function readPlannedFile(path: string, bytes: number, hash: Hash, target = Buffer.allocUnsafe(bytes + 1), offset = 0): Promise<Buffer> {
+  if (offset + bytes + 1 > target.length) throw new RangeError(`no room for ${bytes} + 1 bytes at ${offset} of ${target.length}`);
+  // The file system's errors name the file, as the stream's do; anything else is a bug, not the file's fault.
+  const named = (error: unknown) => ('syscall' in (error as object) ? Object.assign(error as Error, { path }) : error);
   let fd: number;
   try {
     fd = await openFile(path, 'r');
   } catch (error) {
-    throw Object.assign(error as Error, { path });
+    throw named(error);
   }
   try {
     let filled = 0;
@@ -97,7 +100,7 @@ export async function readPlannedFile(path: string, bytes: number, hash: Hash, t
     hash.update(data);
     return data;
   } catch (error) {
-    throw Object.assign(error as Error, { path });
+    throw named(error);
   } finally {
     await closeFile(fd).catch(() => {});
   }

@@ -24,14 +24,15 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
   const whole = fitsWhole(files);
   let fileError: NodeJS.ErrnoException | undefined;
   // Read whole, each file gets an empty placeholder here and is read straight into the body later.
-  const values = files.map((file, index) => (whole ? Buffer.alloc(0) : hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error))));
+  const placeholders = whole ? files.map(() => Buffer.alloc(0)) : [];
+  const sources = whole ? [] : files.map((file, index) => hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, values[index], { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
+    form.append(field, placeholders[index] ?? sources[index]!, { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return wholeBody(form.getHeaders(), await readAround(form, values as Buffer[], files, hashes), hashes);
+  if (whole) return wholeBody(form.getHeaders(), await readAround(form, placeholders, files, hashes), hashes);
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -48,7 +49,7 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
     // form-data opens every file up front; those it had not reached yet must be closed too.
     destroy: () => {
       body.destroy();
-      for (const source of values) if (!Buffer.isBuffer(source)) source.destroy();
+      for (const source of sources) source.destroy();
     },
   };
 }
@@ -59,6 +60,7 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
  * be read as checked.
  */
 async function readAround(form: FormData, placeholders: readonly Buffer[], files: readonly PlannedFile[], hashes: readonly Hash[]): Promise<Buffer> {
+  const length = form.getLengthSync(); // before the parts are taken out
   const parts: Buffer[] = [];
   form.on('data', (part: Buffer | string) => parts.push(typeof part === 'string' ? Buffer.from(part) : part));
   const ended = once(form, 'end');
@@ -74,8 +76,10 @@ async function readAround(form: FormData, placeholders: readonly Buffer[], files
     if (index !== -1) reads.push(readPlannedFile(files[index]!.absPath, files[index]!.bytes, hashes[index]!, body, offset));
     offset += sizeOf(part);
   }
+  // form-data hands on each value as given; should that ever change, files would go out empty.
+  if (reads.length !== files.length || body.length !== length) throw new Error('form-data did not frame the files as expected');
   await Promise.all(reads);
-  // The framing goes in once the files are read: each read looked one byte past its file, into the framing after it.
+  // The framing goes in last: a file that grew has one byte more read into the framing after it (the body is then not sent).
   offset = 0;
   for (const part of parts) offset += fileAt(part) === -1 ? part.copy(body, offset) : sizeOf(part);
   return body;

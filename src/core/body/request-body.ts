@@ -35,10 +35,10 @@ export function hashedFileStream(path: string, bytes: number, hash: Hash, onFile
 export const newHash = () => createHash('sha256');
 
 /**
- * Requests up to this size are read whole and sent as one buffer: undici sends a buffer for a
- * fraction of a stream's cost per request, which counts for small files. 1 MiB takes a batch of
- * ten 100 KB scans, and holds 16 MiB at most for the default 16 requests in flight; larger
- * requests stream.
+ * Requests whose files total up to this are read whole and sent as one buffer: undici sends a
+ * buffer for a fraction of a stream's cost per request, which counts for small files. 1 MiB
+ * takes a batch of ten 100 KB scans; each request in flight then holds about its size (a JSON
+ * body, base64, about 1.4 times that). Larger requests stream.
  */
 const WHOLE_AT_MOST = 1024 * 1024;
 

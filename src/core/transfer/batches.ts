@@ -6,7 +6,8 @@ export async function* batches(files: AsyncIterable<PlannedFile>, size: number):
   let batch: PlannedFile[] = [];
   let bytes = 0;
   for await (const file of files) {
-    const fits = batch.length < size && batch[0]?.entityId === file.entityId && bytes + file.bytes <= MAX_BYTES_PER_REQUEST;
+    // A full batch went out already: what is left to decide is the entity and the 20 MB.
+    const fits = batch[0]?.entityId === file.entityId && bytes + file.bytes <= MAX_BYTES_PER_REQUEST;
     if (batch.length > 0 && !fits) {
       yield batch;
       batch = [];

@@ -168,29 +168,35 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   };
 
   const handle = async (job: Job) => {
+    let body: RequestBody;
     try {
+      // Built before a start slot is taken: a small request's files are read now, and one that
+      // fails costs neither a request nor a slot.
+      body = await buildBody(job.files);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).path === undefined) throw error;
+      return failUnreadable(job, error as NodeJS.ErrnoException);
+    }
+    try {
+      // Also where a stop that came while the files were read is seen.
       await flow.acquire(startSignal);
     } catch {
+      body.destroy();
       unfinished.push(job); // stopped while waiting for a start slot
       return;
     }
-    let body: RequestBody;
-    try {
-      body = await buildBody(job.files);
-    } catch (error) {
-      // A small request's files are read before it is sent: one that fails costs no request.
-      if ((error as NodeJS.ErrnoException).path === undefined) throw error;
-      flow.release({ throttled: false });
-      return failUnreadable(job, error as NodeJS.ErrnoException);
-    }
     job.attempts++;
     for (const file of job.files) onEvent({ event: 'attempt', path: file.path, entity_id: file.entityId, attempt: job.attempts });
-    const { outcome, message, digests } = await attempt(body, job, settings, requestSignal);
+    const result = await attempt(body, job, settings, requestSignal);
+    if ('fileError' in result) {
+      flow.release({ throttled: false });
+      return failUnreadable(job, result.fileError);
+    }
+    const { outcome, message, digests } = result;
     const now = clock.now();
     const throttled = outcome.kind === 'response' && outcome.status === 429;
     const hint = throttled ? serverHintMs(outcome.headers, now) : undefined;
     flow.release({ throttled, ...(hint !== undefined && { resumeAt: now + hint }) });
-    if (outcome.kind === 'file-error') return failUnreadable(job, outcome.error);
 
     const status = outcome.kind === 'response' ? outcome.status : null;
     const errorCode = message.errorCode;
@@ -266,13 +272,16 @@ subscribe('undici:request:bodySent', (message) => {
   if (typeof body === 'object' && body !== null) sentBodies.add(body);
 });
 
-interface AttemptResult {
-  outcome: AttemptOutcome;
-  /** error_code and message of the answer, if any. */
-  message: { errorCode: string | null; text: string };
-  /** The files' sha256, when stored. */
-  digests?: string[];
-}
+type AttemptResult =
+  | {
+      outcome: AttemptOutcome;
+      /** error_code and message of the answer, if any. */
+      message: { errorCode: string | null; text: string };
+      /** The files' sha256, when stored. */
+      digests?: string[];
+    }
+  /** A file could not be read while it was sent (changed or removed since the check): no retry helps. */
+  | { fileError: NodeJS.ErrnoException };
 
 /** One request. */
 async function attempt(body: RequestBody, job: Job, settings: TransferSettings, runSignal: AbortSignal): Promise<AttemptResult> {
@@ -294,10 +303,7 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     return { outcome, message: { errorCode: response.errorCode, text: response.message }, ...(stored && { digests: body.digests() }) };
   } catch (error) {
     const fileError = body.fileError();
-    if (fileError) {
-      const { errorCode, message } = fileErrorDetail(fileError);
-      return { outcome: { kind: 'file-error', error: fileError }, message: { errorCode, text: message } };
-    }
+    if (fileError) return { fileError };
     const err = error as Error & { code?: string };
     const code = timedOut ? 'timeout' : (err.code ?? 'network_error');
     const text = timedOut ? `no answer within ${settings.timeoutMs / 1000} s` : err.message;

@@ -17,15 +17,12 @@ const MAX_HINTED_DELAY_MS = 10 * 60_000;
 export type AttemptOutcome =
   | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined> }
   /** No response: a network error or a timeout. `bodySent` means the server may have stored it. */
-  | { kind: 'no-response'; code: string; message: string; bodySent: boolean }
-  /** A file could not be read while sending (deleted or changed since preflight): no retry helps. */
-  | { kind: 'file-error'; error: NodeJS.ErrnoException };
+  | { kind: 'no-response'; code: string; message: string; bodySent: boolean };
 
 const RETRYABLE_STATUSES = new Set([408, 423, 429, 500, 502, 503, 504]);
 
 /** Network errors, timeouts and the transient statuses are retried; other answers are final. */
 export function shouldRetry(outcome: AttemptOutcome): boolean {
-  if (outcome.kind === 'file-error') return false;
   return outcome.kind === 'no-response' || RETRYABLE_STATUSES.has(outcome.status);
 }
 
