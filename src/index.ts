@@ -90,7 +90,12 @@ export interface UploadOptions extends PlanOptions {
   drain?: AbortSignal;
   /** Aborting it also cuts the uploads in flight. */
   signal?: AbortSignal;
-  /** undici dispatcher to send through (default: a keep-alive pool sized to `concurrency`). */
+  /**
+   * undici dispatcher to send through (default: a keep-alive pool sized to `concurrency`). A
+   * request that gets no answer is flagged possibly_duplicated when undici's
+   * `undici:request:bodySent` diagnostics channel said its body went out, as undici's own
+   * dispatchers do; one that never publishes it leaves such requests unflagged.
+   */
   dispatcher?: Dispatcher;
   /** Time source for backoff and pacing (tests pass a fake one). */
   clock?: Clock;
