@@ -68,17 +68,16 @@ async function readAround(form: FormData, placeholders: readonly Buffer[], files
   await ended;
   const fileAt = (part: Buffer) => placeholders.indexOf(part);
   const sizeOf = (part: Buffer) => (fileAt(part) === -1 ? part.length : files[fileAt(part)]!.bytes);
-  const body = Buffer.allocUnsafe(parts.reduce((sum, part) => sum + sizeOf(part), 0));
-  const reads: Array<Promise<Buffer>> = [];
+  const gaps: Array<{ index: number; at: number }> = [];
   let offset = 0;
   for (const part of parts) {
-    const index = fileAt(part);
-    if (index !== -1) reads.push(readPlannedFile(files[index]!.absPath, files[index]!.bytes, hashes[index]!, body, offset));
+    if (fileAt(part) !== -1) gaps.push({ index: fileAt(part), at: offset });
     offset += sizeOf(part);
   }
   // form-data hands on each value as given; should that ever change, files would go out empty.
-  if (reads.length !== files.length || body.length !== length) throw new Error('form-data did not frame the files as expected');
-  await Promise.all(reads);
+  if (gaps.length !== files.length || offset !== length) throw new Error('form-data did not frame the files as expected');
+  const body = Buffer.allocUnsafe(length);
+  await Promise.all(gaps.map(({ index, at }) => readPlannedFile(files[index]!.absPath, files[index]!.bytes, hashes[index]!, body, at)));
   // The framing goes in last: a file that grew has one byte more read into the framing after it (the body is then not sent).
   offset = 0;
   for (const part of parts) offset += fileAt(part) === -1 ? part.copy(body, offset) : sizeOf(part);
