@@ -84,30 +84,33 @@ describe('edge cases of finding files', () => {
   });
 });
 
-describe('edge cases while sending', () => {
-  // A request up to 1 MiB is read whole before it is sent (a file that fails was never sent:
-  // attempts 0); a larger one streams, and the file fails during its first attempt.
-  const sizes = [
-    ['read whole', 1000, 0],
-    ['streamed', 1_100_000, 1],
-  ] as const;
-  const cases = (['multipart', 'json'] as const).flatMap((format) => sizes.map(([how, size, attempts]) => [format, how, size, attempts] as const));
+// A request up to 1 MiB is read whole before it is sent (a file that fails was never sent:
+// attempts 0); a larger one streams, and the file fails during its first attempt.
+const BOTH_PATHS = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 100_000, 0], [format, 'streamed', 1_100_000, 1]] as const);
 
-  it.each(cases)('fails a file that vanished after preflight (%s, %s) and uploads the rest', async (format, _, size, attempts) => {
-    const dir = await tempDir();
-    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'c_selfie.jpg']) {
-      await writeFile(join(dir, name), Buffer.alloc(size, name.charCodeAt(0)));
-    }
-    const events: UploadEvent[] = [];
-    const server = closeAfter(await startSandbox());
-    const summary = await upload({
-      // Duplicate detection left out: it would meet the missing file before the send does.
-      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
-      onEvent: (e) => {
-        events.push(e);
-        if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) rmSync(join(dir, 'b_selfie.jpg'));
-      },
-    });
+/**
+ * Uploads selfies of `size` bytes named after `letters`, one at a time and duplicates allowed
+ * (duplicate detection would meet a changed file before the send does); `afterA` runs once
+ * a_selfie.jpg is uploaded.
+ */
+async function uploadThenChange(letters: string, size: number, format: 'multipart' | 'json', afterA: (dir: string) => void) {
+  const dir = await tempDir();
+  for (const letter of letters) await writeFile(join(dir, `${letter}_selfie.jpg`), Buffer.alloc(size, letter.charCodeAt(0)));
+  const events: UploadEvent[] = [];
+  const server = closeAfter(await startSandbox());
+  const summary = await upload({
+    paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
+    onEvent: (e) => {
+      events.push(e);
+      if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) afterA(dir);
+    },
+  });
+  return { dir, events, server, summary };
+}
+
+describe('edge cases while sending', () => {
+  it.each(BOTH_PATHS)('fails a file that vanished after preflight (%s, %s) and uploads the rest', async (format, _, size, attempts) => {
+    const { dir, events, server, summary } = await uploadThenChange('abc', size, format, (dir) => rmSync(join(dir, 'b_selfie.jpg')));
     expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
     expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b_selfie.jpg'), status: null, error_code: 'ENOENT', attempts }));
     expect(events.filter((e) => e.event === 'attempt' && e.path.endsWith('b_selfie.jpg'))).toHaveLength(attempts);
@@ -174,24 +177,10 @@ describe('--fail-fast and a file that can no longer be read', () => {
 });
 
 describe('files that change after the check', () => {
-  const cases = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 100_000, 0], [format, 'streamed', 1_100_000, 1]] as const);
-
-  it.each(cases)('fails a file that grew and one that shrank (%s, %s), storing neither', async (format, _, size, attempts) => {
-    const dir = await tempDir();
-    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'c_selfie.jpg', 'd_selfie.jpg']) {
-      await writeFile(join(dir, name), Buffer.alloc(size, name.charCodeAt(0)));
-    }
-    const events: UploadEvent[] = [];
-    const server = closeAfter(await startSandbox());
-    const summary = await upload({
-      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
-      onEvent: (e) => {
-        events.push(e);
-        if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) {
-          appendFileSync(join(dir, 'b_selfie.jpg'), 'more');
-          truncateSync(join(dir, 'c_selfie.jpg'), 1000);
-        }
-      },
+  it.each(BOTH_PATHS)('fails a file that grew and one that shrank (%s, %s), storing neither', async (format, _, size, attempts) => {
+    const { dir, events, server, summary } = await uploadThenChange('abcd', size, format, (dir) => {
+      appendFileSync(join(dir, 'b_selfie.jpg'), 'more');
+      truncateSync(join(dir, 'c_selfie.jpg'), 1000);
     });
     expect(summary).toMatchObject({ uploaded: 2, failed: 2 });
     for (const name of ['b_selfie.jpg', 'c_selfie.jpg']) {
