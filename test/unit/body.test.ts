@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, truncateSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { buffer, text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { PlannedFileStream } from '../../src/core/body/file-stream.js';
@@ -107,6 +108,22 @@ describe('multipart body', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', Buffer.alloc(actual, 1));
     await expect(multipartBody([{ ...file, bytes: 1000 }])).rejects.toMatchObject({ code: 'file_changed', path: file.absPath });
+  });
+});
+
+describe('a streamed body whose file fails before it is sent', () => {
+  it.each([
+    ['multipart', multipartBody],
+    ['json', jsonBody],
+  ] as const)('keeps the error for the request instead of throwing it (%s)', async (_, build) => {
+    const dir = await tempDir();
+    const file = await planned(dir, 'a.png', randomBytes(2_000_000));
+    truncateSync(file.absPath, 1000);
+    const body = await build([file]);
+    // Nothing takes the body for a while (a start slot is awaited); multipart reads meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(buffer(body.body as Readable)).rejects.toMatchObject({ code: 'file_changed' });
+    expect(body.fileError()).toMatchObject({ code: 'file_changed', path: file.absPath });
   });
 });
 

@@ -39,6 +39,10 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
   // and a read error must reach it, or the request would wait forever.
   const body = new PassThrough();
   form.on('error', (error) => body.destroy(error));
+  // The form starts reading at once, before undici takes the body (it waits for a start slot):
+  // an error until then is kept for the request, in fileError and the destroyed stream undici
+  // rejects with, not thrown.
+  body.on('error', () => {});
   form.pipe(body);
   return {
     headers: { ...form.getHeaders(), 'content-length': String(length) },
