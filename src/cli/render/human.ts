@@ -96,7 +96,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       return outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);
     }
     const sent = s.uploaded + s.failed;
-    const rate = s.duration_ms > 0 && sent > 0 ? `, ${((1000 * sent) / s.duration_ms).toFixed(0)} files/s` : '';
+    // The rate of uploads: "0 of 10 uploaded, 2 failed … 7 files/s" would read as progress.
+    const rate = s.duration_ms > 0 && s.uploaded > 0 ? `, ${((1000 * s.uploaded) / s.duration_ms).toFixed(0)} files/s` : '';
     const ok = s.failed === 0 && !s.stopped && s.invalid === 0;
     const shard = s.shard ? `shard ${s.shard}: ` : '';
     const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
