@@ -4,7 +4,7 @@ import { isLoopback } from '../core/hosts.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG, startSandbox } from '../sandbox/server.js';
 import type { FaultOptions } from '../sandbox/faults.js';
 import { EXIT } from './exit-codes.js';
-import { numberFrom } from './settings.js';
+import { numberFrom } from './number.js';
 import { plural } from './format.js';
 import type { Io } from './io.js';
 

@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { ConventionRule } from '../core/media-type.js';
 import type { BodyFormat } from '../core/transfer/engine.js';
 import { loadConfig } from './config.js';
+import { numberFrom } from './number.js';
 import { flagOf, UPLOAD_OPTIONS, type OptionSpec } from './options.js';
 
 /** Everything an upload run needs, merged: flags > environment > config file > defaults. */
@@ -98,18 +99,6 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
       if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${origin}: must not be empty`, `give a value for ${flagOf(spec)}`);
       return raw;
   }
-}
-
-/** A number from a flag, variable or config value, in range, or a UsageError naming `origin` and the range. */
-export function numberFrom(raw: unknown, origin: string, { min = 0, max = Infinity, whole = false }: { min?: number | undefined; max?: number | undefined; whole?: boolean }): number {
-  const text = String(raw).trim();
-  const value = typeof raw === 'number' ? raw : Number(whole ? text.replace(/_/g, '') : text);
-  const wholeOk = !whole || (/^\d[\d_]*$/.test(text) && Number.isSafeInteger(value));
-  if (text === '' || !Number.isFinite(value) || value < min || value > max || !wholeOk) {
-    const range = max < Infinity ? `from ${min} to ${max}` : `of at least ${min}`;
-    throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use ${whole ? 'a whole number' : 'a number'} ${range}`);
-  }
-  return value;
 }
 
 /** The API key and where it came from: `--api-key-file`, else U21_API_KEY, else the config's apiKeyFile. Never echoed. */

@@ -156,7 +156,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** `GET /v1/{org}/entities/{id}`: the entity read that lists its media. */
 /** Writes an accepted file and its metadata under `<dir>/<org>/<entity>/` (events under `events/`). */
 async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
   // Ids and names come from clients: encoded, so none can climb out of `dir`.

@@ -79,14 +79,7 @@ const closeFile = promisify(close);
  */
 export async function readPlannedFile(path: string, bytes: number, hash: Hash, target = Buffer.allocUnsafe(bytes + 1), offset = 0): Promise<Buffer> {
   if (offset + bytes + 1 > target.length) throw new RangeError(`no room for ${bytes} + 1 bytes at ${offset} of ${target.length}`);
-  // The file system's errors name the file, as the stream's do; anything else is a bug, not the file's fault.
-  const named = (error: unknown) => ('syscall' in (error as object) ? Object.assign(error as Error, { path }) : error);
-  let fd: number;
-  try {
-    fd = await openFile(path, 'r');
-  } catch (error) {
-    throw named(error);
-  }
+  const fd = await openFile(path, 'r'); // its errors name the file
   try {
     let filled = 0;
     for (;;) {
@@ -100,7 +93,8 @@ export async function readPlannedFile(path: string, bytes: number, hash: Hash, t
     hash.update(data);
     return data;
   } catch (error) {
-    throw named(error);
+    // A read's error names the file as open's do; anything but the file system's is a bug, not the file's fault.
+    throw 'syscall' in (error as object) ? Object.assign(error as Error, { path }) : error;
   } finally {
     await closeFile(fd).catch(() => {});
   }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
 import { readPlannedFile } from './file-stream.js';
-import { fitsWhole, hashedFileStream, newHash, wholeBody, type RequestBody } from './request-body.js';
+import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -42,7 +42,7 @@ export async function jsonBody(files: readonly PlannedFile[]): Promise<RequestBo
     headers: { ...headers, 'content-length': String(length) },
     body: stream,
     length,
-    digests: () => hashes.map((h) => h.copy().digest('hex')),
+    digests: hexDigests(hashes),
     fileError: () => fileError,
     destroy: () => stream.destroy(),
   };

@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type Hash } from 'node:crypto';
 import { once } from 'node:events';
-import type { Hash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
 import { readPlannedFile } from './file-stream.js';
-import { fitsWhole, flatMetadata, hashedFileStream, newHash, wholeBody, type RequestBody } from './request-body.js';
+import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
 // fresh random one per request, without asking for entropy on every request.
@@ -48,7 +47,7 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
     headers: { ...form.getHeaders(), 'content-length': String(length) },
     body,
     length,
-    digests: () => hashes.map((h) => h.copy().digest('hex')),
+    digests: hexDigests(hashes),
     fileError: () => fileError,
     // form-data opens every file up front; those it had not reached yet must be closed too.
     destroy: () => {
@@ -70,20 +69,20 @@ async function readAround(form: FormData, placeholders: readonly Buffer[], files
   const ended = once(form, 'end');
   form.resume();
   await ended;
-  const fileAt = (part: Buffer) => placeholders.indexOf(part);
-  const sizeOf = (part: Buffer) => (fileAt(part) === -1 ? part.length : files[fileAt(part)]!.bytes);
-  const gaps: Array<{ index: number; at: number }> = [];
+  // Each part with the file it stands for (-1: framing) and where it goes in the body.
   let offset = 0;
-  for (const part of parts) {
-    if (fileAt(part) !== -1) gaps.push({ index: fileAt(part), at: offset });
-    offset += sizeOf(part);
-  }
+  const layout = parts.map((part) => {
+    const index = placeholders.indexOf(part);
+    const at = offset;
+    offset += index === -1 ? part.length : files[index]!.bytes;
+    return { part, index, at };
+  });
+  const gaps = layout.filter(({ index }) => index !== -1);
   // form-data hands on each value as given; should that ever change, files would go out empty.
   if (gaps.length !== files.length || offset !== length) throw new Error('form-data did not frame the files as expected');
   const body = Buffer.allocUnsafe(length);
   await Promise.all(gaps.map(({ index, at }) => readPlannedFile(files[index]!.absPath, files[index]!.bytes, hashes[index]!, body, at)));
   // The framing goes in last: a file that grew has one byte more read into the framing after it (the body is then not sent).
-  offset = 0;
-  for (const part of parts) offset += fileAt(part) === -1 ? part.copy(body, offset) : sizeOf(part);
+  for (const { part, index, at } of layout) if (index === -1) part.copy(body, at);
   return body;
 }

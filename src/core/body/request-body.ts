@@ -34,6 +34,9 @@ export function hashedFileStream(path: string, bytes: number, hash: Hash, onFile
 
 export const newHash = () => createHash('sha256');
 
+/** The hex digests of the hashes so far, for `RequestBody.digests`. */
+export const hexDigests = (hashes: readonly Hash[]) => () => hashes.map((h) => h.copy().digest('hex'));
+
 /**
  * Requests whose files total up to this are read whole and sent as one buffer: undici sends a
  * buffer for a fraction of a stream's cost per request, which counts for small files. 1 MiB
@@ -51,7 +54,7 @@ export function wholeBody(headers: Record<string, string>, body: Buffer, hashes:
     headers: { ...headers, 'content-length': String(body.length) },
     body,
     length: body.length,
-    digests: () => hashes.map((h) => h.copy().digest('hex')),
+    digests: hexDigests(hashes),
     fileError: () => undefined,
     destroy: () => {},
   };
