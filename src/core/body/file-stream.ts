@@ -1,11 +1,12 @@
 import type { Hash } from 'node:crypto';
 import { close, open, read } from 'node:fs';
-import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
+
+export const FILE_CHANGED = 'its size changed after the check, so it was not sent; run again once it is complete';
 
 /** Raised when a file's size is no longer the one checked: sending it would store a cut or padded copy. */
 function fileChanged(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error('its size changed after the check, so it was not sent; run again once it is complete'), { code: 'file_changed', path });
+  return Object.assign(new Error(FILE_CHANGED), { code: 'file_changed', path });
 }
 
 /**
@@ -65,37 +66,5 @@ export class PlannedFileStream extends Readable {
     const closeFile = () => close(fd, () => callback(error));
     if (this.readInFlight) this.closeAfterRead = closeFile;
     else closeFile();
-  }
-}
-
-const openFile = promisify(open);
-const readInto = promisify(read);
-const closeFile = promisify(close);
-
-/**
- * A small file's planned bytes, hashed, read into `target` at `offset` (by default a buffer of
- * its own). Like the stream, it asks for one byte more than planned, so a file that grew or
- * shrank since the check fails with file_changed; `target` must have room for that byte.
- */
-export async function readPlannedFile(path: string, bytes: number, hash: Hash, target = Buffer.allocUnsafe(bytes + 1), offset = 0): Promise<Buffer> {
-  if (offset + bytes + 1 > target.length) throw new RangeError(`no room for ${bytes} + 1 bytes at ${offset} of ${target.length}`);
-  const fd = await openFile(path, 'r'); // its errors name the file
-  try {
-    let filled = 0;
-    for (;;) {
-      const { bytesRead } = await readInto(fd, target, offset + filled, bytes + 1 - filled, filled);
-      filled += bytesRead;
-      // Once the planned bytes are in, a read short of the extra byte found the end: no read just to see it.
-      if (bytesRead === 0 || filled >= bytes) break;
-    }
-    if (filled !== bytes) throw fileChanged(path);
-    const data = target.subarray(offset, offset + bytes);
-    hash.update(data);
-    return data;
-  } catch (error) {
-    // A read's error names the file as open's do; anything but the file system's is a bug, not the file's fault.
-    throw 'syscall' in (error as object) ? Object.assign(error as Error, { path }) : error;
-  } finally {
-    await closeFile(fd).catch(() => {});
   }
 }

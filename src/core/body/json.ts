@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import { readPlannedFile } from './file-stream.js';
+import { assemble } from './reader-threads.js';
 import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
@@ -16,26 +16,27 @@ const ENCODE_SIZE = 3 * 16 * 1024;
 export async function jsonBody(files: readonly PlannedFile[]): Promise<RequestBody> {
   const parts = files.map((file, index) => ({
     file,
-    head: Buffer.from(`${index === 0 ? '[' : ','}{"media":"`),
-    tail: Buffer.from(`",${JSON.stringify(jsonFields(file)).slice(1)}`),
+    head: `${index === 0 ? '[' : ','}{"media":"`,
+    tail: `",${JSON.stringify(jsonFields(file)).slice(1)}`,
   }));
-  const close = Buffer.from(']');
+  const close = ']';
   const headers = { 'content-type': 'application/json' };
-  const hashes = files.map(() => newHash());
   if (fitsWhole(files)) {
-    const contents = await Promise.all(files.map((file, index) => readPlannedFile(file.absPath, file.bytes, hashes[index]!)));
-    return wholeBody(headers, Buffer.concat([...parts.flatMap(({ head, tail }, i) => [head, ...encoded(contents[i]!), tail]), close]), hashes);
+    const pieces = parts.flatMap(({ file, head, tail }) => [head, { path: file.absPath, bytes: file.bytes, base64: true }, tail]);
+    return wholeBody(headers, await assemble([...pieces, close]));
   }
 
+  const hashes = files.map(() => newHash());
+
   let fileError: NodeJS.ErrnoException | undefined;
-  const length = parts.reduce((sum, p) => sum + p.head.length + base64Length(p.file.bytes) + p.tail.length, 0) + close.length;
+  const length = parts.reduce((sum, p) => sum + Buffer.byteLength(p.head) + base64Length(p.file.bytes) + Buffer.byteLength(p.tail), 0) + close.length;
   async function* body(): AsyncGenerator<Uint8Array> {
     for (const [index, { file, head, tail }] of parts.entries()) {
-      yield head;
+      yield Buffer.from(head);
       yield* base64Of(hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error), READ_SIZE));
-      yield tail;
+      yield Buffer.from(tail);
     }
-    yield close;
+    yield Buffer.from(close);
   }
   const stream = Readable.from(body(), { objectMode: false });
   return {

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
 import { PlannedFileStream } from './file-stream.js';
+import type { Assembled } from './reader-threads.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -49,12 +50,12 @@ const WHOLE_AT_MOST = 1024 * 1024;
 export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
 
 /** A body already whole in memory: its files are read and closed. */
-export function wholeBody(headers: Record<string, string>, body: Buffer, hashes: readonly Hash[]): RequestBody {
+export function wholeBody(headers: Record<string, string>, { body, digests }: Assembled): RequestBody {
   return {
     headers: { ...headers, 'content-length': String(body.length) },
     body,
     length: body.length,
-    digests: hexDigests(hashes),
+    digests: () => digests,
     fileError: () => undefined,
     destroy: () => {},
   };

@@ -1,0 +1,161 @@
+import { Worker } from 'node:worker_threads';
+import { FILE_CHANGED } from './file-stream.js';
+
+/** A whole body in order: framing as it is, and files read in whole (JSON: as base64). */
+export type Piece = string | Buffer | { path: string; bytes: number; base64?: boolean };
+
+export interface Assembled {
+  body: Buffer;
+  /** sha256 (hex) of each file's bytes, in order. */
+  digests: string[];
+}
+
+type Reply = { id: number; body: ArrayBuffer; length: number; digests: string[] } | { id: number; error: { message: string; code?: string; path?: string; syscall?: string } };
+
+/**
+ * Small requests are read, hashed and framed by threads of their own, with plain blocking reads
+ * that hold up nothing else. On the event loop, each file took three thread-pool round trips
+ * (open, read, close) and its hash, which cost more than sending it. Two threads, so that a
+ * slow disk (network storage) still has two reads waiting at a time.
+ */
+const THREADS = 2;
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, { resolve: (assembled: Assembled) => void; reject: (error: Error) => void }>;
+  /** Requests not yet posted: those of one turn of the event loop go in one message. */
+  outbox: { id: number; pieces: readonly Piece[] }[];
+}
+
+const threads: Thread[] = [];
+let nextId = 0;
+
+/**
+ * The body the pieces make, each file read in full at the size planned. A file that can no
+ * longer be read so (gone, grown or shrunk) rejects with its error, which names it (`path`).
+ */
+export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
+  // Started on first use; idle threads do not keep the process alive.
+  while (threads.length < THREADS) threads.push(startThread());
+  const thread = threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  const id = nextId++;
+  if (thread.pending.size === 0) thread.worker.ref();
+  return new Promise((resolve, reject) => {
+    thread.pending.set(id, { resolve, reject });
+    if (thread.outbox.push({ id, pieces }) === 1) {
+      setImmediate(() => {
+        thread.worker.postMessage(thread.outbox);
+        thread.outbox = [];
+      });
+    }
+  });
+}
+
+function startThread(): Thread {
+  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED } });
+  const thread: Thread = { worker, pending: new Map(), outbox: [] };
+  worker.on('message', (replies: Reply[]) => {
+    for (const reply of replies) settle(reply);
+  });
+  const settle = (reply: Reply) => {
+    const waiting = thread.pending.get(reply.id);
+    thread.pending.delete(reply.id);
+    if (thread.pending.size === 0) worker.unref();
+    if ('error' in reply) waiting?.reject(Object.assign(new Error(reply.error.message), reply.error));
+    else waiting?.resolve({ body: Buffer.from(reply.body, 0, reply.length), digests: reply.digests });
+  };
+  // A thread that dies takes its requests with it (a bug, not a file's fault: no path); the next request starts another.
+  const fail = (error: Error) => {
+    if (threads.includes(thread)) threads.splice(threads.indexOf(thread), 1);
+    for (const { reject } of thread.pending.values()) reject(error);
+    thread.pending.clear();
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`a file reader thread stopped (exit code ${code})`)));
+  // After the listeners: adding a message listener makes the thread hold the process again.
+  worker.unref();
+  return thread;
+}
+
+/**
+ * The thread's code. It is sent as source, so it must not use anything from outside it: it runs
+ * alike from the build and from the tests' TypeScript.
+ */
+function readerThread(): void {
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+  const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
+  const { createHash } = process.getBuiltinModule('node:crypto');
+  // base64 in pieces whose strings stay below V8's 128 KiB bound for ordinary heap objects.
+  const ENCODE_SIZE = 3 * 16 * 1024;
+  const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
+
+  /**
+   * A file's planned bytes into `target` at `at`, which has room for one byte more: a read short
+   * of that byte, with the planned bytes in, has found the end, so no read just to see it.
+   */
+  function readPlanned(path: string, bytes: number, target: Buffer, at: number): Buffer {
+    const fd = openSync(path, 'r');
+    try {
+      let filled = 0;
+      for (;;) {
+        const n = readSync(fd, target, at + filled, bytes + 1 - filled, filled);
+        filled += n;
+        if (n === 0 || filled >= bytes) break;
+      }
+      if (filled !== bytes) throw Object.assign(new Error(workerData.fileChanged), { code: 'file_changed' });
+      return target.subarray(at, at + bytes);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  function build(pieces: Piece[]): { body: Buffer; digests: string[] } {
+    // Buffers arrive here as plain Uint8Arrays.
+    const lengthOf = (piece: Piece) =>
+      typeof piece === 'string' ? Buffer.byteLength(piece) : piece instanceof Uint8Array ? piece.length : piece.base64 ? base64Length(piece.bytes) : piece.bytes;
+    const length = pieces.reduce((sum, piece) => sum + lengthOf(piece), 0);
+    // Its own memory, not a slice of the shared pool: it is handed over to the event loop whole.
+    const body = Buffer.allocUnsafeSlow(length + 1);
+    const digests: string[] = [];
+    let at = 0;
+    for (const piece of pieces) {
+      if (typeof piece === 'string') body.write(piece, at, 'utf8');
+      else if (piece instanceof Uint8Array) body.set(piece, at);
+      else {
+        let bytes: Buffer;
+        try {
+          // Read straight into place; the framing after it is written over the extra byte.
+          bytes = piece.base64 ? readPlanned(piece.path, piece.bytes, Buffer.allocUnsafeSlow(piece.bytes + 1), 0) : readPlanned(piece.path, piece.bytes, body, at);
+        } catch (error) {
+          throw Object.assign(error as Error, { path: piece.path });
+        }
+        digests.push(createHash('sha256').update(bytes).digest('hex'));
+        if (piece.base64) {
+          let out = at;
+          for (let from = 0; from < bytes.length; from += ENCODE_SIZE) {
+            out += body.write(bytes.subarray(from, from + ENCODE_SIZE).toString('base64'), out, 'latin1');
+          }
+        }
+      }
+      at += lengthOf(piece);
+    }
+    return { body: body.subarray(0, length), digests };
+  }
+
+  parentPort!.on('message', (requests: { id: number; pieces: Piece[] }[]) => {
+    const replies: unknown[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const { id, pieces } of requests) {
+      try {
+        const { body, digests } = build(pieces);
+        const buffer = body.buffer as ArrayBuffer; // allocUnsafeSlow: never shared
+        replies.push({ id, body: buffer, length: body.length, digests });
+        transfer.push(buffer);
+      } catch (error) {
+        const { message, code, path, syscall } = error as NodeJS.ErrnoException;
+        replies.push({ id, error: { message, code, path, syscall } });
+      }
+    }
+    parentPort!.postMessage(replies, transfer);
+  });
+}
