@@ -90,20 +90,18 @@ const BOTH_PATHS = (['multipart', 'json'] as const).flatMap((format) => [[format
 
 /**
  * Uploads selfies of `size` bytes named after `letters`, one at a time and duplicates allowed
- * (duplicate detection would meet a changed file before the send does); `afterA` runs once
- * a_selfie.jpg is uploaded.
+ * (duplicate detection would meet a changed file before the send does); `change` runs once
+ * the check has passed, before any file is read to be sent.
  */
-async function uploadThenChange(letters: string, size: number, format: 'multipart' | 'json', afterA: (dir: string) => void) {
+async function uploadThenChange(letters: string, size: number, format: 'multipart' | 'json', change: (dir: string) => void) {
   const dir = await tempDir();
   for (const letter of letters) await writeFile(join(dir, `${letter}_selfie.jpg`), Buffer.alloc(size, letter.charCodeAt(0)));
   const events: UploadEvent[] = [];
   const server = closeAfter(await startSandbox());
   const summary = await upload({
     paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
-    onEvent: (e) => {
-      events.push(e);
-      if (e.event === 'uploaded' && e.path.endsWith('a_selfie.jpg')) afterA(dir);
-    },
+    onEvent: (e) => events.push(e),
+    onTotal: () => change(dir),
   });
   return { dir, events, server, summary };
 }

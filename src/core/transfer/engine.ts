@@ -7,7 +7,9 @@ import { entityMediaUrl } from '../hosts.js';
 import type { Journal } from '../journal.js';
 import { emptyTally, eventOf, type SkippedEvent, type StopReason, type UploadEvent, type UploadSummary } from '../events.js';
 import type { Checked, PlannedFile } from '../plan.js';
+import { fitsWhole } from '../body/request-body.js';
 import { batches } from './batches.js';
+import { readAhead } from './read-ahead.js';
 import { put } from './client.js';
 import { RepeatFilter } from './dedupe.js';
 import { FlowControl } from './flow-control.js';
@@ -50,12 +52,17 @@ export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped
 /** One request's worth of files, carried across its attempts. */
 interface Job {
   files: PlannedFile[];
+  /** Its first body, read ahead of its turn (small requests only). */
+  prepared?: Promise<RequestBody>;
   attempts: number;
   /** An earlier attempt may have been stored: its body was fully sent but no answer came. */
   possiblyDuplicated: boolean;
 }
 
 const isAuthRefusal = (status: number) => status === 401 || status === 403;
+
+/** Requests whose files are read ahead of their turn: up to 16 MiB of small requests. */
+const READ_AHEAD = 16;
 
 /**
  * Sends the checked files as they come. Retryable failures wait in a delayed queue while the
@@ -88,6 +95,9 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   const notSent = (file: PlannedFile) =>
     skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${why[tally.stopped ?? 'interrupted']}`, ...known(file) });
 
+  /** Files duplicate detection could no longer read, with the error it met. */
+  const unreadableFiles = new Map<PlannedFile, NodeJS.ErrnoException>();
+
   /** The files to send, with everything else in the stream reported on the way. */
   async function* sendable(): AsyncGenerator<PlannedFile> {
     for await (const item of items) {
@@ -98,15 +108,28 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       } else if (tally.stopped) notSent(item.file);
       else {
         const verdict = await repeats.check(item.file);
-        if ('unreadable' in verdict) finish({ files: [item.file], attempts: 0, possiblyDuplicated: false }, 'failed', fileErrorDetail(verdict.unreadable));
-        else if (verdict.skip) skip({ event: 'skipped', path: item.file.path, reason: verdict.skip, message: verdict.message, ...known(item.file), sha256: verdict.sha256 });
+        // Sent on like the others, to fail in its turn: requests are read ahead, and with
+        // --fail-fast, this failure must not stop the files before it.
+        if ('unreadable' in verdict) {
+          unreadableFiles.set(item.file, Object.assign(verdict.unreadable, { path: item.file.absPath }));
+          yield item.file;
+        } else if (verdict.skip) skip({ event: 'skipped', path: item.file.path, reason: verdict.skip, message: verdict.message, ...known(item.file), sha256: verdict.sha256 });
         else yield item.file;
       }
     }
   }
-  const jobs = (async function* () {
-    for await (const batch of batches(sendable(), settings.batch)) yield { files: batch, attempts: 0, possiblyDuplicated: false };
-  })();
+  const jobs = readAhead(
+    (async function* (): AsyncGenerator<Job> {
+      for await (const batch of batches(sendable(), settings.batch)) yield { files: batch, attempts: 0, possiblyDuplicated: false };
+    })(),
+    READ_AHEAD,
+    (job) => {
+      // A larger request streams its files, and would hold them open until its turn.
+      if (!fitsWhole(job.files) || job.files.some((file) => unreadableFiles.has(file))) return;
+      job.prepared = buildBody(job.files);
+      job.prepared.catch(() => {}); // its failure is met in handle()
+    },
+  );
   const scheduler = new Scheduler<Job>(jobs, clock);
 
   /** Jobs the run stopped before (re)sending. */
@@ -168,11 +191,14 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   };
 
   const handle = async (job: Job) => {
+    const unreadable = job.files.find((file) => unreadableFiles.has(file));
+    if (unreadable) return failUnreadable(job, unreadableFiles.get(unreadable)!);
     let body: RequestBody;
+    const { prepared } = job;
+    delete job.prepared; // a retry reads its files again
     try {
-      // Built before a start slot is taken: a small request's files are read now, and one that
-      // fails costs neither a request nor a slot.
-      body = await buildBody(job.files);
+      // Built before a start slot is taken: a file that fails costs neither a request nor a slot.
+      body = await (prepared ?? buildBody(job.files));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).path === undefined) throw error;
       return failUnreadable(job, error as NodeJS.ErrnoException);

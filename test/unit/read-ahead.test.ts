@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { readAhead } from '../../src/core/transfer/read-ahead.js';
+
+/** Yields 0..n-1, noting how many were taken; throws at `failAt`. */
+function counting(n: number, failAt = -1) {
+  const state = { taken: 0 };
+  async function* gen() {
+    for (let i = 0; i < n; i++) {
+      if (i === failAt) throw new Error(`source failed at ${i}`);
+      state.taken++;
+      yield i;
+    }
+  }
+  return { state, source: gen() };
+}
+
+describe('readAhead', () => {
+  it('yields every item in order, each prepared once, before it is asked for', async () => {
+    const { source } = counting(50);
+    const prepared: number[] = [];
+    const out: number[] = [];
+    for await (const item of readAhead(source, 8, (i) => prepared.push(i))) {
+      expect(prepared).toContain(item);
+      out.push(item);
+    }
+    expect(out).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(prepared).toEqual(out);
+  });
+
+  it('takes at most `ahead` items beyond those asked for', async () => {
+    const { state, source } = counting(100);
+    const iterator = readAhead(source, 8, () => {})[Symbol.asyncIterator]();
+    await iterator.next();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(state.taken).toBeLessThanOrEqual(1 + 8);
+    await iterator.return?.(undefined);
+  });
+
+  it("passes the source's failure on in its turn, after the items before it", async () => {
+    const { source } = counting(10, 5);
+    const out: number[] = [];
+    await expect(async () => {
+      for await (const item of readAhead(source, 4, () => {})) out.push(item);
+    }).rejects.toThrow('source failed at 5');
+    expect(out).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('leaves no unhandled failure when its consumer stops early', async () => {
+    const { source } = counting(10, 3);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    for await (const item of readAhead(source, 8, () => {})) if (item === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
+  });
+});
