@@ -188,6 +188,26 @@ describe('files that change after the check', () => {
   });
 });
 
+describe('a retry', () => {
+  it('reads its files again: one that changed between attempts fails with file_changed, not sent as first read', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'a_selfie.jpg');
+    await writeFile(path, Buffer.alloc(100_000, 1));
+    const server = closeAfter(await startSandbox({ faults: { error500: 1 } }));
+    const events: UploadEvent[] = [];
+    const summary = await upload({
+      paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, retries: 1,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.event === 'retry') appendFileSync(path, 'more');
+      },
+    });
+    expect(summary).toMatchObject({ uploaded: 0, failed: 1, retries: 1 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path, error_code: 'file_changed', attempts: 1 }));
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
 describe('files opened for a request', () => {
   it('are all closed when the API answers before reading the body', async () => {
     const dir = await tempDir();

@@ -39,6 +39,7 @@ describe('reader threads', () => {
   it('reject with the error of a file that is gone, naming it, and close every file they opened', async () => {
     const dir = await tempDir();
     const kept = await fileOf(dir, 'kept', randomBytes(10));
+    await assemble([kept]); // the threads are started, with their own descriptors
     const before = readdirSync('/proc/self/fd').length;
     const gone = { path: join(dir, 'gone'), bytes: 10 };
     await expect(assemble([kept, gone])).rejects.toMatchObject({ code: 'ENOENT', path: gone.path });

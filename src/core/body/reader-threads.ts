@@ -11,7 +11,9 @@ export interface Assembled {
   digests: string[];
 }
 
-type Reply = { id: number; body: ArrayBuffer; length: number; digests: string[] } | { id: number; error: { message: string; code?: string; path?: string; syscall?: string } };
+type Reply =
+  | { id: number; body: ArrayBuffer; length: number; digests: string[] }
+  | { id: number; error: Pick<NodeJS.ErrnoException, 'message' | 'code' | 'errno' | 'path' | 'syscall' | 'stack'> };
 
 /**
  * Small requests are read, hashed and framed by threads of their own, with plain blocking reads
@@ -85,7 +87,7 @@ function startThread(): Thread {
  */
 function readerThread(): void {
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
-  const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
+  const { openSync, readSync, closeSync, constants } = process.getBuiltinModule('node:fs');
   const { createHash } = process.getBuiltinModule('node:crypto');
   // base64 in pieces whose strings stay below V8's 128 KiB bound for ordinary heap objects.
   const ENCODE_SIZE = 3 * 16 * 1024;
@@ -96,7 +98,8 @@ function readerThread(): void {
    * of that byte, with the planned bytes in, has found the end, so no read just to see it.
    */
   function readPlanned(path: string, bytes: number, target: Buffer, at: number): Buffer {
-    const fd = openSync(path, 'r');
+    // Non-blocking: a file swapped for a pipe since the check fails at its read instead of holding the thread.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       let filled = 0;
       for (;;) {
@@ -110,6 +113,9 @@ function readerThread(): void {
       closeSync(fd);
     }
   }
+
+  // Where a file read for JSON waits to be encoded.
+  let scratch = Buffer.alloc(0);
 
   function build(pieces: Piece[]): { body: Buffer; digests: string[] } {
     // Buffers arrive here as plain Uint8Arrays.
@@ -127,9 +133,15 @@ function readerThread(): void {
         let bytes: Buffer;
         try {
           // Read straight into place; the framing after it is written over the extra byte.
-          bytes = piece.base64 ? readPlanned(piece.path, piece.bytes, Buffer.allocUnsafeSlow(piece.bytes + 1), 0) : readPlanned(piece.path, piece.bytes, body, at);
+          if (!piece.base64) bytes = readPlanned(piece.path, piece.bytes, body, at);
+          else {
+            if (scratch.length < piece.bytes + 1) scratch = Buffer.allocUnsafeSlow(piece.bytes + 1);
+            bytes = readPlanned(piece.path, piece.bytes, scratch, 0);
+          }
         } catch (error) {
-          throw Object.assign(error as Error, { path: piece.path });
+          // The file system's errors, and a changed size, are the file's; anything else is a bug.
+          const { syscall, code } = error as NodeJS.ErrnoException;
+          throw syscall !== undefined || code === 'file_changed' ? Object.assign(error as Error, { path: piece.path }) : error;
         }
         digests.push(createHash('sha256').update(bytes).digest('hex'));
         if (piece.base64) {
@@ -154,8 +166,8 @@ function readerThread(): void {
         replies.push({ id, body: buffer, length: body.length, digests });
         transfer.push(buffer);
       } catch (error) {
-        const { message, code, path, syscall } = error as NodeJS.ErrnoException;
-        replies.push({ id, error: { message, code, path, syscall } });
+        const { message, code, errno, path, syscall, stack } = error as NodeJS.ErrnoException;
+        replies.push({ id, error: { message, code, errno, path, syscall, stack } });
       }
     }
     parentPort!.postMessage(replies, transfer);

@@ -2,12 +2,11 @@ import { subscribe } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.js';
-import type { RequestBody } from '../body/request-body.js';
+import { fitsWhole, type RequestBody } from '../body/request-body.js';
 import { entityMediaUrl } from '../hosts.js';
 import type { Journal } from '../journal.js';
 import { emptyTally, eventOf, type SkippedEvent, type StopReason, type UploadEvent, type UploadSummary } from '../events.js';
 import type { Checked, PlannedFile } from '../plan.js';
-import { fitsWhole } from '../body/request-body.js';
 import { batches } from './batches.js';
 import { readAhead } from './read-ahead.js';
 import { put } from './client.js';
@@ -61,7 +60,7 @@ interface Job {
 
 const isAuthRefusal = (status: number) => status === 401 || status === 403;
 
-/** Requests whose files are read ahead of their turn: up to 16 MiB of small requests. */
+/** Small requests read ahead of their turn: up to 16 MiB of files (about 22 MiB as JSON). */
 const READ_AHEAD = 16;
 
 /**
@@ -124,10 +123,12 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     })(),
     READ_AHEAD,
     (job) => {
+      const unreadable = job.files.find((file) => unreadableFiles.has(file));
+      if (unreadable) job.prepared = Promise.reject(unreadableFiles.get(unreadable)!);
       // A larger request streams its files, and would hold them open until its turn.
-      if (!fitsWhole(job.files) || job.files.some((file) => unreadableFiles.has(file))) return;
-      job.prepared = buildBody(job.files);
-      job.prepared.catch(() => {}); // its failure is met in handle()
+      else if (fitsWhole(job.files) && !tally.stopped) job.prepared = buildBody(job.files);
+      for (const file of job.files) unreadableFiles.delete(file);
+      job.prepared?.catch(() => {}); // its failure is met in handle()
     },
   );
   const scheduler = new Scheduler<Job>(jobs, clock);
@@ -191,8 +192,6 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   };
 
   const handle = async (job: Job) => {
-    const unreadable = job.files.find((file) => unreadableFiles.has(file));
-    if (unreadable) return failUnreadable(job, unreadableFiles.get(unreadable)!);
     let body: RequestBody;
     const { prepared } = job;
     delete job.prepared; // a retry reads its files again
@@ -266,7 +265,11 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
   settings.drain?.removeEventListener('abort', onInterrupt);
   settings.signal?.removeEventListener('abort', onInterrupt);
   const crashed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (crashed) throw crashed.reason;
+  if (crashed) {
+    // Requests taken ahead are let go, so nothing reads on or reports after the caller cleans up.
+    await jobs.return(undefined).catch(() => {});
+    throw crashed.reason;
+  }
 
   // A stopped run: files tried before end failed (they may need a look); untried ones, and
   // the rest of the stream, are reported as not sent.
