@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { assemble } from '../../src/core/body/reader-threads.js';
+import { assemble, recycle } from '../../src/core/body/reader-threads.js';
 import { tempDir } from '../helpers.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -34,6 +34,17 @@ describe('reader threads', () => {
       expect(body.equals(Buffer.concat([Buffer.from(`${i}:`), contents[i]!]))).toBe(true);
       expect(digests).toEqual([sha256(contents[i]!)]);
     });
+  });
+
+  it('read into the memory of bodies given back, which are then gone from this side', async () => {
+    const dir = await tempDir();
+    const [a, b] = [randomBytes(5000), randomBytes(4000)];
+    const first = await assemble(['a:', await fileOf(dir, 'a', a)]);
+    recycle(first.body);
+    const second = await assemble(['b:', await fileOf(dir, 'b', b)]);
+    expect(first.body.buffer.byteLength).toBe(0); // handed over to the thread
+    expect(second.body.equals(Buffer.concat([Buffer.from('b:'), b]))).toBe(true);
+    expect(second.digests).toEqual([sha256(b)]);
   });
 
   it('reject with the error of a file that is gone, naming it, and close every file they opened', async () => {

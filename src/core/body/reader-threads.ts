@@ -31,6 +31,20 @@ interface Thread {
   outbox: { id: number; pieces: readonly Piece[] }[];
 }
 
+/** Memory of bodies the server has read, handed back with the next requests to be read into again. */
+let spare: ArrayBuffer[] = [];
+// Enough for the requests in flight and read ahead at the default settings.
+const SPARE_AT_MOST = 32;
+
+/**
+ * Gives a body's memory back once the server has read all of it. Fresh memory costs its
+ * first touch of every page, more than reading the file into it; this memory is already
+ * touched. The body must not be used after.
+ */
+export function recycle(body: Buffer): void {
+  if (spare.length < SPARE_AT_MOST && body.buffer instanceof ArrayBuffer) spare.push(body.buffer);
+}
+
 const threads: Thread[] = [];
 let nextId = 0;
 
@@ -48,7 +62,9 @@ export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
     thread.pending.set(id, { resolve, reject });
     if (thread.outbox.push({ id, pieces }) === 1) {
       setImmediate(() => {
-        thread.worker.postMessage(thread.outbox);
+        const given = spare;
+        spare = [];
+        thread.worker.postMessage({ requests: thread.outbox, spare: given }, given);
         thread.outbox = [];
       });
     }
@@ -56,7 +72,7 @@ export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
 }
 
 function startThread(): Thread {
-  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED } });
+  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED, spareAtMost: SPARE_AT_MOST } });
   const thread: Thread = { worker, pending: new Map(), outbox: [] };
   worker.on('message', (replies: Reply[]) => {
     for (const reply of replies) settle(reply);
@@ -116,14 +132,17 @@ function readerThread(): void {
 
   // Where a file read for JSON waits to be encoded.
   let scratch = Buffer.alloc(0);
+  // Memory of earlier bodies, given back to be read into again.
+  const spare: ArrayBuffer[] = [];
 
   function build(pieces: Piece[]): { body: Buffer; digests: string[] } {
     // Buffers arrive here as plain Uint8Arrays.
     const lengthOf = (piece: Piece) =>
       typeof piece === 'string' ? Buffer.byteLength(piece) : piece instanceof Uint8Array ? piece.length : piece.base64 ? base64Length(piece.bytes) : piece.bytes;
     const length = pieces.reduce((sum, piece) => sum + lengthOf(piece), 0);
-    // Its own memory, not a slice of the shared pool: it is handed over to the event loop whole.
-    const body = Buffer.allocUnsafeSlow(length + 1);
+    // Memory of its own, not a slice of a shared pool: it is handed over to the event loop whole.
+    const reused = spare.findIndex((memory) => memory.byteLength > length);
+    const body = reused === -1 ? Buffer.allocUnsafeSlow(length + 1) : Buffer.from(spare.splice(reused, 1)[0]!, 0, length + 1);
     const digests: string[] = [];
     let at = 0;
     for (const piece of pieces) {
@@ -156,13 +175,15 @@ function readerThread(): void {
     return { body: body.subarray(0, length), digests };
   }
 
-  parentPort!.on('message', (requests: { id: number; pieces: Piece[] }[]) => {
+  parentPort!.on('message', ({ requests, spare: given }: { requests: { id: number; pieces: Piece[] }[]; spare: ArrayBuffer[] }) => {
+    spare.push(...given);
+    spare.splice(0, spare.length - workerData.spareAtMost); // the oldest go, when more come back than are used
     const replies: unknown[] = [];
     const transfer: ArrayBuffer[] = [];
     for (const { id, pieces } of requests) {
       try {
         const { body, digests } = build(pieces);
-        const buffer = body.buffer as ArrayBuffer; // allocUnsafeSlow: never shared
+        const buffer = body.buffer as ArrayBuffer; // its own, never a pool's
         replies.push({ id, body: buffer, length: body.length, digests });
         transfer.push(buffer);
       } catch (error) {

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
 import { PlannedFileStream } from './file-stream.js';
-import type { Assembled } from './reader-threads.js';
+import { recycle, type Assembled } from './reader-threads.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -15,8 +15,11 @@ export interface RequestBody {
   digests(): string[];
   /** The error reading a file raised, if any: the file changed or vanished, which no retry mends. */
   fileError(): NodeJS.ErrnoException | undefined;
-  /** Closes the body and every file it opened (after a failed attempt). */
-  destroy(): void;
+  /**
+   * Closes the body and every file it opened, after each attempt. `fullyRead` when the server
+   * took all of it (it answered 2xx): a body in memory may then be used again.
+   */
+  destroy(fullyRead?: boolean): void;
 }
 
 /** Both formats carry the same information; this is the multipart metadata part (custom_data flattened). */
@@ -57,6 +60,8 @@ export function wholeBody(headers: Record<string, string>, { body, digests }: As
     length: body.length,
     digests: () => digests,
     fileError: () => undefined,
-    destroy: () => {},
+    destroy: (fullyRead) => {
+      if (fullyRead) recycle(body);
+    },
   };
 }

@@ -325,10 +325,11 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
   const onRunAbort = () => controller.abort();
   runSignal.addEventListener('abort', onRunAbort, { once: true });
   const url = entityMediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId, settings.objectType);
+  let stored = false;
   try {
     const response = await put(url, body, { apiKey: settings.apiKey, dispatcher: settings.dispatcher, signal: controller.signal });
     const outcome: AttemptOutcome = { kind: 'response', status: response.status, headers: response.headers };
-    const stored = response.status >= 200 && response.status < 300;
+    stored = response.status >= 200 && response.status < 300;
     return { outcome, message: { errorCode: response.errorCode, text: response.message }, ...(stored && { digests: body.digests() }) };
   } catch (error) {
     const fileError = body.fileError();
@@ -342,7 +343,7 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     clearTimeout(timer);
     runSignal.removeEventListener('abort', onRunAbort);
     // An answer can come before the whole body was read (a refusal): every file the body
-    // opened is closed either way.
-    body.destroy();
+    // opened is closed either way. A stored body was read to its end.
+    body.destroy(stored);
   }
 }
