@@ -78,13 +78,15 @@ describe('multipart body', () => {
   ] as const)('carries every file of a batch byte for byte, each with its metadata (%s)', async (how, large) => {
     const dir = await tempDir();
     const contents = [randomBytes(1), randomBytes(1000), randomBytes(large)];
-    const files = await Promise.all(contents.map((data, i) => planned(dir, `f${i}.png`, data, i === 1 ? {} : { mediaType: `TYPE_${i}` })));
+    // Names and metadata beyond ASCII: the framing around each file is UTF-8.
+    const files = await Promise.all(contents.map((data, i) => planned(dir, `pièce ${i}.png`, data, i === 1 ? {} : { mediaType: `TYPE_${i}`, customData: { note: 'ü€' } })));
     const body = await multipartBody(files);
     expect(Buffer.isBuffer(body.body)).toBe(how === 'whole');
     const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
     expect(raw.length).toBe(body.length);
     const media = await parseMultipart(raw, body.headers['content-type']!, 10_000_000);
-    expect(media.map((m) => [m.name, m.mediaType, m.sha256])).toEqual(contents.map((data, i) => [`f${i}.png`, i === 1 ? null : `TYPE_${i}`, createHash('sha256').update(data).digest('hex')]));
+    expect(media.map((m) => [m.name, m.mediaType, m.sha256])).toEqual(contents.map((data, i) => [`pièce ${i}.png`, i === 1 ? null : `TYPE_${i}`, createHash('sha256').update(data).digest('hex')]));
+    expect(media[0]!.customData).toEqual({ note: 'ü€' });
     expect(body.digests()).toEqual(media.map((m) => m.sha256));
   });
 

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
-import { assemble, type Assembled, type Piece } from './reader-threads.js';
+import { assemble, type Piece } from './reader-threads.js';
 import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
@@ -21,8 +20,8 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
   form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const whole = fitsWhole(files);
   let fileError: NodeJS.ErrnoException | undefined;
-  // Read whole, each file gets an empty placeholder here and is read straight into the body later.
-  const placeholders = whole ? files.map(() => Buffer.alloc(0)) : [];
+  // Read whole, each file gets a marker here and is read straight into its place later.
+  const placeholders = whole ? files.map((_, index) => Buffer.from(markerOf(index))) : [];
   const hashes = whole ? [] : files.map(() => newHash());
   const sources = hashes.map((hash, index) => hashedFileStream(files[index]!.absPath, files[index]!.bytes, hash, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
@@ -31,7 +30,7 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return wholeBody(form.getHeaders(), await readAround(form, placeholders, files));
+  if (whole) return wholeBody(form.getHeaders(), await assemble(framedAround(form, files)));
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -57,27 +56,35 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
   };
 }
 
+// A marker per file in the form's bytes, found again to put the file in its place: random per
+// process, so no file name or metadata holds one.
+const MARKER = `u21-media-file-${randomBytes(12).toString('hex')}-`;
+const markerOf = (index: number) => `${MARKER}${index}.`;
+
 /**
- * The form's framing with each file in the gap its placeholder left, read whole by a reader
- * thread. Rejects with the error (with its path) of a file that can no longer be read as checked.
+ * The form's framing, from form-data's bytes with markers where the files go, and each file
+ * to be read into its place by a reader thread.
  */
-async function readAround(form: FormData, placeholders: readonly Buffer[], files: readonly PlannedFile[]): Promise<Assembled> {
-  const length = form.getLengthSync(); // before the parts are taken out
-  const parts: (Buffer | string)[] = [];
-  form.on('data', (part: Buffer | string) => parts.push(part));
-  const ended = once(form, 'end');
-  form.resume();
-  await ended;
+function framedAround(form: FormData, files: readonly PlannedFile[]): Piece[] {
+  const framing = form.getBuffer();
+  const pieces: Piece[] = [];
+  let from = 0;
   let framed = 0;
-  const pieces: Piece[] = parts.map((part) => {
-    const index = typeof part === 'string' ? -1 : placeholders.indexOf(part);
-    const file = files[index];
-    framed += file ? file.bytes : Buffer.byteLength(part);
-    return file ? { path: file.absPath, bytes: file.bytes } : part;
+  files.forEach((file, index) => {
+    const marker = markerOf(index);
+    const at = framing.indexOf(marker, from);
+    if (at === -1) unexpectedFraming();
+    // The framing came from strings, and a marker is ASCII: each piece between is whole UTF-8.
+    pieces.push(framing.toString('utf8', from, at), { path: file.absPath, bytes: file.bytes });
+    framed += at - from + file.bytes;
+    from = at + marker.length;
   });
-  // form-data hands on each value as given; should that ever change, files would go out empty.
-  if (pieces.filter((piece) => typeof piece === 'object' && 'path' in piece).length !== files.length || framed !== length) {
-    throw new Error('form-data did not frame the files as expected');
-  }
-  return assemble(pieces);
+  pieces.push(framing.toString('utf8', from));
+  // Should form-data ever frame values differently, files would go out wrong: checked against its own count.
+  if (framed + framing.length - from !== form.getLengthSync()) unexpectedFraming();
+  return pieces;
+}
+
+function unexpectedFraming(): never {
+  throw new Error('form-data did not frame the files as expected');
 }
