@@ -45,3 +45,12 @@ export const DEFAULT_MAX_FILE_SIZE = 5_000_000;
 /** Our per-request ceilings (the API documents none). */
 export const MAX_FILES_PER_REQUEST = 10;
 export const MAX_BYTES_PER_REQUEST = 20_000_000;
+
+/**
+ * Requests whose files total up to this are read whole and sent as one buffer: undici sends a
+ * buffer for a fraction of a stream's cost per request, which counts for small files. 1 MiB
+ * takes a batch of ten 100 KB scans; each request in flight then holds about its size (a JSON
+ * body, base64, about 1.4 times that), and so does each of the 16 requests read ahead of
+ * their turn. Larger requests stream.
+ */
+export const WHOLE_AT_MOST = 1024 * 1024;

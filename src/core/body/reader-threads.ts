@@ -53,9 +53,7 @@ let nextId = 0;
  * longer be read so (gone, grown or shrunk) rejects with its error, which names it (`path`).
  */
 export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
-  // Started on first use; idle threads do not keep the process alive.
-  while (threads.length < THREADS) threads.push(startThread());
-  const thread = threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  const thread = startReaderThreads().reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   const id = nextId++;
   if (thread.pending.size === 0) thread.worker.ref();
   return new Promise((resolve, reject) => {
@@ -69,6 +67,12 @@ export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
       });
     }
   });
+}
+
+/** Starts the threads, if not yet running (a thread takes some 50 ms); idle threads do not keep the process alive. */
+export function startReaderThreads(): readonly Thread[] {
+  while (threads.length < THREADS) threads.push(startThread());
+  return threads;
 }
 
 function startThread(): Thread {

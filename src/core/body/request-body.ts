@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { WHOLE_AT_MOST } from '../file-types.js';
 import type { PlannedFile } from '../plan.js';
 import { PlannedFileStream } from './file-stream.js';
 import { recycle, type Assembled } from './reader-threads.js';
@@ -41,13 +42,6 @@ export const newHash = () => createHash('sha256');
 /** The hex digests of the hashes so far, for `RequestBody.digests`. */
 export const hexDigests = (hashes: readonly Hash[]) => () => hashes.map((h) => h.copy().digest('hex'));
 
-/**
- * Requests whose files total up to this are read whole and sent as one buffer: undici sends a
- * buffer for a fraction of a stream's cost per request, which counts for small files. 1 MiB
- * takes a batch of ten 100 KB scans; each request in flight then holds about its size (a JSON
- * body, base64, about 1.4 times that). Larger requests stream.
- */
-const WHOLE_AT_MOST = 1024 * 1024;
 
 /** Whether a request is small enough to be read whole. */
 export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
