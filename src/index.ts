@@ -231,8 +231,8 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
 
   const journal = options.journal ? await openFor('--journal', 'use', options.journal, Journal.open, 'give a path to a writable file; it is created if missing') : undefined;
   const report = options.report ? await openFor('--report', 'write', options.report, ReportWriter.open, 'give a path to a writable .json or .csv file') : undefined;
-  // Small files are read by threads of their own: started now, they are ready once the HTTP client has loaded.
-  if (smallest <= WHOLE_AT_MOST) (await import('./core/body/reader-threads.js')).startReaderThreads();
+  // Small requests are read by threads of their own: started now, they are ready once the HTTP client has loaded.
+  if (smallest * batch <= WHOLE_AT_MOST) (await import('./core/body/reader-threads.js')).startReaderThreads();
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { createDispatcher }] = await Promise.all([import('./core/transfer/engine.js'), import('./core/transfer/client.js')]);
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
@@ -256,6 +256,7 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
       cwd: options.cwd ?? process.cwd(),
       objectType: options.event !== undefined ? 'events' : 'entities',
       dispatcher,
+      ownDispatcher: options.dispatcher === undefined,
       clock,
       onEvent: emit,
       ...(journal && { journal }),

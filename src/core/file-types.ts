@@ -51,6 +51,7 @@ export const MAX_BYTES_PER_REQUEST = 20_000_000;
  * buffer for a fraction of a stream's cost per request, which counts for small files. 1 MiB
  * takes a batch of ten 100 KB scans; each request in flight then holds about its size (a JSON
  * body, base64, about 1.4 times that), and so does each of the 16 requests read ahead of
- * their turn. Larger requests stream.
+ * their turn and each of up to 32 stored bodies whose memory waits to be read into again.
+ * Larger requests stream.
  */
 export const WHOLE_AT_MOST = 1024 * 1024;

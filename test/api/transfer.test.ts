@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -82,6 +83,16 @@ describe('transfer under faults', () => {
     expect(summary.possibly_duplicated).toBe(flagged.size);
 
     for (const media of server.stored.slice(0, 20)) expect(media.sha256).toBe(await sha256(join(dir, media.name)));
+  }, 60_000);
+
+  it.each(['multipart', 'json'] as const)('stores every file byte for byte while stored bodies are read into again (%s)', async (format) => {
+    // Sizes vary, so reused memory is larger than the body it takes; content is random, so any stray byte shows.
+    const dir = await tempDir();
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writeFile(join(dir, `cust_${String(i).padStart(4, '0')}_selfie.jpg`), randomBytes(1 + ((i * 7919) % 150_000)))));
+    const { server, summary } = await run({}, { paths: [dir], format, concurrency: 16, rate: 0 });
+    expect(summary).toMatchObject({ total: 300, uploaded: 300, failed: 0 });
+    expect(server.stored).toHaveLength(300);
+    for (const media of server.stored) expect(media.sha256, media.name).toBe(await sha256(join(dir, media.name)));
   }, 60_000);
 
   it('streams files over 1 MiB through resets and 500s, flagging each one stored twice', async () => {

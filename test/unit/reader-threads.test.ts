@@ -36,15 +36,31 @@ describe('reader threads', () => {
     });
   });
 
-  it('read into the memory of bodies given back, which are then gone from this side', async () => {
+  it.each([
+    ['as they are', false],
+    ['as base64', true],
+  ])('read into the memory of a body given back, with its old bytes overwritten (%s)', async (_, base64) => {
     const dir = await tempDir();
-    const [a, b] = [randomBytes(5000), randomBytes(4000)];
-    const first = await assemble(['a:', await fileOf(dir, 'a', a)]);
+    const first = await assemble([await fileOf(dir, 'big', Buffer.alloc(60_000, 0xaa))]);
+    const memory = first.body.buffer.byteLength;
+    const data = randomBytes(40_000);
+    // Given back while a request waits, so it goes to the thread with that request.
+    const next = assemble(['b:', { ...(await fileOf(dir, 'b', data)), base64 }, ':end']);
     recycle(first.body);
-    const second = await assemble(['b:', await fileOf(dir, 'b', b)]);
-    expect(first.body.buffer.byteLength).toBe(0); // handed over to the thread
-    expect(second.body.equals(Buffer.concat([Buffer.from('b:'), b]))).toBe(true);
-    expect(second.digests).toEqual([sha256(b)]);
+    const second = await next;
+    expect(first.body.buffer.byteLength).toBe(0); // handed over
+    expect(second.body.buffer.byteLength).toBe(memory); // the same memory, read into again
+    expect(second.body.toString('latin1')).toBe(`b:${data.toString(base64 ? 'base64' : 'latin1')}:end`);
+    expect(second.digests).toEqual([sha256(data)]);
+  });
+
+  it('keep no memory given back once no request waits', async () => {
+    const dir = await tempDir();
+    const first = await assemble([await fileOf(dir, 'a', randomBytes(30_000))]);
+    recycle(first.body);
+    const second = await assemble([await fileOf(dir, 'b', randomBytes(30_000))]);
+    expect(first.body.buffer.byteLength).toBeGreaterThan(0); // not handed over
+    expect(second.body.buffer).not.toBe(first.body.buffer);
   });
 
   it('reject with the error of a file that is gone, naming it, and close every file they opened', async () => {

@@ -39,10 +39,13 @@ const SPARE_AT_MOST = 32;
 /**
  * Gives a body's memory back once the server has read all of it. Fresh memory costs its
  * first touch of every page, more than reading the file into it; this memory is already
- * touched. The body must not be used after.
+ * touched. Kept only while requests are waiting to be read, so a finished run holds none.
+ * The body must not be used after.
  */
 export function recycle(body: Buffer): void {
-  if (spare.length < SPARE_AT_MOST && body.buffer instanceof ArrayBuffer) spare.push(body.buffer);
+  const memory = body.buffer;
+  if (!(memory instanceof ArrayBuffer) || memory.byteLength === 0 || spare.includes(memory)) return; // handed over already
+  if (spare.length < SPARE_AT_MOST && threads.some((thread) => thread.pending.size > 0)) spare.push(memory);
 }
 
 const threads: Thread[] = [];
@@ -60,10 +63,15 @@ export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
     thread.pending.set(id, { resolve, reject });
     if (thread.outbox.push({ id, pieces }) === 1) {
       setImmediate(() => {
-        const given = spare;
-        spare = [];
-        thread.worker.postMessage({ requests: thread.outbox, spare: given }, given);
-        thread.outbox = [];
+        const [requests, given] = [thread.outbox, spare];
+        [thread.outbox, spare] = [[], []];
+        try {
+          thread.worker.postMessage({ requests, spare: given }, given);
+        } catch (error) {
+          // Not to be: the requests fail (a bug, no path) rather than wait forever.
+          for (const { id } of requests) thread.pending.get(id)?.reject(error as Error);
+          for (const { id } of requests) thread.pending.delete(id);
+        }
       });
     }
   });
@@ -76,7 +84,7 @@ export function startReaderThreads(): readonly Thread[] {
 }
 
 function startThread(): Thread {
-  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED, spareAtMost: SPARE_AT_MOST } });
+  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED } });
   const thread: Thread = { worker, pending: new Map(), outbox: [] };
   worker.on('message', (replies: Reply[]) => {
     for (const reply of replies) settle(reply);
@@ -136,8 +144,8 @@ function readerThread(): void {
 
   // Where a file read for JSON waits to be encoded.
   let scratch = Buffer.alloc(0);
-  // Memory of earlier bodies, given back to be read into again.
-  const spare: ArrayBuffer[] = [];
+  // Memory of earlier bodies, given back with the current message to be read into again; what it does not use is let go.
+  let spare: ArrayBuffer[] = [];
 
   function build(pieces: Piece[]): { body: Buffer; digests: string[] } {
     // Buffers arrive here as plain Uint8Arrays.
@@ -145,8 +153,11 @@ function readerThread(): void {
       typeof piece === 'string' ? Buffer.byteLength(piece) : piece instanceof Uint8Array ? piece.length : piece.base64 ? base64Length(piece.bytes) : piece.bytes;
     const length = pieces.reduce((sum, piece) => sum + lengthOf(piece), 0);
     // Memory of its own, not a slice of a shared pool: it is handed over to the event loop whole.
-    const reused = spare.findIndex((memory) => memory.byteLength > length);
-    const body = reused === -1 ? Buffer.allocUnsafeSlow(length + 1) : Buffer.from(spare.splice(reused, 1)[0]!, 0, length + 1);
+    // Given-back memory is used only if it fits closely, so a small body never holds a large one.
+    const fitting = spare.filter((memory) => memory.byteLength > length && memory.byteLength <= 2 * length + 65_536);
+    const reused = fitting.reduce<ArrayBuffer | undefined>((best, memory) => (best && best.byteLength <= memory.byteLength ? best : memory), undefined);
+    if (reused) spare.splice(spare.indexOf(reused), 1);
+    const body = reused ? Buffer.from(reused, 0, length + 1) : Buffer.allocUnsafeSlow(length + 1);
     const digests: string[] = [];
     let at = 0;
     for (const piece of pieces) {
@@ -180,8 +191,7 @@ function readerThread(): void {
   }
 
   parentPort!.on('message', ({ requests, spare: given }: { requests: { id: number; pieces: Piece[] }[]; spare: ArrayBuffer[] }) => {
-    spare.push(...given);
-    spare.splice(0, spare.length - workerData.spareAtMost); // the oldest go, when more come back than are used
+    spare = given;
     const replies: unknown[] = [];
     const transfer: ArrayBuffer[] = [];
     for (const { id, pieces } of requests) {

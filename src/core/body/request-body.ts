@@ -42,7 +42,6 @@ export const newHash = () => createHash('sha256');
 /** The hex digests of the hashes so far, for `RequestBody.digests`. */
 export const hexDigests = (hashes: readonly Hash[]) => () => hashes.map((h) => h.copy().digest('hex'));
 
-
 /** Whether a request is small enough to be read whole. */
 export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
 

@@ -37,6 +37,8 @@ export interface TransferSettings {
   /** Entity media, or event media (--event). */
   objectType: 'entities' | 'events';
   dispatcher: Dispatcher;
+  /** The run's own dispatcher, not the caller's: only then is a stored body's memory reused (a caller's may keep the body). */
+  ownDispatcher: boolean;
   clock: Clock;
   /** Aborting it stops new starts; requests in flight finish (the first Ctrl-C). */
   drain?: AbortSignal;
@@ -343,7 +345,7 @@ async function attempt(body: RequestBody, job: Job, settings: TransferSettings, 
     clearTimeout(timer);
     runSignal.removeEventListener('abort', onRunAbort);
     // An answer can come before the whole body was read (a refusal): every file the body
-    // opened is closed either way. A stored body was read to its end.
-    body.destroy(stored);
+    // opened is closed either way. A body the API stored, it read to its end.
+    body.destroy(stored && settings.ownDispatcher);
   }
 }
