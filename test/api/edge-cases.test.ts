@@ -188,6 +188,28 @@ describe('files that change after the check', () => {
   });
 });
 
+describe('a file swapped for a pipe after the check', () => {
+  const swapForPipe = (dir: string) => {
+    rmSync(join(dir, 'b_selfie.jpg'));
+    execFileSync('mkfifo', [join(dir, 'b_selfie.jpg')]);
+  };
+
+  it.each(BOTH_PATHS)('fails alone instead of waiting for a writer (%s, %s)', async (format, _, size) => {
+    const { dir, events, server, summary } = await uploadThenChange('abc', size, format, swapForPipe);
+    expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b_selfie.jpg'), status: null }));
+    expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
+  });
+
+  it('fails alone when duplicate detection meets it', async () => {
+    const dir = await tempDir();
+    for (const letter of 'abc') await writeFile(join(dir, `${letter}_selfie.jpg`), Buffer.alloc(1000, letter.charCodeAt(0)));
+    const { server, summary } = await run([dir], { concurrency: 1, onTotal: () => swapForPipe(dir) });
+    expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
+    expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
+  });
+});
+
 describe('a retry', () => {
   it('reads its files again: one that changed between attempts fails with file_changed, not sent as first read', async () => {
     const dir = await tempDir();

@@ -1,6 +1,13 @@
 import type { Hash } from 'node:crypto';
-import { close, open, read } from 'node:fs';
+import { close, constants, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
+
+/**
+ * Opening for reading without waiting: a file swapped for a pipe since the check fails at its
+ * read instead of holding a thread (and the run) until something writes to it. Regular files
+ * read as always.
+ */
+export const NON_BLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK;
 
 export const FILE_CHANGED = 'its size changed after the check, so it was not sent; run again once it is complete';
 
@@ -32,7 +39,7 @@ export class PlannedFileStream extends Readable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    open(this.path, 'r', (error, fd) => {
+    open(this.path, NON_BLOCKING_READ, (error, fd) => {
       this.fd = fd;
       callback(error);
     });

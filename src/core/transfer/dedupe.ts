@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { NON_BLOCKING_READ } from '../body/file-stream.js';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 
 /** sha256 of a file, read in a stream. */
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const file = await open(path, NON_BLOCKING_READ);
+  for await (const chunk of file.createReadStream()) hash.update(chunk as Buffer); // closes the file at its end or error
   return hash.digest('hex');
 }
 
