@@ -69,8 +69,11 @@ export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
           thread.worker.postMessage({ requests, spare: given }, given);
         } catch (error) {
           // Not to be: the requests fail (a bug, no path) rather than wait forever.
-          for (const { id } of requests) thread.pending.get(id)?.reject(error as Error);
-          for (const { id } of requests) thread.pending.delete(id);
+          for (const { id } of requests) {
+            thread.pending.get(id)?.reject(error as Error);
+            thread.pending.delete(id);
+          }
+          if (thread.pending.size === 0) thread.worker.unref();
         }
       });
     }
