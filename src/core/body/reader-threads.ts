@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { FILE_CHANGED } from './file-stream.js';
+import { FILE_CHANGED, NON_BLOCKING_READ } from './file-stream.js';
 
 /** A whole body in order: framing as it is, and files read in whole (JSON: as base64). */
-export type Piece = string | Buffer | { path: string; bytes: number; base64?: boolean };
+export type Piece = string | { path: string; bytes: number; base64?: boolean };
 
 export interface Assembled {
   body: Buffer;
@@ -87,7 +87,7 @@ export function startReaderThreads(): readonly Thread[] {
 }
 
 function startThread(): Thread {
-  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED } });
+  const worker = new Worker(`(${readerThread})()`, { eval: true, workerData: { fileChanged: FILE_CHANGED, openFlags: NON_BLOCKING_READ } });
   const thread: Thread = { worker, pending: new Map(), outbox: [] };
   worker.on('message', (replies: Reply[]) => {
     for (const reply of replies) settle(reply);
@@ -118,7 +118,7 @@ function startThread(): Thread {
  */
 function readerThread(): void {
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
-  const { openSync, readSync, closeSync, constants } = process.getBuiltinModule('node:fs');
+  const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
   const { createHash } = process.getBuiltinModule('node:crypto');
   // base64 in pieces whose strings stay below V8's 128 KiB bound for ordinary heap objects.
   const ENCODE_SIZE = 3 * 16 * 1024;
@@ -129,8 +129,7 @@ function readerThread(): void {
    * of that byte, with the planned bytes in, has found the end, so no read just to see it.
    */
   function readPlanned(path: string, bytes: number, target: Buffer, at: number): Buffer {
-    // Non-blocking: a file swapped for a pipe since the check fails at its read instead of holding the thread.
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const fd = openSync(path, workerData.openFlags); // as the stream opens: a pipe fails, not waits
     try {
       let filled = 0;
       for (;;) {
@@ -151,10 +150,8 @@ function readerThread(): void {
   let spare: ArrayBuffer[] = [];
 
   function build(pieces: Piece[]): { body: Buffer; digests: string[] } {
-    // Buffers arrive here as plain Uint8Arrays.
-    const lengthOf = (piece: Piece) =>
-      typeof piece === 'string' ? Buffer.byteLength(piece) : piece instanceof Uint8Array ? piece.length : piece.base64 ? base64Length(piece.bytes) : piece.bytes;
-    const length = pieces.reduce((sum, piece) => sum + lengthOf(piece), 0);
+    const lengths = pieces.map((piece) => (typeof piece === 'string' ? Buffer.byteLength(piece) : piece.base64 ? base64Length(piece.bytes) : piece.bytes));
+    const length = lengths.reduce((sum, n) => sum + n, 0);
     // Memory of its own, not a slice of a shared pool: it is handed over to the event loop whole.
     // Given-back memory is used only if it fits closely, so a small body never holds a large one.
     const fitting = spare.filter((memory) => memory.byteLength > length && memory.byteLength <= 2 * length + 65_536);
@@ -163,9 +160,8 @@ function readerThread(): void {
     const body = reused ? Buffer.from(reused, 0, length + 1) : Buffer.allocUnsafeSlow(length + 1);
     const digests: string[] = [];
     let at = 0;
-    for (const piece of pieces) {
+    for (const [index, piece] of pieces.entries()) {
       if (typeof piece === 'string') body.write(piece, at, 'utf8');
-      else if (piece instanceof Uint8Array) body.set(piece, at);
       else {
         let bytes: Buffer;
         try {
@@ -188,7 +184,7 @@ function readerThread(): void {
           }
         }
       }
-      at += lengthOf(piece);
+      at += lengths[index]!;
     }
     return { body: body.subarray(0, length), digests };
   }
