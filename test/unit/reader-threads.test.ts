@@ -36,6 +36,19 @@ describe('reader threads', () => {
     });
   });
 
+  it('hand bodies back a mebibyte at a time, not once all asked for at once are read', async () => {
+    const dir = await tempDir();
+    const files = await Promise.all([0, 1, 2, 3].map((i) => fileOf(dir, `large${i}`, randomBytes(700_000))));
+    let lastSettled = false;
+    const bodies = files.map((file) => assemble([file]));
+    void bodies[3]!.then(() => (lastSettled = true));
+    await bodies[0];
+    // One message back would settle all four in this same turn, the last's callback first.
+    await null;
+    expect(lastSettled).toBe(false);
+    await Promise.all(bodies);
+  });
+
   it.each([
     ['as they are', false],
     ['as base64', true],

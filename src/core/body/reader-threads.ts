@@ -191,19 +191,25 @@ function readerThread(): void {
 
   parentPort!.on('message', ({ requests, spare: given }: { requests: { id: number; pieces: Piece[] }[]; spare: ArrayBuffer[] }) => {
     spare = given;
-    const replies: unknown[] = [];
-    const transfer: ArrayBuffer[] = [];
-    for (const { id, pieces } of requests) {
+    let replies: unknown[] = [];
+    let transfer: ArrayBuffer[] = [];
+    let bytes = 0;
+    for (const [index, { id, pieces }] of requests.entries()) {
       try {
         const { body, digests } = build(pieces);
         const buffer = body.buffer as ArrayBuffer; // its own, never a pool's
         replies.push({ id, body: buffer, length: body.length, digests });
         transfer.push(buffer);
+        bytes += body.length;
       } catch (error) {
         const { message, code, errno, path, syscall, stack } = error as NodeJS.ErrnoException;
         replies.push({ id, error: { message, code, errno, path, syscall, stack } });
       }
+      // Sent back a mebibyte at a time: the first of many large requests is not held up by the rest.
+      if (bytes >= 1_048_576 || index === requests.length - 1) {
+        parentPort!.postMessage(replies, transfer);
+        [replies, transfer, bytes] = [[], [], 0];
+      }
     }
-    parentPort!.postMessage(replies, transfer);
   });
 }
