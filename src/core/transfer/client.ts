@@ -1,5 +1,14 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import type { RequestBody } from '../body/request-body.js';
+
+// undici's entry loads everything it offers (fetch, WebSocket, mocks, caches), a tenth of a
+// second before the first request; a run needs only its connection pool and its request call.
+// These paths are undici's own layout, not its public API: package.json keeps undici to 7.30.x.
+const require = createRequire(import.meta.url);
+const Agent: typeof UndiciAgent = require('undici/lib/dispatcher/agent.js');
+/** Dispatcher.request, which undici's entry adds to every dispatcher's prototype. */
+const dispatcherRequest: Dispatcher['request'] = require('undici/lib/api/api-request.js');
 
 /** A keep-alive connection pool sized to the run's concurrency. */
 export function createDispatcher(concurrency: number): Dispatcher {
@@ -23,9 +32,11 @@ export async function put(
   body: RequestBody,
   options: { apiKey: string; dispatcher: Dispatcher; signal?: AbortSignal },
 ): Promise<ApiResponse> {
-  const response = await request(url, {
+  const { origin, pathname, search } = new URL(url);
+  const response = await dispatcherRequest.call(options.dispatcher, {
+    origin,
+    path: pathname + search,
     method: 'PUT',
-    dispatcher: options.dispatcher,
     headers: { ...body.headers, 'u21-key': options.apiKey, accept: 'application/json' },
     body: body.body,
     signal: options.signal,
