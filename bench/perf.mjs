@@ -45,6 +45,7 @@ const curlConfig = (paths, url) => {
 // ---- raw efficiency
 if (only.has('raw')) {
 const small = files('small', 2000, 100_000);
+const oneMb = files('one-mb', 1, 1_000_000);
 const MB = (small.paths.length * 100_000) / 1e6;
 const raw = [['tool', 'files/s', 'MB/s']];
 const u21 = (server, extra) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
@@ -57,6 +58,8 @@ const tools = [
   ['xargs -P16 curl', (s) => run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }), 3],
   ['curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 })],
   ['bare undici loop (limit)', (s) => undiciLoop(s, small.paths[0], small.paths.length)],
+  // The same bytes in 1 MB bodies, as --batch 10 sends them: the limit for that row.
+  ['bare undici loop, 1 MB bodies (--batch 10 limit)', (s) => undiciLoop(s, oneMb.paths[0], small.paths.length / 10)],
   ['undici loop reading each file', (s) => undiciLoop(s, small.dir, small.paths.length)],
 ];
 // Round-robin, so that a machine that slows down or speeds up during the benchmark weighs on
@@ -81,7 +84,7 @@ for (const [name] of tools) {
 }
 console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin`);
 table(raw);
-console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}×, u21/loop reading files ${fmt(rates['u21-media multipart'] / rates['undici loop reading each file'], 2)}×`);
+console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}× (its limit/curl -Z ${fmt(rates['bare undici loop, 1 MB bodies (--batch 10 limit)'] / rates['curl -Z --parallel-max 16'], 2)}×), u21/loop reading files ${fmt(rates['u21-media multipart'] / rates['undici loop reading each file'], 2)}×`);
 
 }
 
