@@ -4,7 +4,7 @@ import { ReportWriter } from './core/report.js';
 import { entityIdProblem, type EntitySource } from './core/route.js';
 import type { Shard } from './core/shard.js';
 import { InputError, UsageError, type Problem } from './core/errors.js';
-import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST, WHOLE_AT_MOST } from './core/file-types.js';
+import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './core/file-types.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Journal } from './core/journal.js';
 import { DEFAULT_RETRY_POLICY } from './core/transfer/retry-policy.js';
@@ -216,7 +216,6 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
   const inputs = checkedInputs(options);
 
   let toSend = () => inputs.checked();
-  let smallest = Infinity; // the smallest file's size, once checked
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
@@ -226,13 +225,11 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
       // Interrupted while checking: nothing was sent, nothing to resume.
       return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted' };
     }
-    ({ send: toSend, smallest } = checked);
+    toSend = checked;
   }
 
   const journal = options.journal ? await openFor('--journal', 'use', options.journal, Journal.open, 'give a path to a writable file; it is created if missing') : undefined;
   const report = options.report ? await openFor('--report', 'write', options.report, ReportWriter.open, 'give a path to a writable .json or .csv file') : undefined;
-  // Small requests are read by threads of their own: started now, they are ready once the HTTP client has loaded.
-  if (smallest * batch <= WHOLE_AT_MOST) (await import('./core/body/reader-threads.js')).startReaderThreads();
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { createDispatcher }] = await Promise.all([import('./core/transfer/engine.js'), import('./core/transfer/client.js')]);
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
@@ -287,10 +284,9 @@ const KEPT_AT_MOST = 20_000;
  * did not see. A file whose size changed since fails when read (file_changed) instead of
  * being sent cut short. Throws InputError for invalid inputs; undefined when interrupted.
  */
-async function checkFirst(inputs: CheckedInputs, options: UploadOptions): Promise<{ send: () => AsyncGenerator<Checked>; smallest: number } | undefined> {
+async function checkFirst(inputs: CheckedInputs, options: UploadOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const problems: Problem[] = [];
   let total = 0;
-  let smallest = Infinity;
   let kept: Checked[] | undefined = [];
   // Every checked size is noted, to fall back on once there are too many files to keep.
   const sizes = new CheckedSizes();
@@ -301,10 +297,7 @@ async function checkFirst(inputs: CheckedInputs, options: UploadOptions): Promis
       warnings.push(item);
       continue;
     }
-    if (item.kind === 'file') {
-      sizes.add(item.file.absPath, item.file.bytes);
-      smallest = Math.min(smallest, item.file.bytes);
-    }
+    if (item.kind === 'file') sizes.add(item.file.absPath, item.file.bytes);
     if (item.kind === 'problem') problems.push(item.problem);
     if (kept?.length === KEPT_AT_MOST) kept = undefined;
     kept?.push(item);
@@ -315,7 +308,7 @@ async function checkFirst(inputs: CheckedInputs, options: UploadOptions): Promis
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
   const given = new Set(warnings.map((w) => w.message));
-  return { send: kept ? () => replay(kept) : () => withoutRepeats(inputs.checked(sizes.seal()), given), smallest };
+  return kept ? () => replay(kept) : () => withoutRepeats(inputs.checked(sizes.seal()), given);
 }
 
 /** The kept items, each let go once handed on. */

@@ -80,8 +80,8 @@ export function assemble(pieces: readonly Piece[]): Promise<Assembled> {
   });
 }
 
-/** Starts the threads, if not yet running (a thread takes some 50 ms); idle threads do not keep the process alive. */
-export function startReaderThreads(): readonly Thread[] {
+/** Starts the threads, if not yet running (a thread takes some 60 ms); idle threads do not keep the process alive. */
+function startReaderThreads(): readonly Thread[] {
   while (threads.length < THREADS) threads.push(startThread());
   return threads;
 }
