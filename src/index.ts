@@ -7,6 +7,12 @@ import { InputError, UsageError, type Problem } from './core/errors.js';
 import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './core/file-types.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Journal } from './core/journal.js';
+import { JournalLock } from './core/journal-lock.js';
+import { OutcomeSink } from './core/outcome-sink.js';
+import { createRedactor, type Redact } from './core/redact.js';
+import { realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { DEFAULT_RETRY_POLICY } from './core/transfer/retry-policy.js';
 import { resolveApiRoot } from './core/hosts.js';
 import { compileRules, type ConventionRule } from './core/media-type.js';
@@ -53,6 +59,8 @@ export interface PlanOptions {
   skipInvalid?: boolean;
   /** Take only this shard's files: a stable hash of (entity, path below the input root). */
   shard?: Shard;
+  /** While walking a folder or expanding a glob, also follow links whose target is outside it (skipped as link_outside otherwise). */
+  followLinks?: boolean;
   /** Where relative paths start (default: process.cwd()). */
   cwd?: string;
 }
@@ -79,6 +87,14 @@ export interface UploadOptions extends PlanOptions {
   failFast?: boolean;
   /** Send the same content to the same entity as often as it appears. */
   allowDuplicates?: boolean;
+  /**
+   * What an earlier run sent without learning whether it was stored (its journal has a
+   * `sending` record and no outcome): sent again and flagged possibly_duplicated (default), or,
+   * when false, skipped as unknown_outcome for a person to decide.
+   */
+  resendUnknown?: boolean;
+  /** The config file the caller's settings came from, named in the report's header. */
+  configPath?: string;
   /** Path of the append-only journal: outcomes are recorded there, earlier uploads skipped. */
   journal?: string;
   /** Path of a per-file report, `.json` or `.csv`, written as outcomes come. */
@@ -131,7 +147,7 @@ function checkedInputs(options: PlanOptions): CheckedInputs {
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
     ...(options.shard && { shard: options.shard }),
   };
-  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd));
+  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd, { followLinks: options.followLinks ?? false }));
   return {
     checked: (checkedSizes?: CheckedSizes) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
     // Listing without checking: no stat, no sidecar read.
@@ -175,12 +191,13 @@ function entitySourceOf(options: PlanOptions): EntitySource {
  */
 export async function plan(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
-  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, bytes: 0, ...shardField(options.shard) };
+  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
   for await (const item of checkedInputs(options).checked()) {
     if (item.kind !== 'file') {
       const event = eventOf(item);
       if (event.event === 'skipped') summary.skipped++;
+      if (event.event === 'skipped' && event.reason === 'link_outside') summary.link_outside++;
       if (item.kind === 'problem') {
         problems.push(item.problem);
         summary.invalid++;
@@ -201,20 +218,35 @@ export async function plan(options: PlanOptions & { onEvent?: (event: PlanEvent)
 /**
  * Checks every input, then uploads every valid file. Throws UsageError or InputError (nothing
  * sent) for bad options or inputs; otherwise resolves with the summary, also when files
- * failed or the run stopped early (`summary.stopped`).
+ * failed or the run stopped early (`summary.stopped`). The key never appears in what it
+ * reports or throws.
  */
 export async function upload(options: UploadOptions): Promise<UploadSummary> {
-  const clock = options.clock ?? systemClock;
-  const started = clock.now();
   const apiRoot = resolveApiRoot(options);
   if (!options.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org or U21_ORG');
   if (options.org === '.' || options.org === '..') throw new UsageError(`--org: "${options.org}" is not an org name`, 'pass the org_name Unit21 gave you');
   if (!options.apiKey) throw new UsageError('no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
-  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const batch = options.batch ?? DEFAULTS.batch;
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
-  const inputs = checkedInputs(options);
+  refuseOverwrites(options);
+  const redact = createRedactor(options.apiKey);
+  // Held from before the check to the end: a second run on this journal is refused at once.
+  const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal)) : undefined;
+  try {
+    return await checkAndSend(options, apiRoot, redact);
+  } catch (error) {
+    throw redactError(error, redact);
+  } finally {
+    lock?.release();
+  }
+}
 
+async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Redact): Promise<UploadSummary> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+  const where = { host: apiRoot, org: options.org, config: options.configPath ?? null };
+  const inputs = checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
@@ -223,55 +255,107 @@ export async function upload(options: UploadOptions): Promise<UploadSummary> {
     const checked = await checkFirst(inputs, options);
     if (!checked) {
       // Interrupted while checking: nothing was sent, nothing to resume.
-      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted' };
+      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where };
     }
     toSend = checked;
   }
 
   const journal = options.journal ? await openFor('--journal', 'use', options.journal, Journal.open, 'give a path to a writable file; it is created if missing') : undefined;
-  const report = options.report ? await openFor('--report', 'write', options.report, ReportWriter.open, 'give a path to a writable .json or .csv file') : undefined;
+  let sink: OutcomeSink | undefined;
+  let report: ReportWriter | undefined;
+  try {
+    if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
+    const header = { ...where, started: new Date(started).toISOString() };
+    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path)), 'give a path to a writable .json or .csv file') : undefined;
+    sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
+  } catch (error) {
+    journal?.close();
+    throw error;
+  }
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { createDispatcher }] = await Promise.all([import('./core/transfer/engine.js'), import('./core/transfer/client.js')]);
   const dispatcher = options.dispatcher ?? createDispatcher(concurrency);
-  const emit = (event: UploadEvent) => {
-    report?.add(event);
-    options.onEvent?.(event);
-  };
+  let tally;
   try {
-    const tally = await transfer(toSend(), {
+    tally = await transfer(toSend(), {
       apiRoot,
       org: options.org,
       apiKey: options.apiKey,
       format: options.format ?? 'multipart',
       concurrency,
       rate: options.rate ?? DEFAULTS.rate,
-      batch,
+      batch: options.batch ?? DEFAULTS.batch,
       retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULTS.retries },
       timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000,
       failFast: options.failFast ?? false,
       allowDuplicates: options.allowDuplicates ?? false,
+      resendUnknown: options.resendUnknown ?? true,
       cwd: options.cwd ?? process.cwd(),
       objectType: options.event !== undefined ? 'events' : 'entities',
       dispatcher,
       ownDispatcher: options.dispatcher === undefined,
       clock,
-      onEvent: emit,
+      sink,
+      redact,
       ...(journal && { journal }),
       ...(options.drain && { drain: options.drain }),
       ...(options.signal && { signal: options.signal }),
     });
-    return {
-      event: 'summary',
-      total: tally.uploaded + tally.failed + tally.skipped,
-      ...tally,
-      duration_ms: clock.now() - started,
-      ...shardField(options.shard),
-    };
   } finally {
-    journal?.close();
-    await report?.close();
+    // Closed before the summary: the last flush and fsync may fail too, and the summary says so.
+    await sink.close();
     if (!options.dispatcher) await dispatcher.close();
   }
+  return {
+    event: 'summary',
+    total: tally.uploaded + tally.failed + tally.skipped,
+    ...tally,
+    duration_ms: clock.now() - started,
+    ...shardField(options.shard),
+    ...where,
+    ...(sink.failure && { write_error: sink.failure }),
+  };
+}
+
+/** A lock on a journal that is a file; a device such as /dev/null, written but never read, needs none. */
+async function lockJournal(path: string): Promise<JournalLock | undefined> {
+  const stats = await stat(path).catch(() => undefined);
+  if (stats && !stats.isFile()) return undefined;
+  return JournalLock.acquire(path);
+}
+
+/** The report must not be written over the manifest or the journal it reads. */
+function refuseOverwrites(options: UploadOptions) {
+  const cwd = options.cwd ?? process.cwd();
+  const real = (path: string) => {
+    const absolute = resolve(cwd, path);
+    try {
+      return realpathSync(absolute);
+    } catch {
+      return absolute;
+    }
+  };
+  const named = [['--manifest', options.manifest], ['--journal', options.journal], ['--report', options.report]].filter((entry): entry is [string, string] => entry[1] !== undefined);
+  for (const [i, [flag, path]] of named.entries()) {
+    for (const [otherFlag, otherPath] of named.slice(i + 1)) {
+      if (real(path) === real(otherPath)) throw new UsageError(`${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`, `give ${otherFlag} a file of its own`);
+    }
+  }
+}
+
+function unusableLinesWarning(journal: Journal): string {
+  const { count, lines } = journal.unusable;
+  const named = `line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}${count > lines.length ? ` and ${count - lines.length} more` : ''}`;
+  return `${journal.path}: ${count === 1 ? 'one line is' : `${count} lines are`} not a journal record (${named}), skipped; a line cut short by a crash looks like this`;
+}
+
+/** An error on its way out, with the key taken out of its message and stack. */
+function redactError(error: unknown, redact: Redact): unknown {
+  if (error instanceof Error) {
+    error.message = redact(error.message);
+    if (error.stack) error.stack = redact(error.stack);
+  }
+  return error;
 }
 
 /** Checked inputs kept from the first pass, up to this many; beyond, only their sizes. */

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import { ConfigError } from '../core/errors.js';
+import { HOSTS, isLoopback } from '../core/hosts.js';
 import { compileRules } from '../core/media-type.js';
 import { isPlainObject } from '../core/sidecar.js';
 import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS } from './options.js';
@@ -27,13 +28,31 @@ const ALLOWED = new Set<string>([
   ...CONFIG_ONLY_KEYS,
 ]);
 
-/** Finds the config file (or loads the named one) and checks its keys; undefined when there is none. */
+/** A config file found by searching may come with a cloned repository: it may not run code. */
+const refuseCode = (filepath: string): never => {
+  throw new ConfigError(
+    `${filepath}: a JavaScript config file runs code, so it is loaded only when named with --config`,
+    `pass --config ${filepath} to use it, or remove it`,
+  );
+};
+
+/**
+ * Finds the config file (or loads the named one) and checks its keys; undefined when there is
+ * none. A file found by searching, rather than named with --config, may come with a cloned
+ * repository: it may not run code (JavaScript), name a key file, or send uploads to a host that
+ * is not Unit21's (loopback aside).
+ */
 export async function loadConfig(cwd: string, explicitPath?: string): Promise<LoadedConfig | undefined> {
-  const explorer = cosmiconfig(NAME, { searchPlaces: SEARCH_PLACES, searchStrategy: 'project' });
+  const explorer = cosmiconfig(NAME, {
+    searchPlaces: SEARCH_PLACES,
+    searchStrategy: 'project',
+    ...(!explicitPath && { loaders: { '.js': refuseCode, '.mjs': refuseCode, '.cjs': refuseCode } }),
+  });
   let result;
   try {
     result = explicitPath ? await explorer.load(resolve(cwd, explicitPath)) : await explorer.search(cwd);
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const where = explicitPath ?? (error as { filepath?: string }).filepath ?? 'config file';
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message.replace(/\s+/g, ' ').trim();
@@ -50,6 +69,7 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
       throw new ConfigError(`${filepath}: unknown key "${key}"`, `known keys: ${[...ALLOWED].join(', ')}`);
     }
   }
+  if (!explicitPath) refuseUntrusted(filepath, config);
   const values: Record<string, unknown> = { ...config };
   if (values.conventions !== undefined) {
     if (!Array.isArray(values.conventions)) {
@@ -64,4 +84,28 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
   // A key file named in the config is found beside the config, wherever the run starts.
   if (typeof values.apiKeyFile === 'string') values.apiKeyFile = resolve(dirname(filepath), values.apiKeyFile);
   return { filepath, values };
+}
+
+const UNIT21_HOSTS = new Set(Object.values(HOSTS).map((url) => new URL(url).host));
+
+/** What a config file found by searching may not do: name a key file, or send uploads to a host that is not Unit21's. */
+function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
+  const trust = `or pass --config ${filepath} if you trust it`;
+  if (config.apiKeyFile !== undefined) {
+    throw new ConfigError(`${filepath}: "apiKeyFile" is honoured only in a config file named with --config, not one found by searching`, `pass --api-key-file or set U21_API_KEY, ${trust}`);
+  }
+  if (typeof config.baseUrl === 'string') {
+    let url: URL | undefined;
+    try {
+      url = new URL(config.baseUrl);
+    } catch {
+      return; // refused later, as a bad URL
+    }
+    if (!UNIT21_HOSTS.has(url.host) && !isLoopback(url)) {
+      throw new ConfigError(
+        `${filepath}: "baseUrl" sends uploads to ${url.host}, not a Unit21 host; a config file found by searching may name only Unit21's hosts or loopback`,
+        `pass --base-url yourself, ${trust}`,
+      );
+    }
+  }
 }

@@ -23,6 +23,7 @@ export interface UploadSettings {
   mediaType?: string;
   infer: boolean;
   maxFileSize: number;
+  followLinks: boolean;
   skipInvalid: boolean;
   format: BodyFormat;
   concurrency: number;
@@ -31,6 +32,7 @@ export interface UploadSettings {
   retries: number;
   timeout: number;
   journal?: string;
+  resendUnknown: boolean;
   failFast: boolean;
   allowDuplicates: boolean;
   dryRun: boolean;

@@ -7,6 +7,7 @@ import type { UploadSummary } from '../core/events.js';
 import { EXIT } from './exit-codes.js';
 import { plural } from './format.js';
 import { createRenderer } from './render/index.js';
+import { printable } from './render/style.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io } from './io.js';
 
@@ -14,8 +15,13 @@ import type { Io } from './io.js';
 export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io): Promise<number> {
   const settings = await resolveSettings(flags, io.env, io.cwd);
   // Checked for dry runs too, so a dry run proves the real command would start.
-  resolveApiRoot(settings);
+  const apiRoot = resolveApiRoot(settings);
   if (!settings.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
+  // Said before anything else: a config file found by searching can change where uploads go.
+  if (!settings.quiet) {
+    const config = settings.configPath ? `config ${settings.configPath}` : 'no config file';
+    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${settings.org} · ${config}`)}\n`);
+  }
 
   const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
   // Each shard keeps its own journal and report: journal.jsonl → journal.3-of-8.jsonl.
@@ -24,6 +30,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const common = {
     paths,
     infer: settings.infer,
+    followLinks: settings.followLinks,
     conventions: settings.conventions,
     maxFileSize: settings.maxFileSize,
     skipInvalid: settings.skipInvalid,
@@ -40,7 +47,8 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     try {
       const summary = await plan({ ...common, onEvent: render.event });
       render.summary(summary);
-      return summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
+      linksHint(summary.link_outside, io);
+      return summary.invalid > 0 || summary.link_outside > 0 ? EXIT.someFailed : EXIT.ok;
     } finally {
       render.close();
     }
@@ -63,6 +71,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       timeout: settings.timeout,
       failFast: settings.failFast,
       allowDuplicates: settings.allowDuplicates,
+      resendUnknown: settings.resendUnknown,
       onEvent: render.event,
       onTotal: render.total,
       drain: stopper.drain,
@@ -71,6 +80,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(report !== undefined && { report }),
       ...(settings.env !== undefined && { env: settings.env }),
       ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
+      ...(settings.configPath !== undefined && { configPath: settings.configPath }),
     });
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
     return exitCodeOf(summary, io, settings, keySource, journal);
@@ -114,6 +124,19 @@ function interruptHandler(io: Io, timeoutS: number) {
 
 function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, keySource: string, journal: string | undefined): number {
   const hint = (line: string) => io.stderr.write(`  hint: ${line}\n`);
+  // Said whatever else happened: the journal or report it names is incomplete.
+  if (summary.write_error) {
+    const { path, code, message } = summary.write_error;
+    const after = summary.stopped === 'write-failed' ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'its last records may be missing';
+    io.stderr.write(`${printable(`u21-media: error: cannot write ${path} (${code}: ${message.replace(/^[A-Z]+: /, '')}); ${after}`)}\n`);
+    hint(
+      journal && path !== journal
+        ? `make room (or fix it), then run the same command again to resume from ${journal}`
+        : journal
+          ? 'make room (or fix it), then run the same command again to resume: what was being sent when it stopped is sent again, flagged possibly_duplicated'
+          : 'make room (or fix it), then run again; without --journal a rerun sends every file again',
+    );
+  }
   if (summary.stopped === 'auth') {
     const unsent = summary.not_sent > 0 ? ` (${plural(summary.not_sent, 'file')} not sent)` : '';
     io.stderr.write(`u21-media: error: the API refused the key; the run stopped${unsent}\n`);
@@ -132,5 +155,17 @@ function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, ke
   if (summary.stopped === 'fail-fast') {
     io.stderr.write(`u21-media: stopped after the first failure (--fail-fast); ${summary.not_sent} files not sent\n`);
   }
-  return summary.failed > 0 || summary.invalid > 0 ? EXIT.someFailed : EXIT.ok;
+  if (summary.unknown_outcome > 0) {
+    io.stderr.write(`u21-media: ${plural(summary.unknown_outcome, 'file')} sent by an earlier run without an answer ${summary.unknown_outcome === 1 ? 'was' : 'were'} not sent again (--no-resend-unknown)\n`);
+    hint('check those files on their entities (see the skipped unknown_outcome lines), then run without --no-resend-unknown to send them flagged');
+  }
+  linksHint(summary.link_outside, io);
+  const failed = summary.failed > 0 || summary.invalid > 0 || summary.link_outside > 0 || summary.unknown_outcome > 0 || summary.write_error !== undefined;
+  return failed ? EXIT.someFailed : EXIT.ok;
+}
+
+/** Links out of the folder were left: the run is not clean until someone decides about them. */
+function linksHint(count: number, io: Io) {
+  if (count === 0) return;
+  io.stderr.write(`u21-media: ${plural(count, 'link')} out of the folder ${count === 1 ? 'was' : 'were'} not followed (see the skipped link_outside lines)\n  hint: pass --follow-links if they should be uploaded, or remove them\n`);
 }

@@ -1,5 +1,6 @@
-import { opendir, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { lstat, opendir, readdir, realpath, stat } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Options } from 'fast-glob';
 import type { Problem } from './errors.js';
 import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
@@ -17,9 +18,19 @@ export interface FoundFile {
   hasSidecar?: boolean;
   /** From a manifest row: its entity and metadata. */
   row?: { entityId: string; metadata: FileMetadata; where: string };
+  /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
+  verdict?: WalkVerdict;
 }
 
+/** What a walk can tell about an entry without the checks: a skip with its reason, or a problem. */
+export type WalkVerdict = { skip: 'unsupported' | 'link_outside'; message: string } | { problem: string };
+
 export type Found = { kind: 'found'; file: FoundFile } | { kind: 'problem'; problem: Problem };
+
+export interface DiscoverOptions {
+  /** Follow links whose target is outside the folder walked or the glob's base (--follow-links). */
+  followLinks?: boolean;
+}
 
 const GLOB_OPTIONS: Options = {
   dot: false,
@@ -28,6 +39,7 @@ const GLOB_OPTIONS: Options = {
   onlyFiles: false,
   markDirectories: true,
   followSymbolicLinks: false,
+  objectMode: true,
   ignore: ['**/node_modules/**'],
 };
 
@@ -47,18 +59,13 @@ function isExcludedBelow(cwd: string, absPath: string): boolean {
   return rel.startsWith('..') || isAbsolute(rel) ? isExcluded(basename(absPath)) : isExcluded(rel);
 }
 
-/** A sidecar is `<file>.json` beside its file; the walk skips it (checked on demand, not held in memory). */
-async function isSidecar(absPath: string): Promise<boolean> {
-  const owner = sidecarOwnerOf(absPath);
-  return owner !== undefined && stat(owner).then((s) => s.isFile(), () => false);
-}
-
 /**
  * Expands files, folders (recursively) and fast-glob patterns into files, lazily: a folder of
  * 300,000 files is walked as the consumer pulls, never held whole. Files named directly come
- * first; a file reached twice is yielded once.
+ * first; a file reached twice is yielded once. A link met on a walk or a glob is followed only
+ * when its target is inside the folder walked (or the glob's base), unless followLinks.
  */
-export async function* discover(inputs: readonly string[], cwd: string): AsyncGenerator<Found> {
+export async function* discover(inputs: readonly string[], cwd: string, options: DiscoverOptions = {}): AsyncGenerator<Found> {
   // Remembering every path costs memory; it is needed only when inputs can overlap.
   const seen = inputs.length > 1 ? new Set<string>() : undefined;
   const firstTime = (absPath: string) => {
@@ -89,13 +96,18 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
   for (const walk of walks) {
     let count = 0;
     try {
-      const entries = walk.isFolder ? walkFolder(walk.base, '') : globEntries(walk.pattern, walk.base);
+      const root = walk.isFolder ? walk.base : await globRoot(walk.pattern, walk.base);
+      const links = new LinkJudge(root, walk.isFolder ? walk.input : relative(cwd, root) || '.', options.followLinks ?? false);
+      const entries = walk.isFolder ? walkFolder(walk.base, links) : globEntries(walk.pattern, walk.base, links);
       for await (const entry of entries) {
         count++;
         const absPath = resolve(walk.base, entry.rel);
         if (!firstTime(absPath)) continue;
         const path = walk.isFolder ? join(walk.input, entry.rel) : entry.rel;
-        yield { kind: 'found', file: { path, absPath, explicit: false, key: walk.isFolder ? entry.rel : relative(cwd, absPath), ...(entry.hasSidecar !== undefined && { hasSidecar: entry.hasSidecar }) } };
+        const file: FoundFile = { path, absPath, explicit: false, key: walk.isFolder ? entry.rel : relative(cwd, absPath) };
+        if (entry.hasSidecar !== undefined) file.hasSidecar = entry.hasSidecar;
+        if (entry.verdict) file.verdict = entry.verdict;
+        yield { kind: 'found', file };
       }
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
@@ -113,37 +125,129 @@ export async function* discover(inputs: readonly string[], cwd: string): AsyncGe
 interface Entry {
   rel: string;
   hasSidecar?: boolean;
+  verdict?: WalkVerdict;
+}
+
+/** Decides, for each link met on one walk, whether it may be followed: only into the walk's own tree. */
+class LinkJudge {
+  private realRoot: Promise<string> | undefined;
+
+  constructor(
+    private readonly root: string,
+    /** The root as the user named it, for messages. */
+    private readonly shownRoot: string,
+    private readonly followAll: boolean,
+  ) {}
+
+  /** The verdict on a link, or undefined when it may be followed (preflight then looks at its target). */
+  async judge(absPath: string, what = 'a link'): Promise<WalkVerdict | undefined> {
+    let target: string;
+    try {
+      target = await realpath(absPath);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return { skip: 'unsupported', message: code === 'ELOOP' ? `${what} in a loop, never reaching a file` : `${what} to nothing (broken, or the file vanished)` };
+      throw error;
+    }
+    if (this.followAll) return undefined;
+    this.realRoot ??= realpath(this.root);
+    const realRoot = await this.realRoot;
+    if (target === realRoot || target.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) return undefined;
+    return { skip: 'link_outside', message: `${what} to ${target}, outside ${this.shownRoot}; not followed (--follow-links follows it)` };
+  }
+}
+
+/** The folder a glob pattern starts from: the static part of its path (of all its bases, for braces). */
+async function globRoot(pattern: string, cwd: string): Promise<string> {
+  const bases = (await loadGlob()).generateTasks([pattern], { cwd }).map((task) => resolve(cwd, task.base));
+  return bases.reduce((common, base) => {
+    while (!(base === common || base.startsWith(common.endsWith(sep) ? common : common + sep))) common = dirname(common);
+    return common;
+  });
 }
 
 /**
- * Walks a folder depth-first in name order, one folder listing in memory at a time. Skips
- * dot-entries and node_modules, does not follow links to folders (no loops), and knows from
- * the listing which files have a sidecar, so preflight need not look for one.
+ * Walks a folder depth-first in name order, one folder listing in memory at a time, without
+ * recursion (a tree 2,000 folders deep is walked like any other). Skips dot-entries and
+ * node_modules, does not follow links to folders (no loops), judges links to files, and knows
+ * from the listing which files have a sidecar, so preflight need not look for one.
  */
-async function* walkFolder(base: string, rel: string): AsyncGenerator<Entry> {
-  const dir = await opendir(join(base, rel));
-  const files: string[] = [];
-  const folders: string[] = [];
-  for await (const dirent of dir) {
-    if (isExcludedName(dirent.name)) continue;
-    (dirent.isDirectory() ? folders : files).push(dirent.name);
+async function* walkFolder(base: string, links: LinkJudge): AsyncGenerator<Entry> {
+  const pending = [''];
+  for (let rel = pending.pop(); rel !== undefined; rel = pending.pop()) {
+    const folder = join(base, rel);
+    const files: string[] = [];
+    const linked = new Set<string>();
+    const folders: string[] = [];
+    let undecodable = false;
+    for await (const dirent of await opendir(folder)) {
+      if (isExcludedName(dirent.name)) continue;
+      if (dirent.name.includes('\uFFFD')) undecodable = true;
+      if (dirent.isDirectory()) folders.push(dirent.name);
+      else {
+        files.push(dirent.name);
+        if (dirent.isSymbolicLink()) linked.add(dirent.name);
+      }
+    }
+    const names = new Set(files);
+    const badNames = undecodable ? await namesNotUtf8(folder) : undefined;
+    for (const name of files.sort()) {
+      const owner = sidecarOwnerOf(name);
+      if (owner !== undefined && names.has(owner)) continue;
+      const sidecar = sidecarPathOf(name);
+      const entry: Entry = { rel: join(rel, name), hasSidecar: names.has(sidecar) };
+      const badName = badNames?.get(name);
+      if (badName !== undefined) entry.verdict = { problem: `the file name is not valid UTF-8 (${join(rel, badName)}); rename it` };
+      else if (linked.has(name)) entry.verdict = await links.judge(join(folder, name));
+      if (!entry.verdict && entry.hasSidecar && linked.has(sidecar)) entry.verdict = await sidecarLink(links, join(folder, sidecar), sidecar);
+      if (!entry.verdict) delete entry.verdict;
+      yield entry;
+    }
+    for (const name of folders.sort().reverse()) pending.push(join(rel, name));
   }
-  const names = new Set(files);
-  for (const name of files.sort()) {
-    const owner = sidecarOwnerOf(name);
-    if (owner !== undefined && names.has(owner)) continue;
-    yield { rel: join(rel, name), hasSidecar: names.has(sidecarPathOf(name)) };
-  }
-  for (const name of folders.sort()) yield* walkFolder(base, join(rel, name));
 }
 
-/** Files a fast-glob pattern matches, lazily; sidecars are recognised by a look beside them. */
-async function* globEntries(pattern: string, cwd: string): AsyncGenerator<Entry> {
+/** A sidecar that links out of the tree takes its file with it: its metadata would come from outside. */
+async function sidecarLink(links: LinkJudge, absPath: string, name: string): Promise<WalkVerdict | undefined> {
+  const verdict = await links.judge(absPath, `its sidecar ${name} is a link`);
+  return verdict && 'skip' in verdict && verdict.skip === 'link_outside' ? verdict : undefined;
+}
+
+/**
+ * The names in a folder that are not valid UTF-8, keyed by how they read once decoded (with
+ * U+FFFD), with their bytes shown as `\xNN`. Listed only for a folder where such a name showed.
+ */
+async function namesNotUtf8(folder: string): Promise<Map<string, string>> {
+  const bad = new Map<string, string>();
+  for (const raw of await readdir(folder, { encoding: 'buffer' })) {
+    if (isUtf8(raw)) continue;
+    const shown = [...raw].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
+    bad.set(raw.toString('utf8'), shown);
+  }
+  return bad;
+}
+
+/** Files a fast-glob pattern matches, lazily; links judged like a walk's, sidecars recognised by a look beside them. */
+async function* globEntries(pattern: string, cwd: string, links: LinkJudge): AsyncGenerator<Entry> {
   const fg = await loadGlob();
   for await (const match of fg.stream(pattern, { ...GLOB_OPTIONS, cwd })) {
-    const rel = String(match);
+    const { path: rel, dirent } = match as unknown as { path: string; dirent: import('node:fs').Dirent };
     const absPath = resolve(cwd, rel);
-    if (rel.endsWith('/') || isExcludedBelow(cwd, absPath) || (await isSidecar(absPath))) continue;
-    yield { rel };
+    if (rel.endsWith('/') || isExcludedBelow(cwd, absPath)) continue;
+    const owner = sidecarOwnerOf(absPath);
+    if (owner !== undefined && (await lstat(owner).then((s) => !s.isDirectory(), () => false))) continue; // a sidecar
+    if (rel.includes('\uFFFD') && (await lstat(absPath).then(() => false, () => true))) {
+      yield { rel, verdict: { problem: 'the file name is not valid UTF-8; rename it' } };
+      continue;
+    }
+    const sidecar = await lstat(sidecarPathOf(absPath)).catch(() => undefined);
+    const entry: Entry = { rel, hasSidecar: sidecar !== undefined };
+    const verdict = dirent.isSymbolicLink()
+      ? await links.judge(absPath)
+      : sidecar?.isSymbolicLink()
+        ? await sidecarLink(links, sidecarPathOf(absPath), basename(sidecarPathOf(absPath)))
+        : undefined;
+    if (verdict) entry.verdict = verdict;
+    yield entry;
   }
 }

@@ -1,5 +1,6 @@
 import type { MediaTypeSource } from './media-type.js';
 import type { Checked, SkipReason } from './plan.js';
+import type { WriteFailure } from './outcome-sink.js';
 
 /** Events use the `--json` contract's field names, so the CLI prints them as they are. */
 export interface UploadedEvent {
@@ -81,8 +82,12 @@ export interface UploadSummary {
   skipped: number;
   /** Of the skipped, those skipped as invalid inputs (--skip-invalid); they make the run exit 1. */
   invalid: number;
+  /** Of the skipped, links out of the folder walked, not followed (without --follow-links); they make the run exit 1. */
+  link_outside: number;
   /** Of the skipped, those never sent because the run stopped early (see `stopped`). */
   not_sent: number;
+  /** Of the skipped, those an earlier run sent without an answer, not sent again (--no-resend-unknown); they make the run exit 1. */
+  unknown_outcome: number;
   retries: number;
   /** File bytes uploaded. */
   bytes: number;
@@ -92,10 +97,16 @@ export interface UploadSummary {
   stopped?: StopReason;
   /** `k/n` when the run took one shard of the files (--shard). */
   shard?: string;
+  /** The API root the files went to, the org, and the config file the settings came from (or null). */
+  host: string;
+  org: string;
+  config: string | null;
+  /** A journal or report write that failed (a full disk): the run stopped starting uploads, or its records end short. */
+  write_error?: WriteFailure;
 }
 
 /** The counts of a run before any file has an outcome. */
-export const emptyTally = () => ({ uploaded: 0, failed: 0, skipped: 0, invalid: 0, not_sent: 0, retries: 0, bytes: 0, possibly_duplicated: 0 });
+export const emptyTally = () => ({ uploaded: 0, failed: 0, skipped: 0, invalid: 0, link_outside: 0, not_sent: 0, unknown_outcome: 0, retries: 0, bytes: 0, possibly_duplicated: 0 });
 
 export interface DryRunSummary {
   event: 'summary';
@@ -103,6 +114,7 @@ export interface DryRunSummary {
   planned: number;
   skipped: number;
   invalid: number;
+  link_outside: number;
   bytes: number;
   shard?: string;
 }
@@ -113,8 +125,8 @@ export interface WarningEvent {
   message: string;
 }
 
-/** A refused key, --fail-fast after a failure, or the user's Ctrl-C / SIGTERM. */
-export type StopReason = 'auth' | 'fail-fast' | 'interrupted';
+/** A refused key, --fail-fast after a failure, the user's Ctrl-C / SIGTERM, or a journal or report that could not be written. */
+export type StopReason = 'auth' | 'fail-fast' | 'interrupted' | 'write-failed';
 
 export type UploadEvent = UploadedEvent | FailedEvent | AttemptEvent | RetryEvent | SkippedEvent | WarningEvent;
 export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;
@@ -122,6 +134,6 @@ export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;
 /** How a checked input that is not a file to send is reported: a warning, or a skip. */
 export function eventOf(item: Exclude<Checked, { kind: 'file' }>): WarningEvent | SkippedEvent {
   if (item.kind === 'warning') return { event: 'warning', message: item.message };
-  if (item.kind === 'unsupported') return { event: 'skipped', path: item.path, reason: 'unsupported', message: item.message };
+  if (item.kind === 'skip') return { event: 'skipped', path: item.path, reason: item.reason, message: item.message };
   return { event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message };
 }

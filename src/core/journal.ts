@@ -1,24 +1,39 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { isPlainObject } from './sidecar.js';
+import { boundedLines } from './lines.js';
 
-/** One line of the journal: a file's final outcome in one run. Never holds the API key. */
-export interface JournalRecord {
+/** What every journal line says of one file. Never holds the API key. */
+interface RecordBase {
   time: string;
-  outcome: 'uploaded' | 'failed';
   org: string;
   entity_id: string;
   path: string;
   name: string;
   media_type: string | null;
+  /** Known before sending for a request read whole; always known once uploaded. */
   sha256: string | null;
   bytes: number;
+}
+
+/** Written before a request leaves (a write-ahead record): with no outcome after it, the upload's outcome is unknown. */
+export interface SendingRecord extends RecordBase {
+  outcome: 'sending';
+}
+
+/** A file's final outcome in one run. */
+export interface OutcomeRecord extends RecordBase {
+  outcome: 'uploaded' | 'failed';
   status: number | null;
   attempts: number;
   possibly_duplicated?: true;
   error_code?: string | null;
   message?: string;
 }
+
+/** One line of the journal. */
+export type JournalRecord = SendingRecord | OutcomeRecord;
 
 /** What identifies "this file is already on that entity". */
 export interface UploadIdentity {
@@ -31,17 +46,31 @@ export interface UploadIdentity {
 // Compact fixed-size keys keep a journal of 300,000 uploads to a few tens of MB in memory.
 const keyOf = (parts: unknown[]) => createHash('sha1').update(JSON.stringify(parts)).digest('base64');
 const identityKey = (id: UploadIdentity) => keyOf([id.org, id.entityId, id.name, id.mediaType]);
+const contentKey = (id: UploadIdentity, sha256: string) => keyOf([id.org, id.entityId, id.name, id.mediaType, sha256]);
+const sizeKey = (id: UploadIdentity, bytes: number) => keyOf([id.org, id.entityId, id.name, id.mediaType, bytes]);
+
+/** A journal line is a record; anything longer is not one of ours. */
+const MAX_LINE_BYTES = 1024 * 1024;
+/** How many unusable lines are named in the warning. */
+const NAMED_AT_MOST = 5;
 
 /**
- * The append-only record of outcomes. Each line is written with one write(2) as soon as the
- * outcome is known, so it survives a crash or `kill -9`; a torn last line is ignored on reading.
+ * The append-only record of what was sent and what came of it. Each line is written with one
+ * write(2) as it happens — a `sending` record before a request leaves, the outcome once known —
+ * so it survives a crash or `kill -9`; an unusable line (a torn last line) is skipped on reading.
+ * A journal that is not a regular file (`/dev/null`) is written to but never read.
  */
 export class Journal {
+  /** Identities uploaded, or sent without an answer, by earlier runs: their files are hashed to compare. */
   private readonly identities = new Set<string>();
   private readonly uploads = new Set<string>();
+  /** Sent by an earlier run with no outcome after: by identity and size, the sha256 if it was known. */
+  private readonly pending = new Map<string, string | null>();
   private fd: number | undefined;
-  /** Lines that could not be read (a torn last line after a crash, say). */
-  ignoredLines = 0;
+  /** A write was cut short (a full disk): the next record starts on a line of its own. */
+  private torn = false;
+  /** Lines that could not be used, the first few by number. */
+  readonly unusable: { count: number; lines: number[] } = { count: 0, lines: [] };
   /** Uploads recorded by earlier runs. */
   uploadedBefore = 0;
 
@@ -50,56 +79,97 @@ export class Journal {
   /** Reads what earlier runs recorded and opens the file for appending (creating it if needed). */
   static async open(path: string): Promise<Journal> {
     const journal = new Journal(path);
-    await journal.load();
+    const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (stats?.isFile()) await journal.load();
     journal.fd = openSync(path, 'a');
-    journal.endWithNewline();
+    if (stats?.isFile()) journal.endWithNewline();
     return journal;
   }
 
-  /** Whether an earlier run uploaded a file of this identity at all (then its content hash decides). */
+  /** Whether an earlier run uploaded, or sent without an answer, a file of this identity (then its content decides). */
   mayHave(id: UploadIdentity): boolean {
     return this.identities.has(identityKey(id));
   }
 
   /** Whether an earlier run uploaded this exact content under this identity. */
   has(id: UploadIdentity, sha256: string): boolean {
-    return this.uploads.has(keyOf([id.org, id.entityId, id.name, id.mediaType, sha256]));
+    return this.uploads.has(contentKey(id, sha256));
   }
 
-  record(record: JournalRecord): void {
+  /** Whether an earlier run sent this file and never learnt whether it was stored. */
+  unknownOutcome(id: UploadIdentity, bytes: number, sha256: string): boolean {
+    const sent = this.pending.get(sizeKey(id, bytes));
+    return sent !== undefined && (sent === null || sent === sha256);
+  }
+
+  /** Appends records in one write; throws the file system's error (a full disk), for the caller to stop on. */
+  record(...records: JournalRecord[]): void {
     if (this.fd === undefined) return;
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    const text = Buffer.from(`${this.torn ? '\n' : ''}${records.map((r) => `${JSON.stringify(r)}\n`).join('')}`);
+    this.torn = true; // until the write is known to be whole
+    if (writeSync(this.fd, text) < text.length) {
+      throw Object.assign(new Error('no space left on device (the write was cut short)'), { code: 'ENOSPC' });
+    }
+    this.torn = false;
   }
 
+  /** Flushes to disk and closes; throws when that fails. */
   close(): void {
     if (this.fd === undefined) return;
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    try {
+      fsyncSync(fd);
+    } catch (error) {
+      // A device such as /dev/null cannot be synced, and holds nothing to lose.
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL' && (error as NodeJS.ErrnoException).code !== 'ENOTSUP') throw error;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private async load() {
-    let input;
-    try {
-      input = createReadStream(this.path, 'utf8');
-      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-        if (line.trim() === '') continue;
-        let record: Partial<JournalRecord>;
-        try {
-          record = JSON.parse(line) as Partial<JournalRecord>;
-        } catch {
-          this.ignoredLines++;
-          continue;
-        }
-        if (record.outcome !== 'uploaded' || typeof record.sha256 !== 'string') continue;
-        const id = { org: String(record.org), entityId: String(record.entity_id), name: String(record.name), mediaType: record.media_type ?? null };
-        this.identities.add(identityKey(id));
-        this.uploads.add(keyOf([id.org, id.entityId, id.name, id.mediaType, record.sha256]));
-        this.uploadedBefore++;
+    for await (const read of boundedLines(createReadStream(this.path), MAX_LINE_BYTES)) {
+      if (!('text' in read)) {
+        this.unusableLine(read.line);
+        continue;
       }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (read.text.trim() === '') continue;
+      let record: unknown;
+      try {
+        record = JSON.parse(read.text);
+      } catch {
+        record = undefined;
+      }
+      if (!isJournalRecord(record)) this.unusableLine(read.line);
+      else this.apply(record);
     }
+  }
+
+  private apply(record: JournalRecord) {
+    const id = { org: record.org, entityId: record.entity_id, name: record.name, mediaType: record.media_type };
+    const sized = sizeKey(id, record.bytes);
+    if (record.outcome === 'sending') {
+      this.pending.set(sized, record.sha256);
+      this.identities.add(identityKey(id));
+      return;
+    }
+    // A failure whose last attempt went unanswered is as unknown as a send with no outcome.
+    if (record.outcome === 'failed' && record.possibly_duplicated) this.pending.set(sized, record.sha256);
+    else this.pending.delete(sized);
+    if (record.outcome === 'uploaded' && record.sha256 !== null) {
+      this.identities.add(identityKey(id));
+      this.uploads.add(contentKey(id, record.sha256));
+      this.uploadedBefore++;
+    }
+  }
+
+  private unusableLine(line: number) {
+    this.unusable.count++;
+    if (this.unusable.lines.length < NAMED_AT_MOST) this.unusable.lines.push(line);
   }
 
   /** After a torn write, the next record must start on a line of its own. */
@@ -115,4 +185,19 @@ export class Journal {
     }
     if (last[0] !== 0x0a) writeSync(this.fd!, '\n');
   }
+}
+
+/** Whether a parsed line is a record this journal can use. */
+function isJournalRecord(value: unknown): value is JournalRecord {
+  if (!isPlainObject(value)) return false;
+  const { outcome, org, entity_id: entityId, name, media_type: mediaType, sha256, bytes } = value;
+  return (
+    (outcome === 'sending' || outcome === 'uploaded' || outcome === 'failed') &&
+    typeof org === 'string' &&
+    typeof entityId === 'string' &&
+    typeof name === 'string' &&
+    (mediaType === null || typeof mediaType === 'string') &&
+    (sha256 === null || typeof sha256 === 'string') &&
+    typeof bytes === 'number'
+  );
 }

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseCsv } from './csv.js';
+import { boundedLines } from './lines.js';
 import type { Found } from './discover.js';
 import { isPlainObject, metadataFrom } from './sidecar.js';
 
@@ -74,9 +74,18 @@ function rowProblem(row: Row): string | undefined {
 
 const COLUMNS = ['path', 'entity_id', 'media_type', 'custom_data'];
 
+/** A row names one file and its metadata; a longer one is refused rather than held (one 100 MB line took gigabytes). */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+const TOO_LONG = 'the record is over 1 MB; a row names one file, its entity and its metadata';
+
 async function* csvRows(path: string): AsyncGenerator<Row | { line: number; error: string }> {
   let header: string[] | undefined;
-  for await (const record of parseCsv(createReadStream(path, 'utf8'))) {
+  for await (const record of parseCsv(createReadStream(path, 'utf8'), MAX_RECORD_BYTES)) {
+    if (record.tooLong) {
+      if (!header) throw new Error(`line ${record.line}: the header is over 1 MB; it names the columns path, entity_id, media_type, custom_data`);
+      yield { line: record.line, error: TOO_LONG };
+      continue;
+    }
     if (!header) {
       header = record.fields.map((f) => f.trim().toLowerCase());
       const unknown = header.filter((h) => !COLUMNS.includes(h));
@@ -110,10 +119,13 @@ async function* csvRows(path: string): AsyncGenerator<Row | { line: number; erro
 }
 
 async function* jsonlRows(path: string): AsyncGenerator<Row | { line: number; error: string }> {
-  let line = 0;
-  for await (const text of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) {
-    line++;
-    const trimmed = (line === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
+  for await (const read of boundedLines(createReadStream(path), MAX_RECORD_BYTES)) {
+    const { line } = read;
+    if ('tooLong' in read) {
+      yield { line, error: TOO_LONG };
+      continue;
+    }
+    const trimmed = (line === 1 ? read.text.replace(/^\uFEFF/, '') : read.text).trim();
     if (trimmed === '') continue;
     let value: unknown;
     try {

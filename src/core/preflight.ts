@@ -52,7 +52,7 @@ async function checkFound(item: Found, settings: PreflightSettings): Promise<Che
   if (item.kind === 'problem') return item;
   const result = await check(item.file, settings);
   if ('elsewhere' in result) return { kind: 'elsewhere' };
-  if ('skip' in result) return { kind: 'unsupported', path: result.path, message: result.skip };
+  if ('skip' in result) return { kind: 'skip', path: result.path, reason: result.reason ?? 'unsupported', message: result.skip };
   if ('message' in result) {
     // A manifest row's problem names the row (file:line) and the file.
     const problem = item.file.row ? { path: item.file.row.where, message: `${item.file.path}: ${result.message}` } : result;
@@ -74,12 +74,19 @@ function readableByUs(stats: Stats): boolean {
   return (stats.mode & 0o004) !== 0;
 }
 
-async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | { path: string; skip: string } | { elsewhere: true }> {
+type Skip = { path: string; skip: string; reason?: 'link_outside' };
+
+async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | Skip | { elsewhere: true }> {
   const name = basename(file.absPath);
   // Routed first: the shard is decided by entity and path alone, before any disk access.
   const routed = route(file, name, settings.entity);
   const { shard } = settings;
   if (shard && shard.n > 1 && shardOf('entityId' in routed ? routed.entityId : '', file.key, shard.n) !== shard.k) return { elsewhere: true };
+  const { verdict } = file;
+  if (verdict) {
+    if ('problem' in verdict) return { path: file.path, message: verdict.problem };
+    return { path: file.path, skip: verdict.message, ...(verdict.skip === 'link_outside' && { reason: verdict.skip }) };
+  }
   const contentType = contentTypeOf(name);
   if (!contentType) {
     const ext = extensionOf(name);
@@ -133,7 +140,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
 }
 
 /** A file's size from one stat, or why it cannot be sent. */
-async function sizeOnDisk(file: FoundFile): Promise<number | Problem | { path: string; skip: string }> {
+async function sizeOnDisk(file: FoundFile): Promise<number | Problem | Skip> {
   try {
     // One stat per file: a FileHandle, or an access() call, costs far more in a 300,000-file run.
     const stats = await stat(file.absPath);

@@ -1,8 +1,15 @@
-import { readFile as readFileCallback } from 'node:fs';
+import { close, open, read } from 'node:fs';
 import { promisify } from 'node:util';
+import { NON_BLOCKING_READ } from './body/file-stream.js';
 
 // The callback API: fs/promises opens a FileHandle per call, which costs far more per file.
-const readFile = promisify(readFileCallback);
+const openFile = promisify(open);
+const closeFile = promisify(close);
+const readInto = (fd: number, buffer: Buffer, at: number) =>
+  new Promise<number>((resolve, reject) => read(fd, buffer, at, buffer.length - at, null, (error, n) => (error ? reject(error) : resolve(n))));
+
+/** A sidecar holds a few fields; a larger one is refused rather than loaded and sent upstream. */
+export const MAX_SIDECAR_BYTES = 64 * 1024;
 
 /** What a `<file>.json` sidecar adds to its file. */
 export interface FileMetadata {
@@ -28,10 +35,13 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 export async function readSidecar(filePath: string): Promise<FileMetadata | undefined> {
   let text: string;
   try {
-    text = await readFile(sidecarPathOf(filePath), 'utf8');
+    const bytes = await readAtMost(sidecarPathOf(filePath), MAX_SIDECAR_BYTES);
+    if (!bytes) throw new Error(`the sidecar is over ${MAX_SIDECAR_BYTES / 1024} KB; a sidecar holds media_type and a few custom_data fields`);
+    text = bytes.toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`cannot read sidecar: ${(error as Error).message}`);
+    const { code } = error as NodeJS.ErrnoException;
+    throw new Error(code ? `cannot read the sidecar (${code})` : (error as Error).message);
   }
   let parsed: unknown;
   try {
@@ -40,6 +50,23 @@ export async function readSidecar(filePath: string): Promise<FileMetadata | unde
     throw new Error(`sidecar is not valid JSON (${(error as Error).message}); fix or remove it`);
   }
   return metadataFrom(parsed, 'sidecar');
+}
+
+/** A file's bytes when it holds at most `max`, else undefined; opened without blocking, so a pipe fails instead of waiting. */
+async function readAtMost(path: string, max: number): Promise<Buffer | undefined> {
+  const fd = await openFile(path, NON_BLOCKING_READ);
+  try {
+    const buffer = Buffer.allocUnsafe(max + 1);
+    let filled = 0;
+    for (;;) {
+      const n = await readInto(fd, buffer, filled);
+      filled += n;
+      if (n === 0 || filled > max) break;
+    }
+    return filled > max ? undefined : buffer.subarray(0, filled);
+  } finally {
+    await closeFile(fd);
+  }
 }
 
 /** Validates a metadata object (sidecar or manifest row) into media_type and custom_data. */

@@ -10,6 +10,13 @@ export interface FaultOptions {
   resetBeforeStore?: number; // destroy the connection (TCP reset, no response) after reading part or all of the body, nothing stored
   resetAfterStore?: number; // read and store the media normally, then destroy the connection without answering
   slow?: number; // answer normally but only after slowMs
+  redirect?: number; // answer 307 to redirectTo (with the key in its query when echoKey), nothing stored
+  stallAfterStore?: number; // store, send the 200 status line, then never finish the body
+  cutAfterStore?: number; // store, answer 200 with a Content-Length longer than the body, then close
+  closeAfterAnswer?: number; // store, answer 200, then close the connection at once
+  hugeError?: number; // answer 500 with a 50 MB body, nothing stored
+  absurdRetryAfter?: number; // answer 429 with Retry-After: 999999, nothing stored
+  resetInMs?: number; // answer 429 with X-RateLimit-Reset in epoch milliseconds (no Retry-After), nothing stored
   slowMs?: number; // default 300
   retryAfterSeconds?: number; // default 1; Retry-After value for injected 429s
   /** A real rate limit: at most this many requests per second (token bucket, burst = the rate), excess answered 429 with X-RateLimit-Limit, X-RateLimit-Remaining: 0, X-RateLimit-Reset (epoch seconds) and Retry-After (seconds, at least 1). */
@@ -18,10 +25,22 @@ export interface FaultOptions {
   latencyMs?: number;
   /** The first N requests are never answered (the connection stays open, body is read, nothing stored) — a stalled server. */
   stallFirst?: number;
+  /** Where `redirect` points. */
+  redirectTo?: string;
+  /**
+   * Echo the key a request sent, as a leaky gateway would: in every refusal's and error's
+   * message, error_code and an `x-echo-u21-key` header, a 401 as the text `bad key: <key>`.
+   */
+  echoKey?: boolean;
 }
 
 /** The name a fault is recorded under in `RequestRecord.fault`. */
-export type FaultKind = '429' | '500' | '503' | '423' | 'reset-before' | 'reset-after' | 'slow' | 'rate-limit' | 'stall';
+export type FaultKind =
+  | '429' | '500' | '503' | '423' | 'reset-before' | 'reset-after' | 'slow' | 'rate-limit' | 'stall'
+  | 'redirect' | 'stall-after-store' | 'cut-after-store' | 'close-after-answer' | 'huge-error' | 'absurd-retry-after' | 'reset-in-ms';
+
+/** Faults that let the request be stored first. */
+export const AFTER_STORE: ReadonlySet<FaultKind> = new Set(['reset-after', 'slow', 'stall-after-store', 'cut-after-store', 'close-after-answer']);
 
 /** The fault chosen for one request; 429s carry their response headers. */
 export interface Fault {
@@ -33,6 +52,8 @@ export interface Fault {
 export interface FaultPlan {
   latencyMs: number;
   slowMs: number;
+  echoKey: boolean;
+  redirectTo: string;
   /** The fault for the next eligible request, or undefined for a normal answer. */
   next(): Fault | undefined;
 }
@@ -46,6 +67,13 @@ const DRAWN = [
   ['resetBeforeStore', 'reset-before'],
   ['resetAfterStore', 'reset-after'],
   ['slow', 'slow'],
+  ['redirect', 'redirect'],
+  ['stallAfterStore', 'stall-after-store'],
+  ['cutAfterStore', 'cut-after-store'],
+  ['closeAfterAnswer', 'close-after-answer'],
+  ['hugeError', 'huge-error'],
+  ['absurdRetryAfter', 'absurd-retry-after'],
+  ['resetInMs', 'reset-in-ms'],
 ] as const;
 
 // Unit21's documented limit, reported by injected 429s when no real limit is set.
@@ -69,6 +97,8 @@ export function createFaultPlan(options: FaultOptions = {}, now: () => number = 
   return {
     latencyMs: options.latencyMs ?? 0,
     slowMs: options.slowMs ?? 300,
+    echoKey: options.echoKey ?? false,
+    redirectTo: options.redirectTo ?? 'http://127.0.0.1:9/elsewhere',
     next() {
       // Drawn for every request, stalled and rate-limited ones too, so the drawn faults depend on request order only.
       const draw = random();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
 import { entityIdProblem } from '../core/route.js';
-import { createFaultPlan, type Fault, type FaultOptions } from './faults.js';
+import { AFTER_STORE, createFaultPlan, type Fault, type FaultOptions } from './faults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
 import type { RequestRecord, StoredMedia } from './store.js';
 
@@ -68,8 +68,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const record: RequestRecord = { method: req.method ?? '', path, status: 0, files: 0 };
     requests.push(record);
     const started = Date.now();
+    const sentKey = [req.headers['u21-key']].flat()[0] ?? '';
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
+      if (faults.echoKey && status >= 400) [body, headers] = echoed(status, body, headers, sentKey);
       const send = () => {
         reply(res, status, body, headers);
         options.onRequest?.(record, Date.now() - started);
@@ -100,9 +102,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
     // Faults only replace answers a healthy server would give to an allowed request, never a 401/403/404.
     const fault = faults.next();
-    if (fault && fault.kind !== 'reset-after' && fault.kind !== 'slow') {
+    if (fault?.kind === 'huge-error') {
       record.fault = fault.kind;
-      return injectEarly(fault, req, answer);
+      return drainThen(req, () => hugeAnswer(res, record, faults.echoKey ? sentKey : undefined));
+    }
+    if (fault && !AFTER_STORE.has(fault.kind)) {
+      record.fault = fault.kind;
+      return injectEarly(fault, req, answer, { redirectTo: faults.redirectTo, key: faults.echoKey ? sentKey : undefined });
     }
 
     if (options.sink) return drainThen(req, () => answer(200, {})); // at socket speed, holding nothing
@@ -133,6 +139,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Stored but never answered: the client cannot tell whether the upload landed.
     if (fault?.kind === 'reset-after') return req.socket.resetAndDestroy();
     if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, faults.slowMs));
+    // Stored and the status sent, then a body that never ends or breaks off.
+    record.status = 200;
+    if (fault?.kind === 'stall-after-store') return res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }).write('{');
+    if (fault?.kind === 'cut-after-store') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' }).write('{}', () => req.socket.destroy());
+      return;
+    }
+    if (fault?.kind === 'close-after-answer') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2', connection: 'close' }).end('{}', () => req.socket.destroy());
+      return;
+    }
     answer(200, {});
   }
 
@@ -219,8 +236,16 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 type Answer = (status: number, body: unknown, headers?: Record<string, string>) => void;
 
 /** The faults that refuse a request before its body is looked at: nothing is stored. */
-function injectEarly(fault: Fault, req: IncomingMessage, answer: Answer) {
+function injectEarly(fault: Fault, req: IncomingMessage, answer: Answer, echo: { redirectTo: string; key: string | undefined }) {
   switch (fault.kind) {
+    case 'redirect': {
+      const query = echo.key !== undefined ? `?key=${encodeURIComponent(echo.key)}` : '';
+      return drainThen(req, () => answer(307, { error_code: 'moved' }, { location: `${echo.redirectTo}${query}` }));
+    }
+    case 'absurd-retry-after':
+      return drainThen(req, () => answer(429, { error_code: 'rate_limit_exceeded' }, { 'retry-after': '999999' }));
+    case 'reset-in-ms':
+      return drainThen(req, () => answer(429, { error_code: 'rate_limit_exceeded' }, { 'x-ratelimit-reset': String(Date.now() + 3_000) }));
     case 'stall':
       // Read and drop the body but never answer, as a hung server would; close() still ends the connection.
       req.resume();
@@ -256,7 +281,44 @@ function drainThen(req: IncomingMessage, send: () => void) {
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   // Destroyed: the client left, or close() ran, while a latency or slow timer was pending.
   if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  // A string goes as plain text, as a gateway's error page would.
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const type = typeof body === 'string' ? 'text/plain' : 'application/json';
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+const HUGE_BYTES = 50 * 1024 * 1024;
+
+/**
+ * A 500 whose JSON message goes on for 50 MB, written as the client reads it: `clientLeft` is
+ * noted when the client hangs up before the end (it read only what it needed).
+ */
+function hugeAnswer(res: ServerResponse, record: RequestRecord, key: string | undefined) {
+  record.status = 500;
+  const head = `{"error_code":"internal_error","message":"${key !== undefined ? `${JSON.stringify(key).slice(1, -1)} ` : ''}`;
+  const tail = '"}';
+  res.writeHead(500, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(head) + HUGE_BYTES + tail.length) });
+  res.write(head);
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let sent = 0;
+  res.on('close', () => {
+    if (sent < HUGE_BYTES) record.clientLeft = true;
+  });
+  const pump = () => {
+    while (sent < HUGE_BYTES && !res.destroyed) {
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    if (!res.destroyed) res.end(tail);
+  };
+  pump();
+}
+
+/** An answer that gives the key back, as a leaky gateway does (FaultOptions.echoKey). */
+function echoed(status: number, body: unknown, headers: Record<string, string>, key: string): [unknown, Record<string, string>] {
+  const withKey = { ...headers, 'x-echo-u21-key': key };
+  if (status === 401) return [`bad key: ${key}`, withKey];
+  const fields = (typeof body === 'object' && body !== null ? body : {}) as { error_code?: string; message?: string };
+  return [{ ...fields, error_code: `${fields.error_code ?? 'error'}:${key}`, message: `${fields.message ?? ''} (u21-key: ${key})` }, withKey];
 }

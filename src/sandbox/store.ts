@@ -19,4 +19,6 @@ export interface RequestRecord {
   files: number;
   /** The injected fault, e.g. '429', 'reset-after', 'rate-limit', 'stall'; absent for a normal request. */
   fault?: string;
+  /** The client closed the connection before the whole answer was sent (it read only the start of a long body). */
+  clientLeft?: true;
 }

@@ -19,10 +19,11 @@ async function run(options: Partial<UploadOptions>, sandbox: Parameters<typeof s
 
 const fixture = (name: string) => join(FIXTURES, name);
 
-/** A CSV report read back with the manifest's own CSV reader. */
+/** A CSV report read back with the manifest's own CSV reader, past its first line (the run's header, a comment). */
 async function csvObjects(text: string): Promise<Array<Record<string, string>>> {
+  expect(text.split('\n')[0]).toMatch(/^# u21-media report · host http:\/\/127\.0\.0\.1:\d+\/v1 · org sandbox · config none · started /);
   const records = [];
-  for await (const record of parseCsv([text])) records.push(record.fields);
+  for await (const record of parseCsv([text.slice(text.indexOf('\n') + 1)])) records.push(record.fields);
   const [header, ...rows] = records;
   return rows.map((fields) => Object.fromEntries(header!.map((column, i) => [column, fields[i]!])));
 }
@@ -181,7 +182,12 @@ describe('--report', () => {
     expect(summary).toMatchObject({ total: 4, uploaded: 1, failed: 1, skipped: 2 });
 
     const text = await readFile(report, 'utf8');
-    const rows: Array<Record<string, unknown>> = format === 'json' ? JSON.parse(text) : await csvObjects(text);
+    let rows: Array<Record<string, unknown>>;
+    if (format === 'json') {
+      const [header, ...rest] = JSON.parse(text) as Array<Record<string, unknown>>;
+      expect(header).toEqual({ run: { host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/), org: 'sandbox', config: null, started: expect.any(String) } });
+      rows = rest;
+    } else rows = await csvObjects(text);
     expect(rows).toHaveLength(4);
     const byName = Object.fromEntries(rows.map((r) => [String(r.path).split('/').at(-1), r]));
     // The walk meets the two identical selfies in either order: one goes, one is a duplicate.

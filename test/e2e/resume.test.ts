@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,13 @@ describe('resuming with --journal (built binary)', () => {
     expect(counts.size).toBe(FILES);
     const duplicates = server.stored.length - FILES;
     expect(duplicates).toBeLessThanOrEqual(CONCURRENCY);
+    // No duplicate goes unsaid: each file stored twice was sent again flagged, as the write-ahead record told.
+    const flagged = new Set(rerun.events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => String(e.path).split('/').at(-1)));
+    const twice = [...counts].filter(([, n]) => n > 1).map(([name]) => name);
+    for (const name of twice) expect(flagged, name).toContain(name);
+    expect(rerun.events.at(-1)).toMatchObject({ possibly_duplicated: flagged.size });
+    // The killed run's lock was taken over, and given up at the end.
+    await expect(stat(`${journal}.lock`)).rejects.toThrow();
   }, 60_000);
 
   it('after Ctrl-C midway exits 130 with a resume hint, and a rerun adds no duplicate at all', async () => {

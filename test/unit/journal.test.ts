@@ -43,7 +43,7 @@ describe('journal', () => {
     const path = join(await tempDir(), 'j.jsonl');
     await writeFile(path, `${JSON.stringify(record())}\n{"time":"2026-11-25T12:00:01Z","outcome":"uplo`);
     const journal = await Journal.open(path);
-    expect(journal.ignoredLines).toBe(1);
+    expect(journal.unusable).toEqual({ count: 1, lines: [2] });
     expect(journal.uploadedBefore).toBe(1);
     journal.record(record({ name: 'b.jpg' }));
     journal.close();
@@ -52,7 +52,7 @@ describe('journal', () => {
 
     const again = await Journal.open(path);
     expect(again.uploadedBefore).toBe(2);
-    expect(again.ignoredLines).toBe(1);
+    expect(again.unusable).toEqual({ count: 1, lines: [2] });
     again.close();
   });
 
@@ -62,7 +62,7 @@ describe('journal', () => {
     journal.close();
     await appendFile(path, '\n\n');
     const reopened = await Journal.open(path);
-    expect(reopened.ignoredLines).toBe(0);
+    expect(reopened.unusable.count).toBe(0);
     reopened.close();
   });
 });

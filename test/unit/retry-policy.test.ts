@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs, serverHintMs, shouldRetry, type AttemptOutcome } from '../../src/core/transfer/retry-policy.js';
+import { retryDelayMs, serverHintMs, serverWait, shouldRetry, type AttemptOutcome } from '../../src/core/transfer/retry-policy.js';
 
 const policy = { retries: 5, minDelayMs: 500, maxDelayMs: 30_000 };
 const response = (status: number, headers: Record<string, string> = {}): AttemptOutcome => ({ kind: 'response', status, headers });
@@ -39,8 +39,14 @@ describe('retry policy', () => {
     expect(serverHintMs({ 'retry-after': 'soon' }, NOW)).toBeUndefined();
   });
 
-  it('caps a server hint at ten minutes', () => {
-    expect(serverHintMs({ 'retry-after': '86400' }, NOW)).toBe(600_000);
+  it('caps a server hint at a minute, and says what was asked', () => {
+    expect(serverHintMs({ 'retry-after': '86400' }, NOW)).toBe(60_000);
+    expect(serverWait({ 'retry-after': '999999' }, NOW)).toEqual({ ms: 60_000, askedMs: 999_999_000, header: 'Retry-After' });
+  });
+
+  it('reads X-RateLimit-Reset as epoch milliseconds when it has 13 digits, and as seconds from now when small', () => {
+    expect(serverWait({ 'x-ratelimit-reset': String(NOW + 3_000) }, NOW)).toEqual({ ms: 3_000, askedMs: 3_000, header: 'X-RateLimit-Reset' });
+    expect(serverHintMs({ 'x-ratelimit-reset': '7' }, NOW)).toBe(7_000);
   });
 
   it('waits at least 2 s after a 423', () => {

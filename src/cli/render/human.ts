@@ -16,6 +16,8 @@ const QUIET_SKIPS = new Set(['journal', 'not_sent']);
 const REASON_WORDS: Record<string, string> = {
   journal: 'already uploaded',
   not_sent: 'not sent',
+  link_outside: 'links out of the folder',
+  unknown_outcome: 'sent before without an answer',
 };
 
 const STATUS_HINTS: Readonly<Record<number, string>> = {
@@ -98,7 +100,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     const sent = s.uploaded + s.failed;
     // The rate of uploads: "0 of 10 uploaded, 2 failed … 7 files/s" would read as progress.
     const rate = s.duration_ms > 0 && s.uploaded > 0 ? `, ${((1000 * s.uploaded) / s.duration_ms).toFixed(0)} files/s` : '';
-    const ok = s.failed === 0 && !s.stopped && s.invalid === 0;
+    const ok = s.failed === 0 && !s.stopped && s.invalid === 0 && s.link_outside === 0 && s.unknown_outcome === 0 && !s.write_error;
     const shard = s.shard ? `shard ${s.shard}: ` : '';
     const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');

@@ -14,6 +14,8 @@ export interface RequestBody {
   length: number;
   /** sha256 (hex) of each file's bytes as sent; complete once the body has been read to its end. */
   digests(): string[];
+  /** The same, known before sending: a body read whole. Undefined for a streamed one. */
+  knownDigests?: readonly string[];
   /** The error reading a file raised, if any: the file changed or vanished, which no retry mends. */
   fileError(): NodeJS.ErrnoException | undefined;
   /**
@@ -52,6 +54,7 @@ export function wholeBody(headers: Record<string, string>, { body, digests }: As
     body,
     length: body.length,
     digests: () => digests,
+    knownDigests: digests,
     fileError: () => undefined,
     destroy: (fullyRead) => {
       if (fullyRead) recycle(body);

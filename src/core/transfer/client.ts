@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import type { RequestBody } from '../body/request-body.js';
+import type { Redact } from '../redact.js';
 
 // undici's entry loads everything it offers (fetch, WebSocket, mocks, caches), a tenth of a
 // second before the first request; a run needs only its connection pool and its request call.
@@ -18,19 +19,28 @@ export function createDispatcher(concurrency: number): Dispatcher {
 export interface ApiResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  /** error_code from a JSON error body, if any. */
+  /** error_code from a JSON error body, if any; redacted. */
   errorCode: string | null;
-  /** message from a JSON error body, or the raw body cut short. */
+  /** message from a JSON error body, or the raw body cut short; redacted. */
   message: string;
 }
 
 const MAX_MESSAGE = 300;
+const MAX_ERROR_CODE = 100;
+/** An answer's body is read this far at most: a few KB is all an error message needs. */
+const MAX_ANSWER_BYTES = 8 * 1024;
+/** And for this long at most once its status has come: a body that stalls changes nothing. */
+const ANSWER_WAIT_MS = 2_000;
 
-/** PUTs one body with the key in `u21-key`; resolves with any HTTP status, rejects on network errors. */
+/**
+ * PUTs one body with the key in `u21-key`; resolves with any HTTP status, rejects on network
+ * errors before a status came. Once the status line is in, the outcome is decided: a 2xx is
+ * stored however its body then stalls or breaks off. Every text from the server is redacted.
+ */
 export async function put(
   url: string,
   body: RequestBody,
-  options: { apiKey: string; dispatcher: Dispatcher; signal?: AbortSignal },
+  options: { apiKey: string; dispatcher: Dispatcher; signal?: AbortSignal; redact: Redact },
 ): Promise<ApiResponse> {
   const { origin, pathname, search } = new URL(url);
   const response = await dispatcherRequest.call(options.dispatcher, {
@@ -41,21 +51,62 @@ export async function put(
     body: body.body,
     signal: options.signal,
   });
-  const text = await response.body.text();
-  return { status: response.statusCode, headers: response.headers, ...describe(text, response.statusCode) };
+  const status = response.statusCode;
+  const answer = await readAnswer(response.body);
+  if (status >= 200 && status < 300) return { status, headers: response.headers, errorCode: null, message: '' };
+  return { status, headers: response.headers, ...describe(answer, status, response.headers, options.redact) };
 }
 
-function describe(text: string, status: number): { errorCode: string | null; message: string } {
+/** The start of an answer's body, bounded in size and time; `cut` when it was not read to its end. */
+async function readAnswer(body: Dispatcher.ResponseData['body']): Promise<{ text: string; cut: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let cut = false;
+  const timer = setTimeout(() => {
+    cut = true;
+    body.destroy();
+  }, ANSWER_WAIT_MS);
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size > MAX_ANSWER_BYTES) break; // leaving the loop destroys the rest
+    }
+  } catch {
+    cut = true; // stalled, cut off, or the request was aborted: what came is all there is
+  } finally {
+    clearTimeout(timer);
+  }
+  if (size > MAX_ANSWER_BYTES) cut = true;
+  return { text: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'), cut };
+}
+
+function describe(
+  answer: { text: string; cut: boolean },
+  status: number,
+  headers: ApiResponse['headers'],
+  redact: Redact,
+): { errorCode: string | null; message: string } {
+  if (status >= 300 && status < 400) {
+    const location = [headers.location].flat()[0];
+    const where = location ? ` to ${shorten(redact(location), MAX_MESSAGE)}` : '';
+    return { errorCode: null, message: `redirected${where}; not followed, so the key goes to the API host only (check --base-url)` };
+  }
+  // A body cut short may end in part of an echoed key, which no redaction would recognise.
+  const text = answer.cut ? answer.text.slice(0, Math.max(0, answer.text.length - redact.longest)) : answer.text;
   try {
     const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown };
     if (parsed && typeof parsed === 'object') {
-      const errorCode = typeof parsed.error_code === 'string' ? parsed.error_code : null;
-      const message = typeof parsed.message === 'string' ? parsed.message : '';
+      const errorCode = typeof parsed.error_code === 'string' ? shorten(oneLine(redact(parsed.error_code)), MAX_ERROR_CODE) : null;
+      const message = typeof parsed.message === 'string' ? shorten(oneLine(redact(parsed.message)), MAX_MESSAGE) : '';
       if (errorCode || message) return { errorCode, message: message || errorCode || '' };
     }
   } catch {
     // Not JSON: shown raw below.
   }
-  const raw = text.trim().replace(/\s+/g, ' ');
-  return { errorCode: null, message: raw.length > MAX_MESSAGE ? `${raw.slice(0, MAX_MESSAGE)}…` : raw || `HTTP ${status}` };
+  const raw = oneLine(redact(text));
+  return { errorCode: null, message: shorten(raw, MAX_MESSAGE) || `HTTP ${status}` };
 }
+
+const oneLine = (text: string) => text.trim().replace(/\s+/g, ' ');
+const shorten = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);

@@ -15,12 +15,14 @@ async function sha256File(path: string): Promise<string> {
 
 type RepeatVerdict =
   | { skip: 'journal' | 'duplicate'; message: string; sha256: string }
+  /** An earlier run sent it and got no answer: it may be on the entity already. */
+  | { skip?: undefined; unknownOutcome: true; sha256: string }
   /** The file could not be read to hash it: it fails without a request. */
   | { unreadable: NodeJS.ErrnoException }
-  | { skip?: undefined; sha256?: string };
+  | { skip?: undefined; unknownOutcome?: undefined; sha256?: string };
 
 /**
- * Spots files an earlier run already uploaded (journal) and repeats of the same content to the
+ * Spots files an earlier run already uploaded or sent without an answer (journal), and repeats of the same content to the
  * same entity within this run. Only files that could match are hashed here, since the same
  * content means the same size; the rest are hashed while they are sent.
  */
@@ -63,6 +65,7 @@ export class RepeatFilter {
       return { skip: 'journal', message: `already uploaded, as ${journal!.path} records`, sha256 };
     }
     if (same !== undefined) return { skip: 'duplicate', message: `same content as ${same}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
+    if (inJournal && journal!.unknownOutcome(id, file.bytes, sha256)) return { unknownOutcome: true, sha256 };
     return { sha256 };
   }
 

@@ -10,12 +10,12 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, minDelayMs: 500, 
 
 /** Unit21 answers 423 while an entity is still being processed; sooner retries only fail again. */
 const LOCKED_MIN_DELAY_MS = 2_000;
-/** A server hint is honoured up to this long, so a broken header cannot park a run for hours. */
-const MAX_HINTED_DELAY_MS = 10 * 60_000;
+/** A server's wait is honoured up to this long, so a broken or hostile header cannot park a run. */
+export const MAX_SERVER_WAIT_MS = 60_000;
 
 /** What one attempt came to. */
 export type AttemptOutcome =
-  | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined> }
+  | { kind: 'response'; status: number; headers: AttemptHeaders }
   /** No response: a network error or a timeout. `bodySent` means the server may have stored it. */
   | { kind: 'no-response'; code: string; message: string; bodySent: boolean };
 
@@ -42,20 +42,44 @@ export function retryDelayMs(policy: RetryPolicy, retry: number, outcome: Attemp
   return Math.round(delay);
 }
 
-/** The wait a 429/503 asks for: Retry-After (seconds or HTTP date), else X-RateLimit-Reset (epoch seconds). */
-export function serverHintMs(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+/** A wait a server asked for: `ms` as honoured (capped), `askedMs` as asked, and the header that asked. */
+export interface ServerWait {
+  ms: number;
+  askedMs: number;
+  header: 'Retry-After' | 'X-RateLimit-Reset';
+}
+
+/** The wait a 429/503 asks for in milliseconds, capped; undefined when it asks none. */
+export const serverHintMs = (headers: AttemptHeaders, now: number): number | undefined => serverWait(headers, now)?.ms;
+
+type AttemptHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * The wait a 429/503 asks for: Retry-After (seconds or HTTP date), else X-RateLimit-Reset, read
+ * as epoch seconds, epoch milliseconds (a 13-digit value) or, when small, seconds from now.
+ * At most MAX_SERVER_WAIT_MS is honoured.
+ */
+export function serverWait(headers: AttemptHeaders, now: number): ServerWait | undefined {
   const header = (name: string) => {
     const value = headers[name];
-    return Array.isArray(value) ? value[0] : value;
+    return (Array.isArray(value) ? value[0] : value)?.trim();
   };
-  const retryAfter = header('retry-after')?.trim();
-  let ms: number | undefined;
+  const number = /^\d+(\.\d+)?$/;
+  const retryAfter = header('retry-after');
+  const reset = header('x-ratelimit-reset');
+  let askedMs: number;
+  let from: ServerWait['header'];
   if (retryAfter) {
-    ms = /^\d+(\.\d+)?$/.test(retryAfter) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - now;
+    askedMs = number.test(retryAfter) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - now;
+    from = 'Retry-After';
+  } else if (reset && number.test(reset)) {
+    const value = Number(reset);
+    askedMs = value >= 1e11 ? value - now : value >= 1e9 ? value * 1000 - now : value * 1000;
+    from = 'X-RateLimit-Reset';
   } else {
-    const reset = header('x-ratelimit-reset')?.trim();
-    if (reset && /^\d+(\.\d+)?$/.test(reset)) ms = Number(reset) * 1000 - now;
+    return undefined;
   }
-  if (ms === undefined || Number.isNaN(ms)) return undefined;
-  return Math.min(Math.max(0, ms), MAX_HINTED_DELAY_MS);
+  if (Number.isNaN(askedMs)) return undefined;
+  askedMs = Math.max(0, askedMs);
+  return { ms: Math.min(askedMs, MAX_SERVER_WAIT_MS), askedMs, header: from };
 }

@@ -1,0 +1,74 @@
+import type { UploadEvent } from './events.js';
+import type { Journal, OutcomeRecord, SendingRecord } from './journal.js';
+import type { ReportWriter } from './report.js';
+
+/** A journal or report write that failed: the file and the file system's error. */
+export interface WriteFailure {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * Where a run's records go: the journal (write-ahead records and outcomes), the report and the
+ * caller's events. The first write that fails (a full disk) is told to `onFailure`, for the run
+ * to stop starting uploads; the outcomes of those in flight are still written where writing
+ * still works, and always told as events, so every file is accounted for.
+ */
+export class OutcomeSink {
+  /** The first write that failed. */
+  failure: WriteFailure | undefined;
+  private onFailure: (failure: WriteFailure) => void = () => {};
+  private journalFailed = false;
+
+  constructor(private readonly parts: { journal?: Journal; report?: ReportWriter; onEvent?: (event: UploadEvent) => void }) {}
+
+  /** Records that a request is about to leave; false when that could not be written, and the request must not leave. */
+  sending(records: SendingRecord[]): boolean {
+    return !this.journalFailed && this.journal((journal) => journal.record(...records));
+  }
+
+  /** A file's outcome: journaled (when there is a record), then reported and told. */
+  outcome(record: OutcomeRecord | undefined, event: UploadEvent): void {
+    if (record) this.journal((journal) => journal.record(record));
+    this.event(event);
+  }
+
+  /** An event for the report and the caller. */
+  event(event: UploadEvent): void {
+    this.parts.report?.add(event); // takes nothing more once its stream failed
+    this.parts.onEvent?.(event);
+  }
+
+  /** Calls `stop` at the first write that fails, or at once if one failed already (the report's stream fails asynchronously). */
+  whenFailed(stop: (failure: WriteFailure) => void): void {
+    this.onFailure = stop;
+    if (this.failure) stop(this.failure);
+  }
+
+  /** A write error: the first one stops the run. */
+  fail(error: NodeJS.ErrnoException, path: string): void {
+    if (this.failure) return;
+    this.failure = { path, code: error.code ?? 'EIO', message: error.message };
+    this.onFailure(this.failure);
+  }
+
+  /** Closes the journal and the report; a failure on the way (the last flush, fsync) is kept like any other. */
+  async close(): Promise<void> {
+    this.journal((journal) => journal.close());
+    await this.parts.report?.close();
+  }
+
+  private journal(action: (journal: Journal) => void): boolean {
+    const { journal } = this.parts;
+    if (!journal) return true;
+    try {
+      action(journal);
+      return true;
+    } catch (error) {
+      this.journalFailed = true;
+      this.fail(error as NodeJS.ErrnoException, journal.path);
+      return false;
+    }
+  }
+}
