@@ -20,6 +20,9 @@ const STALE_AFTER_MS = 60_000;
 /** A lock file that cannot be read yet is being written; after this long it was left half written. */
 const UNREADABLE_STALE_AFTER_MS = 5_000;
 
+/** The locks this process holds, by token: a lock with our pid is ours only if listed here. */
+const heldHere = new Set<string>();
+
 /**
  * An exclusive hold on a journal for a run's whole life: `<journal>.lock`, created only if
  * absent, naming the process that holds it. A second run on the journal is refused while the
@@ -47,6 +50,7 @@ export class JournalLock {
     for (let tries = 0; ; tries++) {
       try {
         await writeFile(path, `${JSON.stringify(me)}\n`, { flag: 'wx' });
+        heldHere.add(me.token);
         return new JournalLock(path, me.token);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(journalPath, path, error as NodeJS.ErrnoException);
@@ -62,6 +66,7 @@ export class JournalLock {
   /** Gives the lock up, if it is still ours. */
   release(): void {
     clearInterval(this.heartbeat);
+    heldHere.delete(this.token);
     try {
       if ((JSON.parse(readFileSync(this.path, 'utf8')) as Partial<Holder>).token === this.token) unlinkSync(this.path);
     } catch {
@@ -91,8 +96,9 @@ function isStale({ holder, ageMs }: { holder: Holder | undefined; ageMs: number 
   if (!holder) return ageMs > UNREADABLE_STALE_AFTER_MS;
   if (ageMs > STALE_AFTER_MS) return true;
   if (holder.host !== hostname()) return false;
-  // Our own pid in a lock we do not hold: a killed run in an earlier container of this name.
-  return holder.pid === process.pid || !processExists(holder.pid);
+  // Our own pid in a lock this process does not hold: a killed run in an earlier container of this name.
+  if (holder.pid === process.pid) return !heldHere.has(holder.token);
+  return !processExists(holder.pid);
 }
 
 function processExists(pid: number): boolean {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Journal, type JournalRecord } from '../../src/core/journal.js';
 import { tempDir } from '../helpers.js';
 
-const record = (extra: Partial<JournalRecord> = {}): JournalRecord => ({
+const record = (extra: Record<string, unknown> = {}): JournalRecord => ({
   time: '2026-11-25T12:00:00.000Z',
   outcome: 'uploaded',
   org: 'acme',
@@ -17,7 +17,7 @@ const record = (extra: Partial<JournalRecord> = {}): JournalRecord => ({
   status: 200,
   attempts: 1,
   ...extra,
-});
+}) as JournalRecord;
 const id = { org: 'acme', entityId: 'c1', name: 'selfie.jpg', mediaType: 'IMAGE_FACE_IMAGE' };
 
 describe('journal', () => {
@@ -64,5 +64,36 @@ describe('journal', () => {
     const reopened = await Journal.open(path);
     expect(reopened.unusable.count).toBe(0);
     reopened.close();
+  });
+
+  it('knows what an earlier run sent without learning the outcome, by identity and size, and by content when it was known', async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    const journal = await Journal.open(path);
+    const sending = (name: string, sha256: string | null) => ({ ...record({ name, sha256 }), outcome: 'sending' as const });
+    journal.record(sending('a.jpg', 'aa'.repeat(32)), sending('b.jpg', null), sending('c.jpg', 'cc'.repeat(32)), sending('d.jpg', null));
+    journal.record(record({ name: 'c.jpg', sha256: 'cc'.repeat(32) })); // stored
+    journal.record(record({ name: 'd.jpg', outcome: 'failed', sha256: null, status: null, possibly_duplicated: true })); // no answer to the last try
+    journal.close();
+
+    const again = await Journal.open(path);
+    const of = (name: string) => ({ ...id, name });
+    expect(again.mayHave(of('b.jpg'))).toBe(true); // so its file is hashed and compared
+    expect(again.unknownOutcome(of('a.jpg'), 10, 'aa'.repeat(32))).toBe(true);
+    expect(again.unknownOutcome(of('a.jpg'), 10, 'ff'.repeat(32))).toBe(false); // changed since
+    expect(again.unknownOutcome(of('b.jpg'), 10, 'ff'.repeat(32))).toBe(true); // sent streamed: its size decides
+    expect(again.unknownOutcome(of('b.jpg'), 11, 'ff'.repeat(32))).toBe(false);
+    expect(again.unknownOutcome(of('c.jpg'), 10, 'cc'.repeat(32))).toBe(false);
+    expect(again.has(of('c.jpg'), 'cc'.repeat(32))).toBe(true);
+    expect(again.unknownOutcome(of('d.jpg'), 10, 'dd'.repeat(32))).toBe(true);
+    again.close();
+  });
+
+  it('skips lines that are JSON but no record, naming them', async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    await writeFile(path, `null\n${JSON.stringify(record())}\n[]\n{"outcome":"uploaded"}\n"x"\n7\n{}\n`);
+    const journal = await Journal.open(path);
+    expect(journal.unusable).toEqual({ count: 6, lines: [1, 3, 4, 5, 6] });
+    expect(journal.uploadedBefore).toBe(1);
+    journal.close();
   });
 });
