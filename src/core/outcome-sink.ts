@@ -23,14 +23,16 @@ export class OutcomeSink {
 
   constructor(private readonly parts: { journal?: Journal; report?: ReportWriter; onEvent?: (event: UploadEvent) => void }) {}
 
+  // Records are made only when there is a journal to take them: most runs have none.
+
   /** Records that a request is about to leave; false when that could not be written, and the request must not leave. */
-  sending(records: SendingRecord[]): boolean {
-    return !this.journalFailed && this.journal((journal) => journal.record(...records));
+  sending(records: () => SendingRecord[]): boolean {
+    return !this.journalFailed && this.journal((journal) => journal.record(...records()));
   }
 
   /** A file's outcome: journaled (when there is a record), then reported and told. */
-  outcome(record: OutcomeRecord | undefined, event: UploadEvent): void {
-    if (record) this.journal((journal) => journal.record(record));
+  outcome(record: (() => OutcomeRecord) | undefined, event: UploadEvent): void {
+    if (record) this.journal((journal) => journal.record(record()));
     this.event(event);
   }
 

@@ -58,27 +58,27 @@ export async function put(
 }
 
 /** The start of an answer's body, bounded in size and time; `cut` when it was not read to its end. */
-async function readAnswer(body: Dispatcher.ResponseData['body']): Promise<{ text: string; cut: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let cut = false;
-  const timer = setTimeout(() => {
-    cut = true;
-    body.destroy();
-  }, ANSWER_WAIT_MS);
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
-      if (size > MAX_ANSWER_BYTES) break; // leaving the loop destroys the rest
-    }
-  } catch {
-    cut = true; // stalled, cut off, or the request was aborted: what came is all there is
-  } finally {
-    clearTimeout(timer);
-  }
-  if (size > MAX_ANSWER_BYTES) cut = true;
-  return { text: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'), cut };
+function readAnswer(body: Dispatcher.ResponseData['body']): Promise<{ text: string; cut: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (cut: boolean) => {
+      clearTimeout(timer);
+      body.off('data', onData).off('end', onEnd).off('error', onError).on('error', () => {}); // destroying it errors it
+      if (cut) body.destroy(); // the rest is not read: undici closes the connection
+      resolve({ text: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'), cut });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) done(true);
+    };
+    const onEnd = () => done(false);
+    // Stalled, cut off, or the request was aborted: what came is all there is.
+    const onError = () => done(true);
+    const timer = setTimeout(() => done(true), ANSWER_WAIT_MS);
+    body.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }
 
 function describe(

@@ -205,14 +205,14 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
       const possiblyDuplicated = job.possiblyDuplicated || sentBefore.has(file);
       const flagged = possiblyDuplicated ? ({ possibly_duplicated: true } as const) : {};
       if (possiblyDuplicated) tally.possibly_duplicated++;
-      const record: OutcomeRecord = {
+      const record = (): OutcomeRecord => ({
         ...described(file, sha256),
         outcome,
         status: detail.status,
         attempts: job.attempts,
         ...flagged,
         ...(outcome === 'failed' && { error_code: detail.errorCode, message: detail.message }),
-      };
+      });
       // Journaled before it is reported: a reported upload is in the journal, unless writing it failed.
       if (outcome === 'uploaded') {
         tally.uploaded++;
@@ -260,7 +260,7 @@ export async function transfer(items: AsyncIterable<Checked>, settings: Transfer
     }
     // The write-ahead record: should the run die with this request out, a resume knows it may be stored.
     if (job.attempts === 0) {
-      const sending: SendingRecord[] = job.files.map((file, index) => ({ ...described(file, body.knownDigests?.[index] ?? null), outcome: 'sending' }));
+      const sending = (): SendingRecord[] => job.files.map((file, index) => ({ ...described(file, body.knownDigests?.[index] ?? null), outcome: 'sending' }));
       if (!sink.sending(sending)) {
         flow.release({ throttled: false });
         body.destroy();
