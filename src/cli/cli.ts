@@ -16,9 +16,9 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io),
       reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),
       sandbox: async (flags) => (await import('./sandbox-command.js')).runSandbox(flags, io),
-      types: async () => {
+      types: () => {
         io.stdout.write(typesText());
-        return EXIT.ok;
+        return Promise.resolve(EXIT.ok);
       },
     },
     (code) => (exitCode = code),

@@ -59,7 +59,8 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
     throw new ConfigError(`${where}: cannot load config (${reason})`, 'fix the file, or pass --config with another one');
   }
   if (!result || result.isEmpty) return undefined;
-  const { filepath, config } = result;
+  const { filepath } = result;
+  const config: unknown = result.config;
   if (!isPlainObject(config)) throw new ConfigError(`${filepath}: config must be an object`, 'write it as {"org": "acme", …}');
   for (const key of Object.keys(config)) {
     if (key === 'apiKey') {

@@ -8,7 +8,7 @@ export function numberFrom(raw: unknown, origin: string, { min = 0, max = Infini
   const wholeOk = !whole || (/^\d[\d_]*$/.test(text) && Number.isSafeInteger(value));
   if (text === '' || !Number.isFinite(value) || value < min || value > max || !wholeOk) {
     const range = max < Infinity ? `from ${min} to ${max}` : `of at least ${min}`;
-    throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use ${whole ? 'a whole number' : 'a number'} ${range}`);
+    throw new UsageError(`${origin}: "${String(raw)}" is not a valid value`, `use ${whole ? 'a whole number' : 'a number'} ${range}`);
   }
   return value;
 }

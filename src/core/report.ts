@@ -52,7 +52,7 @@ export interface ReportHeader {
 // reading a report back can take off exactly the quote added.
 const FORMULA_START = /^[=+\-@\t\r']/;
 
-const csvCell = (value: unknown): string => {
+const csvCell = (value: ReportRow[keyof ReportRow]): string => {
   let text = value === null || value === undefined ? '' : String(value);
   if (FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;

@@ -189,7 +189,7 @@ describe('--report', () => {
       rows = rest;
     } else rows = await csvObjects(text);
     expect(rows).toHaveLength(4);
-    const byName = Object.fromEntries(rows.map((r) => [String(r.path).split('/').at(-1), r]));
+    const byName = Object.fromEntries(rows.map((r) => [String(r.path).split('/').at(-1)!, r] as const));
     // The walk meets the two identical selfies in either order: one goes, one is a duplicate.
     const [sent, copy] = ['selfie.jpg', 'selfie copy.jpg'].sort((a) => (byName[a]!.outcome === 'uploaded' ? -1 : 1));
     const selfieSha = await sha256(fixture('selfie.jpg'));

@@ -81,7 +81,7 @@ describe('u21-media upload (built binary)', () => {
     const server = await sandbox();
     const result = await runBin(['upload', '.', '--entity', 'cust-9', '--media-type', 'IMAGE_FACE_IMAGE', '--dry-run', '--json', ...target(server)], { cwd: FIXTURES });
     expect(result.code).toBe(0);
-    const planned = Object.fromEntries(result.events.filter((e) => e.event === 'planned').map((e) => [e.path, [e.media_type, e.media_type_source]]));
+    const planned = Object.fromEntries(result.events.filter((e) => e.event === 'planned').map((e) => [String(e.path), [e.media_type, e.media_type_source]] as const));
     expect(planned).toMatchObject({
       'passport_front.jpg': ['IMAGE_FACE_IMAGE', 'flag'],
       'proof_of_address.pdf': ['PROOF_OF_ADDRESS', 'sidecar'],

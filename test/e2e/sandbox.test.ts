@@ -20,7 +20,7 @@ async function startSandboxCommand(args: string[]) {
     });
     child.on('close', () => reject(new Error(stderr)));
   });
-  const stop = async () => {
+  const stop = () => {
     child.kill('SIGINT');
     return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
   };
@@ -82,9 +82,9 @@ describe('upload --event (built binary)', () => {
 describe('npm run demo', () => {
   it("lists every fixture the sandbox stored", async () => {
     const { execFile } = await import('node:child_process');
-    const output = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [join(ROOT, 'dist', 'demo.js')], { cwd: ROOT, env: cleanEnv() }, (error, stdout, stderr) => (error ? reject(error) : resolve(stdout + stderr))),
-    );
+    const { promisify } = await import('node:util');
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'demo.js')], { cwd: ROOT, env: cleanEnv() });
+    const output = stdout + stderr;
     for (const name of (await readdir(FIXTURES)).filter((n) => !n.endsWith('.json'))) expect(output).toMatch(new RegExp(`^  ${name.replace('.', '\\.')} `, 'm'));
     expect(output).toMatch(/The sandbox stored 10 media/);
   });

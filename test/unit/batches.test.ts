@@ -36,7 +36,7 @@ describe('batches', () => {
   it('hands out a full batch before pulling the next file', async () => {
     const { pulled, files } = source([file('a', 'e1'), file('b', 'e1'), file('c', 'e1')]);
     const it1 = batches(files, 1)[Symbol.asyncIterator]();
-    expect((await it1.next()).value.map((f: PlannedFile) => f.name)).toEqual(['a']);
+    expect(((await it1.next()).value as PlannedFile[]).map((f) => f.name)).toEqual(['a']);
     expect(pulled).toEqual(['a']);
   });
 });

@@ -20,7 +20,7 @@ async function planned(dir: string, name: string, data: Buffer, extra: Partial<P
 }
 
 /** The body as text, whether whole or streamed. */
-const textOf = async (body: RequestBody) => (Buffer.isBuffer(body.body) ? body.body.toString() : text(body.body));
+const textOf = async (body: RequestBody) => (Buffer.isBuffer(body.body) ? body.body.toString() : await text(body.body));
 
 describe('JSON body', () => {
   it.each([

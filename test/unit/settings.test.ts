@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { readApiKey, resolveSettings } from '../../src/cli/settings.js';
 import { FIXTURES, runCli, tempDir } from '../helpers.js';
 
@@ -57,9 +57,10 @@ describe('settings', () => {
     const dir = await tempDir();
     await write(dir, 'k', 'abc\ndef');
     const settings = await resolveSettings({ apiKeyFile: 'k' }, {}, dir);
-    const error = await readApiKey(settings, {}, dir).catch((e: Error) => e);
-    expect(String(error)).toMatch(/--api-key-file: the API key holds spaces, line breaks/);
-    expect(String(error)).not.toContain('abc');
+    const error = await readApiKey(settings, {}, dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toMatch(/--api-key-file: the API key holds spaces, line breaks/);
+    expect((error as UsageError).message).not.toContain('abc');
   });
 
   it('refuses an unknown key, naming the file', async () => {

@@ -16,4 +16,4 @@ export const chalkFor = (level: 0 | 1 | 2 | 3): ChalkInstance => new Chalk({ lev
 
 /** A file name can hold line breaks or escape codes; a log line must not. */
 export const printable = (text: string) =>
-  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  text.replace(/\p{Cc}/gu, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
