@@ -4,7 +4,7 @@ import { ReportWriter } from './core/report.js';
 import { entityIdProblem, type EntitySource } from './core/route.js';
 import type { Shard } from './core/shard.js';
 import { InputError, UsageError, type Problem } from './core/errors.js';
-import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './core/file-types.js';
+import { MAX_FILES_PER_REQUEST } from './core/file-types.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Journal } from './core/journal.js';
 import { JournalLock } from './core/journal-lock.js';
@@ -18,10 +18,10 @@ import { resolveApiRoot } from './core/hosts.js';
 import { compileRules, type ConventionRule } from './core/media-type.js';
 import { preflight } from './core/preflight.js';
 import { CheckedSizes } from './core/checked-sizes.js';
-import type { BodyFormat } from './core/transfer/engine.js';
 import { emptyTally, eventOf, type DryRunSummary, type PlanEvent, type UploadEvent, type UploadSummary } from './core/events.js';
 import type { Checked } from './core/plan.js';
 import type { Dispatcher } from 'undici';
+import { DEFAULTS, type LibraryOptionValues } from './core/options.js';
 
 export * from './core/errors.js';
 export type * from './core/events.js';
@@ -36,69 +36,34 @@ export { RECOGNISED_MEDIA_TYPES, CONVENTIONS } from './core/media-type.js';
 export { SUPPORTED_EXTENSIONS, DEFAULT_MAX_FILE_SIZE } from './core/file-types.js';
 export { HOSTS, ENV_NAMES } from './core/hosts.js';
 
-/** What to upload and how each file is described. */
-export interface PlanOptions {
+/**
+ * What to upload and how each file is described. The options it shares with the CLI come from
+ * the option table (those marked `library: 'plan'` in core/options.ts, described there and in
+ * the README's option list); the members below are the library's own.
+ */
+export interface PlanOptions extends LibraryOptionValues<'plan'> {
   /** Files, directories (walked recursively) and fast-glob patterns; optional with `manifest`. */
   paths?: readonly string[];
-  /** Every file goes to this entity. */
-  entity?: string;
-  /** Every file goes to this event (media_type then required). */
-  event?: string;
-  /** Each file's entity from its parent folder's name, or from its name's `<entity>__` prefix. */
-  entityFrom?: 'dir' | 'prefix';
-  /** A CSV or JSONL manifest listing path, entity_id, media_type and custom_data per file. */
-  manifest?: string;
-  /** media_type for files without a manifest or sidecar one. */
-  mediaType?: string;
-  /** Infer media_type from file names (default true). */
-  infer?: boolean;
   /** Config rules tried before the built-in file-name conventions. */
   conventions?: readonly ConventionRule[];
-  maxFileSize?: number;
-  /** Report invalid inputs as skipped (`invalid`) instead of refusing the whole run. */
-  skipInvalid?: boolean;
   /** Take only this shard's files: a stable hash of (entity, path below the input root). */
   shard?: Shard;
-  /** While walking a folder or expanding a glob, also follow links whose target is outside it (skipped as link_outside otherwise). */
-  followLinks?: boolean;
   /** Where relative paths start (default: process.cwd()). */
   cwd?: string;
 }
 
-/** Where and how to send. */
-export interface UploadOptions extends PlanOptions {
+/**
+ * Where and how to send. Besides PlanOptions, the options it shares with the CLI come from the
+ * option table (those marked `library: 'upload'`; DEFAULTS holds their defaults); the members
+ * below are the library's own.
+ */
+export interface UploadOptions extends PlanOptions, LibraryOptionValues<'upload'> {
+  /** The org_name Unit21 gave you. */
   org: string;
-  /** One of HOSTS' names; `baseUrl` wins when both are given. */
-  env?: string;
-  baseUrl?: string;
+  /** The API key, sent in a header and taken out of everything the run reports or throws. */
   apiKey: string;
-  format?: BodyFormat;
-  /** Most requests in flight (default 16); 429s lower it for a while. */
-  concurrency?: number;
-  /** Most requests started per second (default 100); 0 = no ceiling. */
-  rate?: number;
-  /** Files per request for the same entity, 1–10 (default 1). */
-  batch?: number;
-  /** Retries per request after the first try (default 5). */
-  retries?: number;
-  /** Per-request timeout in seconds (default 60). */
-  timeout?: number;
-  /** Stop starting uploads after the first file that finally failed. */
-  failFast?: boolean;
-  /** Send the same content to the same entity as often as it appears. */
-  allowDuplicates?: boolean;
-  /**
-   * What an earlier run sent without learning whether it was stored (its journal has a
-   * `sending` record and no outcome): sent again and flagged possibly_duplicated (default), or,
-   * when false, skipped as unknown_outcome for a person to decide.
-   */
-  resendUnknown?: boolean;
   /** The config file the caller's settings came from, named in the report's header. */
   configPath?: string;
-  /** Path of the append-only journal: outcomes are recorded there, earlier uploads skipped. */
-  journal?: string;
-  /** Path of a per-file report, `.json` or `.csv`, written as outcomes come. */
-  report?: string;
   onEvent?: (event: UploadEvent) => void;
   /** Called once with the number of files the run considers, when known (for progress and ETA). */
   onTotal?: (files: number) => void;
@@ -117,7 +82,7 @@ export interface UploadOptions extends PlanOptions {
   clock?: Clock;
 }
 
-export const DEFAULTS = { concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60 } as const;
+export { DEFAULTS, type Defaults } from './core/options.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 interface CheckedInputs {
@@ -141,13 +106,13 @@ function checkedInputs(options: PlanOptions): CheckedInputs {
   }
   const settings = {
     entity,
-    infer: options.infer ?? true,
+    infer: options.infer ?? DEFAULTS.infer,
     rules,
-    maxFileSize: options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
+    maxFileSize: options.maxFileSize ?? DEFAULTS.maxFileSize,
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
     ...(options.shard && { shard: options.shard }),
   };
-  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd, { followLinks: options.followLinks ?? false }));
+  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks }));
   return {
     checked: (checkedSizes?: CheckedSizes) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
     // Listing without checking: no stat, no sidecar read.

@@ -4,7 +4,7 @@ import { ConfigError } from '../core/errors.js';
 import { HOSTS, isLoopback } from '../core/hosts.js';
 import { compileRules } from '../core/media-type.js';
 import { isPlainObject } from '../core/sidecar.js';
-import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS } from './options.js';
+import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS } from '../core/options.js';
 
 export interface LoadedConfig {
   filepath: string;

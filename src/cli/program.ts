@@ -1,5 +1,5 @@
 import { Command, Option, type OutputConfiguration } from 'commander';
-import { UPLOAD_OPTIONS } from './options.js';
+import { UPLOAD_OPTIONS } from '../core/options.js';
 
 /** Handlers the program calls; each returns an exit code. */
 export interface Actions {

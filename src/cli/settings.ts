@@ -2,44 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { ConventionRule } from '../core/media-type.js';
-import type { BodyFormat } from '../core/transfer/engine.js';
 import { loadConfig } from './config.js';
 import { numberFrom } from './number.js';
-import { flagOf, UPLOAD_OPTIONS, type OptionSpec } from './options.js';
+import { flagOf, UPLOAD_OPTIONS, type OptionSpec, type OptionValues } from '../core/options.js';
 
-/** Everything an upload run needs, merged: flags > environment > config file > defaults. */
-export interface UploadSettings {
-  org?: string;
-  env?: string;
-  baseUrl?: string;
-  entity?: string;
-  entityFrom?: 'dir' | 'prefix';
-  event?: string;
-  manifest?: string;
-  report?: string;
-  shard?: string;
-  shardTotal?: number;
-  apiKeyFile?: string;
-  mediaType?: string;
-  infer: boolean;
-  maxFileSize: number;
-  followLinks: boolean;
-  skipInvalid: boolean;
-  format: BodyFormat;
-  concurrency: number;
-  rate: number;
-  batch: number;
-  retries: number;
-  timeout: number;
-  journal?: string;
-  resendUnknown: boolean;
-  failFast: boolean;
-  allowDuplicates: boolean;
-  dryRun: boolean;
-  json: boolean;
-  quiet: boolean;
-  verbose: boolean;
-  color: boolean;
+/**
+ * Everything an upload run needs, merged: flags > environment > config file > defaults. Its
+ * options come from the option table: those with a default are always set.
+ */
+export interface UploadSettings extends OptionValues {
   conventions: ConventionRule[];
   configPath?: string;
   /** Where each value came from, for precedence between related options and for messages. */

@@ -1,0 +1,96 @@
+import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './file-types.js';
+import { ENV_NAMES } from './hosts.js';
+
+type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'choice';
+
+/** One option, declared once: it drives commander, env and config parsing, the library's option types, DEFAULTS and the README's list. */
+export interface OptionSpec {
+  /** camelCase key, as in the config file and the library's options. */
+  key: string;
+  /** commander flag syntax. */
+  flags: string;
+  description: string;
+  type: OptionType;
+  group: 'Target' | 'Files' | 'Sending' | 'Output';
+  env?: string;
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+  default?: string | number | boolean;
+  /** Whether a config file may set it (false for per-run options). */
+  inConfig?: boolean;
+  /**
+   * The library call that takes it as is: `plan` (plan() and upload()) or `upload` (upload()
+   * only). Absent: the CLI's alone, or taken by the library in another form (`shard`).
+   */
+  library?: 'plan' | 'upload';
+}
+
+/** The `upload` command's options, declared once: the CLI's flags, env and config keys, the library's option types and DEFAULTS. */
+export const OPTION_TABLE = [
+  { key: 'org', library: 'upload', flags: '--org <name>', env: 'U21_ORG', type: 'string', group: 'Target', description: 'Unit21 org_name (required)' },
+  // Its value is any string, as upload() has always taken: resolveApiRoot names an unknown environment.
+  { key: 'env', library: 'upload', flags: '--env <name>', env: 'U21_ENV', type: 'choice', choices: ENV_NAMES as readonly string[], group: 'Target', description: `Unit21 environment: ${ENV_NAMES.join(', ')}` },
+  { key: 'baseUrl', library: 'upload', flags: '--base-url <url>', env: 'U21_BASE_URL', type: 'string', group: 'Target', description: 'any API base URL, with or without /v1 (wins over --env)' },
+  { key: 'entity', library: 'plan', flags: '--entity <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this entity' },
+  { key: 'event', library: 'plan', flags: '--event <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this event (media_type required)' },
+  { key: 'entityFrom', library: 'plan', flags: '--entity-from <rule>', type: 'choice', choices: ['dir', 'prefix'], group: 'Target', description: "each file's entity: dir = its folder's name, prefix = its name before __" },
+  { key: 'shard', flags: '--shard <k/n|auto>', type: 'string', group: 'Target', inConfig: false, description: 'take only shard k of n of the files; auto reads the job index of Kubernetes Indexed Jobs or AWS Batch' },
+  { key: 'shardTotal', flags: '--shard-total <n>', env: 'U21_SHARD_TOTAL', type: 'integer', min: 1, group: 'Target', inConfig: false, description: 'the n for --shard auto' },
+  { key: 'manifest', library: 'plan', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id, media_type, custom_data per file' },
+  { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
+  { key: 'mediaType', library: 'plan', flags: '--media-type <type>', type: 'string', group: 'Files', inConfig: false, description: 'media_type for files without a sidecar one' },
+  { key: 'infer', library: 'plan', flags: '--no-infer', type: 'boolean', default: true, group: 'Files', description: 'do not infer media_type from file names' },
+  { key: 'maxFileSize', library: 'plan', flags: '--max-file-size <bytes>', type: 'integer', min: 1, default: DEFAULT_MAX_FILE_SIZE, group: 'Files', description: 'refuse larger files before sending' },
+  { key: 'followLinks', library: 'plan', flags: '--follow-links', type: 'boolean', default: false, group: 'Files', description: 'while walking, also follow links to files outside the folder (or the glob\'s base)' },
+  { key: 'skipInvalid', library: 'plan', flags: '--skip-invalid', type: 'boolean', default: false, group: 'Files', description: 'upload the valid files even when some inputs are invalid' },
+  { key: 'format', library: 'upload', flags: '--format <format>', type: 'choice', choices: ['multipart', 'json'], default: 'multipart', group: 'Sending', description: 'body format: multipart, or json with base64 media' },
+  { key: 'concurrency', library: 'upload', flags: '--concurrency <n>', type: 'integer', min: 1, max: 256, default: 16, group: 'Sending', description: 'most requests in flight (429s lower it for a while)' },
+  { key: 'rate', library: 'upload', flags: '--rate <n>', type: 'number', min: 0, default: 100, group: 'Sending', description: 'most requests started per second; 0 = no limit (Unit21 allows 200 per IP)' },
+  { key: 'batch', library: 'upload', flags: '--batch <n>', type: 'integer', min: 1, max: MAX_FILES_PER_REQUEST, default: 1, group: 'Sending', description: 'files per request for the same entity (at most 20 MB of files)' },
+  { key: 'retries', library: 'upload', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
+  { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
+  { key: 'journal', library: 'upload', flags: '--journal <file>', type: 'string', group: 'Sending', description: 'append outcomes here; files it records as uploaded are skipped' },
+  { key: 'resendUnknown', library: 'upload', flags: '--no-resend-unknown', type: 'boolean', default: true, group: 'Sending', description: 'skip (unknown_outcome) what an earlier run sent without an answer, instead of sending it again flagged possibly_duplicated' },
+  { key: 'failFast', library: 'upload', flags: '--fail-fast', type: 'boolean', default: false, group: 'Sending', description: 'stop starting uploads after the first failed file' },
+  { key: 'allowDuplicates', library: 'upload', flags: '--allow-duplicates', type: 'boolean', default: false, group: 'Sending', description: 'send the same content to the same entity as often as it appears' },
+  { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
+  { key: 'report', library: 'upload', flags: '--report <file>', type: 'string', group: 'Output', inConfig: false, description: 'write one row per file to this .json or .csv report' },
+  { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },
+  { key: 'quiet', flags: '--quiet', type: 'boolean', default: false, group: 'Output', description: 'only failures, errors and the summary' },
+  { key: 'verbose', flags: '--verbose', type: 'boolean', default: false, group: 'Output', description: 'a line per upload and per request attempt' },
+  { key: 'color', flags: '--no-color', type: 'boolean', default: true, group: 'Output', description: 'no colours (also NO_COLOR=1)' },
+  { key: 'config', flags: '--config <file>', type: 'string', group: 'Output', inConfig: false, description: 'read this config file instead of searching for one' },
+] as const satisfies readonly OptionSpec[];
+
+/** The same table, as plain OptionSpecs: for code that reads any option's optional fields. */
+export const UPLOAD_OPTIONS: readonly OptionSpec[] = OPTION_TABLE;
+
+type Spec = (typeof OPTION_TABLE)[number];
+
+/** An option's value: string → string, integer and number → number, boolean → boolean, choice → the union of its choices. */
+type ValueOf<S extends OptionSpec> = S extends { type: 'choice'; choices: readonly (infer C)[] }
+  ? C
+  : { string: string; integer: number; number: number; boolean: boolean; choice: string }[S['type']];
+
+/** Every option's value, required where the table gives a default (what merged settings hold). */
+export type OptionValues = { [S in Spec as S extends { default: unknown } ? S['key'] : never]: ValueOf<S> } & {
+  [S in Spec as S extends { default: unknown } ? never : S['key']]?: ValueOf<S>;
+};
+
+/** The options a library call takes from the table, all optional: the library applies DEFAULTS. */
+export type LibraryOptionValues<Call extends 'plan' | 'upload'> = { [S in Extract<Spec, { library: Call }> as S['key']]?: ValueOf<S> };
+
+/** The library's defaults, one per option it takes that has one: `{ concurrency: 16, rate: 100, ... }`. */
+export type Defaults = { readonly [S in Extract<Spec, { library: string; default: unknown }> as S['key']]: S['default'] };
+
+/** The defaults upload() and plan() apply, from the table. */
+export const DEFAULTS: Defaults = Object.freeze(
+  Object.fromEntries(UPLOAD_OPTIONS.filter((spec) => spec.library !== undefined && spec.default !== undefined).map((spec) => [spec.key, spec.default])),
+) as Defaults;
+
+/** Keys a config file may hold beyond the options. */
+export const CONFIG_ONLY_KEYS = ['conventions'] as const;
+
+/** `--max-file-size` from `maxFileSize`. */
+export const flagOf = (spec: OptionSpec): string => spec.flags.split(' ')[0]!.replace(/^--no-/, '--');
