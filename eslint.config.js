@@ -26,6 +26,8 @@ export default defineConfig(
       // ESLint's own rule, not typescript-eslint's: async generators that yield without awaiting are how arrays become AsyncIterables here.
       '@typescript-eslint/require-await': 'off',
       'require-await': 'error',
+      // `for await (const _ of …)` counts what an iterable yields.
+      '@typescript-eslint/no-unused-vars': ['error', { varsIgnorePattern: '^_' }],
     },
   },
   {

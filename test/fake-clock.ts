@@ -12,12 +12,12 @@ export class FakeClock implements Clock {
 
   sleep = (ms: number, signal?: AbortSignal) =>
     new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
+      if (signal?.aborted) return reject(signal.reason as Error);
       const timer = { at: this.time + Math.max(0, ms), resolve };
       this.timers.push(timer);
       signal?.addEventListener('abort', () => {
         this.timers = this.timers.filter((t) => t !== timer);
-        reject(signal.reason);
+        reject(signal.reason as Error);
       }, { once: true });
     });
 

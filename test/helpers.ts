@@ -51,7 +51,9 @@ export interface CliResult {
 
 /** An environment with nothing from the developer's own shell. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...extra };
+  // A reader thread count forced for the suite reaches the built binary too.
+  const threads = process.env.U21_READER_THREADS ? { U21_READER_THREADS: process.env.U21_READER_THREADS } : {};
+  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...threads, ...extra };
 }
 
 const parseEvents = (stdout: string) =>

@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { InputError, U21MediaError } from '../core/errors.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 import { createProgram } from './program.js';
 import { typesText } from './types-command.js';
@@ -32,22 +32,18 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   }
 }
 
-/** The one place that turns errors into messages and exit codes. */
+/** The one place that turns errors into messages; their exit code comes from exitCodeOf. */
 function reportError(error: unknown, io: Io): number {
   if (error instanceof CommanderError) {
-    // Help and version exit through here with code 0; usage errors are already printed.
-    return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-  }
-  if (error instanceof InputError) {
+    // Help and version exit through here; usage errors are already printed.
+  } else if (error instanceof InputError) {
     for (const p of error.problems) io.stderr.write(`✖ ${p.path}: ${p.message}\n`);
     io.stderr.write(`u21-media: error: ${error.problems.length} invalid input${error.problems.length === 1 ? '' : 's'}; nothing was sent\n  hint: ${error.hint}\n`);
-    return EXIT.badInput;
-  }
-  if (error instanceof U21MediaError) {
+  } else if (error instanceof U21MediaError) {
     io.stderr.write(`u21-media: error: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ''}`);
-    return EXIT.badInput;
+  } else {
+    const err = error as Error;
+    io.stderr.write(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
   }
-  const err = error as Error;
-  io.stderr.write(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
-  return EXIT.someFailed;
+  return exitCodeOf({ error });
 }

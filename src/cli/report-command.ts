@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { readReport, writeReport, type ReportRow } from '../core/report.js';
-import { EXIT } from './exit-codes.js';
+import { exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 
 /** `u21-media report merge`: shard reports into one, with totals, for the audit trail. */
@@ -24,5 +24,5 @@ export async function runReportMerge(files: string[], output: string | undefined
     io.stdout.write(`${JSON.stringify(rows, null, 0)}\n`);
     io.stderr.write(`${totals}\n`);
   }
-  return count('failed') > 0 ? EXIT.someFailed : EXIT.ok;
+  return exitCodeOf({ failed: count('failed') });
 }

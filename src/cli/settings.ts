@@ -65,7 +65,7 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
       return numberFrom(raw, origin, { min: spec.min, max: spec.max });
     case 'choice':
       if (typeof raw !== 'string' || !spec.choices!.includes(raw)) {
-        throw new UsageError(`${origin}: "${raw}" is not a valid value`, `use one of ${spec.choices!.join(', ')}`);
+        throw new UsageError(`${origin}: "${String(raw)}" is not a valid value`, `use one of ${spec.choices!.join(', ')}`);
       }
       return raw;
     case 'string':

@@ -1,26 +1,24 @@
 import { resolve } from 'node:path';
 import { plan, upload } from '../index.js';
-import { UsageError } from '../core/errors.js';
 import { parseShard, shardFileName } from '../core/shard.js';
-import { resolveApiRoot } from '../core/hosts.js';
+import { resolveTarget } from '../core/hosts.js';
 import type { UploadSummary } from '../core/events.js';
-import { EXIT } from './exit-codes.js';
+import { exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
 import { createRenderer } from './render/index.js';
 import { printable } from './render/style.js';
-import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
+import { readApiKey, resolveSettings } from './settings.js';
 import type { Io } from './io.js';
 
 /** Runs `u21-media upload` and returns its exit code. */
 export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io): Promise<number> {
   const settings = await resolveSettings(flags, io.env, io.cwd);
   // Checked for dry runs too, so a dry run proves the real command would start.
-  const apiRoot = resolveApiRoot(settings);
-  if (!settings.org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
+  const { apiRoot, org } = resolveTarget(settings);
   // Said before anything else: a config file found by searching can change where uploads go.
   if (!settings.quiet) {
     const config = settings.configPath ? `config ${settings.configPath}` : 'no config file';
-    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${settings.org} · ${config}`)}\n`);
+    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}`)}\n`);
   }
 
   const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
@@ -48,7 +46,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       const summary = await plan({ ...common, onEvent: render.event });
       render.summary(summary);
       linksHint(summary.link_outside, io);
-      return summary.invalid > 0 || summary.link_outside > 0 ? EXIT.someFailed : EXIT.ok;
+      return exitCodeOf(summary);
     } finally {
       render.close();
     }
@@ -61,7 +59,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   try {
     const summary = await upload({
       ...common,
-      org: settings.org,
+      org,
       apiKey,
       format: settings.format,
       concurrency: settings.concurrency,
@@ -83,7 +81,8 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
     });
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
-    return exitCodeOf(summary, io, settings, keySource, journal);
+    explainEnd(summary, io, org, keySource, journal);
+    return exitCodeOf(summary);
   } finally {
     render.close();
     stopper.dispose();
@@ -122,7 +121,8 @@ function interruptHandler(io: Io, timeoutS: number) {
   };
 }
 
-function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, keySource: string, journal: string | undefined): number {
+/** What the summary alone does not say: why the run stopped, what was left, and what to do next. */
+function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: string, journal: string | undefined): void {
   const hint = (line: string) => io.stderr.write(`  hint: ${line}\n`);
   // Said whatever else happened: the journal or report it names is incomplete.
   if (summary.write_error) {
@@ -140,8 +140,8 @@ function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, ke
   if (summary.stopped === 'auth') {
     const unsent = summary.not_sent > 0 ? ` (${plural(summary.not_sent, 'file')} not sent)` : '';
     io.stderr.write(`u21-media: error: the API refused the key; the run stopped${unsent}\n`);
-    hint(`check the key from ${keySource}, and that it has access to org "${settings.org}"`);
-    return EXIT.keyRefused;
+    hint(`check the key from ${keySource}, and that it has access to org "${org}"`);
+    return;
   }
   if (summary.stopped === 'interrupted') {
     io.stderr.write(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent\n`);
@@ -150,7 +150,7 @@ function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, ke
         ? `run the same command again to resume; files recorded in ${journal} are skipped`
         : 'a rerun sends every file again; add --journal <file> to make runs resumable',
     );
-    return EXIT.interrupted;
+    return;
   }
   if (summary.stopped === 'fail-fast') {
     io.stderr.write(`u21-media: stopped after the first failure (--fail-fast); ${summary.not_sent} files not sent\n`);
@@ -160,8 +160,6 @@ function exitCodeOf(summary: UploadSummary, io: Io, settings: UploadSettings, ke
     hint('check those files on their entities (see the skipped unknown_outcome lines), then run without --no-resend-unknown to send them flagged');
   }
   linksHint(summary.link_outside, io);
-  const failed = summary.failed > 0 || summary.invalid > 0 || summary.link_outside > 0 || summary.unknown_outcome > 0 || summary.write_error !== undefined;
-  return failed ? EXIT.someFailed : EXIT.ok;
 }
 
 /** Links out of the folder were left: the run is not clean until someone decides about them. */

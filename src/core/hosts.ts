@@ -54,6 +54,19 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
   return `${url.origin}${path}/v1`;
 }
 
+/**
+ * Where a run sends, checked: the API root (see resolveApiRoot) and the org. The one check of
+ * both: upload() refuses without them, and the CLI calls it once, before its first line, so that
+ * a dry run proves the real command would start and says where it would send.
+ */
+export function resolveTarget(options: { org?: string | undefined; env?: string | undefined; baseUrl?: string | undefined }): { apiRoot: string; org: string } {
+  const apiRoot = resolveApiRoot(options);
+  const { org } = options;
+  if (!org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
+  if (org === '.' || org === '..') throw new UsageError(`--org: "${org}" is not an org name`, 'pass the org_name Unit21 gave you');
+  return { apiRoot, org };
+}
+
 /** Percent-encodes an id as exactly one path segment (callers refuse `.` and `..`, which no URL keeps). */
 export const pathSegment = (id: string): string => encodeURIComponent(id);
 

@@ -48,3 +48,6 @@ export function shardFileName(path: string, shard: Shard): string {
   const slash = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
   return dot > slash + 1 ? `${path.slice(0, dot)}.${tag}${path.slice(dot)}` : `${path}.${tag}`;
 }
+
+/** A summary's `shard` field, `"3/8"`, when the run took one shard. */
+export const shardField = (shard: Shard | undefined): { shard?: string } => (shard ? { shard: `${shard.k}/${shard.n}` } : {});

@@ -68,7 +68,6 @@ describe('transfer under faults', () => {
     for (const kind of ['429', '500', '503', '423', 'reset-before', 'reset-after', 'slow']) expect(faults.get(kind), kind).toBeGreaterThan(0);
 
     expect(summary).toMatchObject({ total: 300, uploaded: 300, failed: 0, skipped: 0 });
-    expect(summary.uploaded + summary.failed + summary.skipped).toBe(summary.total);
     expect(summary.retries).toBe(events.filter((e) => e.event === 'retry').length);
     expect(summary.retries).toBeGreaterThan(0);
 

@@ -143,11 +143,31 @@ describe('u21-media upload (built binary)', () => {
       expect(result.stderr).toMatch(/hint: /);
     });
 
+    it.each([
+      [['--env', 'prod1']],
+      [['--org', 'acme', '--base-url', 'http://uploads.example.com']],
+      [['--org', 'acme', '--base-url', 'not a url']],
+    ])('a dry run refuses target %j with the same message', async (args) => {
+      const run = (extra: string[]) => runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...args, ...extra], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+      const [real, dry] = await Promise.all([run([]), run(['--dry-run'])]);
+      expect(dry.code).toBe(2);
+      expect(dry.stderr).toMatch(/^u21-media: error: .*\n {2}hint: /);
+      expect(dry.stderr).toBe(real.stderr);
+    });
+
     it('a missing key names both ways to give one', async () => {
       const server = await sandbox();
       const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server)], { cwd: FIXTURES });
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/no API key\n.*U21_API_KEY.*--api-key-file/);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it.each(['0', 'four', '2.5'])('U21_READER_THREADS=%s', async (threads) => {
+      const server = await sandbox();
+      const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY, U21_READER_THREADS: threads } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`u21-media: error: U21_READER_THREADS: "${threads}" is not a thread count\n  hint: give a whole number from 1 to 64`);
       expect(server.requests).toHaveLength(0);
     });
 

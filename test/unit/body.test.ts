@@ -4,12 +4,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer, text } from 'node:stream/consumers';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PlannedFileStream } from '../../src/core/body/file-stream.js';
 import { jsonBody } from '../../src/core/body/json.js';
 import { multipartBody } from '../../src/core/body/multipart.js';
 import type { PlannedFile } from '../../src/core/plan.js';
 import type { RequestBody } from '../../src/core/body/request-body.js';
+import { ReaderThreads } from '../../src/core/body/reader-threads.js';
 import { parseMultipart } from '../../src/sandbox/parse-body.js';
 import { tempDir } from '../helpers.js';
 
@@ -18,6 +19,9 @@ async function planned(dir: string, name: string, data: Buffer, extra: Partial<P
   await writeFile(absPath, data);
   return { path: name, absPath, name, entityId: 'e', mediaTypeSource: 'none', bytes: data.length, contentType: 'image/png', ...extra };
 }
+
+const reader = new ReaderThreads(1);
+afterAll(() => reader.close());
 
 /** The body as text, whether whole or streamed. */
 const textOf = async (body: RequestBody) => (Buffer.isBuffer(body.body) ? body.body.toString() : await text(body.body));
@@ -34,7 +38,7 @@ describe('JSON body', () => {
     const files = await Promise.all(contents.map((data, i) => planned(dir, `f${i}.png`, data)));
     files[0]!.mediaType = 'IMAGE_FACE_IMAGE';
     files[1]!.customData = { note: 'é"\n' };
-    const body = await jsonBody(files);
+    const body = await jsonBody(files, reader);
     expect(Buffer.isBuffer(body.body)).toBe(whole);
     const raw = await textOf(body);
     expect(Buffer.byteLength(raw)).toBe(body.length);
@@ -61,7 +65,7 @@ describe('multipart body', () => {
     const dir = await tempDir();
     const data = randomBytes(size);
     const file = await planned(dir, 'selfie.png', data, { mediaType: 'IMAGE_FACE_IMAGE', customData: { a: 1 } });
-    const body = await multipartBody([file]);
+    const body = await multipartBody([file], reader);
     expect(Buffer.isBuffer(body.body)).toBe(whole);
     const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
     expect(raw.length).toBe(body.length);
@@ -80,7 +84,7 @@ describe('multipart body', () => {
     const contents = [randomBytes(1), randomBytes(1000), randomBytes(large)];
     // Names and metadata beyond ASCII: the framing around each file is UTF-8.
     const files = await Promise.all(contents.map((data, i) => planned(dir, `pièce ${i}.png`, data, i === 1 ? {} : { mediaType: `TYPE_${i}`, customData: { note: 'ü€' } })));
-    const body = await multipartBody(files);
+    const body = await multipartBody(files, reader);
     expect(Buffer.isBuffer(body.body)).toBe(how === 'whole');
     const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
     expect(raw.length).toBe(body.length);
@@ -96,7 +100,7 @@ describe('multipart body', () => {
   ])('reads a request of %i bytes of files whole: %s', async (size, whole) => {
     const dir = await tempDir();
     const data = randomBytes(size);
-    const body = await multipartBody([await planned(dir, 'a.png', data)]);
+    const body = await multipartBody([await planned(dir, 'a.png', data)], reader);
     expect(Buffer.isBuffer(body.body)).toBe(whole);
     const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
     expect(raw.includes(data)).toBe(true);
@@ -109,7 +113,7 @@ describe('multipart body', () => {
   ])('read whole, fails with file_changed, naming the file, when it %s since the check', async (_, actual) => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', Buffer.alloc(actual, 1));
-    await expect(multipartBody([{ ...file, bytes: 1000 }])).rejects.toMatchObject({ code: 'file_changed', path: file.absPath });
+    await expect(multipartBody([{ ...file, bytes: 1000 }], reader)).rejects.toMatchObject({ code: 'file_changed', path: file.absPath });
   });
 });
 
@@ -121,7 +125,7 @@ describe('a streamed body whose file fails before it is sent', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', randomBytes(2_000_000));
     truncateSync(file.absPath, 1000);
-    const body = await build([file]);
+    const body = await build([file], reader);
     // Nothing takes the body for a while (a start slot is awaited); multipart reads meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 100));
     await expect(buffer(body.body as Readable)).rejects.toMatchObject({ code: 'file_changed' });
@@ -134,7 +138,7 @@ describe('multipart boundaries', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', Buffer.from('x'));
     const boundaryOf = (headers: Record<string, string>) => /boundary=(.+)$/.exec(headers['content-type']!)![1]!;
-    const [first, second] = [await multipartBody([file]), await multipartBody([file])];
+    const [first, second] = [await multipartBody([file], reader), await multipartBody([file], reader)];
     expect(boundaryOf(first.headers)).not.toBe(boundaryOf(second.headers));
     expect(boundaryOf(first.headers).length).toBeLessThanOrEqual(70);
     first.destroy();

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
-import { entityMediaUrl, pathSegment, resolveApiRoot } from '../../src/core/hosts.js';
+import { entityMediaUrl, pathSegment, resolveApiRoot, resolveTarget } from '../../src/core/hosts.js';
 import { entityIdProblem } from '../../src/core/route.js';
+
+describe('target', () => {
+  it('checks the host, then the org, in one place', () => {
+    expect(resolveTarget({ env: 'prod1', org: 'acme' })).toEqual({ apiRoot: 'https://api.unit21.com/v1', org: 'acme' });
+    expect(() => resolveTarget({ org: 'acme' })).toThrow(/no Unit21 host/);
+    expect(() => resolveTarget({ env: 'prod1' })).toThrow(/^--org is required$/);
+    expect(() => resolveTarget({ env: 'prod1', org: '..' })).toThrow(/is not an org name/);
+  });
+});
 
 describe('API root', () => {
   it('maps each environment name to its host', () => {

@@ -4,8 +4,8 @@ import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { assemble, recycle } from '../../src/core/body/reader-threads.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ReaderThreads } from '../../src/core/body/reader-threads.js';
 import { tempDir } from '../helpers.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -16,8 +16,20 @@ async function fileOf(dir: string, name: string, data: Buffer) {
   return { path, bytes: data.length };
 }
 
+const readers: ReaderThreads[] = [];
+afterEach(async () => {
+  await Promise.all(readers.splice(0).map((reader) => reader.close()));
+});
+/** A reader of its own per test, with a set number of threads: nothing depends on the machine's cores. */
+const readerOf = (threads: number) => {
+  const reader = new ReaderThreads(threads);
+  readers.push(reader);
+  return reader;
+};
+
 describe('reader threads', () => {
   it('put framing and files in order, a file last included, and hash each file', async () => {
+    const { assemble } = bind(readerOf(2));
     const dir = await tempDir();
     const [a, b] = [randomBytes(70_000), randomBytes(3)];
     const { body, digests } = await assemble(['héad', await fileOf(dir, 'a', a), '\r\n€', await fileOf(dir, 'b', b)]);
@@ -25,7 +37,8 @@ describe('reader threads', () => {
     expect(digests).toEqual([sha256(a), sha256(b)]);
   });
 
-  it('give each request its own body when many are asked for at once', async () => {
+  it.each([1, 3, 4])('give each request its own body when many are asked for at once (%i threads)', async (threads) => {
+    const { assemble } = bind(readerOf(threads));
     const dir = await tempDir();
     const contents = Array.from({ length: 200 }, (_, i) => randomBytes(1 + i * 37));
     const files = await Promise.all(contents.map((data, i) => fileOf(dir, `f${i}`, data)));
@@ -37,6 +50,8 @@ describe('reader threads', () => {
   });
 
   it('hand bodies back a mebibyte at a time, not once all asked for at once are read', async () => {
+    // One thread: all four requests go to it, in one message.
+    const { assemble } = bind(readerOf(1));
     const dir = await tempDir();
     const files = await Promise.all([0, 1, 2, 3].map((i) => fileOf(dir, `large${i}`, randomBytes(700_000))));
     let lastSettled = false;
@@ -44,7 +59,7 @@ describe('reader threads', () => {
     void bodies[3]!.then(() => (lastSettled = true));
     await bodies[0];
     // One message back would settle all four in this same turn, the last's callback first.
-    await null;
+    await Promise.resolve();
     expect(lastSettled).toBe(false);
     await Promise.all(bodies);
   });
@@ -53,6 +68,7 @@ describe('reader threads', () => {
     ['as they are', false],
     ['as base64', true],
   ])('read into the memory of a body given back, with its old bytes overwritten (%s)', async (_, base64) => {
+    const { assemble, recycle } = bind(readerOf(1));
     const dir = await tempDir();
     const first = await assemble([await fileOf(dir, 'big', Buffer.alloc(60_000, 0xaa))]);
     const memory = first.body.buffer.byteLength;
@@ -68,6 +84,7 @@ describe('reader threads', () => {
   });
 
   it('keep no memory given back once no request waits', async () => {
+    const { assemble, recycle } = bind(readerOf(1));
     const dir = await tempDir();
     const first = await assemble([await fileOf(dir, 'a', randomBytes(30_000))]);
     recycle(first.body);
@@ -77,6 +94,7 @@ describe('reader threads', () => {
   });
 
   it('reject with the error of a file that is gone, naming it, and close every file they opened', async () => {
+    const { assemble } = bind(readerOf(3));
     const dir = await tempDir();
     const kept = await fileOf(dir, 'kept', randomBytes(10));
     await assemble([kept]); // the threads are started, with their own descriptors
@@ -92,8 +110,25 @@ describe('reader threads', () => {
   it('do not keep the process alive once idle', async () => {
     const dir = await tempDir();
     const file = await fileOf(dir, 'a', Buffer.from('abc'));
-    const script = `import('${new URL('../../dist/core/body/reader-threads.js', import.meta.url).href}').then((m) => m.assemble([${JSON.stringify(file)}])).then(({ body }) => console.log(body.toString()))`;
+    const script = `import('${new URL('../../dist/core/body/reader-threads.js', import.meta.url).href}').then((m) => new m.ReaderThreads(2).assemble([${JSON.stringify(file)}])).then(({ body }) => console.log(body.toString()))`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 });
     expect(stdout.trim()).toBe('abc');
   });
+
+  it('of two runs share nothing: memory given back to one is not read into by the other, and closing one leaves the other working', async () => {
+    const [one, other] = [readerOf(1), readerOf(1)];
+    const dir = await tempDir();
+    const first = await one.assemble([await fileOf(dir, 'a', randomBytes(60_000))]);
+    const data = randomBytes(40_000);
+    const next = other.assemble([await fileOf(dir, 'b', data)]);
+    one.recycle(first.body); // no request waits on `one`: not kept, and never `other`'s
+    expect((await next).body.buffer).not.toBe(first.body.buffer);
+    expect(first.body.buffer.byteLength).toBeGreaterThan(0);
+    await one.close();
+    await expect(one.assemble([await fileOf(dir, 'c', data)])).rejects.toThrow(/closed/);
+    expect((await other.assemble([await fileOf(dir, 'd', data)])).body.equals(data)).toBe(true);
+  });
 });
+
+/** The reader's calls, bound to it. */
+const bind = (reader: ReaderThreads) => ({ assemble: reader.assemble.bind(reader), recycle: reader.recycle.bind(reader) });

@@ -9,9 +9,9 @@ export interface RunFiles {
 
 /** Shows a run: JSON events, or human lines with live progress. */
 export interface Renderer {
-  event(event: UploadEvent | PlanEvent): void;
+  event: (event: UploadEvent | PlanEvent) => void;
   /** The number of files the run considers, once known (for progress and ETA). */
-  total(files: number): void;
+  total: (files: number) => void;
   summary(summary: UploadSummary | DryRunSummary, files?: RunFiles): void;
   /** Stops the spinner and timers. */
   close(): void;

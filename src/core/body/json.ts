@@ -1,19 +1,17 @@
 import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
-import { assemble } from './reader-threads.js';
+import { base64Length, base64Pieces } from './base64.js';
+import type { BodyReader } from './reader-threads.js';
 import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
-// Reads are encoded in pieces whose base64 stays below V8's 128 KiB bound for ordinary heap
-// objects: a larger string goes to the large-object space, and encoding ran ten times slower.
-const ENCODE_SIZE = 3 * 16 * 1024;
 
 /**
  * The JSON format: a top-level array of `{media, name, media_type, custom_data}`, media as
  * base64. A small request is read whole first; a larger one streams its files.
  */
-export async function jsonBody(files: readonly PlannedFile[]): Promise<RequestBody> {
+export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader): Promise<RequestBody> {
   const parts = files.map((file, index) => ({
     file,
     head: `${index === 0 ? '[' : ','}{"media":"`,
@@ -23,7 +21,7 @@ export async function jsonBody(files: readonly PlannedFile[]): Promise<RequestBo
   const headers = { 'content-type': 'application/json' };
   if (fitsWhole(files)) {
     const pieces = parts.flatMap(({ file, head, tail }) => [head, { path: file.absPath, bytes: file.bytes, base64: true }, tail]);
-    return wholeBody(headers, await assemble([...pieces, close]));
+    return wholeBody(headers, await reader.assemble([...pieces, close]), reader);
   }
 
   const hashes = files.map(() => newHash());
@@ -57,8 +55,6 @@ function jsonFields(file: PlannedFile) {
   };
 }
 
-const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
-
 /** Streams a file as standard padded base64, never holding the whole file. */
 async function* base64Of(file: Readable): AsyncGenerator<Uint8Array> {
   let carry: Buffer = Buffer.alloc(0);
@@ -71,9 +67,7 @@ async function* base64Of(file: Readable): AsyncGenerator<Uint8Array> {
   if (carry.length > 0) yield* encoded(carry);
 }
 
-/** Bytes as base64, in pieces of at most ENCODE_SIZE input bytes; only the last piece may be padded. */
+/** Bytes as base64; only the last piece of a file may be padded. */
 function* encoded(bytes: Buffer): Generator<Buffer> {
-  for (let at = 0; at < bytes.length; at += ENCODE_SIZE) {
-    yield Buffer.from(bytes.subarray(at, Math.min(at + ENCODE_SIZE, bytes.length)).toString('base64'), 'latin1');
-  }
+  for (const piece of base64Pieces(bytes)) yield Buffer.from(piece, 'latin1');
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
-import { assemble, type Piece } from './reader-threads.js';
+import type { BodyReader, Piece } from './reader-threads.js';
 import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
@@ -15,7 +15,7 @@ let bodies = 0;
  * extension) and, under the same field name, a part with its metadata JSON. A small request
  * is read whole first; a larger one streams its files.
  */
-export async function multipartBody(files: readonly PlannedFile[]): Promise<RequestBody> {
+export async function multipartBody(files: readonly PlannedFile[], reader: BodyReader): Promise<RequestBody> {
   const form = new FormData();
   form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const whole = fitsWhole(files);
@@ -30,7 +30,7 @@ export async function multipartBody(files: readonly PlannedFile[]): Promise<Requ
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return wholeBody(form.getHeaders(), await assemble(framedAround(form, files)));
+  if (whole) return wholeBody(form.getHeaders(), await reader.assemble(framedAround(form, files)), reader);
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { WHOLE_AT_MOST } from '../file-types.js';
 import type { PlannedFile } from '../plan.js';
 import { PlannedFileStream } from './file-stream.js';
-import { recycle, type Assembled } from './reader-threads.js';
+import type { Assembled, BodyReader } from './reader-threads.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -47,8 +47,11 @@ export const hexDigests = (hashes: readonly Hash[]) => () => hashes.map((h) => h
 /** Whether a request is small enough to be read whole. */
 export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
 
-/** A body already whole in memory: its files are read and closed. */
-export function wholeBody(headers: Record<string, string>, { body, digests }: Assembled): RequestBody {
+/** Builds a request's body from its files: the multipart or the JSON format. */
+export type BodyBuilder = (files: readonly PlannedFile[], reader: BodyReader) => Promise<RequestBody>;
+
+/** A body already whole in memory: its files are read and closed. Its memory goes back to the reader once the server read it all. */
+export function wholeBody(headers: Record<string, string>, { body, digests }: Assembled, reader: BodyReader): RequestBody {
   return {
     headers: { ...headers, 'content-length': String(body.length) },
     body,
@@ -57,7 +60,7 @@ export function wholeBody(headers: Record<string, string>, { body, digests }: As
     knownDigests: digests,
     fileError: () => undefined,
     destroy: (fullyRead) => {
-      if (fullyRead) recycle(body);
+      if (fullyRead) reader.recycle(body);
     },
   };
 }

@@ -1,19 +1,44 @@
-import { createRequire } from 'node:module';
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Agent, type Dispatcher } from 'undici';
 import type { RequestBody } from '../body/request-body.js';
 import type { Redact } from '../redact.js';
 
-// undici's entry loads everything it offers (fetch, WebSocket, mocks, caches), a tenth of a
-// second before the first request; a run needs only its connection pool and its request call.
-// These paths are undici's own layout, not its public API: package.json keeps undici to 7.30.x.
-const require = createRequire(import.meta.url);
-const Agent: typeof UndiciAgent = require('undici/lib/dispatcher/agent.js');
-/** Dispatcher.request, which undici's entry adds to every dispatcher's prototype. */
-const dispatcherRequest: Dispatcher['request'] = require('undici/lib/api/api-request.js');
+/** How a run reaches the API. */
+export interface Transport {
+  /** PUTs one body; resolves with any HTTP status, rejects on network errors before a status came. */
+  put(url: string, body: RequestBody, signal: AbortSignal): Promise<ApiResponse>;
+  /** Whether the body went out in full: a request that then got no answer may have been stored. */
+  bodySent(body: RequestBody): boolean;
+  /** Whether a body the server stored may be read into again: not when a caller's dispatcher may keep it. */
+  readonly reusesBodies: boolean;
+  close(): Promise<void>;
+}
 
-/** A keep-alive connection pool sized to the run's concurrency. */
-export function createDispatcher(concurrency: number): Dispatcher {
-  return new Agent({ connections: concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+const BODY_SENT = 'undici:request:bodySent';
+
+/**
+ * undici through its public API: a keep-alive pool sized to the run's concurrency, or the
+ * caller's dispatcher (left open). Whether a body went out comes from undici's
+ * `undici:request:bodySent` diagnostics channel, which undici's own dispatchers publish.
+ */
+export function undiciTransport(options: { apiKey: string; redact: Redact; concurrency: number; dispatcher?: Dispatcher }): Transport {
+  const own = options.dispatcher === undefined;
+  const dispatcher = options.dispatcher ?? new Agent({ connections: options.concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+  const sent = new WeakSet<object>();
+  const onBodySent = (message: unknown) => {
+    const body = (message as { request: { body: unknown } }).request.body;
+    if (typeof body === 'object' && body !== null) sent.add(body);
+  };
+  subscribe(BODY_SENT, onBodySent);
+  return {
+    put: (url, body, signal) => put(url, body, { apiKey: options.apiKey, dispatcher, signal, redact: options.redact }),
+    bodySent: (body) => sent.has(body.body),
+    reusesBodies: own,
+    close: async () => {
+      unsubscribe(BODY_SENT, onBodySent);
+      if (own) await dispatcher.close();
+    },
+  };
 }
 
 export interface ApiResponse {
@@ -37,13 +62,13 @@ const ANSWER_WAIT_MS = 2_000;
  * errors before a status came. Once the status line is in, the outcome is decided: a 2xx is
  * stored however its body then stalls or breaks off. Every text from the server is redacted.
  */
-export async function put(
+async function put(
   url: string,
   body: RequestBody,
-  options: { apiKey: string; dispatcher: Dispatcher; signal?: AbortSignal; redact: Redact },
+  options: { apiKey: string; dispatcher: Dispatcher; signal: AbortSignal; redact: Redact },
 ): Promise<ApiResponse> {
   const { origin, pathname, search } = new URL(url);
-  const response = await dispatcherRequest.call(options.dispatcher, {
+  const response = await options.dispatcher.request({
     origin,
     path: pathname + search,
     method: 'PUT',

@@ -1,0 +1,163 @@
+import type { PlanOptions } from '../index.js';
+import { CheckedSizes } from './checked-sizes.js';
+import { discover } from './discover.js';
+import { InputError, UsageError, type Problem } from './errors.js';
+import { eventOf, type DryRunSummary, type PlanEvent, type UploadEvent } from './events.js';
+import { readManifest } from './manifest.js';
+import { compileRules } from './media-type.js';
+import { DEFAULTS } from './options.js';
+import type { Checked } from './plan.js';
+import { preflight } from './preflight.js';
+import { entityIdProblem, type EntitySource } from './route.js';
+import { shardField } from './shard.js';
+
+/** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
+export interface CheckedInputs {
+  checked: (checkedSizes?: CheckedSizes) => AsyncGenerator<Checked>;
+  count: () => Promise<number>;
+}
+
+export function checkedInputs(options: PlanOptions): CheckedInputs {
+  const cwd = options.cwd ?? process.cwd();
+  const entity = entitySourceOf(options);
+  const paths = options.paths ?? [];
+  if (entity.kind === 'manifest' && paths.length > 0) {
+    throw new UsageError('path arguments and --manifest both name files', 'list every file in the manifest, or drop --manifest');
+  }
+  if (entity.kind !== 'manifest' && paths.length === 0) throw new UsageError('no files given', 'name files, folders or quoted glob patterns to upload');
+  let rules;
+  try {
+    rules = compileRules(options.conventions ?? []);
+  } catch (error) {
+    throw new UsageError((error as Error).message, 'fix the conventions in your config file');
+  }
+  const settings = {
+    entity,
+    infer: options.infer ?? DEFAULTS.infer,
+    rules,
+    maxFileSize: options.maxFileSize ?? DEFAULTS.maxFileSize,
+    ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
+    ...(options.shard && { shard: options.shard }),
+  };
+  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks }));
+  return {
+    checked: (checkedSizes?: CheckedSizes) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
+    // Listing without checking: no stat, no sidecar read.
+    count: async () => {
+      let n = 0;
+      for await (const _ of found()) n++;
+      return n;
+    },
+  };
+}
+
+/** Exactly one of entity, entityFrom and manifest decides where files go. */
+function entitySourceOf(options: PlanOptions): EntitySource {
+  const given = [
+    options.entity !== undefined && '--entity',
+    options.event !== undefined && '--event',
+    options.entityFrom !== undefined && '--entity-from',
+    options.manifest !== undefined && '--manifest',
+  ].filter(Boolean);
+  if (given.length !== 1) {
+    throw new UsageError(
+      given.length === 0 ? 'no entity given' : `${given.join(' and ')} both decide the entity`,
+      'use exactly one of --entity <id>, --entity-from dir|prefix, --manifest <file>, --event <id>',
+    );
+  }
+  if (options.manifest !== undefined) return { kind: 'manifest', path: options.manifest };
+  if (options.entityFrom !== undefined) {
+    if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix') throw new UsageError(`--entity-from: "${String(options.entityFrom)}" is not a valid value`, 'use dir or prefix');
+    return { kind: options.entityFrom };
+  }
+  const [flag, id, what] = options.event !== undefined ? ['--event', options.event, 'event id'] : ['--entity', options.entity!, 'entity id'];
+  const problem = entityIdProblem(id, what);
+  if (problem) throw new UsageError(`${flag}: ${problem}`, 'give the id your system uses for it, 1 to 128 characters');
+  return options.event !== undefined ? { kind: 'event', id } : { kind: 'entity', id };
+}
+
+/** plan()'s pass: every input checked, each reported as it comes; nothing sent. */
+export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
+  const emit = options.onEvent ?? (() => {});
+  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0, ...shardField(options.shard) };
+  const problems: Problem[] = [];
+  for await (const item of checkedInputs(options).checked()) {
+    if (item.kind !== 'file') {
+      const event = eventOf(item);
+      if (event.event === 'skipped') summary.skipped++;
+      if (event.event === 'skipped' && event.reason === 'link_outside') summary.link_outside++;
+      if (item.kind === 'problem') {
+        problems.push(item.problem);
+        summary.invalid++;
+        if (!options.skipInvalid) continue; // refused together at the end
+      }
+      emit(event);
+    } else {
+      const f = item.file;
+      summary.planned++;
+      summary.bytes += f.bytes;
+      emit({ event: 'planned', path: f.path, entity_id: f.entityId, media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes });
+    }
+  }
+  if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems);
+  return summary;
+}
+
+/** What the check-first pass reads of an upload's options. */
+export interface CheckFirstOptions {
+  drain?: AbortSignal;
+  signal?: AbortSignal;
+  onEvent?: (event: UploadEvent) => void;
+  onTotal?: (files: number) => void;
+}
+
+/** Checked inputs kept from the first pass, up to this many; beyond, only their sizes. */
+const KEPT_AT_MOST = 20_000;
+
+/**
+ * Checks every input before the first byte is sent, and returns what to send: exactly what
+ * was checked. A run of up to KEPT_AT_MOST keeps its checked files; a larger one keeps only
+ * their sizes (16 bytes a file) and lists its files again as it sends, dropping any the check
+ * did not see. A file whose size changed since fails when read (file_changed) instead of
+ * being sent cut short. Throws InputError for invalid inputs; undefined when interrupted.
+ */
+export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+  const problems: Problem[] = [];
+  let total = 0;
+  let kept: Checked[] | undefined = [];
+  // Every checked size is noted, to fall back on once there are too many files to keep.
+  const sizes = new CheckedSizes();
+  const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
+  for await (const item of inputs.checked()) {
+    if (options.drain?.aborted || options.signal?.aborted) return undefined;
+    if (item.kind === 'warning') {
+      warnings.push(item);
+      continue;
+    }
+    if (item.kind === 'file') sizes.add(item.file.absPath, item.file.bytes);
+    if (item.kind === 'problem') problems.push(item.problem);
+    if (kept?.length === KEPT_AT_MOST) kept = undefined;
+    kept?.push(item);
+    total++;
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
+  for (const warning of warnings) options.onEvent?.(eventOf(warning));
+  options.onTotal?.(total);
+  const given = new Set(warnings.map((w) => w.message));
+  return kept ? () => replay(kept) : () => withoutRepeats(inputs.checked(sizes.seal()), given);
+}
+
+/** The kept items, each let go once handed on. */
+async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    items[i] = undefined;
+    yield item;
+  }
+}
+
+/** The second look at a large run's inputs, without the warnings given after the first (a sidecar edited since may still bring a new one). */
+async function* withoutRepeats(items: AsyncIterable<Checked>, given: ReadonlySet<string>): AsyncGenerator<Checked> {
+  for await (const item of items) if (item.kind !== 'warning' || !given.has(item.message)) yield item;
+}

@@ -1,0 +1,167 @@
+import { realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { UploadOptions } from '../index.js';
+import { systemClock } from './clock.js';
+import { UsageError } from './errors.js';
+import { emptyTally, type UploadSummary } from './events.js';
+import { MAX_FILES_PER_REQUEST } from './file-types.js';
+import { resolveTarget } from './hosts.js';
+import { checkedInputs, checkFirst } from './inputs.js';
+import { Journal } from './journal.js';
+import { JournalLock } from './journal-lock.js';
+import { readerThreadCount } from './body/reader-count.js';
+import { DEFAULTS } from './options.js';
+import { OutcomeSink } from './outcome-sink.js';
+import { createRedactor, type Redact } from './redact.js';
+import { ReportWriter } from './report.js';
+import { shardField } from './shard.js';
+import { DEFAULT_RETRY_POLICY } from './transfer/retry-policy.js';
+
+/** upload()'s run: the checks, the journal's lock, the check-first pass, then the transfer. */
+export async function uploadFiles(options: UploadOptions): Promise<UploadSummary> {
+  const { apiRoot } = resolveTarget(options);
+  if (!options.apiKey) throw new UsageError('no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
+  const batch = options.batch ?? DEFAULTS.batch;
+  if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
+  refuseOverwrites(options);
+  const readerThreads = readerThreadCount(options.readerThreads);
+  const redact = createRedactor(options.apiKey);
+  // Held from before the check to the end: a second run on this journal is refused at once.
+  const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal)) : undefined;
+  try {
+    return await checkAndSend(options, apiRoot, redact, readerThreads);
+  } catch (error) {
+    throw redactError(error, redact);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+  const where = { host: apiRoot, org: options.org, config: options.configPath ?? null };
+  const inputs = checkedInputs(options);
+  let toSend = () => inputs.checked();
+  if (options.skipInvalid) {
+    // Files stream to the workers at once; the total for progress comes from a quick listing.
+    if (options.onTotal) inputs.count().then(options.onTotal, () => {});
+  } else {
+    const checked = await checkFirst(inputs, options);
+    if (!checked) {
+      // Interrupted while checking: nothing was sent, nothing to resume.
+      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where };
+    }
+    toSend = checked;
+  }
+
+  const journal = options.journal ? await openFor('--journal', 'use', options.journal, (path) => Journal.open(path), 'give a path to a writable file; it is created if missing') : undefined;
+  let sink: OutcomeSink | undefined;
+  let report: ReportWriter | undefined;
+  try {
+    if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
+    const header = { ...where, started: new Date(started).toISOString() };
+    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path)), 'give a path to a writable .json or .csv file') : undefined;
+    sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
+  } catch (error) {
+    journal?.close();
+    throw error;
+  }
+  // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
+  const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js')]);
+  // The run's own parts, closed when it ends: two runs in one process share nothing.
+  const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, ...(options.dispatcher && { dispatcher: options.dispatcher }) });
+  const reader = new ReaderThreads(readerThreads);
+  let tally;
+  try {
+    tally = await transfer(
+      toSend(),
+      {
+        apiRoot,
+        org: options.org,
+        format: options.format ?? 'multipart',
+        concurrency,
+        rate: options.rate ?? DEFAULTS.rate,
+        batch: options.batch ?? DEFAULTS.batch,
+        retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULTS.retries },
+        timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000,
+        failFast: options.failFast ?? false,
+        allowDuplicates: options.allowDuplicates ?? false,
+        resendUnknown: options.resendUnknown ?? true,
+        cwd: options.cwd ?? process.cwd(),
+        objectType: options.event !== undefined ? 'events' : 'entities',
+        redact,
+        ...(journal && { journal }),
+        ...(options.drain && { drain: options.drain }),
+        ...(options.signal && { signal: options.signal }),
+      },
+      { transport, reader, clock, sink },
+    );
+  } finally {
+    // Closed before the summary: the last flush and fsync may fail too, and the summary says so.
+    await sink.close();
+    await Promise.all([transport.close(), reader.close()]);
+  }
+  return {
+    event: 'summary',
+    total: tally.uploaded + tally.failed + tally.skipped,
+    ...tally,
+    duration_ms: clock.now() - started,
+    ...shardField(options.shard),
+    ...where,
+    ...(sink.failure && { write_error: sink.failure }),
+  };
+}
+
+/** A lock on a journal that is a file; a device such as /dev/null, written but never read, needs none. */
+async function lockJournal(path: string): Promise<JournalLock | undefined> {
+  const stats = await stat(path).catch(() => undefined);
+  if (stats && !stats.isFile()) return undefined;
+  return JournalLock.acquire(path);
+}
+
+/** The report must not be written over the manifest or the journal it reads. */
+function refuseOverwrites(options: UploadOptions) {
+  const cwd = options.cwd ?? process.cwd();
+  const real = (path: string) => {
+    const absolute = resolve(cwd, path);
+    try {
+      return realpathSync(absolute);
+    } catch {
+      return absolute;
+    }
+  };
+  const named = [['--manifest', options.manifest], ['--journal', options.journal], ['--report', options.report]].filter((entry): entry is [string, string] => entry[1] !== undefined);
+  for (const [i, [flag, path]] of named.entries()) {
+    for (const [otherFlag, otherPath] of named.slice(i + 1)) {
+      if (real(path) === real(otherPath)) throw new UsageError(`${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`, `give ${otherFlag} a file of its own`);
+    }
+  }
+}
+
+function unusableLinesWarning(journal: Journal): string {
+  const { count, lines } = journal.unusable;
+  const named = `line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}${count > lines.length ? ` and ${count - lines.length} more` : ''}`;
+  return `${journal.path}: ${count === 1 ? 'one line is' : `${count} lines are`} not a journal record (${named}), skipped; a line cut short by a crash looks like this`;
+}
+
+/** An error on its way out, with the key taken out of its message and stack. */
+function redactError(error: unknown, redact: Redact): unknown {
+  if (error instanceof Error) {
+    error.message = redact(error.message);
+    if (error.stack) error.stack = redact(error.stack);
+  }
+  return error;
+}
+
+/** Opens the journal or the report, naming the flag and the path when that fails. */
+async function openFor<T>(flag: string, verb: string, path: string, open: (path: string) => Promise<T>, hint: string): Promise<T> {
+  try {
+    return await open(path);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${flag}: cannot ${verb} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, hint);
+  }
+}

@@ -1,0 +1,132 @@
+import type { Clock } from '../clock.js';
+import { emptyTally, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
+import type { OutcomeRecord, SendingRecord } from '../journal.js';
+import type { OutcomeSink } from '../outcome-sink.js';
+import type { PlannedFile } from '../plan.js';
+import type { RequestBody } from '../body/request-body.js';
+
+/** Counts a transfer adds to the run's summary. */
+export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'bytes' | 'possibly_duplicated' | 'stopped'>;
+
+/** One request's worth of files, carried across its attempts. */
+export interface Job {
+  files: PlannedFile[];
+  /** Its first body, read ahead of its turn (small requests only). */
+  prepared?: Promise<RequestBody>;
+  attempts: number;
+  /** An earlier attempt may have been stored: its body was fully sent but no answer came. */
+  possiblyDuplicated: boolean;
+}
+
+/** Why a file that was never sent was not: said in its not_sent event. */
+const WHY: Record<StopReason, string> = {
+  auth: 'the API refused the key',
+  'fail-fast': 'a file failed (--fail-fast)',
+  interrupted: 'the run was interrupted',
+  'write-failed': 'the journal or report could not be written',
+};
+
+export const whyStopped = (reason: StopReason | undefined) => WHY[reason ?? 'interrupted'];
+
+export interface FailureDetail {
+  status: number | null;
+  errorCode: string | null;
+  message: string;
+}
+
+/**
+ * Every file's end, counted once: uploaded, failed or skipped, journaled before it is told.
+ * The tally is the run's summary in the making.
+ */
+export class Outcomes {
+  readonly tally: TransferTally = emptyTally();
+  /** Files an earlier run sent without learning the outcome: flagged whatever this run's answer. */
+  readonly sentBefore = new WeakSet<PlannedFile>();
+
+  constructor(
+    private readonly sink: OutcomeSink,
+    private readonly clock: Clock,
+    private readonly org: string,
+    /** Called after each file that finally failed (for --fail-fast). */
+    private readonly onFailed: () => void,
+  ) {}
+
+  skip(event: SkippedEvent): void {
+    const { tally } = this;
+    tally.skipped++;
+    if (event.reason === 'invalid') tally.invalid++;
+    if (event.reason === 'link_outside') tally.link_outside++;
+    if (event.reason === 'not_sent') tally.not_sent++;
+    if (event.reason === 'unknown_outcome') tally.unknown_outcome++;
+    this.sink.event(event);
+  }
+
+  /** A warning on the way, told as it comes. */
+  event(event: WarningEvent): void {
+    this.sink.event(event);
+  }
+
+  /** A file the run stopped before sending. */
+  notSent(file: PlannedFile): void {
+    this.skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${whyStopped(this.tally.stopped)}`, ...known(file) });
+  }
+
+  /** The write-ahead records of a job's first attempt; false when they could not be written and the request must not leave. */
+  sending(job: Job, digests: readonly string[] | undefined): boolean {
+    return this.sink.sending((): SendingRecord[] => job.files.map((file, index) => ({ ...this.described(file, digests?.[index] ?? null), outcome: 'sending' })));
+  }
+
+  uploaded(job: Job, status: number, digests: readonly string[]): void {
+    for (const [index, file] of job.files.entries()) {
+      const sha256 = digests[index]!;
+      const flagged = this.flagged(job, file);
+      this.tally.uploaded++;
+      this.tally.bytes += file.bytes;
+      const record = (): OutcomeRecord => ({ ...this.described(file, sha256), outcome: 'uploaded', status, attempts: job.attempts, ...flagged });
+      this.sink.outcome(record, { event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes, attempts: job.attempts, sha256, ...flagged });
+    }
+  }
+
+  /** Any failed file counts for --fail-fast: its request failed, it could no longer be read, or it was the one unreadable file of a batch. */
+  failed(job: Job, detail: FailureDetail, digests?: readonly string[]): void {
+    for (const [index, file] of job.files.entries()) {
+      const flagged = this.flagged(job, file);
+      this.tally.failed++;
+      const record = (): OutcomeRecord => ({
+        ...this.described(file, digests?.[index] ?? null),
+        outcome: 'failed',
+        status: detail.status,
+        attempts: job.attempts,
+        ...flagged,
+        error_code: detail.errorCode,
+        message: detail.message,
+      });
+      // A file never tried has nothing to close in the journal.
+      this.sink.outcome(job.attempts > 0 ? record : undefined, { event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes: file.bytes, ...flagged });
+    }
+    this.onFailed();
+  }
+
+  private flagged(job: Job, file: PlannedFile): { possibly_duplicated?: true } {
+    if (!job.possiblyDuplicated && !this.sentBefore.has(file)) return {};
+    this.tally.possibly_duplicated++;
+    return { possibly_duplicated: true };
+  }
+
+  /** What the journal says of a file in every record. */
+  private described(file: PlannedFile, sha256: string | null) {
+    return {
+      time: new Date(this.clock.now()).toISOString(),
+      org: this.org,
+      entity_id: file.entityId,
+      path: file.path,
+      name: file.name,
+      media_type: file.mediaType ?? null,
+      sha256,
+      bytes: file.bytes,
+    };
+  }
+}
+
+/** What every skipped event says of a file. */
+export const known = (file: PlannedFile) => ({ entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes });
