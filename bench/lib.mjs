@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -10,16 +10,28 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'u21-media.js');
 const PEAK_RSS = join(ROOT, 'bench', 'peak-rss.cjs');
 
+// BENCH_BEFORE=<another checkout, built>: its CLI runs beside this one, row by row, in the same run.
+const BEFORE = process.env.BENCH_BEFORE ? join(resolve(process.env.BENCH_BEFORE), 'bin', 'u21-media.js') : undefined;
+/** The builds each u21-media row runs: [name suffix, CLI], this one and then any BENCH_BEFORE one. */
+export const BUILDS = [['', BIN], ...(BEFORE ? [[' (before)', BEFORE]] : [])];
+
+/** `after/before` of one figure for each row that ran on both builds, for a closing line. */
+export function beforeAfter(figures, higherIsBetter = true) {
+  if (!BEFORE) return '';
+  const pairs = Object.keys(figures).filter((name) => figures[`${name} (before)`] !== undefined);
+  return pairs.map((name) => `${name} ${fmt(higherIsBetter ? figures[name] / figures[`${name} (before)`] : figures[`${name} (before)`] / figures[name], 2)}×`).join(', ');
+}
+
 /**
  * Runs the CLI with --json, discarding its events but noting when the first one of `firstEvent`
  * came. Returns wall time, time to that first event, the summary and peak RSS in MB.
  */
-export async function runCli(args, { env = {}, firstEvent = 'uploaded' } = {}) {
+export async function runCli(args, { env = {}, firstEvent = 'uploaded', bin = BIN } = {}) {
   const scratch = mkdtempSync(join(tmpdir(), 'u21-bench-'));
   const rssFile = join(scratch, 'rss');
   const started = performance.now();
   // From a neutral folder: the data lives under .bench/, which a run from the repository would treat as a dot-folder.
-  const child = spawn(process.execPath, ['--require', PEAK_RSS, BIN, ...args], {
+  const child = spawn(process.execPath, ['--require', PEAK_RSS, bin, ...args], {
     cwd: tmpdir(),
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', PEAK_RSS_FILE: rssFile, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { BIN, fmt, ROOT, runCli, startServer, table } from './lib.mjs';
+import { beforeAfter, BUILDS, fmt, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const run = promisify(execFile);
 const DATA = join(ROOT, '.bench', 'perf');
@@ -48,12 +48,14 @@ const small = files('small', 2000, 100_000);
 const oneMb = files('one-mb', 1, 1_000_000);
 const MB = (small.paths.length * 100_000) / 1e6;
 const raw = [['tool', 'files/s', 'MB/s']];
-const u21 = (server, extra) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
+const u21 = (server, extra, bin) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+// Each u21-media row, on this build and on any BENCH_BEFORE build.
+const onBuilds = (name, extra) => BUILDS.map(([suffix, bin]) => [`${name}${suffix}`, (s) => u21(s, extra, bin)]);
 const undiciLoop = (server, source, count) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), server.target, source, String(count), '16']);
 const tools = [
-  ['u21-media multipart', (s) => u21(s, [])],
-  ['u21-media json', (s) => u21(s, ['--format', 'json'])],
-  ['u21-media multipart --batch 10', (s) => u21(s, ['--batch', '10'])],
+  ...onBuilds('u21-media multipart', []),
+  ...onBuilds('u21-media json', ['--format', 'json']),
+  ...onBuilds('u21-media multipart --batch 10', ['--batch', '10']),
   // A process per file is slow and steady: three runs are enough.
   ['xargs -P16 curl', (s) => run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }), 3],
   ['curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 })],
@@ -85,6 +87,7 @@ for (const [name] of tools) {
 console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin`);
 table(raw);
 console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}× (its limit/curl -Z ${fmt(rates['bare undici loop, 1 MB bodies (--batch 10 limit)'] / rates['curl -Z --parallel-max 16'], 2)}×), u21/loop reading files ${fmt(rates['u21-media multipart'] / rates['undici loop reading each file'], 2)}×`);
+if (BUILDS.length > 1) console.log(`after/before (files/s): ${beforeAfter(rates)}`);
 
 }
 
@@ -101,14 +104,17 @@ async function realApi(name, fn, perRequest = 1) {
   apiRates[name] = ok / seconds;
   real.push([name, fmt(apiRates[name], 0), Math.max(0, api.paths.length - ok), stats.statuses[429] ?? 0]);
 }
-const u21api = (server, extra) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
-await realApi('u21-media (defaults)', (s) => u21api(s, []));
-await realApi('u21-media --rate 200 --concurrency 32', (s) => u21api(s, ['--rate', '200', '--concurrency', '32']));
-await realApi('u21-media --rate 200 --concurrency 32 --batch 10', (s) => u21api(s, ['--rate', '200', '--concurrency', '32', '--batch', '10']), 10);
+const u21api = (server, extra, bin) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+for (const [suffix, bin] of BUILDS) {
+  await realApi(`u21-media (defaults)${suffix}`, (s) => u21api(s, [], bin));
+  await realApi(`u21-media --rate 200 --concurrency 32${suffix}`, (s) => u21api(s, ['--rate', '200', '--concurrency', '32'], bin));
+  await realApi(`u21-media --rate 200 --concurrency 32 --batch 10${suffix}`, (s) => u21api(s, ['--rate', '200', '--concurrency', '32', '--batch', '10'], bin), 10);
+}
 await realApi('curl -Z --parallel-max 64 --retry 5', (s) => run('curl', ['-s', '-Z', '--parallel-max', '64', '--retry', '5', '-K', curlConfig(api.paths, s.target)], { maxBuffer: 1 << 26 }));
 console.log(`\nreal-API conditions: ${api.paths.length} files × 10 KB, 100 ms latency, 200 requests/s with real 429s`);
 table(real);
 console.log(`ratio: u21 --batch 10 / curl -Z ${fmt(apiRates['u21-media --rate 200 --concurrency 32 --batch 10'] / apiRates['curl -Z --parallel-max 64 --retry 5'], 1)}×`);
+if (BUILDS.length > 1) console.log(`after/before (files/s): ${beforeAfter(apiRates)}`);
 
 }
 
@@ -122,19 +128,24 @@ if (!existsSync(join(bigDir, 'big.mp4'))) {
 }
 const large = [['format', 'MB/s', 'peak RSS (MB)']];
 const LARGE_RUNS = 3;
-const largeRuns = { multipart: [], json: [] };
+const largeRuns = {};
 for (let i = 0; i < LARGE_RUNS; i++) {
   for (const format of ['multipart', 'json']) {
-    const server = await sink();
-    largeRuns[format].push(await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' } }));
-    await server.stop();
+    for (const [suffix, bin] of BUILDS) {
+      const server = await sink();
+      (largeRuns[`${format}${suffix}`] ??= []).push(await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
+      await server.stop();
+    }
   }
 }
+const largeRates = {};
 for (const [format, results] of Object.entries(largeRuns)) {
-  large.push([format, fmt(400 / (median(results.map((r) => r.wallMs)) / 1000), 0), fmt(Math.max(...results.map((r) => r.peakRssMb)), 0)]);
+  largeRates[format] = 400 / (median(results.map((r) => r.wallMs)) / 1000);
+  large.push([format, fmt(largeRates[format], 0), fmt(Math.max(...results.map((r) => r.peakRssMb)), 0)]);
 }
 console.log(`\nlarge file: one 400 MB file, median of ${LARGE_RUNS} (peak RSS: the highest)`);
 table(large);
+if (BUILDS.length > 1) console.log(`after/before (MB/s): ${beforeAfter(largeRates)}`);
 
 }
 
@@ -147,10 +158,17 @@ const wall = async (args) => {
   return median(times) * 1000;
 };
 const base = await wall(['-e', '0']);
-const version = await wall([BIN, '--version']);
-const help = await wall([BIN, '--help']);
-startup.push(['node -e 0', fmt(base, 0)], ['u21-media --version', fmt(version, 0)], ['u21-media --help', fmt(help, 0)]);
+startup.push(['node -e 0', fmt(base, 0)]);
+const startupMs = {};
+for (const [suffix, bin] of BUILDS) {
+  for (const args of [['--version'], ['--help']]) {
+    const name = `u21-media ${args[0]}${suffix}`;
+    startupMs[name] = await wall([bin, ...args]);
+    startup.push([name, fmt(startupMs[name], 0)]);
+  }
+}
 console.log('\nstartup');
 table(startup);
-console.log(`ratio: --version / node -e 0 ${fmt(version / base, 2)}×`);
+console.log(`ratio: --version / node -e 0 ${fmt(startupMs['u21-media --version'] / base, 2)}×`);
+if (BUILDS.length > 1) console.log(`before/after (time): ${beforeAfter(startupMs, false)}`);
 }

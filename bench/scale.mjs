@@ -3,7 +3,7 @@
 // first event, total time, files per second and the CLI's peak RSS.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fmt, ROOT, runCli, startServer, table } from './lib.mjs';
+import { beforeAfter, BUILDS, fmt, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const FOLDERS = Number(process.env.SCALE_FOLDERS ?? 3000);
 const PER_FOLDER = Number(process.env.SCALE_PER_FOLDER ?? 100);
@@ -28,19 +28,27 @@ function generate() {
 generate();
 const target = ['--org', 'bench', '--entity-from', 'dir', '--json'];
 const rows = [['scenario', 'files', 'first event (s)', 'total (s)', 'files/s', 'peak RSS (MB)']];
-const add = (name, r) => rows.push([name, r.summary?.planned ?? r.summary?.uploaded, fmt(r.firstMs / 1000, 2), fmt(r.wallMs / 1000), fmt(TOTAL / (r.wallMs / 1000), 0), fmt(r.peakRssMb, 0)]);
+const rates = {};
+const add = (name, r) => {
+  rates[name] = TOTAL / (r.wallMs / 1000);
+  rows.push([name, r.summary?.planned ?? r.summary?.uploaded, fmt(r.firstMs / 1000, 2), fmt(r.wallMs / 1000), fmt(rates[name], 0), fmt(r.peakRssMb, 0)]);
+};
 
-add('dry run', await runCli(['upload', DATA, ...target, '--base-url', 'http://127.0.0.1:9', '--dry-run'], { firstEvent: 'planned' }));
+// Scenario by scenario, each build in turn, so that a machine that changes speed weighs on both alike.
+for (const [suffix, bin] of BUILDS) add(`dry run${suffix}`, await runCli(['upload', DATA, ...target, '--base-url', 'http://127.0.0.1:9', '--dry-run'], { firstEvent: 'planned', bin }));
 for (const [name, extra] of [
   ['upload, checked first', []],
   ['upload, --skip-invalid (streams at once)', ['--skip-invalid']],
 ]) {
-  const sandbox = await startServer({ org: 'bench' });
-  try {
-    add(name, await runCli(['upload', DATA, ...target, '--base-url', sandbox.url, '--rate', '0', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' } }));
-  } finally {
-    await sandbox.stop();
+  for (const [suffix, bin] of BUILDS) {
+    const sandbox = await startServer({ org: 'bench' });
+    try {
+      add(`${name}${suffix}`, await runCli(['upload', DATA, ...target, '--base-url', sandbox.url, '--rate', '0', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
+    } finally {
+      await sandbox.stop();
+    }
   }
 }
 console.log(`\nscale: ${TOTAL} files in ${FOLDERS} folders, --entity-from dir (targets: dry run < 30 s and < 250 MB)`);
 table(rows);
+if (BUILDS.length > 1) console.log(`after/before (files/s): ${beforeAfter(rates)}`);
