@@ -97,6 +97,8 @@ export interface UploadSummary {
   stopped?: StopReason;
   /** `k/n` when the run took one shard of the files (--shard). */
   shard?: string;
+  /** Names the run in the journal's records and the report's header. */
+  run_id: string;
   /** The API root the files went to, the org, and the config file the settings came from (or null). */
   host: string;
   org: string;

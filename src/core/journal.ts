@@ -7,6 +7,8 @@ import { boundedLines } from './lines.js';
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {
   time: string;
+  /** The run that wrote it (absent in journals from before run ids). */
+  run?: string;
   org: string;
   entity_id: string;
   path: string;

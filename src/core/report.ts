@@ -41,6 +41,7 @@ function reportRow(event: UploadEvent): ReportRow | undefined {
 
 /** Where a run sent its files, said first in its report. */
 export interface ReportHeader {
+  run_id: string;
   host: string;
   org: string;
   /** The config file the run used, or null. */
@@ -62,7 +63,7 @@ const csvCell = (value: ReportRow[keyof ReportRow]): string => {
 const fromCsvCell = (text: string) => (text.length > 1 && text[0] === "'" && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text);
 
 /** The CSV report's first line: where the run went, as a comment a reader of the report sees first. */
-const csvHeaderLine = (h: ReportHeader) => `# u21-media report · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`;
+const csvHeaderLine = (h: ReportHeader) => `# u21-media report · run ${h.run_id} · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`;
 
 /**
  * Writes the per-file report as outcomes come (`.json` array or `.csv`), so memory stays flat.

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -42,7 +43,7 @@ async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Red
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
-  const where = { host: apiRoot, org: options.org, config: options.configPath ?? null };
+  const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, config: options.configPath ?? null };
   const inputs = checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
@@ -81,6 +82,7 @@ async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Red
       {
         apiRoot,
         org: options.org,
+        runId: where.run_id,
         format: options.format ?? 'multipart',
         concurrency,
         rate: options.rate ?? DEFAULTS.rate,
@@ -114,6 +116,9 @@ async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Red
     ...(sink.failure && { write_error: sink.failure }),
   };
 }
+
+/** A run's id: when it started, to the second, and a random tail (`20261206T034512Z-9f3a1c`), sortable and unique enough to name it. */
+const runIdAt = (ms: number) => `${new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '')}-${randomBytes(3).toString('hex')}`;
 
 /** A lock on a journal that is a file; a device such as /dev/null, written but never read, needs none. */
 async function lockJournal(path: string): Promise<JournalLock | undefined> {

@@ -24,6 +24,8 @@ export type BodyFormat = 'multipart' | 'json';
 export interface TransferSettings {
   apiRoot: string;
   org: string;
+  /** Names the run in every journal record. */
+  runId: string;
   format: BodyFormat;
   concurrency: number;
   /** Requests started per second at most; 0 = no ceiling. */
@@ -93,7 +95,7 @@ class Transfer {
     private readonly parts: EngineParts,
     private readonly buildBody: BodyBuilder,
   ) {
-    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, () => {
+    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, settings.runId, () => {
       if (settings.failFast && !this.outcomes.tally.stopped) this.stop('fail-fast', false);
     });
     this.flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, parts.clock);

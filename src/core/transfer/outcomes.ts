@@ -47,6 +47,7 @@ export class Outcomes {
     private readonly sink: OutcomeSink,
     private readonly clock: Clock,
     private readonly org: string,
+    private readonly runId: string,
     /** Called after each file that finally failed (for --fail-fast). */
     private readonly onFailed: () => void,
   ) {}
@@ -117,6 +118,7 @@ export class Outcomes {
   private described(file: PlannedFile, sha256: string | null) {
     return {
       time: new Date(this.clock.now()).toISOString(),
+      run: this.runId,
       org: this.org,
       entity_id: file.entityId,
       path: file.path,
