@@ -21,7 +21,7 @@ const fixture = (name: string) => join(FIXTURES, name);
 
 /** A CSV report read back with the manifest's own CSV reader, past its first line (the run's header, a comment). */
 async function csvObjects(text: string): Promise<Array<Record<string, string>>> {
-  expect(text.split('\n')[0]).toMatch(/^# u21-media report · host http:\/\/127\.0\.0\.1:\d+\/v1 · org sandbox · config none · started /);
+  expect(text.split('\n')[0]).toMatch(/^# u21-media report · run \d{8}T\d{6}Z-[0-9a-f]{6} · host http:\/\/127\.0\.0\.1:\d+\/v1 · org sandbox · config none · started /);
   const records = [];
   for await (const record of parseCsv([text.slice(text.indexOf('\n') + 1)])) records.push(record.fields);
   const [header, ...rows] = records;
