@@ -32,6 +32,7 @@ export function exitCodeOf(outcome: Outcome): ExitCode {
   }
   if (outcome.stopped === 'auth') return EXIT.keyRefused;
   if (outcome.stopped === 'interrupted') return EXIT.interrupted;
+  if (outcome.stopped === 'certificate' || outcome.stopped === 'unreachable') return EXIT.someFailed;
   // Not clean until someone decides: failed files, invalid inputs skipped, links not followed,
   // files an earlier run sent without an answer, or a journal or report that was not written.
   const undecided = [outcome.failed, outcome.invalid, outcome.link_outside, outcome.unknown_outcome].some((count) => (count ?? 0) > 0);

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { plan, upload } from '../index.js';
 import { parseShard, shardFileName } from '../core/shard.js';
 import { resolveTarget } from '../core/hosts.js';
+import { proxyFor } from '../core/proxy.js';
 import type { UploadSummary } from '../core/events.js';
 import { exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
@@ -15,10 +16,13 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const settings = await resolveSettings(flags, io.env, io.cwd);
   // Checked for dry runs too, so a dry run proves the real command would start.
   const { apiRoot, org } = resolveTarget(settings);
+  const given = settings.proxy !== undefined ? { url: settings.proxy, origin: settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`, fromFlag: settings.sources.proxy === 'flag' } : undefined;
+  const proxy = proxyFor(apiRoot, io.env, given);
   // Said before anything else: a config file found by searching can change where uploads go.
   if (!settings.quiet) {
     const config = settings.configPath ? `config ${settings.configPath}` : 'no config file';
-    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}`)}\n`);
+    const via = proxy ? ` · via proxy ${proxy.shown}` : '';
+    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`)}\n`);
   }
 
   const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
@@ -76,6 +80,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       signal: stopper.force,
       ...(journal !== undefined && { journal }),
       ...(report !== undefined && { report }),
+      ...(proxy && { proxy: proxy.url }),
       ...(settings.env !== undefined && { env: settings.env }),
       ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
@@ -143,6 +148,10 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     hint(`check the key from ${keySource}, and that it has access to org "${org}"`);
     return;
   }
+  if (summary.stopped === 'certificate' || summary.stopped === 'unreachable') {
+    networkStop(summary, io);
+    return;
+  }
   if (summary.stopped === 'interrupted') {
     io.stderr.write(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent\n`);
     hint(
@@ -160,6 +169,23 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     hint('check those files on their entities (see the skipped unknown_outcome lines), then run without --no-resend-unknown to send them flagged');
   }
   linksHint(summary.link_outside, io);
+}
+
+/** A run stopped by the network: one line naming the host (or the proxy) and the cause, and what to do. */
+function networkStop(summary: UploadSummary, io: Io): void {
+  const host = new URL(summary.host).host;
+  const cause = summary.stop_cause ? ` (${summary.stop_cause.error_code}: ${summary.stop_cause.message})` : '';
+  const unsent = `the run stopped (${plural(summary.not_sent, 'file')} not sent)`;
+  if (summary.stopped === 'certificate') {
+    io.stderr.write(`${printable(`u21-media: error: the TLS certificate of ${host} is not trusted${cause}; ${unsent}`)}\n`);
+    // Node 22.15 / 23.8 and later can trust the system's store, where a company's CA is often installed.
+    const systemCa = process.allowedNodeEnvironmentFlags.has('--use-system-ca') ? ', or trust the system store with NODE_OPTIONS=--use-system-ca (or NODE_USE_SYSTEM_CA=1)' : '';
+    io.stderr.write(`  hint: if a proxy or gateway on your network re-signs TLS, point NODE_EXTRA_CA_CERTS at its CA certificate (a PEM file)${systemCa}\n`);
+    return;
+  }
+  const where = summary.proxy ? `${host} through the proxy ${summary.proxy}` : summary.host;
+  io.stderr.write(`${printable(`u21-media: error: cannot reach ${where}${cause}; no request got an answer, so ${unsent}`)}\n`);
+  io.stderr.write(`  hint: ${summary.proxy ? 'check the proxy URL (--proxy, HTTPS_PROXY) and that it is up' : 'check --env / --base-url and the network; behind a proxy, set HTTPS_PROXY or pass --proxy <url>'}\n`);
 }
 
 /** Links out of the folder were left: the run is not clean until someone decides about them. */

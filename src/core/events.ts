@@ -95,6 +95,8 @@ export interface UploadSummary {
   possibly_duplicated: number;
   /** Why the run stopped before every file had an outcome. */
   stopped?: StopReason;
+  /** For a `certificate` or `unreachable` stop: the network error that stopped the run. */
+  stop_cause?: { error_code: string; message: string };
   /** `k/n` when the run took one shard of the files (--shard). */
   shard?: string;
   /** Names the run in the journal's records and the report's header. */
@@ -103,6 +105,8 @@ export interface UploadSummary {
   host: string;
   org: string;
   config: string | null;
+  /** The proxy the run went through, credentials masked (`http://***@proxy:3128`), or null. */
+  proxy: string | null;
   /** A journal or report write that failed (a full disk): the run stopped starting uploads, or its records end short. */
   write_error?: WriteFailure;
 }
@@ -127,8 +131,12 @@ export interface WarningEvent {
   message: string;
 }
 
-/** A refused key, --fail-fast after a failure, the user's Ctrl-C / SIGTERM, or a journal or report that could not be written. */
-export type StopReason = 'auth' | 'fail-fast' | 'interrupted' | 'write-failed';
+/**
+ * A refused key, --fail-fast after a failure, the user's Ctrl-C / SIGTERM, a journal or report
+ * that could not be written, a TLS certificate not trusted, or an API (or proxy) that could
+ * not be reached at all.
+ */
+export type StopReason = 'auth' | 'fail-fast' | 'interrupted' | 'write-failed' | 'certificate' | 'unreachable';
 
 export type UploadEvent = UploadedEvent | FailedEvent | AttemptEvent | RetryEvent | SkippedEvent | WarningEvent;
 export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;

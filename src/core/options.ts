@@ -50,6 +50,8 @@ export const OPTION_TABLE = [
   { key: 'batch', library: 'upload', flags: '--batch <n>', type: 'integer', min: 1, max: MAX_FILES_PER_REQUEST, default: 1, group: 'Sending', description: 'files per request for the same entity (at most 20 MB of files)' },
   { key: 'retries', library: 'upload', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
   { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
+  // No env of its own: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl reads them (core/proxy.ts).
+  { key: 'proxy', library: 'upload', flags: '--proxy <url>', type: 'string', group: 'Sending', description: 'send through this HTTP CONNECT proxy (wins over HTTPS_PROXY / HTTP_PROXY; NO_PROXY still applies)' },
   { key: 'journal', library: 'upload', flags: '--journal <file>', type: 'string', group: 'Sending', description: 'append outcomes here; files it records as uploaded are skipped' },
   { key: 'resendUnknown', library: 'upload', flags: '--no-resend-unknown', type: 'boolean', default: true, group: 'Sending', description: 'skip (unknown_outcome) what an earlier run sent without an answer, instead of sending it again flagged possibly_duplicated' },
   { key: 'failFast', library: 'upload', flags: '--fail-fast', type: 'boolean', default: false, group: 'Sending', description: 'stop starting uploads after the first failed file' },

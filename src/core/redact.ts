@@ -9,21 +9,24 @@ export interface Redact {
 }
 
 /**
- * A redactor for the API key: the key as it is and in the forms a server or gateway may echo
- * it — JSON-escaped, percent-encoded (either case of hex), HTML-escaped — become `[redacted]`.
+ * A redactor for the API key and any other secrets (a proxy's password): each as it is and in
+ * the forms a server or gateway may echo it — JSON-escaped, percent-encoded (either case of
+ * hex), HTML-escaped — becomes `[redacted]`.
  */
-export function createRedactor(secret: string): Redact {
-  const forms = secret === ''
-    ? []
-    : [
-        ...new Set([
+export function createRedactor(...secrets: string[]): Redact {
+  const forms = [
+    ...new Set(
+      secrets
+        .filter((secret) => secret !== '')
+        .flatMap((secret) => [
           secret,
           JSON.stringify(secret).slice(1, -1),
           encodeURIComponent(secret),
           encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
           secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;'),
         ]),
-      ].sort((a, b) => b.length - a.length); // longest first, so a form that holds another goes whole
+    ),
+  ].sort((a, b) => b.length - a.length); // longest first, so a form that holds another goes whole
   const redact = (text: string) => {
     let out = text;
     for (const form of forms) if (out.includes(form)) out = out.split(form).join(REDACTED);

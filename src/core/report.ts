@@ -44,6 +44,8 @@ export interface ReportHeader {
   run_id: string;
   host: string;
   org: string;
+  /** The proxy the run went through, credentials masked, or null. */
+  proxy: string | null;
   /** The config file the run used, or null. */
   config: string | null;
   started: string;

@@ -7,13 +7,14 @@ import { systemClock } from './clock.js';
 import { UsageError } from './errors.js';
 import { emptyTally, type UploadSummary } from './events.js';
 import { MAX_FILES_PER_REQUEST } from './file-types.js';
-import { resolveTarget } from './hosts.js';
+import { isLoopback, resolveTarget } from './hosts.js';
 import { checkedInputs, checkFirst } from './inputs.js';
 import { Journal } from './journal.js';
 import { JournalLock } from './journal-lock.js';
 import { readerThreadCount } from './body/reader-count.js';
 import { DEFAULTS } from './options.js';
 import { OutcomeSink } from './outcome-sink.js';
+import { checkProxyUrl, proxySecrets, shownProxy } from './proxy.js';
 import { createRedactor, type Redact } from './redact.js';
 import { ReportWriter } from './report.js';
 import { shardField } from './shard.js';
@@ -27,11 +28,13 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
   refuseOverwrites(options);
   const readerThreads = readerThreadCount(options.readerThreads);
-  const redact = createRedactor(options.apiKey);
+  // A loopback API (the sandbox) is never reached through a proxy.
+  const proxy = options.proxy !== undefined && !isLoopback(new URL(apiRoot)) ? checkProxyUrl(options.proxy, '--proxy') : undefined;
+  const redact = createRedactor(options.apiKey, ...(proxy ? proxySecrets(proxy) : []));
   // Held from before the check to the end: a second run on this journal is refused at once.
   const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal)) : undefined;
   try {
-    return await checkAndSend(options, apiRoot, redact, readerThreads);
+    return await checkAndSend(options, { apiRoot, proxy }, redact, readerThreads);
   } catch (error) {
     throw redactError(error, redact);
   } finally {
@@ -39,11 +42,12 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   }
 }
 
-async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+async function checkAndSend(options: UploadOptions, target: { apiRoot: string; proxy: URL | undefined }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const { apiRoot, proxy } = target;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
-  const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, config: options.configPath ?? null };
+  const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
   const inputs = checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
@@ -73,7 +77,7 @@ async function checkAndSend(options: UploadOptions, apiRoot: string, redact: Red
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js')]);
   // The run's own parts, closed when it ends: two runs in one process share nothing.
-  const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, ...(options.dispatcher && { dispatcher: options.dispatcher }) });
+  const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
   const reader = new ReaderThreads(readerThreads);
   let tally;
   try {

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
@@ -28,6 +29,8 @@ export interface SandboxOptions {
   onRequest?: (record: RequestRecord, ms: number) => void;
   /** Errors, resets, stalls, latency and a rate limit to inject; none by default. */
   faults?: FaultOptions;
+  /** Serve https with this key and certificate (PEM), as Unit21 does, e.g. to test a proxy or a CA. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** A running sandbox: where it listens and what it stored. */
@@ -59,9 +62,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const stored: StoredMedia[] = [];
   const requests: RequestRecord[] = [];
 
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     handle(req, res).catch((error: Error) => reply(res, 500, { error_code: 'internal_error', message: error.message }));
-  });
+  };
+  const server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -160,7 +164,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
     apiKey,
     org,
     stored,

@@ -185,7 +185,7 @@ describe('--report', () => {
     let rows: Array<Record<string, unknown>>;
     if (format === 'json') {
       const [header, ...rest] = JSON.parse(text) as Array<Record<string, unknown>>;
-      expect(header).toEqual({ run: { run_id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/), host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/), org: 'sandbox', config: null, started: expect.any(String) } });
+      expect(header).toEqual({ run: { run_id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/), host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/), org: 'sandbox', proxy: null, config: null, started: expect.any(String) } });
       rows = rest;
     } else rows = await csvObjects(text);
     expect(rows).toHaveLength(4);

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { UNREACHABLE_STREAK } from '../../src/core/transfer/connect-errors.js';
 import { upload, type UploadEvent, type UploadOptions, type UploadSummary } from '../../src/index.js';
 import { FakeClock, settle } from '../fake-clock.js';
 import { tempDir } from '../helpers.js';
@@ -26,6 +27,8 @@ type Answer =
   | { reset: 'after-body' }
   /** The connection breaks before the body went out: nothing can have been stored. */
   | { reset: 'before-body' }
+  /** No connection at all, with this error code (ECONNREFUSED, a certificate error, …). */
+  | { connectError: string }
   /** No answer until the request is cut (its timeout, or the run's abort). */
   | 'hang';
 
@@ -56,6 +59,7 @@ class ScriptedDispatcher extends Dispatcher {
       const first = await this.answerOf(options, aborted);
       if (first === 'aborted' || abortReason) return handler.onError?.(abortReason ?? new Error('aborted'));
       if ('reset' in first) return handler.onError?.(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+      if ('connectError' in first) return handler.onError?.(Object.assign(new Error(`connect ${first.connectError} 127.0.0.1:9`), { code: first.connectError }));
       const headers = Object.entries({ 'content-type': 'application/json', ...first.headers }).flatMap(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
       handler.onHeaders?.(first.status, headers, () => {}, '');
       if (first.body) handler.onData?.(Buffer.from(first.body));
@@ -64,11 +68,12 @@ class ScriptedDispatcher extends Dispatcher {
     return true;
   }
 
-  private calls = 0;
+  /** Requests dispatched, those that never connected included. */
+  calls = 0;
 
   private async answerOf(options: Dispatcher.DispatchOptions, aborted: Promise<Error>): Promise<Exclude<Answer, 'hang'> | 'aborted'> {
     const answer = this.script({ at: this.clock.now(), path: String(options.path), names: [] }, this.calls++);
-    if (!(answer instanceof Promise) && answer !== 'hang' && 'reset' in answer && answer.reset === 'before-body') return answer;
+    if (!(answer instanceof Promise) && answer !== 'hang' && (('reset' in answer && answer.reset === 'before-body') || 'connectError' in answer)) return answer;
     const bytes = Buffer.isBuffer(options.body) ? options.body : await buffer(options.body as Readable);
     const names = [...bytes.toString('latin1').matchAll(/filename="([^"]+)"/g)].map((m) => m[1]!);
     this.received.push({ at: this.clock.now(), path: String(options.path), names });
@@ -107,7 +112,7 @@ async function run(
   for (let step = 0; !summary && step < 10_000; step++) await clock.advance(100);
   await done;
   const ofKind = <K extends UploadEvent['event']>(kind: K) => events.filter((e): e is Extract<UploadEvent, { event: K }> => e.event === kind);
-  return { summary: summary!, events, ofKind, received: dispatcher.received, elapsed: clock.now() - started };
+  return { summary: summary!, events, ofKind, received: dispatcher.received, calls: dispatcher.calls, elapsed: clock.now() - started };
 }
 
 const ok = { status: 201, body: '{}' };
@@ -219,5 +224,47 @@ describe('the engine, on fake time with a scripted dispatcher', () => {
     expect(received.map((r) => r.names)).toEqual([['a.jpg', 'c.jpg']]);
     expect(ofKind('failed')).toEqual([expect.objectContaining({ path: expect.stringMatching(/b\.jpg$/), error_code: 'ENOENT', attempts: 0 })]);
     expect(summary).toMatchObject({ uploaded: 2, failed: 1, total: 3 });
+  });
+});
+
+describe('the engine when nothing can work, on fake time with a scripted dispatcher', () => {
+  const refused = { connectError: 'ECONNREFUSED' };
+
+  it('stops after 8 connections in a row failed before any answer: the files tried failed, every other one not sent', async () => {
+    const { dir } = await files(20);
+    const { summary, ofKind, calls } = await run(() => refused, { paths: [dir], concurrency: 2 });
+    // The eighth failure stops it; the one other slot may have had a request out.
+    expect(calls).toBeGreaterThanOrEqual(UNREACHABLE_STREAK);
+    expect(calls).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
+    expect(summary).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' }, uploaded: 0, total: 20 });
+    expect(summary.failed).toBe(ofKind('failed').length);
+    expect(summary.failed).toBeLessThanOrEqual(calls);
+    expect(summary.not_sent).toBe(20 - summary.failed);
+    expect(ofKind('skipped').every((e) => e.reason === 'not_sent' && e.message === 'not sent: the API could not be reached')).toBe(true);
+  });
+
+  it('keeps the normal retries once any request has had an answer, however many connections fail after it', async () => {
+    const { dir } = await files(10);
+    const { summary, calls } = await run((_, i) => (i === 0 || i > UNREACHABLE_STREAK + 4 ? ok : refused), { paths: [dir], concurrency: 1 });
+    expect(summary.stopped).toBeUndefined();
+    expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: UNREACHABLE_STREAK + 4 });
+    expect(calls).toBe(10 + UNREACHABLE_STREAK + 4);
+  });
+
+  it('starts the streak over after a failure of another kind', async () => {
+    const { dir } = await files(10);
+    // Seven refusals, a reset, seven more: never eight in a row, so every file goes through in the end.
+    const { summary } = await run((_, i) => (i < 7 || (i > 7 && i < 15) ? refused : i === 7 ? { reset: 'before-body' } : ok), { paths: [dir], concurrency: 1 });
+    expect(summary.stopped).toBeUndefined();
+    expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: 15 });
+  });
+
+  it('fails a file at once on a certificate error, never retried, and stops the run: the rest not sent', async () => {
+    const { dir } = await files(5);
+    const { summary, ofKind, calls } = await run(() => ({ connectError: 'SELF_SIGNED_CERT_IN_CHAIN' }), { paths: [dir], concurrency: 1 });
+    expect(calls).toBe(1);
+    expect(ofKind('retry')).toHaveLength(0);
+    expect(ofKind('failed')).toEqual([expect.objectContaining({ path: expect.stringMatching(/a\.jpg$/), status: null, error_code: 'SELF_SIGNED_CERT_IN_CHAIN', attempts: 1 })]);
+    expect(summary).toMatchObject({ stopped: 'certificate', stop_cause: { error_code: 'SELF_SIGNED_CERT_IN_CHAIN' }, failed: 1, not_sent: 4, total: 5 });
   });
 });

@@ -20,6 +20,9 @@ const REASON_WORDS: Record<string, string> = {
   unknown_outcome: 'sent before without an answer',
 };
 
+// Failures alike in status, error_code and message are listed this many times, then counted.
+const SAME_FAILURES_LISTED = 3;
+
 const STATUS_HINTS: Readonly<Record<number, string>> = {
   404: 'the entity may not exist yet, or be a placeholder (created implicitly by an event), which cannot take media',
   423: 'the entity is still being processed; try again in a few seconds',
@@ -42,6 +45,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
 
   const progress = new Progress(Date.now());
   const hinted = new Set<number>();
+  // A dead host or a bad CA fails every file alike: a few lines say it, a count says the rest.
+  const alike = new Map<string, { error: string; count: number }>();
   let spinner: Ora | undefined;
   let timer: NodeJS.Timeout | undefined;
   const startProgress = () => {
@@ -69,9 +74,13 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         return outLine(`${e.path} → ${e.entity_id}  ${type}  ${formatBytes(e.bytes)}`);
       }
       case 'failed': {
-        const dup = e.possibly_duplicated ? ' (possibly stored by an earlier attempt)' : '';
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
-        errLine(`✖ ${e.path} → ${e.entity_id}: ${[e.status, e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ')}${dup}`, err.red);
+        const error = [e.status, e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ');
+        const group = alike.get(error) ?? { error, count: 0 };
+        alike.set(error, group);
+        if (++group.count > SAME_FAILURES_LISTED) return;
+        const dup = e.possibly_duplicated ? ' (possibly stored by an earlier attempt)' : '';
+        errLine(`✖ ${e.path} → ${e.entity_id}: ${error}${dup}`, err.red);
         // Each hint once: a missing entity fails all its files the same way.
         const hint = e.status === null || hinted.has(e.status) ? undefined : STATUS_HINTS[e.status];
         if (hint) hinted.add(e.status!);
@@ -93,6 +102,9 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
 
   const summary = (s: UploadSummary | DryRunSummary, files: RunFiles = {}) => {
     close();
+    for (const { error, count } of alike.values()) {
+      if (count > SAME_FAILURES_LISTED) errLine(`… and ${(count - SAME_FAILURES_LISTED).toLocaleString('en-US')} more failed with the same error (${error})`, err.red);
+    }
     if ('dry_run' in s) {
       const invalid = s.invalid > 0 ? ` (${s.invalid} invalid)` : '';
       return outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);

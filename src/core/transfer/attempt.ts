@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { RequestBody } from '../body/request-body.js';
 import type { Redact } from '../redact.js';
+import { describeNetworkError, isCertificateError } from './connect-errors.js';
 import type { FailureDetail } from './outcomes.js';
 import { retryDelayMs, shouldRetry, type AttemptOutcome, type RetryPolicy } from './retry-policy.js';
 import type { Transport } from './transport.js';
@@ -46,9 +47,9 @@ export async function attempt(
   } catch (error) {
     const fileError = body.fileError();
     if (fileError) return { fileError };
-    const err = error as Error & { code?: string };
-    const code = timedOut ? 'timeout' : (err.code ?? 'network_error');
-    const message = timedOut ? `no answer within ${timeoutMs / 1000} s` : parts.redact(String(err.message));
+    const described = describeNetworkError(error);
+    const code = timedOut ? 'timeout' : described.code;
+    const message = timedOut ? `no answer within ${timeoutMs / 1000} s` : parts.redact(described.message);
     const outcome: AttemptOutcome = { kind: 'no-response', code, message, bodySent: transport.bodySent(body) };
     return { outcome, detail: { status: null, errorCode: code, message } };
   } finally {
@@ -65,11 +66,13 @@ export type Verdict =
   | { kind: 'uploaded'; status: number }
   /** 401/403: the key is refused, and the run stops. */
   | { kind: 'refused'; detail: FailureDetail }
+  /** The API's TLS certificate is not trusted: no retry helps, and the run stops. */
+  | { kind: 'untrusted'; detail: FailureDetail }
   | { kind: 'retry'; delayMs: number; detail: FailureDetail }
   | { kind: 'failed'; detail: FailureDetail };
 
 /**
- * Network errors, timeouts and transient statuses go again while retries are left and the run
+ * A certificate error is final. Other network errors, timeouts and transient statuses go again while retries are left and the run
  * goes on; a request cut by the run's abort is final.
  */
 export function classify(
@@ -80,6 +83,7 @@ export function classify(
   const status = outcome.kind === 'response' ? outcome.status : null;
   if (status !== null && status >= 200 && status < 300) return { kind: 'uploaded', status };
   if (status === 401 || status === 403) return { kind: 'refused', detail };
+  if (outcome.kind === 'no-response' && isCertificateError(outcome.code)) return { kind: 'untrusted', detail };
   if (context.cut) return { kind: 'failed', detail: { status, errorCode: 'interrupted', message: 'the upload was cut off when the run was aborted' } };
   if (shouldRetry(outcome) && context.attempts <= context.policy.retries && !context.stopped) {
     return { kind: 'retry', delayMs: retryDelayMs(context.policy, context.attempts, outcome, context.now, context.random), detail };

@@ -9,6 +9,7 @@ import type { Redact } from '../redact.js';
 import type { StopReason } from '../events.js';
 import type { Checked } from '../plan.js';
 import { attempt, classify } from './attempt.js';
+import { Reachability } from './connect-errors.js';
 import { RepeatFilter } from './dedupe.js';
 import { FlowControl } from './flow-control.js';
 import { jobsOf } from './jobs.js';
@@ -63,8 +64,9 @@ export interface EngineParts {
 
 /**
  * Sends the checked files as they come. Retryable failures wait in a delayed queue while the
- * workers move on; FlowControl paces starts across all workers; a refused key stops the run at
- * once. Every file ends with exactly one uploaded, failed or skipped event.
+ * workers move on; FlowControl paces starts across all workers; a refused key or an untrusted
+ * certificate stops the run at once, and so do connections that keep failing before any answer
+ * came. Every file ends with exactly one uploaded, failed or skipped event.
  */
 export async function transfer(items: AsyncIterable<Checked>, settings: TransferSettings, parts: EngineParts): Promise<TransferTally> {
   // Only the body format in use is loaded: form-data alone weighs some 18 MB of memory.
@@ -89,6 +91,7 @@ class Transfer {
   /** Jobs the run stopped before (re)sending. */
   private unfinished: Job[] = [];
   private announcedUntil = 0;
+  private readonly reachability = new Reachability();
 
   constructor(
     private readonly settings: TransferSettings,
@@ -165,10 +168,14 @@ class Transfer {
     if (crashed) throw crashed.reason;
   }
 
-  private stop(reason: StopReason, cutInFlight: boolean): void {
+  /** `cause`: the network error behind a certificate or unreachable stop, for the summary. */
+  private stop(reason: StopReason, cutInFlight: boolean, cause?: FailureDetail): void {
     const { tally } = this.outcomes;
     // A refused key outranks any other reason: it decides the exit code.
-    if (!tally.stopped || reason === 'auth') tally.stopped = reason;
+    if (!tally.stopped || reason === 'auth') {
+      tally.stopped = reason;
+      if (cause) tally.stop_cause = { error_code: cause.errorCode ?? 'network_error', message: cause.message };
+    }
     this.stopStarts.abort();
     if (cutInFlight) this.stopAll.abort();
     this.unfinished = this.unfinished.concat(this.scheduler.stop()); // not push(...): thousands may wait for a retry
@@ -223,6 +230,8 @@ class Transfer {
     if (outcome.kind === 'no-response' && outcome.bodySent) job.possiblyDuplicated = true;
 
     const cut = outcome.kind === 'no-response' && this.requestSignal.aborted;
+    // Connections that keep failing before any answer came: retrying every file would change nothing.
+    if (!cut && this.reachability.note(outcome)) this.stop('unreachable', false, detail);
     const verdict = classify(outcome, detail, { attempts: job.attempts, policy: settings.retry, stopped: outcomes.tally.stopped !== undefined, cut, now, random: () => parts.clock.random() });
     switch (verdict.kind) {
       case 'uploaded':
@@ -232,6 +241,9 @@ class Transfer {
         // Nothing more starts; requests already out are let finish, so each gets a definite
         // answer (most likely a 401 too) instead of being cut and marked possibly stored.
         return this.stop('auth', false);
+      case 'untrusted':
+        outcomes.failed(job, verdict.detail, body.knownDigests);
+        return this.stop('certificate', false, verdict.detail);
       case 'retry':
         for (const file of job.files) {
           outcomes.tally.retries++;

@@ -6,7 +6,7 @@ import type { PlannedFile } from '../plan.js';
 import type { RequestBody } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
-export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'bytes' | 'possibly_duplicated' | 'stopped'>;
+export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'bytes' | 'possibly_duplicated' | 'stopped' | 'stop_cause'>;
 
 /** One request's worth of files, carried across its attempts. */
 export interface Job {
@@ -24,6 +24,8 @@ const WHY: Record<StopReason, string> = {
   'fail-fast': 'a file failed (--fail-fast)',
   interrupted: 'the run was interrupted',
   'write-failed': 'the journal or report could not be written',
+  certificate: "the API's TLS certificate is not trusted",
+  unreachable: 'the API could not be reached',
 };
 
 export const whyStopped = (reason: StopReason | undefined) => WHY[reason ?? 'interrupted'];

@@ -1,6 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import type { RequestBody } from '../body/request-body.js';
+import { proxyToken } from '../proxy.js';
 import type { Redact } from '../redact.js';
 
 /** How a run reaches the API. */
@@ -17,13 +18,15 @@ export interface Transport {
 const BODY_SENT = 'undici:request:bodySent';
 
 /**
- * undici through its public API: a keep-alive pool sized to the run's concurrency, or the
- * caller's dispatcher (left open). Whether a body went out comes from undici's
- * `undici:request:bodySent` diagnostics channel, which undici's own dispatchers publish.
+ * undici through its public API: a keep-alive pool sized to the run's concurrency, through the
+ * proxy when there is one (undici's ProxyAgent: a CONNECT tunnel per connection, so the API's
+ * host is resolved by the proxy, never here), or the caller's dispatcher (left open). Whether a
+ * body went out comes from undici's `undici:request:bodySent` diagnostics channel, which
+ * undici's own dispatchers publish.
  */
-export function undiciTransport(options: { apiKey: string; redact: Redact; concurrency: number; dispatcher?: Dispatcher }): Transport {
+export function undiciTransport(options: { apiKey: string; redact: Redact; concurrency: number; proxy?: URL; dispatcher?: Dispatcher }): Transport {
   const own = options.dispatcher === undefined;
-  const dispatcher = options.dispatcher ?? new Agent({ connections: options.concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+  const dispatcher = options.dispatcher ?? ownDispatcher(options.concurrency, options.proxy);
   const sent = new WeakSet<object>();
   const onBodySent = (message: unknown) => {
     const body = (message as { request: { body: unknown } }).request.body;
@@ -39,6 +42,14 @@ export function undiciTransport(options: { apiKey: string; redact: Redact; concu
       if (own) await dispatcher.close();
     },
   };
+}
+
+function ownDispatcher(concurrency: number, proxy: URL | undefined): Dispatcher {
+  const pool = { connections: concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 };
+  if (!proxy) return new Agent(pool);
+  // The credentials travel as a token, also a user name alone (undici takes them from the URL only in pairs).
+  const credentials = proxy.username !== '' || proxy.password !== '';
+  return new ProxyAgent({ ...pool, uri: proxy.origin, ...(credentials && { token: proxyToken(proxy) }) });
 }
 
 export interface ApiResponse {
