@@ -1,7 +1,8 @@
 import { CommanderError } from 'commander';
-import { InputError, U21MediaError } from '../core/errors.js';
+import { InputError, SetupError, U21MediaError, type Problem } from '../core/errors.js';
+import { emptyTally } from '../core/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
-import type { Io } from './io.js';
+import type { Io, OutputMode } from './io.js';
 import { createProgram } from './program.js';
 import { typesText } from './types-command.js';
 import { readVersion } from './version.js';
@@ -10,10 +11,12 @@ import { readVersion } from './version.js';
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
 export async function run(args: readonly string[], io: Io): Promise<number> {
   let exitCode: number = EXIT.ok;
+  // Until the settings say otherwise (a config file may ask for JSON), what the arguments say.
+  const mode: OutputMode = { json: args.includes('--json'), dryRun: args.includes('--dry-run') };
   const program = createProgram(
     readVersion(),
     {
-      upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io),
+      upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io, mode),
       reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),
       sandbox: async (flags) => (await import('./sandbox-command.js')).runSandbox(flags, io),
       types: () => {
@@ -28,22 +31,59 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     await program.parseAsync([...args], { from: 'user' });
     return exitCode;
   } catch (error) {
-    return reportError(error, io);
+    const code = reportError(error, io);
+    if (mode.json && code === EXIT.badInput) writeErrorEvents(error, mode, io);
+    return code;
   }
 }
 
 /** The one place that turns errors into messages; their exit code comes from exitCodeOf. */
 function reportError(error: unknown, io: Io): number {
+  const say = (e: U21MediaError) => io.stderr.write(`u21-media: error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
   if (error instanceof CommanderError) {
     // Help and version exit through here; usage errors are already printed.
   } else if (error instanceof InputError) {
-    for (const p of error.problems) io.stderr.write(`✖ ${p.path}: ${p.message}\n`);
+    for (const line of problemLines(error.problems)) io.stderr.write(`${line}\n`);
     io.stderr.write(`u21-media: error: ${error.problems.length} invalid input${error.problems.length === 1 ? '' : 's'}; nothing was sent\n  hint: ${error.hint}\n`);
+  } else if (error instanceof SetupError) {
+    error.errors.forEach(say);
+    io.stderr.write(`u21-media: ${error.errors.length} problems to fix before anything can be sent\n`);
   } else if (error instanceof U21MediaError) {
-    io.stderr.write(`u21-media: error: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ''}`);
+    say(error);
   } else {
     const err = error as Error;
     io.stderr.write(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
   }
   return exitCodeOf({ error });
+}
+
+/** Lines shown of one kind of problem before the rest are counted: 300 empty files are one problem, not 300 lines. */
+const SHOWN_PER_PROBLEM = 3;
+
+/** One line per problem, identical messages after the first few grouped into a count. */
+function problemLines(problems: readonly Problem[]): string[] {
+  const byMessage = new Map<string, Problem[]>();
+  for (const p of problems) {
+    const group = byMessage.get(p.message);
+    if (group) group.push(p);
+    else byMessage.set(p.message, [p]);
+  }
+  return [...byMessage].flatMap(([message, group]) => [
+    ...group.slice(0, SHOWN_PER_PROBLEM).map((p) => `✖ ${p.path}: ${message}`),
+    ...(group.length > SHOWN_PER_PROBLEM ? [`  … and ${group.length - SHOWN_PER_PROBLEM} more: ${message}`] : []),
+  ]);
+}
+
+/** With --json, a run refused before sending still ends in an `error` event and a summary on stdout, for scripts. */
+function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
+  const described = (e: U21MediaError) => ({ message: e.message, ...(e.hint && { hint: e.hint }) });
+  const problems =
+    error instanceof InputError ? error.problems.map((p) => ({ path: p.path, message: p.message }))
+    : error instanceof SetupError ? error.errors.map(described)
+    : error instanceof U21MediaError ? [described(error)]
+    : [{ message: (error as Error).message.replace(/^error: /, '') }];
+  const summary = mode.dryRun
+    ? { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0 }
+    : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
+  io.stdout.write(`${JSON.stringify({ event: 'error', code: EXIT.badInput, problems })}\n${JSON.stringify(summary)}\n`);
 }

@@ -16,3 +16,6 @@ export function formatDuration(ms: number): string {
 }
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** A rate of files: "31 files/s", "1 file/s". */
+export const perSecond = (files: number, ms: number) => `${plural(Math.round((1000 * files) / ms), 'file')}/s`;

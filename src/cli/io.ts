@@ -7,3 +7,9 @@ export interface Io {
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
+
+/** What the command's output looks like, known once its settings are: the CLI's last words follow it (an `error` event with --json). */
+export interface OutputMode {
+  json: boolean;
+  dryRun: boolean;
+}

@@ -1,4 +1,5 @@
-import { Command, Option, type OutputConfiguration } from 'commander';
+import { Argument, Command, Option, type OutputConfiguration } from 'commander';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 import { UPLOAD_OPTIONS } from '../core/options.js';
 
 /** Handlers the program calls; each returns an exit code. */
@@ -52,6 +53,13 @@ export function createProgram(
     .argument('<files...>', 'reports written by --report, e.g. report.*-of-8.csv')
     .option('--output <file>', 'write the merged report here (.json or .csv); otherwise JSON on stdout')
     .action(async (files: string[], flags: { output?: string }) => setExitCode(await actions.reportMerge(files, flags.output)));
+
+  program
+    .command('completion')
+    .description('print a shell completion script')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
+    .addHelpText('after', '\nInstall:\n  bash  $ echo \'eval "$(u21-media completion bash)"\' >> ~/.bashrc\n  zsh   $ echo \'eval "$(u21-media completion zsh)"\' >> ~/.zshrc\n  fish  $ u21-media completion fish > ~/.config/fish/completions/u21-media.fish\n')
+    .action((shell: Shell) => output.writeOut?.(completionScript(program, shell)));
 
   program
     .command('sandbox')

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { closest } from '../core/did-you-mean.js';
 import { UsageError } from '../core/errors.js';
 import type { ConventionRule } from '../core/media-type.js';
 import { loadConfig } from './config.js';
@@ -65,7 +66,8 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
       return numberFrom(raw, origin, { min: spec.min, max: spec.max });
     case 'choice':
       if (typeof raw !== 'string' || !spec.choices!.includes(raw)) {
-        throw new UsageError(`${origin}: "${String(raw)}" is not a valid value`, `use one of ${spec.choices!.join(', ')}`);
+        const near = typeof raw === 'string' ? closest(raw, spec.choices!) : undefined;
+        throw new UsageError(`${origin}: "${String(raw)}" is not a valid value${near ? `; did you mean ${near}?` : ''}`, `use one of ${spec.choices!.join(', ')}`);
       }
       return raw;
     case 'string':

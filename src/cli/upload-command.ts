@@ -1,34 +1,27 @@
 import { resolve } from 'node:path';
 import { plan, upload } from '../index.js';
 import { parseShard, shardFileName } from '../core/shard.js';
-import { resolveTarget } from '../core/hosts.js';
+import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
 import { proxyFor } from '../core/proxy.js';
+import { SetupError, U21MediaError } from '../core/errors.js';
+import { checkedTarget } from '../core/inputs.js';
+import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/events.js';
 import { exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
 import { createRenderer } from './render/index.js';
 import { printable } from './render/style.js';
-import { readApiKey, resolveSettings } from './settings.js';
-import type { Io } from './io.js';
+import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
+import type { Io, OutputMode } from './io.js';
 
 /** Runs `u21-media upload` and returns its exit code. */
-export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io): Promise<number> {
+export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io, mode: OutputMode): Promise<number> {
   const settings = await resolveSettings(flags, io.env, io.cwd);
-  // Checked for dry runs too, so a dry run proves the real command would start.
-  const { apiRoot, org } = resolveTarget(settings);
-  const given = settings.proxy !== undefined ? { url: settings.proxy, origin: settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`, fromFlag: settings.sources.proxy === 'flag' } : undefined;
-  const proxy = proxyFor(apiRoot, io.env, given);
-  // Said before anything else: a config file found by searching can change where uploads go.
-  if (!settings.quiet) {
-    const config = settings.configPath ? `config ${settings.configPath}` : 'no config file';
-    const via = proxy ? ` · via proxy ${proxy.shown}` : '';
-    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`)}\n`);
-  }
-
+  mode.json = settings.json;
+  mode.dryRun = settings.dryRun;
   const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
   // Each shard keeps its own journal and report: journal.jsonl → journal.3-of-8.jsonl.
   const perShard = (path: string | undefined) => (path === undefined ? undefined : resolve(io.cwd, shard ? shardFileName(path, shard) : path));
-  const render = await createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
   const common = {
     paths,
     infer: settings.infer,
@@ -45,6 +38,18 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     ...(shard && { shard }),
   };
 
+  // Checked for dry runs too, so a dry run proves the real command would start.
+  const { apiRoot, org, apiKey } = await checkSetup(settings, common, io);
+  const given = settings.proxy !== undefined ? { url: settings.proxy, origin: settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`, fromFlag: settings.sources.proxy === 'flag' } : undefined;
+  const proxy = proxyFor(apiRoot, io.env, given);
+  // Said before anything else: a config file found by searching can change where uploads go.
+  if (!settings.quiet) {
+    const config = settings.configPath ? `config ${settings.configPath}` : 'no config file';
+    const via = proxy ? ` · via proxy ${proxy.shown}` : '';
+    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`)}\n`);
+  }
+
+  const render = await createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
   if (settings.dryRun) {
     try {
       const summary = await plan({ ...common, onEvent: render.event });
@@ -56,7 +61,6 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     }
   }
 
-  const { key: apiKey, source: keySource } = await readApiKey(settings, io.env, io.cwd);
   const stopper = interruptHandler(io, settings.timeout);
   const journal = perShard(settings.journal);
   const report = perShard(settings.report);
@@ -64,7 +68,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     const summary = await upload({
       ...common,
       org,
-      apiKey,
+      apiKey: apiKey!.key,
       format: settings.format,
       concurrency: settings.concurrency,
       rate: settings.rate,
@@ -86,12 +90,39 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
     });
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
-    explainEnd(summary, io, org, keySource, journal);
+    explainEnd(summary, io, org, apiKey!.source, journal);
     return exitCodeOf(summary);
   } finally {
     render.close();
     stopper.dispose();
   }
+}
+
+/**
+ * Every check a run needs before it starts, all at once: a first run with no key, org, host and
+ * entity hears of all four, not one per try. The key is read only for a real run.
+ */
+async function checkSetup(settings: UploadSettings, target: PlanOptions, io: Io) {
+  const problems: U21MediaError[] = [];
+  const record = (error: unknown): undefined => {
+    if (!(error instanceof U21MediaError)) throw error;
+    problems.push(error);
+    return undefined;
+  };
+  const attempt = <T>(check: () => T): T | undefined => {
+    try {
+      return check();
+    } catch (error) {
+      return record(error);
+    }
+  };
+  const apiRoot = attempt(() => resolveApiRoot(settings));
+  const org = attempt(() => checkedOrg(settings.org));
+  attempt(() => checkedTarget(target));
+  const apiKey = settings.dryRun ? undefined : await readApiKey(settings, io.env, io.cwd).catch(record);
+  if (problems.length === 1) throw problems[0]!;
+  if (problems.length > 1) throw new SetupError(problems);
+  return { apiRoot: apiRoot!, org: org!, apiKey };
 }
 
 // After the first Ctrl-C, uploads in flight get this long to finish before they are cut.
@@ -104,7 +135,8 @@ function interruptHandler(io: Io, timeoutS: number) {
   let forceTimer: NodeJS.Timeout | undefined;
   const onSignal = (name: NodeJS.Signals) => {
     if (!drain.signal.aborted) {
-      io.stderr.write(`\n${name}: finishing the uploads in flight, starting no more (press Ctrl-C again to abort them)\n`);
+      const again = name === 'SIGINT' ? 'press Ctrl-C again' : `send ${name} again`;
+      io.stderr.write(`\n${name}: finishing the uploads in flight, starting no more (${again} to abort them)\n`);
       drain.abort();
       forceTimer = setTimeout(() => force.abort(), Math.min(timeoutS, MAX_DRAIN_S) * 1000);
       forceTimer.unref();

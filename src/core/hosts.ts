@@ -1,3 +1,4 @@
+import { closest } from './did-you-mean.js';
 import { UsageError } from './errors.js';
 
 /** Unit21's hosts by environment name. */
@@ -29,7 +30,8 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
   if (baseUrl) raw = baseUrl;
   else if (env) {
     if (!(env in HOSTS)) {
-      throw new UsageError(`--env: unknown environment "${env}"`, `use one of ${ENV_NAMES.join(', ')}, or --base-url`);
+      const near = closest(env, ENV_NAMES);
+      throw new UsageError(`--env: unknown environment "${env}"${near ? `; did you mean ${near}?` : ''}`, `use one of ${ENV_NAMES.join(', ')}, or --base-url`);
     }
     raw = HOSTS[env as EnvName];
   } else {
@@ -60,11 +62,14 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
  * a dry run proves the real command would start and says where it would send.
  */
 export function resolveTarget(options: { org?: string | undefined; env?: string | undefined; baseUrl?: string | undefined }): { apiRoot: string; org: string } {
-  const apiRoot = resolveApiRoot(options);
-  const { org } = options;
+  return { apiRoot: resolveApiRoot(options), org: checkedOrg(options.org) };
+}
+
+/** The org name, refused when missing or a path step. */
+export function checkedOrg(org: string | undefined): string {
   if (!org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
   if (org === '.' || org === '..') throw new UsageError(`--org: "${org}" is not an org name`, 'pass the org_name Unit21 gave you');
-  return { apiRoot, org };
+  return org;
 }
 
 /** Percent-encodes an id as exactly one path segment (callers refuse `.` and `..`, which no URL keeps). */

@@ -19,12 +19,8 @@ export interface CheckedInputs {
 
 export function checkedInputs(options: PlanOptions): CheckedInputs {
   const cwd = options.cwd ?? process.cwd();
-  const entity = entitySourceOf(options);
+  const entity = checkedTarget(options);
   const paths = options.paths ?? [];
-  if (entity.kind === 'manifest' && paths.length > 0) {
-    throw new UsageError('path arguments and --manifest both name files', 'list every file in the manifest, or drop --manifest');
-  }
-  if (entity.kind !== 'manifest' && paths.length === 0) throw new UsageError('no files given', 'name files, folders or quoted glob patterns to upload');
   let rules;
   try {
     rules = compileRules(options.conventions ?? []);
@@ -49,6 +45,17 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
       return n;
     },
   };
+}
+
+/** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */
+export function checkedTarget(options: PlanOptions): EntitySource {
+  const entity = entitySourceOf(options);
+  const paths = options.paths ?? [];
+  if (entity.kind === 'manifest' && paths.length > 0) {
+    throw new UsageError('path arguments and --manifest both name files', 'list every file in the manifest, or drop --manifest');
+  }
+  if (entity.kind !== 'manifest' && paths.length === 0) throw new UsageError('no files given', 'name files, folders or quoted glob patterns to upload');
+  return entity;
 }
 
 /** Exactly one of entity, entityFrom and manifest decides where files go. */
@@ -99,7 +106,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       emit({ event: 'planned', path: f.path, entity_id: f.entityId, media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes });
     }
   }
-  if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems);
+  if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems, summary.planned);
   return summary;
 }
 
@@ -124,6 +131,7 @@ const KEPT_AT_MOST = 20_000;
 export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const problems: Problem[] = [];
   let total = 0;
+  let files = 0;
   let kept: Checked[] | undefined = [];
   // Every checked size is noted, to fall back on once there are too many files to keep.
   const sizes = new CheckedSizes();
@@ -134,13 +142,16 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
       warnings.push(item);
       continue;
     }
-    if (item.kind === 'file') sizes.add(item.file.absPath, item.file.bytes);
+    if (item.kind === 'file') {
+      sizes.add(item.file.absPath, item.file.bytes);
+      files++;
+    }
     if (item.kind === 'problem') problems.push(item.problem);
     if (kept?.length === KEPT_AT_MOST) kept = undefined;
     kept?.push(item);
     total++;
   }
-  if (problems.length > 0) throw new InputError(problems);
+  if (problems.length > 0) throw new InputError(problems, files);
   // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);

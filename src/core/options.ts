@@ -59,8 +59,8 @@ export const OPTION_TABLE = [
   { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
   { key: 'report', library: 'upload', flags: '--report <file>', type: 'string', group: 'Output', inConfig: false, description: 'write one row per file to this .json or .csv report' },
   { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },
-  { key: 'quiet', flags: '--quiet', type: 'boolean', default: false, group: 'Output', description: 'only failures, errors and the summary' },
-  { key: 'verbose', flags: '--verbose', type: 'boolean', default: false, group: 'Output', description: 'a line per upload and per request attempt' },
+  { key: 'quiet', flags: '-q, --quiet', type: 'boolean', default: false, group: 'Output', description: 'only failures, errors and the summary' },
+  { key: 'verbose', flags: '-v, --verbose', type: 'boolean', default: false, group: 'Output', description: 'a line per upload and per request attempt' },
   { key: 'color', flags: '--no-color', type: 'boolean', default: true, group: 'Output', description: 'no colours (also NO_COLOR=1)' },
   { key: 'config', flags: '--config <file>', type: 'string', group: 'Output', inConfig: false, description: 'read this config file instead of searching for one' },
 ] as const satisfies readonly OptionSpec[];
@@ -94,5 +94,5 @@ export const DEFAULTS: Defaults = Object.freeze(
 /** Keys a config file may hold beyond the options. */
 export const CONFIG_ONLY_KEYS = ['conventions'] as const;
 
-/** `--max-file-size` from `maxFileSize`. */
-export const flagOf = (spec: OptionSpec): string => spec.flags.split(' ')[0]!.replace(/^--no-/, '--');
+/** An option's long flag as users name it: `--max-file-size`, `--infer` for `--no-infer`, `--quiet` for `-q, --quiet`. */
+export const flagOf = (spec: OptionSpec): string => /--[\w-]+/.exec(spec.flags)![0].replace(/^--no-/, '--');

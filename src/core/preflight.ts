@@ -5,6 +5,7 @@ import { contentTypeOf, extensionOf, SUPPORTED_EXTENSIONS } from './file-types.j
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
+import { closest } from './did-you-mean.js';
 import { route, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
 import type { Found, FoundFile } from './discover.js';
@@ -176,30 +177,6 @@ function resolveMediaType(
 }
 
 function unrecognisedWarning(type: string): string {
-  const near = closestMediaType(type);
+  const near = closest(type, RECOGNISED_MEDIA_TYPES);
   return `media_type "${type}" is not one Unit21 recognises (${near ? `did you mean ${near}? ` : ''}see u21-media types); it is sent as given`;
-}
-
-/** The recognised media_type a value is probably a typo of, or undefined when none is close. */
-export function closestMediaType(value: string): string | undefined {
-  const upper = value.toUpperCase();
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(upper.length / 4)) + 1;
-  for (const candidate of RECOGNISED_MEDIA_TYPES) {
-    const d = editDistance(upper, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

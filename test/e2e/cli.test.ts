@@ -73,6 +73,7 @@ describe('u21-media upload (built binary)', () => {
     expect(result.code).toBe(3);
     expect(server.requests).toHaveLength(1);
     expect(result.stderr).toMatch(/refused the key; the run stopped \(9 files not sent\)/);
+    expect(result.events.at(-2)).toMatchObject({ event: 'error', code: 3, problems: [{ message: expect.stringContaining('refused the key') }] });
     expect(result.events.at(-1)).toMatchObject({ event: 'summary', stopped: 'auth', not_sent: 9, failed: 1 });
     expect(result.stdout + result.stderr).not.toContain('not-the-key-456');
   });
@@ -111,7 +112,10 @@ describe('u21-media upload (built binary)', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(message);
       expect(result.stderr).toMatch(/nothing was sent/);
-      expect(result.stdout).toBe('');
+      // stdout holds only what a script reads: the problem, then a summary of nothing sent.
+      expect(result.events.map((e) => e.event)).toEqual(['error', 'summary']);
+      expect(result.events[0]).toMatchObject({ code: 2, problems: [{ message: expect.stringMatching(message.source.split(': ').at(-1)!) }] });
+      expect(result.events[1]).toMatchObject({ uploaded: 0, failed: 0 });
       expect(server.requests).toHaveLength(0);
     });
 

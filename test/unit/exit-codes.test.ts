@@ -13,7 +13,7 @@ describe('exit codes', () => {
     expect(exitCodeOf({ stopped: 'interrupted', write_error: {} })).toBe(EXIT.interrupted);
     expect(exitCodeOf({ stopped: 'fail-fast', failed: 1 })).toBe(EXIT.someFailed);
     expect(exitCodeOf({ error: new UsageError('x') })).toBe(EXIT.badInput);
-    expect(exitCodeOf({ error: new InputError([{ path: 'a', message: 'b' }]) })).toBe(EXIT.badInput);
+    expect(exitCodeOf({ error: new InputError([{ path: 'a', message: 'b' }], 0) })).toBe(EXIT.badInput);
     expect(exitCodeOf({ error: new CommanderError(0, 'commander.helpDisplayed', '') })).toBe(EXIT.ok);
     expect(exitCodeOf({ error: new CommanderError(1, 'commander.unknownOption', '') })).toBe(EXIT.badInput);
     expect(exitCodeOf({ error: new Error('bug') })).toBe(EXIT.someFailed);

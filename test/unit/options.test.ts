@@ -53,7 +53,7 @@ function readmeOptionRows(readme: string) {
   const section = readme.split(/^## Options \(`u21-media upload`\)$/m)[1]!.split(/^#/m)[0]!;
   return section
     .split('\n')
-    .filter((line) => line.startsWith('| `--'))
+    .filter((line) => line.startsWith('| `-'))
     .map((line) => {
       const [option, env, defaultValue] = line.split(/(?<!\\)\|/).slice(1).map((cell) => cell.trim());
       return { flag: option!.slice(1).split(/[ `]/)[0], env, default: defaultValue };

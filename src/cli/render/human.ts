@@ -1,6 +1,6 @@
 import type { Ora } from 'ora';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
-import { formatBytes, formatDuration, plural } from '../format.js';
+import { formatBytes, formatDuration, perSecond, plural } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
 import { chalkFor, colorLevel, printable } from './style.js';
@@ -79,7 +79,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         const group = alike.get(error) ?? { error, count: 0 };
         alike.set(error, group);
         if (++group.count > SAME_FAILURES_LISTED) return;
-        const dup = e.possibly_duplicated ? ' (possibly stored by an earlier attempt)' : '';
+        // Also after a single attempt (--retries 0), or one by an earlier run: it went out, no answer came.
+        const dup = e.possibly_duplicated ? ' (possibly stored anyway: it was sent and no answer came)' : '';
         errLine(`✖ ${e.path} → ${e.entity_id}: ${error}${dup}`, err.red);
         // Each hint once: a missing entity fails all its files the same way.
         const hint = e.status === null || hinted.has(e.status) ? undefined : STATUS_HINTS[e.status];
@@ -111,7 +112,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     }
     const sent = s.uploaded + s.failed;
     // The rate of uploads: "0 of 10 uploaded, 2 failed … 7 files/s" would read as progress.
-    const rate = s.duration_ms > 0 && s.uploaded > 0 ? `, ${((1000 * s.uploaded) / s.duration_ms).toFixed(0)} files/s` : '';
+    const rate = s.duration_ms > 0 && s.uploaded > 0 ? `, ${perSecond(s.uploaded, s.duration_ms)}` : '';
     const ok = s.failed === 0 && !s.stopped && s.invalid === 0 && s.link_outside === 0 && s.unknown_outcome === 0 && !s.write_error;
     const shard = s.shard ? `shard ${s.shard}: ` : '';
     const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;

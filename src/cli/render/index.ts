@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import { EXIT } from '../exit-codes.js';
 
 /** Where a run's outcome files are, for the summary. */
 export interface RunFiles {
@@ -49,6 +50,8 @@ function createJsonRenderer({ stdout, verbose }: RenderOptions): Renderer {
     event: (event) => (event.event !== 'attempt' || verbose) && out(event),
     total: () => {},
     summary: (summary) => {
+      // Exit 3 is said as an event too, as exit 2 is (cli.ts): scripts read one shape of refusal.
+      if ('stopped' in summary && summary.stopped === 'auth') out({ event: 'error', code: EXIT.keyRefused, problems: [{ message: 'the API refused the key; the run stopped', hint: 'check the key, and that it has access to the org' }] });
       out(summary);
       flush();
     },

@@ -1,5 +1,5 @@
 import type { PlanEvent, UploadEvent } from '../../core/events.js';
-import { formatBytes, formatDuration } from '../format.js';
+import { formatBytes, formatDuration, perSecond } from '../format.js';
 
 /** Live counts of a run, kept from its events, for the spinner and the CI progress line. */
 export class Progress {
@@ -58,7 +58,7 @@ export class Progress {
     if (this.retrying.size > 0) parts.push(`${this.retrying.size} retrying`);
     parts.push(`${this.inFlight.size} in flight`);
     parts.push(`${formatBytes(this.bytes)} at ${formatBytes(this.bytes / elapsedS)}/s`);
-    parts.push(`${(this.done / elapsedS).toFixed(0)} files/s`);
+    parts.push(perSecond(this.done, elapsedS * 1000));
     const eta = this.etaMs(now);
     if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
     return parts.join(' · ');
@@ -69,7 +69,7 @@ export class Progress {
     const elapsedS = Math.max(0.001, (now - this.startedAt) / 1000);
     const percent = this.total ? ` ${Math.floor((100 * this.done) / this.total)}%` : '';
     const eta = this.etaMs(now);
-    return `[${this.done}/${this.total ?? '?'}]${percent} ${(this.done / elapsedS).toFixed(0)} files/s ${this.failed} failed${eta !== undefined ? ` ETA ${formatDuration(eta)}` : ''}`;
+    return `[${this.done}/${this.total ?? '?'}]${percent} ${perSecond(this.done, elapsedS * 1000)} ${this.failed} failed${eta !== undefined ? ` ETA ${formatDuration(eta)}` : ''}`;
   }
 
   private etaMs(now: number): number | undefined {
