@@ -48,7 +48,7 @@ const small = files('small', 2000, 100_000);
 const oneMb = files('one-mb', 1, 1_000_000);
 const MB = (small.paths.length * 100_000) / 1e6;
 const raw = [['tool', 'files/s', 'MB/s']];
-const u21 = (server, extra, bin) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+const u21 = (server, extra, bin) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', '--no-journal', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
 // Each u21-media row, on this build and on any BENCH_BEFORE build.
 const onBuilds = (name, extra) => BUILDS.map(([suffix, bin]) => [`${name}${suffix}`, (s) => u21(s, extra, bin)]);
 const undiciLoop = (server, source, count) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), server.target, source, String(count), '16']);
@@ -104,7 +104,7 @@ async function realApi(name, fn, perRequest = 1) {
   apiRates[name] = ok / seconds;
   real.push([name, fmt(apiRates[name], 0), Math.max(0, api.paths.length - ok), stats.statuses[429] ?? 0]);
 }
-const u21api = (server, extra, bin) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--allow-duplicates', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+const u21api = (server, extra, bin) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--allow-duplicates', '--no-journal', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
 for (const [suffix, bin] of BUILDS) {
   await realApi(`u21-media (defaults)${suffix}`, (s) => u21api(s, [], bin));
   await realApi(`u21-media --rate 200 --concurrency 32${suffix}`, (s) => u21api(s, ['--rate', '200', '--concurrency', '32'], bin));
@@ -133,7 +133,7 @@ for (let i = 0; i < LARGE_RUNS; i++) {
   for (const format of ['multipart', 'json']) {
     for (const [suffix, bin] of BUILDS) {
       const server = await sink();
-      (largeRuns[`${format}${suffix}`] ??= []).push(await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
+      (largeRuns[`${format}${suffix}`] ??= []).push(await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--no-journal', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
       await server.stop();
     }
   }

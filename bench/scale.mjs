@@ -43,7 +43,7 @@ for (const [name, extra] of [
   for (const [suffix, bin] of BUILDS) {
     const sandbox = await startServer({ org: 'bench' });
     try {
-      add(`${name}${suffix}`, await runCli(['upload', DATA, ...target, '--base-url', sandbox.url, '--rate', '0', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
+      add(`${name}${suffix}`, await runCli(['upload', DATA, ...target, '--base-url', sandbox.url, '--rate', '0', '--concurrency', '32', '--no-journal', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
     } finally {
       await sandbox.stop();
     }

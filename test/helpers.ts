@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,9 @@ export interface CliResult {
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // A reader thread count forced for the suite reaches the built binary too.
   const threads = process.env.U21_READER_THREADS ? { U21_READER_THREADS: process.env.U21_READER_THREADS } : {};
-  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...threads, ...extra };
+  // A state folder of its own, so no run meets the default journal of another (or the user's).
+  const state = { XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'u21-state-')) };
+  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...state, ...threads, ...extra };
 }
 
 const parseEvents = (stdout: string) =>

@@ -18,6 +18,10 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     {
       upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io, mode),
       reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),
+      journal: async (action, file, flags) => {
+        const command = await import('./journal-command.js');
+        return action === 'list' ? command.runJournalList(io) : action === 'show' ? command.runJournalShow(file, flags, io) : command.runJournalForget(file, flags, io);
+      },
       sandbox: async (flags) => (await import('./sandbox-command.js')).runSandbox(flags, io),
       types: () => {
         io.stdout.write(typesText());

@@ -1,6 +1,7 @@
 import { Argument, Command, Option, type OutputConfiguration } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
-import { UPLOAD_OPTIONS } from '../core/options.js';
+import { flagOf, UPLOAD_OPTIONS } from '../core/options.js';
+import type { JournalFlags } from './journal-command.js';
 
 /** Handlers the program calls; each returns an exit code. */
 export interface Actions {
@@ -8,6 +9,7 @@ export interface Actions {
   types(): Promise<number>;
   sandbox(flags: Record<string, string | undefined>): Promise<number>;
   reportMerge(files: string[], output: string | undefined): Promise<number>;
+  journal(action: 'list' | 'show' | 'forget', file: string | undefined, flags: JournalFlags): Promise<number>;
 }
 
 /** A fresh commander program (no global state), wired to the given actions. */
@@ -37,6 +39,7 @@ export function createProgram(
     const shown = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${spec.default})` : '';
     const env = spec.env ? ` [env: ${spec.env}]` : '';
     upload.addOption(new Option(spec.flags, spec.description + shown + env).helpGroup(`${spec.group}:`));
+    if (spec.negatable) upload.addOption(new Option(`--no-${flagOf(spec).slice(2)}`, spec.negatable).helpGroup(`${spec.group}:`));
   }
 
   upload.addHelpText('after', UPLOAD_EXAMPLES);
@@ -53,6 +56,28 @@ export function createProgram(
     .argument('<files...>', 'reports written by --report, e.g. report.*-of-8.csv')
     .option('--output <file>', 'write the merged report here (.json or .csv); otherwise JSON on stdout')
     .action(async (files: string[], flags: { output?: string }) => setExitCode(await actions.reportMerge(files, flags.output)));
+
+  const journal = program
+    .command('journal')
+    .description('show what a journal holds, or forget an entity or a run so that its files are sent again')
+    .addHelpText('after', `\nWithout a file, the journal is the default one of the org and host (--org, --env, --base-url, or their U21_ variables and config file).\n${JOURNAL_EXAMPLES}`);
+  journal
+    .command('list')
+    .description('list the default journals (one per API host and org) in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media')
+    .action(async () => setExitCode(await actions.journal('list', undefined, {})));
+  const naming = (command: Command) =>
+    command
+      .argument('[journal]', 'a journal file; otherwise the default one of --org and --env / --base-url')
+      .option('--org <name>', 'the org of the runs')
+      .option('--env <name>', 'their Unit21 environment')
+      .option('--base-url <url>', 'their API base URL');
+  naming(journal.command('show').description('what a journal holds, run by run'))
+    .option('--entity <id>', 'list each file recorded for this entity instead')
+    .action(async (file: string | undefined, flags: JournalFlags) => setExitCode(await actions.journal('show', file, flags)));
+  naming(journal.command('forget').description("take an entity's or a run's records out, so the next run sends those files again"))
+    .option('--entity <id>', "forget this entity's records")
+    .option('--run <id>', "forget this run's records (the run id of its summary)")
+    .action(async (file: string | undefined, flags: JournalFlags) => setExitCode(await actions.journal('forget', file, flags)));
 
   program
     .command('completion')
@@ -88,13 +113,19 @@ function givenFlags(command: Command): Record<string, unknown> {
 const FOOTER = `The API key comes from U21_API_KEY or --api-key-file (never a flag).
 Exit codes: 0 all uploaded, 1 some failed, 2 bad input (nothing sent), 3 key refused, 130 interrupted.`;
 
+const JOURNAL_EXAMPLES = `Examples:
+  $ u21-media journal list
+  $ u21-media journal show --org acme --env prod1
+  $ u21-media journal forget --org acme --env prod1 --entity cust-42   # after deleting its media in Unit21
+`;
+
 const UPLOAD_EXAMPLES = `
 Examples:
   # one customer's scans to one entity
   $ u21-media upload ./kyc/cust-42 --org acme --env prod1 --entity cust-42
 
-  # a vendor export with a folder per customer, resumable after a crash or Ctrl-C
-  $ u21-media upload ./export --org acme --env prod1 --entity-from dir --journal export.jsonl
+  # a vendor export with a folder per customer; run it again after a crash or Ctrl-C to resume
+  $ u21-media upload ./export --org acme --env prod1 --entity-from dir
 
   # a manifest from a database query, with an audit report
   $ u21-media upload --manifest manifest.csv --org acme --env prod1 --report report.csv

@@ -71,6 +71,7 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
       }
       return raw;
     case 'string':
+      if (raw === false && spec.negatable) return false;
       if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${origin}: must not be empty`, `give a value for ${flagOf(spec)}`);
       return raw;
   }

@@ -1,9 +1,11 @@
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { plan, upload } from '../index.js';
 import { parseShard, shardFileName } from '../core/shard.js';
 import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
 import { proxyFor } from '../core/proxy.js';
-import { SetupError, U21MediaError } from '../core/errors.js';
+import { SetupError, U21MediaError, UsageError } from '../core/errors.js';
+import { defaultJournalName, stateDir } from '../core/journal-place.js';
 import { checkedTarget } from '../core/inputs.js';
 import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/events.js';
@@ -61,8 +63,8 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     }
   }
 
+  const journal = perShard(await journalPath(settings, apiRoot, org, io));
   const stopper = interruptHandler(io, settings.timeout);
-  const journal = perShard(settings.journal);
   const report = perShard(settings.report);
   try {
     const summary = await upload({
@@ -96,6 +98,24 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     render.close();
     stopper.dispose();
   }
+}
+
+/**
+ * The run's journal: the one given, none with --no-journal, else the default one of this API
+ * host and org in the state folder, so that running the same command again is safe.
+ */
+async function journalPath(settings: UploadSettings, apiRoot: string, org: string, io: Io): Promise<string | undefined> {
+  if (settings.journal === false) return undefined;
+  if (settings.journal !== undefined) return settings.journal;
+  const dir = stateDir(io.env);
+  if (dir === undefined) throw new UsageError('no folder for the default journal: neither XDG_STATE_HOME nor HOME is set', 'set one, or pass --journal <file> (or --no-journal)');
+  try {
+    // Private: a journal names every file and entity of every run.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UsageError(`cannot create the journal folder ${dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'pass --journal <file> on a writable volume, or --no-journal');
+  }
+  return join(dir, defaultJournalName(apiRoot, org));
 }
 
 /**
@@ -171,7 +191,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
         ? `make room (or fix it), then run the same command again to resume from ${journal}`
         : journal
           ? 'make room (or fix it), then run the same command again to resume: what was being sent when it stopped is sent again, flagged possibly_duplicated'
-          : 'make room (or fix it), then run again; without --journal a rerun sends every file again',
+          : 'make room (or fix it), then run again; with --no-journal a rerun sends every file again',
     );
   }
   if (summary.stopped === 'auth') {
@@ -189,7 +209,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     hint(
       journal
         ? `run the same command again to resume; files recorded in ${journal} are skipped`
-        : 'a rerun sends every file again; add --journal <file> to make runs resumable',
+        : 'a rerun sends every file again; without --no-journal runs are resumable',
     );
     return;
   }

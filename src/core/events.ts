@@ -107,6 +107,8 @@ export interface UploadSummary {
   config: string | null;
   /** The proxy the run went through, credentials masked (`http://***@proxy:3128`), or null. */
   proxy: string | null;
+  /** The journal the run read and appended to, or null (--no-journal). */
+  journal: string | null;
   /** A journal or report write that failed (a full disk): the run stopped starting uploads, or its records end short. */
   write_error?: WriteFailure;
 }

@@ -137,7 +137,7 @@ function busy(journalPath: string, lockPath: string, holder: Holder | undefined)
     : `its lock ${lockPath} is being written`;
   return new UsageError(
     `--journal: ${journalPath} is in use by another run (${who})`,
-    `wait for that run to end, or give another --journal; a lock left by a killed run is taken over (on another machine, after a minute)`,
+    `wait for that run to end, or give another --journal (or --no-journal); a lock left by a killed run is taken over (on another machine, after a minute)`,
   );
 }
 

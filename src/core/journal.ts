@@ -65,7 +65,8 @@ const NAMED_AT_MOST = 5;
 export class Journal {
   /** Identities uploaded, or sent without an answer, by earlier runs: their files are hashed to compare. */
   private readonly identities = new Set<string>();
-  private readonly uploads = new Set<string>();
+  /** Uploads recorded by earlier runs, by content key: when each was stored (ms, NaN if unreadable). */
+  private readonly uploads = new Map<string, number>();
   /** Sent by an earlier run with no outcome after: by identity and size, the sha256 if it was known. */
   private readonly pending = new Map<string, string | null>();
   private fd: number | undefined;
@@ -96,9 +97,11 @@ export class Journal {
     return this.identities.has(identityKey(id));
   }
 
-  /** Whether an earlier run uploaded this exact content under this identity. */
-  has(id: UploadIdentity, sha256: string): boolean {
-    return this.uploads.has(contentKey(id, sha256));
+  /** When an earlier run uploaded this exact content under this identity (ISO time, '' if not readable), or undefined if none did. */
+  uploadedAt(id: UploadIdentity, sha256: string): string | undefined {
+    const time = this.uploads.get(contentKey(id, sha256));
+    if (time === undefined) return undefined;
+    return Number.isNaN(time) ? '' : new Date(time).toISOString();
   }
 
   /** Whether an earlier run sent this file and never learnt whether it was stored. */
@@ -134,20 +137,9 @@ export class Journal {
   }
 
   private async load() {
-    for await (const read of boundedLines(createReadStream(this.path), MAX_LINE_BYTES)) {
-      if (!('text' in read)) {
-        this.unusableLine(read.line);
-        continue;
-      }
-      if (read.text.trim() === '') continue;
-      let record: unknown;
-      try {
-        record = JSON.parse(read.text);
-      } catch {
-        record = undefined;
-      }
-      if (!isJournalRecord(record)) this.unusableLine(read.line);
-      else this.apply(record);
+    for await (const read of journalLines(this.path)) {
+      if (read.record) this.apply(read.record);
+      else if (read.text?.trim() !== '') this.unusableLine(read.line);
     }
   }
 
@@ -164,7 +156,7 @@ export class Journal {
     else this.pending.delete(sized);
     if (record.outcome === 'uploaded' && record.sha256 !== null) {
       this.identities.add(identityKey(id));
-      this.uploads.add(contentKey(id, record.sha256));
+      this.uploads.set(contentKey(id, record.sha256), Date.parse(record.time));
       this.uploadedBefore++;
     }
   }
@@ -186,6 +178,30 @@ export class Journal {
       closeSync(readFd);
     }
     if (last[0] !== 0x0a) writeSync(this.fd!, '\n');
+  }
+}
+
+/** One line of a journal: its text (undefined when over the line limit) and the record it holds, if it is one. */
+export interface JournalLine {
+  line: number;
+  text: string | undefined;
+  record: JournalRecord | undefined;
+}
+
+/** Reads a journal line by line, in bounded memory. */
+export async function* journalLines(path: string): AsyncGenerator<JournalLine> {
+  for await (const read of boundedLines(createReadStream(path), MAX_LINE_BYTES)) {
+    if (!('text' in read)) {
+      yield { line: read.line, text: undefined, record: undefined };
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = read.text.trim() === '' ? undefined : JSON.parse(read.text);
+    } catch {
+      value = undefined;
+    }
+    yield { line: read.line, text: read.text, record: isJournalRecord(value) ? value : undefined };
   }
 }
 

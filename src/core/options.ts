@@ -17,6 +17,8 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   default?: string | number | boolean;
+  /** For a value option that can also be turned off: the description of its `--no-` flag (the value is then false). */
+  negatable?: string;
   /** Whether a config file may set it (false for per-run options). */
   inConfig?: boolean;
   /**
@@ -52,7 +54,7 @@ export const OPTION_TABLE = [
   { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
   // No env of its own: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl reads them (core/proxy.ts).
   { key: 'proxy', library: 'upload', flags: '--proxy <url>', type: 'string', group: 'Sending', description: 'send through this HTTP CONNECT proxy (wins over HTTPS_PROXY / HTTP_PROXY; NO_PROXY still applies)' },
-  { key: 'journal', library: 'upload', flags: '--journal <file>', type: 'string', group: 'Sending', description: 'append outcomes here; files it records as uploaded are skipped' },
+  { key: 'journal', library: 'upload', flags: '--journal <file>', type: 'string', negatable: 'keep no journal: a rerun sends every file again', group: 'Sending', description: 'append outcomes here, and skip files it records as uploaded (default: one journal per API host and org in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media)' },
   { key: 'resendUnknown', library: 'upload', flags: '--no-resend-unknown', type: 'boolean', default: true, group: 'Sending', description: 'skip (unknown_outcome) what an earlier run sent without an answer, instead of sending it again flagged possibly_duplicated' },
   { key: 'failFast', library: 'upload', flags: '--fail-fast', type: 'boolean', default: false, group: 'Sending', description: 'stop starting uploads after the first failed file' },
   { key: 'allowDuplicates', library: 'upload', flags: '--allow-duplicates', type: 'boolean', default: false, group: 'Sending', description: 'send the same content to the same entity as often as it appears' },
@@ -71,9 +73,9 @@ export const UPLOAD_OPTIONS: readonly OptionSpec[] = OPTION_TABLE;
 type Spec = (typeof OPTION_TABLE)[number];
 
 /** An option's value: string → string, integer and number → number, boolean → boolean, choice → the union of its choices. */
-type ValueOf<S extends OptionSpec> = S extends { type: 'choice'; choices: readonly (infer C)[] }
-  ? C
-  : { string: string; integer: number; number: number; boolean: boolean; choice: string }[S['type']];
+type ValueOf<S extends OptionSpec> =
+  | (S extends { type: 'choice'; choices: readonly (infer C)[] } ? C : { string: string; integer: number; number: number; boolean: boolean; choice: string }[S['type']])
+  | (S extends { negatable: string } ? false : never);
 
 /** Every option's value, required where the table gives a default (what merged settings hold). */
 export type OptionValues = { [S in Spec as S extends { default: unknown } ? S['key'] : never]: ValueOf<S> } & {

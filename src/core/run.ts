@@ -48,6 +48,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
   const started = clock.now();
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
+  const journalPath = options.journal ? resolve(options.cwd ?? process.cwd(), options.journal) : null;
   const inputs = checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
@@ -57,7 +58,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
     const checked = await checkFirst(inputs, options);
     if (!checked) {
       // Interrupted while checking: nothing was sent, nothing to resume.
-      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where };
+      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where, journal: journalPath };
     }
     toSend = checked;
   }
@@ -117,6 +118,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
     duration_ms: clock.now() - started,
     ...shardField(options.shard),
     ...where,
+    journal: journalPath,
     ...(sink.failure && { write_error: sink.failure }),
   };
 }

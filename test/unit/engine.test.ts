@@ -70,11 +70,19 @@ class ScriptedDispatcher extends Dispatcher {
 
   /** Requests dispatched, those that never connected included. */
   calls = 0;
+  /** Bodies being read now: real disk work, which fake time must wait for. */
+  reading = 0;
 
   private async answerOf(options: Dispatcher.DispatchOptions, aborted: Promise<Error>): Promise<Exclude<Answer, 'hang'> | 'aborted'> {
     const answer = this.script({ at: this.clock.now(), path: String(options.path), names: [] }, this.calls++);
     if (!(answer instanceof Promise) && answer !== 'hang' && (('reset' in answer && answer.reset === 'before-body') || 'connectError' in answer)) return answer;
-    const bytes = Buffer.isBuffer(options.body) ? options.body : await buffer(options.body as Readable);
+    let bytes: Buffer;
+    this.reading++;
+    try {
+      bytes = Buffer.isBuffer(options.body) ? options.body : await buffer(options.body as Readable);
+    } finally {
+      this.reading--;
+    }
     const names = [...bytes.toString('latin1').matchAll(/filename="([^"]+)"/g)].map((m) => m[1]!);
     this.received.push({ at: this.clock.now(), path: String(options.path), names });
     channel('undici:request:bodySent').publish({ request: { body: options.body } });
@@ -108,8 +116,17 @@ async function run(
   let summary: UploadSummary | undefined;
   const done = upload({ org: 'acme', baseUrl: 'http://127.0.0.1:9/', apiKey: 'engine-test-key-0123456789', entity: 'cust-1', rate: 0, dispatcher, clock, onEvent: (e) => events.push(e), ...options }).then((s) => (summary = s));
   if (during) await during({ dispatcher, clock, events });
-  // Fake time moves only while the run waits for it; a run that never ends fails the test.
-  for (let step = 0; !summary && step < 10_000; step++) await clock.advance(100);
+  // Fake time moves only while the run waits for it, never while a body is read from disk (on a
+  // loaded machine that takes real time, and a request's timeout must not pass meanwhile); a run
+  // that never ends fails the test.
+  for (let step = 0; !summary && step < 10_000; ) {
+    if (dispatcher.reading > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      continue;
+    }
+    await clock.advance(100);
+    step++;
+  }
   await done;
   const ofKind = <K extends UploadEvent['event']>(kind: K) => events.filter((e): e is Extract<UploadEvent, { event: K }> => e.event === kind);
   return { summary: summary!, events, ofKind, received: dispatcher.received, calls: dispatcher.calls, elapsed: clock.now() - started };

@@ -31,8 +31,8 @@ describe('journal', () => {
     const second = await Journal.open(path);
     expect(second.uploadedBefore).toBe(1);
     expect(second.mayHave(id)).toBe(true);
-    expect(second.has(id, 'aa'.repeat(32))).toBe(true);
-    expect(second.has(id, 'bb'.repeat(32))).toBe(false); // content changed
+    expect(second.uploadedAt(id, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+    expect(second.uploadedAt(id, 'bb'.repeat(32))).toBeUndefined(); // content changed
     expect(second.mayHave({ ...id, entityId: 'c2' })).toBe(false);
     expect(second.mayHave({ ...id, mediaType: null })).toBe(false);
     expect(second.mayHave({ ...id, name: 'passport.jpg' })).toBe(false); // only failed
@@ -83,7 +83,7 @@ describe('journal', () => {
     expect(again.unknownOutcome(of('b.jpg'), 10, 'ff'.repeat(32))).toBe(true); // sent streamed: its size decides
     expect(again.unknownOutcome(of('b.jpg'), 11, 'ff'.repeat(32))).toBe(false);
     expect(again.unknownOutcome(of('c.jpg'), 10, 'cc'.repeat(32))).toBe(false);
-    expect(again.has(of('c.jpg'), 'cc'.repeat(32))).toBe(true);
+    expect(again.uploadedAt(of('c.jpg'), 'cc'.repeat(32))).toBeDefined();
     expect(again.unknownOutcome(of('d.jpg'), 10, 'dd'.repeat(32))).toBe(true);
     again.close();
   });

@@ -9,7 +9,7 @@ import { chalkFor, colorLevel, printable } from './style.js';
 const CI_PROGRESS_MS = 5_000;
 const SPINNER_REFRESH_MS = 100;
 
-// Expected in bulk on a resumed or stopped run: counted in the summary, not listed one by one.
+// Expected in bulk on a resumed or stopped run: counted in the summary, listed only with --verbose.
 const QUIET_SKIPS = new Set(['journal', 'not_sent']);
 
 // Reasons not listed here are shown as they are.
@@ -90,7 +90,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       case 'warning':
         return !quiet && errLine(`⚠ ${e.message}`, err.yellow);
       case 'skipped':
-        return !quiet && !QUIET_SKIPS.has(e.reason) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
+        return !quiet && (verbose || !QUIET_SKIPS.has(e.reason)) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
       case 'retry':
         return verbose && errLine(`↻ ${e.path} → ${e.entity_id}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
       case 'attempt':
@@ -124,6 +124,9 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     if (s.possibly_duplicated > 0) detail('possibly duplicated', `${s.possibly_duplicated}: an attempt got no answer after sending; check those files on the entity`);
     if (files.report) detail('report', files.report);
     if (files.journal) detail('journal', files.journal);
+    if (files.journal && sent === 0 && progress.skipReasons.has('journal')) {
+      detail('', 'stored by an earlier run: `u21-media journal forget` (or --no-journal) sends them again');
+    }
   };
 
   return {

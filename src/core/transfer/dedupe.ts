@@ -61,8 +61,9 @@ export class RepeatFilter {
       // Remembered even when skipped, so a later copy under another name is a duplicate too.
       if (same === undefined) this.byContent.set(contentKey, file.path);
     }
-    if (inJournal && journal!.has(id, sha256)) {
-      return { skip: 'journal', message: `already uploaded, as ${journal!.path} records`, sha256 };
+    const storedAt = inJournal ? journal!.uploadedAt(id, sha256) : undefined;
+    if (storedAt !== undefined) {
+      return { skip: 'journal', message: `already uploaded${storedAt ? ` at ${storedAt}` : ''}, as ${journal!.path} records`, sha256 };
     }
     if (same !== undefined) return { skip: 'duplicate', message: `same content as ${same}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
     if (inJournal && journal!.unknownOutcome(id, file.bytes, sha256)) return { unknownOutcome: true, sha256 };

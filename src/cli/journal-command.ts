@@ -1,0 +1,133 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
+import { journalLines, type JournalRecord } from '../core/journal.js';
+import { JournalLock } from '../core/journal-lock.js';
+import { defaultJournalName, stateDir } from '../core/journal-place.js';
+import { formatBytes, plural } from './format.js';
+import type { Io } from './io.js';
+import { printable } from './render/style.js';
+import { resolveSettings } from './settings.js';
+
+/** How `journal show` and `journal forget` are told which journal: a path, or the run's own settings. */
+export interface JournalFlags {
+  org?: string;
+  env?: string;
+  baseUrl?: string;
+  entity?: string;
+  run?: string;
+}
+
+const write = (io: Io, line: string) => io.stdout.write(`${printable(line)}\n`);
+
+/** `u21-media journal list`: the default journals in the state folder, newest first. */
+export async function runJournalList(io: Io): Promise<number> {
+  const dir = stateDir(io.env);
+  const names = dir === undefined ? [] : await readdir(dir).catch(() => [] as string[]);
+  const journals = await Promise.all(names.filter((name) => name.endsWith('.jsonl')).map(async (name) => ({ path: join(dir!, name), stats: await stat(join(dir!, name)) })));
+  if (journals.length === 0) {
+    write(io, `no journals in ${dir ?? 'the state folder (neither XDG_STATE_HOME nor HOME is set)'}`);
+    return 0;
+  }
+  journals.sort((a, b) => b.stats.mtimeMs - a.stats.mtimeMs);
+  for (const { path, stats } of journals) write(io, `${stats.mtime.toISOString()}  ${formatBytes(stats.size).padStart(9)}  ${path}`);
+  return 0;
+}
+
+/** `u21-media journal show`: what a journal holds, run by run; with --entity, each file stored on it. */
+export async function runJournalShow(file: string | undefined, flags: JournalFlags, io: Io): Promise<number> {
+  const path = await journalOf(file, flags, io);
+  const runs = new Map<string, { first: string; last: string; uploaded: number; failed: number }>();
+  const entities = new Set<string>();
+  let unusable = 0;
+  for await (const { record, text } of journalLines(path)) {
+    if (!record) {
+      if (text?.trim() !== '') unusable++;
+      continue;
+    }
+    if (record.outcome === 'sending') continue;
+    if (flags.entity !== undefined) {
+      if (record.entity_id === flags.entity) write(io, fileLine(record));
+      continue;
+    }
+    const run = runs.get(record.run ?? '') ?? { first: record.time, last: record.time, uploaded: 0, failed: 0 };
+    run.last = record.time;
+    run[record.outcome]++;
+    runs.set(record.run ?? '', run);
+    if (record.outcome === 'uploaded') entities.add(record.entity_id);
+  }
+  if (flags.entity === undefined) {
+    const uploaded = [...runs.values()].reduce((sum, run) => sum + run.uploaded, 0);
+    write(io, `${path}: ${plural(uploaded, 'upload')} to ${entities.size} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
+    for (const [id, run] of runs) {
+      write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${run.uploaded} uploaded${run.failed ? `, ${run.failed} failed` : ''}`);
+    }
+  }
+  if (unusable > 0) io.stderr.write(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped\n`);
+  return 0;
+}
+
+const fileLine = (r: JournalRecord) =>
+  `${r.time}  ${r.outcome.padEnd(8)}  ${r.name}  ${r.media_type ?? '(no media_type)'}  ${formatBytes(r.bytes)}${r.sha256 ? `  sha256 ${r.sha256.slice(0, 12)}` : ''}  ${r.run ?? ''}`.trimEnd();
+
+/**
+ * `u21-media journal forget`: takes an entity's or a run's records out of the journal, so the
+ * next run sends those files again (after `delete-all-media`, say). The journal is rewritten
+ * beside itself and renamed over, under its lock: a run cannot be writing it meanwhile.
+ */
+export async function runJournalForget(file: string | undefined, flags: JournalFlags, io: Io): Promise<number> {
+  if ((flags.entity === undefined) === (flags.run === undefined)) throw new UsageError('journal forget: give --entity <id> or --run <id>', 'one of the two: what to forget');
+  const path = await journalOf(file, flags, io);
+  const matches = (record: JournalRecord) => (flags.entity !== undefined ? record.entity_id === flags.entity : record.run === flags.run);
+  const lock = await JournalLock.acquire(path);
+  const temporary = `${path}.forget-${process.pid}`;
+  let forgotten = 0;
+  let uploads = 0;
+  try {
+    const out = createWriteStream(temporary, { flags: 'wx', mode: 0o600 });
+    for await (const { record, text } of journalLines(path)) {
+      if (record && matches(record)) {
+        forgotten++;
+        if (record.outcome === 'uploaded') uploads++;
+      } else if (text !== undefined && !out.write(`${text}\n`)) {
+        await once(out, 'drain');
+      }
+    }
+    out.end();
+    await finished(out);
+    // On disk before it replaces the journal: a crash must leave the old journal or the new one.
+    const written = await open(temporary, 'r+');
+    await written.sync().finally(() => written.close());
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => {});
+    throw error;
+  } finally {
+    lock.release();
+  }
+  const what = flags.entity !== undefined ? `entity ${flags.entity}` : `run ${flags.run}`;
+  write(io, forgotten === 0 ? `${path}: nothing recorded for ${what}` : `${path}: forgot ${plural(forgotten, 'record')} of ${what} (${plural(uploads, 'upload')}); the next run sends those files again`);
+  return 0;
+}
+
+/** The journal a command means: the path given, else the one an upload with the same settings would use. */
+async function journalOf(file: string | undefined, flags: JournalFlags, io: Io): Promise<string> {
+  const path = file ?? (await defaultJournalOf(flags, io));
+  const stats = await stat(resolve(io.cwd, path)).catch(() => undefined);
+  if (!stats?.isFile()) throw new UsageError(`${path}: no such journal`, 'see `u21-media journal list`, or give the --journal file of the runs');
+  return resolve(io.cwd, path);
+}
+
+async function defaultJournalOf(flags: JournalFlags, io: Io): Promise<string> {
+  const given = Object.fromEntries(Object.entries({ org: flags.org, env: flags.env, baseUrl: flags.baseUrl }).filter(([, value]) => value !== undefined));
+  const settings = await resolveSettings(given, io.env, io.cwd);
+  if (typeof settings.journal === 'string') return settings.journal;
+  if (settings.org === undefined) throw new UsageError('journal: which journal? give its path, or the --org (and --env or --base-url) of the runs that wrote it', 'see `u21-media journal list`');
+  const dir = stateDir(io.env);
+  if (dir === undefined) throw new UsageError('no state folder: neither XDG_STATE_HOME nor HOME is set', 'give the journal\'s path');
+  return join(dir, defaultJournalName(resolveApiRoot(settings), checkedOrg(settings.org)));
+}
