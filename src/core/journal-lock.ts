@@ -47,18 +47,28 @@ export class JournalLock {
   static async acquire(journalPath: string): Promise<JournalLock> {
     const path = `${journalPath}.lock`;
     const me: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), token: randomBytes(12).toString('hex') };
-    for (let tries = 0; ; tries++) {
+    for (let takeovers = 0; ; ) {
       try {
         await writeFile(path, `${JSON.stringify(me)}\n`, { flag: 'wx' });
         heldHere.add(me.token);
         return new JournalLock(path, me.token);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(journalPath, path, error as NodeJS.ErrnoException);
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          await unlink(path).catch(() => {}); // created but not written (a full disk): leave no empty lock behind
+          throw lockError(journalPath, path, error as NodeJS.ErrnoException);
+        }
       }
       const held = await readHolder(path);
       if (held === undefined) continue; // released just now
-      if (!isStale(held)) throw busy(journalPath, path, held.holder);
-      if (tries > 50) throw busy(journalPath, path, held.holder); // never reached but by a lock that keeps coming back
+      if (!isStale(held)) {
+        // Created but not yet written: the holder is a moment from naming itself.
+        if (!held.holder) {
+          await sleep(10);
+          continue;
+        }
+        throw busy(journalPath, path, held.holder);
+      }
+      if (++takeovers > 50) throw busy(journalPath, path, held.holder); // never reached but by a lock that keeps coming back
       await takeOver(path, held.text);
     }
   }
