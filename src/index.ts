@@ -48,6 +48,8 @@ export interface UploadOptions extends PlanOptions, LibraryOptionValues<'upload'
   apiKey: string;
   /** The config file the caller's settings came from, named in the report's header. */
   configPath?: string;
+  /** The command line that started the run, proxy credentials masked, for the report's header (the key is taken out too). */
+  commandLine?: string;
   onEvent?: (event: UploadEvent) => void;
   /** Called once with the number of files the run considers, when known (for progress and ETA). */
   onTotal?: (files: number) => void;

@@ -16,7 +16,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const program = createProgram(
     readVersion(),
     {
-      upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io, mode),
+      upload: async (paths, flags) => (await import('./upload-command.js')).runUpload(paths, flags, io, mode, args),
       reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),
       journal: async (action, file, flags) => {
         const command = await import('./journal-command.js');

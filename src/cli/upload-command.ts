@@ -9,6 +9,7 @@ import { defaultJournalName, stateDir } from '../core/journal-place.js';
 import { checkedTarget } from '../core/inputs.js';
 import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/events.js';
+import { retryCommand, shownCommandLine } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
 import { createRenderer } from './render/index.js';
@@ -17,7 +18,7 @@ import { readApiKey, resolveSettings, type UploadSettings } from './settings.js'
 import type { Io, OutputMode } from './io.js';
 
 /** Runs `u21-media upload` and returns its exit code. */
-export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io, mode: OutputMode): Promise<number> {
+export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io, mode: OutputMode, args: readonly string[] = ['upload']): Promise<number> {
   const settings = await resolveSettings(flags, io.env, io.cwd);
   mode.json = settings.json;
   mode.dryRun = settings.dryRun;
@@ -36,6 +37,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     ...(settings.entityFrom !== undefined && { entityFrom: settings.entityFrom }),
     ...(settings.event !== undefined && { event: settings.event }),
     ...(settings.manifest !== undefined && { manifest: settings.manifest }),
+    ...(settings.retryFailed !== undefined && { retryFailed: settings.retryFailed }),
     ...(settings.mediaType !== undefined && { mediaType: settings.mediaType }),
     ...(shard && { shard }),
   };
@@ -90,9 +92,12 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(settings.env !== undefined && { env: settings.env }),
       ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
+      commandLine: shownCommandLine(args),
     });
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
     explainEnd(summary, io, org, apiKey!.source, journal);
+    const typed = (path: string | undefined) => (path !== undefined && shard ? shardFileName(path, shard) : path);
+    retryHint(summary, io, args, { org, env: settings.env, baseUrl: settings.baseUrl, report: typed(settings.report), journal: settings.sources.journal === 'flag' ? typed(settings.journal) : undefined });
     return exitCodeOf(summary);
   } finally {
     render.close();
@@ -238,6 +243,30 @@ function networkStop(summary: UploadSummary, io: Io): void {
   const where = summary.proxy ? `${host} through the proxy ${summary.proxy}` : summary.host;
   io.stderr.write(`${printable(`u21-media: error: cannot reach ${where}${cause}; no request got an answer, so ${unsent}`)}\n`);
   io.stderr.write(`  hint: ${summary.proxy ? 'check the proxy URL (--proxy, HTTPS_PROXY) and that it is up' : 'check --env / --base-url and the network; behind a proxy, set HTTPS_PROXY or pass --proxy <url>'}\n`);
+}
+
+/**
+ * The way back after files failed or were not sent: the exact command that sends them again
+ * from the report, said even with --quiet; without a report, how to get one.
+ */
+function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run: { org: string; env?: string | undefined; baseUrl?: string | undefined; report?: string | undefined; journal?: string | undefined }): void {
+  const count = summary.failed + summary.not_sent;
+  if (count === 0) return;
+  const which = [summary.failed > 0 && `${summary.failed} failed`, summary.not_sent > 0 && `${summary.not_sent} not sent`].filter(Boolean).join(', ');
+  if (run.report === undefined) {
+    io.stderr.write(`u21-media: ${plural(count, 'file')} to retry (${which})\n  hint: add --report <file> to get a report to retry from (u21-media upload --retry-failed <file>)\n`);
+    return;
+  }
+  // A report that could not be written whole cannot say which files to retry.
+  if (summary.write_error && resolve(io.cwd, run.report) === summary.write_error.path) return;
+  const { command, proxyLeftOut } = retryCommand(args, {
+    report: run.report,
+    org: run.org,
+    host: { ...(run.env !== undefined && { env: run.env }), ...(run.baseUrl !== undefined && { baseUrl: run.baseUrl }) },
+    ...(run.journal !== undefined && { journal: run.journal }),
+  });
+  io.stderr.write(`${printable(`u21-media: to retry the ${plural(count, 'file')} (${which}), run from this folder:`)}\n  ${printable(command)}\n`);
+  if (proxyLeftOut) io.stderr.write('  hint: the proxy is left out because it holds credentials: set HTTPS_PROXY to it first\n');
 }
 
 /** Links out of the folder were left: the run is not clean until someone decides about them. */

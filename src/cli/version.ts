@@ -1,5 +1,1 @@
-import { readFileSync } from 'node:fs';
-
-/** The package's version, read when asked (for --version and commander). */
-export const readVersion = (): string =>
-  (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export { readVersion } from '../core/version.js';

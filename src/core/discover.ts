@@ -3,6 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Options } from 'fast-glob';
 import type { Problem } from './errors.js';
+import type { MediaTypeSource } from './media-type.js';
 import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
 
 /** A file found from the user's path arguments or a manifest row. */
@@ -17,7 +18,7 @@ export interface FoundFile {
   /** Whether `<file>.json` exists beside it, when the walk already knows; undefined = look. */
   hasSidecar?: boolean;
   /** From a manifest row: its entity and metadata. */
-  row?: { entityId: string; metadata: FileMetadata; where: string };
+  row?: { entityId: string; metadata: FileMetadata; where: string; mediaTypeSource?: MediaTypeSource };
   /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
   verdict?: WalkVerdict;
 }

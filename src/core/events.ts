@@ -26,6 +26,8 @@ export interface FailedEvent {
   attempts: number;
   media_type: string | null;
   bytes: number;
+  /** sha256 of the file, when it was read before the failure. */
+  sha256?: string;
   possibly_duplicated?: true;
 }
 

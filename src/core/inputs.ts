@@ -35,7 +35,7 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
     ...(options.shard && { shard: options.shard }),
   };
-  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd) : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks }));
+  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false }) : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks }));
   return {
     checked: (checkedSizes?: CheckedSizes) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
     // Listing without checking: no stat, no sidecar read.
@@ -49,8 +49,20 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
 
 /** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */
 export function checkedTarget(options: PlanOptions): EntitySource {
-  const entity = entitySourceOf(options);
   const paths = options.paths ?? [];
+  if (options.retryFailed !== undefined) {
+    // The report names the files and their entities: nothing else may.
+    const also = [
+      options.manifest !== undefined && '--manifest',
+      options.entity !== undefined && '--entity',
+      options.event !== undefined && '--event',
+      options.entityFrom !== undefined && '--entity-from',
+      paths.length > 0 && 'path arguments',
+    ].filter(Boolean);
+    if (also.length > 0) throw new UsageError(`--retry-failed cannot be combined with ${also.join(', ')}`, 'the report names the files and their entities; give --retry-failed <report> alone');
+    return { kind: 'manifest', path: options.retryFailed, retryFailed: true };
+  }
+  const entity = entitySourceOf(options);
   if (entity.kind === 'manifest' && paths.length > 0) {
     throw new UsageError('path arguments and --manifest both name files', 'list every file in the manifest, or drop --manifest');
   }

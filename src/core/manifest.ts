@@ -3,7 +3,11 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseCsv } from './csv.js';
 import { boundedLines } from './lines.js';
 import type { Found } from './discover.js';
+import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from './report.js';
 import { isPlainObject, metadataFrom } from './sidecar.js';
+import type { MediaTypeSource } from './media-type.js';
+
+const MEDIA_TYPE_SOURCES: readonly MediaTypeSource[] = ['manifest', 'sidecar', 'flag', 'file_name', 'none'];
 
 /** A manifest row before checks: what the columns say. */
 interface Row {
@@ -12,20 +16,34 @@ interface Row {
   entityId: unknown;
   mediaType: unknown;
   customData: unknown;
+  /** From a report given back: where the file was (abs_path), and whether --retry-failed takes it. */
+  report?: { absPath: string | null; retryable: boolean; mediaTypeSource?: MediaTypeSource };
 }
 
+type RowOrError = Row | { line: number; error: string };
+
 /**
- * Reads a manifest (CSV with a header row, or JSONL) as files to upload, row by row.
- * Paths are relative to the manifest's folder. A bad row is a problem naming its line.
+ * Reads a manifest (CSV with a header row, or JSONL) as files to upload, row by row; a report
+ * written by --report (CSV or JSON) is read as one, its extra columns ignored. Paths are
+ * relative to the manifest's folder; a report's abs_path wins. A bad row is a problem naming
+ * its line. With `retryFailed`, the file must be a report, and only its failed and not_sent
+ * rows are taken.
  */
-export async function* readManifest(manifestPath: string, cwd: string): AsyncGenerator<Found> {
+export async function* readManifest(manifestPath: string, cwd: string, options: { retryFailed?: boolean } = {}): AsyncGenerator<Found> {
+  const { retryFailed = false } = options;
   const absManifest = resolve(cwd, manifestPath);
   const shownDir = dirname(manifestPath);
   const isJsonl = /\.(jsonl|ndjson)$/i.test(manifestPath);
+  const isJson = /\.json$/i.test(manifestPath);
   const at = (line: number) => `${manifestPath}:${line}`;
+  const noun = retryFailed ? 'report' : 'manifest';
   let rows = 0;
   try {
-    for await (const row of isJsonl ? jsonlRows(absManifest) : csvRows(absManifest)) {
+    if (retryFailed && isJsonl) throw new Error(NOT_A_REPORT);
+    const source = isJsonl ? jsonlRows(absManifest) : isJson ? jsonReportRows(absManifest) : csvRows(absManifest, retryFailed);
+    for await (const row of source) {
+      // A report row with no entity is an input that never got one (invalid, unsupported): nothing to send.
+      if ('report' in row && row.report && (row.entityId === '' || row.entityId === null || (retryFailed && !row.report.retryable))) continue;
       rows++;
       if ('error' in row) {
         yield { kind: 'problem', problem: { path: at(row.line), message: row.error } };
@@ -44,24 +62,27 @@ export async function* readManifest(manifestPath: string, cwd: string): AsyncGen
         continue;
       }
       const path = row.path as string;
+      // A report's path is as its run showed it; abs_path says where the file is from any folder.
+      const reportedAt = row.report?.absPath;
       yield {
         kind: 'found',
         file: {
-          path: isAbsolute(path) ? path : join(shownDir, path),
-          absPath: resolve(dirname(absManifest), path),
+          path: reportedAt || isAbsolute(path) ? path : join(shownDir, path),
+          absPath: reportedAt ?? resolve(dirname(absManifest), path),
           explicit: true,
           key: path,
-          row: { entityId: row.entityId as string, metadata, where: at(row.line) },
+          row: { entityId: row.entityId as string, metadata, where: at(row.line), ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
         },
       };
     }
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    const message = err.code === 'ENOENT' ? 'no such manifest file' : err.code ? `cannot read the manifest (${err.code})` : err.message;
+    const message = err.code === 'ENOENT' ? `no such ${noun} file` : err.code ? `cannot read the ${noun} (${err.code})` : err.message;
     yield { kind: 'problem', problem: { path: manifestPath, message } };
     return;
   }
-  if (rows === 0) yield { kind: 'problem', problem: { path: manifestPath, message: 'the manifest lists no files' } };
+  // A report with nothing left to retry is a clean end, not a mistake.
+  if (rows === 0 && !retryFailed) yield { kind: 'problem', problem: { path: manifestPath, message: 'the manifest lists no files' } };
 }
 
 function rowProblem(row: Row): string | undefined {
@@ -78,17 +99,27 @@ const COLUMNS = ['path', 'entity_id', 'media_type', 'custom_data'];
 export const MAX_RECORD_BYTES = 1024 * 1024;
 const TOO_LONG = 'the record is over 1 MB; a row names one file, its entity and its metadata';
 
-async function* csvRows(path: string): AsyncGenerator<Row | { line: number; error: string }> {
+const NOT_A_REPORT = 'not a report written by --report (a .csv or .json report, with an outcome per file)';
+
+async function* csvRows(path: string, reportOnly: boolean): AsyncGenerator<RowOrError> {
   let header: string[] | undefined;
+  let isReport = false;
   for await (const record of parseCsv(createReadStream(path, 'utf8'), MAX_RECORD_BYTES)) {
     if (record.tooLong) {
       if (!header) throw new Error(`line ${record.line}: the header is over 1 MB; it names the columns path, entity_id, media_type, custom_data`);
       yield { line: record.line, error: TOO_LONG };
       continue;
     }
+    if (!header && record.line === 1 && record.fields[0]?.startsWith(CSV_REPORT_MARK)) {
+      isReport = true; // the report's own first line, saying where its run went
+      continue;
+    }
     if (!header) {
       header = record.fields.map((f) => f.trim().toLowerCase());
-      const unknown = header.filter((h) => !COLUMNS.includes(h));
+      // A report carries more columns than a manifest; a manifest with a typo'd column is still refused.
+      isReport ||= header.includes('outcome');
+      if (reportOnly && !isReport) throw new Error(NOT_A_REPORT);
+      const unknown = isReport ? [] : header.filter((h) => !COLUMNS.includes(h));
       if (!header.includes('path') || !header.includes('entity_id') || unknown.length > 0) {
         throw new Error(`line ${record.line}: the header must name path and entity_id (and optionally media_type, custom_data)${unknown.length ? `; unknown column "${unknown[0]}"` : ''}`);
       }
@@ -96,6 +127,10 @@ async function* csvRows(path: string): AsyncGenerator<Row | { line: number; erro
     }
     if (record.fields.length !== header.length) {
       yield { line: record.line, error: `${record.fields.length} fields where the header has ${header.length}; quote fields that hold commas` };
+      continue;
+    }
+    if (isReport) {
+      yield fromReportCsv(header, record.fields, record.line);
       continue;
     }
     const cell = (name: string) => {
@@ -139,5 +174,59 @@ async function* jsonlRows(path: string): AsyncGenerator<Row | { line: number; er
       continue;
     }
     yield { line, path: value.path, entityId: value.entity_id, mediaType: value.media_type, customData: value.custom_data };
+  }
+}
+
+/** A CSV report's record as a manifest row. */
+function fromReportCsv(header: readonly string[], fields: readonly string[], line: number): RowOrError {
+  let row;
+  try {
+    row = reportRowFromCsv(header, fields.map(fromCsvCell));
+  } catch {
+    return { line, error: '"custom_data" is not valid JSON' };
+  }
+  return reportedRow(row, line);
+}
+
+/** A report row (CSV or JSON) as a manifest row: its file, entity, media_type and custom_data. */
+function reportedRow(row: Readonly<Record<string, unknown>> | ReportRow, line: number): Row {
+  const absPath = typeof row.abs_path === 'string' && row.abs_path !== '' ? row.abs_path : null;
+  const retryable = isRetryable({ outcome: row.outcome as 'failed', reason: typeof row.reason === 'string' ? row.reason : null });
+  const source = MEDIA_TYPE_SOURCES.find((s) => s === row.media_type_source && s !== 'none');
+  return { line, path: row.path, entityId: row.entity_id, mediaType: row.media_type || undefined, customData: row.custom_data ?? undefined, report: { absPath, retryable, ...(source && { mediaTypeSource: source }) } };
+}
+
+/**
+ * A JSON report as --report writes it: `[`, then one record a line, each but the last ending in
+ * a comma, then `]`. Its first record is `{"run": …}` (or, merged, a row with an outcome); the
+ * `run` and `run_end` records are not files.
+ */
+async function* jsonReportRows(path: string): AsyncGenerator<RowOrError> {
+  let first = true;
+  for await (const read of boundedLines(createReadStream(path), MAX_RECORD_BYTES)) {
+    const { line } = read;
+    if ('tooLong' in read) {
+      yield { line, error: TOO_LONG };
+      continue;
+    }
+    const text = (line === 1 ? read.text.replace(/^\uFEFF/, '') : read.text).trim().replace(/,$/, '');
+    if (text === '' || text === ']') continue;
+    if (line === 1 && text === '[') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      if (first) throw new Error(NOT_A_REPORT);
+      yield { line, error: 'not valid JSON' };
+      continue;
+    }
+    if (first && !(isPlainObject(value) && ('run' in value || 'outcome' in value))) throw new Error(NOT_A_REPORT);
+    first = false;
+    if (!isPlainObject(value)) {
+      yield { line, error: 'each record must be a JSON object' };
+      continue;
+    }
+    if ('run' in value || 'run_end' in value) continue;
+    yield reportedRow(value, line);
   }
 }

@@ -40,6 +40,7 @@ export const OPTION_TABLE = [
   { key: 'shard', flags: '--shard <k/n|auto>', type: 'string', group: 'Target', inConfig: false, description: 'take only shard k of n of the files; auto reads the job index of Kubernetes Indexed Jobs or AWS Batch' },
   { key: 'shardTotal', flags: '--shard-total <n>', env: 'U21_SHARD_TOTAL', type: 'integer', min: 1, group: 'Target', inConfig: false, description: 'the n for --shard auto' },
   { key: 'manifest', library: 'plan', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id, media_type, custom_data per file' },
+  { key: 'retryFailed', library: 'plan', flags: '--retry-failed <report>', type: 'string', group: 'Target', inConfig: false, description: 'upload again the files a --report lists as failed or not_sent' },
   { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
   { key: 'mediaType', library: 'plan', flags: '--media-type <type>', type: 'string', group: 'Files', inConfig: false, description: 'media_type for files without a sidecar one' },
   { key: 'infer', library: 'plan', flags: '--no-infer', type: 'boolean', default: true, group: 'Files', description: 'do not infer media_type from file names' },

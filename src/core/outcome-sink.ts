@@ -1,5 +1,6 @@
 import type { UploadEvent } from './events.js';
 import type { Journal, OutcomeRecord, SendingRecord } from './journal.js';
+import type { PlannedFile } from './plan.js';
 import type { ReportWriter } from './report.js';
 
 /** A journal or report write that failed: the file and the file system's error. */
@@ -31,14 +32,14 @@ export class OutcomeSink {
   }
 
   /** A file's outcome: journaled (when there is a record), then reported and told. */
-  outcome(record: (() => OutcomeRecord) | undefined, event: UploadEvent): void {
+  outcome(record: (() => OutcomeRecord) | undefined, event: UploadEvent, file?: PlannedFile): void {
     if (record) this.journal((journal) => journal.record(record()));
-    this.event(event);
+    this.event(event, file);
   }
 
-  /** An event for the report and the caller. */
-  event(event: UploadEvent): void {
-    this.parts.report?.add(event); // takes nothing more once its stream failed
+  /** An event for the report (with what is known of its file) and the caller. */
+  event(event: UploadEvent, file?: PlannedFile): void {
+    this.parts.report?.add(event, file); // takes nothing more once its stream failed
     this.parts.onEvent?.(event);
   }
 
@@ -55,10 +56,10 @@ export class OutcomeSink {
     this.onFailure(this.failure);
   }
 
-  /** Closes the journal and the report; a failure on the way (the last flush, fsync) is kept like any other. */
-  async close(): Promise<void> {
+  /** Closes the journal and the report (ending it with the run's totals); a failure on the way (the last flush, fsync) is kept like any other. */
+  async close(totals?: Record<string, unknown>): Promise<void> {
     this.journal((journal) => journal.close());
-    await this.parts.report?.close();
+    await this.parts.report?.close(totals);
   }
 
   private journal(action: (journal: Journal) => void): boolean {

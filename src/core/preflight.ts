@@ -121,7 +121,9 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
 
   const row = file.row?.metadata;
-  const [mediaType, mediaTypeSource] = resolveMediaType(routed.conventionName, row, sidecar, settings);
+  const [mediaType, decidedBy] = resolveMediaType(routed.conventionName, row, sidecar, settings);
+  // A report given back says where its media_type was first decided; that stays the answer.
+  const mediaTypeSource = decidedBy === 'manifest' ? (file.row?.mediaTypeSource ?? decidedBy) : decidedBy;
   if (settings.entity.kind === 'event' && mediaType === undefined) {
     return { path: file.path, message: 'event media needs a media_type (Unit21 requires it); give --media-type, a sidecar, or a name it can be read from' };
   }

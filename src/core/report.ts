@@ -1,46 +1,83 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseCsv } from './csv.js';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { extname } from 'node:path';
 import { UsageError } from './errors.js';
 import type { UploadEvent } from './events.js';
+import type { PlannedFile } from './plan.js';
 
-/** One row per file, for audit. */
+/** One row per file, for audit: what was sent where, and how it ended. */
 export interface ReportRow {
-  path: string;
+  /** When the file's outcome was known (ISO 8601). */
+  time: string | null;
+  org: string | null;
+  /** The API root the run sent to. */
+  host: string | null;
   entity_id: string | null;
+  /** As shown in the run: relative to the folder it ran in. */
+  path: string;
+  /** The file's absolute path, so `--retry-failed` finds it from any folder. */
+  abs_path: string | null;
+  /** The media `name` sent (the file's base name). */
+  name: string | null;
   media_type: string | null;
+  /** Where media_type came from: manifest, sidecar, flag, file_name or none. */
+  media_type_source: string | null;
+  /** What the sidecar or manifest row gave, so a retry sends the same. */
+  custom_data: Record<string, unknown> | null;
   bytes: number | null;
   sha256: string | null;
   outcome: 'uploaded' | 'failed' | 'skipped';
   reason: string | null;
   status: number | null;
+  error_code: string | null;
   attempts: number | null;
   possibly_duplicated: boolean;
 }
 
-const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
-  'path', 'entity_id', 'media_type', 'bytes', 'sha256', 'outcome', 'reason', 'status', 'attempts', 'possibly_duplicated',
+/** The columns in order; a report from before some of them existed reads them as empty. */
+export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
+  'time', 'org', 'host', 'entity_id', 'path', 'abs_path', 'name', 'media_type', 'media_type_source', 'custom_data',
+  'bytes', 'sha256', 'outcome', 'reason', 'status', 'error_code', 'attempts', 'possibly_duplicated',
 ];
 
+/** Columns every report has had, so a CSV naming them is recognisably a report. */
+const REQUIRED_COLUMNS: ReadonlyArray<keyof ReportRow> = ['path', 'entity_id', 'outcome'];
+
+/** The file a report row is about, when it got as far as being checked. */
+type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData'>;
+
 /** The report row for a file's final event; undefined for events that are not outcomes. */
-function reportRow(event: UploadEvent): ReportRow | undefined {
+function reportRow(event: UploadEvent, file: Described | undefined, where: { time: string; org: string; host: string }): ReportRow | undefined {
+  const described = {
+    ...where,
+    abs_path: file?.absPath ?? null,
+    name: file?.name ?? null,
+    media_type_source: file?.mediaTypeSource ?? null,
+    custom_data: file?.customData ?? null,
+  };
   switch (event.event) {
     case 'uploaded':
-      return { path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+      return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, error_code: null, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
     case 'failed':
-      return { path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: null, outcome: 'failed', reason: [event.error_code, event.message].filter(Boolean).join(': '), status: event.status, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+      return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256 ?? null, outcome: 'failed', reason: [event.error_code, event.message].filter(Boolean).join(': '), status: event.status, error_code: event.error_code, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
     case 'skipped':
-      return { path: event.path, entity_id: event.entity_id ?? null, media_type: event.media_type ?? null, bytes: event.bytes ?? null, sha256: event.sha256 ?? null, outcome: 'skipped', reason: `${event.reason}: ${event.message}`, status: null, attempts: null, possibly_duplicated: false };
+      return { ...described, path: event.path, entity_id: event.entity_id ?? null, media_type: event.media_type ?? null, bytes: event.bytes ?? null, sha256: event.sha256 ?? null, outcome: 'skipped', reason: `${event.reason}: ${event.message}`, status: null, error_code: null, attempts: null, possibly_duplicated: false };
     default:
       return undefined;
   }
 }
 
-/** Where a run sent its files, said first in its report. */
+/** Whether a report row is a file to send again: it failed, or the run stopped before sending it. */
+export const isRetryable = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean =>
+  row.outcome === 'failed' || (row.outcome === 'skipped' && /^not_sent(:|$)/.test(row.reason ?? ''));
+
+/** Where a run sent its files and what ran, said first in its report. */
 export interface ReportHeader {
+  tool: 'u21-media';
+  tool_version: string;
   run_id: string;
   host: string;
   org: string;
@@ -48,7 +85,16 @@ export interface ReportHeader {
   proxy: string | null;
   /** The config file the run used, or null. */
   config: string | null;
+  /** The command line as typed, proxy credentials masked (the key is never on it), or null from the library. */
+  command: string | null;
   started: string;
+}
+
+/** How the run ended, said last in its report: the JSON report's last record, the CSV report's meta file. */
+export interface ReportEnd {
+  ended: string;
+  /** The run's summary counts; null when the run ended on an error before counting. */
+  totals: Record<string, unknown> | null;
 }
 
 // A cell a spreadsheet would run as a formula (the OWASP rule), and a leading quote, so that
@@ -56,16 +102,22 @@ export interface ReportHeader {
 const FORMULA_START = /^[=+\-@\t\r']/;
 
 const csvCell = (value: ReportRow[keyof ReportRow]): string => {
-  let text = value === null || value === undefined ? '' : String(value);
+  let text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
   if (FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
 /** A CSV cell as it was before csvCell guarded it. */
-const fromCsvCell = (text: string) => (text.length > 1 && text[0] === "'" && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text);
+export const fromCsvCell = (text: string) => (text.length > 1 && text[0] === "'" && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text);
+
+/** How the CSV report's first line starts: a reader (or `--manifest`) knows the file by it. */
+export const CSV_REPORT_MARK = '# u21-media report';
 
 /** The CSV report's first line: where the run went, as a comment a reader of the report sees first. */
-const csvHeaderLine = (h: ReportHeader) => `# u21-media report · run ${h.run_id} · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`;
+const csvHeaderLine = (h: ReportHeader) => `${CSV_REPORT_MARK} · run ${h.run_id} · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`.replace(/[\r\n]/g, ' ');
+
+/** The CSV report's meta file, beside it: `report.csv` → `report.csv.meta.json`. */
+export const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
 
 /**
  * Writes the per-file report as outcomes come (`.json` array or `.csv`), so memory stays flat.
@@ -78,28 +130,32 @@ export class ReportWriter {
 
   private constructor(
     private readonly out: WriteStream,
+    private readonly path: string,
     private readonly format: 'json' | 'csv',
+    private readonly header: ReportHeader | undefined,
+    private readonly now: () => number,
+    private readonly onError: (error: NodeJS.ErrnoException) => void,
   ) {}
 
-  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}): Promise<ReportWriter> {
+  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now): Promise<ReportWriter> {
     const ext = extname(path).toLowerCase();
     if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
     const out = createWriteStream(path);
     await once(out, 'open');
-    const writer = new ReportWriter(out, ext === '.json' ? 'json' : 'csv');
-    out.on('error', (error: NodeJS.ErrnoException) => {
-      if (writer.error) return;
-      writer.error = Object.assign(error, { path });
-      onError(writer.error);
-    });
+    const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError);
+    out.on('error', (error: NodeJS.ErrnoException) => writer.failed(Object.assign(error, { path })));
     if (writer.format === 'json') out.write(header ? `[\n${JSON.stringify({ run: header })}` : '[');
     else out.write(`${header ? `${csvHeaderLine(header)}\n` : ''}${REPORT_COLUMNS.join(',')}\n`);
     if (header) writer.rows++;
+    // Written at once too: a run killed before its end still leaves what it was.
+    if (header && writer.format === 'csv') await writer.writeMeta({ ...header, ended: null, totals: null });
     return writer;
   }
 
-  add(event: UploadEvent): void {
-    const row = reportRow(event);
+  /** A file's outcome event as a row; `file` is what the run knew of it beyond the event. */
+  add(event: UploadEvent, file?: Described): void {
+    const where = { time: new Date(this.now()).toISOString(), org: this.header?.org ?? null, host: this.header?.host ?? null };
+    const row = reportRow(event, file, where as { time: string; org: string; host: string });
     if (row) this.addRow(row);
   }
 
@@ -110,43 +166,79 @@ export class ReportWriter {
     this.rows++;
   }
 
-  /** Ends the report; a write error on the way is told to onError, not thrown. */
-  async close(): Promise<void> {
-    if (!this.error && this.format === 'json') this.out.write('\n]\n');
+  /** Ends the report, with how the run ended when it has a header; a write error on the way is told to onError, not thrown. */
+  async close(totals?: Record<string, unknown>): Promise<void> {
+    const end: ReportEnd = { ended: new Date(this.now()).toISOString(), totals: totals ?? null };
+    if (!this.error && this.format === 'json') this.out.write(`${this.header ? `,\n${JSON.stringify({ run_end: end })}` : ''}\n]\n`);
     this.out.end();
     await finished(this.out).catch(() => {});
+    if (this.header && this.format === 'csv' && !this.error) await this.writeMeta({ ...this.header, ...end });
+  }
+
+  private async writeMeta(meta: object): Promise<void> {
+    const path = metaPathOf(this.path);
+    await writeFile(path, `${JSON.stringify(meta, null, 2)}\n`).catch((error: NodeJS.ErrnoException) => this.failed(Object.assign(error, { path })));
+  }
+
+  private failed(error: NodeJS.ErrnoException): void {
+    if (this.error) return;
+    this.error = error;
+    this.onError(error);
   }
 }
 
-/** Reads a report written by ReportWriter (`.json` or `.csv`) back into rows. */
+/** Reads a report written by ReportWriter (`.json` or `.csv`, of any version) back into rows. */
 export async function readReport(path: string): Promise<ReportRow[]> {
   const text = await readFile(path, 'utf8');
   if (extname(path).toLowerCase() === '.json') {
     const rows = JSON.parse(text) as unknown;
     if (!Array.isArray(rows)) throw new Error('not a report: expected a JSON array of rows');
-    return (rows as Array<ReportRow | { run: unknown }>).filter((row): row is ReportRow => !('run' in row));
+    return (rows as Array<Partial<ReportRow> | { run: unknown } | { run_end: unknown }>)
+      .filter((row): row is Partial<ReportRow> => !('run' in row) && !('run_end' in row))
+      .map(completeRow);
   }
   const records: string[][] = [];
   // The first line may be the comment that says where the run went.
   const body = text.startsWith('# ') ? text.slice(text.indexOf('\n') + 1) : text;
   for await (const record of parseCsv([body])) records.push(record.fields.map(fromCsvCell));
   const [header, ...rest] = records;
-  if (!header || REPORT_COLUMNS.some((c) => !header.includes(c))) throw new Error(`not a report: the CSV header must name ${REPORT_COLUMNS.join(', ')}`);
-  const cell = (fields: string[], column: keyof ReportRow) => fields[header.indexOf(column)] ?? '';
-  const num = (text: string) => (text === '' ? null : Number(text));
-  return rest.map((f) => ({
-    path: cell(f, 'path'),
-    entity_id: cell(f, 'entity_id') || null,
-    media_type: cell(f, 'media_type') || null,
-    bytes: num(cell(f, 'bytes')),
-    sha256: cell(f, 'sha256') || null,
-    outcome: cell(f, 'outcome') as ReportRow['outcome'],
-    reason: cell(f, 'reason') || null,
-    status: num(cell(f, 'status')),
-    attempts: num(cell(f, 'attempts')),
-    possibly_duplicated: cell(f, 'possibly_duplicated') === 'true',
-  }));
+  if (!header || REQUIRED_COLUMNS.some((c) => !header.includes(c))) throw new Error(`not a report: the CSV header must name ${REQUIRED_COLUMNS.join(', ')}`);
+  return rest.map((fields) => reportRowFromCsv(header, fields));
 }
+
+/** One CSV report record as a row; columns an older report lacks read as empty. */
+export function reportRowFromCsv(header: readonly string[], fields: readonly string[]): ReportRow {
+  const cell = (column: keyof ReportRow) => {
+    const index = header.indexOf(column);
+    return index === -1 ? '' : (fields[index] ?? '');
+  };
+  const num = (text: string) => (text === '' ? null : Number(text));
+  const customData = cell('custom_data');
+  return {
+    time: cell('time') || null,
+    org: cell('org') || null,
+    host: cell('host') || null,
+    entity_id: cell('entity_id') || null,
+    path: cell('path'),
+    abs_path: cell('abs_path') || null,
+    name: cell('name') || null,
+    media_type: cell('media_type') || null,
+    media_type_source: cell('media_type_source') || null,
+    custom_data: customData ? (JSON.parse(customData) as Record<string, unknown>) : null,
+    bytes: num(cell('bytes')),
+    sha256: cell('sha256') || null,
+    outcome: cell('outcome') as ReportRow['outcome'],
+    reason: cell('reason') || null,
+    status: num(cell('status')),
+    error_code: cell('error_code') || null,
+    attempts: num(cell('attempts')),
+    possibly_duplicated: cell('possibly_duplicated') === 'true',
+  };
+}
+
+/** A JSON report row with the columns an older report lacks set to null. */
+const completeRow = (row: Partial<ReportRow>): ReportRow =>
+  Object.fromEntries(REPORT_COLUMNS.map((c) => [c, row[c] ?? (c === 'possibly_duplicated' ? false : null)])) as unknown as ReportRow;
 
 /** Writes rows as one report, `.json` or `.csv` by the path's extension. */
 export async function writeReport(path: string, rows: readonly ReportRow[]): Promise<void> {

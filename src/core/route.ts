@@ -8,7 +8,8 @@ export type EntitySource =
   | { kind: 'event'; id: string }
   | { kind: 'dir' }
   | { kind: 'prefix' }
-  | { kind: 'manifest'; path: string };
+  /** A manifest, or (retryFailed) a report's failed and not_sent rows. */
+  | { kind: 'manifest'; path: string; retryFailed?: true };
 
 /** Longest entity id Unit21 takes. */
 const MAX_ENTITY_ID_LENGTH = 128;

@@ -16,9 +16,10 @@ import { DEFAULTS } from './options.js';
 import { OutcomeSink } from './outcome-sink.js';
 import { checkProxyUrl, proxySecrets, shownProxy } from './proxy.js';
 import { createRedactor, type Redact } from './redact.js';
-import { ReportWriter } from './report.js';
+import { ReportWriter, type ReportHeader } from './report.js';
 import { shardField } from './shard.js';
 import { DEFAULT_RETRY_POLICY } from './transfer/retry-policy.js';
+import { readVersion } from './version.js';
 
 /** upload()'s run: the checks, the journal's lock, the check-first pass, then the transfer. */
 export async function uploadFiles(options: UploadOptions): Promise<UploadSummary> {
@@ -68,8 +69,9 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
   let report: ReportWriter | undefined;
   try {
     if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
-    const header = { ...where, started: new Date(started).toISOString() };
-    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path)), 'give a path to a writable .json or .csv file') : undefined;
+    const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
+    const now = () => clock.now();
+    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
   } catch (error) {
     journal?.close();
@@ -108,7 +110,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
     );
   } finally {
     // Closed before the summary: the last flush and fsync may fail too, and the summary says so.
-    await sink.close();
+    await sink.close(tally && { total: tally.uploaded + tally.failed + tally.skipped, ...tally });
     await Promise.all([transport.close(), reader.close()]);
   }
   return {
@@ -144,7 +146,7 @@ function refuseOverwrites(options: UploadOptions) {
       return absolute;
     }
   };
-  const named = [['--manifest', options.manifest], ['--journal', options.journal], ['--report', options.report]].filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const named = [['--manifest', options.manifest], ['--retry-failed', options.retryFailed], ['--journal', options.journal], ['--report', options.report]].filter((entry): entry is [string, string] => entry[1] !== undefined);
   for (const [i, [flag, path]] of named.entries()) {
     for (const [otherFlag, otherPath] of named.slice(i + 1)) {
       if (real(path) === real(otherPath)) throw new UsageError(`${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`, `give ${otherFlag} a file of its own`);

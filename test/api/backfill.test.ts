@@ -6,6 +6,9 @@ import { InputError, upload, UsageError, type UploadEvent, type UploadOptions } 
 import { startSandbox } from '../../src/sandbox/server.js';
 import { parseCsv } from '../../src/core/csv.js';
 import { closeAfter, FIXTURES, planned, sha256, tempDir } from '../helpers.js';
+import { readVersion } from '../../src/core/version.js';
+
+const version = readVersion();
 
 async function run(options: Partial<UploadOptions>, sandbox: Parameters<typeof startSandbox>[0] = {}) {
   const server = closeAfter(await startSandbox(sandbox));
@@ -178,25 +181,35 @@ describe('--report', () => {
     await copyFile(fixture('passport_front.jpg'), join(dir, 'in', 'ghost', 'passport_front.jpg'));
     await writeFile(join(dir, 'in', 'cust-1', 'notes.docx'), 'x');
     const report = join(dir, `report.${format}`);
-    const { summary } = await run({ paths: [join(dir, 'in')], entityFrom: 'dir', report }, { entities: ['cust-1'] });
+    const { summary, server } = await run({ paths: [join(dir, 'in')], entityFrom: 'dir', report }, { entities: ['cust-1'] });
     expect(summary).toMatchObject({ total: 4, uploaded: 1, failed: 1, skipped: 2 });
 
     const text = await readFile(report, 'utf8');
+    const header = { tool: 'u21-media', tool_version: version, run_id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/), host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/), org: 'sandbox', proxy: null, config: null, command: null, started: expect.any(String) };
+    const end = { ended: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), totals: expect.objectContaining({ total: 4, uploaded: 1, failed: 1, skipped: 2 }) };
     let rows: Array<Record<string, unknown>>;
     if (format === 'json') {
-      const [header, ...rest] = JSON.parse(text) as Array<Record<string, unknown>>;
-      expect(header).toEqual({ run: { run_id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/), host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/), org: 'sandbox', proxy: null, config: null, started: expect.any(String) } });
-      rows = rest;
-    } else rows = await csvObjects(text);
+      const records = JSON.parse(text) as Array<Record<string, unknown>>;
+      expect(records[0]).toEqual({ run: header });
+      expect(records.at(-1)).toEqual({ run_end: end });
+      rows = records.slice(1, -1);
+    } else {
+      rows = await csvObjects(text);
+      expect(JSON.parse(await readFile(`${report}.meta.json`, 'utf8'))).toEqual({ ...header, ...end });
+    }
     expect(rows).toHaveLength(4);
+    // What every row tells a reviewer, whatever the format.
+    const host = server.url + '/v1';
+    for (const row of rows) expect(row).toMatchObject({ org: 'sandbox', host, time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
     const byName = Object.fromEntries(rows.map((r) => [String(r.path).split('/').at(-1)!, r] as const));
     // The walk meets the two identical selfies in either order: one goes, one is a duplicate.
     const [sent, copy] = ['selfie.jpg', 'selfie copy.jpg'].sort((a) => (byName[a]!.outcome === 'uploaded' ? -1 : 1));
     const selfieSha = await sha256(fixture('selfie.jpg'));
-    expect(byName[sent!]).toMatchObject({ entity_id: 'cust-1', media_type: 'IMAGE_FACE_IMAGE', outcome: 'uploaded', sha256: selfieSha });
+    expect(byName[sent!]).toMatchObject({ entity_id: 'cust-1', name: sent, abs_path: join(dir, 'in', 'cust-1', sent!), media_type: 'IMAGE_FACE_IMAGE', media_type_source: 'file_name', outcome: 'uploaded', sha256: selfieSha });
     expect(byName[copy!]).toMatchObject({ outcome: 'skipped', sha256: selfieSha });
     expect(String(byName[copy!]!.reason)).toMatch(/^duplicate/);
-    expect(byName['passport_front.jpg']).toMatchObject({ entity_id: 'ghost', outcome: 'failed' });
+    // A failed row says what was tried: the file's hash, the media_type and where it came from, the API's error_code.
+    expect(byName['passport_front.jpg']).toMatchObject({ entity_id: 'ghost', outcome: 'failed', name: 'passport_front.jpg', media_type_source: 'file_name', sha256: await sha256(fixture('passport_front.jpg')), error_code: 'resource_not_found' });
     expect(String(byName['passport_front.jpg']!.status)).toBe('404');
     expect(byName['notes.docx']).toMatchObject({ outcome: 'skipped' });
   });

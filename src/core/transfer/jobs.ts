@@ -44,10 +44,10 @@ export function jobsOf(
       if ('unreadable' in verdict) {
         unreadableFiles.set(file, Object.assign(verdict.unreadable, { path: file.absPath }));
         yield file;
-      } else if (verdict.skip) outcomes.skip({ event: 'skipped', path: file.path, reason: verdict.skip, message: verdict.message, ...known(file), sha256: verdict.sha256 });
+      } else if (verdict.skip) outcomes.skip({ event: 'skipped', path: file.path, reason: verdict.skip, message: verdict.message, ...known(file), sha256: verdict.sha256 }, file);
       else if ('unknownOutcome' in verdict && !settings.resendUnknown) {
         const message = `an earlier run sent it and got no answer (${settings.journal!.path}); it may be on the entity already: check, then send it without --no-resend-unknown`;
-        outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message, ...known(file), sha256: verdict.sha256 });
+        outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message, ...known(file), sha256: verdict.sha256 }, file);
       } else {
         if ('unknownOutcome' in verdict) outcomes.sentBefore.add(file);
         yield file;

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { emptyTally, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
+import { emptyTally, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
 import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { PlannedFile } from '../plan.js';
@@ -54,14 +54,14 @@ export class Outcomes {
     private readonly onFailed: () => void,
   ) {}
 
-  skip(event: SkippedEvent): void {
+  skip(event: SkippedEvent, file?: PlannedFile): void {
     const { tally } = this;
     tally.skipped++;
     if (event.reason === 'invalid') tally.invalid++;
     if (event.reason === 'link_outside') tally.link_outside++;
     if (event.reason === 'not_sent') tally.not_sent++;
     if (event.reason === 'unknown_outcome') tally.unknown_outcome++;
-    this.sink.event(event);
+    this.sink.event(event, file);
   }
 
   /** A warning on the way, told as it comes. */
@@ -71,7 +71,7 @@ export class Outcomes {
 
   /** A file the run stopped before sending. */
   notSent(file: PlannedFile): void {
-    this.skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${whyStopped(this.tally.stopped)}`, ...known(file) });
+    this.skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${whyStopped(this.tally.stopped)}`, ...known(file) }, file);
   }
 
   /** The write-ahead records of a job's first attempt; false when they could not be written and the request must not leave. */
@@ -86,7 +86,7 @@ export class Outcomes {
       this.tally.uploaded++;
       this.tally.bytes += file.bytes;
       const record = (): OutcomeRecord => ({ ...this.described(file, sha256), outcome: 'uploaded', status, attempts: job.attempts, ...flagged });
-      this.sink.outcome(record, { event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes, attempts: job.attempts, sha256, ...flagged });
+      this.sink.outcome(record, { event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes, attempts: job.attempts, sha256, ...flagged }, file);
     }
   }
 
@@ -104,8 +104,10 @@ export class Outcomes {
         error_code: detail.errorCode,
         message: detail.message,
       });
+      const sha256 = digests?.[index];
+      const event: FailedEvent = { event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes: file.bytes, ...(sha256 !== undefined && { sha256 }), ...flagged };
       // A file never tried has nothing to close in the journal.
-      this.sink.outcome(job.attempts > 0 ? record : undefined, { event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes: file.bytes, ...flagged });
+      this.sink.outcome(job.attempts > 0 ? record : undefined, event, file);
     }
     this.onFailed();
   }

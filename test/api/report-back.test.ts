@@ -1,0 +1,140 @@
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { upload, UsageError, type UploadOptions } from '../../src/index.js';
+import { readReport } from '../../src/core/report.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
+import { closeAfter, FIXTURES, planned, sha256, tempDir } from '../helpers.js';
+
+const KEY = 'k-report-back-5f1e';
+
+async function sandbox(entities?: string[]): Promise<Sandbox> {
+  return closeAfter(await startSandbox({ apiKey: KEY, org: 'acme', ...(entities && { entities }) }));
+}
+
+const send = (server: Sandbox, options: Partial<UploadOptions>) => upload({ org: server.org, baseUrl: server.url, apiKey: server.apiKey, ...options });
+
+/** Four files in a manifest, two of them for cust-2, one with custom_data the report must carry. */
+async function exportFolder(): Promise<string> {
+  const dir = await tempDir();
+  await mkdir(join(dir, 'files'));
+  for (const name of ['passport_front.jpg', 'passport_front.jpg.json', 'selfie.jpg', 'proof_of_address.pdf', 'proof_of_address.pdf.json', 'id_card_front.jpg']) {
+    await copyFile(join(FIXTURES, name), join(dir, 'files', name));
+  }
+  const rows = [
+    'path,entity_id,media_type,custom_data',
+    'files/passport_front.jpg,cust-1,,',
+    'files/selfie.jpg,cust-2,,"{""case"":""=7""}"',
+    'files/proof_of_address.pdf,cust-1,,',
+    'files/id_card_front.jpg,cust-2,IMAGE_ID_CARD_BACK,',
+  ];
+  await writeFile(join(dir, 'manifest.csv'), `${rows.join('\n')}\n`);
+  return dir;
+}
+
+/** What a sandbox stored, by file name: entity, media_type, custom_data, hash. */
+const storedBy = (server: Sandbox) => Object.fromEntries(server.stored.map((m) => [m.name, [m.objectId, m.mediaType ?? null, m.customData ?? null, m.sha256]]));
+
+describe('a report given back', () => {
+  it.each(['csv', 'json'] as const)('as --manifest (%s), sends every file it lists again, as the first run sent it', async (format) => {
+    const dir = await exportFolder();
+    const first = await sandbox(['cust-1']);
+    const report = join(dir, `report.${format}`);
+    const summary = await send(first, { manifest: 'manifest.csv', report, cwd: dir });
+    expect(summary).toMatchObject({ uploaded: 2, failed: 2 });
+
+    const again = await sandbox();
+    expect(await send(again, { manifest: report, cwd: await tempDir() })).toMatchObject({ uploaded: 4, failed: 0 });
+    const expected = {
+      'passport_front.jpg': ['cust-1', 'IMAGE_PASSPORT_FRONT', { source: 'onfido', document_country: 'GB', document_number_last4: '4821' }, await sha256(join(dir, 'files', 'passport_front.jpg'))],
+      'selfie.jpg': ['cust-2', 'IMAGE_FACE_IMAGE', { case: '=7' }, await sha256(join(dir, 'files', 'selfie.jpg'))],
+      'proof_of_address.pdf': ['cust-1', 'PROOF_OF_ADDRESS', expect.objectContaining({ document: 'utility_bill' }), await sha256(join(dir, 'files', 'proof_of_address.pdf'))],
+      'id_card_front.jpg': ['cust-2', 'IMAGE_ID_CARD_BACK', null, await sha256(join(dir, 'files', 'id_card_front.jpg'))],
+    };
+    expect(storedBy(again)).toEqual(expected);
+  });
+
+  it.each(['csv', 'json'] as const)('with --retry-failed (%s), sends only the failed files, keeping where their media_type came from', async (format) => {
+    const dir = await exportFolder();
+    const first = await sandbox(['cust-1']);
+    const report = join(dir, `report.${format}`);
+    await send(first, { manifest: 'manifest.csv', report, cwd: dir });
+
+    const again = await sandbox();
+    const retryReport = join(dir, `retry.${format}`);
+    expect(await send(again, { retryFailed: report, report: retryReport, cwd: dir })).toMatchObject({ total: 2, uploaded: 2, failed: 0, skipped: 0 });
+    expect(storedBy(again)).toEqual({
+      'selfie.jpg': ['cust-2', 'IMAGE_FACE_IMAGE', { case: '=7' }, await sha256(join(dir, 'files', 'selfie.jpg'))],
+      'id_card_front.jpg': ['cust-2', 'IMAGE_ID_CARD_BACK', null, await sha256(join(dir, 'files', 'id_card_front.jpg'))],
+    });
+    const rows = await readReport(retryReport);
+    expect(rows.map((r) => [r.path, r.media_type_source, r.outcome])).toEqual([
+      ['files/selfie.jpg', 'file_name', 'uploaded'],
+      ['files/id_card_front.jpg', 'manifest', 'uploaded'],
+    ]);
+    // The retry's own report has nothing left to retry: a run from it sends nothing and ends clean.
+    const third = await sandbox();
+    expect(await send(third, { retryFailed: retryReport, cwd: dir })).toMatchObject({ total: 0, uploaded: 0, failed: 0 });
+    expect(third.requests).toHaveLength(0);
+  });
+
+  it('takes the not_sent rows of a run stopped by --fail-fast, and not the skipped duplicates', async () => {
+    const dir = await exportFolder();
+    await copyFile(join(dir, 'files', 'passport_front.jpg'), join(dir, 'files', 'passport copy.jpg'));
+    await writeFile(join(dir, 'manifest.csv'), 'path,entity_id\nfiles/passport_front.jpg,cust-1\nfiles/passport copy.jpg,cust-1\nfiles/selfie.jpg,cust-2\nfiles/proof_of_address.pdf,cust-1\nfiles/id_card_front.jpg,cust-1\n');
+    const first = await sandbox(['cust-1']);
+    const report = join(dir, 'report.csv');
+    const summary = await send(first, { manifest: 'manifest.csv', report, cwd: dir, failFast: true, concurrency: 1 });
+    expect(summary).toMatchObject({ uploaded: 1, failed: 1, not_sent: 2 });
+    const rows = await readReport(report);
+    // A skip is told as it is decided, before the upload ahead of it ends: compared in path order.
+    expect(rows.map((r) => [r.path, r.outcome, r.reason?.split(':')[0] ?? null]).sort()).toEqual([
+      ['files/id_card_front.jpg', 'skipped', 'not_sent'],
+      ['files/passport copy.jpg', 'skipped', 'duplicate'],
+      ['files/passport_front.jpg', 'uploaded', null],
+      ['files/proof_of_address.pdf', 'skipped', 'not_sent'],
+      ['files/selfie.jpg', 'failed', 'resource_not_found'],
+    ]);
+
+    const again = await sandbox();
+    await send(again, { retryFailed: report, cwd: dir });
+    expect(again.stored.map((m) => m.name).sort()).toEqual(['id_card_front.jpg', 'proof_of_address.pdf', 'selfie.jpg']);
+  });
+
+  it('still refuses a plain manifest with a column it does not know', async () => {
+    const dir = await exportFolder();
+    await writeFile(join(dir, 'm.csv'), 'path,entity_id,media_typ\nfiles/selfie.jpg,c1,IMAGE_FACE_IMAGE\n');
+    const { invalid } = await planned({ manifest: join(dir, 'm.csv') });
+    expect(invalid).toEqual([{ path: join(dir, 'm.csv'), message: expect.stringMatching(/unknown column "media_typ"/) }]);
+  });
+
+  it('refuses a manifest given as --retry-failed, and a JSON file that is not a report', async () => {
+    const dir = await exportFolder();
+    const plain = await planned({ retryFailed: join(dir, 'manifest.csv') });
+    expect(plain.invalid).toEqual([{ path: join(dir, 'manifest.csv'), message: expect.stringMatching(/^not a report written by --report/) }]);
+    await writeFile(join(dir, 'list.json'), '[{"path":"files/selfie.jpg","entity_id":"c1"}]\n');
+    const json = await planned({ manifest: join(dir, 'list.json') });
+    expect(json.invalid).toEqual([{ path: join(dir, 'list.json'), message: expect.stringMatching(/^not a report written by --report/) }]);
+  });
+
+  it.each([
+    [{ manifest: 'm.csv' }, '--manifest'],
+    [{ entity: 'c1' }, '--entity'],
+    [{ event: 'e1' }, '--event'],
+    [{ paths: ['x.jpg'] }, 'path arguments'],
+    [{ entity: 'c1', paths: ['x.jpg'] }, '--entity, path arguments'],
+  ])('refuses --retry-failed with %j', async (options, named) => {
+    const error = await planned({ retryFailed: 'report.csv', ...options }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`--retry-failed cannot be combined with ${named}`);
+  });
+
+  it('merges old reports (without the new columns) with new ones', async () => {
+    const dir = await tempDir();
+    const old = '# u21-media report · run 20260101T000000Z-abcdef · host h · org o · config none · started 2026-01-01T00:00:00.000Z\npath,entity_id,media_type,bytes,sha256,outcome,reason,status,attempts,possibly_duplicated\na.jpg,c1,,3,abc,uploaded,,200,1,false\n';
+    await writeFile(join(dir, 'old.csv'), old);
+    const rows = await readReport(join(dir, 'old.csv'));
+    expect(rows).toEqual([expect.objectContaining({ path: 'a.jpg', entity_id: 'c1', bytes: 3, sha256: 'abc', outcome: 'uploaded', abs_path: null, name: null, time: null })]);
+    expect(await readFile(join(dir, 'old.csv'), 'utf8')).toBe(old);
+  });
+});

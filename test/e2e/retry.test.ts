@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readReport } from '../../src/core/report.js';
+import { readVersion } from '../../src/core/version.js';
+import { startSandbox } from '../../src/sandbox/server.js';
+import { BIN, cleanEnv, closeAfter, runBin, tempDir, type CliResult } from '../helpers.js';
+
+const KEY = 'sk-live-retry-9c2e41d7';
+const PROXY_PASSWORD = 'proxy-pass-77x';
+// A loopback API is never reached through a proxy: the flag is here to be kept out of what the run writes.
+const PROXY = `http://bob:${PROXY_PASSWORD}@proxy.invalid:3128`;
+const FILES = 12;
+
+/** Twelve small PDFs in kyc/ under a fresh working folder. */
+async function workFolder(): Promise<string> {
+  const dir = await tempDir();
+  await mkdir(join(dir, 'kyc'));
+  await Promise.all(Array.from({ length: FILES }, (_, i) => writeFile(join(dir, 'kyc', `doc_${String(i).padStart(2, '0')}.pdf`), `%PDF-1.4 statement ${i} ${'x'.repeat(i * 10)}\n`)));
+  return dir;
+}
+
+/** A folder on PATH whose `u21-media` is the built binary, so a printed command runs as printed. */
+async function pathWithBin(): Promise<string> {
+  const bin = join(await tempDir(), 'bin');
+  await mkdir(bin);
+  await writeFile(join(bin, 'u21-media'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
+  await chmod(join(bin, 'u21-media'), 0o755);
+  return `${bin}:${process.env.PATH}`;
+}
+
+/** Runs a command line in a POSIX shell, as a user pasting it would. */
+function runInShell(command: string, cwd: string, env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', command], { cwd, env: cleanEnv(env) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, events: [] }));
+  });
+}
+
+const faulty = (port = 0) => startSandbox({ apiKey: KEY, org: 'acme', port, faults: { seed: 5, error500: 0.4 } });
+
+describe('retrying the failures of a run from its report (built binary)', () => {
+  it.each(['csv', 'json'] as const)('the printed command (%s report) sends exactly the failed files once the faults are off, and nothing else', async (format) => {
+    const dir = await workFolder();
+    const first = await faulty();
+    const port = Number(new URL(first.url).port);
+    const report = `report.${format}`;
+    const args = ['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', first.url, '--retries', '0', '--concurrency', '2', '--journal', 'journal.jsonl', '--report', report, '--proxy', PROXY, '--quiet'];
+    const run = await runBin(args, { cwd: dir, env: { U21_API_KEY: KEY } });
+    await first.close();
+
+    expect(run.code).toBe(1);
+    const rows = await readReport(join(dir, report));
+    const failed = rows.filter((r) => r.outcome === 'failed').map((r) => r.name!).sort();
+    const uploaded = rows.filter((r) => r.outcome === 'uploaded').map((r) => r.name!).sort();
+    expect(failed.length).toBeGreaterThan(0);
+    expect(uploaded.length).toBeGreaterThan(0);
+    expect([...failed, ...uploaded].sort()).toHaveLength(FILES);
+    expect(first.stored.map((m) => m.name).sort()).toEqual(uploaded);
+
+    // Said with --quiet too: it is the way back.
+    const lines = run.stderr.split('\n');
+    const at = lines.findIndex((line) => line.startsWith('u21-media: to retry the'));
+    expect(lines[at]).toBe(`u21-media: to retry the ${failed.length} file${failed.length === 1 ? '' : 's'} (${failed.length} failed), run from this folder:`);
+    const command = lines[at + 1]!.trim();
+    // The run's options without its files, entity, report and the proxy that holds a password.
+    expect(command).toBe(`u21-media upload --retry-failed ${report} --org acme --base-url ${first.url} --retries 0 --concurrency 2 --journal journal.jsonl --quiet --report report.retry.${format}`);
+    expect(run.stderr).toMatch(/the proxy is left out because it holds credentials: set HTTPS_PROXY/);
+    for (const output of [run.stdout, run.stderr]) {
+      expect(output).not.toContain(KEY);
+      expect(output).not.toContain(PROXY_PASSWORD);
+    }
+
+    // The same port, the faults off: the command runs as printed, with the key from the environment.
+    const second = closeAfter(await startSandbox({ apiKey: KEY, org: 'acme', port }));
+    const retry = await runInShell(command, dir, { U21_API_KEY: KEY, PATH: await pathWithBin() });
+    expect(retry.code).toBe(0);
+    expect(second.stored.map((m) => m.name).sort()).toEqual(failed);
+    // One request a failed file: none of those already uploaded was sent again.
+    expect(second.requests.map((r) => r.status)).toEqual(failed.map(() => 200));
+    for (const m of second.stored) {
+      expect(m.objectId).toBe('cust-7');
+      expect(m.bytes).toBe((await stat(join(dir, 'kyc', m.name))).size);
+      expect(m.sha256).toBe(rows.find((r) => r.name === m.name)!.sha256);
+    }
+    const retried = await readReport(join(dir, `report.retry.${format}`));
+    expect(retried.map((r) => [r.name, r.outcome]).sort()).toEqual(failed.map((name) => [name, 'uploaded']));
+    expect(retry.stderr).not.toContain('to retry');
+  });
+
+  it('writes report columns and a header a reviewer can check, without the key or the proxy password', async () => {
+    const dir = await workFolder();
+    const server = closeAfter(await faulty());
+    const args = ['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', server.url, '--retries', '0', '--report', 'report.csv', '--proxy', PROXY];
+    const run = await runBin([...args, '--json'], { cwd: dir, env: { U21_API_KEY: KEY } });
+    expect(run.code).toBe(1);
+    const summary = run.events.at(-1)!;
+
+    const text = await readFile(join(dir, 'report.csv'), 'utf8');
+    const [first, columns] = text.split('\n');
+    expect(first).toMatch(new RegExp(`^# u21-media report · run ${String(summary.run_id)} · host ${server.url}/v1 · org acme · config none · started `));
+    expect(columns).toBe('time,org,host,entity_id,path,abs_path,name,media_type,media_type_source,custom_data,bytes,sha256,outcome,reason,status,error_code,attempts,possibly_duplicated');
+    const meta = JSON.parse(await readFile(join(dir, 'report.csv.meta.json'), 'utf8')) as Record<string, unknown>;
+    expect(meta).toEqual({
+      tool: 'u21-media',
+      tool_version: readVersion(),
+      run_id: summary.run_id,
+      host: `${server.url}/v1`,
+      org: 'acme',
+      proxy: null,
+      config: null,
+      command: `u21-media upload kyc --entity cust-7 --org acme --base-url ${server.url} --retries 0 --report report.csv --proxy 'http://***@proxy.invalid:3128' --json`,
+      started: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      ended: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      totals: expect.objectContaining({ total: FILES, uploaded: summary.uploaded, failed: summary.failed, skipped: 0 }),
+    });
+
+    const rows = await readReport(join(dir, 'report.csv'));
+    expect(rows).toHaveLength(FILES);
+    for (const row of rows) {
+      const name = row.path.replace('kyc/', '');
+      const bytes = (await stat(join(dir, 'kyc', name))).size;
+      const common = { org: 'acme', host: `${server.url}/v1`, entity_id: 'cust-7', abs_path: join(dir, 'kyc', name), name, media_type: null, media_type_source: 'none', bytes, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), attempts: 1, possibly_duplicated: false };
+      if (row.outcome === 'uploaded') expect(row).toMatchObject({ ...common, status: 200, error_code: null, reason: null });
+      else expect(row).toMatchObject({ ...common, outcome: 'failed', status: 500, error_code: 'internal_error', reason: expect.stringMatching(/^internal_error/) });
+    }
+    // The failed event carries the hash too, for --json consumers.
+    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    for (const written of [text, JSON.stringify(meta), run.stdout, run.stderr]) {
+      expect(written).not.toContain(KEY);
+      expect(written).not.toContain(PROXY_PASSWORD);
+    }
+  });
+
+  it('without --report, says once how to get a report to retry from', async () => {
+    const dir = await workFolder();
+    const server = closeAfter(await faulty());
+    const run = await runBin(['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', server.url, '--retries', '0', '-q'], { cwd: dir, env: { U21_API_KEY: KEY } });
+    expect(run.code).toBe(1);
+    expect(run.stderr.match(/add --report <file> to get a report to retry from/g)).toHaveLength(1);
+    expect(run.stderr).not.toContain('--retry-failed report');
+  });
+});
