@@ -97,7 +97,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
     explainEnd(summary, io, org, apiKey!.source, journal);
     const typed = (path: string | undefined) => (path !== undefined && shard ? shardFileName(path, shard) : path);
-    retryHint(summary, io, args, { org, env: settings.env, baseUrl: settings.baseUrl, report: typed(settings.report), journal: settings.sources.journal === 'flag' ? typed(settings.journal) : undefined });
+    retryHint(summary, io, args, { org, env: settings.env, baseUrl: settings.baseUrl, report: typed(settings.report), journal: settings.sources.journal === 'flag' && typeof settings.journal === 'string' ? typed(settings.journal) : undefined });
     return exitCodeOf(summary);
   } finally {
     render.close();

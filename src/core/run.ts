@@ -73,6 +73,8 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
     const now = () => clock.now();
     report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
+    // The report's first lines can fail before the sink exists to hear of it.
+    if (report?.error) sink.fail(report.error, report.error.path ?? options.report!);
   } catch (error) {
     journal?.close();
     throw error;
