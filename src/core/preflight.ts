@@ -2,7 +2,7 @@ import { stat as statCallback, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename } from 'node:path';
 import { contentTypeOf, CONVERTIBLE_EXTENSIONS, extensionOf, FITTABLE_EXTENSIONS, jpegName, SUPPORTED_EXTENSIONS } from './file-types.js';
-import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, readHeadAndTail, type Detected } from './sniff.js';
+import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, kindOfExtension, readHeadAndTail, type Detected } from './sniff.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
@@ -182,11 +182,10 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
 const MAX_REENCODED_INPUT = 200_000_000;
 
 const FITTABLE_KINDS: ReadonlySet<Detected> = new Set(['jpeg', 'png', 'tiff']);
-const KIND_OF_EXTENSION: Readonly<Record<string, Detected>> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', tiff: 'tiff', tif: 'tiff', heic: 'heic', heif: 'heic', avif: 'avif', webp: 'webp' };
 
 /** What --convert, --fit and --strip-location will do to this file, from what it is (its content when checked, else its extension). */
 function fixFor(ext: string, detected: Detected | undefined, bytes: number, settings: PreflightSettings): Fix | { problem: string } {
-  const kind = detected !== undefined && detected !== 'unknown' ? detected : KIND_OF_EXTENSION[ext];
+  const kind = detected !== undefined && detected !== 'unknown' ? detected : kindOfExtension(ext);
   const fix: Fix = {};
   if (settings.convert && kind !== undefined && CONVERTIBLE.has(kind)) fix.convert = true;
   if (bytes > settings.maxFileSize) {

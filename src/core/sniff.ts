@@ -61,6 +61,11 @@ const EXPECTED: Readonly<Record<string, readonly Detected[]>> = {
 /** The extension Unit21 takes for each kind, to say "rename it to .png". */
 const EXTENSION_OF: Partial<Record<Detected, string>> = { jpeg: 'jpg', png: 'png', gif: 'gif', tiff: 'tiff', pdf: 'pdf', eps: 'eps', mp4: 'mp4', mov: 'mov', avi: 'avi', wmv: 'wmv', mkv: 'mkv' };
 
+const KIND_OF_EXTENSION: Readonly<Record<string, Detected>> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', tiff: 'tiff', tif: 'tiff', heic: 'heic', heif: 'heic', avif: 'avif', webp: 'webp' };
+
+/** The image kind an extension names, for a file whose content was not checked. */
+export const kindOfExtension = (ext: string): Detected | undefined => KIND_OF_EXTENSION[ext];
+
 /** Images --convert turns into JPEG. */
 export const CONVERTIBLE: ReadonlySet<Detected> = new Set(['heic', 'avif', 'webp']);
 
