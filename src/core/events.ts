@@ -1,21 +1,31 @@
 import type { MediaTypeSource } from './media-type.js';
-import type { Checked, SkipReason } from './plan.js';
+import type { Change, Checked, SkipReason } from './plan.js';
+import type { Detected } from './sniff.js';
 import type { WriteFailure } from './outcome-sink.js';
 
 /** Events use the `--json` contract's field names, so the CLI prints them as they are. */
-export interface UploadedEvent {
+export interface UploadedEvent extends SentChanged {
   event: 'uploaded';
   path: string;
   entity_id: string;
   media_type: string | null;
   bytes: number;
   attempts: number;
-  /** sha256 of the bytes sent, for audit. */
+  /** sha256 of the file on disk, for audit: the bytes sent, unless it was changed (then see sent_sha256). */
   sha256: string;
   possibly_duplicated?: true;
 }
 
-export interface FailedEvent {
+/** Said of a file sent changed (--convert, --fit, --strip-location): `bytes` and `sha256` are then the original's. */
+export interface SentChanged {
+  /** The media name it was sent under (`.heic` → `.jpg`). */
+  sent_name?: string;
+  sent_bytes?: number;
+  sent_sha256?: string;
+  changes?: Change[];
+}
+
+export interface FailedEvent extends SentChanged {
   event: 'failed';
   path: string;
   entity_id: string;
@@ -73,6 +83,12 @@ export interface PlannedEvent {
   media_type: string | null;
   media_type_source: MediaTypeSource;
   bytes: number;
+  /** What its content was detected as (jpeg, png, pdf, heic, …, or unknown); null when not checked (--no-sniff, txt, raw). */
+  detected: Detected | null;
+  /** What will be done to it before sending: convert, fit, strip_location (GPS taken out if it has any). */
+  fix?: Array<'convert' | 'fit' | 'strip_location'>;
+  /** The name it will be sent under, when not its own (`.heic` → `.jpg`). */
+  sent_name?: string;
 }
 
 export interface UploadSummary {

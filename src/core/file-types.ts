@@ -21,6 +21,19 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 
 const IMAGES = new Set(['png', 'jpg', 'jpeg', 'tiff', 'tif', 'gif', 'raw', 'eps']);
 
+/** Extensions Unit21 does not take that --convert turns into JPEG. */
+export const CONVERTIBLE_EXTENSIONS: ReadonlySet<string> = new Set(['heic', 'heif', 'avif', 'webp']);
+
+/** Image extensions --fit can re-encode and --strip-location can clean. */
+export const FITTABLE_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'tiff', 'tif']);
+
+/** The same name with a .jpg extension, for a file sent as JPEG (`IMG_0042.heic` → `IMG_0042.jpg`); a .jpg/.jpeg name stays. */
+export function jpegName(fileName: string): string {
+  const ext = extname(fileName);
+  if (/^\.jpe?g$/i.test(ext)) return fileName;
+  return `${ext ? fileName.slice(0, -ext.length) : fileName}.jpg`;
+}
+
 /** The supported extensions as documented (aliases listed after their canonical names). */
 export const SUPPORTED_EXTENSIONS = Object.keys(CONTENT_TYPES);
 

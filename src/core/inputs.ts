@@ -2,11 +2,12 @@ import type { PlanOptions } from '../index.js';
 import { CheckedSizes } from './checked-sizes.js';
 import { discover } from './discover.js';
 import { InputError, UsageError, type Problem } from './errors.js';
-import { eventOf, type DryRunSummary, type PlanEvent, type UploadEvent } from './events.js';
+import { basename } from 'node:path';
+import { eventOf, type DryRunSummary, type PlanEvent, type PlannedEvent, type UploadEvent } from './events.js';
 import { readManifest } from './manifest.js';
 import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
-import type { Checked } from './plan.js';
+import type { Checked, PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
 import { shardField } from './shard.js';
@@ -32,6 +33,10 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
     infer: options.infer ?? DEFAULTS.infer,
     rules,
     maxFileSize: options.maxFileSize ?? DEFAULTS.maxFileSize,
+    sniff: options.sniff ?? DEFAULTS.sniff,
+    convert: options.convert ?? DEFAULTS.convert,
+    fit: options.fit ?? DEFAULTS.fit,
+    stripLocation: options.stripLocation ?? DEFAULTS.stripLocation,
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
     ...(options.shard && { shard: options.shard }),
   };
@@ -115,11 +120,18 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       const f = item.file;
       summary.planned++;
       summary.bytes += f.bytes;
-      emit({ event: 'planned', path: f.path, entity_id: f.entityId, media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes });
+      emit({ event: 'planned', path: f.path, entity_id: f.entityId, media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f) });
     }
   }
   if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems, summary.planned);
   return summary;
+}
+
+/** A planned change, as the dry run shows it: what will be done, and the name it will be sent under. */
+function plannedFix(file: PlannedFile): Pick<PlannedEvent, 'fix' | 'sent_name'> {
+  if (!file.fix) return {};
+  const fix = (['convert', 'fit', 'strip_location'] as const).filter((what) => file.fix![what === 'strip_location' ? 'stripLocation' : what]);
+  return { fix, ...(file.name !== basename(file.absPath) && { sent_name: file.name }) };
 }
 
 /** What the check-first pass reads of an upload's options. */

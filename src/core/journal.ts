@@ -17,6 +17,11 @@ interface RecordBase {
   /** Known before sending for a request read whole; always known once uploaded. */
   sha256: string | null;
   bytes: number;
+  /** For a file sent changed (--convert, --fit, --strip-location): the sha256 and bytes above are the original's; these, the copy's. */
+  sent_name?: string;
+  sent_bytes?: number;
+  sent_sha256?: string;
+  changes?: Array<'converted' | 'fitted' | 'location_stripped'>;
 }
 
 /** Written before a request leaves (a write-ahead record): with no outcome after it, the upload's outcome is unknown. */

@@ -1,5 +1,6 @@
 import type { MediaTypeSource } from './media-type.js';
 import type { Problem } from './errors.js';
+import type { Detected } from './sniff.js';
 
 /** One file that passed preflight, with everything needed to send it. */
 export interface PlannedFile {
@@ -14,7 +15,29 @@ export interface PlannedFile {
   customData?: Record<string, unknown>;
   bytes: number;
   contentType: string;
+  /** What its first bytes say it is; absent when not checked (--no-sniff, or txt and raw, which have no signature). */
+  detected?: Detected;
+  /** What to do to it before sending (--convert, --fit, --strip-location); `name` and `contentType` already say what is sent. */
+  fix?: Fix;
+  /**
+   * Set once it was changed: the original on disk. `absPath` and `bytes` then describe the
+   * changed copy that is sent, from the run's temporary folder.
+   */
+  original?: { absPath: string; bytes: number; sha256: string; changes: Change[] };
 }
+
+/** Changes the run may make to an image before sending it. */
+export interface Fix {
+  /** HEIC/HEIF, AVIF or WebP to JPEG. */
+  convert?: true;
+  /** Over --max-file-size: downscaled and re-encoded as JPEG until it fits. */
+  fit?: true;
+  /** GPS metadata (EXIF and XMP) taken out, if it has any. */
+  stripLocation?: true;
+}
+
+/** What was done to a file that was sent changed, as events, journal and report say it. */
+export type Change = 'converted' | 'fitted' | 'location_stripped';
 
 /** Why a file is not sent although the run goes on. */
 export type SkipReason = 'unsupported' | 'link_outside' | 'invalid' | 'journal' | 'duplicate' | 'not_sent' | 'unknown_outcome';

@@ -1,7 +1,8 @@
 import { stat as statCallback, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename } from 'node:path';
-import { contentTypeOf, extensionOf, SUPPORTED_EXTENSIONS } from './file-types.js';
+import { contentTypeOf, CONVERTIBLE_EXTENSIONS, extensionOf, FITTABLE_EXTENSIONS, jpegName, SUPPORTED_EXTENSIONS } from './file-types.js';
+import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, kindOfExtension, readHeadAndTail, type Detected } from './sniff.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
@@ -10,7 +11,7 @@ import { route, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
 import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
-import type { Checked, PlannedFile } from './plan.js';
+import type { Checked, Fix, PlannedFile } from './plan.js';
 import type { CheckedSizes } from './checked-sizes.js';
 
 export interface PreflightSettings {
@@ -19,6 +20,12 @@ export interface PreflightSettings {
   infer: boolean;
   rules: readonly CompiledRule[];
   maxFileSize: number;
+  /** Compare each file's content with its extension (--no-sniff turns it off). */
+  sniff: boolean;
+  /** --convert, --fit, --strip-location: what may be changed before sending. */
+  convert: boolean;
+  fit: boolean;
+  stripLocation: boolean;
   /** Only this shard's files are checked and yielded. */
   shard?: Shard;
   /** A large run's second look: only the files its check saw, at the size they had then. */
@@ -88,10 +95,12 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     if ('problem' in verdict) return { path: file.path, message: verdict.problem };
     return { path: file.path, skip: verdict.message, ...(verdict.skip === 'link_outside' && { reason: verdict.skip }) };
   }
-  const contentType = contentTypeOf(name);
-  if (!contentType) {
-    const ext = extensionOf(name);
-    const message = `${ext ? `.${ext}` : 'a file without an extension'} is not a file type Unit21 accepts`;
+  const ext = extensionOf(name);
+  // HEIC and WebP photos are not Unit21's, but their JPEG copies are.
+  const convertible = settings.convert && CONVERTIBLE_EXTENSIONS.has(ext);
+  if (!convertible && !contentTypeOf(name)) {
+    const offer = CONVERTIBLE_EXTENSIONS.has(ext) ? ' (--convert sends it as JPEG)' : '';
+    const message = `${ext ? `.${ext}` : 'a file without an extension'} is not a file type Unit21 accepts${offer}`;
     if (!file.explicit) return { path: file.path, skip: message };
     return { path: file.path, message: `${message}; supported: ${SUPPORTED_EXTENSIONS.join(', ')}` };
   }
@@ -109,9 +118,34 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
   if ('problem' in routed) return { path: file.path, message: routed.problem };
   if (bytes === 0) return { path: file.path, message: 'file is empty (0 bytes); Unit21 rejects empty media' };
-  if (bytes > settings.maxFileSize) {
-    return { path: file.path, message: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}; Unit21 takes at most 5 MB per file (raise --max-file-size only for a deployment that accepts more)` };
+  // A photo to convert or fit is measured once it is re-encoded.
+  const reencoded = convertible || (settings.fit && FITTABLE_EXTENSIONS.has(ext));
+  if (bytes > settings.maxFileSize && !reencoded) {
+    const offer = FITTABLE_EXTENSIONS.has(ext) ? '; or pass --fit to re-encode it to fit' : '';
+    return { path: file.path, message: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}; Unit21 takes at most 5 MB per file (raise --max-file-size only for a deployment that accepts more)${offer}` };
   }
+  if (bytes > MAX_REENCODED_INPUT && reencoded) return { path: file.path, message: `file is ${bytes} bytes, too large to re-encode (at most ${MAX_REENCODED_INPUT}); make it smaller first` };
+
+  let detected: Detected | undefined;
+  // A large run's second look sends what its first look checked (sizes guard against changes since), and needs the content only to change it.
+  const sniffNow = settings.sniff && isSniffed(ext) && (!settings.checkedSizes || settings.convert || settings.fit || settings.stripLocation);
+  if (sniffNow) {
+    let read;
+    try {
+      read = await readHeadAndTail(file.absPath, bytes, (head) => hasEndMarker(detect(head)));
+    } catch (error) {
+      return { path: file.path, message: `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check that it exists and its permissions` };
+    }
+    const verdict = judge(ext, read.head, read.tail, { convert: settings.convert, imageExtension: convertible || FITTABLE_EXTENSIONS.has(ext) || ext === 'gif' });
+    if (!verdict.ok) return { path: file.path, message: verdict.problem };
+    detected = verdict.detected;
+  }
+  const fix = fixFor(ext, detected, bytes, settings);
+  if ('problem' in fix) return { path: file.path, message: fix.problem };
+  // What is sent as JPEG is named so; the file-name conventions read the name sent.
+  const asJpeg = fix.convert || fix.fit;
+  const sentName = asJpeg ? jpegName(name) : name;
+  const contentType = asJpeg ? 'image/jpeg' : contentTypeOf(name)!;
 
   let sidecar: FileMetadata | undefined;
   try {
@@ -121,7 +155,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
 
   const row = file.row?.metadata;
-  const [mediaType, decidedBy] = resolveMediaType(routed.conventionName, row, sidecar, settings);
+  const [mediaType, decidedBy] = resolveMediaType(asJpeg ? jpegName(routed.conventionName) : routed.conventionName, row, sidecar, settings);
   // A report given back says where its media_type was first decided; that stays the answer.
   const mediaTypeSource = decidedBy === 'manifest' ? (file.row?.mediaTypeSource ?? decidedBy) : decidedBy;
   if (settings.entity.kind === 'event' && mediaType === undefined) {
@@ -132,14 +166,35 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   return {
     path: file.path,
     absPath: file.absPath,
-    name,
+    name: sentName,
     entityId: routed.entityId,
     mediaTypeSource,
     bytes,
     contentType,
+    ...(detected !== undefined && { detected }),
+    ...(Object.keys(fix).length > 0 && { fix }),
     ...(mediaType !== undefined && { mediaType }),
     ...(customData && { customData }),
   };
+}
+
+/** Larger originals are refused for --convert and --fit: decoding one takes several times its size in memory. */
+const MAX_REENCODED_INPUT = 200_000_000;
+
+const FITTABLE_KINDS: ReadonlySet<Detected> = new Set(['jpeg', 'png', 'tiff']);
+
+/** What --convert, --fit and --strip-location will do to this file, from what it is (its content when checked, else its extension). */
+function fixFor(ext: string, detected: Detected | undefined, bytes: number, settings: PreflightSettings): Fix | { problem: string } {
+  const kind = detected !== undefined && detected !== 'unknown' ? detected : kindOfExtension(ext);
+  const fix: Fix = {};
+  if (settings.convert && kind !== undefined && CONVERTIBLE.has(kind)) fix.convert = true;
+  if (bytes > settings.maxFileSize) {
+    if (settings.fit && (fix.convert || (kind !== undefined && FITTABLE_KINDS.has(kind)))) fix.fit = true;
+    // Converted without --fit: its JPEG may fit; that is checked once it is made.
+    else if (!fix.convert) return { problem: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}, and its content is not an image --fit can re-encode (JPEG, PNG, TIFF)` };
+  }
+  if (settings.stripLocation && (fix.convert || fix.fit || (kind !== undefined && FITTABLE_KINDS.has(kind)))) fix.stripLocation = true;
+  return fix;
 }
 
 /** A file's size from one stat, or why it cannot be sent. */

@@ -35,6 +35,11 @@ export interface ReportRow {
   error_code: string | null;
   attempts: number | null;
   possibly_duplicated: boolean;
+  /** For a file sent changed (--convert, --fit, --strip-location): `bytes` and `sha256` are the original's, these the copy's sent as `name`. */
+  sent_bytes?: number | null;
+  sent_sha256?: string | null;
+  /** What was done: converted, fitted, location_stripped (`;`-separated in CSV). */
+  changes?: string[] | null;
 }
 
 /** The columns in order; a report from before some of them existed reads them as empty. */
@@ -43,21 +48,26 @@ export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
   'bytes', 'sha256', 'outcome', 'reason', 'status', 'error_code', 'attempts', 'possibly_duplicated',
 ];
 
+/** Columns a CSV report has when its run may change files (--convert, --fit, --strip-location); a JSON row has them when its file was changed. */
+export const CHANGE_COLUMNS: ReadonlyArray<keyof ReportRow> = ['sent_bytes', 'sent_sha256', 'changes'];
+
 /** Columns every report has had, so a CSV naming them is recognisably a report. */
 const REQUIRED_COLUMNS: ReadonlyArray<keyof ReportRow> = ['path', 'entity_id', 'outcome'];
 
 /** The file a report row is about, when it got as far as being checked. */
-type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData'>;
+type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original'>;
 
 /** The report row for a file's final event; undefined for events that are not outcomes. */
 function reportRow(event: UploadEvent, file: Described | undefined, where: { time: string; org: string; host: string }): ReportRow | undefined {
-  const described = {
+  const described: Omit<ReportRow, 'path' | 'entity_id' | 'media_type' | 'bytes' | 'sha256' | 'outcome' | 'reason' | 'status' | 'error_code' | 'attempts' | 'possibly_duplicated'> = {
     ...where,
-    abs_path: file?.absPath ?? null,
+    // A changed copy is gone after the run: a retry starts from the original.
+    abs_path: file?.original?.absPath ?? file?.absPath ?? null,
     name: file?.name ?? null,
     media_type_source: file?.mediaTypeSource ?? null,
     custom_data: file?.customData ?? null,
   };
+  if ((event.event === 'uploaded' || event.event === 'failed') && event.changes) Object.assign(described, { sent_bytes: event.sent_bytes ?? null, sent_sha256: event.sent_sha256 ?? null, changes: event.changes });
   switch (event.event) {
     case 'uploaded':
       return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, error_code: null, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
@@ -102,7 +112,7 @@ export interface ReportEnd {
 const FORMULA_START = /^[=+\-@\t\r']/;
 
 const csvCell = (value: ReportRow[keyof ReportRow]): string => {
-  let text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  let text = value === null || value === undefined ? '' : Array.isArray(value) ? value.join(';') : typeof value === 'object' ? JSON.stringify(value) : String(value);
   if (FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
@@ -135,17 +145,19 @@ export class ReportWriter {
     private readonly header: ReportHeader | undefined,
     private readonly now: () => number,
     private readonly onError: (error: NodeJS.ErrnoException) => void,
+    private readonly columns: ReadonlyArray<keyof ReportRow>,
   ) {}
 
-  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now): Promise<ReportWriter> {
+  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, mayChange = false): Promise<ReportWriter> {
     const ext = extname(path).toLowerCase();
     if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
     const out = createWriteStream(path);
     await once(out, 'open');
-    const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError);
+    const columns = mayChange ? [...REPORT_COLUMNS, ...CHANGE_COLUMNS] : REPORT_COLUMNS;
+    const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError, columns);
     out.on('error', (error: NodeJS.ErrnoException) => writer.failed(Object.assign(error, { path })));
     if (writer.format === 'json') out.write(header ? `[\n${JSON.stringify({ run: header })}` : '[');
-    else out.write(`${header ? `${csvHeaderLine(header)}\n` : ''}${REPORT_COLUMNS.join(',')}\n`);
+    else out.write(`${header ? `${csvHeaderLine(header)}\n` : ''}${columns.join(',')}\n`);
     if (header) writer.rows++;
     // Written at once too: a run killed before its end still leaves what it was.
     if (header && writer.format === 'csv') await writer.writeMeta({ ...header, ended: null, totals: null });
@@ -162,7 +174,7 @@ export class ReportWriter {
   addRow(row: ReportRow): void {
     if (this.error) return;
     if (this.format === 'json') this.out.write(`${this.rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
-    else this.out.write(`${REPORT_COLUMNS.map((c) => csvCell(row[c])).join(',')}\n`);
+    else this.out.write(`${this.columns.map((c) => csvCell(row[c] ?? null)).join(',')}\n`);
     this.rows++;
   }
 
@@ -233,16 +245,19 @@ export function reportRowFromCsv(header: readonly string[], fields: readonly str
     error_code: cell('error_code') || null,
     attempts: num(cell('attempts')),
     possibly_duplicated: cell('possibly_duplicated') === 'true',
+    ...(cell('changes') && { sent_bytes: num(cell('sent_bytes')), sent_sha256: cell('sent_sha256') || null, changes: cell('changes').split(';') }),
   };
 }
 
 /** A JSON report row with the columns an older report lacks set to null. */
-const completeRow = (row: Partial<ReportRow>): ReportRow =>
-  Object.fromEntries(REPORT_COLUMNS.map((c) => [c, row[c] ?? (c === 'possibly_duplicated' ? false : null)])) as unknown as ReportRow;
+const completeRow = (row: Partial<ReportRow>): ReportRow => ({
+  ...(Object.fromEntries(REPORT_COLUMNS.map((c) => [c, row[c] ?? (c === 'possibly_duplicated' ? false : null)])) as unknown as ReportRow),
+  ...(row.changes && { sent_bytes: row.sent_bytes ?? null, sent_sha256: row.sent_sha256 ?? null, changes: row.changes }),
+});
 
 /** Writes rows as one report, `.json` or `.csv` by the path's extension. */
 export async function writeReport(path: string, rows: readonly ReportRow[]): Promise<void> {
-  const writer = await ReportWriter.open(path);
+  const writer = await ReportWriter.open(path, undefined, undefined, undefined, rows.some((row) => row.changes));
   for (const row of rows) writer.addRow(row);
   await writer.close();
   if (writer.error) throw writer.error;

@@ -9,6 +9,7 @@ import { emptyTally, type UploadSummary } from './events.js';
 import { MAX_FILES_PER_REQUEST } from './file-types.js';
 import { isLoopback, resolveTarget } from './hosts.js';
 import { checkedInputs, checkFirst } from './inputs.js';
+import { Fixer } from './convert/fixer.js';
 import { Journal } from './journal.js';
 import { JournalLock } from './journal-lock.js';
 import { readerThreadCount } from './body/reader-count.js';
@@ -71,7 +72,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
     if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
     const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
     const now = () => clock.now();
-    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now), 'give a path to a writable .json or .csv file') : undefined;
+    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, Boolean(options.convert || options.fit || options.stripLocation)), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
     // The report's first lines can fail before the sink exists to hear of it.
     if (report?.error) sink.fail(report.error, report.error.path ?? options.report!);
@@ -84,6 +85,8 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
   // The run's own parts, closed when it ends: two runs in one process share nothing.
   const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
   const reader = new ReaderThreads(readerThreads);
+  // Only a run that may change files makes a folder for the copies (and, on first use, loads sharp).
+  const fixer = options.convert || options.fit || options.stripLocation ? await Fixer.create(options.maxFileSize ?? DEFAULTS.maxFileSize) : undefined;
   let tally;
   try {
     tally = await transfer(
@@ -108,12 +111,12 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
         ...(options.drain && { drain: options.drain }),
         ...(options.signal && { signal: options.signal }),
       },
-      { transport, reader, clock, sink },
+      { transport, reader, clock, sink, ...(fixer && { fixer }) },
     );
   } finally {
     // Closed before the summary: the last flush and fsync may fail too, and the summary says so.
     await sink.close(tally && { total: tally.uploaded + tally.failed + tally.skipped, ...tally });
-    await Promise.all([transport.close(), reader.close()]);
+    await Promise.all([transport.close(), reader.close(), fixer?.close()]);
   }
   return {
     event: 'summary',

@@ -239,14 +239,14 @@ describe('a run larger than the checked files kept in memory', () => {
     const count = 20_005; // just over the 20,000 a run keeps from its check
     for (let folder = 0; folder < 5; folder++) {
       await mkdir(join(dir, `cust-${folder}`));
-      await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF ${folder} ${i}`)));
+      await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF ${folder} ${i}\n%%EOF\n`)));
     }
     await writeFile(join(dir, 'cust-0', 'doc_0.pdf.json'), '{"media_type":"SOMETHING_ELSE"}');
     // Between the check and the first request: one file grows, one is added.
     const onTotal = (total: number) => {
       expect(total).toBe(count);
       appendFileSync(join(dir, 'cust-3', 'doc_7.pdf'), ' and more');
-      writeFileSync(join(dir, 'cust-4', 'added_later.pdf'), '%PDF new');
+      writeFileSync(join(dir, 'cust-4', 'added_later.pdf'), '%PDF new\n%%EOF\n');
       writeFileSync(join(dir, 'cust-1', 'doc_0.pdf.json'), '{"media_type":"ADDED_LATER"}');
     };
     const { summary, events, server } = await run({ paths: [dir], entityFrom: 'dir', batch: 10, rate: 0, concurrency: 32, onTotal });

@@ -25,7 +25,7 @@ export function expectNoKey(texts: Record<string, string>, key = HOSTILE_KEY): v
 /** `count` small PDFs with distinct content, in a fresh folder. */
 export async function pdfs(count: number, name = (i: number) => `doc_${String(i).padStart(3, '0')}.pdf`): Promise<string> {
   const dir = await tempDir();
-  await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(dir, name(i)), `%PDF-1.4 document ${i}\n`)));
+  await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(dir, name(i)), `%PDF-1.4 document ${i}\n%%EOF\n`)));
   return dir;
 }
 

@@ -152,7 +152,7 @@ describe('a manifest with formula cells', () => {
     const dir = await tempDir();
     const rows = ['path,entity_id,media_type'];
     for (const [i, id] of FORMULAS.entries()) {
-      await writeFile(join(dir, `scan_${i}.pdf`), `%PDF-1.4 ${i}`);
+      await writeFile(join(dir, `scan_${i}.pdf`), `%PDF-1.4 ${i}\n%%EOF\n`);
       rows.push(`scan_${i}.pdf,"${id.replace(/"/g, '""')}",=1+2`);
     }
     await writeFile(join(dir, 'manifest.csv'), `${rows.join('\n')}\n`);

@@ -87,7 +87,7 @@ async function proxyTo(sandbox: Sandbox): Promise<{ url: (userInfo?: string) => 
 /** `count` small files, each its own bytes. */
 async function files(count: number): Promise<string> {
   const dir = await tempDir();
-  await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(dir, `doc-${String(i).padStart(2, '0')}.pdf`), Buffer.from(`%PDF-1.4 file ${i}`))));
+  await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(dir, `doc-${String(i).padStart(2, '0')}.pdf`), Buffer.from(`%PDF-1.4 file ${i}\n%%EOF\n`))));
   return dir;
 }
 

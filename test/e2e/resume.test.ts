@@ -12,7 +12,7 @@ const CONCURRENCY = 4;
 async function makeFiles(): Promise<string> {
   const dir = await tempDir();
   await Promise.all(
-    Array.from({ length: FILES }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 document ${i}\n`)),
+    Array.from({ length: FILES }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 document ${i}\n%%EOF\n`)),
   );
   return dir;
 }

@@ -17,7 +17,7 @@ const FILES = 12;
 async function workFolder(): Promise<string> {
   const dir = await tempDir();
   await mkdir(join(dir, 'kyc'));
-  await Promise.all(Array.from({ length: FILES }, (_, i) => writeFile(join(dir, 'kyc', `doc_${String(i).padStart(2, '0')}.pdf`), `%PDF-1.4 statement ${i} ${'x'.repeat(i * 10)}\n`)));
+  await Promise.all(Array.from({ length: FILES }, (_, i) => writeFile(join(dir, 'kyc', `doc_${String(i).padStart(2, '0')}.pdf`), `%PDF-1.4 statement ${i} ${'x'.repeat(i * 10)}\n%%EOF\n`)));
   return dir;
 }
 

@@ -71,7 +71,9 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     switch (e.event) {
       case 'planned': {
         const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
-        return outLine(`${e.path} → ${e.entity_id}  ${type}  ${formatBytes(e.bytes)}`);
+        const detected = e.detected === null ? '' : `  ${e.detected}`;
+        const fix = e.fix ? `  will ${e.fix.join(', ').replace('strip_location', 'strip location')}${e.sent_name ? ` → ${e.sent_name}` : ''}` : '';
+        return outLine(`${e.path} → ${e.entity_id}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}`);
       }
       case 'failed': {
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { BodyReader } from '../body/reader-threads.js';
 import type { BodyBuilder, RequestBody } from '../body/request-body.js';
 import { entityMediaUrl } from '../hosts.js';
+import type { Fixer } from '../convert/fixer.js';
 import type { Journal } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { Redact } from '../redact.js';
@@ -60,6 +61,8 @@ export interface EngineParts {
   clock: Clock;
   /** Where every record and event goes: journal, report, the caller. */
   sink: OutcomeSink;
+  /** Makes the changed copies sent for --convert, --fit and --strip-location. */
+  fixer?: Fixer;
 }
 
 /**
@@ -111,7 +114,7 @@ class Transfer {
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
     const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(settings.journal && { journal: settings.journal }) });
-    const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader }, settings);
+    const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);
     settings.drain?.addEventListener('abort', onInterrupt, { once: true });

@@ -4,6 +4,8 @@ import { eventOf } from '../events.js';
 import type { Journal } from '../journal.js';
 import type { Checked, PlannedFile } from '../plan.js';
 import { batches } from './batches.js';
+import type { Fixer } from '../convert/fixer.js';
+import { ReencodeError } from '../convert/reencode-error.js';
 import type { RepeatFilter } from './dedupe.js';
 import { known, type Job, type Outcomes } from './outcomes.js';
 import { readAhead } from './read-ahead.js';
@@ -18,10 +20,10 @@ const READ_AHEAD = 16;
  */
 export function jobsOf(
   items: AsyncIterable<Checked>,
-  parts: { outcomes: Outcomes; repeats: RepeatFilter; buildBody: BodyBuilder; reader: BodyReader },
+  parts: { outcomes: Outcomes; repeats: RepeatFilter; buildBody: BodyBuilder; reader: BodyReader; fixer?: Fixer },
   settings: { batch: number; resendUnknown: boolean; journal?: Journal },
 ): AsyncGenerator<Job> {
-  const { outcomes, repeats, buildBody, reader } = parts;
+  const { outcomes, repeats, buildBody, reader, fixer } = parts;
   /** Files duplicate detection could no longer read, with the error it met. */
   const unreadableFiles = new Map<PlannedFile, NodeJS.ErrnoException>();
 
@@ -49,9 +51,25 @@ export function jobsOf(
         const message = `an earlier run sent it and got no answer (${settings.journal!.path}); it may be on the entity already: check, then send it without --no-resend-unknown`;
         outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message, ...known(file), sha256: verdict.sha256 }, file);
       } else {
-        if ('unknownOutcome' in verdict) outcomes.sentBefore.add(file);
-        yield file;
+        // Changed only once it is known to be sent: a rerun's journal skip costs no conversion.
+        const sent = await fixed(file);
+        if (!sent) continue;
+        if ('unknownOutcome' in verdict) outcomes.sentBefore.add(sent);
+        yield sent;
       }
+    }
+  }
+
+  /** The file as it is sent (--convert, --fit, --strip-location), or undefined when it could not be made so: it failed. */
+  async function fixed(file: PlannedFile): Promise<PlannedFile | undefined> {
+    if (!file.fix || !fixer) return file;
+    try {
+      return await fixer.fix(file);
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      const [errorCode, message] = err instanceof ReencodeError ? ['not_converted', err.message] : [err.code ?? 'read_error', `cannot read it (${err.message})`];
+      outcomes.failed({ files: [file], attempts: 0, possiblyDuplicated: false }, { status: null, errorCode, message });
+      return undefined;
     }
   }
 

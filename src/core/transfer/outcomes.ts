@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
-import { emptyTally, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
+import { releaseCopy } from '../convert/fixer.js';
+import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
 import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { PlannedFile } from '../plan.js';
@@ -72,6 +73,7 @@ export class Outcomes {
   /** A file the run stopped before sending. */
   notSent(file: PlannedFile): void {
     this.skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${whyStopped(this.tally.stopped)}`, ...known(file) }, file);
+    releaseCopy(file);
   }
 
   /** The write-ahead records of a job's first attempt; false when they could not be written and the request must not leave. */
@@ -81,12 +83,14 @@ export class Outcomes {
 
   uploaded(job: Job, status: number, digests: readonly string[]): void {
     for (const [index, file] of job.files.entries()) {
-      const sha256 = digests[index]!;
+      const digest = digests[index]!;
       const flagged = this.flagged(job, file);
       this.tally.uploaded++;
       this.tally.bytes += file.bytes;
-      const record = (): OutcomeRecord => ({ ...this.described(file, sha256), outcome: 'uploaded', status, attempts: job.attempts, ...flagged });
-      this.sink.outcome(record, { event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes, attempts: job.attempts, sha256, ...flagged }, file);
+      const record = (): OutcomeRecord => ({ ...this.described(file, digest), outcome: 'uploaded', status, attempts: job.attempts, ...flagged });
+      const { bytes, sha256, ...sent } = onDisk(file, digest);
+      this.sink.outcome(record, { event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes, attempts: job.attempts, sha256: sha256!, ...flagged, ...sent }, file);
+      releaseCopy(file);
     }
   }
 
@@ -104,10 +108,11 @@ export class Outcomes {
         error_code: detail.errorCode,
         message: detail.message,
       });
-      const sha256 = digests?.[index];
-      const event: FailedEvent = { event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes: file.bytes, ...(sha256 !== undefined && { sha256 }), ...flagged };
+      const { bytes, sha256, ...sent } = onDisk(file, digests?.[index]);
+      const event: FailedEvent = { event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes, ...(sha256 !== undefined && { sha256 }), ...flagged, ...sent };
       // A file never tried has nothing to close in the journal.
       this.sink.outcome(job.attempts > 0 ? record : undefined, event, file);
+      releaseCopy(file);
     }
     this.onFailed();
   }
@@ -128,11 +133,22 @@ export class Outcomes {
       path: file.path,
       name: file.name,
       media_type: file.mediaType ?? null,
-      sha256,
-      bytes: file.bytes,
+      ...onDisk(file, sha256),
     };
   }
 }
 
+/**
+ * What a record says of a file's bytes: the original's size and sha256 (what a rerun matches
+ * on), and for a changed copy, also the copy's. `digest`: the sha256 of what was sent, when known.
+ */
+function onDisk(file: PlannedFile, digest: string | null): { bytes: number; sha256: string | null } & SentChanged;
+function onDisk(file: PlannedFile, digest: string | undefined): { bytes: number; sha256: string | undefined } & SentChanged;
+function onDisk(file: PlannedFile, digest: string | null | undefined) {
+  const { original } = file;
+  if (!original) return { bytes: file.bytes, sha256: digest };
+  return { bytes: original.bytes, sha256: original.sha256, sent_name: file.name, sent_bytes: file.bytes, ...(digest != null && { sent_sha256: digest }), changes: original.changes };
+}
+
 /** What every skipped event says of a file. */
-export const known = (file: PlannedFile) => ({ entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.bytes });
+export const known = (file: PlannedFile) => ({ entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { rm as rmCallback } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Change, PlannedFile } from '../plan.js';
+import { kindOfExtension } from '../sniff.js';
+import { extensionOf } from '../file-types.js';
+import { stripLocation } from './strip-location.js';
+
+/**
+ * Makes the changed copies a run sends (--convert, --fit, --strip-location) in a temporary
+ * folder of its own, removed when the run ends; each copy goes as soon as its file has an
+ * outcome. Originals are only read.
+ */
+export class Fixer {
+  private made = 0;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly maxFileSize: number,
+  ) {}
+
+  static async create(maxFileSize: number): Promise<Fixer> {
+    return new Fixer(await mkdtemp(join(tmpdir(), 'u21-media-sent-')), maxFileSize);
+  }
+
+  /**
+   * The file as it will be sent: itself when nothing had to change (a photo without GPS), else
+   * its changed copy, with `original` saying what it was and what was done. Throws
+   * ReencodeError when it cannot be made into what Unit21 takes, a file system error (with
+   * `path`) when the original cannot be read.
+   */
+  async fix(file: PlannedFile): Promise<PlannedFile> {
+    const { fix } = file;
+    if (!fix) return file;
+    const input = await readFile(file.absPath).catch((error: NodeJS.ErrnoException) => {
+      throw Object.assign(error, { path: file.absPath });
+    });
+    const changes: Change[] = [];
+    let output: Buffer = input;
+    if (fix.convert || fix.fit) {
+      const kind = file.detected !== undefined && file.detected !== 'unknown' ? file.detected : (kindOfExtension(extensionOf(file.absPath)) ?? 'unknown');
+      const { toJpeg } = await import('./reencode.js');
+      output = (await toJpeg(input, kind, { fit: fix.fit === true, maxFileSize: this.maxFileSize })).data;
+      if (fix.convert) changes.push('converted');
+      if (fix.fit) changes.push('fitted');
+    }
+    if (fix.stripLocation) {
+      const stripped = stripLocation(output);
+      if (stripped) {
+        output = stripped;
+        changes.push('location_stripped');
+      }
+    }
+    if (changes.length === 0) return file;
+    const copy = join(this.dir, `${++this.made}-${file.name}`);
+    await writeFile(copy, output, { mode: 0o600 });
+    const sha256 = createHash('sha256').update(input).digest('hex');
+    return { ...file, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes } };
+  }
+
+  /** Removes the temporary folder and every copy left in it. */
+  close(): Promise<void> {
+    return rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A changed copy whose file has its outcome is no longer needed; an unchanged file is the original, left alone. */
+export function releaseCopy(file: PlannedFile): void {
+  if (file.original) rmCallback(file.absPath, { force: true }, () => {});
+}
