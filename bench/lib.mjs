@@ -1,6 +1,6 @@
 // Shared by the benchmark scripts: run the built CLI, time it, read its peak memory.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,6 +14,12 @@ const PEAK_RSS = join(ROOT, 'bench', 'peak-rss.cjs');
 const BEFORE = process.env.BENCH_BEFORE ? join(resolve(process.env.BENCH_BEFORE), 'bin', 'u21-media.js') : undefined;
 /** The builds each u21-media row runs: [name suffix, CLI], this one and then any BENCH_BEFORE one. */
 export const BUILDS = [['', BIN], ...(BEFORE ? [[' (before)', BEFORE]] : [])];
+
+const noJournal = new Map();
+function supportsNoJournal(bin) {
+  if (!noJournal.has(bin)) noJournal.set(bin, spawnSync(process.execPath, [bin, 'upload', '--help'], { encoding: 'utf8' }).stdout.includes('--no-journal'));
+  return noJournal.get(bin);
+}
 
 /** `after/before` of one figure for each row that ran on both builds, for a closing line. */
 export function beforeAfter(figures, higherIsBetter = true) {
@@ -31,9 +37,12 @@ export async function runCli(args, { env = {}, firstEvent = 'uploaded', bin = BI
   const rssFile = join(scratch, 'rss');
   const started = performance.now();
   // From a neutral folder: the data lives under .bench/, which a run from the repository would treat as a dot-folder.
-  const child = spawn(process.execPath, ['--require', PEAK_RSS, bin, ...args], {
+  // A build from before the default journal keeps none without being told, and knows no --no-journal.
+  const argv = bin === BEFORE && !supportsNoJournal(bin) ? args.filter((a) => a !== '--no-journal') : args;
+  const child = spawn(process.execPath, ['--require', PEAK_RSS, bin, ...argv], {
     cwd: tmpdir(),
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', PEAK_RSS_FILE: rssFile, ...env },
+    // Any default journal goes to the scratch folder, not the user's state folder.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_STATE_HOME: scratch, NO_COLOR: '1', PEAK_RSS_FILE: rssFile, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let first;
@@ -72,4 +81,26 @@ export const fmt = (n, digits = 1) => (n === undefined ? '-' : n.toFixed(digits)
 export function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   for (const row of rows) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
+}
+
+/**
+ * A tree of SCALE_FOLDERS folders (3,000 by default) of SCALE_PER_FOLDER files (100) under
+ * .bench/<name>-<folders>x<per folder>, generated once: `contentOf(n, i)` gives file i of
+ * folder-major number n. Returns its folder and file count.
+ */
+export function generateTree(name, contentOf) {
+  const folders = Number(process.env.SCALE_FOLDERS ?? 3000);
+  const perFolder = Number(process.env.SCALE_PER_FOLDER ?? 100);
+  const total = folders * perFolder;
+  const dir = join(ROOT, '.bench', `${name}-${folders}x${perFolder}`);
+  if (!existsSync(join(dir, 'done'))) {
+    console.log(`generating ${total} files in ${folders} folders under ${dir} …`);
+    for (let f = 0; f < folders; f++) {
+      const folder = join(dir, `cust-${String(f).padStart(5, '0')}`);
+      mkdirSync(folder, { recursive: true });
+      for (let i = 0; i < perFolder; i++) writeFileSync(join(folder, `scan_${String(i).padStart(3, '0')}.jpg`), contentOf(f * perFolder + i, i));
+    }
+    writeFileSync(join(dir, 'done'), '');
+  }
+  return { dir, folders, total };
 }

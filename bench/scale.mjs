@@ -1,31 +1,10 @@
 // The backfill scale benchmark: 300,000 tiny files in 3,000 folders, routed by folder.
 // Prints, for a dry run and a real upload to the local sandbox (its own process): time to the
 // first event, total time, files per second and the CLI's peak RSS.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { beforeAfter, BUILDS, fmt, ROOT, runCli, startServer, table } from './lib.mjs';
+import { beforeAfter, BUILDS, fmt, generateTree, runCli, startServer, table } from './lib.mjs';
 
-const FOLDERS = Number(process.env.SCALE_FOLDERS ?? 3000);
-const PER_FOLDER = Number(process.env.SCALE_PER_FOLDER ?? 100);
-const TOTAL = FOLDERS * PER_FOLDER;
-const DATA = join(ROOT, '.bench', `scale-${FOLDERS}x${PER_FOLDER}`);
-
-function generate() {
-  if (existsSync(join(DATA, 'done'))) return;
-  console.log(`generating ${TOTAL} files in ${FOLDERS} folders under ${DATA} …`);
-  for (let f = 0; f < FOLDERS; f++) {
-    const folder = join(DATA, `cust-${String(f).padStart(5, '0')}`);
-    mkdirSync(folder, { recursive: true });
-    for (let i = 0; i < PER_FOLDER; i++) {
-      // Distinct content of varied size, as real scans are.
-      const n = f * PER_FOLDER + i;
-      writeFileSync(join(folder, `scan_${String(i).padStart(3, '0')}.jpg`), `jpeg ${n} ${'x'.repeat((n * 7919) % 1000)}`);
-    }
-  }
-  writeFileSync(join(DATA, 'done'), '');
-}
-
-generate();
+// Distinct content of varied size, as real scans are.
+const { dir: DATA, folders: FOLDERS, total: TOTAL } = generateTree('scale', (n) => `jpeg ${n} ${'x'.repeat((n * 7919) % 1000)}`);
 const target = ['--org', 'bench', '--entity-from', 'dir', '--json'];
 const rows = [['scenario', 'files', 'first event (s)', 'total (s)', 'files/s', 'peak RSS (MB)']];
 const rates = {};

@@ -1,33 +1,14 @@
 // The content check's cost: a 300,000-file dry run (3,000 folders of JPEG-shaped files, a
 // quarter of them larger than the 4 KB head, so their end is a second read) with the check
 // on, beside the same dry run with --no-sniff. Target: under 30 s with the check on.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fmt, ROOT, runCli, table } from './lib.mjs';
+import { fmt, generateTree, runCli, table } from './lib.mjs';
 
-const FOLDERS = Number(process.env.SCALE_FOLDERS ?? 3000);
-const PER_FOLDER = Number(process.env.SCALE_PER_FOLDER ?? 100);
-const TOTAL = FOLDERS * PER_FOLDER;
-const DATA = join(ROOT, '.bench', `sniff-${FOLDERS}x${PER_FOLDER}`);
-
-function generate() {
-  if (existsSync(join(DATA, 'done'))) return;
-  console.log(`generating ${TOTAL} files in ${FOLDERS} folders under ${DATA} …`);
-  const start = Buffer.from('ffd8ffe000104a46494600', 'hex');
-  const end = Buffer.from('ffd9', 'hex');
-  for (let f = 0; f < FOLDERS; f++) {
-    const folder = join(DATA, `cust-${String(f).padStart(5, '0')}`);
-    mkdirSync(folder, { recursive: true });
-    for (let i = 0; i < PER_FOLDER; i++) {
-      const n = f * PER_FOLDER + i;
-      const size = i % 4 === 0 ? 5000 + ((n * 7919) % 3000) : 200 + ((n * 7919) % 1000);
-      writeFileSync(join(folder, `scan_${String(i).padStart(3, '0')}.jpg`), Buffer.concat([start, Buffer.alloc(size, n & 0x7f), end]));
-    }
-  }
-  writeFileSync(join(DATA, 'done'), '');
-}
-
-generate();
+const START = Buffer.from('ffd8ffe000104a46494600', 'hex');
+const END = Buffer.from('ffd9', 'hex');
+const { dir: DATA, folders: FOLDERS, total: TOTAL } = generateTree('sniff', (n, i) => {
+  const size = i % 4 === 0 ? 5000 + ((n * 7919) % 3000) : 200 + ((n * 7919) % 1000);
+  return Buffer.concat([START, Buffer.alloc(size, n & 0x7f), END]);
+});
 const args = ['upload', DATA, '--org', 'bench', '--entity-from', 'dir', '--json', '--base-url', 'http://127.0.0.1:9', '--dry-run'];
 const rows = [['scenario', 'files', 'first event (s)', 'total (s)', 'files/s', 'peak RSS (MB)']];
 for (const [name, extra] of [['dry run, content checked', []], ['dry run, --no-sniff', ['--no-sniff']]]) {

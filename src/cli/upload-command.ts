@@ -101,7 +101,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
     explainEnd(summary, io, org, apiKey!.source, journal);
     const typed = (path: string | undefined) => (path !== undefined && shard ? shardFileName(path, shard) : path);
-    retryHint(summary, io, args, { org, env: settings.env, baseUrl: settings.baseUrl, report: typed(settings.report), journal: settings.sources.journal === 'flag' && typeof settings.journal === 'string' ? typed(settings.journal) : undefined });
+    retryHint(summary, io, args, { org, env: settings.env, baseUrl: settings.baseUrl, report: typed(settings.report), journal: settings.sources.journal === 'flag' && typeof settings.journal === 'string' ? typed(settings.journal) : undefined, resumable: journal !== undefined });
     return exitCodeOf(summary);
   } finally {
     render.close();
@@ -253,9 +253,11 @@ function networkStop(summary: UploadSummary, io: Io): void {
  * The way back after files failed or were not sent: the exact command that sends them again
  * from the report, said even with --quiet; without a report, how to get one.
  */
-function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run: { org: string; env?: string | undefined; baseUrl?: string | undefined; report?: string | undefined; journal?: string | undefined }): void {
+function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run: { org: string; env?: string | undefined; baseUrl?: string | undefined; report?: string | undefined; journal?: string | undefined; resumable: boolean }): void {
   const count = summary.failed + summary.not_sent;
   if (count === 0) return;
+  // Only files not sent, and a journal: running the same command again resumes, as said above.
+  if (run.report === undefined && run.resumable && summary.failed === 0) return;
   const which = [summary.failed > 0 && `${summary.failed} failed`, summary.not_sent > 0 && `${summary.not_sent} not sent`].filter(Boolean).join(', ');
   if (run.report === undefined) {
     io.stderr.write(`u21-media: ${plural(count, 'file')} to retry (${which})\n  hint: add --report <file> to get a report to retry from (u21-media upload --retry-failed <file>)\n`);

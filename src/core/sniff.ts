@@ -180,7 +180,7 @@ function fixFor(detected: Exclude<Detected, 'unknown'>): string {
   if (CONVERTIBLE.has(detected)) return 'convert it to JPEG, or pass --convert';
   const ext = EXTENSION_OF[detected];
   if (ext) return `rename it to .${ext}`;
-  return 'it is not the document it is named as: fetch the original again';
+  return 'fetch the original again';
 }
 
 // As in file-stream.ts: a file swapped for a pipe since its stat fails instead of blocking.
