@@ -21,6 +21,14 @@ export class FakeClock implements Clock {
       }, { once: true });
     });
 
+  after = (ms: number, fire: () => void) => {
+    const timer = { at: this.time + Math.max(0, ms), resolve: fire };
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((t) => t !== timer);
+    };
+  };
+
   /** Moves time forward by `ms`, waking each sleeper at its moment and letting it run. */
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;

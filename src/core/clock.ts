@@ -5,6 +5,11 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Calls `fire` after `ms` unless the returned cancel is called first. For the timers set and
+   * cancelled once a request: no promise, signal or abort error is made for them.
+   */
+  after(ms: number, fire: () => void): () => void;
   random(): number;
 }
 
@@ -13,6 +18,10 @@ export const systemClock: Clock = {
   sleep: async (ms, signal) => {
     if (ms <= 0) return signal?.throwIfAborted();
     await delay(ms, undefined, signal ? { signal } : undefined);
+  },
+  after: (ms, fire) => {
+    const timer = setTimeout(fire, ms);
+    return () => clearTimeout(timer);
   },
   random: Math.random,
 };

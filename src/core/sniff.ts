@@ -73,7 +73,13 @@ export const CONVERTIBLE: ReadonlySet<Detected> = new Set(['heic', 'avif', 'webp
 export const isSniffed = (ext: string) => EXPECTED[ext] !== undefined;
 
 const ascii = (bytes: Buffer, start: number, end: number) => bytes.toString('latin1', start, end);
-const startsWith = (bytes: Buffer, hex: string, at = 0) => bytes.length >= at + hex.length / 2 && bytes.subarray(at, at + hex.length / 2).equals(Buffer.from(hex, 'hex'));
+const signatures = new Map<string, Buffer>();
+/** Whether `bytes` holds the signature `hex` at `at`; each signature is made into bytes once, not once a file. */
+function startsWith(bytes: Buffer, hex: string, at = 0): boolean {
+  let signature = signatures.get(hex);
+  if (!signature) signatures.set(hex, (signature = Buffer.from(hex, 'hex')));
+  return bytes.length >= at + signature.length && bytes.compare(signature, 0, signature.length, at, at + signature.length) === 0;
+}
 
 // ISO base media (MP4, QuickTime, HEIF): the brands that mark a HEIF still image.
 const HEIC_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1']);
@@ -103,7 +109,7 @@ export function detect(head: Buffer): Detected {
   if (QUICKTIME_ATOMS.has(box) && head.length >= 8) return 'mov';
   if (isBmp(head)) return 'bmp';
   // Readers accept a PDF header anywhere in the first 1024 bytes.
-  if (ascii(head, 0, 1024).includes('%PDF-')) return 'pdf';
+  if (head.subarray(0, 1024).includes('%PDF-')) return 'pdf';
   return markup(head);
 }
 
@@ -125,8 +131,11 @@ function isBmp(head: Buffer): boolean {
 
 /** HTML, SVG or other XML, after a byte-order mark, white space and comments. */
 function markup(head: Buffer): Detected {
-  const text = head.toString('utf8', 0, 1024).replace(/^\uFEFF/, '').trimStart().toLowerCase();
-  if (!text.startsWith('<')) return 'unknown';
+  let at = startsWith(head, 'efbbbf') ? 3 : 0;
+  while (at < head.length && (head[at] === 0x20 || (head[at]! >= 0x09 && head[at]! <= 0x0d))) at++;
+  // Most files are not markup, as their first byte says: no text is decoded for them.
+  if (head[at] !== 0x3c) return 'unknown';
+  const text = head.toString('utf8', at, 1024).toLowerCase();
   if (/^<(!doctype html|html|head|body|script|title|meta)\b/.test(text)) return 'html';
   if (text.startsWith('<?xml') || text.startsWith('<!--')) {
     if (text.includes('<svg')) return 'svg';

@@ -29,13 +29,11 @@ export async function attempt(
 ): Promise<AttemptResult> {
   const { transport, clock, timeoutMs } = parts;
   const request = new AbortController();
-  // Its own controller, aborted when the attempt ends: the timer goes with it.
-  const timer = new AbortController();
   let timedOut = false;
-  clock.sleep(timeoutMs, timer.signal).then(() => {
+  const cancelTimeout = clock.after(timeoutMs, () => {
     timedOut = true;
     request.abort();
-  }, () => {});
+  });
   const onRunAbort = () => request.abort();
   runSignal.addEventListener('abort', onRunAbort, { once: true });
   let stored = false;
@@ -53,7 +51,7 @@ export async function attempt(
     const outcome: AttemptOutcome = { kind: 'no-response', code, message, bodySent: transport.bodySent(body) };
     return { outcome, detail: { status: null, errorCode: code, message } };
   } finally {
-    timer.abort();
+    cancelTimeout();
     runSignal.removeEventListener('abort', onRunAbort);
     // An answer can come before the whole body was read (a refusal): every file the body
     // opened is closed either way. A body the API stored, it read to its end.

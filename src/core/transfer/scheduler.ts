@@ -70,13 +70,13 @@ export class Scheduler<J> {
   }
 
   private async waitForChange(ms: number | undefined, signal?: AbortSignal): Promise<void> {
-    const done = new AbortController();
-    const woken = new Promise<void>((resolve) => {
-      this.changed.push(resolve);
-      signal?.addEventListener('abort', () => resolve(), { once: true, signal: done.signal });
-      if (ms !== undefined) this.clock.sleep(ms, done.signal).then(resolve, () => {});
-    });
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    this.changed.push(wake);
+    signal?.addEventListener('abort', wake, { once: true });
+    const cancelTimer = ms !== undefined ? this.clock.after(ms, wake) : undefined;
     await woken;
-    done.abort(); // cancels the timer and the abort listener
+    cancelTimer?.();
+    signal?.removeEventListener('abort', wake);
   }
 }
