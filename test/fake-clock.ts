@@ -1,4 +1,4 @@
-import type { Clock } from '../src/core/clock.js';
+import { sleepOn, type Clock } from '../src/core/clock.js';
 
 /** A clock that moves only when the test says so; sleeps resolve in time order. */
 export class FakeClock implements Clock {
@@ -10,16 +10,7 @@ export class FakeClock implements Clock {
   now = () => this.time;
   random = () => this.randomValue;
 
-  sleep = (ms: number, signal?: AbortSignal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason as Error);
-      const timer = { at: this.time + Math.max(0, ms), resolve };
-      this.timers.push(timer);
-      signal?.addEventListener('abort', () => {
-        this.timers = this.timers.filter((t) => t !== timer);
-        reject(signal.reason as Error);
-      }, { once: true });
-    });
+  sleep = (ms: number, signal?: AbortSignal) => sleepOn(this.after, ms, signal);
 
   after = (ms: number, fire: () => void) => {
     const timer = { at: this.time + Math.max(0, ms), resolve: fire };

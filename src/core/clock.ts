@@ -1,5 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
-
 /** Time as the transfer engine sees it; tests pass a fake one. */
 export interface Clock {
   now(): number;
@@ -13,15 +11,30 @@ export interface Clock {
   random(): number;
 }
 
+/** `sleep` made from a clock's `after`, so that a clock has one kind of timer. */
+export function sleepOn(after: Clock['after'], ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      cancel();
+      reject(signal!.reason as Error);
+    };
+    const cancel = after(ms, () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const after: Clock['after'] = (ms, fire) => {
+  const timer = setTimeout(fire, ms);
+  return () => clearTimeout(timer);
+};
+
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: async (ms, signal) => {
-    if (ms <= 0) return signal?.throwIfAborted();
-    await delay(ms, undefined, signal ? { signal } : undefined);
-  },
-  after: (ms, fire) => {
-    const timer = setTimeout(fire, ms);
-    return () => clearTimeout(timer);
-  },
+  sleep: (ms, signal) => (ms <= 0 && !signal?.aborted ? Promise.resolve() : sleepOn(after, Math.max(0, ms), signal)),
+  after,
   random: Math.random,
 };
