@@ -17,5 +17,8 @@ export function formatDuration(ms: number): string {
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** A rate of files: "31 files/s", "1 file/s". */
-export const perSecond = (files: number, ms: number) => `${plural(Math.round((1000 * files) / ms), 'file')}/s`;
+/** A rate of files: "31 files/s", "1 file/s"; under one a second, one significant digit ("0.4 files/s"), not "0". */
+export function perSecond(files: number, ms: number): string {
+  const rate = (1000 * files) / ms;
+  return rate > 0 && rate < 0.95 ? `${Number(rate.toPrecision(1))} files/s` : `${plural(Math.round(rate), 'file')}/s`;
+}
