@@ -7,7 +7,7 @@ import type { JournalFlags } from './journal-command.js';
 export interface Actions {
   upload(paths: string[], flags: Record<string, unknown>): Promise<number>;
   types(): Promise<number>;
-  sandbox(flags: Record<string, string | undefined>): Promise<number>;
+  sandbox(flags: Record<string, string | boolean | undefined>): Promise<number>;
   reportMerge(files: string[], output: string | undefined): Promise<number>;
   journal(action: 'list' | 'show' | 'forget', file: string | undefined, flags: JournalFlags): Promise<number>;
 }
@@ -99,8 +99,9 @@ export function createProgram(
     .option('--rate-limit <n>', 'requests per second before real 429s with X-RateLimit-* headers')
     .option('--latency <ms>', 'delay added to every answer')
     .option('--seed <n>', 'seed for the faults, for reproducible runs')
+    .option('--strict-media-types', "refuse (400) media_type values outside Unit21's list, as its spec's enum does")
     .addHelpText('after', '\nExample:\n  $ u21-media sandbox --port 8080 --dir ./sandbox-data --fail-rate 0.1 --rate-limit 50 --seed 7\n')
-    .action(async (flags: Record<string, string | undefined>) => setExitCode(await actions.sandbox(flags)));
+    .action(async (flags: Record<string, string | boolean | undefined>) => setExitCode(await actions.sandbox(flags)));
   return program;
 }
 

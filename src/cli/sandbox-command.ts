@@ -19,6 +19,7 @@ export interface SandboxFlags {
   rateLimit?: string;
   latency?: string;
   seed?: string;
+  strictMediaTypes?: boolean;
 }
 
 const number = (flag: string, raw: string | undefined, range: Parameters<typeof numberFrom>[2]) => (raw === undefined ? undefined : numberFrom(raw, flag, range));
@@ -50,6 +51,7 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     apiKey: flags.apiKey ?? SANDBOX_API_KEY,
     org: flags.org ?? SANDBOX_ORG,
     faults,
+    ...(flags.strictMediaTypes && { strictMediaTypes: true }),
     ...(dir && { dir }),
     onRequest: (r, ms) => io.stdout.write(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms\n`),
   }).catch((error: NodeJS.ErrnoException) => {

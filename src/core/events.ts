@@ -107,6 +107,8 @@ export interface UploadSummary {
   /** Of the skipped, those an earlier run sent without an answer, not sent again (--no-resend-unknown); they make the run exit 1. */
   unknown_outcome: number;
   retries: number;
+  /** Requests of several files refused with a 400 and sent again file by file (--batch). */
+  split: number;
   /** File bytes uploaded. */
   bytes: number;
   duration_ms: number;
@@ -132,7 +134,7 @@ export interface UploadSummary {
 }
 
 /** The counts of a run before any file has an outcome. */
-export const emptyTally = () => ({ uploaded: 0, failed: 0, skipped: 0, invalid: 0, link_outside: 0, not_sent: 0, unknown_outcome: 0, retries: 0, bytes: 0, possibly_duplicated: 0 });
+export const emptyTally = () => ({ uploaded: 0, failed: 0, skipped: 0, invalid: 0, link_outside: 0, not_sent: 0, unknown_outcome: 0, retries: 0, split: 0, bytes: 0, possibly_duplicated: 0 });
 
 export interface DryRunSummary {
   event: 'summary';

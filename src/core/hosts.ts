@@ -1,4 +1,5 @@
 import { closest } from './did-you-mean.js';
+import type { ObjectType } from './route.js';
 import { UsageError } from './errors.js';
 
 /** Unit21's hosts by environment name. */
@@ -75,7 +76,8 @@ export function checkedOrg(org: string | undefined): string {
 /** Percent-encodes an id as exactly one path segment (callers refuse `.` and `..`, which no URL keeps). */
 export const pathSegment = (id: string): string => encodeURIComponent(id);
 
-/** URL of the link-media endpoint of an entity (or an event). */
-export function entityMediaUrl(apiRoot: string, org: string, id: string, objectType: 'entities' | 'events' = 'entities'): string {
-  return `${apiRoot}/${pathSegment(org)}/${objectType}/${pathSegment(id)}/link-media`;
+/** URL of the link-media endpoint of an entity or an event (under the org), or of an alert or a case (by unit21_id, no org). */
+export function mediaUrl(apiRoot: string, org: string, id: string, objectType: ObjectType = 'entities'): string {
+  const owner = objectType === 'alerts' || objectType === 'cases' ? '' : `/${pathSegment(org)}`;
+  return `${apiRoot}${owner}/${objectType}/${pathSegment(id)}/link-media`;
 }

@@ -9,7 +9,7 @@ import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
 import type { Checked, PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
-import { entityIdProblem, type EntitySource } from './route.js';
+import { entityIdProblem, objectTypeOf, type EntitySource } from './route.js';
 import { shardField } from './shard.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
@@ -34,6 +34,7 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
     rules,
     maxFileSize: options.maxFileSize ?? DEFAULTS.maxFileSize,
     sniff: options.sniff ?? DEFAULTS.sniff,
+    format: options.format ?? DEFAULTS.format,
     convert: options.convert ?? DEFAULTS.convert,
     fit: options.fit ?? DEFAULTS.fit,
     stripLocation: options.stripLocation ?? DEFAULTS.stripLocation,
@@ -56,16 +57,18 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
 export function checkedTarget(options: PlanOptions): EntitySource {
   const paths = options.paths ?? [];
   if (options.retryFailed !== undefined) {
-    // The report names the files and their entities: nothing else may.
+    // The report names the files and their ids: nothing else may. What the ids name (an event, alert or case) it does not say.
+    const objects = singleTargets(options).filter(([, kind]) => kind !== 'entity');
     const also = [
       options.manifest !== undefined && '--manifest',
       options.entity !== undefined && '--entity',
-      options.event !== undefined && '--event',
+      objects.length > 1 && objects.map(([flag]) => flag).join(' and '),
       options.entityFrom !== undefined && '--entity-from',
       paths.length > 0 && 'path arguments',
     ].filter(Boolean);
-    if (also.length > 0) throw new UsageError(`--retry-failed cannot be combined with ${also.join(', ')}`, 'the report names the files and their entities; give --retry-failed <report> alone');
-    return { kind: 'manifest', path: options.retryFailed, retryFailed: true };
+    if (also.length > 0) throw new UsageError(`--retry-failed cannot be combined with ${also.join(', ')}`, 'the report names the files and their entities; give --retry-failed <report> alone (with --event, --alert or --case for a run that sent to one)');
+    const object = objects[0] ? objectTypeOf({ kind: objects[0][1], id: objects[0][2] }) : 'entities';
+    return { kind: 'manifest', path: options.retryFailed, retryFailed: true, ...(object !== 'entities' && { object }) };
   }
   const entity = entitySourceOf(options);
   if (entity.kind === 'manifest' && paths.length > 0) {
@@ -77,16 +80,16 @@ export function checkedTarget(options: PlanOptions): EntitySource {
 
 /** Exactly one of entity, entityFrom and manifest decides where files go. */
 function entitySourceOf(options: PlanOptions): EntitySource {
+  const single = singleTargets(options);
   const given = [
-    options.entity !== undefined && '--entity',
-    options.event !== undefined && '--event',
+    ...single.map(([flag]) => flag),
     options.entityFrom !== undefined && '--entity-from',
     options.manifest !== undefined && '--manifest',
   ].filter(Boolean);
   if (given.length !== 1) {
     throw new UsageError(
       given.length === 0 ? 'no entity given' : `${given.join(' and ')} both decide the entity`,
-      'use exactly one of --entity <id>, --entity-from dir|prefix, --manifest <file>, --event <id>',
+      'use exactly one of --entity <id>, --entity-from dir|prefix, --manifest <file>, --event <id>, --alert <id>, --case <id>',
     );
   }
   if (options.manifest !== undefined) return { kind: 'manifest', path: options.manifest };
@@ -94,10 +97,24 @@ function entitySourceOf(options: PlanOptions): EntitySource {
     if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix') throw new UsageError(`--entity-from: "${String(options.entityFrom)}" is not a valid value`, 'use dir or prefix');
     return { kind: options.entityFrom };
   }
-  const [flag, id, what] = options.event !== undefined ? ['--event', options.event, 'event id'] : ['--entity', options.entity!, 'entity id'];
-  const problem = entityIdProblem(id, what);
-  if (problem) throw new UsageError(`${flag}: ${problem}`, 'give the id your system uses for it, 1 to 128 characters');
-  return options.event !== undefined ? { kind: 'event', id } : { kind: 'entity', id };
+  const [flag, kind, id] = single[0]!;
+  const problem = entityIdProblem(id, `${kind} id`);
+  const fix = kind === 'alert' || kind === 'case' ? `give the ${kind}'s unit21_id, as Unit21 shows it` : 'give the id your system uses for it, 1 to 128 characters';
+  if (problem) throw new UsageError(`${flag}: ${problem}`, fix);
+  return { kind, id };
+}
+
+type SingleKind = 'entity' | 'event' | 'alert' | 'case';
+
+/** The options that send every file to one object, as given: [flag, kind, id]. */
+function singleTargets(options: PlanOptions): Array<[string, SingleKind, string]> {
+  const given: Array<[string, SingleKind, string | undefined]> = [
+    ['--entity', 'entity', options.entity],
+    ['--event', 'event', options.event],
+    ['--alert', 'alert', options.alert],
+    ['--case', 'case', options.case],
+  ];
+  return given.filter((target): target is [string, SingleKind, string] => target[2] !== undefined);
 }
 
 /** plan()'s pass: every input checked, each reported as it comes; nothing sent. */

@@ -3,6 +3,10 @@ import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, 
 import { stat } from 'node:fs/promises';
 import { isPlainObject } from './sidecar.js';
 import { boundedLines } from './lines.js';
+import type { ObjectType } from './route.js';
+
+/** The objects other than entities that media is linked to. */
+export type LinkedObject = Exclude<ObjectType, 'entities'>;
 
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {
@@ -10,6 +14,8 @@ interface RecordBase {
   /** The run that wrote it (absent in journals from before run ids). */
   run?: string;
   org: string;
+  /** What entity_id names when it is not an entity: an event, alert or case (absent: an entity). */
+  object?: LinkedObject;
   entity_id: string;
   path: string;
   name: string;
@@ -45,6 +51,8 @@ export type JournalRecord = SendingRecord | OutcomeRecord;
 /** What identifies "this file is already on that entity". */
 export interface UploadIdentity {
   org: string;
+  /** Absent for an entity: keys of journals from before alerts and cases stay as they were. */
+  object?: LinkedObject;
   entityId: string;
   name: string;
   mediaType: string | null;
@@ -52,9 +60,11 @@ export interface UploadIdentity {
 
 // Compact fixed-size keys keep a journal of 300,000 uploads to a few tens of MB in memory.
 const keyOf = (parts: unknown[]) => createHash('sha1').update(JSON.stringify(parts)).digest('base64');
-const identityKey = (id: UploadIdentity) => keyOf([id.org, id.entityId, id.name, id.mediaType]);
-const contentKey = (id: UploadIdentity, sha256: string) => keyOf([id.org, id.entityId, id.name, id.mediaType, sha256]);
-const sizeKey = (id: UploadIdentity, bytes: number) => keyOf([id.org, id.entityId, id.name, id.mediaType, bytes]);
+// The same id names different things as an entity and as an alert: the object is part of the key.
+const owner = (id: UploadIdentity) => (id.object ? [id.org, id.object, id.entityId] : [id.org, id.entityId]);
+const identityKey = (id: UploadIdentity) => keyOf([...owner(id), id.name, id.mediaType]);
+const contentKey = (id: UploadIdentity, sha256: string) => keyOf([...owner(id), id.name, id.mediaType, sha256]);
+const sizeKey = (id: UploadIdentity, bytes: number) => keyOf([...owner(id), id.name, id.mediaType, bytes]);
 
 /** A journal line is a record; anything longer is not one of ours. */
 const MAX_LINE_BYTES = 1024 * 1024;
@@ -149,7 +159,7 @@ export class Journal {
   }
 
   private apply(record: JournalRecord) {
-    const id = { org: record.org, entityId: record.entity_id, name: record.name, mediaType: record.media_type };
+    const id = { org: record.org, ...(record.object && { object: record.object }), entityId: record.entity_id, name: record.name, mediaType: record.media_type };
     const sized = sizeKey(id, record.bytes);
     if (record.outcome === 'sending') {
       this.pending.set(sized, record.sha256);
@@ -213,10 +223,11 @@ export async function* journalLines(path: string): AsyncGenerator<JournalLine> {
 /** Whether a parsed line is a record this journal can use. */
 function isJournalRecord(value: unknown): value is JournalRecord {
   if (!isPlainObject(value)) return false;
-  const { outcome, org, entity_id: entityId, name, media_type: mediaType, sha256, bytes } = value;
+  const { outcome, org, object, entity_id: entityId, name, media_type: mediaType, sha256, bytes } = value;
   return (
     (outcome === 'sending' || outcome === 'uploaded' || outcome === 'failed') &&
     typeof org === 'string' &&
+    (object === undefined || object === 'events' || object === 'alerts' || object === 'cases') &&
     typeof entityId === 'string' &&
     typeof name === 'string' &&
     (mediaType === null || typeof mediaType === 'string') &&

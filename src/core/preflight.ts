@@ -7,7 +7,7 @@ import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
 import { closest } from './did-you-mean.js';
-import { route, type EntitySource } from './route.js';
+import { objectTypeOf, offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
 import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
@@ -22,6 +22,8 @@ export interface PreflightSettings {
   maxFileSize: number;
   /** Compare each file's content with its extension (--no-sniff turns it off). */
   sniff: boolean;
+  /** The body format: multipart refuses names its headers cannot carry exactly. */
+  format: 'multipart' | 'json';
   /** --convert, --fit, --strip-location: what may be changed before sending. */
   convert: boolean;
   fit: boolean;
@@ -39,13 +41,59 @@ const stat = promisify(statCallback);
 const PREFLIGHT_CONCURRENCY = 32;
 
 /**
+ * What in a file name would not arrive as it is in multipart: form-data writes `"` as `%22`
+ * (so `a"b` and `a%22b` arrive alike), and parsers disagree about `\\` and about control
+ * characters (a line break ends the header).
+ */
+function inexactInMultipart(name: string): string | undefined {
+  if (name.includes('"')) return 'a double quote (")';
+  if (name.includes('\\')) return 'a backslash (\\)';
+  if (/%[0-9A-Fa-f]{2}/.test(name)) return 'a percent-escape such as %22';
+  if (/\p{Cc}/u.test(name)) return 'a control character';
+  return undefined;
+}
+
+/** Ids warned of by name; past these, one more warning says there are more. */
+const IDS_NAMED_AT_MOST = 5;
+
+/** Warns once per id with characters outside the spec's set, naming a few ids and then only that there are more. */
+class OffSpecIds {
+  private readonly warned = new Set<string>();
+
+  /** `what`: how the ids are named ("entity id"); undefined when ids are not checked (alerts and cases: Unit21's own ids). */
+  constructor(private readonly what: string | undefined) {}
+
+  warning(id: string): string | undefined {
+    if (!this.what || this.warned.size > IDS_NAMED_AT_MOST || this.warned.has(id)) return undefined;
+    const off = offSpecCharacters(id);
+    if (off.length === 0) return undefined;
+    this.warned.add(id);
+    if (this.warned.size > IDS_NAMED_AT_MOST) return `more ${this.what}s have characters outside Unit21's documented set; they are sent as given and not named here`;
+    return `${this.what} ${JSON.stringify(id)} has ${off.map((c) => JSON.stringify(c)).join(', ')}, outside the characters Unit21's spec describes (${SPEC_ID_RULE}); it is sent as given, and the API may refuse it`;
+  }
+}
+
+/** Media Unit21's dashboard shows for one alert or case. */
+const MEDIA_SHOWN_AT_MOST = 100;
+
+/**
  * Checks each found file as it comes, in order, a few ahead of the consumer: what it is,
  * where it goes and what it carries. Warns once per unrecognised media_type.
  */
 export async function* preflight(found: AsyncIterable<Found>, settings: PreflightSettings): AsyncGenerator<Checked> {
   const warned = new Set<string>();
+  const { entity } = settings;
+  const capped = entity.kind === 'alert' || entity.kind === 'case' ? entity : undefined;
+  let files = 0;
+  const object = objectTypeOf(entity);
+  const offSpecIds = new OffSpecIds(object === 'entities' ? 'entity id' : object === 'events' ? 'event id' : undefined);
   for await (const checked of mapOrdered(found, PREFLIGHT_CONCURRENCY, (item) => checkFound(item, settings))) {
     if (checked.kind === 'elsewhere') continue;
+    const idWarning = checked.kind === 'file' ? offSpecIds.warning(checked.file.entityId) : undefined;
+    if (idWarning) yield { kind: 'warning', message: idWarning };
+    if (capped && checked.kind === 'file' && ++files === MEDIA_SHOWN_AT_MOST + 1) {
+      yield { kind: 'warning', message: `more than ${MEDIA_SHOWN_AT_MOST} files go to ${capped.kind} ${capped.id}: Unit21's dashboard shows at most ${MEDIA_SHOWN_AT_MOST} media per alert or case; link the rest to the entity instead` };
+    }
     const type = checked.kind === 'file' ? checked.file.mediaType : undefined;
     if (type !== undefined && !isRecognised(type) && !warned.has(type)) {
       warned.add(type);
@@ -145,6 +193,8 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   // What is sent as JPEG is named so; the file-name conventions read the name sent.
   const asJpeg = fix.convert || fix.fit;
   const sentName = asJpeg ? jpegName(name) : name;
+  const inexact = settings.format === 'multipart' ? inexactInMultipart(sentName) : undefined;
+  if (inexact) return { path: file.path, message: `its name has ${inexact}, which a multipart header does not carry exactly (Unit21 may store another name); send it with --format json, which keeps names exactly, or rename it` };
   const contentType = asJpeg ? 'image/jpeg' : contentTypeOf(name)!;
 
   let sidecar: FileMetadata | undefined;
@@ -158,7 +208,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const [mediaType, decidedBy] = resolveMediaType(asJpeg ? jpegName(routed.conventionName) : routed.conventionName, row, sidecar, settings);
   // A report given back says where its media_type was first decided; that stays the answer.
   const mediaTypeSource = decidedBy === 'manifest' ? (file.row?.mediaTypeSource ?? decidedBy) : decidedBy;
-  if (settings.entity.kind === 'event' && mediaType === undefined) {
+  if (objectTypeOf(settings.entity) === 'events' && mediaType === undefined) {
     return { path: file.path, message: 'event media needs a media_type (Unit21 requires it); give --media-type, a sidecar, or a name it can be read from' };
   }
   // A manifest row's custom_data keys win over the sidecar's.
@@ -235,5 +285,6 @@ function resolveMediaType(
 
 function unrecognisedWarning(type: string): string {
   const near = closest(type, RECOGNISED_MEDIA_TYPES);
-  return `media_type "${type}" is not one Unit21 recognises (${near ? `did you mean ${near}? ` : ''}see u21-media types); it is sent as given`;
+  // Unit21's spec lists the values as an enum, its prose says any string is taken: warned, not refused.
+  return `media_type "${type}" is not one Unit21 recognises (${near ? `did you mean ${near}? ` : ''}see u21-media types); it is sent as given, and the API may refuse it`;
 }

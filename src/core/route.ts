@@ -6,10 +6,21 @@ export type EntitySource =
   | { kind: 'entity'; id: string }
   /** An event's media: same body formats, but media_type is required. */
   | { kind: 'event'; id: string }
+  /** An alert's or a case's media, by its unit21_id: same body formats. */
+  | { kind: 'alert'; id: string }
+  | { kind: 'case'; id: string }
   | { kind: 'dir' }
   | { kind: 'prefix' }
   /** A manifest, or (retryFailed) a report's failed and not_sent rows. */
-  | { kind: 'manifest'; path: string; retryFailed?: true };
+  | { kind: 'manifest'; path: string; retryFailed?: true; object?: Exclude<ObjectType, 'entities'> };
+
+/** What a run's media is linked to: the path segment of its endpoint. */
+export type ObjectType = 'entities' | 'events' | 'alerts' | 'cases';
+
+const OBJECT_OF: Partial<Record<EntitySource['kind'], ObjectType>> = { event: 'events', alert: 'alerts', case: 'cases' };
+
+/** The object a run's files are linked to: entities unless --event, --alert or --case says otherwise. */
+export const objectTypeOf = (source: EntitySource): ObjectType => (source.kind === 'manifest' ? source.object : OBJECT_OF[source.kind]) ?? 'entities';
 
 /** Longest entity id Unit21 takes. */
 const MAX_ENTITY_ID_LENGTH = 128;
@@ -24,6 +35,15 @@ export function entityIdProblem(id: string, what = 'entity id'): string | undefi
   return undefined;
 }
 
+// Unit21's spec describes entity ids of these characters only; the live API may be looser, so others are warned of, not refused.
+const SPEC_ID_CHARACTER = /[-_:.@a-zA-Z0-9!#$%&'*+/=?^`{]/u;
+export const SPEC_ID_RULE = "letters a-z A-Z, digits and - _ : . @ ! # $ % & ' * + / = ? ^ ` {";
+
+/** The characters of an id outside the spec's set, each once, in order; empty when it keeps to it. */
+export function offSpecCharacters(id: string): string[] {
+  return [...new Set([...id].filter((c) => !SPEC_ID_CHARACTER.test(c)))];
+}
+
 /** Separates the entity from the rest of the name in `prefix` mode: `cust42__passport.jpg`. */
 const PREFIX_SEPARATOR = '__';
 
@@ -34,6 +54,8 @@ export function route(file: FoundFile, name: string, source: EntitySource): { en
   switch (source.kind) {
     case 'entity':
     case 'event':
+    case 'alert':
+    case 'case':
       entityId = source.id;
       break;
     case 'manifest':

@@ -4,7 +4,8 @@ import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
-import { entityIdProblem } from '../core/route.js';
+import { isRecognised, RECOGNISED_MEDIA_TYPES } from '../core/media-type.js';
+import { entityIdProblem, type ObjectType } from '../core/route.js';
 import { AFTER_STORE, createFaultPlan, type Fault, type FaultOptions } from './faults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
 import type { RequestRecord, StoredMedia } from './store.js';
@@ -21,6 +22,8 @@ export interface SandboxOptions {
   /** When given, only these entity ids exist; others answer 404. Default: every entity exists. */
   entities?: Iterable<string>;
   maxFileSize?: number;
+  /** Refuse (400) a request with any media_type outside Unit21's list, as the spec's enum reads; by default any string is taken, as its prose says. */
+  strictMediaTypes?: boolean;
   /** Where accepted files are written: `<dir>/<org>/<entity>/<name>` plus `<name>.meta.json`. */
   dir?: string;
   /** Accept and count, but neither parse nor keep anything: for benchmarks of the client. */
@@ -84,7 +87,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       else send();
     };
 
-    const route = matchRoute(path);
+    const route = matchRoute(path, org);
     // GET /v1/{org}/entities/{id} reads an entity back; PUT .../link-media adds media.
     const read = route !== undefined && !route.linkMedia && route.objectType === 'entities' && req.method === 'GET';
     if (!route || (!route.linkMedia && !read)) return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
@@ -101,7 +104,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return answer(200, { entity_id: route.objectId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
     }
     if (entityIdProblem(route.objectId) || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
-      return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${route.objectType === 'entities' ? 'entity' : 'event'} "${route.objectId}" not found` }));
+      return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${SINGULAR[route.objectType]} "${route.objectId}" not found` }));
     }
 
     // Faults only replace answers a healthy server would give to an allowed request, never a 401/403/404.
@@ -128,6 +131,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (route.objectType === 'events' && media.some((m) => !m.mediaType)) {
         throw new BadRequest('media_type is required for event media');
       }
+      const refused = options.strictMediaTypes ? media.find((m) => typeof m.mediaType === 'string' && !isRecognised(m.mediaType)) : undefined;
+      if (refused) throw new BadRequest(`${refused.name}: media_type "${refused.mediaType}" is not one of ${RECOGNISED_MEDIA_TYPES.join(', ')}`);
     } catch (error) {
       if (error instanceof BadRequest) return answer(400, { error_code: 'invalid_request', message: error.message });
       throw error;
@@ -177,10 +182,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** Writes an accepted file and its metadata under `<dir>/<org>/<entity>/` (events under `events/`). */
+/** Writes an accepted file and its metadata under `<dir>/<org>/<entity>/` (events, alerts and cases under `events/`, `alerts/`, `cases/`). */
 async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
   // Ids and names come from clients: encoded, so none can climb out of `dir`.
-  const folder = join(dir, encodeURIComponent(media.org), ...(media.objectType === 'events' ? ['events'] : []), encodeURIComponent(media.objectId));
+  const folder = join(dir, encodeURIComponent(media.org), ...(media.objectType === 'entities' ? [] : [media.objectType]), encodeURIComponent(media.objectId));
   await mkdir(folder, { recursive: true });
   const safe = encodeURIComponent(media.name).replace(/^\.+/, '_');
   let name = safe;
@@ -204,19 +209,27 @@ async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
     format: media.format,
     created_at: media.createdAt,
     org: media.org,
-    [media.objectType === 'events' ? 'event_id' : 'entity_id']: media.objectId,
+    [`${SINGULAR[media.objectType]}_id`]: media.objectId,
   };
   await writeFile(join(folder, `${name}.meta.json`), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-/** `/v1/{org}/{entities|events}/{id}` with or without `/link-media`, segments percent-decoded. */
-function matchRoute(path: string): { org: string; objectType: 'entities' | 'events'; objectId: string; linkMedia: boolean } | undefined {
+const SINGULAR: Record<ObjectType, string> = { entities: 'entity', events: 'event', alerts: 'alert', cases: 'case' };
+
+/**
+ * `/v1/{org}/{entities|events}/{id}` with or without `/link-media`, and
+ * `/v1/{alerts|cases}/{unit21_id}/link-media` (no org: `org` is then the key's own), segments percent-decoded.
+ */
+function matchRoute(path: string, keyOrg: string): { org: string; objectType: ObjectType; objectId: string; linkMedia: boolean } | undefined {
   const parts = path.split('/');
-  const linkMedia = parts.length === 6 && parts[5] === 'link-media';
-  if (!(linkMedia || parts.length === 5) || parts[0] !== '' || parts[1] !== 'v1') return undefined;
-  const objectType = parts[3];
-  if (objectType !== 'entities' && objectType !== 'events') return undefined;
+  if (parts[0] !== '' || parts[1] !== 'v1') return undefined;
   try {
+    if ((parts[2] === 'alerts' || parts[2] === 'cases') && parts.length === 5 && parts[4] === 'link-media') {
+      return { org: keyOrg, objectType: parts[2], objectId: decodeURIComponent(parts[3]!), linkMedia: true };
+    }
+    const linkMedia = parts.length === 6 && parts[5] === 'link-media';
+    const objectType = parts[3];
+    if (!(linkMedia || parts.length === 5) || (objectType !== 'entities' && objectType !== 'events')) return undefined;
     return { org: decodeURIComponent(parts[2]!), objectType, objectId: decodeURIComponent(parts[4]!), linkMedia };
   } catch {
     return undefined;

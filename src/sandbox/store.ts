@@ -1,10 +1,11 @@
+import type { ObjectType } from '../core/route.js';
 import type { IncomingMedia } from './parse-body.js';
 
 /** One media item the sandbox accepted, as Unit21 would keep it. */
 export interface StoredMedia extends Omit<IncomingMedia, 'data'> {
   org: string;
-  /** `entities` or `events`. */
-  objectType: 'entities' | 'events';
+  /** What the media is linked to: an entity or an event (by the org's ids), an alert or a case (by unit21_id). */
+  objectType: ObjectType;
   objectId: string;
   format: 'multipart' | 'json';
   createdAt: string;

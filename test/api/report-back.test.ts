@@ -48,7 +48,7 @@ describe('a report given back', () => {
     const expected = {
       'passport_front.jpg': ['cust-1', 'IMAGE_PASSPORT_FRONT', { source: 'onfido', document_country: 'GB', document_number_last4: '4821' }, await sha256(join(dir, 'files', 'passport_front.jpg'))],
       'selfie.jpg': ['cust-2', 'IMAGE_FACE_IMAGE', { case: '=7' }, await sha256(join(dir, 'files', 'selfie.jpg'))],
-      'proof_of_address.pdf': ['cust-1', 'PROOF_OF_ADDRESS', expect.objectContaining({ document: 'utility_bill' }), await sha256(join(dir, 'files', 'proof_of_address.pdf'))],
+      'proof_of_address.pdf': ['cust-1', null, expect.objectContaining({ document: 'utility_bill' }), await sha256(join(dir, 'files', 'proof_of_address.pdf'))],
       'id_card_front.jpg': ['cust-2', 'IMAGE_ID_CARD_BACK', null, await sha256(join(dir, 'files', 'id_card_front.jpg'))],
     };
     expect(storedBy(again)).toEqual(expected);
@@ -120,7 +120,8 @@ describe('a report given back', () => {
   it.each([
     [{ manifest: 'm.csv' }, '--manifest'],
     [{ entity: 'c1' }, '--entity'],
-    [{ event: 'e1' }, '--event'],
+    // One of --event, --alert, --case may say what the report's ids name; two cannot.
+    [{ event: 'e1', alert: 'a1' }, '--event and --alert'],
     [{ paths: ['x.jpg'] }, 'path arguments'],
     [{ entity: 'c1', paths: ['x.jpg'] }, '--entity, path arguments'],
   ])('refuses --retry-failed with %j', async (options, named) => {

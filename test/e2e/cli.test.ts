@@ -85,7 +85,8 @@ describe('u21-media upload (built binary)', () => {
     const planned = Object.fromEntries(result.events.filter((e) => e.event === 'planned').map((e) => [String(e.path), [e.media_type, e.media_type_source]] as const));
     expect(planned).toMatchObject({
       'passport_front.jpg': ['IMAGE_FACE_IMAGE', 'flag'],
-      'proof_of_address.pdf': ['PROOF_OF_ADDRESS', 'sidecar'],
+      'profile_picture.png': ['IMAGE_PROFILE_PICTURE', 'sidecar'],
+      'proof_of_address.pdf': ['IMAGE_FACE_IMAGE', 'flag'],
       'analyst_note.txt': ['IMAGE_FACE_IMAGE', 'flag'],
     });
     expect(result.events.at(-1)).toEqual({ event: 'summary', dry_run: true, planned: 10, skipped: 0, invalid: 0, link_outside: 0, bytes: expect.any(Number) });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
-import { entityMediaUrl, pathSegment, resolveApiRoot, resolveTarget } from '../../src/core/hosts.js';
+import { mediaUrl, pathSegment, resolveApiRoot, resolveTarget } from '../../src/core/hosts.js';
 import { entityIdProblem } from '../../src/core/route.js';
 
 describe('target', () => {
@@ -47,7 +47,10 @@ describe('entity path segment', () => {
     expect(entityIdProblem('..')).toMatch(/cannot travel in a URL/);
     expect(entityIdProblem('.')).toMatch(/cannot travel in a URL/);
     expect(entityIdProblem('...')).toBeUndefined();
-    expect(entityMediaUrl('https://h/v1', 'acme', 'a b')).toBe('https://h/v1/acme/entities/a%20b/link-media');
+    expect(mediaUrl('https://h/v1', 'acme', 'a b')).toBe('https://h/v1/acme/entities/a%20b/link-media');
+    // Alerts and cases are addressed by their unit21_id alone, without the org.
+    expect(mediaUrl('https://h/v1', 'acme', '42', 'alerts')).toBe('https://h/v1/alerts/42/link-media');
+    expect(mediaUrl('https://h/v1', 'acme', 'c/1', 'cases')).toBe('https://h/v1/cases/c%2F1/link-media');
   });
 
   it('counts an id in characters, not UTF-16 units', () => {

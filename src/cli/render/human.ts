@@ -123,6 +123,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     const detail = (label: string, text: string) => stdout.write(`  ${out.dim(label.padEnd(20))}${printable(text)}\n`);
     if (s.skipped > 0) detail('skipped', `${s.skipped}: ${[...progress.skipReasons].map(([r, n]) => `${n} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
     if (s.retries > 0) detail('retries', String(s.retries));
+    if (s.split > 0) detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);
     if (s.possibly_duplicated > 0) detail('possibly duplicated', `${s.possibly_duplicated}: an attempt got no answer after sending; check those files on the entity`);
     if (files.report) detail('report', files.report);
     if (files.journal) detail('journal', files.journal);

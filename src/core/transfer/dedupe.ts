@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NON_BLOCKING_READ } from '../body/file-stream.js';
-import type { Journal } from '../journal.js';
+import type { Journal, LinkedObject } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 
 /** sha256 of a file, read in a stream. */
@@ -33,12 +33,13 @@ export class RepeatFilter {
   private readonly byContent = new Map<string, string>();
 
   constructor(
-    private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean },
+    private readonly options: { org: string; object?: LinkedObject; cwd: string; journal?: Journal; allowDuplicates: boolean },
   ) {}
 
   async check(file: PlannedFile): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
-    const id = { org: this.options.org, entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
+    const { object } = this.options;
+    const id = { org: this.options.org, ...(object && { object }), entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
     const inJournal = journal?.mayHave(id) ?? false;
     const sizeKey = `${file.entityId}\0${file.bytes}`;
     const earlier = allowDuplicates ? undefined : this.bySize.get(sizeKey);

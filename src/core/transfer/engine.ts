@@ -2,13 +2,14 @@ import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { BodyReader } from '../body/reader-threads.js';
 import type { BodyBuilder, RequestBody } from '../body/request-body.js';
-import { entityMediaUrl } from '../hosts.js';
+import { mediaUrl } from '../hosts.js';
 import type { Fixer } from '../convert/fixer.js';
-import type { Journal } from '../journal.js';
+import type { Journal, LinkedObject } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { Redact } from '../redact.js';
 import type { StopReason } from '../events.js';
 import type { Checked } from '../plan.js';
+import type { ObjectType } from '../route.js';
 import { attempt, classify } from './attempt.js';
 import { Reachability } from './connect-errors.js';
 import { RepeatFilter } from './dedupe.js';
@@ -46,8 +47,8 @@ export interface TransferSettings {
   redact: Redact;
   /** Where relative paths start (to re-read a file met earlier when checking for repeats). */
   cwd: string;
-  /** Entity media, or event media (--event). */
-  objectType: 'entities' | 'events';
+  /** Entity media, or an event's, alert's or case's (--event, --alert, --case). */
+  objectType: ObjectType;
   /** Aborting it stops new starts; requests in flight finish (the first Ctrl-C). */
   drain?: AbortSignal;
   /** Aborting it also cuts requests in flight (the second Ctrl-C). */
@@ -101,7 +102,7 @@ class Transfer {
     private readonly parts: EngineParts,
     private readonly buildBody: BodyBuilder,
   ) {
-    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, settings.runId, () => {
+    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, linkedObject(settings.objectType), settings.runId, () => {
       if (settings.failFast && !this.outcomes.tally.stopped) this.stop('fail-fast', false);
     });
     this.flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, parts.clock);
@@ -113,7 +114,8 @@ class Transfer {
 
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
-    const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(settings.journal && { journal: settings.journal }) });
+    const object = linkedObject(settings.objectType);
+    const repeats = new RepeatFilter({ org: settings.org, ...(object && { object }), cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(settings.journal && { journal: settings.journal }) });
     const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);
@@ -218,7 +220,7 @@ class Transfer {
 
   private async send(job: Job, body: RequestBody): Promise<void> {
     const { settings, parts, outcomes } = this;
-    const url = entityMediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId, settings.objectType);
+    const url = mediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId, settings.objectType);
     const result = await attempt(body, url, { ...parts, redact: settings.redact, timeoutMs: settings.timeoutMs }, this.requestSignal);
     if ('fileError' in result) {
       this.flow.release({ throttled: false });
@@ -254,8 +256,19 @@ class Transfer {
         }
         return this.scheduler.defer(job, verdict.delayMs);
       case 'failed':
+        // A 400 stores nothing, and one bad item refuses the whole request: each file goes alone, so only the one at fault fails.
+        if (verdict.detail.status === 400 && job.files.length > 1) return this.split(job, verdict.detail);
         return outcomes.failed(job, verdict.detail, body.knownDigests);
     }
+  }
+
+  /** A request of several files refused as invalid: each file is sent alone at once. The first is said; the summary counts them all. */
+  private split(job: Job, detail: FailureDetail): void {
+    if (this.outcomes.tally.split++ === 0) {
+      const first = job.files[0]!;
+      this.outcomes.event({ event: 'warning', message: `a request of ${job.files.length} files to ${first.entityId} was refused (HTTP 400: ${detail.message}); each such request is sent again file by file, so only the file at fault fails` });
+    }
+    for (const file of job.files) this.scheduler.defer({ files: [file], attempts: job.attempts, possiblyDuplicated: job.possiblyDuplicated, splitFrom: job.files.length }, 0);
   }
 
   /** A file that can no longer be read fails alone, never retried; the others of its request go again without it. */
@@ -278,6 +291,9 @@ class Transfer {
     this.outcomes.event({ event: 'warning', message: `${host} asked to wait ${seconds(wait.askedMs)} (${wait.header})${capped}, until ${new Date(until).toISOString()}` });
   }
 }
+
+/** The journal's name for what ids name, absent for entities. */
+const linkedObject = (objectType: ObjectType): LinkedObject | undefined => (objectType === 'entities' ? undefined : objectType);
 
 const seconds = (ms: number) => `${Math.round(ms / 1000).toLocaleString('en-US')} s`;
 

@@ -1,13 +1,13 @@
 import type { Clock } from '../clock.js';
 import { releaseCopy } from '../convert/fixer.js';
 import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
-import type { OutcomeRecord, SendingRecord } from '../journal.js';
+import type { LinkedObject, OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { PlannedFile } from '../plan.js';
 import type { RequestBody } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
-export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'bytes' | 'possibly_duplicated' | 'stopped' | 'stop_cause'>;
+export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'split' | 'bytes' | 'possibly_duplicated' | 'stopped' | 'stop_cause'>;
 
 /** One request's worth of files, carried across its attempts. */
 export interface Job {
@@ -17,6 +17,8 @@ export interface Job {
   attempts: number;
   /** An earlier attempt may have been stored: its body was fully sent but no answer came. */
   possiblyDuplicated: boolean;
+  /** Sent alone after its request of this many files was refused with a 400. */
+  splitFrom?: number;
 }
 
 /** Why a file that was never sent was not: said in its not_sent event. */
@@ -50,6 +52,8 @@ export class Outcomes {
     private readonly sink: OutcomeSink,
     private readonly clock: Clock,
     private readonly org: string,
+    /** What the run's ids name when not entities (--event, --alert, --case). */
+    private readonly object: LinkedObject | undefined,
     private readonly runId: string,
     /** Called after each file that finally failed (for --fail-fast). */
     private readonly onFailed: () => void,
@@ -95,7 +99,9 @@ export class Outcomes {
   }
 
   /** Any failed file counts for --fail-fast: its request failed, it could no longer be read, or it was the one unreadable file of a batch. */
-  failed(job: Job, detail: FailureDetail, digests?: readonly string[]): void {
+  failed(job: Job, failure: FailureDetail, digests?: readonly string[]): void {
+    // The report and the journal say why this file went alone.
+    const detail = job.splitFrom ? { ...failure, message: `${failure.message} (sent alone after its request of ${job.splitFrom} files was refused)` } : failure;
     for (const [index, file] of job.files.entries()) {
       const flagged = this.flagged(job, file);
       this.tally.failed++;
@@ -129,6 +135,7 @@ export class Outcomes {
       time: new Date(this.clock.now()).toISOString(),
       run: this.runId,
       org: this.org,
+      ...(this.object && { object: this.object }),
       entity_id: file.entityId,
       path: file.path,
       name: file.name,
