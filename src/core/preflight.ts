@@ -59,12 +59,15 @@ const IDS_NAMED_AT_MOST = 5;
 /** Warns once per id with characters outside the spec's set, naming a few ids and then only that there are more. */
 class OffSpecIds {
   private readonly warned = new Set<string>();
+  /** Files come grouped by id: the id just checked is not checked again. */
+  private last: string | undefined;
 
   /** `what`: how the ids are named ("entity id"); undefined when ids are not checked (alerts and cases: Unit21's own ids). */
   constructor(private readonly what: string | undefined) {}
 
   warning(id: string): string | undefined {
-    if (!this.what || this.warned.size > IDS_NAMED_AT_MOST || this.warned.has(id)) return undefined;
+    if (!this.what || id === this.last || this.warned.size > IDS_NAMED_AT_MOST || this.warned.has(id)) return undefined;
+    this.last = id;
     const off = offSpecCharacters(id);
     if (off.length === 0) return undefined;
     this.warned.add(id);
