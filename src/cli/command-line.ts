@@ -46,8 +46,8 @@ export const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word
 export const shownCommandLine = (args: readonly string[]) => ['u21-media', ...args].map((word) => shellWord(maskCredentials(word))).join(' ');
 
 // Options the report replaces (it names the files and entities) or a retry must not repeat:
-// a shard's report holds only its shard's files already. --event, --alert and --case stay: they say what the report's ids name.
-const NOT_REPEATED = new Set(['entity', 'entityFrom', 'manifest', 'retryFailed', 'shard', 'shardTotal', 'report', 'dryRun']);
+// a shard's report holds only its shard's files already.
+const NOT_REPEATED = new Set(['entity', 'event', 'alert', 'case', 'entityFrom', 'manifest', 'retryFailed', 'shard', 'shardTotal', 'report', 'dryRun']);
 
 /** `report.csv` → `report.retry.csv` → `report.retry2.csv`: the retry's own report, beside the one it reads. */
 export function nextReportName(report: string): string {

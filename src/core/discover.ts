@@ -1,4 +1,5 @@
 import { lstat, opendir, readdir, realpath, stat } from 'node:fs/promises';
+import type { LinkedObject } from './route.js';
 import { isUtf8 } from 'node:buffer';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Options } from 'fast-glob';
@@ -18,7 +19,7 @@ export interface FoundFile {
   /** Whether `<file>.json` exists beside it, when the walk already knows; undefined = look. */
   hasSidecar?: boolean;
   /** From a manifest row: its entity and metadata. */
-  row?: { entityId: string; metadata: FileMetadata; where: string; mediaTypeSource?: MediaTypeSource };
+  row?: { entityId: string; object?: LinkedObject; metadata: FileMetadata; where: string; mediaTypeSource?: MediaTypeSource };
   /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
   verdict?: WalkVerdict;
 }

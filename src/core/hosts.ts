@@ -77,7 +77,7 @@ export function checkedOrg(org: string | undefined): string {
 export const pathSegment = (id: string): string => encodeURIComponent(id);
 
 /** URL of the link-media endpoint of an entity or an event (under the org), or of an alert or a case (by unit21_id, no org). */
-export function mediaUrl(apiRoot: string, org: string, id: string, objectType: ObjectType = 'entities'): string {
+export function mediaUrl(apiRoot: string, org: string, id: string, objectType: ObjectType | undefined = 'entities'): string {
   const owner = objectType === 'alerts' || objectType === 'cases' ? '' : `/${pathSegment(org)}`;
   return `${apiRoot}${owner}/${objectType}/${pathSegment(id)}/link-media`;
 }

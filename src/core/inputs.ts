@@ -9,7 +9,7 @@ import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
 import type { Checked, PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
-import { entityIdProblem, objectTypeOf, type EntitySource } from './route.js';
+import { entityIdProblem, type EntitySource } from './route.js';
 import { shardField } from './shard.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
@@ -57,18 +57,15 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
 export function checkedTarget(options: PlanOptions): EntitySource {
   const paths = options.paths ?? [];
   if (options.retryFailed !== undefined) {
-    // The report names the files and their ids: nothing else may. What the ids name (an event, alert or case) it does not say.
-    const objects = singleTargets(options).filter(([, kind]) => kind !== 'entity');
+    // The report names the files and where each went (entity, event, alert or case): nothing else may.
     const also = [
       options.manifest !== undefined && '--manifest',
-      options.entity !== undefined && '--entity',
-      objects.length > 1 && objects.map(([flag]) => flag).join(' and '),
+      ...singleTargets(options).map(([flag]) => flag),
       options.entityFrom !== undefined && '--entity-from',
       paths.length > 0 && 'path arguments',
     ].filter(Boolean);
-    if (also.length > 0) throw new UsageError(`--retry-failed cannot be combined with ${also.join(', ')}`, 'the report names the files and their entities; give --retry-failed <report> alone (with --event, --alert or --case for a run that sent to one)');
-    const object = objects[0] ? objectTypeOf({ kind: objects[0][1], id: objects[0][2] }) : 'entities';
-    return { kind: 'manifest', path: options.retryFailed, retryFailed: true, ...(object !== 'entities' && { object }) };
+    if (also.length > 0) throw new UsageError(`--retry-failed cannot be combined with ${also.join(', ')}`, 'the report names the files and their entities; give --retry-failed <report> alone');
+    return { kind: 'manifest', path: options.retryFailed, retryFailed: true };
   }
   const entity = entitySourceOf(options);
   if (entity.kind === 'manifest' && paths.length > 0) {

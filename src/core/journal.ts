@@ -3,10 +3,7 @@ import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, 
 import { stat } from 'node:fs/promises';
 import { isPlainObject } from './sidecar.js';
 import { boundedLines } from './lines.js';
-import type { ObjectType } from './route.js';
-
-/** The objects other than entities that media is linked to. */
-export type LinkedObject = Exclude<ObjectType, 'entities'>;
+import type { LinkedObject } from './route.js';
 
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {

@@ -6,6 +6,7 @@ import type { Found } from './discover.js';
 import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from './report.js';
 import { isPlainObject, metadataFrom } from './sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
+import type { LinkedObject } from './route.js';
 
 const MEDIA_TYPE_SOURCES: readonly MediaTypeSource[] = ['manifest', 'sidecar', 'flag', 'file_name', 'none'];
 
@@ -14,6 +15,11 @@ interface Row {
   line: number;
   path: unknown;
   entityId: unknown;
+  /** Instead of entity_id: the unit21_id of an alert or a case. */
+  alertId?: unknown;
+  caseId?: unknown;
+  /** A report's `object` column: what its entity_id names (absent or empty: an entity). */
+  object?: unknown;
   mediaType: unknown;
   customData: unknown;
   /** From a report given back: where the file was (abs_path), and whether --retry-failed takes it. */
@@ -50,8 +56,9 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
         continue;
       }
       const problem = rowProblem(row);
-      if (problem) {
-        yield { kind: 'problem', problem: { path: at(row.line), message: problem } };
+      const target = problem === undefined ? targetOf(row) : undefined;
+      if (problem !== undefined || typeof target === 'string' || !target) {
+        yield { kind: 'problem', problem: { path: at(row.line), message: problem ?? (target as string) } };
         continue;
       }
       let metadata;
@@ -71,7 +78,7 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
           absPath: reportedAt ?? resolve(dirname(absManifest), path),
           explicit: true,
           key: path,
-          row: { entityId: row.entityId as string, metadata, where: at(row.line), ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
+          row: { ...target, metadata, where: at(row.line), ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
         },
       };
     }
@@ -85,15 +92,30 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
   if (rows === 0 && !retryFailed) yield { kind: 'problem', problem: { path: manifestPath, message: 'the manifest lists no files' } };
 }
 
+/** Where a row's file goes: its entity, or an alert or a case; a string says why it cannot be told. */
+function targetOf(row: Row): { entityId: string; object?: LinkedObject } | string {
+  const given = ([['entity_id', row.entityId, undefined], ['alert_id', row.alertId, 'alerts'], ['case_id', row.caseId, 'cases']] as const).filter(([, id]) => id !== undefined && id !== null && id !== '');
+  if (given.length === 0) return '"entity_id" is missing';
+  if (given.length > 1) return `${given.map(([column]) => `"${column}"`).join(' and ')} are both given; a row names one entity, alert or case`;
+  const [[column, id, object]] = given as [(typeof given)[number]];
+  if (typeof id !== 'string') return `"${column}" must be a string`;
+  // A report's row says what its entity_id named.
+  const reported = REPORTED_OBJECTS.find((o) => o === row.object);
+  const linked = object ?? reported;
+  return { entityId: id, ...(linked && { object: linked }) };
+}
+
+const REPORTED_OBJECTS: readonly LinkedObject[] = ['events', 'alerts', 'cases'];
+
 function rowProblem(row: Row): string | undefined {
   if (typeof row.path !== 'string' || row.path.trim() === '') return '"path" is missing';
-  if (typeof row.entityId !== 'string' || row.entityId === '') return '"entity_id" is missing';
   if (row.mediaType !== undefined && row.mediaType !== null && typeof row.mediaType !== 'string') return '"media_type" must be a string';
   if (row.customData !== undefined && !isPlainObject(row.customData)) return '"custom_data" must be a JSON object';
   return undefined;
 }
 
-const COLUMNS = ['path', 'entity_id', 'media_type', 'custom_data'];
+const COLUMNS = ['path', 'entity_id', 'alert_id', 'case_id', 'media_type', 'custom_data'];
+const TARGET_COLUMNS = ['entity_id', 'alert_id', 'case_id'];
 
 /** A row names one file and its metadata; a longer one is refused rather than held (one 100 MB line took gigabytes). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -120,8 +142,8 @@ async function* csvRows(path: string, reportOnly: boolean): AsyncGenerator<RowOr
       isReport ||= header.includes('outcome');
       if (reportOnly && !isReport) throw new Error(NOT_A_REPORT);
       const unknown = isReport ? [] : header.filter((h) => !COLUMNS.includes(h));
-      if (!header.includes('path') || !header.includes('entity_id') || unknown.length > 0) {
-        throw new Error(`line ${record.line}: the header must name path and entity_id (and optionally media_type, custom_data)${unknown.length ? `; unknown column "${unknown[0]}"` : ''}`);
+      if (!header.includes('path') || !TARGET_COLUMNS.some((c) => header!.includes(c)) || unknown.length > 0) {
+        throw new Error(`line ${record.line}: the header must name path and entity_id (or alert_id, case_id; and optionally media_type, custom_data)${unknown.length ? `; unknown column "${unknown[0]}"` : ''}`);
       }
       continue;
     }
@@ -149,7 +171,7 @@ async function* csvRows(path: string, reportOnly: boolean): AsyncGenerator<RowOr
     }
     // A blank media_type cell counts as absent.
     const mediaType = cell('media_type')?.trim() || undefined;
-    yield { line: record.line, path: cell('path')?.trim(), entityId: cell('entity_id'), mediaType, customData };
+    yield { line: record.line, path: cell('path')?.trim(), entityId: cell('entity_id'), alertId: cell('alert_id'), caseId: cell('case_id'), mediaType, customData };
   }
 }
 
@@ -173,7 +195,7 @@ async function* jsonlRows(path: string): AsyncGenerator<Row | { line: number; er
       yield { line, error: 'each line must be a JSON object' };
       continue;
     }
-    yield { line, path: value.path, entityId: value.entity_id, mediaType: value.media_type, customData: value.custom_data };
+    yield { line, path: value.path, entityId: value.entity_id, alertId: value.alert_id, caseId: value.case_id, mediaType: value.media_type, customData: value.custom_data };
   }
 }
 
@@ -193,7 +215,7 @@ function reportedRow(row: Readonly<Record<string, unknown>> | ReportRow, line: n
   const absPath = typeof row.abs_path === 'string' && row.abs_path !== '' ? row.abs_path : null;
   const retryable = isRetryable({ outcome: row.outcome as 'failed', reason: typeof row.reason === 'string' ? row.reason : null });
   const source = MEDIA_TYPE_SOURCES.find((s) => s === row.media_type_source && s !== 'none');
-  return { line, path: row.path, entityId: row.entity_id, mediaType: row.media_type || undefined, customData: row.custom_data ?? undefined, report: { absPath, retryable, ...(source && { mediaTypeSource: source }) } };
+  return { line, path: row.path, entityId: row.entity_id, object: row.object, mediaType: row.media_type || undefined, customData: row.custom_data ?? undefined, report: { absPath, retryable, ...(source && { mediaTypeSource: source }) } };
 }
 
 /**

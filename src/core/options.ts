@@ -41,7 +41,7 @@ export const OPTION_TABLE = [
   { key: 'entityFrom', library: 'plan', flags: '--entity-from <rule>', type: 'choice', choices: ['dir', 'prefix'], group: 'Target', description: "each file's entity: dir = its folder's name, prefix = its name before __" },
   { key: 'shard', flags: '--shard <k/n|auto>', type: 'string', group: 'Target', inConfig: false, description: 'take only shard k of n of the files; auto reads the job index of Kubernetes Indexed Jobs or AWS Batch' },
   { key: 'shardTotal', flags: '--shard-total <n>', env: 'U21_SHARD_TOTAL', type: 'integer', min: 1, group: 'Target', inConfig: false, description: 'the n for --shard auto' },
-  { key: 'manifest', library: 'plan', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id, media_type, custom_data per file' },
+  { key: 'manifest', library: 'plan', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id (or alert_id, case_id), media_type, custom_data per file' },
   { key: 'retryFailed', library: 'plan', flags: '--retry-failed <report>', type: 'string', group: 'Target', inConfig: false, description: 'upload again the files a --report lists as failed or not_sent' },
   { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
   { key: 'mediaType', library: 'plan', flags: '--media-type <type>', type: 'string', group: 'Files', inConfig: false, description: 'media_type for files without a sidecar one' },

@@ -1,5 +1,6 @@
 import type { MediaTypeSource } from './media-type.js';
 import type { Problem } from './errors.js';
+import type { LinkedObject } from './route.js';
 import type { Detected } from './sniff.js';
 
 /** One file that passed preflight, with everything needed to send it. */
@@ -10,6 +11,8 @@ export interface PlannedFile {
   /** The media `name` sent: the file's own base name. */
   name: string;
   entityId: string;
+  /** What entityId names when not an entity: an event, an alert or a case. */
+  object?: LinkedObject;
   mediaType?: string;
   mediaTypeSource: MediaTypeSource;
   customData?: Record<string, unknown>;

@@ -7,7 +7,7 @@ import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
 import { closest } from './did-you-mean.js';
-import { objectTypeOf, offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
+import { offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
 import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
@@ -56,28 +56,42 @@ function inexactInMultipart(name: string): string | undefined {
 /** Ids warned of by name; past these, one more warning says there are more. */
 const IDS_NAMED_AT_MOST = 5;
 
-/** Warns once per id with characters outside the spec's set, naming a few ids and then only that there are more. */
+/**
+ * Warns once per entity or event id with characters outside the spec's set, naming a few ids
+ * and then only that there are more. Alert and case ids are Unit21's own, not checked.
+ */
 class OffSpecIds {
   private readonly warned = new Set<string>();
   /** Files come grouped by id: the id just checked is not checked again. */
   private last: string | undefined;
 
-  /** `what`: how the ids are named ("entity id"); undefined when ids are not checked (alerts and cases: Unit21's own ids). */
-  constructor(private readonly what: string | undefined) {}
-
-  warning(id: string): string | undefined {
-    if (!this.what || id === this.last || this.warned.size > IDS_NAMED_AT_MOST || this.warned.has(id)) return undefined;
+  warning({ entityId: id, object }: PlannedFile): string | undefined {
+    if (object === 'alerts' || object === 'cases' || id === this.last || this.warned.size > IDS_NAMED_AT_MOST || this.warned.has(id)) return undefined;
     this.last = id;
     const off = offSpecCharacters(id);
     if (off.length === 0) return undefined;
     this.warned.add(id);
-    if (this.warned.size > IDS_NAMED_AT_MOST) return `more ${this.what}s have characters outside Unit21's documented set; they are sent as given and not named here`;
-    return `${this.what} ${JSON.stringify(id)} has ${off.map((c) => JSON.stringify(c)).join(', ')}, outside the characters Unit21's spec describes (${SPEC_ID_RULE}); it is sent as given, and the API may refuse it`;
+    if (this.warned.size > IDS_NAMED_AT_MOST) return "more ids have characters outside Unit21's documented set; they are sent as given and not named here";
+    return `${object === 'events' ? 'event' : 'entity'} id ${JSON.stringify(id)} has ${off.map((c) => JSON.stringify(c)).join(', ')}, outside the characters Unit21's spec describes (${SPEC_ID_RULE}); it is sent as given, and the API may refuse it`;
   }
 }
 
 /** Media Unit21's dashboard shows for one alert or case. */
 const MEDIA_SHOWN_AT_MOST = 100;
+
+/** Counts the files for each alert and case, and warns once for each that gets more than the dashboard shows. */
+class DashboardCap {
+  private readonly counts = new Map<string, number>();
+
+  warning({ entityId: id, object }: PlannedFile): string | undefined {
+    if (object !== 'alerts' && object !== 'cases') return undefined;
+    const key = `${object}\0${id}`;
+    const count = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, count);
+    if (count !== MEDIA_SHOWN_AT_MOST + 1) return undefined;
+    return `more than ${MEDIA_SHOWN_AT_MOST} files go to ${object === 'alerts' ? 'alert' : 'case'} ${id}: Unit21's dashboard shows at most ${MEDIA_SHOWN_AT_MOST} media per alert or case; link the rest to the entity instead`;
+  }
+}
 
 /**
  * Checks each found file as it comes, in order, a few ahead of the consumer: what it is,
@@ -85,17 +99,12 @@ const MEDIA_SHOWN_AT_MOST = 100;
  */
 export async function* preflight(found: AsyncIterable<Found>, settings: PreflightSettings): AsyncGenerator<Checked> {
   const warned = new Set<string>();
-  const { entity } = settings;
-  const capped = entity.kind === 'alert' || entity.kind === 'case' ? entity : undefined;
-  let files = 0;
-  const object = objectTypeOf(entity);
-  const offSpecIds = new OffSpecIds(object === 'entities' ? 'entity id' : object === 'events' ? 'event id' : undefined);
+  const offSpecIds = new OffSpecIds();
+  const shown = new DashboardCap();
   for await (const checked of mapOrdered(found, PREFLIGHT_CONCURRENCY, (item) => checkFound(item, settings))) {
     if (checked.kind === 'elsewhere') continue;
-    const idWarning = checked.kind === 'file' ? offSpecIds.warning(checked.file.entityId) : undefined;
-    if (idWarning) yield { kind: 'warning', message: idWarning };
-    if (capped && checked.kind === 'file' && ++files === MEDIA_SHOWN_AT_MOST + 1) {
-      yield { kind: 'warning', message: `more than ${MEDIA_SHOWN_AT_MOST} files go to ${capped.kind} ${capped.id}: Unit21's dashboard shows at most ${MEDIA_SHOWN_AT_MOST} media per alert or case; link the rest to the entity instead` };
+    for (const message of checked.kind === 'file' ? [offSpecIds.warning(checked.file), shown.warning(checked.file)] : []) {
+      if (message) yield { kind: 'warning', message };
     }
     const type = checked.kind === 'file' ? checked.file.mediaType : undefined;
     if (type !== undefined && !isRecognised(type) && !warned.has(type)) {
@@ -211,7 +220,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const [mediaType, decidedBy] = resolveMediaType(asJpeg ? jpegName(routed.conventionName) : routed.conventionName, row, sidecar, settings);
   // A report given back says where its media_type was first decided; that stays the answer.
   const mediaTypeSource = decidedBy === 'manifest' ? (file.row?.mediaTypeSource ?? decidedBy) : decidedBy;
-  if (objectTypeOf(settings.entity) === 'events' && mediaType === undefined) {
+  if (routed.object === 'events' && mediaType === undefined) {
     return { path: file.path, message: 'event media needs a media_type (Unit21 requires it); give --media-type, a sidecar, or a name it can be read from' };
   }
   // A manifest row's custom_data keys win over the sidecar's.
@@ -221,6 +230,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     absPath: file.absPath,
     name: sentName,
     entityId: routed.entityId,
+    ...(routed.object && { object: routed.object }),
     mediaTypeSource,
     bytes,
     contentType,

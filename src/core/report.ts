@@ -35,6 +35,8 @@ export interface ReportRow {
   error_code: string | null;
   attempts: number | null;
   possibly_duplicated: boolean;
+  /** What entity_id names when it is not an entity: events, alerts or cases; null for an entity. */
+  object: string | null;
   /** For a file sent changed (--convert, --fit, --strip-location): `bytes` and `sha256` are the original's, these the copy's sent as `name`. */
   sent_bytes?: number | null;
   sent_sha256?: string | null;
@@ -45,7 +47,7 @@ export interface ReportRow {
 /** The columns in order; a report from before some of them existed reads them as empty. */
 export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
   'time', 'org', 'host', 'entity_id', 'path', 'abs_path', 'name', 'media_type', 'media_type_source', 'custom_data',
-  'bytes', 'sha256', 'outcome', 'reason', 'status', 'error_code', 'attempts', 'possibly_duplicated',
+  'bytes', 'sha256', 'outcome', 'reason', 'status', 'error_code', 'attempts', 'possibly_duplicated', 'object',
 ];
 
 /** Columns a CSV report has when its run may change files (--convert, --fit, --strip-location); a JSON row has them when its file was changed. */
@@ -55,7 +57,7 @@ export const CHANGE_COLUMNS: ReadonlyArray<keyof ReportRow> = ['sent_bytes', 'se
 const REQUIRED_COLUMNS: ReadonlyArray<keyof ReportRow> = ['path', 'entity_id', 'outcome'];
 
 /** The file a report row is about, when it got as far as being checked. */
-type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original'>;
+type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original' | 'object'>;
 
 /** The report row for a file's final event; undefined for events that are not outcomes. */
 function reportRow(event: UploadEvent, file: Described | undefined, where: { time: string; org: string; host: string }): ReportRow | undefined {
@@ -66,6 +68,7 @@ function reportRow(event: UploadEvent, file: Described | undefined, where: { tim
     name: file?.name ?? null,
     media_type_source: file?.mediaTypeSource ?? null,
     custom_data: file?.customData ?? null,
+    object: file?.object ?? null,
   };
   if ((event.event === 'uploaded' || event.event === 'failed') && event.changes) Object.assign(described, { sent_bytes: event.sent_bytes ?? null, sent_sha256: event.sent_sha256 ?? null, changes: event.changes });
   switch (event.event) {
@@ -245,6 +248,7 @@ export function reportRowFromCsv(header: readonly string[], fields: readonly str
     error_code: cell('error_code') || null,
     attempts: num(cell('attempts')),
     possibly_duplicated: cell('possibly_duplicated') === 'true',
+    object: cell('object') || null,
     ...(cell('changes') && { sent_bytes: num(cell('sent_bytes')), sent_sha256: cell('sent_sha256') || null, changes: cell('changes').split(';') }),
   };
 }

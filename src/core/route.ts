@@ -12,15 +12,14 @@ export type EntitySource =
   | { kind: 'dir' }
   | { kind: 'prefix' }
   /** A manifest, or (retryFailed) a report's failed and not_sent rows. */
-  | { kind: 'manifest'; path: string; retryFailed?: true; object?: Exclude<ObjectType, 'entities'> };
+  | { kind: 'manifest'; path: string; retryFailed?: true };
 
-/** What a run's media is linked to: the path segment of its endpoint. */
+/** What media is linked to: the path segment of its endpoint. */
 export type ObjectType = 'entities' | 'events' | 'alerts' | 'cases';
+/** The objects other than entities; a file's `object` is absent for an entity. */
+export type LinkedObject = Exclude<ObjectType, 'entities'>;
 
-const OBJECT_OF: Partial<Record<EntitySource['kind'], ObjectType>> = { event: 'events', alert: 'alerts', case: 'cases' };
-
-/** The object a run's files are linked to: entities unless --event, --alert or --case says otherwise. */
-export const objectTypeOf = (source: EntitySource): ObjectType => (source.kind === 'manifest' ? source.object : OBJECT_OF[source.kind]) ?? 'entities';
+const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = { event: 'events', alert: 'alerts', case: 'cases' };
 
 /** Longest entity id Unit21 takes. */
 const MAX_ENTITY_ID_LENGTH = 128;
@@ -48,9 +47,10 @@ export function offSpecCharacters(id: string): string[] {
 const PREFIX_SEPARATOR = '__';
 
 /** A file's entity, and the part of its name (its base name) the file-name conventions read; or why there is none. */
-export function route(file: FoundFile, name: string, source: EntitySource): { entityId: string; conventionName: string } | { problem: string } {
+export function route(file: FoundFile, name: string, source: EntitySource): { entityId: string; object?: LinkedObject; conventionName: string } | { problem: string } {
   let entityId: string;
   let conventionName = name;
+  const object = source.kind === 'manifest' ? file.row!.object : OBJECT_OF[source.kind];
   switch (source.kind) {
     case 'entity':
     case 'event':
@@ -73,5 +73,5 @@ export function route(file: FoundFile, name: string, source: EntitySource): { en
     }
   }
   const problem = entityIdProblem(entityId);
-  return problem ? { problem } : { entityId, conventionName };
+  return problem ? { problem } : { entityId, ...(object && { object }), conventionName };
 }

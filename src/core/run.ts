@@ -8,7 +8,7 @@ import { UsageError } from './errors.js';
 import { emptyTally, type UploadSummary } from './events.js';
 import { MAX_FILES_PER_REQUEST } from './file-types.js';
 import { isLoopback, resolveTarget } from './hosts.js';
-import { checkedInputs, checkedTarget, checkFirst } from './inputs.js';
+import { checkedInputs, checkFirst } from './inputs.js';
 import { Fixer } from './convert/fixer.js';
 import { Journal } from './journal.js';
 import { JournalLock } from './journal-lock.js';
@@ -17,7 +17,6 @@ import { DEFAULTS } from './options.js';
 import { OutcomeSink } from './outcome-sink.js';
 import { checkProxyUrl, proxySecrets, shownProxy } from './proxy.js';
 import { createRedactor, type Redact } from './redact.js';
-import { objectTypeOf } from './route.js';
 import { ReportWriter, type ReportHeader } from './report.js';
 import { shardField } from './shard.js';
 import { DEFAULT_RETRY_POLICY } from './transfer/retry-policy.js';
@@ -106,7 +105,6 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
         allowDuplicates: options.allowDuplicates ?? false,
         resendUnknown: options.resendUnknown ?? true,
         cwd: options.cwd ?? process.cwd(),
-        objectType: objectTypeOf(checkedTarget(options)),
         redact,
         ...(journal && { journal }),
         ...(options.drain && { drain: options.drain }),

@@ -120,8 +120,8 @@ describe('a report given back', () => {
   it.each([
     [{ manifest: 'm.csv' }, '--manifest'],
     [{ entity: 'c1' }, '--entity'],
-    // One of --event, --alert, --case may say what the report's ids name; two cannot.
-    [{ event: 'e1', alert: 'a1' }, '--event and --alert'],
+    [{ event: 'e1' }, '--event'],
+    [{ alert: 'a1' }, '--alert'],
     [{ paths: ['x.jpg'] }, 'path arguments'],
     [{ entity: 'c1', paths: ['x.jpg'] }, '--entity, path arguments'],
   ])('refuses --retry-failed with %j', async (options, named) => {

@@ -105,7 +105,7 @@ describe('retrying the failures of a run from its report (built binary)', () => 
     const text = await readFile(join(dir, 'report.csv'), 'utf8');
     const [first, columns] = text.split('\n');
     expect(first).toMatch(new RegExp(`^# u21-media report · run ${String(summary.run_id)} · host ${server.url}/v1 · org acme · config none · started `));
-    expect(columns).toBe('time,org,host,entity_id,path,abs_path,name,media_type,media_type_source,custom_data,bytes,sha256,outcome,reason,status,error_code,attempts,possibly_duplicated');
+    expect(columns).toBe('time,org,host,entity_id,path,abs_path,name,media_type,media_type_source,custom_data,bytes,sha256,outcome,reason,status,error_code,attempts,possibly_duplicated,object');
     const meta = JSON.parse(await readFile(join(dir, 'report.csv.meta.json'), 'utf8')) as Record<string, unknown>;
     expect(meta).toEqual({
       tool: 'u21-media',

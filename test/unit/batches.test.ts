@@ -26,6 +26,13 @@ describe('batches', () => {
     expect(out).toEqual([['a', 'b'], ['c'], ['d'], ['e']]);
   });
 
+  it('keeps an entity and an alert of the same id in separate requests', async () => {
+    const { files } = source([file('a', '42'), { ...file('b', '42'), object: 'alerts' }, { ...file('c', '42'), object: 'alerts' }, { ...file('d', '42'), object: 'cases' }]);
+    const out: string[][] = [];
+    for await (const batch of batches(files, 10)) out.push(batch.map((f) => f.name));
+    expect(out).toEqual([['a'], ['b', 'c'], ['d']]);
+  });
+
   it('splits a request that would pass 20 MB', async () => {
     const { files } = source([file('a', 'e1', 8e6), file('b', 'e1', 8e6), file('c', 'e1', 8e6)]);
     const out: string[][] = [];

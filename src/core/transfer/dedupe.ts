@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NON_BLOCKING_READ } from '../body/file-stream.js';
-import type { Journal, LinkedObject } from '../journal.js';
+import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 
 /** sha256 of a file, read in a stream. */
@@ -33,15 +33,17 @@ export class RepeatFilter {
   private readonly byContent = new Map<string, string>();
 
   constructor(
-    private readonly options: { org: string; object?: LinkedObject; cwd: string; journal?: Journal; allowDuplicates: boolean },
+    private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean },
   ) {}
 
   async check(file: PlannedFile): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
-    const { object } = this.options;
+    const { object } = file;
     const id = { org: this.options.org, ...(object && { object }), entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
+    // Per object and id: an alert and an entity of the same id are not the same place.
+    const owner = object ? `${object}\0${file.entityId}` : file.entityId;
     const inJournal = journal?.mayHave(id) ?? false;
-    const sizeKey = `${file.entityId}\0${file.bytes}`;
+    const sizeKey = `${owner}\0${file.bytes}`;
     const earlier = allowDuplicates ? undefined : this.bySize.get(sizeKey);
     if (!inJournal && earlier === undefined) {
       if (!allowDuplicates) this.bySize.set(sizeKey, file.path);
@@ -55,9 +57,9 @@ export class RepeatFilter {
     }
     let same: string | undefined;
     if (!allowDuplicates) {
-      if (typeof earlier === 'string') await this.rememberContent(file.entityId, earlier);
+      if (typeof earlier === 'string') await this.rememberContent(owner, earlier);
       this.bySize.set(sizeKey, null);
-      const contentKey = `${file.entityId}\0${sha256}`;
+      const contentKey = `${owner}\0${sha256}`;
       same = this.byContent.get(contentKey);
       // Remembered even when skipped, so a later copy under another name is a duplicate too.
       if (same === undefined) this.byContent.set(contentKey, file.path);
@@ -72,9 +74,9 @@ export class RepeatFilter {
   }
 
   /** Hashes the first file of a size once a second one meets it; one gone since is left out. */
-  private async rememberContent(entityId: string, path: string) {
+  private async rememberContent(owner: string, path: string) {
     try {
-      const contentKey = `${entityId}\0${await sha256File(resolve(this.options.cwd, path))}`;
+      const contentKey = `${owner}\0${await sha256File(resolve(this.options.cwd, path))}`;
       if (!this.byContent.has(contentKey)) this.byContent.set(contentKey, path);
     } catch {
       // Gone since: nothing to compare with.

@@ -4,12 +4,11 @@ import type { BodyReader } from '../body/reader-threads.js';
 import type { BodyBuilder, RequestBody } from '../body/request-body.js';
 import { mediaUrl } from '../hosts.js';
 import type { Fixer } from '../convert/fixer.js';
-import type { Journal, LinkedObject } from '../journal.js';
+import type { Journal } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { Redact } from '../redact.js';
 import type { StopReason } from '../events.js';
 import type { Checked } from '../plan.js';
-import type { ObjectType } from '../route.js';
 import { attempt, classify } from './attempt.js';
 import { Reachability } from './connect-errors.js';
 import { RepeatFilter } from './dedupe.js';
@@ -47,8 +46,6 @@ export interface TransferSettings {
   redact: Redact;
   /** Where relative paths start (to re-read a file met earlier when checking for repeats). */
   cwd: string;
-  /** Entity media, or an event's, alert's or case's (--event, --alert, --case). */
-  objectType: ObjectType;
   /** Aborting it stops new starts; requests in flight finish (the first Ctrl-C). */
   drain?: AbortSignal;
   /** Aborting it also cuts requests in flight (the second Ctrl-C). */
@@ -102,7 +99,7 @@ class Transfer {
     private readonly parts: EngineParts,
     private readonly buildBody: BodyBuilder,
   ) {
-    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, linkedObject(settings.objectType), settings.runId, () => {
+    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, settings.runId, () => {
       if (settings.failFast && !this.outcomes.tally.stopped) this.stop('fail-fast', false);
     });
     this.flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, parts.clock);
@@ -114,8 +111,7 @@ class Transfer {
 
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
-    const object = linkedObject(settings.objectType);
-    const repeats = new RepeatFilter({ org: settings.org, ...(object && { object }), cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(settings.journal && { journal: settings.journal }) });
+    const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(settings.journal && { journal: settings.journal }) });
     const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);
@@ -220,7 +216,8 @@ class Transfer {
 
   private async send(job: Job, body: RequestBody): Promise<void> {
     const { settings, parts, outcomes } = this;
-    const url = mediaUrl(settings.apiRoot, settings.org, job.files[0]!.entityId, settings.objectType);
+    const first = job.files[0]!;
+    const url = mediaUrl(settings.apiRoot, settings.org, first.entityId, first.object);
     const result = await attempt(body, url, { ...parts, redact: settings.redact, timeoutMs: settings.timeoutMs }, this.requestSignal);
     if ('fileError' in result) {
       this.flow.release({ throttled: false });
@@ -291,9 +288,6 @@ class Transfer {
     this.outcomes.event({ event: 'warning', message: `${host} asked to wait ${seconds(wait.askedMs)} (${wait.header})${capped}, until ${new Date(until).toISOString()}` });
   }
 }
-
-/** The journal's name for what ids name, absent for entities. */
-const linkedObject = (objectType: ObjectType): LinkedObject | undefined => (objectType === 'entities' ? undefined : objectType);
 
 const seconds = (ms: number) => `${Math.round(ms / 1000).toLocaleString('en-US')} s`;
 

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { releaseCopy } from '../convert/fixer.js';
 import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
-import type { LinkedObject, OutcomeRecord, SendingRecord } from '../journal.js';
+import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { PlannedFile } from '../plan.js';
 import type { RequestBody } from '../body/request-body.js';
@@ -52,8 +52,6 @@ export class Outcomes {
     private readonly sink: OutcomeSink,
     private readonly clock: Clock,
     private readonly org: string,
-    /** What the run's ids name when not entities (--event, --alert, --case). */
-    private readonly object: LinkedObject | undefined,
     private readonly runId: string,
     /** Called after each file that finally failed (for --fail-fast). */
     private readonly onFailed: () => void,
@@ -135,7 +133,7 @@ export class Outcomes {
       time: new Date(this.clock.now()).toISOString(),
       run: this.runId,
       org: this.org,
-      ...(this.object && { object: this.object }),
+      ...(file.object && { object: file.object }),
       entity_id: file.entityId,
       path: file.path,
       name: file.name,
