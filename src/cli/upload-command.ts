@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { plan, upload } from '../index.js';
-import { parseShard, shardFileName } from '../core/shard.js';
+import { parseShard, shardFileName, type Shard } from '../core/shard.js';
 import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
 import { proxyFor } from '../core/proxy.js';
 import { SetupError, U21MediaError, UsageError } from '../core/errors.js';
@@ -23,6 +23,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   mode.json = settings.json;
   mode.dryRun = settings.dryRun;
   const shard = settings.shard !== undefined ? parseShard(settings.shard, io.env, settings.shardTotal) : undefined;
+  const rate = rateOf(settings, shard);
   // Each shard keeps its own journal and report: journal.jsonl → journal.3-of-8.jsonl.
   const perShard = (path: string | undefined) => (path === undefined ? undefined : resolve(io.cwd, shard ? shardFileName(path, shard) : path));
   const common = {
@@ -81,7 +82,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       org,
       apiKey: apiKey!.key,
       concurrency: settings.concurrency,
-      rate: settings.rate,
+      rate,
       batch: settings.batch,
       retries: settings.retries,
       timeout: settings.timeout,
@@ -281,4 +282,14 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
 function linksHint(count: number, io: Io) {
   if (count === 0) return;
   io.stderr.write(`u21-media: ${plural(count, 'link')} out of the folder ${count === 1 ? 'was' : 'were'} not followed (see the skipped link_outside lines)\n  hint: pass --follow-links if they should be uploaded, or remove them\n`);
+}
+
+/**
+ * Requests per second for this process: --rate, or this shard's share of --rate-total (shards
+ * behind one NAT share Unit21's 200 per IP). Each shard still slows down on its own 429s.
+ */
+export function rateOf(settings: Pick<UploadSettings, 'rate' | 'rateTotal' | 'sources'>, shard: Pick<Shard, 'n'> | undefined): number {
+  if (settings.rateTotal === undefined) return settings.rate;
+  if (settings.sources.rate !== 'default') throw new UsageError('--rate and --rate-total both set the pace', 'give --rate-total for all shards together, or --rate for each, not both');
+  return settings.rateTotal / (shard?.n ?? 1);
 }

@@ -56,6 +56,7 @@ export const OPTION_TABLE = [
   { key: 'format', library: 'plan', flags: '--format <format>', type: 'choice', choices: ['multipart', 'json'], default: 'multipart', group: 'Sending', description: 'body format: multipart, or json with base64 media' },
   { key: 'concurrency', library: 'upload', flags: '--concurrency <n>', type: 'integer', min: 1, max: 256, default: 16, group: 'Sending', description: 'most requests in flight (429s lower it for a while)' },
   { key: 'rate', library: 'upload', flags: '--rate <n>', type: 'number', min: 0, default: 100, group: 'Sending', description: 'most requests started per second; 0 = no limit (Unit21 allows 200 per IP)' },
+  { key: 'rateTotal', flags: '--rate-total <n>', env: 'U21_RATE_TOTAL', type: 'number', min: 0.001, group: 'Sending', description: 'requests per second for all shards of --shard together (one egress IP): each shard takes its share' },
   { key: 'batch', library: 'upload', flags: '--batch <n>', type: 'integer', min: 1, max: MAX_FILES_PER_REQUEST, default: 1, group: 'Sending', description: 'files per request for the same entity (at most 20 MB of files)' },
   { key: 'retries', library: 'upload', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
   { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { readApiKey, resolveSettings } from '../../src/cli/settings.js';
+import { rateOf } from '../../src/cli/upload-command.js';
 import { FIXTURES, runCli, tempDir } from '../helpers.js';
 
 const write = (dir: string, name: string, value: unknown) =>
@@ -114,5 +115,24 @@ describe('settings', () => {
     const result = await runCli(['upload', 'x.jpg', '--entity', 'c1'], { cwd: dir });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/unknown key "colour"\n {2}hint: known keys: org, env/);
+  });
+});
+
+describe('--rate-total', () => {
+  it("gives each shard its share of the fleet's rate, from a flag or U21_RATE_TOTAL", async () => {
+    const dir = await tempDir();
+    expect(rateOf(await resolveSettings({ rateTotal: '180' }, {}, dir), { n: 8 })).toBe(22.5);
+    expect(rateOf(await resolveSettings({}, { U21_RATE_TOTAL: '200' }, dir), { n: 4 })).toBe(50);
+    // Without --shard the one process is the whole fleet.
+    expect(rateOf(await resolveSettings({ rateTotal: '150' }, {}, dir), undefined)).toBe(150);
+    expect(rateOf(await resolveSettings({}, {}, dir), { n: 8 })).toBe(100);
+  });
+
+  it('is refused beside --rate, with exit 2 and nothing sent', async () => {
+    const dir = await tempDir();
+    await write(dir, 'a.txt', 'a\n');
+    const result = await runCli(['upload', 'a.txt', '--entity', 'c', '--org', 'o', '--base-url', 'http://127.0.0.1:9', '--shard', '1/4', '--rate', '50', '--rate-total', '200'], { cwd: dir, env: { U21_API_KEY: 'k' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--rate and --rate-total both set the pace');
   });
 });
