@@ -84,13 +84,11 @@ export function table(rows) {
 }
 
 /**
- * A tree of SCALE_FOLDERS folders (3,000 by default) of SCALE_PER_FOLDER files (100) under
- * .bench/<name>-<folders>x<per folder>, generated once: `contentOf(n, i)` gives file i of
- * folder-major number n. Returns its folder and file count.
+ * A tree of `folders` folders (SCALE_FOLDERS, else 3,000) of `perFolder` files (SCALE_PER_FOLDER,
+ * else 100) under .bench/<name>-<folders>x<per folder>, generated once: `contentOf(n, i)` gives
+ * file i of folder-major number n. Returns its folder and file count.
  */
-export function generateTree(name, contentOf) {
-  const folders = Number(process.env.SCALE_FOLDERS ?? 3000);
-  const perFolder = Number(process.env.SCALE_PER_FOLDER ?? 100);
+export function generateTree(name, contentOf, { folders = Number(process.env.SCALE_FOLDERS ?? 3000), perFolder = Number(process.env.SCALE_PER_FOLDER ?? 100) } = {}) {
   const total = folders * perFolder;
   const dir = join(ROOT, '.bench', `${name}-${folders}x${perFolder}`);
   if (!existsSync(join(dir, 'done'))) {

@@ -249,7 +249,7 @@ describe('files opened for a request', () => {
       }
     }).length;
     try {
-      const summary = await upload({ paths: [dir], entity: 'e1', org: 'acme', baseUrl: `http://127.0.0.1:${port}`, apiKey: 'k', batch: 10, retries: 0, allowDuplicates: true });
+      const summary = await upload({ paths: [dir], entity: 'e1', org: 'acme', baseUrl: `http://127.0.0.1:${port}`, apiKey: 'k', batch: 10, retries: 0, allowDuplicates: true, sniff: false });
       expect(summary).toMatchObject({ failed: 10, uploaded: 0 });
       await new Promise((resolve) => setTimeout(resolve, 200)); // closing is asynchronous
       expect(openInDir()).toBe(0);
