@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { detect, judge } from '../../src/core/sniff.js';
 import { FIXTURES, ROOT } from '../helpers.js';
@@ -61,5 +62,8 @@ describe('content sniffing', () => {
     expect(detect(Buffer.from('\uFEFF  <!doctype HTML><title>x</title>'))).toBe('html');
     expect(detect(Buffer.from('<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>'))).toBe('xml');
     expect(detect(Buffer.from('BMW service report'))).toBe('unknown');
+    // A gzip stream names its method: 1f 8b alone is one random file in 65,536, not an archive.
+    expect(detect(gzipSync('a saved page'))).toBe('gzip');
+    expect(detect(bytes('1f8b 00 11 22 33'))).toBe('unknown');
   });
 });
