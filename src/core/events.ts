@@ -1,4 +1,5 @@
 import type { MediaTypeSource } from './media-type.js';
+import type { LinkedObject } from './route.js';
 import type { Change, Checked, SkipReason } from './plan.js';
 import type { Detected } from './sniff.js';
 import type { WriteFailure } from './outcome-sink.js';
@@ -8,6 +9,8 @@ export interface UploadedEvent extends SentChanged {
   event: 'uploaded';
   path: string;
   entity_id: string;
+  /** What entity_id names when it is not an entity: events, alerts or cases. */
+  object?: LinkedObject;
   media_type: string | null;
   bytes: number;
   attempts: number;
@@ -29,6 +32,8 @@ export interface FailedEvent extends SentChanged {
   event: 'failed';
   path: string;
   entity_id: string;
+  /** What entity_id names when it is not an entity: events, alerts or cases. */
+  object?: LinkedObject;
   /** HTTP status, or null when no response came (network error). */
   status: number | null;
   error_code: string | null;
@@ -46,6 +51,8 @@ export interface AttemptEvent {
   event: 'attempt';
   path: string;
   entity_id: string;
+  /** What entity_id names when it is not an entity: events, alerts or cases. */
+  object?: LinkedObject;
   /** 1 for the first try. */
   attempt: number;
 }
@@ -55,6 +62,8 @@ export interface RetryEvent {
   event: 'retry';
   path: string;
   entity_id: string;
+  /** What entity_id names when it is not an entity: events, alerts or cases. */
+  object?: LinkedObject;
   /** The attempt that failed (1 = the first try). */
   attempt: number;
   /** HTTP status, or null when no response came. */
@@ -71,6 +80,7 @@ export interface SkippedEvent {
   message: string;
   /** Known for files that passed preflight (journal, duplicate, not_sent). */
   entity_id?: string;
+  object?: LinkedObject;
   media_type?: string | null;
   bytes?: number;
   sha256?: string;
@@ -80,6 +90,8 @@ export interface PlannedEvent {
   event: 'planned';
   path: string;
   entity_id: string;
+  /** What entity_id names when it is not an entity: events, alerts or cases. */
+  object?: LinkedObject;
   media_type: string | null;
   media_type_source: MediaTypeSource;
   bytes: number;

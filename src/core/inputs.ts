@@ -134,7 +134,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       const f = item.file;
       summary.planned++;
       summary.bytes += f.bytes;
-      emit({ event: 'planned', path: f.path, entity_id: f.entityId, media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f) });
+      emit({ event: 'planned', path: f.path, entity_id: f.entityId, ...(f.object && { object: f.object }), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f) });
     }
   }
   if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems, summary.planned);

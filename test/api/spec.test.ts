@@ -31,7 +31,8 @@ describe.each(['multipart', 'json'] as const)('alerts and cases in %s', (format)
   ] as const)('--%s sends every file to PUT /v1/%s/{unit21_id}/link-media, bytes and names intact', async (kind, objectType) => {
     const server = await sandbox();
     const paths = ['selfie.jpg', 'passport_front.jpg', 'proof_of_address.pdf'].map((name) => join(FIXTURES, name));
-    const summary = await upload(optionsFor(server, { paths, [kind]: 'U21-9001', format }));
+    const options = optionsFor(server, { paths, [kind]: 'U21-9001', format });
+    const summary = await upload(options);
     expect(summary).toMatchObject({ uploaded: 3, failed: 0, skipped: 0 });
     expect(server.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(Array(3).fill(`PUT /v1/${objectType}/U21-9001/link-media 200`));
     const stored = Object.fromEntries(server.stored.map((m) => [m.name, [m.objectType, m.objectId, m.sha256]]));
@@ -41,6 +42,7 @@ describe.each(['multipart', 'json'] as const)('alerts and cases in %s', (format)
       'proof_of_address.pdf': [objectType, 'U21-9001', await sha256(paths[2]!)],
     });
     expect(server.stored.find((m) => m.name === 'passport_front.jpg')?.mediaType).toBe('IMAGE_PASSPORT_FRONT');
+    expect(options.events.filter((e) => e.event === 'uploaded').map((e) => 'object' in e && e.object)).toEqual(Array(3).fill(objectType));
   });
 });
 
@@ -214,6 +216,8 @@ describe('--retry-failed of an alert run', () => {
     await writeFile(join(dir, 'b.txt.json'), JSON.stringify({ media_type: 'PROOF_OF_ADDRESS' }));
     const first = await runCli(['upload', '.', '--alert', '77', '--org', strict.org, '--base-url', strict.url, '--report', 'report.csv', '--no-journal'], { cwd: dir, env: { U21_API_KEY: strict.apiKey } });
     expect(first.code).toBe(1);
+    // The failure says what the id names.
+    expect(first.stderr).toContain('b.txt → alert 77: 400 invalid_request');
     const command = /run from this folder:\n\s+(u21-media upload .*)\n/.exec(first.stderr)?.[1];
     expect(command).toMatch(/^u21-media upload --retry-failed report\.csv /);
     expect(command).not.toContain('--alert');

@@ -23,6 +23,10 @@ const REASON_WORDS: Record<string, string> = {
 // Failures alike in status, error_code and message are listed this many times, then counted.
 const SAME_FAILURES_LISTED = 3;
 
+const OBJECT_WORD = { events: 'event', alerts: 'alert', cases: 'case' } as const;
+/** Where an event's file goes, as a reader says it: `cust-42`, or `alert 9001`. */
+const to = (e: { entity_id: string; object?: keyof typeof OBJECT_WORD }) => (e.object ? `${OBJECT_WORD[e.object]} ${e.entity_id}` : e.entity_id);
+
 const STATUS_HINTS: Readonly<Record<number, string>> = {
   404: 'the entity may not exist yet, or be a placeholder (created implicitly by an event), which cannot take media',
   423: 'the entity is still being processed; try again in a few seconds',
@@ -73,7 +77,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
         const detected = e.detected === null ? '' : `  ${e.detected}`;
         const fix = e.fix ? `  will ${e.fix.join(', ').replace('strip_location', 'strip location')}${e.sent_name ? ` → ${e.sent_name}` : ''}` : '';
-        return outLine(`${e.path} → ${e.entity_id}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}`);
+        return outLine(`${e.path} → ${to(e)}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}`);
       }
       case 'failed': {
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
@@ -83,7 +87,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         if (++group.count > SAME_FAILURES_LISTED) return;
         // Also after a single attempt (--retries 0), or one by an earlier run: it went out, no answer came.
         const dup = e.possibly_duplicated ? ' (possibly stored anyway: it was sent and no answer came)' : '';
-        errLine(`✖ ${e.path} → ${e.entity_id}: ${error}${dup}`, err.red);
+        errLine(`✖ ${e.path} → ${to(e)}: ${error}${dup}`, err.red);
         // Each hint once: a missing entity fails all its files the same way.
         const hint = e.status === null || hinted.has(e.status) ? undefined : STATUS_HINTS[e.status];
         if (hint) hinted.add(e.status!);
@@ -94,12 +98,12 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       case 'skipped':
         return !quiet && (verbose || !QUIET_SKIPS.has(e.reason)) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
       case 'retry':
-        return verbose && errLine(`↻ ${e.path} → ${e.entity_id}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
+        return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
       case 'attempt':
         startProgress();
-        return verbose && errLine(`→ ${e.path} → ${e.entity_id} (attempt ${e.attempt})`, err.dim);
+        return verbose && errLine(`→ ${e.path} → ${to(e)} (attempt ${e.attempt})`, err.dim);
       case 'uploaded':
-        return verbose && errLine(`✔ ${e.path} → ${e.entity_id} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ' possibly duplicated' : ''}`, err.green);
+        return verbose && errLine(`✔ ${e.path} → ${to(e)} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ' possibly duplicated' : ''}`, err.green);
     }
   };
 

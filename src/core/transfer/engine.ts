@@ -14,7 +14,7 @@ import { Reachability } from './connect-errors.js';
 import { RepeatFilter } from './dedupe.js';
 import { FlowControl } from './flow-control.js';
 import { jobsOf } from './jobs.js';
-import { Outcomes, whyStopped, type FailureDetail, type Job, type TransferTally } from './outcomes.js';
+import { Outcomes, target, whyStopped, type FailureDetail, type Job, type TransferTally } from './outcomes.js';
 import { serverWait, shouldRetry, type RetryPolicy, type ServerWait } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
 import type { Transport } from './transport.js';
@@ -210,7 +210,7 @@ class Transfer {
       return;
     }
     job.attempts++;
-    for (const file of job.files) this.parts.sink.event({ event: 'attempt', path: file.path, entity_id: file.entityId, attempt: job.attempts });
+    for (const file of job.files) this.parts.sink.event({ event: 'attempt', path: file.path, ...target(file), attempt: job.attempts });
     await this.send(job, body);
   }
 
@@ -249,7 +249,7 @@ class Transfer {
       case 'retry':
         for (const file of job.files) {
           outcomes.tally.retries++;
-          parts.sink.event({ event: 'retry', path: file.path, entity_id: file.entityId, attempt: job.attempts, status: detail.status, error_code: detail.errorCode, message: detail.message, delay_ms: verdict.delayMs });
+          parts.sink.event({ event: 'retry', path: file.path, ...target(file), attempt: job.attempts, status: detail.status, error_code: detail.errorCode, message: detail.message, delay_ms: verdict.delayMs });
         }
         return this.scheduler.defer(job, verdict.delayMs);
       case 'failed':

@@ -91,7 +91,7 @@ export class Outcomes {
       this.tally.bytes += file.bytes;
       const record = (): OutcomeRecord => ({ ...this.described(file, digest), outcome: 'uploaded', status, attempts: job.attempts, ...flagged });
       const { bytes, sha256, ...sent } = onDisk(file, digest);
-      this.sink.outcome(record, { event: 'uploaded', path: file.path, entity_id: file.entityId, media_type: file.mediaType ?? null, bytes, attempts: job.attempts, sha256: sha256!, ...flagged, ...sent }, file);
+      this.sink.outcome(record, { event: 'uploaded', path: file.path, ...target(file), media_type: file.mediaType ?? null, bytes, attempts: job.attempts, sha256: sha256!, ...flagged, ...sent }, file);
       releaseCopy(file);
     }
   }
@@ -113,7 +113,7 @@ export class Outcomes {
         message: detail.message,
       });
       const { bytes, sha256, ...sent } = onDisk(file, digests?.[index]);
-      const event: FailedEvent = { event: 'failed', path: file.path, entity_id: file.entityId, status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes, ...(sha256 !== undefined && { sha256 }), ...flagged, ...sent };
+      const event: FailedEvent = { event: 'failed', path: file.path, ...target(file), status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes, ...(sha256 !== undefined && { sha256 }), ...flagged, ...sent };
       // A file never tried has nothing to close in the journal.
       this.sink.outcome(job.attempts > 0 ? record : undefined, event, file);
       releaseCopy(file);
@@ -156,4 +156,7 @@ function onDisk(file: PlannedFile, digest: string | null | undefined) {
 }
 
 /** What every skipped event says of a file. */
-export const known = (file: PlannedFile) => ({ entity_id: file.entityId, media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });
+/** Where every event says a file goes: its id, and what the id names when not an entity. */
+export const target = (file: PlannedFile) => ({ entity_id: file.entityId, ...(file.object && { object: file.object }) });
+
+export const known = (file: PlannedFile) => ({ ...target(file), media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });
