@@ -3,19 +3,11 @@
 // --batch 10. Files/s counts from the sink's first request to its last answer, and over the
 // whole run; the 429 share is of all requests. Targets: batch 1 ≥ 195 files/s, --batch 10 ≥
 // 1,900, under 1% 429s, nothing lost.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fmt, ROOT, runCli, startServer, table } from './lib.mjs';
+import { fmt, randomFiles, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const FILES = Number(process.env.API_FILES ?? 50_000);
-const dir = join(ROOT, '.bench', `api-${FILES}`);
-if (!existsSync(join(dir, 'done'))) {
-  console.log(`generating ${FILES} files under ${dir} …`);
-  mkdirSync(dir, { recursive: true });
-  for (let i = 0; i < FILES; i++) writeFileSync(join(dir, `scan_${String(i).padStart(6, '0')}.jpg`), randomBytes(10_000));
-  writeFileSync(join(dir, 'done'), '');
-}
+const { dir } = randomFiles(join(ROOT, '.bench', `api-${FILES}`), FILES, 10_000);
 const rows = [['run', 'files stored', 'first request → last answer (files/s)', 'whole run (files/s)', '429s', 'peak RSS (MB)']];
 for (const [name, extra, perRequest] of [['--rate 200 --concurrency 32', [], 1], ['--rate 200 --concurrency 32 --batch 10', ['--batch', '10'], 10]]) {
   const sink = await startServer({ sink: true, faults: { latencyMs: 100, rateLimit: 200 } });

@@ -1,6 +1,7 @@
 // Shared by the benchmark scripts: run the built CLI, time it, read its peak memory.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -101,4 +102,14 @@ export function generateTree(name, contentOf, { folders = Number(process.env.SCA
     writeFileSync(join(dir, 'done'), '');
   }
   return { dir, folders, total };
+}
+
+/** `count` files of `bytes` random bytes named scan_*.jpg in `dir`, generated once; returns the folder and their paths. */
+export function randomFiles(dir, count, bytes) {
+  if (!existsSync(join(dir, 'done'))) {
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < count; i++) writeFileSync(join(dir, `scan_${String(i).padStart(6, '0')}.jpg`), randomBytes(bytes));
+    writeFileSync(join(dir, 'done'), '');
+  }
+  return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.jpg')).map((n) => join(dir, n)) };
 }

@@ -2,11 +2,11 @@
 // bare undici loop (the limit), on a local sink; then real-API conditions (100 ms latency,
 // 200 requests/s with real 429s); one 400 MB file; and startup. Medians of several runs.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { beforeAfter, BUILDS, fmt, ROOT, runCli, startServer, table } from './lib.mjs';
+import { beforeAfter, BUILDS, fmt, randomFiles, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const run = promisify(execFile);
 const DATA = join(ROOT, '.bench', 'perf');
@@ -15,15 +15,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const only = new Set((process.env.BENCH_ONLY ?? 'raw,api,large,startup').split(','));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function files(name, count, bytes) {
-  const dir = join(DATA, name);
-  if (!existsSync(join(dir, 'done'))) {
-    mkdirSync(dir, { recursive: true });
-    for (let i = 0; i < count; i++) writeFileSync(join(dir, `scan_${String(i).padStart(5, '0')}.jpg`), randomBytes(bytes));
-    writeFileSync(join(dir, 'done'), '');
-  }
-  return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.jpg')).map((n) => join(dir, n)) };
-}
+const files = (name, count, bytes) => randomFiles(join(DATA, name), count, bytes);
 
 async function sink(faults = {}) {
   const server = await startServer({ sink: true, faults });

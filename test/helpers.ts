@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { run } from '../src/cli/cli.js';
 import { plan, type PlanEvent, type PlanOptions } from '../src/index.js';
+import { Scratch } from '../src/core/scratch.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FIXTURES = join(ROOT, 'fixtures');
@@ -24,6 +25,13 @@ export async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'u21-media-test-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A run's working files, removed after the test. */
+export function scratch(): Scratch {
+  const made = new Scratch();
+  cleanups.push(() => Promise.resolve(made.remove()));
+  return made;
 }
 
 /** A temporary copy of fixtures/, so a test may add broken files beside them. */

@@ -1,3 +1,4 @@
+import type { SandboxFlags } from './sandbox-command.js';
 import { Argument, Command, Option, type OutputConfiguration } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { flagOf, UPLOAD_OPTIONS } from '../core/options.js';
@@ -7,7 +8,7 @@ import type { JournalFlags } from './journal-command.js';
 export interface Actions {
   upload(paths: string[], flags: Record<string, unknown>): Promise<number>;
   types(): Promise<number>;
-  sandbox(flags: Record<string, string | boolean | undefined>): Promise<number>;
+  sandbox(flags: SandboxFlags): Promise<number>;
   reportMerge(files: string[], output: string | undefined): Promise<number>;
   journal(action: 'list' | 'show' | 'forget', file: string | undefined, flags: JournalFlags): Promise<number>;
 }
@@ -101,7 +102,7 @@ export function createProgram(
     .option('--seed <n>', 'seed for the faults, for reproducible runs')
     .option('--strict-media-types', "refuse (400) media_type values outside Unit21's list, as its spec's enum does")
     .addHelpText('after', '\nExample:\n  $ u21-media sandbox --port 8080 --dir ./sandbox-data --fail-rate 0.1 --rate-limit 50 --seed 7\n')
-    .action(async (flags: Record<string, string | boolean | undefined>) => setExitCode(await actions.sandbox(flags)));
+    .action(async (flags: SandboxFlags) => setExitCode(await actions.sandbox(flags)));
   return program;
 }
 

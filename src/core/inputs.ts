@@ -1,5 +1,6 @@
 import type { PlanOptions } from '../index.js';
-import { CheckedSizes } from './checked-sizes.js';
+import type { DiskTable } from './disk-table.js';
+import type { Scratch } from './scratch.js';
 import { discover } from './discover.js';
 import { InputError, UsageError, type Problem } from './errors.js';
 import { basename } from 'node:path';
@@ -7,14 +8,14 @@ import { eventOf, type DryRunSummary, type PlanEvent, type PlannedEvent, type Up
 import { readManifest } from './manifest.js';
 import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
-import type { Checked, PlannedFile } from './plan.js';
+import { target, type Checked, type PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
 import { shardField } from './shard.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
-  checked: (checkedSizes?: CheckedSizes) => AsyncGenerator<Checked>;
+  checked: (checkedSizes?: DiskTable) => AsyncGenerator<Checked>;
   count: () => Promise<number>;
 }
 
@@ -43,7 +44,7 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
   };
   const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false }) : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks }));
   return {
-    checked: (checkedSizes?: CheckedSizes) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
+    checked: (checkedSizes?: DiskTable) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
     // Listing without checking: no stat, no sidecar read.
     count: async () => {
       let n = 0;
@@ -134,7 +135,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       const f = item.file;
       summary.planned++;
       summary.bytes += f.bytes;
-      emit({ event: 'planned', path: f.path, entity_id: f.entityId, ...(f.object && { object: f.object }), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f) });
+      emit({ event: 'planned', path: f.path, ...target(f), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f) });
     }
   }
   if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems, summary.planned);
@@ -154,6 +155,8 @@ export interface CheckFirstOptions {
   signal?: AbortSignal;
   onEvent?: (event: UploadEvent) => void;
   onTotal?: (files: number) => void;
+  /** Where a large run's checked sizes are kept. */
+  scratch: Scratch;
 }
 
 /** Checked inputs kept from the first pass, up to this many; beyond, only their sizes. */
@@ -162,7 +165,7 @@ const KEPT_AT_MOST = 20_000;
 /**
  * Checks every input before the first byte is sent, and returns what to send: exactly what
  * was checked. A run of up to KEPT_AT_MOST keeps its checked files; a larger one keeps only
- * their sizes (16 bytes a file) and lists its files again as it sends, dropping any the check
+ * their sizes, on disk, and lists its files again as it sends, dropping any the check
  * did not see. A file whose size changed since fails when read (file_changed) instead of
  * being sent cut short. Throws InputError for invalid inputs; undefined when interrupted.
  */
@@ -171,8 +174,8 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
   let total = 0;
   let files = 0;
   let kept: Checked[] | undefined = [];
-  // Every checked size is noted, to fall back on once there are too many files to keep.
-  const sizes = new CheckedSizes();
+  /** Every checked size, once there are too many files to keep. */
+  let sizes: DiskTable | undefined;
   const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
   for await (const item of inputs.checked()) {
     if (options.drain?.aborted || options.signal?.aborted) return undefined;
@@ -180,12 +183,16 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
       warnings.push(item);
       continue;
     }
+    if (kept?.length === KEPT_AT_MOST) {
+      sizes = options.scratch.table();
+      for (const earlier of kept) if (earlier.kind === 'file') sizes.set(earlier.file.absPath, earlier.file.bytes);
+      kept = undefined;
+    }
     if (item.kind === 'file') {
-      sizes.add(item.file.absPath, item.file.bytes);
+      sizes?.set(item.file.absPath, item.file.bytes);
       files++;
     }
     if (item.kind === 'problem') problems.push(item.problem);
-    if (kept?.length === KEPT_AT_MOST) kept = undefined;
     kept?.push(item);
     total++;
   }
@@ -194,7 +201,8 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
   const given = new Set(warnings.map((w) => w.message));
-  return kept ? () => replay(kept) : () => withoutRepeats(inputs.checked(sizes.seal()), given);
+  const large = sizes;
+  return large ? () => withoutRepeats(inputs.checked(large), given) : () => replay(kept ?? []);
 }
 
 /** The kept items, each let go once handed on. */

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { isPlainObject } from './sidecar.js';
 import { boundedLines } from './lines.js';
-import type { LinkedObject } from './route.js';
+import { linkedObject, type LinkedObject } from './route.js';
+import { DiskTable } from './disk-table.js';
+import { JournalIndex, recordKey } from './journal-index.js';
 
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {
@@ -55,14 +57,6 @@ export interface UploadIdentity {
   mediaType: string | null;
 }
 
-// Compact fixed-size keys keep a journal of 300,000 uploads to a few tens of MB in memory.
-const keyOf = (parts: unknown[]) => createHash('sha1').update(JSON.stringify(parts)).digest('base64');
-// The same id names different things as an entity and as an alert: the object is part of the key.
-const owner = (id: UploadIdentity) => (id.object ? [id.org, id.object, id.entityId] : [id.org, id.entityId]);
-const identityKey = (id: UploadIdentity) => keyOf([...owner(id), id.name, id.mediaType]);
-const contentKey = (id: UploadIdentity, sha256: string) => keyOf([...owner(id), id.name, id.mediaType, sha256]);
-const sizeKey = (id: UploadIdentity, bytes: number) => keyOf([...owner(id), id.name, id.mediaType, bytes]);
-
 /** A journal line is a record; anything longer is not one of ours. */
 const MAX_LINE_BYTES = 1024 * 1024;
 /** How many unusable lines are named in the warning. */
@@ -75,51 +69,64 @@ const NAMED_AT_MOST = 5;
  * A journal that is not a regular file (`/dev/null`) is written to but never read.
  */
 export class Journal {
-  /** Identities uploaded, or sent without an answer, by earlier runs: their files are hashed to compare. */
-  private readonly identities = new Set<string>();
-  /** Uploads recorded by earlier runs, by content key: when each was stored (ms, NaN if unreadable). */
-  private readonly uploads = new Map<string, number>();
-  /** Sent by an earlier run with no outcome after: by identity and size, the sha256 if it was known. */
-  private readonly pending = new Map<string, string | null>();
+  /** What earlier runs recorded, on disk beside the journal; none for a journal that is not a regular file. */
+  private index: JournalIndex | undefined;
   private fd: number | undefined;
   /** A write was cut short (a full disk): the next record starts on a line of its own. */
   private torn = false;
-  /** Lines that could not be used, the first few by number. */
-  readonly unusable: { count: number; lines: number[] } = { count: 0, lines: [] };
-  /** Uploads recorded by earlier runs. */
-  uploadedBefore = 0;
 
   private constructor(readonly path: string) {}
 
-  /** Reads what earlier runs recorded and opens the file for appending (creating it if needed). */
+  /** Opens the file for appending (creating it if needed) and reads what earlier runs recorded that its index lacks. */
   static async open(path: string): Promise<Journal> {
     const journal = new Journal(path);
     const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    if (stats?.isFile()) await journal.load();
     journal.fd = openSync(path, 'a');
-    if (stats?.isFile()) journal.endWithNewline();
+    if (stats && !stats.isFile()) return journal;
+    if (stats) journal.endWithNewline();
+    const read = (index: JournalIndex) => journal.readInto(index);
+    journal.index = await JournalIndex.open(path, read);
+    // A compaction that fails (a full disk) leaves the journal as it was, to be compacted another time.
+    const compacted = journal.index.overdue ? await journal.compact(journal.index.dir).catch(() => undefined) : undefined;
+    if (compacted) {
+      journal.compacted = compacted;
+      journal.index.remove();
+      journal.index = await JournalIndex.open(path, read);
+    }
     return journal;
+  }
+
+  /** Lines before and after the journal was compacted on opening, when it was. */
+  compacted: { before: number; after: number } | undefined;
+
+  /** Uploads recorded by earlier runs. */
+  get uploadedBefore(): number {
+    return this.index?.state.uploadedBefore ?? 0;
+  }
+
+  /** Lines that could not be used, the first few by number. */
+  get unusable(): { count: number; lines: number[] } {
+    return this.index?.state.unusable ?? { count: 0, lines: [] };
   }
 
   /** Whether an earlier run uploaded, or sent without an answer, a file of this identity (then its content decides). */
   mayHave(id: UploadIdentity): boolean {
-    return this.identities.has(identityKey(id));
+    return this.index?.mayHave(id) ?? false;
   }
 
   /** When an earlier run uploaded this exact content under this identity (ISO time, '' if not readable), or undefined if none did. */
   uploadedAt(id: UploadIdentity, sha256: string): string | undefined {
-    const time = this.uploads.get(contentKey(id, sha256));
+    const time = this.index?.uploadedAt(id, sha256);
     if (time === undefined) return undefined;
     return Number.isNaN(time) ? '' : new Date(time).toISOString();
   }
 
   /** Whether an earlier run sent this file and never learnt whether it was stored. */
   unknownOutcome(id: UploadIdentity, bytes: number, sha256: string): boolean {
-    const sent = this.pending.get(sizeKey(id, bytes));
-    return sent !== undefined && (sent === null || sent === sha256);
+    return this.index?.unknownOutcome(id, bytes, sha256) ?? false;
   }
 
   /** Appends records in one write; throws the file system's error (a full disk), for the caller to stop on. */
@@ -148,34 +155,79 @@ export class Journal {
     }
   }
 
-  private async load() {
-    for await (const read of journalLines(this.path)) {
-      if (read.record) this.apply(read.record);
-      else if (read.text?.trim() !== '') this.unusableLine(read.line);
+  /** Brings the index up to the journal's end, with this run's records: the next run reads none of them again. Throws when that fails (the index is then gone, to be rebuilt). */
+  async indexRun(): Promise<void> {
+    if (this.fd !== undefined) throw new Error('Journal.indexRun before close()');
+    const { index } = this;
+    if (!index) return;
+    this.index = undefined;
+    try {
+      await index.catchUp(this.path, (into) => this.readInto(into));
+    } finally {
+      index.close();
     }
   }
 
-  private apply(record: JournalRecord) {
-    const id = { org: record.org, ...(record.object && { object: record.object }), entityId: record.entity_id, name: record.name, mediaType: record.media_type };
-    const sized = sizeKey(id, record.bytes);
-    if (record.outcome === 'sending') {
-      this.pending.set(sized, record.sha256);
-      this.identities.add(identityKey(id));
-      return;
+  /**
+   * Rewrites the journal with only its live lines: every upload, and each file's last record
+   * when that is a send or a failure (what a resume must know). Written beside it, synced and
+   * renamed over it: a crash leaves the journal as it was. Lines that are no record go.
+   */
+  private async compact(workDir: string): Promise<{ before: number; after: number }> {
+    const counts = DiskTable.create(join(workDir, 'records-per-file'));
+    const temporary = `${this.path}.compact-${process.pid}`;
+    let [before, after] = [0, 0];
+    try {
+      for await (const { record } of journalLines(this.path)) if (record) counts.set(recordKey(record), (counts.get(recordKey(record)) ?? 0) + 1);
+      const out = openSync(temporary, 'w');
+      try {
+        let kept: string[] = [];
+        for await (const { record, text } of journalLines(this.path)) {
+          if (text?.trim() === '') continue;
+          before++;
+          if (!record) continue;
+          const key = recordKey(record);
+          const later = counts.get(key)! - 1;
+          counts.set(key, later);
+          if (record.outcome !== 'uploaded' && later > 0) continue;
+          kept.push(text!);
+          after++;
+          if (kept.length === 1000) {
+            writeWhole(out, kept);
+            kept = [];
+          }
+        }
+        writeWhole(out, kept);
+        fsyncSync(out);
+      } finally {
+        closeSync(out);
+      }
+      renameSync(temporary, this.path);
+    } finally {
+      counts.close();
+      rmSync(temporary, { force: true });
     }
-    // A failure whose last attempt went unanswered is as unknown as a send with no outcome.
-    if (record.outcome === 'failed' && record.possibly_duplicated) this.pending.set(sized, record.sha256);
-    else this.pending.delete(sized);
-    if (record.outcome === 'uploaded' && record.sha256 !== null) {
-      this.identities.add(identityKey(id));
-      this.uploads.set(contentKey(id, record.sha256), Date.parse(record.time));
-      this.uploadedBefore++;
-    }
+    // The file open for appending is the one renamed away.
+    closeSync(this.fd!);
+    this.fd = openSync(this.path, 'a');
+    return { before, after };
   }
 
-  private unusableLine(line: number) {
-    this.unusable.count++;
-    if (this.unusable.lines.length < NAMED_AT_MOST) this.unusable.lines.push(line);
+  /** The lines after what the index holds, read into it. */
+  private async readInto(index: JournalIndex) {
+    const { state } = index;
+    const end = (await stat(this.path)).size;
+    if (end > state.covered) {
+      for await (const read of journalLines(this.path, { start: state.covered, end, firstLine: state.lines })) {
+        if (read.record) index.add(read.record);
+        else if (read.text?.trim() !== '') {
+          state.unusable.count++;
+          if (state.unusable.lines.length < NAMED_AT_MOST) state.unusable.lines.push(read.line);
+        }
+        state.lines = read.line;
+      }
+    }
+    state.covered = end;
   }
 
   /** After a torn write, the next record must start on a line of its own. */
@@ -193,6 +245,13 @@ export class Journal {
   }
 }
 
+/** Lines written whole, or the error a full disk gives. */
+function writeWhole(fd: number, lines: string[]) {
+  if (lines.length === 0) return;
+  const bytes = Buffer.from(`${lines.join('\n')}\n`);
+  if (writeSync(fd, bytes) < bytes.length) throw Object.assign(new Error('no space left on device (the write was cut short)'), { code: 'ENOSPC' });
+}
+
 /** One line of a journal: its text (undefined when over the line limit) and the record it holds, if it is one. */
 export interface JournalLine {
   line: number;
@@ -201,10 +260,12 @@ export interface JournalLine {
 }
 
 /** Reads a journal line by line, in bounded memory. */
-export async function* journalLines(path: string): AsyncGenerator<JournalLine> {
-  for await (const read of boundedLines(createReadStream(path), MAX_LINE_BYTES)) {
+export async function* journalLines(path: string, part?: { start: number; end: number; firstLine: number }): AsyncGenerator<JournalLine> {
+  const input = part ? createReadStream(path, { start: part.start, end: part.end - 1 }) : createReadStream(path);
+  for await (const read of boundedLines(input, MAX_LINE_BYTES)) {
+    const line = read.line + (part?.firstLine ?? 0);
     if (!('text' in read)) {
-      yield { line: read.line, text: undefined, record: undefined };
+      yield { line, text: undefined, record: undefined };
       continue;
     }
     let value: unknown;
@@ -213,7 +274,7 @@ export async function* journalLines(path: string): AsyncGenerator<JournalLine> {
     } catch {
       value = undefined;
     }
-    yield { line: read.line, text: read.text, record: isJournalRecord(value) ? value : undefined };
+    yield { line, text: read.text, record: isJournalRecord(value) ? value : undefined };
   }
 }
 
@@ -224,7 +285,7 @@ function isJournalRecord(value: unknown): value is JournalRecord {
   return (
     (outcome === 'sending' || outcome === 'uploaded' || outcome === 'failed') &&
     typeof org === 'string' &&
-    (object === undefined || object === 'events' || object === 'alerts' || object === 'cases') &&
+    (object === undefined || linkedObject(object) !== undefined) &&
     typeof entityId === 'string' &&
     typeof name === 'string' &&
     (mediaType === null || typeof mediaType === 'string') &&

@@ -6,7 +6,7 @@ import type { Found } from './discover.js';
 import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from './report.js';
 import { isPlainObject, metadataFrom } from './sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
-import type { LinkedObject } from './route.js';
+import { linkedObject, type LinkedObject } from './route.js';
 
 const MEDIA_TYPE_SOURCES: readonly MediaTypeSource[] = ['manifest', 'sidecar', 'flag', 'file_name', 'none'];
 
@@ -55,10 +55,9 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
         yield { kind: 'problem', problem: { path: at(row.line), message: row.error } };
         continue;
       }
-      const problem = rowProblem(row);
-      const target = problem === undefined ? targetOf(row) : undefined;
-      if (problem !== undefined || typeof target === 'string' || !target) {
-        yield { kind: 'problem', problem: { path: at(row.line), message: problem ?? (target as string) } };
+      const target = rowProblem(row) ?? targetOf(row);
+      if (typeof target === 'string') {
+        yield { kind: 'problem', problem: { path: at(row.line), message: target } };
         continue;
       }
       let metadata;
@@ -97,15 +96,12 @@ function targetOf(row: Row): { entityId: string; object?: LinkedObject } | strin
   const given = ([['entity_id', row.entityId, undefined], ['alert_id', row.alertId, 'alerts'], ['case_id', row.caseId, 'cases']] as const).filter(([, id]) => id !== undefined && id !== null && id !== '');
   if (given.length === 0) return '"entity_id" is missing';
   if (given.length > 1) return `${given.map(([column]) => `"${column}"`).join(' and ')} are both given; a row names one entity, alert or case`;
-  const [[column, id, object]] = given as [(typeof given)[number]];
+  const [column, id, object] = given[0]!;
   if (typeof id !== 'string') return `"${column}" must be a string`;
   // A report's row says what its entity_id named.
-  const reported = REPORTED_OBJECTS.find((o) => o === row.object);
-  const linked = object ?? reported;
+  const linked = object ?? linkedObject(row.object);
   return { entityId: id, ...(linked && { object: linked }) };
 }
-
-const REPORTED_OBJECTS: readonly LinkedObject[] = ['events', 'alerts', 'cases'];
 
 function rowProblem(row: Row): string | undefined {
   if (typeof row.path !== 'string' || row.path.trim() === '') return '"path" is missing';
@@ -114,8 +110,8 @@ function rowProblem(row: Row): string | undefined {
   return undefined;
 }
 
-const COLUMNS = ['path', 'entity_id', 'alert_id', 'case_id', 'media_type', 'custom_data'];
 const TARGET_COLUMNS = ['entity_id', 'alert_id', 'case_id'];
+const COLUMNS = ['path', ...TARGET_COLUMNS, 'media_type', 'custom_data'];
 
 /** A row names one file and its metadata; a longer one is refused rather than held (one 100 MB line took gigabytes). */
 export const MAX_RECORD_BYTES = 1024 * 1024;

@@ -59,6 +59,8 @@ export class OutcomeSink {
   /** Closes the journal and the report (ending it with the run's totals); a failure on the way (the last flush, fsync) is kept like any other. */
   async close(totals?: Record<string, unknown>): Promise<void> {
     this.journal((journal) => journal.close());
+    // Only a cache: one not brought up to date is rebuilt by the next run.
+    await this.parts.journal?.indexRun().catch(() => {});
     await this.parts.report?.close(totals);
   }
 

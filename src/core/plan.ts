@@ -29,6 +29,9 @@ export interface PlannedFile {
   original?: { absPath: string; bytes: number; sha256: string; changes: Change[] };
 }
 
+/** Where every event and record says a file goes: its id, and what the id names when not an entity. */
+export const target = (file: Pick<PlannedFile, 'entityId' | 'object'>) => ({ entity_id: file.entityId, ...(file.object && { object: file.object }) });
+
 /** Changes the run may make to an image before sending it. */
 export interface Fix {
   /** HEIC/HEIF, AVIF or WebP to JPEG. */

@@ -18,6 +18,13 @@ export type EntitySource =
 export type ObjectType = 'entities' | 'events' | 'alerts' | 'cases';
 /** The objects other than entities; a file's `object` is absent for an entity. */
 export type LinkedObject = Exclude<ObjectType, 'entities'>;
+const LINKED_OBJECTS: readonly LinkedObject[] = ['events', 'alerts', 'cases'];
+
+/** One of each, as messages name it: "entity cust-1", "alert 9001". */
+export const OBJECT_NAME: Readonly<Record<ObjectType, string>> = { entities: 'entity', events: 'event', alerts: 'alert', cases: 'case' };
+
+/** The linked object a stored value names, or undefined (an entity, or not one of ours). */
+export const linkedObject = (value: unknown): LinkedObject | undefined => LINKED_OBJECTS.find((o) => o === value);
 
 const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = { event: 'events', alert: 'alerts', case: 'cases' };
 
@@ -36,10 +43,12 @@ export function entityIdProblem(id: string, what = 'entity id'): string | undefi
 
 // Unit21's spec describes entity ids of these characters only; the live API may be looser, so others are warned of, not refused.
 const SPEC_ID_CHARACTER = /[-_:.@a-zA-Z0-9!#$%&'*+/=?^`{]/u;
+const SPEC_ID = new RegExp(`^${SPEC_ID_CHARACTER.source}*$`, 'u');
 export const SPEC_ID_RULE = "letters a-z A-Z, digits and - _ : . @ ! # $ % & ' * + / = ? ^ ` {";
 
 /** The characters of an id outside the spec's set, each once, in order; empty when it keeps to it. */
 export function offSpecCharacters(id: string): string[] {
+  if (SPEC_ID.test(id)) return [];
   return [...new Set([...id].filter((c) => !SPEC_ID_CHARACTER.test(c)))];
 }
 

@@ -18,6 +18,7 @@ import { OutcomeSink } from './outcome-sink.js';
 import { checkProxyUrl, proxySecrets, shownProxy } from './proxy.js';
 import { createRedactor, type Redact } from './redact.js';
 import { ReportWriter, type ReportHeader } from './report.js';
+import { Scratch } from './scratch.js';
 import { shardField } from './shard.js';
 import { DEFAULT_RETRY_POLICY } from './transfer/retry-policy.js';
 import { readVersion } from './version.js';
@@ -35,17 +36,20 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   const redact = createRedactor(options.apiKey, ...(proxy ? proxySecrets(proxy) : []));
   // Held from before the check to the end: a second run on this journal is refused at once.
   const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal)) : undefined;
+  let scratch: Scratch | undefined;
   try {
-    return await checkAndSend(options, { apiRoot, proxy }, redact, readerThreads);
+    scratch = new Scratch();
+    return await checkAndSend(options, { apiRoot, proxy, scratch }, redact, readerThreads);
   } catch (error) {
     throw redactError(error, redact);
   } finally {
+    scratch?.remove();
     lock?.release();
   }
 }
 
-async function checkAndSend(options: UploadOptions, target: { apiRoot: string; proxy: URL | undefined }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
-  const { apiRoot, proxy } = target;
+async function checkAndSend(options: UploadOptions, target: { apiRoot: string; proxy: URL | undefined; scratch: Scratch }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const { apiRoot, proxy, scratch } = target;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
@@ -57,7 +61,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
   } else {
-    const checked = await checkFirst(inputs, options);
+    const checked = await checkFirst(inputs, { ...options, scratch });
     if (!checked) {
       // Interrupted while checking: nothing was sent, nothing to resume.
       return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where, journal: journalPath };
@@ -95,7 +99,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
         apiRoot,
         org: options.org,
         runId: where.run_id,
-        format: options.format ?? 'multipart',
+        format: options.format ?? DEFAULTS.format,
         concurrency,
         rate: options.rate ?? DEFAULTS.rate,
         batch: options.batch ?? DEFAULTS.batch,
@@ -110,7 +114,7 @@ async function checkAndSend(options: UploadOptions, target: { apiRoot: string; p
         ...(options.drain && { drain: options.drain }),
         ...(options.signal && { signal: options.signal }),
       },
-      { transport, reader, clock, sink, ...(fixer && { fixer }) },
+      { transport, reader, clock, sink, scratch, ...(fixer && { fixer }) },
     );
   } finally {
     // Closed before the summary: the last flush and fsync may fail too, and the summary says so.

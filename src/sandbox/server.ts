@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
 import { isRecognised, RECOGNISED_MEDIA_TYPES } from '../core/media-type.js';
-import { entityIdProblem, type ObjectType } from '../core/route.js';
+import { entityIdProblem, OBJECT_NAME, type ObjectType } from '../core/route.js';
 import { AFTER_STORE, createFaultPlan, type Fault, type FaultOptions } from './faults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
 import type { RequestRecord, StoredMedia } from './store.js';
@@ -104,7 +104,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return answer(200, { entity_id: route.objectId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
     }
     if (entityIdProblem(route.objectId) || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
-      return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${SINGULAR[route.objectType]} "${route.objectId}" not found` }));
+      return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${OBJECT_NAME[route.objectType]} "${route.objectId}" not found` }));
     }
 
     // Faults only replace answers a healthy server would give to an allowed request, never a 401/403/404.
@@ -209,12 +209,10 @@ async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
     format: media.format,
     created_at: media.createdAt,
     org: media.org,
-    [`${SINGULAR[media.objectType]}_id`]: media.objectId,
+    [`${OBJECT_NAME[media.objectType]}_id`]: media.objectId,
   };
   await writeFile(join(folder, `${name}.meta.json`), `${JSON.stringify(meta, null, 2)}\n`);
 }
-
-const SINGULAR: Record<ObjectType, string> = { entities: 'entity', events: 'event', alerts: 'alert', cases: 'case' };
 
 /**
  * `/v1/{org}/{entities|events}/{id}` with or without `/link-media`, and

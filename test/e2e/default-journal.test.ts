@@ -37,7 +37,9 @@ describe('the default journal (built binary)', () => {
     expect(skips).toHaveLength(stored);
     // Each skip says when the file was stored, and by which journal.
     for (const skip of skips) expect(skip).toMatchObject({ reason: 'journal', message: expect.stringMatching(new RegExp(`^already uploaded at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, as ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} records$`)) });
-    expect(await readdir(join(state, 'u21-media'))).toEqual([defaultJournalName(`${server.url}/v1`, 'acme')]);
+    // Beside it, its index: the next run reads only the lines added since.
+    const name = defaultJournalName(`${server.url}/v1`, 'acme');
+    expect((await readdir(join(state, 'u21-media'))).sort()).toEqual([`.${name}.index`, name]);
   });
 
   it('keeps no journal with --no-journal, and one per org and host', async () => {
@@ -54,7 +56,7 @@ describe('the default journal (built binary)', () => {
     await upload();
     const beta = await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'beta', '--base-url', other.url, '--json'], { cwd: (await fixtureCopy()), env: { U21_API_KEY: 'k', XDG_STATE_HOME: state } });
     expect(summaryOf(beta.events)).toMatchObject({ uploaded: once, skipped: 0 });
-    expect(await readdir(join(state, 'u21-media'))).toHaveLength(2);
+    expect((await readdir(join(state, 'u21-media'))).filter((name) => !name.endsWith('.index'))).toHaveLength(2);
   });
 
   it('shows what the journal holds, and forgets an entity so that its files are sent again', async () => {
@@ -95,7 +97,8 @@ describe('the default journal (built binary)', () => {
     const busy = await journal('forget', '--run', runId);
     expect(busy.code).toBe(2);
     expect(busy.stderr).toContain('is in use by another run');
-    expect(await readdir(join(state, 'u21-media'))).toEqual([defaultJournalName(`${server.url}/v1`, 'acme'), `${defaultJournalName(`${server.url}/v1`, 'acme')}.lock`]);
+    const name = defaultJournalName(`${server.url}/v1`, 'acme');
+    expect((await readdir(join(state, 'u21-media'))).sort()).toEqual([`.${name}.index`, name, `${name}.lock`]);
   });
 
   it('names the state folder it cannot create, with the way out, and sends nothing', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
@@ -22,8 +22,8 @@ function uploadArgs(dir: string, server: Sandbox, journal: string) {
 }
 
 /** Starts an upload and stops it with `signal` once `after` files were reported uploaded. */
-function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Signals, after: number) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ U21_API_KEY: apiKey }) });
+function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Signals, after: number, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ U21_API_KEY: apiKey, ...env }) });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   const events: Array<Record<string, unknown>> = [];
@@ -50,12 +50,16 @@ describe('resuming with --journal (built binary)', () => {
     const journal = join(await tempDir(), 'journal.jsonl');
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 20 } }));
 
-    const killed = await interruptedRun(uploadArgs(dir, server, journal), server.apiKey, 'SIGKILL', 40);
+    const scratchParent = await tempDir();
+    const killed = await interruptedRun(uploadArgs(dir, server, journal), server.apiKey, 'SIGKILL', 40, { TMPDIR: scratchParent });
     expect(killed.signal).toBe('SIGKILL');
     const storedBeforeRerun = server.stored.length;
     expect(storedBeforeRerun).toBeLessThan(FILES);
+    // The killed run left its working files; the rerun removes them, and its own at its end.
+    expect(await readdir(scratchParent)).toEqual([expect.stringMatching(/^u21-media-\d+-/)]);
 
-    const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: scratchParent } });
+    expect(await readdir(scratchParent)).toEqual([]);
     expect(rerun.code).toBe(0);
     const fromJournal = rerun.events.filter((e) => e.event === 'skipped' && e.reason === 'journal').length;
     expect(fromJournal).toBeGreaterThanOrEqual(40);

@@ -1,5 +1,6 @@
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Journal, type JournalRecord } from '../../src/core/journal.js';
 import { tempDir } from '../helpers.js';
@@ -95,5 +96,122 @@ describe('journal', () => {
     expect(journal.unusable).toEqual({ count: 6, lines: [1, 3, 4, 5, 6] });
     expect(journal.uploadedBefore).toBe(1);
     journal.close();
+  });
+
+  describe('its index', () => {
+    /** A run's end: the journal closed and its records indexed. */
+    async function endRun(journal: Journal) {
+      journal.close();
+      await journal.indexRun();
+    }
+    const indexOf = (path: string) => join(dirname(path), `.${basename(path)}.index`);
+
+    it('is kept beside the journal, covering all of it, and answers the next run', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const first = await Journal.open(path);
+      first.record(record());
+      await endRun(first);
+      const state = JSON.parse(await readFile(join(indexOf(path), 'state.json'), 'utf8'));
+      expect(state).toMatchObject({ covered: (await stat(path)).size, lines: 1, uploadedBefore: 1 });
+      const second = await Journal.open(path);
+      expect(second.uploadedAt(id, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+      second.close();
+    });
+
+    it('reads the lines a killed run added after it', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const first = await Journal.open(path);
+      first.record(record());
+      await endRun(first);
+      await appendFile(path, `${JSON.stringify(record({ name: 'b.jpg' }))}
+`); // a run killed before its end
+      const second = await Journal.open(path);
+      expect(second.uploadedBefore).toBe(2);
+      expect(second.mayHave({ ...id, name: 'b.jpg' })).toBe(true);
+      second.close();
+    });
+
+    it('is rebuilt when the journal was rewritten, so a forgotten upload is sent again', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const first = await Journal.open(path);
+      first.record(record(), record({ name: 'b.jpg' }));
+      await endRun(first);
+      // As `journal forget` does: the same journal, its first record taken out and another added.
+      await writeFile(path, `${JSON.stringify(record({ name: 'b.jpg' }))}
+${JSON.stringify(record({ name: 'c.jpg' }))}
+`);
+      const second = await Journal.open(path);
+      expect(second.mayHave(id)).toBe(false);
+      expect(second.mayHave({ ...id, name: 'c.jpg' })).toBe(true);
+      expect(second.uploadedBefore).toBe(2);
+      second.close();
+    });
+
+    it('is rebuilt when missing or broken', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const first = await Journal.open(path);
+      first.record(record());
+      await endRun(first);
+      for (const breakIt of [
+        () => rm(indexOf(path), { recursive: true }),
+        () => writeFile(join(indexOf(path), 'state.json'), '{"version":1,"cov'),
+        () => writeFile(join(indexOf(path), 'uploads'), 'not a table'),
+      ]) {
+        await breakIt();
+        const again = await Journal.open(path);
+        expect(again.uploadedBefore).toBe(1);
+        expect(again.uploadedAt(id, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+        await endRun(again);
+      }
+    });
+
+    it('is not made for a journal that is not a file', async () => {
+      const journal = await Journal.open('/dev/null');
+      journal.record(record());
+      await endRun(journal);
+      expect(existsSync('/dev/.null.index')).toBe(false);
+    });
+  
+    it('is rebuilt from a compacted journal when more of its lines are superseded than live', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const sending = (name: string) => ({ ...record({ name, sha256: null }), outcome: 'sending' as const });
+      const failed = (name: string, extra = {}) => record({ name, outcome: 'failed', sha256: null, status: 500, ...extra });
+      const lines = [sending('a.jpg'), record({ name: 'a.jpg' })]; // stored
+      // Three runs in which b.jpg failed and c.jpg went unanswered, then one that sent d.jpg and was killed.
+      for (let run = 0; run < 3; run++) lines.push(sending('b.jpg'), failed('b.jpg'), sending('c.jpg'), failed('c.jpg', { possibly_duplicated: true }));
+      lines.push(sending('d.jpg'));
+      await writeFile(path, `${lines.map((line) => JSON.stringify(line)).join('\n')}\nnot a record\n`);
+
+      const journal = await Journal.open(path);
+      expect(journal.compacted).toEqual({ before: 16, after: 4 });
+      const kept = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as JournalRecord);
+      expect(kept.map((r) => [r.name, r.outcome])).toEqual([['a.jpg', 'uploaded'], ['b.jpg', 'failed'], ['c.jpg', 'failed'], ['d.jpg', 'sending']]);
+      // What a resume knows is what it knew before.
+      const of = (name: string) => ({ ...id, name });
+      expect(journal.uploadedAt(of('a.jpg'), 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+      expect(journal.unknownOutcome(of('b.jpg'), 10, 'aa'.repeat(32))).toBe(false);
+      expect(journal.unknownOutcome(of('c.jpg'), 10, 'aa'.repeat(32))).toBe(true);
+      expect(journal.unknownOutcome(of('d.jpg'), 10, 'aa'.repeat(32))).toBe(true);
+      expect(journal.mayHave(of('d.jpg'))).toBe(true);
+      // And the run's own records go on the compacted journal.
+      journal.record(record({ name: 'b.jpg' }));
+      await endRun(journal);
+      expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(5);
+      const again = await Journal.open(path);
+      expect(again.compacted).toBeUndefined();
+      expect(again.uploadedAt(of('b.jpg'), 'aa'.repeat(32))).toBeDefined();
+      again.close();
+    });
+
+    it('leaves a journal of sends and their uploads as it is', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const lines = ['a.jpg', 'b.jpg'].flatMap((name) => [{ ...record({ name }), outcome: 'sending' }, record({ name })]);
+      const text = `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`;
+      await writeFile(path, text);
+      const journal = await Journal.open(path);
+      expect(journal.compacted).toBeUndefined();
+      journal.close();
+      expect(await readFile(path, 'utf8')).toBe(text);
+    });
   });
 });

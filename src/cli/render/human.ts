@@ -1,5 +1,6 @@
 import type { Ora } from 'ora';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
 import { formatBytes, formatDuration, perSecond, plural } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
@@ -23,9 +24,8 @@ const REASON_WORDS: Record<string, string> = {
 // Failures alike in status, error_code and message are listed this many times, then counted.
 const SAME_FAILURES_LISTED = 3;
 
-const OBJECT_WORD = { events: 'event', alerts: 'alert', cases: 'case' } as const;
 /** Where an event's file goes, as a reader says it: `cust-42`, or `alert 9001`. */
-const to = (e: { entity_id: string; object?: keyof typeof OBJECT_WORD }) => (e.object ? `${OBJECT_WORD[e.object]} ${e.entity_id}` : e.entity_id);
+const to = (e: { entity_id: string; object?: LinkedObject }) => (e.object ? `${OBJECT_NAME[e.object]} ${e.entity_id}` : e.entity_id);
 
 const STATUS_HINTS: Readonly<Record<number, string>> = {
   404: 'the entity may not exist yet, or be a placeholder (created implicitly by an event), which cannot take media',

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { NON_BLOCKING_READ } from '../body/file-stream.js';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
+import type { Scratch } from '../scratch.js';
 
 /** sha256 of a file, read in a stream. */
 async function sha256File(path: string): Promise<string> {
@@ -12,6 +13,9 @@ async function sha256File(path: string): Promise<string> {
   for await (const chunk of file.createReadStream()) hash.update(chunk as Buffer); // closes the file at its end or error
   return hash.digest('hex');
 }
+
+/** bySize's mark for a size whose files are hashed. */
+const HASHED = -1;
 
 type RepeatVerdict =
   | { skip: 'journal' | 'duplicate'; message: string; sha256: string }
@@ -27,14 +31,18 @@ type RepeatVerdict =
  * content means the same size; the rest are hashed while they are sent.
  */
 export class RepeatFilter {
-  /** Per entity and size: the first file's path until a second of that size met it, then null (its hash is in byContent). */
-  private readonly bySize = new Map<string, string | null>();
-  /** Per entity and content: the first file met with it. */
-  private readonly byContent = new Map<string, string>();
+  /** Per entity and size: the first file's path (its place in `paths`) until a second of that size met it, then HASHED (its hash is in byContent). */
+  private readonly bySize;
+  /** Per entity and content: the first file met with it (its place in `paths`). */
+  private readonly byContent;
+  /** The paths those name, on disk like them: a backfill of millions of files holds none in memory. */
+  private readonly paths;
 
-  constructor(
-    private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean },
-  ) {}
+  constructor(private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean; scratch: Scratch }) {
+    this.bySize = options.scratch.table();
+    this.byContent = options.scratch.table();
+    this.paths = options.scratch.strings();
+  }
 
   async check(file: PlannedFile): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
@@ -46,7 +54,7 @@ export class RepeatFilter {
     const sizeKey = `${owner}\0${file.bytes}`;
     const earlier = allowDuplicates ? undefined : this.bySize.get(sizeKey);
     if (!inJournal && earlier === undefined) {
-      if (!allowDuplicates) this.bySize.set(sizeKey, file.path);
+      if (!allowDuplicates) this.bySize.set(sizeKey, this.paths.add(file.path));
       return {};
     }
     let sha256: string;
@@ -57,12 +65,13 @@ export class RepeatFilter {
     }
     let same: string | undefined;
     if (!allowDuplicates) {
-      if (typeof earlier === 'string') await this.rememberContent(owner, earlier);
-      this.bySize.set(sizeKey, null);
+      if (earlier !== undefined && earlier !== HASHED) await this.rememberContent(owner, earlier);
+      this.bySize.set(sizeKey, HASHED);
       const contentKey = `${owner}\0${sha256}`;
-      same = this.byContent.get(contentKey);
+      const first = this.byContent.get(contentKey);
       // Remembered even when skipped, so a later copy under another name is a duplicate too.
-      if (same === undefined) this.byContent.set(contentKey, file.path);
+      if (first === undefined) this.byContent.set(contentKey, this.paths.add(file.path));
+      else same = this.paths.get(first);
     }
     const storedAt = inJournal ? journal!.uploadedAt(id, sha256) : undefined;
     if (storedAt !== undefined) {
@@ -74,10 +83,10 @@ export class RepeatFilter {
   }
 
   /** Hashes the first file of a size once a second one meets it; one gone since is left out. */
-  private async rememberContent(owner: string, path: string) {
+  private async rememberContent(owner: string, path: number) {
     try {
-      const contentKey = `${owner}\0${await sha256File(resolve(this.options.cwd, path))}`;
-      if (!this.byContent.has(contentKey)) this.byContent.set(contentKey, path);
+      const contentKey = `${owner}\0${await sha256File(resolve(this.options.cwd, this.paths.get(path)))}`;
+      this.byContent.add(contentKey, path);
     } catch {
       // Gone since: nothing to compare with.
     }

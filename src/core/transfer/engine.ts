@@ -8,13 +8,14 @@ import type { Journal } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { Redact } from '../redact.js';
 import type { StopReason } from '../events.js';
-import type { Checked } from '../plan.js';
+import { target, type Checked } from '../plan.js';
 import { attempt, classify } from './attempt.js';
 import { Reachability } from './connect-errors.js';
 import { RepeatFilter } from './dedupe.js';
+import type { Scratch } from '../scratch.js';
 import { FlowControl } from './flow-control.js';
 import { jobsOf } from './jobs.js';
-import { Outcomes, target, whyStopped, type FailureDetail, type Job, type TransferTally } from './outcomes.js';
+import { Outcomes, whyStopped, type FailureDetail, type Job, type TransferTally } from './outcomes.js';
 import { serverWait, shouldRetry, type RetryPolicy, type ServerWait } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
 import type { Transport } from './transport.js';
@@ -61,6 +62,8 @@ export interface EngineParts {
   sink: OutcomeSink;
   /** Makes the changed copies sent for --convert, --fit and --strip-location. */
   fixer?: Fixer;
+  /** Where what the run remembers of every file is kept. */
+  scratch: Scratch;
 }
 
 /**
@@ -111,7 +114,7 @@ class Transfer {
 
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
-    const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, ...(settings.journal && { journal: settings.journal }) });
+    const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, scratch: parts.scratch, ...(settings.journal && { journal: settings.journal }) });
     const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);
@@ -265,7 +268,7 @@ class Transfer {
       const first = job.files[0]!;
       this.outcomes.event({ event: 'warning', message: `a request of ${job.files.length} files to ${first.entityId} was refused (HTTP 400: ${detail.message}); each such request is sent again file by file, so only the file at fault fails` });
     }
-    for (const file of job.files) this.scheduler.defer({ files: [file], attempts: job.attempts, possiblyDuplicated: job.possiblyDuplicated, splitFrom: job.files.length }, 0);
+    for (const file of job.files) this.scheduler.defer({ ...job, files: [file], splitFrom: job.files.length }, 0);
   }
 
   /** A file that can no longer be read fails alone, never retried; the others of its request go again without it. */

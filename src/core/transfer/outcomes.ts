@@ -3,7 +3,7 @@ import { releaseCopy } from '../convert/fixer.js';
 import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
 import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
-import type { PlannedFile } from '../plan.js';
+import { target, type PlannedFile } from '../plan.js';
 import type { RequestBody } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
@@ -133,8 +133,7 @@ export class Outcomes {
       time: new Date(this.clock.now()).toISOString(),
       run: this.runId,
       org: this.org,
-      ...(file.object && { object: file.object }),
-      entity_id: file.entityId,
+      ...target(file),
       path: file.path,
       name: file.name,
       media_type: file.mediaType ?? null,
@@ -156,7 +155,4 @@ function onDisk(file: PlannedFile, digest: string | null | undefined) {
 }
 
 /** What every skipped event says of a file. */
-/** Where every event says a file goes: its id, and what the id names when not an entity. */
-export const target = (file: PlannedFile) => ({ entity_id: file.entityId, ...(file.object && { object: file.object }) });
-
 export const known = (file: PlannedFile) => ({ ...target(file), media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });

@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { DiskTable } from './disk-table.js';
+import type { JournalRecord, UploadIdentity } from './journal.js';
+
+const keyOf = (parts: unknown[]) => JSON.stringify(parts);
+// The same id names different things as an entity and as an alert: the object is part of the key.
+const owner = (id: UploadIdentity) => (id.object ? [id.org, id.object, id.entityId] : [id.org, id.entityId]);
+const identityKey = (id: UploadIdentity) => keyOf([...owner(id), id.name, id.mediaType]);
+const contentKey = (id: UploadIdentity, sha256: string) => keyOf([...owner(id), id.name, id.mediaType, sha256]);
+const sizeKey = (id: UploadIdentity, bytes: number) => keyOf([...owner(id), id.name, id.mediaType, bytes]);
+
+/** `pending`'s marks: sent with its sha256 not known, and sent then answered. */
+const SHA256_UNKNOWN = -1;
+const ANSWERED = -2;
+/** The first 52 bits of a sha256, exact in a number: enough to tell one file's content from another's. */
+const sha256Number = (sha256: string) => Number.parseInt(sha256.slice(0, 13), 16);
+
+const VERSION = 1;
+const TABLES = ['identities', 'uploads', 'pending', 'last'] as const;
+/** Bytes of the journal, at its start and before the end of what is indexed, that tell it is the journal indexed. */
+const PRINT_BYTES = 4096;
+
+/** How much of the journal the index holds, and what it counted there. */
+interface IndexState {
+  version: number;
+  covered: number;
+  lines: number;
+  print: string;
+  uploadedBefore: number;
+  /** Lines a later line about the same file made moot: a `sending` line once its outcome came, a failure once the file was sent again. */
+  superseded: number;
+  unusable: { count: number; lines: number[] };
+}
+
+/** What a record is about: one file (by identity and size) on one entity. */
+export const recordKey = (record: JournalRecord) => sizeKey(identityOf(record), record.bytes);
+const identityOf = (record: JournalRecord): UploadIdentity => ({ org: record.org, ...(record.object && { object: record.object }), entityId: record.entity_id, name: record.name, mediaType: record.media_type });
+/** `last`'s marks: the file's last record is its upload, or a send or failure. */
+const LAST_UPLOADED = 0;
+const LAST_UNFINISHED = 1;
+
+/**
+ * What a journal's records say, kept on disk beside it (`.<journal>.index/`) so that a resume
+ * reads only the lines added since, and holds none of it in memory. The journal stays the
+ * record: the index is rebuilt from it when missing, unreadable, or when the journal changed
+ * other than by lines added at its end.
+ */
+export class JournalIndex {
+  private constructor(
+    readonly dir: string,
+    private readonly tables: Record<(typeof TABLES)[number], DiskTable>,
+    readonly state: IndexState,
+  ) {}
+
+  /** The journal's index, brought up to the journal's end: `apply` reads the lines it lacks. */
+  static async open(journal: string, apply: (index: JournalIndex) => Promise<void>): Promise<JournalIndex> {
+    const dir = join(dirname(journal), `.${basename(journal)}.index`);
+    const index = JournalIndex.load(dir, journal) ?? JournalIndex.fresh(dir);
+    await index.catchUp(journal, apply);
+    return index;
+  }
+
+  /** Reads the lines added since and saves the state; a failure leaves no index to trust. */
+  async catchUp(journal: string, apply: (index: JournalIndex) => Promise<void>): Promise<void> {
+    try {
+      await apply(this);
+      // The tables on disk before the state that says what they hold.
+      for (const table of Object.values(this.tables)) table.flush();
+      this.state.print = printOf(journal, this.state.covered);
+      const temporary = join(this.dir, `state.json.${process.pid}`);
+      writeFileSync(temporary, JSON.stringify(this.state));
+      renameSync(temporary, join(this.dir, 'state.json'));
+    } catch (error) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  mayHave(id: UploadIdentity): boolean {
+    return this.tables.identities.get(identityKey(id)) !== undefined;
+  }
+
+  /** When this content was stored under this identity (ms, NaN if not readable), or undefined. */
+  uploadedAt(id: UploadIdentity, sha256: string): number | undefined {
+    return this.tables.uploads.get(contentKey(id, sha256));
+  }
+
+  unknownOutcome(id: UploadIdentity, bytes: number, sha256: string): boolean {
+    const sent = this.tables.pending.get(sizeKey(id, bytes));
+    return sent === SHA256_UNKNOWN || sent === sha256Number(sha256);
+  }
+
+  /** One record, read at the end of what is indexed (which now ends after it). */
+  add(record: JournalRecord): void {
+    const { identities, uploads, pending, last } = this.tables;
+    const id = identityOf(record);
+    const sized = sizeKey(id, record.bytes);
+    // Counted again, at worst, for lines a killed run's index held before its state was saved: it only decides when to compact.
+    if (last.get(sized) === LAST_UNFINISHED) this.state.superseded++;
+    last.set(sized, record.outcome === 'uploaded' ? LAST_UPLOADED : LAST_UNFINISHED);
+    const sent = record.sha256 === null ? SHA256_UNKNOWN : sha256Number(record.sha256);
+    if (record.outcome === 'sending') {
+      pending.set(sized, sent);
+      identities.add(identityKey(id), 1);
+      return;
+    }
+    // A failure whose last attempt went unanswered is as unknown as a send with no outcome.
+    if (record.outcome === 'failed' && record.possibly_duplicated) pending.set(sized, sent);
+    else if (pending.get(sized) !== undefined) pending.set(sized, ANSWERED);
+    if (record.outcome === 'uploaded' && record.sha256 !== null) {
+      identities.add(identityKey(id), 1);
+      uploads.set(contentKey(id, record.sha256), Date.parse(record.time));
+      this.state.uploadedBefore++;
+    }
+  }
+
+  /** Whether more of the journal's lines are superseded than live: it is then worth rewriting. */
+  get overdue(): boolean {
+    const { lines, superseded, unusable } = this.state;
+    return superseded > lines - superseded - unusable.count;
+  }
+
+  /** Closes the index and removes it: its journal was rewritten. */
+  remove(): void {
+    this.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  close(): void {
+    for (const table of Object.values(this.tables)) table.close();
+  }
+
+  /** The index left by an earlier run, if it is one and indexes this journal. */
+  private static load(dir: string, journal: string): JournalIndex | undefined {
+    let state: IndexState;
+    try {
+      state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as IndexState;
+      if (state.version !== VERSION || !(state.covered <= statSync(journal).size) || state.print !== printOf(journal, state.covered)) return undefined;
+    } catch {
+      return undefined;
+    }
+    const tables: Partial<Record<(typeof TABLES)[number], DiskTable>> = {};
+    try {
+      for (const name of TABLES) {
+        const table = DiskTable.open(join(dir, name));
+        if (!table) throw new Error(`${name}: not a table`);
+        tables[name] = table;
+      }
+    } catch {
+      for (const table of Object.values(tables)) table.close();
+      return undefined;
+    }
+    return new JournalIndex(dir, tables as Record<(typeof TABLES)[number], DiskTable>, state);
+  }
+
+  private static fresh(dir: string): JournalIndex {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const tables = Object.fromEntries(TABLES.map((name) => [name, DiskTable.create(join(dir, name))])) as Record<(typeof TABLES)[number], DiskTable>;
+    return new JournalIndex(dir, tables, { version: VERSION, covered: 0, lines: 0, print: '', uploadedBefore: 0, superseded: 0, unusable: { count: 0, lines: [] } });
+  }
+}
+
+/** A digest of the journal's first bytes and of those before `end`: another journal, or one rewritten, differs. */
+function printOf(path: string, end: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const hash = createHash('sha1');
+    for (const start of [0, Math.max(0, end - PRINT_BYTES)]) {
+      const bytes = Buffer.alloc(Math.min(PRINT_BYTES, end - start));
+      readSync(fd, bytes, 0, bytes.length, start);
+      hash.update(bytes);
+    }
+    return `${end}:${hash.digest('hex')}`;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,77 @@
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DiskTable } from '../../src/core/disk-table.js';
+import { scratch } from '../helpers.js';
+
+describe('DiskTable', () => {
+  it('gives back every value set, through several doublings, and nothing for other keys', () => {
+    const table = scratch().table();
+    const keys = Array.from({ length: 50_000 }, (_, i) => `/data/cust-${i % 500}/scan_${i}.jpg`);
+    keys.forEach((key, i) => table.set(key, i + 1));
+    keys.forEach((key, i) => expect(table.get(key)).toBe(i + 1));
+    expect(table.get('/data/cust-1/scan_50000.jpg')).toBeUndefined();
+    expect(table.get('/data/cust-1/scan_1.jpg ')).toBeUndefined();
+    // On disk, not in memory: 50,000 slots of 24 bytes at most 70% full.
+    expect(statSync(table.path).size).toBeGreaterThanOrEqual((50_000 * 24) / 0.7);
+  });
+
+  it('keeps what it was given once closed, for the next run to open', () => {
+    const table = scratch().table();
+    const keys = Array.from({ length: 50_000 }, (_, i) => `key ${i}`);
+    keys.forEach((key, i) => table.set(key, i));
+    table.close();
+    const again = DiskTable.open(table.path)!;
+    keys.forEach((key, i) => expect(again.get(key)).toBe(i));
+    expect(again.add('key 7', 1)).toBe(false);
+    again.close();
+  });
+
+  it('replaces a value, keeps NaN and negatives, and adds only what is absent', () => {
+    const table = scratch().table();
+    table.set('a', 1);
+    table.set('a', -2);
+    table.set('b', Number.NaN);
+    expect(table.get('a')).toBe(-2);
+    expect(table.get('b')).toBeNaN();
+    expect(table.add('a', 5)).toBe(false);
+    expect(table.add('c', 5)).toBe(true);
+    expect(table.get('a')).toBe(-2);
+    expect(table.get('c')).toBe(5);
+  });
+
+  it('knows nothing when empty', () => {
+    expect(scratch().table().get('/a.jpg')).toBeUndefined();
+  });
+});
+
+describe('StringLog', () => {
+  it('gives back each string by the number it was given, whatever its characters', () => {
+    const strings = scratch().strings();
+    const texts = ['a.jpg', '', 'ünïcödé/пути/写真.jpg', 'x'.repeat(5000)];
+    const places = texts.map((text) => strings.add(text));
+    texts.forEach((text, i) => expect(strings.get(places[i]!)).toBe(text));
+  });
+});
+
+describe('Scratch', () => {
+  it('removes its files when removed', () => {
+    const made = scratch();
+    const table = made.table();
+    table.set('a', 1);
+    made.remove();
+    expect(() => statSync(table.path)).toThrow(/ENOENT/);
+  });
+
+  it("removes a killed run's folder, and leaves a live run's alone", () => {
+    // A pid above the kernel's limit (2^22) is never a live process.
+    const abandoned = join(tmpdir(), 'u21-media-4194999-test');
+    mkdirSync(abandoned, { recursive: true });
+    const live = scratch();
+    const liveFile = live.table().path;
+    scratch();
+    expect(existsSync(abandoned)).toBe(false);
+    expect(existsSync(liveFile)).toBe(true);
+  });
+});
