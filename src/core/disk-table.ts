@@ -1,5 +1,7 @@
 import { hash } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UsageError } from './errors.js';
 
 /** One read brings a key's whole neighbourhood. */
 const PAGE = 4096;
@@ -16,6 +18,25 @@ const CHUNK_PAGES = 256;
  * file's records come close together (sent, then stored), so their keys' pages are still here.
  */
 const CACHED_PAGES = 256;
+
+/** A table or its folder could not be written (a full disk): said naming the folder and the way out. */
+export class TableWriteError extends UsageError {
+  constructor(
+    readonly path: string,
+    readonly code: string,
+  ) {
+    super(`cannot write ${dirname(path)} (${code})`, 'make room there: a run keeps about 100 bytes a file under $TMPDIR (set TMPDIR to a folder with room), and a journal its index beside it');
+  }
+}
+
+/** Runs a write, turning the file system's error into a TableWriteError. */
+export function writing<T>(path: string, write: () => T): T {
+  try {
+    return write();
+  } catch (error) {
+    throw new TableWriteError(path, (error as NodeJS.ErrnoException).code ?? 'EIO');
+  }
+}
 
 /** A page in memory, as bytes and as words (to compare digests four bytes at a time). */
 interface Page {
@@ -47,8 +68,8 @@ export class DiskTable {
 
   /** A new, empty table at `path` (replacing any file there). */
   static create(path: string, pages = FIRST_PAGES): DiskTable {
-    const fd = openSync(path, 'w+');
-    ftruncateSync(fd, pages * PAGE);
+    const fd = writing(path, () => openSync(path, 'w+'));
+    writing(path, () => ftruncateSync(fd, pages * PAGE));
     return new DiskTable(fd, path, pages);
   }
 
@@ -91,9 +112,12 @@ export class DiskTable {
   /** Flushes and closes; once closed, does nothing. */
   close(): void {
     if (this.fd < 0) return;
-    this.flush();
-    closeSync(this.fd);
-    this.fd = -1;
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+      this.fd = -1;
+    }
   }
 
   private put(digest: Buffer, value: number) {
@@ -147,7 +171,8 @@ export class DiskTable {
 
   private writeBack(number: number, page: Page) {
     if (!page.dirty) return;
-    writeSync(this.fd, page.bytes, 0, PAGE, number * PAGE);
+    const written = writing(this.path, () => writeSync(this.fd, page.bytes, 0, PAGE, number * PAGE));
+    if (written < PAGE) throw new TableWriteError(this.path, 'ENOSPC');
     page.dirty = false;
   }
 
@@ -171,7 +196,7 @@ export class DiskTable {
     const bigger = DiskTable.create(`${this.path}.grow`, this.pages * 2);
     this.forEach((digest, value) => bigger.put(digest, value));
     bigger.flush();
-    renameSync(bigger.path, this.path);
+    writing(this.path, () => renameSync(bigger.path, this.path));
     closeSync(this.fd);
     this.fd = bigger.fd;
     this.pages = bigger.pages;

@@ -1,7 +1,7 @@
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DiskTable } from './disk-table.js';
+import { DiskTable, TableWriteError, writing } from './disk-table.js';
 
 /**
  * A run's working files, in a folder of its own under the system's temporary folder: what it
@@ -11,7 +11,7 @@ import { DiskTable } from './disk-table.js';
  * the next.
  */
 export class Scratch {
-  private readonly dir = mkdtempSync(join(removeAbandoned(), `u21-media-${process.pid}-`));
+  private readonly dir = writing(join(tmpdir(), 'u21-media-'), () => mkdtempSync(join(removeAbandoned(), `u21-media-${process.pid}-`)));
   private readonly open: Array<{ close(): void }> = [];
   private names = 0;
 
@@ -24,7 +24,13 @@ export class Scratch {
   }
 
   remove(): void {
-    for (const part of this.open.splice(0)) part.close();
+    for (const part of this.open.splice(0)) {
+      try {
+        part.close();
+      } catch {
+        // Its last pages could not be written (a full disk): they are thrown away anyway.
+      }
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -69,15 +75,16 @@ export class StringLog {
   private size = 0;
   private readonly length = Buffer.alloc(4);
 
-  constructor(path: string) {
-    this.fd = openSync(path, 'w+');
+  constructor(private readonly path: string) {
+    this.fd = writing(path, () => openSync(path, 'w+'));
   }
 
   add(text: string): number {
     const bytes = Buffer.from(text);
     this.length.writeUInt32LE(bytes.length);
     const at = this.size;
-    writeSync(this.fd, Buffer.concat([this.length, bytes]), 0, bytes.length + 4, at);
+    const written = writing(this.path, () => writeSync(this.fd, Buffer.concat([this.length, bytes]), 0, bytes.length + 4, at));
+    if (written < bytes.length + 4) throw new TableWriteError(this.path, 'ENOSPC');
     this.size += bytes.length + 4;
     return at;
   }

@@ -136,6 +136,28 @@ describe('a journal or report that cannot be written', () => {
     }
   }, 60_000);
 
+  it("a full $TMPDIR under the run's working files stops new uploads naming the folder, exits 1, and the summary adds up", async (context) => {
+    const files = 10_000;
+    const dir = await pdfs(files, (i) => `doc_${String(i).padStart(5, '0')}.pdf`);
+    const disk = join(await tempDir(), 'disk');
+    await mkdir(disk);
+    const tmpfs = smallDisk(disk, 200);
+    if (!tmpfs) return context.skip(); // this machine lets no test mount a small disk
+    const server = closeAfter(await startSandbox());
+    try {
+      // Streamed, so that duplicate detection's tables fill the disk while files are being sent.
+      const run = startBin(args(dir, server, ['--skip-invalid', '--no-journal']), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: disk } });
+      const ended = await run.done;
+      expect(ended.code).toBe(1);
+      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+-\\w+/\\d+ \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\(\\d+ files not sent\\)$`, 'm'));
+      expect(run.events.at(-1)).toMatchObject({ stopped: 'write-failed', write_error: { code: 'ENOSPC' } });
+      expectAccountedFor(run.events, files);
+      expect(server.stored).toHaveLength(run.events.filter((e) => e.event === 'uploaded').length);
+    } finally {
+      tmpfs.unmount();
+    }
+  }, 60_000);
+
   it('a report on a device that is always full stops the run with one line naming it', async () => {
     const dir = await pdfs(20);
     const out = await tempDir();

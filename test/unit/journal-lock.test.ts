@@ -43,9 +43,10 @@ describe('journal lock', () => {
   it('waits out a lock file still being written, and takes over one left half written', async () => {
     const journal = join(await tempDir(), 'j.jsonl');
     await writeFile(`${journal}.lock`, '');
-    const second = JournalLock.acquire(journal);
+    // Heard before the lock is written: it may be refused before that write's callback comes.
+    const refused = expect(JournalLock.acquire(journal)).rejects.toThrow('(pid 42 on worker-3, since ');
     await writeFile(`${journal}.lock`, holder({ host: 'worker-3', pid: 42 })); // its writer names itself
-    await expect(second).rejects.toThrow('(pid 42 on worker-3, since ');
+    await refused;
     await writeFile(`${journal}.lock`, '{"pid":');
     const aMinuteAgo = new Date(Date.now() - 60_000);
     await utimes(`${journal}.lock`, aMinuteAgo, aMinuteAgo);

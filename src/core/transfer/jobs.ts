@@ -4,6 +4,7 @@ import { eventOf } from '../events.js';
 import type { Journal } from '../journal.js';
 import type { Checked, PlannedFile } from '../plan.js';
 import { batches } from './batches.js';
+import { TableWriteError } from '../disk-table.js';
 import type { Fixer } from '../convert/fixer.js';
 import { ReencodeError } from '../convert/reencode-error.js';
 import type { RepeatFilter } from './dedupe.js';
@@ -40,7 +41,16 @@ export function jobsOf(
         outcomes.notSent(file);
         continue;
       }
-      const verdict = await repeats.check(file);
+      let verdict;
+      try {
+        verdict = await repeats.check(file);
+      } catch (error) {
+        // Duplicate detection's tables could not be written (a full $TMPDIR): the run stops like one whose journal cannot be written.
+        if (!(error instanceof TableWriteError)) throw error;
+        outcomes.writeFailed(error);
+        outcomes.notSent(file);
+        continue;
+      }
       // Sent on like the others, to fail in its turn: requests are read ahead, and with
       // --fail-fast, this failure must not stop the files before it.
       if ('unreadable' in verdict) {

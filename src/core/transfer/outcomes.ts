@@ -3,6 +3,7 @@ import { releaseCopy } from '../convert/fixer.js';
 import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
 import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
+import type { TableWriteError } from '../disk-table.js';
 import { target, type PlannedFile } from '../plan.js';
 import type { RequestBody } from '../body/request-body.js';
 
@@ -66,6 +67,12 @@ export class Outcomes {
     if (event.reason === 'unknown_outcome') tally.unknown_outcome++;
     this.sink.event(event, file);
   }
+
+  /** A working file the run cannot do without could not be written: the run stops, as when the journal cannot be. */
+  writeFailed(error: TableWriteError): void {
+    this.sink.fail(Object.assign(new Error('set TMPDIR to a folder with room'), { code: error.code }), error.path);
+  }
+
 
   /** A warning on the way, told as it comes. */
   event(event: WarningEvent): void {
