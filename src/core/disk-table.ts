@@ -97,11 +97,7 @@ export class DiskTable {
 
   /** Whether a key was absent, setting it then. */
   add(key: string, value: number): boolean {
-    const digest = digestOf(key);
-    const { page, word } = this.find(digest);
-    if (page.words[word] !== 0) return false;
-    this.put(digest, value);
-    return true;
+    return this.put(digestOf(key), value, true);
   }
 
   /** Writes every changed page to the file. */
@@ -120,15 +116,18 @@ export class DiskTable {
     }
   }
 
-  private put(digest: Buffer, value: number) {
+  /** Sets the digest's value (only if absent, when asked); whether it was absent. */
+  private put(digest: Buffer, value: number, onlyIfAbsent = false): boolean {
     const { page, word } = this.find(digest);
     const added = page.words[word] === 0;
+    if (!added && onlyIfAbsent) return false;
     digest.copy(page.bytes, word * 4, 0, 16);
     page.bytes.writeDoubleLE(value, word * 4 + 16);
     page.dirty = true;
-    if (!added) return;
+    if (!added) return false;
     this.count++;
     if (this.count > MAX_LOAD * this.pages * SLOTS_PER_PAGE) this.grow();
+    return true;
   }
 
   /** The page and word where the digest's slot starts, or the free slot it would take. */

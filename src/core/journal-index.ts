@@ -108,7 +108,7 @@ export class JournalIndex {
     }
     // A failure whose last attempt went unanswered is as unknown as a send with no outcome.
     if (record.outcome === 'failed' && record.possibly_duplicated) pending.set(sized, sent);
-    else if (pending.get(sized) !== undefined) pending.set(sized, ANSWERED);
+    else pending.set(sized, ANSWERED);
     if (record.outcome === 'uploaded' && record.sha256 !== null) {
       identities.add(identityKey(id), 1);
       uploads.set(contentKey(id, record.sha256), Date.parse(record.time));

@@ -134,9 +134,7 @@ export class Journal {
     if (this.fd === undefined) return;
     const text = Buffer.from(`${this.torn ? '\n' : ''}${records.map((r) => `${JSON.stringify(r)}\n`).join('')}`);
     this.torn = true; // until the write is known to be whole
-    if (writeSync(this.fd, text) < text.length) {
-      throw Object.assign(new Error('no space left on device (the write was cut short)'), { code: 'ENOSPC' });
-    }
+    writeWhole(this.fd, text);
     this.torn = false;
   }
 
@@ -178,7 +176,11 @@ export class Journal {
     const temporary = `${this.path}.compact-${process.pid}`;
     let [before, after] = [0, 0];
     try {
-      for await (const { record } of journalLines(this.path)) if (record) counts.set(recordKey(record), (counts.get(recordKey(record)) ?? 0) + 1);
+      for await (const { record } of journalLines(this.path)) {
+        if (!record) continue;
+        const key = recordKey(record);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
       const out = openSync(temporary, 'w');
       try {
         let kept: string[] = [];
@@ -193,11 +195,11 @@ export class Journal {
           kept.push(text!);
           after++;
           if (kept.length === 1000) {
-            writeWhole(out, kept);
+            writeWhole(out, linesOf(kept));
             kept = [];
           }
         }
-        writeWhole(out, kept);
+        writeWhole(out, linesOf(kept));
         fsyncSync(out);
       } finally {
         closeSync(out);
@@ -245,12 +247,13 @@ export class Journal {
   }
 }
 
-/** Lines written whole, or the error a full disk gives. */
-function writeWhole(fd: number, lines: string[]) {
-  if (lines.length === 0) return;
-  const bytes = Buffer.from(`${lines.join('\n')}\n`);
+/** Bytes written whole, or the error a full disk gives. */
+function writeWhole(fd: number, bytes: Buffer) {
   if (writeSync(fd, bytes) < bytes.length) throw Object.assign(new Error('no space left on device (the write was cut short)'), { code: 'ENOSPC' });
 }
+
+/** Journal lines, each ended. */
+const linesOf = (lines: string[]) => Buffer.from(lines.map((line) => `${line}\n`).join(''));
 
 /** One line of a journal: its text (undefined when over the line limit) and the record it holds, if it is one. */
 export interface JournalLine {

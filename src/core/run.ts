@@ -48,8 +48,8 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   }
 }
 
-async function checkAndSend(options: UploadOptions, target: { apiRoot: string; proxy: URL | undefined; scratch: Scratch }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
-  const { apiRoot, proxy, scratch } = target;
+async function checkAndSend(options: UploadOptions, run: { apiRoot: string; proxy: URL | undefined; scratch: Scratch }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const { apiRoot, proxy, scratch } = run;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
