@@ -28,9 +28,9 @@ export async function tempDir(): Promise<string> {
 }
 
 /** A run's working files, removed after the test. */
-export function scratch(): Scratch {
-  const made = new Scratch();
-  cleanups.push(() => Promise.resolve(made.remove()));
+export async function scratch(): Promise<Scratch> {
+  const made = await Scratch.create();
+  cleanups.push(() => made.remove());
   return made;
 }
 

@@ -1,13 +1,15 @@
 import { dirname, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, SetupError } from '../core/errors.js';
 import { HOSTS, isLoopback } from '../core/hosts.js';
-import { compileRules } from '../core/media-type.js';
+import { compileRules, type ConventionRule } from '../core/media-type.js';
 import { isPlainObject } from '../core/sidecar.js';
-import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS } from '../core/options.js';
+import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS, type OptionSpec } from '../core/options.js';
 
 export interface LoadedConfig {
   filepath: string;
+  /** Found by searching rather than named with --config: it may have come with a cloned repository. */
+  found: boolean;
   values: Record<string, unknown>;
 }
 
@@ -39,8 +41,9 @@ const refuseCode = (filepath: string): never => {
 /**
  * Finds the config file (or loads the named one) and checks its keys; undefined when there is
  * none. A file found by searching, rather than named with --config, may come with a cloned
- * repository: it may not run code (JavaScript), name a key file, or send uploads to a host that
- * is not Unit21's (loopback aside).
+ * repository: it may not run code (JavaScript), nor set what decides which files are read,
+ * where they go, what is sent or what is remembered (the options the table marks `decides`),
+ * nor send uploads to a host that is not Unit21's (loopback aside).
  */
 export async function loadConfig(cwd: string, explicitPath?: string): Promise<LoadedConfig | undefined> {
   const explorer = cosmiconfig(NAME, {
@@ -77,36 +80,41 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
       throw new ConfigError(`${filepath}: "conventions" must be a list`, 'write [{"glob": "*_poa.pdf", "media_type": "…"}]');
     }
     try {
-      compileRules(values.conventions);
+      await compileRules(values.conventions as ConventionRule[]);
     } catch (error) {
       throw new ConfigError(`${filepath}: ${(error as Error).message}`, 'each rule is {"glob": "…", "media_type": "…"} or {"regex": "…", "media_type": "…"}');
     }
   }
   // A key file named in the config is found beside the config, wherever the run starts.
   if (typeof values.apiKeyFile === 'string') values.apiKeyFile = resolve(dirname(filepath), values.apiKeyFile);
-  return { filepath, values };
+  return { filepath, found: !explicitPath, values };
 }
 
 const UNIT21_HOSTS = new Set(Object.values(HOSTS).map((url) => new URL(url).host));
 
-/** What a config file found by searching may not do: name a key file, or send uploads to a host that is not Unit21's. */
+const SPECS = new Map<string, OptionSpec>(UPLOAD_OPTIONS.map((spec) => [spec.key, spec]));
+
+/** What a config file found by searching may not do: decide what only a named one may, or send uploads to a host that is not Unit21's. */
 function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
-  const trust = `or pass --config ${filepath} if you trust it`;
-  if (config.apiKeyFile !== undefined) {
-    throw new ConfigError(`${filepath}: "apiKeyFile" is honoured only in a config file named with --config, not one found by searching`, `pass --api-key-file or set U21_API_KEY, ${trust}`);
+  const trust = `or --config ${filepath} if you trust the file`;
+  const problems: ConfigError[] = [];
+  for (const key of Object.keys(config)) {
+    const spec = SPECS.get(key);
+    if (!spec?.decides) continue;
+    const flag = spec.flags.replace(/^-\w, /, '').replace(/ <.*>$/, ' …');
+    problems.push(new ConfigError(`${filepath}: "${key}" decides ${spec.decides}, so only a config file named with --config may set it; this one was found by searching (it may have come with a cloned repository)`, `pass ${flag} yourself, ${trust}`));
   }
   if (typeof config.baseUrl === 'string') {
     let url: URL | undefined;
     try {
       url = new URL(config.baseUrl);
     } catch {
-      return; // refused later, as a bad URL
+      url = undefined; // refused later, as a bad URL
     }
-    if (!UNIT21_HOSTS.has(url.host) && !isLoopback(url)) {
-      throw new ConfigError(
-        `${filepath}: "baseUrl" sends uploads to ${url.host}, not a Unit21 host; a config file found by searching may name only Unit21's hosts or loopback`,
-        `pass --base-url yourself, ${trust}`,
-      );
+    if (url && !UNIT21_HOSTS.has(url.host) && !isLoopback(url)) {
+      problems.push(new ConfigError(`${filepath}: "baseUrl" sends uploads to ${url.host}, not a Unit21 host; a config file found by searching may name only Unit21's hosts or loopback`, `pass --base-url yourself, ${trust}`));
     }
   }
+  if (problems.length === 1) throw problems[0]!;
+  if (problems.length > 1) throw new SetupError(problems);
 }

@@ -107,7 +107,7 @@ export async function runJournalForget(file: string | undefined, flags: JournalF
     await unlink(temporary).catch(() => {});
     throw error;
   } finally {
-    lock.release();
+    await lock.release();
   }
   const what = flags.entity !== undefined ? `entity ${flags.entity}` : `run ${flags.run}`;
   write(io, forgotten === 0 ? `${path}: nothing recorded for ${what}` : `${path}: forgot ${plural(forgotten, 'record')} of ${what} (${plural(uploads, 'upload')}); the next run sends those files again`);

@@ -14,6 +14,8 @@ import { flagOf, UPLOAD_OPTIONS, type OptionSpec, type OptionValues } from '../c
 export interface UploadSettings extends OptionValues {
   conventions: ConventionRule[];
   configPath?: string;
+  /** The config file was found by searching, not named with --config: what it set is said on the first line. */
+  configFound?: boolean;
   /** Where each value came from, for precedence between related options and for messages. */
   sources: Partial<Record<string, Source>>;
 }
@@ -50,7 +52,10 @@ export async function resolveSettings(
   }
   merged.conventions = config?.values.conventions ?? [];
   merged.sources = sources;
-  if (config) merged.configPath = config.filepath;
+  if (config) {
+    merged.configPath = config.filepath;
+    merged.configFound = config.found;
+  }
   return merged as unknown as UploadSettings;
 }
 

@@ -48,15 +48,22 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     ...(settings.retryFailed !== undefined && { retryFailed: settings.retryFailed }),
     ...(settings.mediaType !== undefined && { mediaType: settings.mediaType }),
     ...(shard && { shard }),
+    ...(settings.org !== undefined && { org: settings.org }),
+    ...(settings.env !== undefined && { env: settings.env }),
+    ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
+    ...(settings.retryElsewhere && { retryElsewhere: true }),
   };
 
   // Checked for dry runs too, so a dry run proves the real command would start.
   const { apiRoot, org, apiKey } = await checkSetup(settings, common, io);
   const given = settings.proxy !== undefined ? { url: settings.proxy, origin: settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`, fromFlag: settings.sources.proxy === 'flag' } : undefined;
   const proxy = proxyFor(apiRoot, io.env, given);
-  // Said before anything else: a config file found by searching can change where uploads go.
-  if (!settings.quiet) {
-    const config = settings.configPath ? `config ${settings.configPath}` : 'no config file';
+  // Said before anything else: a config file found by searching can change where uploads go,
+  // and what it set is said even with --quiet (a file that came with a clone may set --quiet).
+  const foundSets = settings.configFound ? setByConfig(settings) : [];
+  if (!settings.quiet || foundSets.length > 0) {
+    const sets = foundSets.length > 0 ? ` (found by searching; it sets ${foundSets.join(', ')})` : settings.configFound ? ' (found by searching; flags and the environment override all it sets)' : '';
+    const config = settings.configPath ? `config ${settings.configPath}${sets}` : 'no config file';
     const via = proxy ? ` · via proxy ${proxy.shown}` : '';
     io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`)}\n`);
   }
@@ -96,8 +103,6 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(journal !== undefined && { journal }),
       ...(report !== undefined && { report }),
       ...(proxy && { proxy: proxy.url }),
-      ...(settings.env !== undefined && { env: settings.env }),
-      ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
       commandLine: shownCommandLine(args),
     });
@@ -282,6 +287,16 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
 function linksHint(count: number, io: Io) {
   if (count === 0) return;
   io.stderr.write(`u21-media: ${plural(count, 'link')} out of the folder ${count === 1 ? 'was' : 'were'} not followed (see the skipped link_outside lines)\n  hint: pass --follow-links if they should be uploaded, or remove them\n`);
+}
+
+/** What the config file decided for this run, as `key=value` (flags and the environment win over it). */
+function setByConfig(settings: UploadSettings): string[] {
+  const values = settings as unknown as Record<string, unknown>;
+  const set = Object.entries(settings.sources)
+    .filter(([, source]) => source === 'config')
+    .map(([key]) => `${key}=${typeof values[key] === 'string' ? JSON.stringify(values[key]) : String(values[key])}`);
+  if (settings.conventions.length > 0) set.push(`conventions (${plural(settings.conventions.length, 'rule')})`);
+  return set;
 }
 
 /**

@@ -11,6 +11,7 @@ import { DEFAULTS } from './options.js';
 import { target, type Checked, type PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
+import { resolveTarget } from './hosts.js';
 import { shardField } from './shard.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
@@ -19,13 +20,13 @@ export interface CheckedInputs {
   count: () => Promise<number>;
 }
 
-export function checkedInputs(options: PlanOptions): CheckedInputs {
+export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs> {
   const cwd = options.cwd ?? process.cwd();
   const entity = checkedTarget(options);
   const paths = options.paths ?? [];
   let rules;
   try {
-    rules = compileRules(options.conventions ?? []);
+    rules = await compileRules(options.conventions ?? []);
   } catch (error) {
     throw new UsageError((error as Error).message, 'fix the conventions in your config file');
   }
@@ -42,7 +43,12 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
     ...(options.shard && { shard: options.shard }),
   };
-  const found = () => (entity.kind === 'manifest' ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false }) : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks }));
+  // A report given back is sent where its run sent it, unless the user says otherwise.
+  const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
+  const found = () =>
+    entity.kind === 'manifest'
+      ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
+      : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks });
   return {
     checked: (checkedSizes?: DiskTable) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
     // Listing without checking: no stat, no sidecar read.
@@ -57,6 +63,7 @@ export function checkedInputs(options: PlanOptions): CheckedInputs {
 /** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */
 export function checkedTarget(options: PlanOptions): EntitySource {
   const paths = options.paths ?? [];
+  if (options.retryElsewhere && options.retryFailed === undefined) throw new UsageError('--retry-elsewhere goes with --retry-failed', 'it lets a report from another host or org be sent to this one; drop it, or add --retry-failed <report>');
   if (options.retryFailed !== undefined) {
     // The report names the files and where each went (entity, event, alert or case): nothing else may.
     const also = [
@@ -120,7 +127,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
   const emit = options.onEvent ?? (() => {});
   const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
-  for await (const item of checkedInputs(options).checked()) {
+  for await (const item of (await checkedInputs(options)).checked()) {
     if (item.kind !== 'file') {
       const event = eventOf(item);
       if (event.event === 'skipped') summary.skipped++;

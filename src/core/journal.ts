@@ -12,6 +12,8 @@ interface RecordBase {
   time: string;
   /** The run that wrote it (absent in journals from before run ids). */
   run?: string;
+  /** The API root the file went to (absent in journals from before hosts were recorded: such a record counts for no host). */
+  host?: string;
   org: string;
   /** What entity_id names when it is not an entity: an event, alert or case (absent: an entity). */
   object?: LinkedObject;
@@ -49,6 +51,8 @@ export type JournalRecord = SendingRecord | OutcomeRecord;
 
 /** What identifies "this file is already on that entity". */
 export interface UploadIdentity {
+  /** The API root; null for a record from before hosts were recorded, which matches no run. */
+  host: string | null;
   org: string;
   /** Absent for an entity: keys of journals from before alerts and cases stay as they were. */
   object?: LinkedObject;
@@ -105,6 +109,11 @@ export class Journal {
   /** Uploads recorded by earlier runs. */
   get uploadedBefore(): number {
     return this.index?.state.uploadedBefore ?? 0;
+  }
+
+  /** Records that name no API host, written before records did: they count for no host. */
+  get hostless(): number {
+    return this.index?.state.hostless ?? 0;
   }
 
   /** Lines that could not be used, the first few by number. */
@@ -284,9 +293,10 @@ export async function* journalLines(path: string, part?: { start: number; end: n
 /** Whether a parsed line is a record this journal can use. */
 function isJournalRecord(value: unknown): value is JournalRecord {
   if (!isPlainObject(value)) return false;
-  const { outcome, org, object, entity_id: entityId, name, media_type: mediaType, sha256, bytes } = value;
+  const { outcome, host, org, object, entity_id: entityId, name, media_type: mediaType, sha256, bytes } = value;
   return (
     (outcome === 'sending' || outcome === 'uploaded' || outcome === 'failed') &&
+    (host === undefined || typeof host === 'string') &&
     typeof org === 'string' &&
     (object === undefined || linkedObject(object) !== undefined) &&
     typeof entityId === 'string' &&

@@ -22,8 +22,8 @@ interface Row {
   object?: unknown;
   mediaType: unknown;
   customData: unknown;
-  /** From a report given back: where the file was (abs_path), and whether --retry-failed takes it. */
-  report?: { absPath: string | null; retryable: boolean; mediaTypeSource?: MediaTypeSource };
+  /** From a report given back: where the file was (abs_path), whether --retry-failed takes it, and where its run sent it. */
+  report?: { absPath: string | null; retryable: boolean; mediaTypeSource?: MediaTypeSource; sentTo: { host: string | null; org: string | null } };
 }
 
 type RowOrError = Row | { line: number; error: string };
@@ -35,8 +35,8 @@ type RowOrError = Row | { line: number; error: string };
  * its line. With `retryFailed`, the file must be a report, and only its failed and not_sent
  * rows are taken.
  */
-export async function* readManifest(manifestPath: string, cwd: string, options: { retryFailed?: boolean } = {}): AsyncGenerator<Found> {
-  const { retryFailed = false } = options;
+export async function* readManifest(manifestPath: string, cwd: string, options: { retryFailed?: boolean; destination?: Destination } = {}): AsyncGenerator<Found> {
+  const { retryFailed = false, destination } = options;
   const absManifest = resolve(cwd, manifestPath);
   const shownDir = dirname(manifestPath);
   const isJsonl = /\.(jsonl|ndjson)$/i.test(manifestPath);
@@ -55,7 +55,7 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
         yield { kind: 'problem', problem: { path: at(row.line), message: row.error } };
         continue;
       }
-      const target = rowProblem(row) ?? targetOf(row);
+      const target = rowProblem(row) ?? (retryFailed && destination ? elsewhere(row, destination) : undefined) ?? targetOf(row);
       if (typeof target === 'string') {
         yield { kind: 'problem', problem: { path: at(row.line), message: target } };
         continue;
@@ -89,6 +89,19 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
   }
   // A report with nothing left to retry is a clean end, not a mistake.
   if (rows === 0 && !retryFailed) yield { kind: 'problem', problem: { path: manifestPath, message: 'the manifest lists no files' } };
+}
+
+/** Where this run sends, for a report given back to --retry-failed to be checked against; absent with --retry-elsewhere. */
+export interface Destination {
+  host: string;
+  org: string;
+}
+
+/** Why a report's row may not be retried here: its run sent it to another API host or org. A report from before rows said where names none. */
+function elsewhere(row: Row, destination: Destination): string | undefined {
+  const { host, org } = row.report?.sentTo ?? { host: null, org: null };
+  if ((host === null || host === destination.host) && (org === null || org === destination.org)) return undefined;
+  return `the report's run sent it to ${host ?? destination.host} (org ${org ?? destination.org}), and this run sends to ${destination.host} (org ${destination.org}); give that run's --env or --base-url and --org, or pass --retry-elsewhere to send it here`;
 }
 
 /** Where a row's file goes: its entity, or an alert or a case; a string says why it cannot be told. */
@@ -211,7 +224,9 @@ function reportedRow(row: Readonly<Record<string, unknown>> | ReportRow, line: n
   const absPath = typeof row.abs_path === 'string' && row.abs_path !== '' ? row.abs_path : null;
   const retryable = isRetryable({ outcome: row.outcome as 'failed', reason: typeof row.reason === 'string' ? row.reason : null });
   const source = MEDIA_TYPE_SOURCES.find((s) => s === row.media_type_source && s !== 'none');
-  return { line, path: row.path, entityId: row.entity_id, object: row.object, mediaType: row.media_type || undefined, customData: row.custom_data ?? undefined, report: { absPath, retryable, ...(source && { mediaTypeSource: source }) } };
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
+  const sentTo = { host: text(row.host), org: text(row.org) };
+  return { line, path: row.path, entityId: row.entity_id, object: row.object, mediaType: row.media_type || undefined, customData: row.custom_data ?? undefined, report: { absPath, retryable, sentTo, ...(source && { mediaTypeSource: source }) } };
 }
 
 /**

@@ -83,8 +83,16 @@ export function conventionFor(fileName: string): string | undefined {
 /** A compiled config rule. Patterns compile once, not per file. */
 export type CompiledRule = { test: (baseName: string) => boolean; mediaType: string };
 
-/** Compiles config rules; throws with the rule's index when a pattern is unusable. */
-export function compileRules(rules: readonly ConventionRule[]): CompiledRule[] {
+/**
+ * Compiles config rules; throws with the rule's index when a pattern is unusable. Globs and
+ * regexes alike run on RE2 (re2js), in time linear in the name whoever wrote the pattern: a
+ * pattern that backtracks cannot hang a run. RE2 has no lookaround or backreferences; a
+ * pattern with them is refused. re2js is loaded only for a run with rules.
+ */
+export async function compileRules(rules: readonly ConventionRule[]): Promise<CompiledRule[]> {
+  if (!Array.isArray(rules as unknown)) throw new Error('conventions must be a list');
+  if (rules.length === 0) return [];
+  const { RE2JS } = await import('re2js');
   return rules.map((rule, index) => {
     if (typeof rule !== 'object' || rule === null) throw new Error(`conventions[${index}] must be an object`);
     const hasGlob = typeof rule.glob === 'string';
@@ -92,18 +100,19 @@ export function compileRules(rules: readonly ConventionRule[]): CompiledRule[] {
     if (hasGlob === hasRegex || typeof rule.media_type !== 'string' || rule.media_type === '') {
       throw new Error(`conventions[${index}] needs exactly one of "glob" or "regex", and a "media_type"`);
     }
-    let re: RegExp;
+    let re;
     try {
-      re = hasRegex ? new RegExp(rule.regex!, 'i') : globToRegExp(rule.glob!);
+      re = RE2JS.compile(hasRegex ? rule.regex! : globToRegex(rule.glob!), RE2JS.CASE_INSENSITIVE);
     } catch (error) {
-      throw new Error(`conventions[${index}]: ${(error as Error).message}`);
+      const why = (error as Error).message.replace(/^error parsing regexp: /, '');
+      throw new Error(`conventions[${index}]: ${hasRegex ? 'the regex' : 'the glob'} cannot be used (${why}); patterns use RE2's syntax, which has no lookaround or backreferences`);
     }
     return { test: (name) => re.test(name), mediaType: rule.media_type };
   });
 }
 
-/** A glob on a base name (`*`, `?`, `{a,b}`), case-insensitive, as a RegExp. */
-function globToRegExp(glob: string): RegExp {
+/** A glob on a base name (`*`, `?`, `{a,b}`) as an RE2 pattern matching the whole name. */
+function globToRegex(glob: string): string {
   let out = '';
   for (const ch of glob) {
     if (ch === '*') out += '.*';
@@ -113,7 +122,7 @@ function globToRegExp(glob: string): RegExp {
     else if (ch === ',') out += '|';
     else out += ch.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
   }
-  return new RegExp(`^${out}$`, 'i');
+  return `^(?s:${out})$`;
 }
 
 /** media_type from the file name: config rules first (any file type), then the built-in table (images only). */

@@ -22,6 +22,11 @@ export interface OptionSpec {
   /** Whether a config file may set it (false for per-run options). */
   inConfig?: boolean;
   /**
+   * What it decides, when that is something only a config file named with --config (or a flag)
+   * may decide: a config file found by searching may have come with a cloned repository.
+   */
+  decides?: string;
+  /**
    * The library call that takes it as is: `plan` (plan() and upload()) or `upload` (upload()
    * only). Absent: the CLI's alone, or taken by the library in another form (`shard`).
    */
@@ -30,29 +35,30 @@ export interface OptionSpec {
 
 /** The `upload` command's options, declared once: the CLI's flags, env and config keys, the library's option types and DEFAULTS. */
 export const OPTION_TABLE = [
-  { key: 'org', library: 'upload', flags: '--org <name>', env: 'U21_ORG', type: 'string', group: 'Target', description: 'Unit21 org_name (required)' },
+  { key: 'org', library: 'plan', flags: '--org <name>', env: 'U21_ORG', type: 'string', group: 'Target', description: 'Unit21 org_name (required)' },
   // Its value is any string, as upload() has always taken: resolveApiRoot names an unknown environment.
-  { key: 'env', library: 'upload', flags: '--env <name>', env: 'U21_ENV', type: 'choice', choices: ENV_NAMES as readonly string[], group: 'Target', description: `Unit21 environment: ${ENV_NAMES.join(', ')}` },
-  { key: 'baseUrl', library: 'upload', flags: '--base-url <url>', env: 'U21_BASE_URL', type: 'string', group: 'Target', description: 'any API base URL, with or without /v1 (wins over --env)' },
+  { key: 'env', library: 'plan', flags: '--env <name>', env: 'U21_ENV', type: 'choice', choices: ENV_NAMES as readonly string[], group: 'Target', description: `Unit21 environment: ${ENV_NAMES.join(', ')}` },
+  { key: 'baseUrl', library: 'plan', flags: '--base-url <url>', env: 'U21_BASE_URL', type: 'string', group: 'Target', description: 'any API base URL, with or without /v1 (wins over --env)' },
   { key: 'entity', library: 'plan', flags: '--entity <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this entity' },
   { key: 'event', library: 'plan', flags: '--event <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this event (media_type required)' },
   { key: 'alert', library: 'plan', flags: '--alert <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this alert (its unit21_id)' },
   { key: 'case', library: 'plan', flags: '--case <id>', type: 'string', group: 'Target', inConfig: false, description: 'every file goes to this case (its unit21_id)' },
-  { key: 'entityFrom', library: 'plan', flags: '--entity-from <rule>', type: 'choice', choices: ['dir', 'prefix'], group: 'Target', description: "each file's entity: dir = its folder's name, prefix = its name before __" },
+  { key: 'entityFrom', decides: 'where each file goes', library: 'plan', flags: '--entity-from <rule>', type: 'choice', choices: ['dir', 'prefix'], group: 'Target', description: "each file's entity: dir = its folder's name, prefix = its name before __" },
   { key: 'shard', flags: '--shard <k/n|auto>', type: 'string', group: 'Target', inConfig: false, description: 'take only shard k of n of the files; auto reads the job index of Kubernetes Indexed Jobs or AWS Batch' },
   { key: 'shardTotal', flags: '--shard-total <n>', env: 'U21_SHARD_TOTAL', type: 'integer', min: 1, group: 'Target', inConfig: false, description: 'the n for --shard auto' },
   { key: 'manifest', library: 'plan', flags: '--manifest <file>', type: 'string', group: 'Target', inConfig: false, description: 'CSV or JSONL listing path, entity_id (or alert_id, case_id), media_type, custom_data per file' },
   { key: 'retryFailed', library: 'plan', flags: '--retry-failed <report>', type: 'string', group: 'Target', inConfig: false, description: 'upload again the files a --report lists as failed or not_sent' },
-  { key: 'apiKeyFile', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
+  { key: 'retryElsewhere', library: 'plan', flags: '--retry-elsewhere', type: 'boolean', default: false, group: 'Target', inConfig: false, description: "with --retry-failed: send the files to this run's host and org although the report's run sent them to another" },
+  { key: 'apiKeyFile', decides: 'which key is sent', flags: '--api-key-file <path>', type: 'string', group: 'Target', description: 'read the API key from this file (otherwise U21_API_KEY)' },
   { key: 'mediaType', library: 'plan', flags: '--media-type <type>', type: 'string', group: 'Files', inConfig: false, description: 'media_type for files without a sidecar one' },
   { key: 'infer', library: 'plan', flags: '--no-infer', type: 'boolean', default: true, group: 'Files', description: 'do not infer media_type from file names' },
   { key: 'maxFileSize', library: 'plan', flags: '--max-file-size <bytes>', type: 'integer', min: 1, default: DEFAULT_MAX_FILE_SIZE, group: 'Files', description: 'refuse larger files before sending' },
-  { key: 'sniff', library: 'plan', flags: '--no-sniff', type: 'boolean', default: true, group: 'Files', description: "do not check that each file's content is what its extension says (and is not cut short)" },
-  { key: 'convert', library: 'plan', flags: '--convert', type: 'boolean', default: false, group: 'Files', description: 'send HEIC/HEIF, AVIF and WebP photos as JPEG (converted copies; originals untouched)' },
-  { key: 'fit', library: 'plan', flags: '--fit', type: 'boolean', default: false, group: 'Files', description: 'send JPEG, PNG and TIFF images over --max-file-size as JPEG downscaled to fit (orientation applied)' },
-  { key: 'stripLocation', library: 'plan', flags: '--strip-location', type: 'boolean', default: false, group: 'Files', description: 'take GPS metadata (EXIF and XMP) out of JPEG, PNG and TIFF images before sending; nothing else changes' },
-  { key: 'followLinks', library: 'plan', flags: '--follow-links', type: 'boolean', default: false, group: 'Files', description: 'while walking, also follow links to files outside the folder (or the glob\'s base)' },
-  { key: 'skipInvalid', library: 'plan', flags: '--skip-invalid', type: 'boolean', default: false, group: 'Files', description: 'upload the valid files even when some inputs are invalid' },
+  { key: 'sniff', decides: 'what is checked before sending', library: 'plan', flags: '--no-sniff', type: 'boolean', default: true, group: 'Files', description: "do not check that each file's content is what its extension says (and is not cut short)" },
+  { key: 'convert', decides: 'the bytes sent', library: 'plan', flags: '--convert', type: 'boolean', default: false, group: 'Files', description: 'send HEIC/HEIF, AVIF and WebP photos as JPEG (converted copies; originals untouched)' },
+  { key: 'fit', decides: 'the bytes sent', library: 'plan', flags: '--fit', type: 'boolean', default: false, group: 'Files', description: 'send JPEG, PNG and TIFF images over --max-file-size as JPEG downscaled to fit (orientation applied)' },
+  { key: 'stripLocation', decides: 'the bytes sent', library: 'plan', flags: '--strip-location', type: 'boolean', default: false, group: 'Files', description: 'take GPS metadata (EXIF and XMP) out of JPEG, PNG and TIFF images before sending; nothing else changes' },
+  { key: 'followLinks', decides: 'which files are read', library: 'plan', flags: '--follow-links', type: 'boolean', default: false, group: 'Files', description: 'while walking, also follow links to files outside the folder (or the glob\'s base)' },
+  { key: 'skipInvalid', decides: 'which files are sent', library: 'plan', flags: '--skip-invalid', type: 'boolean', default: false, group: 'Files', description: 'upload the valid files even when some inputs are invalid' },
   { key: 'format', library: 'plan', flags: '--format <format>', type: 'choice', choices: ['multipart', 'json'], default: 'multipart', group: 'Sending', description: 'body format: multipart, or json with base64 media' },
   { key: 'concurrency', library: 'upload', flags: '--concurrency <n>', type: 'integer', min: 1, max: 256, default: 16, group: 'Sending', description: 'most requests in flight (429s lower it for a while)' },
   { key: 'rate', library: 'upload', flags: '--rate <n>', type: 'number', min: 0, default: 100, group: 'Sending', description: 'most requests started per second; 0 = no limit (Unit21 allows 200 per IP)' },
@@ -61,11 +67,11 @@ export const OPTION_TABLE = [
   { key: 'retries', library: 'upload', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
   { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
   // No env of its own: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl reads them (core/proxy.ts).
-  { key: 'proxy', library: 'upload', flags: '--proxy <url>', type: 'string', group: 'Sending', description: 'send through this HTTP CONNECT proxy (wins over HTTPS_PROXY / HTTP_PROXY; NO_PROXY still applies)' },
-  { key: 'journal', library: 'upload', flags: '--journal <file>', type: 'string', negatable: 'keep no journal: a rerun sends every file again', group: 'Sending', description: 'append outcomes here, and skip files it records as uploaded (default: one journal per API host and org in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media)' },
-  { key: 'resendUnknown', library: 'upload', flags: '--no-resend-unknown', type: 'boolean', default: true, group: 'Sending', description: 'skip (unknown_outcome) what an earlier run sent without an answer, instead of sending it again flagged possibly_duplicated' },
+  { key: 'proxy', decides: 'where uploads go', library: 'upload', flags: '--proxy <url>', type: 'string', group: 'Sending', description: 'send through this HTTP CONNECT proxy (wins over HTTPS_PROXY / HTTP_PROXY; NO_PROXY still applies)' },
+  { key: 'journal', decides: 'what is remembered', library: 'upload', flags: '--journal <file>', type: 'string', negatable: 'keep no journal: a rerun sends every file again', group: 'Sending', description: 'append outcomes here, and skip files it records as uploaded (default: one journal per API host and org in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media)' },
+  { key: 'resendUnknown', decides: 'what is sent again', library: 'upload', flags: '--no-resend-unknown', type: 'boolean', default: true, group: 'Sending', description: 'skip (unknown_outcome) what an earlier run sent without an answer, instead of sending it again flagged possibly_duplicated' },
   { key: 'failFast', library: 'upload', flags: '--fail-fast', type: 'boolean', default: false, group: 'Sending', description: 'stop starting uploads after the first failed file' },
-  { key: 'allowDuplicates', library: 'upload', flags: '--allow-duplicates', type: 'boolean', default: false, group: 'Sending', description: 'send the same content to the same entity as often as it appears' },
+  { key: 'allowDuplicates', decides: 'what is sent again', library: 'upload', flags: '--allow-duplicates', type: 'boolean', default: false, group: 'Sending', description: 'send the same content to the same entity as often as it appears' },
   { key: 'dryRun', flags: '--dry-run', type: 'boolean', default: false, group: 'Sending', inConfig: false, description: 'check everything and print the plan; send nothing' },
   { key: 'report', library: 'upload', flags: '--report <file>', type: 'string', group: 'Output', inConfig: false, description: 'write one row per file to this .json or .csv report' },
   { key: 'json', flags: '--json', type: 'boolean', default: false, group: 'Output', description: 'newline-delimited JSON events on stdout' },

@@ -12,6 +12,7 @@ import { checkedInputs, checkFirst } from './inputs.js';
 import { Fixer } from './convert/fixer.js';
 import { Journal } from './journal.js';
 import { JournalLock } from './journal-lock.js';
+import type { HeldLock } from './held-lock.js';
 import { readerThreadCount } from './body/reader-count.js';
 import { DEFAULTS } from './options.js';
 import { OutcomeSink } from './outcome-sink.js';
@@ -35,27 +36,27 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   const proxy = options.proxy !== undefined && !isLoopback(new URL(apiRoot)) ? checkProxyUrl(options.proxy, '--proxy') : undefined;
   const redact = createRedactor(options.apiKey, ...(proxy ? proxySecrets(proxy) : []));
   // Held from before the check to the end: a second run on this journal is refused at once.
-  const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal)) : undefined;
+  const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal), options) : undefined;
   let scratch: Scratch | undefined;
   try {
-    scratch = new Scratch();
-    return await checkAndSend(options, { apiRoot, proxy, scratch }, redact, readerThreads);
+    scratch = await Scratch.create();
+    return await checkAndSend(options, { apiRoot, proxy, scratch, lock }, redact, readerThreads);
   } catch (error) {
     throw redactError(error, redact);
   } finally {
-    scratch?.remove();
-    lock?.release();
+    await scratch?.remove();
+    await lock?.release();
   }
 }
 
-async function checkAndSend(options: UploadOptions, run: { apiRoot: string; proxy: URL | undefined; scratch: Scratch }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
-  const { apiRoot, proxy, scratch } = run;
+async function checkAndSend(options: UploadOptions, run: { apiRoot: string; proxy: URL | undefined; scratch: Scratch; lock: HeldLock | undefined }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const { apiRoot, proxy, scratch, lock } = run;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
   const journalPath = options.journal ? resolve(options.cwd ?? process.cwd(), options.journal) : null;
-  const inputs = checkedInputs(options);
+  const inputs = await checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
@@ -74,12 +75,17 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   let report: ReportWriter | undefined;
   try {
     if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
+    if (journal && journal.hostless > 0) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.hostless === 1 ? 'one record names' : `${journal.hostless} records name`} no API host (written before records named one), so ${journal.hostless === 1 ? 'it skips' : 'they skip'} nothing: a file recorded only there is sent again` });
     const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
     const now = () => clock.now();
     report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, Boolean(options.convert || options.fit || options.stripLocation)), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
     // The report's first lines can fail before the sink exists to hear of it.
     if (report?.error) sink.fail(report.error, report.error.path ?? options.report!);
+    // Another run took over a lock this run holds (it was paused past the lock's renewal): it stops as when the journal cannot be written.
+    const held = sink;
+    lock?.whenLost((error) => held.fail(error, lock.path));
+    scratch.whenLost((error) => held.fail(error, scratch.dir));
   } catch (error) {
     journal?.close();
     throw error;
@@ -90,7 +96,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
   const reader = new ReaderThreads(readerThreads);
   // Only a run that may change files makes a folder for the copies (and, on first use, loads sharp).
-  const fixer = options.convert || options.fit || options.stripLocation ? await Fixer.create(options.maxFileSize ?? DEFAULTS.maxFileSize) : undefined;
+  const fixer = options.convert || options.fit || options.stripLocation ? Fixer.create(options.maxFileSize ?? DEFAULTS.maxFileSize, scratch.folder('sent')) : undefined;
   let tally;
   try {
     tally = await transfer(
@@ -137,10 +143,14 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
 const runIdAt = (ms: number) => `${new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '')}-${randomBytes(3).toString('hex')}`;
 
 /** A lock on a journal that is a file; a device such as /dev/null, written but never read, needs none. */
-async function lockJournal(path: string): Promise<JournalLock | undefined> {
+async function lockJournal(path: string, options: Pick<UploadOptions, 'onEvent' | 'drain' | 'signal'>): Promise<HeldLock | undefined> {
   const stats = await stat(path).catch(() => undefined);
   if (stats && !stats.isFile()) return undefined;
-  return JournalLock.acquire(path);
+  const signals = [options.drain, options.signal].filter((s): s is AbortSignal => s !== undefined);
+  return JournalLock.acquire(path, {
+    onWait: (message) => options.onEvent?.({ event: 'warning', message }),
+    ...(signals.length > 0 && { signal: AbortSignal.any(signals) }),
+  });
 }
 
 /** The report must not be written over the manifest or the journal it reads. */

@@ -1,19 +1,53 @@
-import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskTable, TableWriteError, writing } from './disk-table.js';
+import { HeldLock } from './held-lock.js';
+
+/** A run's working folder: `u21-media-run-<id>` under $TMPDIR, with its lock and owner file beside it. */
+const RUN_FOLDER = /^u21-media-run-([a-z0-9]{12})(?:\.takeover\.lock|\.lock(?:\.json)?)?$/;
 
 /**
  * A run's working files, in a folder of its own under the system's temporary folder: what it
- * must remember of every file (checked sizes, duplicate detection, the journal's lookups)
- * is kept there rather than in memory, so a run of millions of files needs no more memory
- * than one of thousands. Removed when the run ends; one left by a killed run is removed by
- * the next.
+ * must remember of every file (checked sizes, duplicate detection, the journal's lookups, the
+ * changed copies it sends) is kept there rather than in memory, so a run of millions of files
+ * needs no more memory than one of thousands. The folder is held with a lock renewed while the
+ * run lives (held-lock.ts), so a run in another container sharing $TMPDIR never takes it for
+ * abandoned; removed when the run ends, and one left by a killed run by the next run.
  */
 export class Scratch {
-  private readonly dir = writing(join(tmpdir(), 'u21-media-'), () => mkdtempSync(join(removeAbandoned(), `u21-media-${process.pid}-`)));
   private readonly open: Array<{ close(): void }> = [];
   private names = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly lock: HeldLock,
+  ) {}
+
+  /** Holds a new working folder, after removing those of runs known to be gone. */
+  static async create(): Promise<Scratch> {
+    const parent = tmpdir();
+    await removeAbandoned(parent);
+    const dir = join(parent, `u21-media-run-${randomBytes(6).toString('hex')}`);
+    // Held before it exists: a folder is never seen without its lock.
+    const lock = await HeldLock.acquire(dir).catch((error: NodeJS.ErrnoException) => {
+      throw new TableWriteError(join(dir, 'lock'), error.code ?? 'EIO');
+    });
+    try {
+      writing(join(dir, 'folder'), () => mkdirSync(dir, { mode: 0o700 }));
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+    return new Scratch(dir, lock);
+  }
+
+  /** Calls `listener` if the folder's lock is lost: another run may then remove the folder. */
+  whenLost(listener: (error: Error) => void): void {
+    this.lock.whenLost(listener);
+  }
 
   table(): DiskTable {
     return this.keep(DiskTable.create(this.file()));
@@ -23,7 +57,14 @@ export class Scratch {
     return this.keep(new StringLog(this.file()));
   }
 
-  remove(): void {
+  /** A folder of its own inside the working folder (for the changed copies a run sends). */
+  folder(name: string): string {
+    const path = join(this.dir, name);
+    writing(path, () => mkdirSync(path, { recursive: true, mode: 0o700 }));
+    return path;
+  }
+
+  async remove(): Promise<void> {
     for (const part of this.open.splice(0)) {
       try {
         part.close();
@@ -32,6 +73,7 @@ export class Scratch {
       }
     }
     rmSync(this.dir, { recursive: true, force: true });
+    await this.lock.release();
   }
 
   private file() {
@@ -44,28 +86,21 @@ export class Scratch {
   }
 }
 
-/** Removes the scratch folders of runs whose process is gone (`kill -9`); gives the folder they are in. */
-function removeAbandoned(): string {
-  const parent = tmpdir();
-  for (const name of readdirSync(parent)) {
-    const pid = /^u21-media-(\d+)-/.exec(name)?.[1];
-    if (pid === undefined || isAlive(Number(pid))) continue;
-    try {
-      rmSync(join(parent, name), { recursive: true, force: true });
-    } catch {
-      // Another user's: theirs to remove.
-    }
+/** Removes the working folders of runs that are gone (`kill -9`): each only once its lock can be taken. */
+async function removeAbandoned(parent: string): Promise<void> {
+  const ids = new Set<string>();
+  for (const name of await readdir(parent).catch(() => [])) {
+    const id = RUN_FOLDER.exec(name)?.[1];
+    if (id !== undefined) ids.add(id);
   }
-  return parent;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, and someone else's.
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  for (const id of ids) {
+    const dir = join(parent, `u21-media-run-${id}`);
+    const lock = await HeldLock.takeIfAbandoned(dir);
+    if (!lock) continue;
+    // Another user's folder is theirs to remove.
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    await rm(`${dir}.lock.json`, { force: true }).catch(() => {});
+    await lock.release();
   }
 }
 

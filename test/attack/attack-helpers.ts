@@ -55,12 +55,15 @@ export interface StartedBin {
   after(kind: string, count: number, action: (child: ReturnType<typeof spawn>) => void): void;
 }
 
-/** Spawns the built binary with --json on, reading its events as they come. */
-export function startBin(args: string[], options: { cwd: string; env: Record<string, string>; fileSizeLimitKb?: number }): StartedBin {
+/** Spawns the built binary with --json on, reading its events as they come. `prefix` runs it through another command (`unshare …`). */
+export function startBin(args: string[], options: { cwd: string; env: Record<string, string>; fileSizeLimitKb?: number; prefix?: string[] }): StartedBin {
+  const [command, ...before] = options.prefix ?? [];
   // A file size limit (ulimit -f) makes writes past it fail with EFBIG, as a full disk fails with ENOSPC.
-  const child = options.fileSizeLimitKb === undefined
-    ? spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) })
-    : spawn('bash', ['-c', `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKb}; exec "$@"`, 'bash', process.execPath, BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) });
+  const child = options.fileSizeLimitKb !== undefined
+    ? spawn('bash', ['-c', `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKb}; exec "$@"`, 'bash', process.execPath, BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) })
+    : command !== undefined
+      ? spawn(command, [...before, process.execPath, BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) })
+      : spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   const events: Array<Record<string, unknown>> = [];

@@ -237,7 +237,7 @@ describe('a config file found by searching', () => {
     const dir = await withConfig('.u21mediarc.json', '{"org":"acme","env":"prod1","apiKeyFile":"/etc/hostname"}');
     const run = await runCli(['upload', 'selfie.jpg', '--entity', 'c1', '--dry-run'], { cwd: dir });
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/"apiKeyFile" is honoured only in a config file named with --config/);
+    expect(run.stderr).toMatch(/\.u21mediarc\.json: "apiKeyFile" decides which key is sent, so only a config file named with --config may set it; this one was found by searching/);
   });
 
   it('is never run when it is JavaScript, not even for a dry run; named with --config it is', async () => {
@@ -258,7 +258,7 @@ describe('a config file found by searching', () => {
     const run = await runCli(['upload', 'selfie.jpg', '--entity', 'c1', '--json', '--report', 'r.json'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
     expect(run.code, run.stderr).toBe(0);
     const config = join(dir, '.u21mediarc.json');
-    expect(run.stderr).toContain(`u21-media: sending to ${server.url}/v1 · org sandbox · config ${config}`);
+    expect(run.stderr).toContain(`u21-media: sending to ${server.url}/v1 · org sandbox · config ${config} (found by searching; it sets org="sandbox", baseUrl="${server.url}")`);
     expect(run.events.at(-1)).toMatchObject({ host: `${server.url}/v1`, org: 'sandbox', config });
     const [header] = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as Array<Record<string, unknown>>;
     expect(header).toMatchObject({ run: { host: `${server.url}/v1`, org: 'sandbox', config } });

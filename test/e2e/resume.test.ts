@@ -55,8 +55,9 @@ describe('resuming with --journal (built binary)', () => {
     expect(killed.signal).toBe('SIGKILL');
     const storedBeforeRerun = server.stored.length;
     expect(storedBeforeRerun).toBeLessThan(FILES);
-    // The killed run left its working files; the rerun removes them, and its own at its end.
-    expect(await readdir(scratchParent)).toEqual([expect.stringMatching(/^u21-media-\d+-/)]);
+    // The killed run left its working folder, its lock and the file naming its holder; the rerun
+    // removes them, and its own at its end.
+    expect((await readdir(scratchParent)).sort()).toEqual([expect.stringMatching(/^u21-media-run-\w+$/), expect.stringMatching(/^u21-media-run-\w+\.lock$/), expect.stringMatching(/^u21-media-run-\w+\.lock\.json$/)]);
 
     const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: scratchParent } });
     expect(await readdir(scratchParent)).toEqual([]);

@@ -6,8 +6,8 @@ import { DiskTable } from '../../src/core/disk-table.js';
 import { scratch } from '../helpers.js';
 
 describe('DiskTable', () => {
-  it('gives back every value set, through several doublings, and nothing for other keys', () => {
-    const table = scratch().table();
+  it('gives back every value set, through several doublings, and nothing for other keys', async () => {
+    const table = (await scratch()).table();
     const keys = Array.from({ length: 50_000 }, (_, i) => `/data/cust-${i % 500}/scan_${i}.jpg`);
     keys.forEach((key, i) => table.set(key, i + 1));
     keys.forEach((key, i) => expect(table.get(key)).toBe(i + 1));
@@ -17,8 +17,8 @@ describe('DiskTable', () => {
     expect(statSync(table.path).size).toBeGreaterThanOrEqual((50_000 * 24) / 0.7);
   });
 
-  it('keeps what it was given once closed, for the next run to open', () => {
-    const table = scratch().table();
+  it('keeps what it was given once closed, for the next run to open', async () => {
+    const table = (await scratch()).table();
     const keys = Array.from({ length: 50_000 }, (_, i) => `key ${i}`);
     keys.forEach((key, i) => table.set(key, i));
     table.close();
@@ -28,8 +28,8 @@ describe('DiskTable', () => {
     again.close();
   });
 
-  it('replaces a value, keeps NaN and negatives, and adds only what is absent', () => {
-    const table = scratch().table();
+  it('replaces a value, keeps NaN and negatives, and adds only what is absent', async () => {
+    const table = (await scratch()).table();
     table.set('a', 1);
     table.set('a', -2);
     table.set('b', Number.NaN);
@@ -41,14 +41,14 @@ describe('DiskTable', () => {
     expect(table.get('c')).toBe(5);
   });
 
-  it('knows nothing when empty', () => {
-    expect(scratch().table().get('/a.jpg')).toBeUndefined();
+  it('knows nothing when empty', async () => {
+    expect((await scratch()).table().get('/a.jpg')).toBeUndefined();
   });
 });
 
 describe('StringLog', () => {
-  it('gives back each string by the number it was given, whatever its characters', () => {
-    const strings = scratch().strings();
+  it('gives back each string by the number it was given, whatever its characters', async () => {
+    const strings = (await scratch()).strings();
     const texts = ['a.jpg', '', 'ünïcödé/пути/写真.jpg', 'x'.repeat(5000)];
     const places = texts.map((text) => strings.add(text));
     texts.forEach((text, i) => expect(strings.get(places[i]!)).toBe(text));
@@ -56,21 +56,22 @@ describe('StringLog', () => {
 });
 
 describe('Scratch', () => {
-  it('removes its files when removed', () => {
-    const made = scratch();
+  it('removes its files and its lock when removed', async () => {
+    const made = await scratch();
     const table = made.table();
     table.set('a', 1);
-    made.remove();
+    await made.remove();
     expect(() => statSync(table.path)).toThrow(/ENOENT/);
+    expect(existsSync(`${made.dir}.lock`)).toBe(false);
   });
 
-  it("removes a killed run's folder, and leaves a live run's alone", () => {
-    // A pid above the kernel's limit (2^22) is never a live process.
-    const abandoned = join(tmpdir(), 'u21-media-4194999-test');
+  it("removes a killed run's folder, and leaves a live run's alone", async () => {
+    // A folder with no lock: its run is gone (its lock went with it).
+    const abandoned = join(tmpdir(), 'u21-media-run-0123456789ab');
     mkdirSync(abandoned, { recursive: true });
-    const live = scratch();
+    const live = await scratch();
     const liveFile = live.table().path;
-    scratch();
+    await scratch();
     expect(existsSync(abandoned)).toBe(false);
     expect(existsSync(liveFile)).toBe(true);
   });

@@ -8,6 +8,7 @@ import { tempDir } from '../helpers.js';
 const record = (extra: Record<string, unknown> = {}): JournalRecord => ({
   time: '2026-11-25T12:00:00.000Z',
   outcome: 'uploaded',
+  host: 'https://api.unit21.com/v1',
   org: 'acme',
   entity_id: 'c1',
   path: 'kyc/selfie.jpg',
@@ -19,7 +20,7 @@ const record = (extra: Record<string, unknown> = {}): JournalRecord => ({
   attempts: 1,
   ...extra,
 }) as JournalRecord;
-const id = { org: 'acme', entityId: 'c1', name: 'selfie.jpg', mediaType: 'IMAGE_FACE_IMAGE' };
+const id = { host: 'https://api.unit21.com/v1', org: 'acme', entityId: 'c1', name: 'selfie.jpg', mediaType: 'IMAGE_FACE_IMAGE' };
 
 describe('journal', () => {
   it('remembers uploads by org, entity, name, media_type and content', async () => {
@@ -37,6 +38,22 @@ describe('journal', () => {
     expect(second.mayHave({ ...id, entityId: 'c2' })).toBe(false);
     expect(second.mayHave({ ...id, mediaType: null })).toBe(false);
     expect(second.mayHave({ ...id, name: 'passport.jpg' })).toBe(false); // only failed
+    second.close();
+  });
+
+  it('counts a record only for the API host it was written for; one that names no host counts for none', async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    const first = await Journal.open(path);
+    first.record(record({ host: 'http://127.0.0.1:8080/v1' }));
+    first.record(record({ name: 'legacy.jpg', host: undefined }));
+    first.close();
+
+    const second = await Journal.open(path);
+    expect(second.mayHave(id)).toBe(false);
+    expect(second.uploadedAt(id, 'aa'.repeat(32))).toBeUndefined();
+    expect(second.uploadedAt({ ...id, host: 'http://127.0.0.1:8080/v1' }, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+    expect(second.mayHave({ ...id, name: 'legacy.jpg' })).toBe(false);
+    expect(second.hostless).toBe(1);
     second.close();
   });
 
@@ -129,6 +146,32 @@ describe('journal', () => {
       expect(second.uploadedBefore).toBe(2);
       expect(second.mayHave({ ...id, name: 'b.jpg' })).toBe(true);
       second.close();
+    });
+
+    it('over many blocks: catches up after lines a killed run added, and is rebuilt after an edit that keeps the size', async () => {
+      const path = join(await tempDir(), 'j.jsonl');
+      const names = (from: number) => Array.from({ length: 5000 }, (_, i) => record({ name: `scan_${from + i}.jpg` }));
+      for (const from of [0, 5000]) {
+        const run = await Journal.open(path);
+        run.record(...names(from));
+        await endRun(run);
+      }
+      expect((await stat(path)).size).toBeGreaterThan(2 * 1024 * 1024);
+      const tables = (await stat(join(indexOf(path), 'uploads'))).ino;
+      await appendFile(path, `${JSON.stringify(record({ name: 'killed.jpg' }))}\n`);
+      const resumed = await Journal.open(path);
+      expect(resumed.uploadedBefore).toBe(10_001);
+      await endRun(resumed);
+      expect((await stat(join(indexOf(path), 'uploads'))).ino).toBe(tables); // caught up, not rebuilt
+
+      // scan_100's upload, in the first block, edited into a failure of the same size.
+      const text = await readFile(path, 'utf8');
+      const at = text.indexOf('"outcome":"uploaded"', text.indexOf('scan_100.jpg') - 300);
+      await writeFile(path, `${text.slice(0, at)}"outcome":"failed"  ${text.slice(at + '"outcome":"uploaded"'.length)}`);
+      const edited = await Journal.open(path);
+      expect(edited.uploadedBefore).toBe(10_000);
+      expect(edited.uploadedAt({ ...id, name: 'scan_100.jpg' }, 'aa'.repeat(32))).toBeUndefined();
+      edited.close();
     });
 
     it('is rebuilt when the journal was rewritten, so a forgotten upload is sent again', async () => {

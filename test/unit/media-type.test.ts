@@ -54,8 +54,8 @@ describe('file-name conventions', () => {
     expect(inferMediaType('/x/selfie.eps', [])).toBe('IMAGE_FACE_IMAGE');
   });
 
-  it('tries config rules first, on any file type, by glob or regex', () => {
-    const rules = compileRules([
+  it('tries config rules first, on any file type, by glob or regex', async () => {
+    const rules = await compileRules([
       { glob: '*_poa.{pdf,png}', media_type: 'PROOF_OF_ADDRESS' },
       { regex: '^kyc-\\d+-face', media_type: 'IMAGE_FACE_IMAGE' },
     ]);
@@ -64,9 +64,21 @@ describe('file-name conventions', () => {
     expect(inferMediaType('/a/passport_front.jpg', rules)).toBe('IMAGE_PASSPORT_FRONT');
   });
 
-  it('refuses a rule without exactly one pattern, naming its index', () => {
-    expect(() => compileRules([{ glob: '*.jpg', media_type: 'X' }, { media_type: 'Y' }])).toThrow(/conventions\[1\]/);
-    expect(() => compileRules([{ regex: '(', media_type: 'Y' }])).toThrow(/conventions\[0\]/);
+  it('refuses a rule without exactly one pattern, naming its index', async () => {
+    await expect(compileRules([{ glob: '*.jpg', media_type: 'X' }, { media_type: 'Y' }])).rejects.toThrow(/conventions\[1\]/);
+    await expect(compileRules([{ regex: '(', media_type: 'Y' }])).rejects.toThrow(/conventions\[0\]/);
+    await expect(compileRules([{ regex: '^(?=kyc)', media_type: 'Y' }])).rejects.toThrow("conventions[0]: the regex cannot be used (invalid or unsupported Perl syntax: `(?=`); patterns use RE2's syntax");
+  });
+
+  it('matches in time linear in the name, whoever wrote the pattern: a backtracking regex or glob cannot hang a run', async () => {
+    const rules = await compileRules([
+      { regex: '^(a+)+$', media_type: 'X' },
+      { glob: '*a*a*a*a*a*a*a*a*a*a*b', media_type: 'Y' },
+    ]);
+    // Each of these takes a backtracking engine (JavaScript's RegExp) longer than this test's timeout.
+    expect(inferMediaType(`/a/${'a'.repeat(40)}!.jpg`, rules)).toBeUndefined();
+    expect(inferMediaType(`/a/${'a'.repeat(5000)}.jpg`, rules)).toBeUndefined();
+    expect(inferMediaType(`/a/${'a'.repeat(40)}`, rules)).toBe('X');
   });
 });
 

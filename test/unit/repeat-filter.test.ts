@@ -7,6 +7,8 @@ import type { PlannedFile } from '../../src/core/plan.js';
 import { RepeatFilter } from '../../src/core/transfer/dedupe.js';
 import { scratch, tempDir } from '../helpers.js';
 
+const HOST = 'https://api.unit21.com/v1';
+
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** Writes `bytes` as `name` in `dir` and describes it as the check would. */
@@ -17,7 +19,7 @@ async function planned(dir: string, name: string, bytes: Buffer, entityId = 'c1'
 }
 
 const journalRecord = (file: PlannedFile, outcome: 'uploaded' | 'sending', hash: string | null): JournalRecord =>
-  ({ time: '2026-12-01T00:00:00.000Z', outcome, org: 'acme', entity_id: file.entityId, path: file.path, name: file.name, media_type: file.mediaType ?? null, sha256: hash, bytes: file.bytes, status: outcome === 'uploaded' ? 200 : null, attempts: 1 }) as JournalRecord;
+  ({ time: '2026-12-01T00:00:00.000Z', outcome, host: HOST, org: 'acme', entity_id: file.entityId, path: file.path, name: file.name, media_type: file.mediaType ?? null, sha256: hash, bytes: file.bytes, status: outcome === 'uploaded' ? 200 : null, attempts: 1 }) as JournalRecord;
 
 /** A journal as the next run opens it, after an earlier run wrote `records`. */
 async function earlierRun(path: string, ...records: JournalRecord[]): Promise<Journal> {
@@ -30,7 +32,7 @@ async function earlierRun(path: string, ...records: JournalRecord[]): Promise<Jo
 describe('RepeatFilter', () => {
   it('skips the second copy of the same content to the same entity, naming the first', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     const bytes = Buffer.from('the same selfie');
     expect(await filter.check(await planned(dir, 'a.jpg', bytes))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', bytes))).toEqual({ skip: 'duplicate', message: expect.stringContaining('same content as a.jpg'), sha256: sha256(bytes) });
@@ -38,7 +40,7 @@ describe('RepeatFilter', () => {
 
   it('sends the same content to another entity, and other content of the same size to the same one', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     expect(await filter.check(await planned(dir, 'a.jpg', Buffer.from('aaaa')))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', Buffer.from('aaaa'), 'c2'))).toEqual({});
     const other = await filter.check(await planned(dir, 'c.jpg', Buffer.from('bbbb')));
@@ -47,7 +49,7 @@ describe('RepeatFilter', () => {
 
   it('spots a third copy under another name once the second was skipped', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     const bytes = Buffer.from('scan');
     await filter.check(await planned(dir, 'a.jpg', bytes));
     await filter.check(await planned(dir, 'b.jpg', bytes));
@@ -56,7 +58,7 @@ describe('RepeatFilter', () => {
 
   it('with allowDuplicates sends every copy', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, allowDuplicates: true });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: true });
     const bytes = Buffer.from('the same selfie');
     expect(await filter.check(await planned(dir, 'a.jpg', bytes))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', bytes))).toEqual({});
@@ -66,7 +68,7 @@ describe('RepeatFilter', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.jpg', Buffer.from('v1'));
     const journal = await earlierRun(join(dir, 'j.jsonl'), journalRecord(file, 'uploaded', sha256(Buffer.from('v1'))));
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, journal, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, journal, allowDuplicates: false });
     expect(await filter.check(file)).toMatchObject({ skip: 'journal', message: expect.stringContaining('j.jsonl') });
     const changed = await planned(dir, 'a.jpg', Buffer.from('v2'));
     expect(await filter.check(changed)).toEqual({ sha256: sha256(Buffer.from('v2')) });
@@ -77,14 +79,14 @@ describe('RepeatFilter', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.jpg', Buffer.from('in flight'));
     const journal = await earlierRun(join(dir, 'j.jsonl'), journalRecord(file, 'sending', sha256(Buffer.from('in flight'))));
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, journal, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, journal, allowDuplicates: false });
     expect(await filter.check(file)).toEqual({ unknownOutcome: true, sha256: sha256(Buffer.from('in flight')) });
     journal.close();
   });
 
   it('reports a file it must hash but cannot read as unreadable', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: scratch(), org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     await filter.check(await planned(dir, 'a.jpg', Buffer.from('same size')));
     const second = await planned(dir, 'b.jpg', Buffer.from('same size'));
     await rm(second.absPath);

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rm as rmCallback } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Change, PlannedFile } from '../plan.js';
 import { kindOfExtension } from '../sniff.js';
@@ -21,8 +20,9 @@ export class Fixer {
     private readonly maxFileSize: number,
   ) {}
 
-  static async create(maxFileSize: number): Promise<Fixer> {
-    return new Fixer(await mkdtemp(join(tmpdir(), 'u21-media-sent-')), maxFileSize);
+  /** Copies go in `dir`, a folder of the run's own (its working folder's `sent/`). */
+  static create(maxFileSize: number, dir: string): Fixer {
+    return new Fixer(dir, maxFileSize);
   }
 
   /**

@@ -38,7 +38,7 @@ export class RepeatFilter {
   /** The paths those name, on disk like them: a backfill of millions of files holds none in memory. */
   private readonly paths;
 
-  constructor(private readonly options: { org: string; cwd: string; journal?: Journal; allowDuplicates: boolean; scratch: Scratch }) {
+  constructor(private readonly options: { host: string; org: string; cwd: string; journal?: Journal; allowDuplicates: boolean; scratch: Scratch }) {
     this.bySize = options.scratch.table();
     this.byContent = options.scratch.table();
     this.paths = options.scratch.strings();
@@ -47,7 +47,7 @@ export class RepeatFilter {
   async check(file: PlannedFile): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
     const { object } = file;
-    const id = { org: this.options.org, ...(object && { object }), entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
+    const id = { host: this.options.host, org: this.options.org, ...(object && { object }), entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
     // Per object and id: an alert and an entity of the same id are not the same place.
     const owner = object ? `${object}\0${file.entityId}` : file.entityId;
     const inJournal = journal?.mayHave(id) ?? false;

@@ -102,7 +102,7 @@ class Transfer {
     private readonly parts: EngineParts,
     private readonly buildBody: BodyBuilder,
   ) {
-    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.org, settings.runId, () => {
+    this.outcomes = new Outcomes(parts.sink, parts.clock, settings.apiRoot, settings.org, settings.runId, () => {
       if (settings.failFast && !this.outcomes.tally.stopped) this.stop('fail-fast', false);
     });
     this.flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, parts.clock);
@@ -114,7 +114,7 @@ class Transfer {
 
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
-    const repeats = new RepeatFilter({ org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, scratch: parts.scratch, ...(settings.journal && { journal: settings.journal }) });
+    const repeats = new RepeatFilter({ host: settings.apiRoot, org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, scratch: parts.scratch, ...(settings.journal && { journal: settings.journal }) });
     const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);

@@ -52,6 +52,8 @@ export class Outcomes {
   constructor(
     private readonly sink: OutcomeSink,
     private readonly clock: Clock,
+    /** Where every file of the run goes: its records say so, and count only there. */
+    private readonly host: string,
     private readonly org: string,
     private readonly runId: string,
     /** Called after each file that finally failed (for --fail-fast). */
@@ -139,6 +141,7 @@ export class Outcomes {
     return {
       time: new Date(this.clock.now()).toISOString(),
       run: this.runId,
+      host: this.host,
       org: this.org,
       ...target(file),
       path: file.path,
