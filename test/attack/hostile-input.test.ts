@@ -1,6 +1,9 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, runBin } from '../helpers.js';
+import { closeAfter, runBin, tempDir } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin } from './attack-helpers.js';
 
 async function sandbox(): Promise<Sandbox> {
@@ -38,5 +41,34 @@ describe('values out of any sane range', () => {
     expect(run.events.filter((e) => e.event === 'uploaded')).toHaveLength(1);
     expect(run.events.at(-1)).toMatchObject({ event: 'summary', uploaded: 1, not_sent: 3, stopped: 'interrupted' });
     expectAccountedFor(run.events, 4);
+  });
+});
+
+describe('text that is not text', () => {
+  it('a JSONL manifest whose entity_id holds a lone surrogate is refused naming its line: exit 2, nothing sent, no journal record', async () => {
+    const dir = await pdfs(2);
+    const server = await sandbox();
+    // The escape as JSON writes it: JSON.parse makes it a lone UTF-16 surrogate, which no URL can carry.
+    await writeFile(join(dir, 'manifest.jsonl'), '{"path":"doc_000.pdf","entity_id":"cust-ok"}\n{"path":"doc_001.pdf","entity_id":"cust-\\ud800"}\n');
+    const journal = join(await tempDir(), 'journal.jsonl');
+    const run = await runBin(['upload', '--manifest', 'manifest.jsonl', ...target(server), '--journal', journal, '--json'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/manifest\.jsonl:2: doc_001\.pdf: entity id "cust-\\ud800" is not well-formed text: a lone UTF-16 surrogate \(\\ud800\) at character 6/);
+    expect(run.stderr).not.toMatch(/URIError|\n\s+at /); // no stack trace
+    expect(run.events[0]).toMatchObject({ event: 'error', code: 2 });
+    expect(server.requests).toHaveLength(0);
+    const journalText = existsSync(journal) ? await readFile(journal, 'utf8') : '';
+    expect(journalText).not.toContain('"sending"');
+  });
+
+  it('a sidecar nested 10,000 deep is refused naming the sidecar: exit 2, nothing sent', async () => {
+    const dir = await pdfs(2);
+    const server = await sandbox();
+    await writeFile(join(dir, 'doc_000.pdf.json'), `{"media_type":"SCAN","custom_data":{"history":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`);
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/doc_000\.pdf: doc_000\.pdf\.json: sidecar custom_data is nested more than 32 levels deep/);
+    expect(run.stderr).not.toMatch(/RangeError|\n\s+at /);
+    expect(server.requests).toHaveLength(0);
   });
 });
