@@ -72,3 +72,24 @@ describe('text that is not text', () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe('reader threads', () => {
+  it('U21_READER_THREADS=64 is refused naming the variable and its range: exit 2, nothing sent', async () => {
+    const dir = await pdfs(10);
+    const server = await sandbox();
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal'], { cwd: dir, env: { U21_API_KEY: server.apiKey, U21_READER_THREADS: '64' } });
+    expect(run.code).toBe(2);
+    expect(errorLine(run.stderr)).toBe('u21-media: error: U21_READER_THREADS: "64" is not a thread count');
+    expect(run.stderr).toContain('hint: give a whole number from 1 to 16');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('U21_READER_THREADS=16, the most, uploads 10 files', async () => {
+    const dir = await pdfs(10);
+    const server = await sandbox();
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal', '--json'], { cwd: dir, env: { U21_API_KEY: server.apiKey, U21_READER_THREADS: '16' } });
+    expect(run.code).toBe(0);
+    expect(server.stored).toHaveLength(10);
+    expectAccountedFor(run.events, 10);
+  });
+});
