@@ -6,9 +6,12 @@ export function numberFrom(raw: unknown, origin: string, { min = 0, max = Infini
   const text = String(raw).trim();
   const value = typeof raw === 'number' ? raw : Number(whole ? text.replace(/_/g, '') : text);
   const wholeOk = !whole || (/^\d[\d_]*$/.test(text) && Number.isSafeInteger(value));
-  if (text === '' || !Number.isFinite(value) || value < min || value > max || !wholeOk) {
-    const range = max < Infinity ? `from ${min} to ${max}` : `of at least ${min}`;
-    throw new UsageError(`${origin}: "${String(raw)}" is not a valid value`, `use ${whole ? 'a whole number' : 'a number'} ${range}`);
-  }
+  const range = max < Infinity ? `from ${min} to ${max}` : `of at least ${min}`;
+  const hint = `use ${whole ? 'a whole number' : 'a number'} ${range}`;
+  const refused = `${origin}: "${String(raw)}" is not a valid value`;
+  if (text === '' || !Number.isFinite(value) || !wholeOk) throw new UsageError(refused, hint);
+  // A number, but out of range: the line says which end it passed.
+  if (value > max) throw new UsageError(`${refused} (over the maximum, ${max})`, hint);
+  if (value < min) throw new UsageError(`${refused} (under the minimum, ${min})`, hint);
   return value;
 }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { isLoopback } from '../core/hosts.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG, startSandbox } from '../sandbox/server.js';
-import type { FaultOptions } from '../sandbox/faults.js';
+import { MAX_WAIT_MS, type FaultOptions } from '../sandbox/faults.js';
 import { EXIT } from './exit-codes.js';
 import { numberFrom } from './number.js';
 import { plural } from './format.js';
@@ -31,7 +31,7 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
   const lockRate = number('--lock-rate', flags.lockRate, { max: 1 }) ?? 0;
   if (failRate + lockRate > 1) throw new UsageError('--fail-rate and --lock-rate add up to more than 1', 'lower one of them');
   const rateLimit = number('--rate-limit', flags.rateLimit, { min: 0.001 });
-  const latency = number('--latency', flags.latency, {});
+  const latency = number('--latency', flags.latency, { max: MAX_WAIT_MS });
   const seed = number('--seed', flags.seed, { max: 2 ** 32 - 1, whole: true });
   const host = flags.host ?? '127.0.0.1';
   const faults: FaultOptions = {

@@ -27,8 +27,20 @@ export function sleepOn(after: Clock['after'], ms: number, signal?: AbortSignal)
   });
 }
 
+/** The longest delay one Node timer takes: past it, setTimeout fires at once (and warns). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Any delay, however long, kept: one past MAX_TIMER_MS is a chain of timers, each arming the
+ * next, so a pace of one request a month (`--rate 0.0000004`) waits instead of spinning.
+ * An infinite delay never fires; one that is not a number fires at once.
+ */
 const after: Clock['after'] = (ms, fire) => {
-  const timer = setTimeout(fire, ms);
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer = left > MAX_TIMER_MS ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(fire, Math.max(0, left));
+  };
+  arm(Number.isNaN(ms) ? 0 : ms);
   return () => clearTimeout(timer);
 };
 

@@ -1,6 +1,7 @@
 import { closest } from './did-you-mean.js';
 import type { ObjectType } from './route.js';
 import { UsageError } from './errors.js';
+import { textProblem } from './well-formed.js';
 
 /** Unit21's hosts by environment name. */
 export const HOSTS = {
@@ -70,6 +71,8 @@ export function resolveTarget(options: { org?: string | undefined; env?: string 
 export function checkedOrg(org: string | undefined): string {
   if (!org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
   if (org === '.' || org === '..') throw new UsageError(`--org: "${org}" is not an org name`, 'pass the org_name Unit21 gave you');
+  const notText = textProblem(org, '--org');
+  if (notText) throw new UsageError(notText, 'pass the org_name Unit21 gave you');
   return org;
 }
 

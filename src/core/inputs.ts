@@ -13,6 +13,7 @@ import { preflight } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
 import { resolveTarget } from './hosts.js';
 import { shardField } from './shard.js';
+import { textProblem } from './well-formed.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
@@ -24,6 +25,8 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
   const cwd = options.cwd ?? process.cwd();
   const entity = checkedTarget(options);
   const paths = options.paths ?? [];
+  const mediaTypeProblem = options.mediaType === undefined ? undefined : textProblem(options.mediaType, '--media-type');
+  if (mediaTypeProblem) throw new UsageError(mediaTypeProblem, 'give a media_type such as IMAGE_PASSPORT_FRONT (see u21-media types)');
   let rules;
   try {
     rules = await compileRules(options.conventions ?? []);

@@ -7,6 +7,7 @@ import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type Repor
 import { isPlainObject, metadataFrom } from './sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
 import { linkedObject, type LinkedObject } from './route.js';
+import { textProblem } from './well-formed.js';
 
 const MEDIA_TYPE_SOURCES: readonly MediaTypeSource[] = ['manifest', 'sidecar', 'flag', 'file_name', 'none'];
 
@@ -116,8 +117,11 @@ function targetOf(row: Row): { entityId: string; object?: LinkedObject } | strin
   return { entityId: id, ...(linked && { object: linked }) };
 }
 
+/** What is wrong with a row's own columns; its target (targetOf, route) and metadata (metadataFrom) are checked on their own. */
 function rowProblem(row: Row): string | undefined {
   if (typeof row.path !== 'string' || row.path.trim() === '') return '"path" is missing';
+  const notText = textProblem(row.path, '"path"') ?? (row.report?.absPath ? textProblem(row.report.absPath, '"abs_path"') : undefined);
+  if (notText) return notText;
   if (row.mediaType !== undefined && row.mediaType !== null && typeof row.mediaType !== 'string') return '"media_type" must be a string';
   if (row.customData !== undefined && !isPlainObject(row.customData)) return '"custom_data" must be a JSON object';
   return undefined;

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { isImage } from './file-types.js';
+import { textProblem } from './well-formed.js';
 
 /** media_type values Unit21 recognises for document verification. */
 export const RECOGNISED_MEDIA_TYPES = [
@@ -100,6 +101,8 @@ export async function compileRules(rules: readonly ConventionRule[]): Promise<Co
     if (hasGlob === hasRegex || typeof rule.media_type !== 'string' || rule.media_type === '') {
       throw new Error(`conventions[${index}] needs exactly one of "glob" or "regex", and a "media_type"`);
     }
+    const notText = textProblem(rule.media_type, `conventions[${index}] "media_type"`);
+    if (notText) throw new Error(notText);
     let re;
     try {
       re = RE2JS.compile(hasRegex ? rule.regex! : globToRegex(rule.glob!), RE2JS.CASE_INSENSITIVE);

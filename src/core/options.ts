@@ -3,6 +3,12 @@ import { ENV_NAMES } from './hosts.js';
 
 type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'choice';
 
+/**
+ * The longest --timeout: one request carries at most 20 MB, which an hour moves over any link
+ * that can upload at all; a longer wait only hides a dead connection.
+ */
+const MAX_TIMEOUT_S = 3600;
+
 /** One option, declared once: it drives commander, env and config parsing, the library's option types, DEFAULTS and the README's list. */
 export interface OptionSpec {
   /** camelCase key, as in the config file and the library's options. */
@@ -65,7 +71,7 @@ export const OPTION_TABLE = [
   { key: 'rateTotal', flags: '--rate-total <n>', env: 'U21_RATE_TOTAL', type: 'number', min: 0.001, group: 'Sending', description: 'requests per second for all shards of --shard together (one egress IP): each shard takes its share' },
   { key: 'batch', library: 'upload', flags: '--batch <n>', type: 'integer', min: 1, max: MAX_FILES_PER_REQUEST, default: 1, group: 'Sending', description: 'files per request for the same entity (at most 20 MB of files)' },
   { key: 'retries', library: 'upload', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
-  { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
+  { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, max: MAX_TIMEOUT_S, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
   // No env of its own: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl reads them (core/proxy.ts).
   { key: 'proxy', decides: 'where uploads go', library: 'upload', flags: '--proxy <url>', type: 'string', group: 'Sending', description: 'send through this HTTP CONNECT proxy (wins over HTTPS_PROXY / HTTP_PROXY; NO_PROXY still applies)' },
   { key: 'journal', decides: 'what is remembered', library: 'upload', flags: '--journal <file>', type: 'string', negatable: 'keep no journal: a rerun sends every file again', group: 'Sending', description: 'append outcomes here, and skip files it records as uploaded (default: one journal per API host and org in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media)' },

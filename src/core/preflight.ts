@@ -13,6 +13,7 @@ import type { Found, FoundFile } from './discover.js';
 import type { Problem } from './errors.js';
 import type { Checked, Fix, PlannedFile } from './plan.js';
 import type { DiskTable } from './disk-table.js';
+import { textProblem } from './well-formed.js';
 
 export interface PreflightSettings {
   entity: EntitySource;
@@ -185,6 +186,9 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     bytes = size;
   }
   if ('problem' in routed) return { path: file.path, message: routed.problem };
+  // Sent as the media's name: a path a caller made up (not one read from disk) may hold what is not text.
+  const notText = textProblem(name, 'its name');
+  if (notText) return { path: file.path, message: notText };
   if (bytes === 0) return { path: file.path, message: 'file is empty (0 bytes); Unit21 rejects empty media' };
   // A photo to convert or fit is measured once it is re-encoded.
   const reencoded = convertible || (settings.fit && FITTABLE_EXTENSIONS.has(ext));

@@ -1,5 +1,6 @@
 import { basename, dirname } from 'node:path';
 import type { FoundFile } from './discover.js';
+import { textProblem } from './well-formed.js';
 
 /** Where each file's entity comes from: exactly one per run. */
 export type EntitySource =
@@ -31,8 +32,10 @@ const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = { event: 
 /** Longest entity id Unit21 takes. */
 const MAX_ENTITY_ID_LENGTH = 128;
 
-/** Why an entity id cannot be used, or undefined when it can. */
+/** Why an entity id (or an event's, an alert's, a case's) cannot be used, or undefined when it can. */
 export function entityIdProblem(id: string, what = 'entity id'): string | undefined {
+  const notText = textProblem(id, what);
+  if (notText) return notText;
   const length = [...id].length;
   if (length === 0) return `${what} is empty`;
   if (length > MAX_ENTITY_ID_LENGTH) return `${what} is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;

@@ -1,6 +1,7 @@
 import { close, open, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { NON_BLOCKING_READ } from './body/file-stream.js';
+import { jsonValueProblem, textProblem } from './well-formed.js';
 
 // The callback API: fs/promises opens a FileHandle per call, which costs far more per file.
 const openFile = promisify(open);
@@ -69,13 +70,19 @@ async function readAtMost(path: string, max: number): Promise<Buffer | undefined
   }
 }
 
-/** Validates a metadata object (sidecar or manifest row) into media_type and custom_data. */
+/**
+ * Validates a metadata object (sidecar, manifest row, report row) into media_type and
+ * custom_data: the one check of both for every source, so what is sent is well-formed text
+ * nested no deeper than MAX_CUSTOM_DATA_DEPTH.
+ */
 export function metadataFrom(value: unknown, what: string): FileMetadata {
   if (!isPlainObject(value)) throw new Error(`${what} must hold a JSON object`);
   const { media_type: mediaType, custom_data: nested, ...rest } = value;
   if (mediaType !== undefined && (typeof mediaType !== 'string' || mediaType === '')) {
     throw new Error(`${what} "media_type" must be a non-empty string`);
   }
+  const notText = mediaType === undefined ? undefined : textProblem(mediaType, `${what} "media_type"`);
+  if (notText) throw new Error(notText);
   if (nested !== undefined && !isPlainObject(nested)) {
     throw new Error(`${what} "custom_data" must be a JSON object`);
   }
@@ -83,6 +90,8 @@ export function metadataFrom(value: unknown, what: string): FileMetadata {
   if ('media_type' in customData) {
     throw new Error(`${what} custom_data cannot hold "media_type"; set it at the top level`);
   }
+  const unsendable = jsonValueProblem(customData, `${what} custom_data`);
+  if (unsendable) throw new Error(unsendable);
   return {
     ...(mediaType !== undefined && { mediaType }),
     ...(Object.keys(customData).length > 0 && { customData }),

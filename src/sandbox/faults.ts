@@ -76,6 +76,9 @@ const DRAWN = [
   ['resetInMs', 'reset-in-ms'],
 ] as const;
 
+/** The longest delay the sandbox adds to an answer: an hour, past any client's timeout. */
+export const MAX_WAIT_MS = 3_600_000;
+
 // Unit21's documented limit, reported by injected 429s when no real limit is set.
 const UNIT21_RATE_LIMIT = 200;
 
@@ -85,7 +88,9 @@ export function createFaultPlan(options: FaultOptions = {}, now: () => number = 
   const total = ranges.reduce((sum, range) => sum + range.p, 0);
   // A small tolerance, so 0.1 * 10 written as ten options is not refused for float rounding.
   if (total > 1 + 1e-9) throw new RangeError(`faults: the probabilities add up to ${total}, more than 1`);
-  for (const key of ['slowMs', 'retryAfterSeconds', 'latencyMs', 'stallFirst'] as const) checkRange(key, options[key] ?? 0);
+  for (const key of ['retryAfterSeconds', 'stallFirst'] as const) checkRange(key, options[key] ?? 0);
+  // Waited with setTimeout, which fires at once (and warns) past 2^31-1 ms.
+  for (const key of ['slowMs', 'latencyMs'] as const) checkRange(key, options[key] ?? 0, MAX_WAIT_MS);
   if (options.rateLimit !== undefined && !(options.rateLimit > 0)) {
     throw new RangeError(`faults.rateLimit must be more than 0, got ${options.rateLimit}`);
   }

@@ -172,7 +172,7 @@ describe('u21-media upload (built binary)', () => {
       const server = await sandbox();
       const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY, U21_READER_THREADS: threads } });
       expect(result.code).toBe(2);
-      expect(result.stderr).toContain(`u21-media: error: U21_READER_THREADS: "${threads}" is not a thread count\n  hint: give a whole number from 1 to 64`);
+      expect(result.stderr).toContain(`u21-media: error: U21_READER_THREADS: "${threads}" is not a thread count\n  hint: give a whole number from 1 to 16`);
       expect(server.requests).toHaveLength(0);
     });
 

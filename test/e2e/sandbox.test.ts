@@ -64,6 +64,12 @@ describe('u21-media sandbox (built binary)', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--fail-rate: "2" is not a valid value/);
   });
+
+  it('refuses a --latency no timer can hold (past 2^31-1 ms it would answer at once)', async () => {
+    const result = await runBin(['sandbox', '--latency', '3000000000'], { cwd: ROOT });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--latency: "3000000000" is not a valid value \(over the maximum, 3600000\)\n {2}hint: use a number from 0 to 3600000/);
+  });
 });
 
 describe('upload --event (built binary)', () => {

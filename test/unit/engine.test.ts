@@ -1,15 +1,23 @@
 import { channel } from 'node:diagnostics_channel';
 import { rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { ReaderThreads } from '../../src/core/body/reader-threads.js';
+import { Journal } from '../../src/core/journal.js';
+import { OutcomeSink } from '../../src/core/outcome-sink.js';
+import type { Checked, PlannedFile } from '../../src/core/plan.js';
+import { createRedactor } from '../../src/core/redact.js';
 import { UNREACHABLE_STREAK } from '../../src/core/transfer/connect-errors.js';
+import { transfer } from '../../src/core/transfer/engine.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/core/transfer/retry-policy.js';
+import type { Transport } from '../../src/core/transfer/transport.js';
 import { upload, type UploadEvent, type UploadOptions, type UploadSummary } from '../../src/index.js';
 import { FakeClock, settle } from '../fake-clock.js';
-import { tempDir } from '../helpers.js';
+import { scratch, tempDir } from '../helpers.js';
 
 /** What the scripted server saw of one request. */
 interface Received {
@@ -283,5 +291,44 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
     expect(ofKind('retry')).toHaveLength(0);
     expect(ofKind('failed')).toEqual([expect.objectContaining({ path: expect.stringMatching(/a\.jpg$/), status: null, error_code: 'SELF_SIGNED_CERT_IN_CHAIN', attempts: 1 })]);
     expect(summary).toMatchObject({ stopped: 'certificate', stop_cause: { error_code: 'SELF_SIGNED_CERT_IN_CHAIN' }, failed: 1, not_sent: 4, total: 5 });
+  });
+});
+
+describe('the engine given a request it cannot make', () => {
+  it('fails that file with the reason before any write-ahead record, and sends the others', async () => {
+    // preflight refuses such an id; the engine, fed directly, must still not crash or journal a request never sent.
+    const { dir, names } = await files(2);
+    const planned = (name: string, entityId: string): PlannedFile => ({ path: name, absPath: join(dir, name), name, entityId, mediaTypeSource: 'none', bytes: 100 + names.indexOf(name), contentType: 'image/jpeg' });
+    async function* items(): AsyncGenerator<Checked> {
+      yield { kind: 'file', file: planned('a.jpg', 'cust-\ud800') };
+      yield { kind: 'file', file: planned('b.jpg', 'cust-2') };
+    }
+    const urls: string[] = [];
+    const transport: Transport = {
+      put: (url) => {
+        urls.push(url);
+        return Promise.resolve({ status: 201, headers: {}, errorCode: null, message: '' });
+      },
+      bodySent: () => true,
+      reusesBodies: false,
+      close: async () => {},
+    };
+    const journalPath = join(dir, 'journal.jsonl');
+    const journal = await Journal.open(journalPath);
+    const events: UploadEvent[] = [];
+    const sink = new OutcomeSink({ journal, onEvent: (e) => events.push(e) });
+    const reader = new ReaderThreads(1);
+    const settings = { apiRoot: 'http://127.0.0.1:9/v1', org: 'acme', runId: 'run-1', format: 'multipart', concurrency: 1, rate: 0, batch: 1, retry: DEFAULT_RETRY_POLICY, timeoutMs: 1_000, failFast: false, allowDuplicates: true, resendUnknown: true, redact: createRedactor('k-0123456789'), cwd: dir, journal } as const;
+    try {
+      const tally = await transfer(items(), settings, { transport, reader, clock: new FakeClock(), sink, scratch: await scratch() });
+      expect(tally).toMatchObject({ uploaded: 1, failed: 1 });
+    } finally {
+      await sink.close();
+      await reader.close();
+    }
+    expect(urls).toEqual(['http://127.0.0.1:9/v1/acme/entities/cust-2/link-media']);
+    expect(events.find((e) => e.event === 'failed')).toMatchObject({ path: 'a.jpg', status: null, error_code: 'invalid_request', attempts: 0, message: expect.stringMatching(/^cannot make the request: URI malformed/) });
+    const records = (await readFile(journalPath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { path: string; outcome: string });
+    expect(records.map((r) => [r.path, r.outcome])).toEqual([['b.jpg', 'sending'], ['b.jpg', 'uploaded']]);
   });
 });

@@ -22,6 +22,25 @@ describe('flow control', () => {
     expect(started.at(-1)! - started[0]!).toBe(2900);
   });
 
+  it('at a rate far below one a second (--rate 0.0000001) starts one, waits its whole interval for the next, and a stop ends the wait', async () => {
+    const clock = new FakeClock();
+    const flow = new FlowControl({ rate: 0.0000001, concurrency: 16 }, clock);
+    await flow.acquire();
+    const stop = new AbortController();
+    let next: 'waiting' | 'started' | 'stopped' = 'waiting';
+    flow.acquire(stop.signal).then(() => (next = 'started'), () => (next = 'stopped'));
+    await clock.advance(1e10 - 1); // some 116 days, past what one Node timer holds
+    expect(next).toBe('waiting');
+    await clock.advance(1);
+    expect(next).toBe('started');
+    next = 'waiting';
+    flow.acquire(stop.signal).then(() => (next = 'started'), () => (next = 'stopped'));
+    await clock.advance(1_000);
+    stop.abort();
+    await settle();
+    expect(next).toBe('stopped');
+  });
+
   it('keeps no more than the concurrency in flight', async () => {
     const clock = new FakeClock();
     const flow = new FlowControl({ rate: 0, concurrency: 3 }, clock);

@@ -119,6 +119,31 @@ describe('reader threads', () => {
     expect(openFilesIn(dir)).toEqual([]);
   });
 
+  it('start one thread for a run of 10 small files read at once, however many they may have', async () => {
+    const reader = readerOf(16);
+    const dir = await tempDir();
+    const files = await Promise.all(Array.from({ length: 10 }, (_, i) => fileOf(dir, `f${i}`, randomBytes(100 + i))));
+    const bodies = await Promise.all(files.map((file) => reader.assemble([file])));
+    expect(bodies.map(({ body }) => body.length)).toEqual(files.map((file) => file.bytes));
+    expect(reader.threadsStarted).toBe(1);
+  });
+
+  it('start another thread only once every running one is busy, one at a time, and never more than their number', async () => {
+    const reader = readerOf(3);
+    const dir = await tempDir();
+    const files = await Promise.all(Array.from({ length: 10 }, (_, i) => fileOf(dir, `f${i}`, randomBytes(1000))));
+    await reader.assemble([files[0]!]);
+    expect(reader.threadsStarted).toBe(1);
+    // The first thread runs and is idle: it takes the next alone, however many come after it.
+    await reader.assemble([files[1]!]);
+    expect(reader.threadsStarted).toBe(1);
+    // A burst while it runs: it is busy from the first body on, so one more starts, and no third while that one starts.
+    await Promise.all(files.map((file) => reader.assemble([file])));
+    expect(reader.threadsStarted).toBe(2);
+    for (let wave = 0; wave < 5; wave++) await Promise.all(files.map((file) => reader.assemble([file])));
+    expect(reader.threadsStarted).toBe(3);
+  });
+
   it('do not keep the process alive once idle', async () => {
     const dir = await tempDir();
     const file = await fileOf(dir, 'a', Buffer.from('abc'));

@@ -23,6 +23,8 @@ const SPARE_AT_MOST = 32;
 
 interface Thread {
   worker: Worker;
+  /** Until the thread runs (some 60 ms): requests wait in its outbox meanwhile. */
+  starting: boolean;
   pending: Map<number, { resolve: (assembled: Assembled) => void; reject: (error: Error) => void }>;
   /** Requests not yet posted: those of one turn of the event loop go in one message. */
   outbox: ReaderRequest[];
@@ -31,8 +33,9 @@ interface Thread {
 /**
  * Small requests are read, hashed and framed by threads of their own, with plain blocking reads
  * that hold up nothing else. On the event loop, each file took three thread-pool round trips
- * (open, read, close) and its hash, which cost more than sending it. The threads start at the
- * first body (a thread takes some 60 ms) and idle ones do not keep the process alive.
+ * (open, read, close) and its hash, which cost more than sending it. Threads start as bodies
+ * wait for them, one at a time (a thread takes some 60 ms and 8 MB), and idle ones do not keep
+ * the process alive.
  */
 export class ReaderThreads implements BodyReader {
   private readonly threads: Thread[] = [];
@@ -40,14 +43,19 @@ export class ReaderThreads implements BodyReader {
   private spare: ArrayBuffer[] = [];
   private nextId = 0;
   private closed = false;
+  private started = 0;
 
-  /** `count` threads (readerThreadCount gives a run's), started as bodies need them. */
+  /** At most `count` threads (readerThreadCount gives a run's), started as bodies need them. */
   constructor(private readonly count: number) {}
+
+  /** Threads started so far, those since stopped included. */
+  get threadsStarted(): number {
+    return this.started;
+  }
 
   assemble(pieces: readonly Piece[]): Promise<Assembled> {
     if (this.closed) return Promise.reject(new Error('the file reader was closed'));
-    while (this.threads.length < this.count) this.threads.push(this.startThread());
-    const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const thread = this.threadFor();
     const id = this.nextId++;
     if (thread.pending.size === 0) thread.worker.ref();
     return new Promise((resolve, reject) => {
@@ -65,6 +73,22 @@ export class ReaderThreads implements BodyReader {
     const memory = body.buffer;
     if (!(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory)) return; // handed over already
     if (this.spare.length < SPARE_AT_MOST && this.threads.some((thread) => thread.pending.size > 0)) this.spare.push(memory);
+  }
+
+  /**
+   * The thread to read the next body: an idle one; else, while below `count`, a new one, but only
+   * once every thread is running and busy, so a burst of bodies does not start a thread each;
+   * else the least busy.
+   */
+  private threadFor(): Thread {
+    const idle = this.threads.find((thread) => thread.pending.size === 0 && !thread.starting);
+    if (idle) return idle;
+    if (this.threads.length < this.count && !this.threads.some((thread) => thread.starting)) {
+      const thread = this.startThread();
+      this.threads.push(thread);
+      return thread;
+    }
+    return this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   }
 
   close(): Promise<void> {
@@ -95,8 +119,11 @@ export class ReaderThreads implements BodyReader {
   private startThread(): Thread {
     // No flags of the process's own (such as --input-type of an -e script): the thread needs none.
     const worker = new Worker(WORKER_MODULE, { execArgv: [] });
-    const thread: Thread = { worker, pending: new Map(), outbox: [] };
+    this.started++;
+    const thread: Thread = { worker, starting: true, pending: new Map(), outbox: [] };
+    worker.once('online', () => (thread.starting = false));
     worker.on('message', (replies: ReaderReply[]) => {
+      thread.starting = false; // a reply says it runs, whichever of the two is heard first
       for (const reply of replies) {
         const waiting = thread.pending.get(reply.id);
         thread.pending.delete(reply.id);

@@ -185,10 +185,20 @@ class Transfer {
     this.unfinished = this.unfinished.concat(this.scheduler.stop()); // not push(...): thousands may wait for a retry
   }
 
-  /** One job's turn: its body, a start slot, the write-ahead record, the attempt, and what comes of it. */
+  /** One job's turn: its URL and body, a start slot, the write-ahead record, the attempt, and what comes of it. */
   private async handle(job: Job): Promise<void> {
     const { prepared } = job;
     delete job.prepared; // a retry reads its files again
+    // Everything that can fail for the request's own sake comes before the write-ahead record: a
+    // request that cannot be made fails its files, and no record says it may have been stored.
+    let url: string;
+    try {
+      const first = job.files[0]!;
+      url = mediaUrl(this.settings.apiRoot, this.settings.org, first.entityId, first.object);
+    } catch (error) {
+      prepared?.then((body) => body.destroy(), () => {});
+      return this.outcomes.failed(job, { status: null, errorCode: 'invalid_request', message: `cannot make the request: ${(error as Error).message}` });
+    }
     let body: RequestBody;
     try {
       // Built before a start slot is taken: a file that fails costs neither a request nor a slot.
@@ -214,13 +224,11 @@ class Transfer {
     }
     job.attempts++;
     for (const file of job.files) this.parts.sink.event({ event: 'attempt', path: file.path, ...target(file), attempt: job.attempts });
-    await this.send(job, body);
+    await this.send(job, url, body);
   }
 
-  private async send(job: Job, body: RequestBody): Promise<void> {
+  private async send(job: Job, url: string, body: RequestBody): Promise<void> {
     const { settings, parts, outcomes } = this;
-    const first = job.files[0]!;
-    const url = mediaUrl(settings.apiRoot, settings.org, first.entityId, first.object);
     const result = await attempt(body, url, { ...parts, redact: settings.redact, timeoutMs: settings.timeoutMs }, this.requestSignal);
     if ('fileError' in result) {
       this.flow.release({ throttled: false });

@@ -25,7 +25,8 @@ export class FlowControl {
   private rate: number;
   private concurrency: number;
   private inFlight = 0;
-  private nextStart = 0;
+  /** No start planned yet: the first one's interval counts from when it starts, however long the interval (time 0 is not a planned slot). */
+  private nextStart = -Infinity;
   private pausedUntil = 0;
   private lastDecrease = -Infinity;
   private successesSinceGrowth = 0;
