@@ -31,6 +31,21 @@ export default defineConfig(
     },
   },
   {
+    // Text leaves the program through src/cli/output.ts alone, which makes every line safe for a
+    // terminal and takes the run's secrets out: nothing else may write to stdout or stderr.
+    files: ['src/**/*.ts'],
+    // The process entries hand the process's streams to an Output.
+    ignores: ['src/cli/main.ts', 'src/demo.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'stdout', message: 'write through the Output of src/cli/output.ts' },
+        { object: 'process', property: 'stderr', message: 'write through the Output of src/cli/output.ts' },
+        { object: 'console', message: 'write through the Output of src/cli/output.ts' },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // vitest types its asymmetric matchers (expect.any, expect.stringMatching, …) as any, and the tests put them in object literals.

@@ -3,13 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Output } from './cli/output.js';
 import { startSandbox } from './sandbox/server.js';
 
 // `npm run demo`: the local sandbox, the real CLI uploading fixtures/, then what the sandbox stored.
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sandbox = await startSandbox({ org: 'demo' });
 const args = ['upload', 'fixtures', '--org', 'demo', '--base-url', sandbox.url, '--entity', 'demo-customer-1'];
-console.log(`Local Unit21 sandbox at ${sandbox.url}\n\n$ u21-media ${args.join(' ')}`);
+const out = new Output('stdout', process.stdout);
+out.lines(`Local Unit21 sandbox at ${sandbox.url}\n\n$ u21-media ${args.join(' ')}\n`);
 
 // The sandbox listens on a new port each time: its journal would be a new file in the user's state folder per demo.
 const stateHome = await mkdtemp(join(tmpdir(), 'u21-media-demo-'));
@@ -22,11 +24,11 @@ const code = await new Promise<number>((resolve) => {
   child.on('close', (exitCode) => resolve(exitCode ?? 1));
 });
 
-console.log(`\nThe sandbox stored ${sandbox.stored.length} media on entity demo-customer-1:`);
+out.lines(`\nThe sandbox stored ${sandbox.stored.length} media on entity demo-customer-1:\n`);
 const width = Math.max(...sandbox.stored.map((m) => m.name.length));
 for (const m of [...sandbox.stored].sort((a, b) => a.name.localeCompare(b.name))) {
   const custom = m.customData ? `  ${JSON.stringify(m.customData)}` : '';
-  console.log(`  ${m.name.padEnd(width)}  ${(m.mediaType ?? '(no media_type)').padEnd(27)}  ${String(m.bytes).padStart(5)} B  sha256 ${m.sha256.slice(0, 12)}…${custom}`);
+  out.line(`  ${m.name.padEnd(width)}  ${(m.mediaType ?? '(no media_type)').padEnd(27)}  ${String(m.bytes).padStart(5)} B  sha256 ${m.sha256.slice(0, 12)}…${custom}`);
 }
 await sandbox.close();
 await rm(stateHome, { recursive: true, force: true });

@@ -3,13 +3,40 @@ import { InputError, SetupError, U21MediaError, type Problem } from '../core/err
 import { emptyTally } from '../core/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io, OutputMode } from './io.js';
+import { Output, OutputError, type Stream } from './output.js';
 import { createProgram } from './program.js';
 import { typesText } from './types-command.js';
 import { readVersion } from './version.js';
 
 
+/** The streams, environment and folder the CLI runs with: the process's own, or a test's. */
+export interface Streams {
+  stdout: Stream;
+  stderr: Stream;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
-export async function run(args: readonly string[], io: Io): Promise<number> {
+export async function run(args: readonly string[], streams: Streams): Promise<number> {
+  // Every command writes through these two alone: what leaves the program is made safe there.
+  const io: Io = { out: new Output('stdout', streams.stdout), err: new Output('stderr', streams.stderr), env: streams.env, cwd: streams.cwd };
+  const code = await runCommand(args, io);
+  io.out.flush();
+  // A write's failure is told a moment after the write.
+  await new Promise((resolve) => setImmediate(resolve));
+  return outputFailed(io, code);
+}
+
+/** A command whose results could not all be written (stdout on a full disk) did not end cleanly, and says so on stderr. */
+function outputFailed(io: Io, code: number): number {
+  const failure = io.out.failure;
+  if (!failure || code !== EXIT.ok) return code;
+  io.err.line(`u21-media: error: cannot write stdout (${failure.code ?? 'EIO'}); what the command printed there is incomplete`);
+  return EXIT.someFailed;
+}
+
+async function runCommand(args: readonly string[], io: Io): Promise<number> {
   let exitCode: number = EXIT.ok;
   // Until the settings say otherwise (a config file may ask for JSON), what the arguments say.
   const mode: OutputMode = { json: args.includes('--json'), dryRun: args.includes('--dry-run') };
@@ -24,12 +51,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       },
       sandbox: async (flags) => (await import('./sandbox-command.js')).runSandbox(flags, io),
       types: () => {
-        io.stdout.write(typesText());
+        io.out.lines(typesText());
         return Promise.resolve(EXIT.ok);
       },
     },
     (code) => (exitCode = code),
-    { writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) },
+    { writeOut: (text) => io.out.lines(text), writeErr: (text) => io.err.lines(text) },
   );
   try {
     await program.parseAsync([...args], { from: 'user' });
@@ -43,20 +70,26 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
 
 /** The one place that turns errors into messages; their exit code comes from exitCodeOf. */
 function reportError(error: unknown, io: Io): number {
-  const say = (e: U21MediaError) => io.stderr.write(`u21-media: error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+  const say = (e: U21MediaError) => {
+    io.err.line(`u21-media: error: ${e.message}`);
+    if (e.hint) io.err.line(`  hint: ${e.hint}`);
+  };
   if (error instanceof CommanderError) {
     // Help and version exit through here; usage errors are already printed.
   } else if (error instanceof InputError) {
-    for (const line of problemLines(error.problems)) io.stderr.write(`${line}\n`);
-    io.stderr.write(`u21-media: error: ${error.problems.length} invalid input${error.problems.length === 1 ? '' : 's'}; nothing was sent\n  hint: ${error.hint}\n`);
+    for (const line of problemLines(error.problems)) io.err.line(line);
+    io.err.line(`u21-media: error: ${error.problems.length} invalid input${error.problems.length === 1 ? '' : 's'}; nothing was sent`);
+    io.err.line(`  hint: ${error.hint}`);
   } else if (error instanceof SetupError) {
     error.errors.forEach(say);
-    io.stderr.write(`u21-media: ${error.errors.length} problems to fix before anything can be sent\n`);
+    io.err.line(`u21-media: ${error.errors.length} problems to fix before anything can be sent`);
   } else if (error instanceof U21MediaError) {
     say(error);
+  } else if (error instanceof OutputError) {
+    io.err.line(`u21-media: error: cannot write ${error.path} (${error.code}: ${error.message.replace(/^[A-Z]+: /, '')}); the command stopped`);
   } else {
     const err = error as Error;
-    io.stderr.write(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
+    io.err.lines(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
   }
   return exitCodeOf({ error });
 }
@@ -89,5 +122,6 @@ function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
   const summary = mode.dryRun
     ? { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0 }
     : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
-  io.stdout.write(`${JSON.stringify({ event: 'error', code: EXIT.badInput, problems })}\n${JSON.stringify(summary)}\n`);
+  io.out.json({ event: 'error', code: EXIT.badInput, problems });
+  io.out.json(summary);
 }

@@ -1,4 +1,5 @@
 import { UPLOAD_OPTIONS } from '../core/options.js';
+import { maskUserInfo } from '../core/proxy.js';
 
 /** One option as typed: its flag, the option's key, and its value when it takes one. */
 interface Typed {
@@ -36,14 +37,11 @@ export function splitArgs(args: readonly string[]): { options: Typed[]; paths: s
   return { options, paths };
 }
 
-/** A URL's user-info masked, in any text: `http://user:pass@proxy` → `http://***@proxy`. */
-export const maskCredentials = (text: string) => text.replace(/(\/\/)[^/@\s]*@/g, '$1***@');
-
 /** A word as a POSIX shell reads it back: bare when safe, else in single quotes. */
 export const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 /** The command line as typed, for the report's header: any URL's credentials (a proxy's) masked. */
-export const shownCommandLine = (args: readonly string[]) => ['u21-media', ...args].map((word) => shellWord(maskCredentials(word))).join(' ');
+export const shownCommandLine = (args: readonly string[]) => ['u21-media', ...args].map((word) => shellWord(maskUserInfo(word))).join(' ');
 
 // Options the report replaces (it names the files and entities) or a retry must not repeat:
 // a shard's report holds only its shard's files already.
@@ -79,7 +77,7 @@ export function retryCommand(
   }
   for (const option of options) {
     if (option.key !== undefined && NOT_REPEATED.has(option.key)) continue;
-    if (option.key === 'proxy' && option.value !== undefined && maskCredentials(option.value) !== option.value) {
+    if (option.key === 'proxy' && option.value !== undefined && maskUserInfo(option.value) !== option.value) {
       proxyLeftOut = true;
       continue;
     }
@@ -88,5 +86,5 @@ export function retryCommand(
     words.push(option.flag, ...(value === undefined ? [] : [value]));
   }
   words.push('--report', nextReportName(run.report));
-  return { command: words.map(shellWord).join(' '), proxyLeftOut };
+  return { command: words.map((word) => shellWord(maskUserInfo(word))).join(' '), proxyLeftOut };
 }

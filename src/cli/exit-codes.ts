@@ -27,7 +27,8 @@ export function exitCodeOf(outcome: Outcome): ExitCode {
     const { error } = outcome;
     // Help and version end through a CommanderError with code 0; usage errors through another.
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-    // Usage, config and input errors are found before anything is sent; any other is a bug.
+    // Usage, config and input errors are found before anything is sent; any other (stdout that
+    // cannot be written, a bug) is a failure.
     return error instanceof U21MediaError ? EXIT.badInput : EXIT.someFailed;
   }
   if (outcome.stopped === 'auth') return EXIT.keyRefused;

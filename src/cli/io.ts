@@ -1,9 +1,9 @@
-import type { Writable } from 'node:stream';
+import type { Output } from './output.js';
 
-/** The outside world a command sees; tests pass their own. */
+/** What a command sees of the outside world: its two outputs (see output.ts), its environment and folder. */
 export interface Io {
-  stdout: Writable;
-  stderr: Writable;
+  out: Output;
+  err: Output;
   env: NodeJS.ProcessEnv;
   cwd: string;
 }

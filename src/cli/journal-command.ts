@@ -10,7 +10,6 @@ import { JournalLock } from '../core/journal-lock.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
 import { formatBytes, plural } from './format.js';
 import type { Io } from './io.js';
-import { printable } from './render/style.js';
 import { resolveSettings } from './settings.js';
 
 /** How `journal show` and `journal forget` are told which journal: a path, or the run's own settings. */
@@ -22,7 +21,7 @@ export interface JournalFlags {
   run?: string;
 }
 
-const write = (io: Io, line: string) => io.stdout.write(`${printable(line)}\n`);
+const write = (io: Io, line: string) => io.out.line(line);
 
 /** `u21-media journal list`: the default journals in the state folder, newest first. */
 export async function runJournalList(io: Io): Promise<number> {
@@ -67,7 +66,7 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
       write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${run.uploaded} uploaded${run.failed ? `, ${run.failed} failed` : ''}`);
     }
   }
-  if (unusable > 0) io.stderr.write(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped\n`);
+  if (unusable > 0) io.err.line(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped`);
   return 0;
 }
 

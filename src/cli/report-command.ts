@@ -19,10 +19,11 @@ export async function runReportMerge(files: string[], output: string | undefined
   const totals = `${rows.length} files from ${files.length} reports: ${count('uploaded')} uploaded, ${count('failed')} failed, ${count('skipped')} skipped`;
   if (output) {
     await writeReport(resolve(io.cwd, output), rows);
-    io.stdout.write(`${totals}\nwritten to ${output}\n`);
+    io.out.line(totals);
+    io.out.line(`written to ${output}`);
   } else {
-    io.stdout.write(`${JSON.stringify(rows, null, 0)}\n`);
-    io.stderr.write(`${totals}\n`);
+    io.out.json(rows);
+    io.err.line(totals);
   }
   return exitCodeOf({ failed: count('failed') });
 }

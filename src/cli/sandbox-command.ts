@@ -53,13 +53,13 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     faults,
     ...(flags.strictMediaTypes && { strictMediaTypes: true }),
     ...(dir && { dir }),
-    onRequest: (r, ms) => io.stdout.write(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms\n`),
+    onRequest: (r, ms) => io.out.line(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms`),
   }).catch((error: NodeJS.ErrnoException) => {
     throw new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message})`, 'pick another --port, or 0 for a free one');
   });
 
   const loopback = isLoopback(new URL(sandbox.url));
-  io.stderr.write(
+  io.err.lines(
     [
       `Local Unit21 media API at ${sandbox.url}`,
       `  org       ${sandbox.org}`,
@@ -85,6 +85,6 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     process.on('SIGTERM', stop);
   });
   await sandbox.close();
-  io.stderr.write(`Stopped; ${sandbox.stored.length} media stored.\n`);
+  io.err.line(`Stopped; ${sandbox.stored.length} media stored.`);
   return EXIT.ok;
 }

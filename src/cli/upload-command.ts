@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { plan, upload } from '../index.js';
 import { parseShard, shardFileName, type Shard } from '../core/shard.js';
 import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
-import { proxyFor } from '../core/proxy.js';
+import { proxyFor, proxySecrets } from '../core/proxy.js';
+import { createRedactor, type Redact } from '../core/redact.js';
 import { SetupError, U21MediaError, UsageError } from '../core/errors.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
 import { checkedTarget } from '../core/inputs.js';
@@ -13,7 +14,6 @@ import { retryCommand, shownCommandLine } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
 import { createRenderer } from './render/index.js';
-import { printable } from './render/style.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io, OutputMode } from './io.js';
 
@@ -58,6 +58,10 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const { apiRoot, org, apiKey } = await checkSetup(settings, common, io);
   const given = settings.proxy !== undefined ? { url: settings.proxy, origin: settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`, fromFlag: settings.sources.proxy === 'flag' } : undefined;
   const proxy = proxyFor(apiRoot, io.env, given);
+  // From here no line shows the key or a proxy's credentials, whatever echoes them.
+  const secrets = secretsOf(apiKey?.key, [settings.proxy, ...PROXY_VARIABLES.map((name) => io.env[name])]);
+  io.out.hide(secrets);
+  io.err.hide(secrets);
   // Said before anything else: a config file found by searching can change where uploads go,
   // and what it set is said even with --quiet (a file that came with a clone may set --quiet).
   const foundSets = settings.configFound ? setByConfig(settings) : [];
@@ -65,10 +69,10 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     const sets = foundSets.length > 0 ? ` (found by searching; it sets ${foundSets.join(', ')})` : settings.configFound ? ' (found by searching; flags and the environment override all it sets)' : '';
     const config = settings.configPath ? `config ${settings.configPath}${sets}` : 'no config file';
     const via = proxy ? ` · via proxy ${proxy.shown}` : '';
-    io.stderr.write(`${printable(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`)}\n`);
+    io.err.line(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`);
   }
 
-  const render = await createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.stdout, stderr: io.stderr, env: io.env });
+  const render = await createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.out, stderr: io.err, env: io.env });
   if (settings.dryRun) {
     try {
       const summary = await plan({ ...common, onEvent: render.event });
@@ -165,7 +169,10 @@ async function checkSetup(settings: UploadSettings, target: PlanOptions, io: Io)
 // After the first Ctrl-C, uploads in flight get this long to finish before they are cut.
 const MAX_DRAIN_S = 30;
 
-/** First SIGINT/SIGTERM drains (no new uploads; in-flight ones finish, bounded), the second aborts. */
+/**
+ * The first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session) drains: no new
+ * uploads, those in flight finish (bounded); the second aborts them.
+ */
 function interruptHandler(io: Io, timeoutS: number) {
   const drain = new AbortController();
   const force = new AbortController();
@@ -173,36 +180,42 @@ function interruptHandler(io: Io, timeoutS: number) {
   const onSignal = (name: NodeJS.Signals) => {
     if (!drain.signal.aborted) {
       const again = name === 'SIGINT' ? 'press Ctrl-C again' : `send ${name} again`;
-      io.stderr.write(`\n${name}: finishing the uploads in flight, starting no more (${again} to abort them)\n`);
+      io.err.line('');
+      io.err.line(`${name}: finishing the uploads in flight, starting no more (${again} to abort them)`);
       drain.abort();
       forceTimer = setTimeout(() => force.abort(), Math.min(timeoutS, MAX_DRAIN_S) * 1000);
       forceTimer.unref();
     } else if (!force.signal.aborted) {
-      io.stderr.write(`${name}: aborting the uploads in flight\n`);
+      io.err.line(`${name}: aborting the uploads in flight`);
       force.abort();
     }
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, which the run handles as a full
+  // disk; the signal that comes with it must not end the run.
+  const ignore = () => {};
+  for (const signal of INTERRUPTS) process.on(signal, onSignal);
+  process.on('SIGXFSZ', ignore);
   return {
     drain: drain.signal,
     force: force.signal,
     dispose: () => {
       clearTimeout(forceTimer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of INTERRUPTS) process.off(signal, onSignal);
+      process.off('SIGXFSZ', ignore);
     },
   };
 }
 
+const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** What the summary alone does not say: why the run stopped, what was left, and what to do next. */
 function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: string, journal: string | undefined): void {
-  const hint = (line: string) => io.stderr.write(`  hint: ${line}\n`);
+  const hint = (line: string) => io.err.line(`  hint: ${line}`);
   // Said whatever else happened: the journal or report it names is incomplete.
   if (summary.write_error) {
     const { path, code, message } = summary.write_error;
     const after = summary.stopped === 'write-failed' ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'its last records may be missing';
-    io.stderr.write(`${printable(`u21-media: error: cannot write ${path} (${code}: ${message.replace(/^[A-Z]+: /, '')}); ${after}`)}\n`);
+    io.err.line(`u21-media: error: cannot write ${path} (${code}: ${message.replace(/^[A-Z]+: /, '')}); ${after}`);
     hint(
       journal && path !== journal
         ? `make room (or fix it), then run the same command again to resume from ${journal}`
@@ -213,7 +226,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
   }
   if (summary.stopped === 'auth') {
     const unsent = summary.not_sent > 0 ? ` (${plural(summary.not_sent, 'file')} not sent)` : '';
-    io.stderr.write(`u21-media: error: the API refused the key; the run stopped${unsent}\n`);
+    io.err.line(`u21-media: error: the API refused the key; the run stopped${unsent}`);
     hint(`check the key from ${keySource}, and that it has access to org "${org}"`);
     return;
   }
@@ -222,7 +235,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     return;
   }
   if (summary.stopped === 'interrupted') {
-    io.stderr.write(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent\n`);
+    io.err.line(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent`);
     hint(
       journal
         ? `run the same command again to resume; files recorded in ${journal} are skipped`
@@ -231,10 +244,10 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     return;
   }
   if (summary.stopped === 'fail-fast') {
-    io.stderr.write(`u21-media: stopped after the first failure (--fail-fast); ${summary.not_sent} files not sent\n`);
+    io.err.line(`u21-media: stopped after the first failure (--fail-fast); ${summary.not_sent} files not sent`);
   }
   if (summary.unknown_outcome > 0) {
-    io.stderr.write(`u21-media: ${plural(summary.unknown_outcome, 'file')} sent by an earlier run without an answer ${summary.unknown_outcome === 1 ? 'was' : 'were'} not sent again (--no-resend-unknown)\n`);
+    io.err.line(`u21-media: ${plural(summary.unknown_outcome, 'file')} sent by an earlier run without an answer ${summary.unknown_outcome === 1 ? 'was' : 'were'} not sent again (--no-resend-unknown)`);
     hint('check those files on their entities (see the skipped unknown_outcome lines), then run without --no-resend-unknown to send them flagged');
   }
   linksHint(summary.link_outside, io);
@@ -246,15 +259,15 @@ function networkStop(summary: UploadSummary, io: Io): void {
   const cause = summary.stop_cause ? ` (${summary.stop_cause.error_code}: ${summary.stop_cause.message})` : '';
   const unsent = `the run stopped (${plural(summary.not_sent, 'file')} not sent)`;
   if (summary.stopped === 'certificate') {
-    io.stderr.write(`${printable(`u21-media: error: the TLS certificate of ${host} is not trusted${cause}; ${unsent}`)}\n`);
+    io.err.line(`u21-media: error: the TLS certificate of ${host} is not trusted${cause}; ${unsent}`);
     // Node 22.15 / 23.8 and later can trust the system's store, where a company's CA is often installed.
     const systemCa = process.allowedNodeEnvironmentFlags.has('--use-system-ca') ? ', or trust the system store with NODE_OPTIONS=--use-system-ca (or NODE_USE_SYSTEM_CA=1)' : '';
-    io.stderr.write(`  hint: if a proxy or gateway on your network re-signs TLS, point NODE_EXTRA_CA_CERTS at its CA certificate (a PEM file)${systemCa}\n`);
+    io.err.line(`  hint: if a proxy or gateway on your network re-signs TLS, point NODE_EXTRA_CA_CERTS at its CA certificate (a PEM file)${systemCa}`);
     return;
   }
   const where = summary.proxy ? `${host} through the proxy ${summary.proxy}` : summary.host;
-  io.stderr.write(`${printable(`u21-media: error: cannot reach ${where}${cause}; no request got an answer, so ${unsent}`)}\n`);
-  io.stderr.write(`  hint: ${summary.proxy ? 'check the proxy URL (--proxy, HTTPS_PROXY) and that it is up' : 'check --env / --base-url and the network; behind a proxy, set HTTPS_PROXY or pass --proxy <url>'}\n`);
+  io.err.line(`u21-media: error: cannot reach ${where}${cause}; no request got an answer, so ${unsent}`);
+  io.err.line(`  hint: ${summary.proxy ? 'check the proxy URL (--proxy, HTTPS_PROXY) and that it is up' : 'check --env / --base-url and the network; behind a proxy, set HTTPS_PROXY or pass --proxy <url>'}`);
 }
 
 /**
@@ -268,7 +281,8 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
   if (run.report === undefined && run.resumable && summary.failed === 0) return;
   const which = [summary.failed > 0 && `${summary.failed} failed`, summary.not_sent > 0 && `${summary.not_sent} not sent`].filter(Boolean).join(', ');
   if (run.report === undefined) {
-    io.stderr.write(`u21-media: ${plural(count, 'file')} to retry (${which})\n  hint: add --report <file> to get a report to retry from (u21-media upload --retry-failed <file>)\n`);
+    io.err.line(`u21-media: ${plural(count, 'file')} to retry (${which})`);
+    io.err.line('  hint: add --report <file> to get a report to retry from (u21-media upload --retry-failed <file>)');
     return;
   }
   // A report that could not be written whole cannot say which files to retry.
@@ -279,14 +293,32 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
     host: { ...(run.env !== undefined && { env: run.env }), ...(run.baseUrl !== undefined && { baseUrl: run.baseUrl }) },
     ...(run.journal !== undefined && { journal: run.journal }),
   });
-  io.stderr.write(`${printable(`u21-media: to retry the ${plural(count, 'file')} (${which}), run from this folder:`)}\n  ${printable(command)}\n`);
-  if (proxyLeftOut) io.stderr.write('  hint: the proxy is left out because it holds credentials: set HTTPS_PROXY to it first\n');
+  io.err.line(`u21-media: to retry the ${plural(count, 'file')} (${which}), run from this folder:`);
+  io.err.line(`  ${command}`);
+  if (proxyLeftOut) io.err.line('  hint: the proxy is left out because it holds credentials: set HTTPS_PROXY to it first');
 }
 
 /** Links out of the folder were left: the run is not clean until someone decides about them. */
 function linksHint(count: number, io: Io) {
   if (count === 0) return;
-  io.stderr.write(`u21-media: ${plural(count, 'link')} out of the folder ${count === 1 ? 'was' : 'were'} not followed (see the skipped link_outside lines)\n  hint: pass --follow-links if they should be uploaded, or remove them\n`);
+  io.err.line(`u21-media: ${plural(count, 'link')} out of the folder ${count === 1 ? 'was' : 'were'} not followed (see the skipped link_outside lines)`);
+  io.err.line('  hint: pass --follow-links if they should be uploaded, or remove them');
+}
+
+const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'];
+
+/** The run's secrets, for every line it prints: the key, and the credentials of each proxy it may go through. */
+function secretsOf(apiKey: string | undefined, proxies: ReadonlyArray<string | false | undefined>): Redact {
+  const credentials = proxies.flatMap((raw) => {
+    if (typeof raw !== 'string') return [];
+    try {
+      return proxySecrets(new URL(raw.trim()));
+    } catch {
+      return []; // refused as a bad URL before anything is sent
+    }
+  });
+  // A secret of a few characters (a test key such as "k") would blank every line that holds them.
+  return createRedactor(...[apiKey ?? '', ...credentials].filter((secret) => secret.length >= 4));
 }
 
 /** What the config file decided for this run, as `key=value` (flags and the environment win over it). */

@@ -6,6 +6,8 @@ import { boundedLines } from './lines.js';
 import { linkedObject, type LinkedObject } from './route.js';
 import { DiskTable } from './disk-table.js';
 import { JournalIndex, recordKey } from './journal-index.js';
+import { openForAppend } from './writable-file.js';
+import { safeJson } from './safe-text.js';
 
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {
@@ -88,7 +90,7 @@ export class Journal {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    journal.fd = openSync(path, 'a');
+    journal.fd = openForAppend(path, '--journal');
     if (stats && !stats.isFile()) return journal;
     if (stats) journal.endWithNewline();
     const read = (index: JournalIndex) => journal.readInto(index);
@@ -141,7 +143,7 @@ export class Journal {
   /** Appends records in one write; throws the file system's error (a full disk), for the caller to stop on. */
   record(...records: JournalRecord[]): void {
     if (this.fd === undefined) return;
-    const text = Buffer.from(`${this.torn ? '\n' : ''}${records.map((r) => `${JSON.stringify(r)}\n`).join('')}`);
+    const text = Buffer.from(`${this.torn ? '\n' : ''}${records.map((r) => `${safeJson(r)}\n`).join('')}`);
     this.torn = true; // until the write is known to be whole
     writeWhole(this.fd, text);
     this.torn = false;

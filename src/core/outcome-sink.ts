@@ -37,10 +37,18 @@ export class OutcomeSink {
     this.event(event, file);
   }
 
-  /** An event for the report (with what is known of its file) and the caller. */
+  /**
+   * An event for the report (with what is known of its file) and the caller. A caller whose
+   * handler throws (the CLI's, once stdout cannot be written) stops the run as a report that
+   * cannot be written does: the run's outcomes still reach the journal and the report.
+   */
   event(event: UploadEvent, file?: PlannedFile): void {
     this.parts.report?.add(event, file); // takes nothing more once its stream failed
-    this.parts.onEvent?.(event);
+    try {
+      this.parts.onEvent?.(event);
+    } catch (error) {
+      this.fail(error as NodeJS.ErrnoException, (error as { path?: unknown }).path === undefined ? 'the onEvent handler' : String((error as { path: unknown }).path));
+    }
   }
 
   /** Calls `stop` at the first write that fails, or at once if one failed already (the report's stream fails asynchronously). */

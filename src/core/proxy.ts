@@ -31,7 +31,7 @@ export function checkProxyUrl(raw: string, origin: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new UsageError(`${origin}: "${maskedText(raw)}" is not a URL`, 'give the proxy as a URL such as http://proxy.example.com:3128');
+    throw new UsageError(`${origin}: "${maskUserInfo(raw)}" is not a URL`, 'give the proxy as a URL such as http://proxy.example.com:3128');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${origin}: unsupported proxy protocol "${url.protocol}"`, 'only HTTP CONNECT proxies are supported: give an http:// or https:// URL');
@@ -124,5 +124,28 @@ function variable(env: NodeJS.ProcessEnv, lower: string): { name: string; value:
   return undefined;
 }
 
-/** A text that failed to parse as a URL may still hold `user:pass@`: masked before it is echoed. */
-const maskedText = (raw: string) => raw.replace(/\/\/[^/@]*@/, '//***@').replace(/^[^/@]*@/, '***@');
+/**
+ * A word with a URL's user-info masked (`http://user:pass@proxy` → `http://***@proxy`, also as
+ * `--proxy=http://…`), found by parsing the URL as the tool itself does: a password holding a
+ * space, an `@` or a `/` is masked whole. A word that does not parse but may hold user-info is
+ * masked up to its last `@`.
+ */
+export function maskUserInfo(word: string): string {
+  const option = /^--[\w-]+=/.exec(word)?.[0] ?? '';
+  const value = word.slice(option.length);
+  let url: URL | undefined;
+  try {
+    url = value.includes('://') ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url && (url.username !== '' || url.password !== '')) {
+    const path = url.pathname === '/' && !value.endsWith('/') ? '' : url.pathname;
+    return `${option}${url.protocol}//***@${url.host}${path}${url.search}${url.hash}`;
+  }
+  if (url) return word;
+  const at = value.lastIndexOf('@');
+  if (at === -1) return word;
+  const start = value.includes('://') ? value.indexOf('://') + 3 : 0;
+  return at >= start ? `${option}${value.slice(0, start)}***${value.slice(at)}` : word;
+}

@@ -1,7 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { csvCellSafe, csvCellText, safeJson } from './safe-text.js';
+import { openToWrite } from './writable-file.js';
 import { parseCsv } from './csv.js';
-import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { extname } from 'node:path';
 import { UsageError } from './errors.js';
@@ -114,20 +115,24 @@ export interface ReportEnd {
 // reading a report back can take off exactly the quote added.
 const FORMULA_START = /^[=+\-@\t\r']/;
 
+/**
+ * A report cell: characters that act on a terminal escaped (so `cat report.csv` is safe, and
+ * the text reads back exactly), then guarded against formulas, then quoted as RFC 4180 says.
+ */
 const csvCell = (value: ReportRow[keyof ReportRow]): string => {
-  let text = value === null || value === undefined ? '' : Array.isArray(value) ? value.join(';') : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  let text = csvCellSafe(value === null || value === undefined ? '' : Array.isArray(value) ? value.join(';') : typeof value === 'object' ? JSON.stringify(value) : String(value));
   if (FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
-/** A CSV cell as it was before csvCell guarded it. */
-export const fromCsvCell = (text: string) => (text.length > 1 && text[0] === "'" && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text);
+/** A CSV cell as it was before csvCell guarded and escaped it. */
+export const fromCsvCell = (cell: string) => csvCellText(cell.length > 1 && cell[0] === "'" && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell);
 
 /** How the CSV report's first line starts: a reader (or `--manifest`) knows the file by it. */
 export const CSV_REPORT_MARK = '# u21-media report';
 
 /** The CSV report's first line: where the run went, as a comment a reader of the report sees first. */
-const csvHeaderLine = (h: ReportHeader) => `${CSV_REPORT_MARK} · run ${h.run_id} · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`.replace(/[\r\n]/g, ' ');
+const csvHeaderLine = (h: ReportHeader) => csvCellSafe(`${CSV_REPORT_MARK} · run ${h.run_id} · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`);
 
 /** The CSV report's meta file, beside it: `report.csv` → `report.csv.meta.json`. */
 export const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
@@ -154,12 +159,11 @@ export class ReportWriter {
   static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, mayChange = false): Promise<ReportWriter> {
     const ext = extname(path).toLowerCase();
     if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
-    const out = createWriteStream(path);
-    await once(out, 'open');
+    const out = createWriteStream(path, { fd: await openToWrite(path, '--report') });
     const columns = mayChange ? [...REPORT_COLUMNS, ...CHANGE_COLUMNS] : REPORT_COLUMNS;
     const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError, columns);
     out.on('error', (error: NodeJS.ErrnoException) => writer.failed(Object.assign(error, { path })));
-    if (writer.format === 'json') out.write(header ? `[\n${JSON.stringify({ run: header })}` : '[');
+    if (writer.format === 'json') out.write(header ? `[\n${safeJson({ run: header })}` : '[');
     else out.write(`${header ? `${csvHeaderLine(header)}\n` : ''}${columns.join(',')}\n`);
     if (header) writer.rows++;
     // Written at once too: a run killed before its end still leaves what it was.
@@ -176,7 +180,7 @@ export class ReportWriter {
 
   addRow(row: ReportRow): void {
     if (this.error) return;
-    if (this.format === 'json') this.out.write(`${this.rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
+    if (this.format === 'json') this.out.write(`${this.rows === 0 ? '\n' : ',\n'}${safeJson(row)}`);
     else this.out.write(`${this.columns.map((c) => csvCell(row[c] ?? null)).join(',')}\n`);
     this.rows++;
   }
@@ -184,7 +188,7 @@ export class ReportWriter {
   /** Ends the report, with how the run ended when it has a header; a write error on the way is told to onError, not thrown. */
   async close(totals?: Record<string, unknown>): Promise<void> {
     const end: ReportEnd = { ended: new Date(this.now()).toISOString(), totals: totals ?? null };
-    if (!this.error && this.format === 'json') this.out.write(`${this.header ? `,\n${JSON.stringify({ run_end: end })}` : ''}\n]\n`);
+    if (!this.error && this.format === 'json') this.out.write(`${this.header ? `,\n${safeJson({ run_end: end })}` : ''}\n]\n`);
     this.out.end();
     await finished(this.out).catch(() => {});
     if (this.header && this.format === 'csv' && !this.error) await this.writeMeta({ ...this.header, ...end });
@@ -192,7 +196,12 @@ export class ReportWriter {
 
   private async writeMeta(meta: object): Promise<void> {
     const path = metaPathOf(this.path);
-    await writeFile(path, `${JSON.stringify(meta, null, 2)}\n`).catch((error: NodeJS.ErrnoException) => this.failed(Object.assign(error, { path })));
+    try {
+      const file = await openToWrite(path, '--report');
+      await file.writeFile(`${safeJson(meta, 2)}\n`).finally(() => file.close());
+    } catch (error) {
+      this.failed(Object.assign(error as NodeJS.ErrnoException, { path }));
+    }
   }
 
   private failed(error: NodeJS.ErrnoException): void {

@@ -56,9 +56,9 @@ describe('text checks', () => {
     expect(() => metadataFrom({ custom_data: { deep: nested(40) } }, 'row')).toThrow(/^row custom_data is nested more than 32 levels deep/);
   });
 
-  it('refuse the org and a config rule’s media_type', () => {
+  it('refuse the org and a config rule’s media_type', async () => {
     expect(() => checkedOrg(`acme${LONE}`)).toThrow(/^--org "acme\\ud800" is not well-formed text/);
-    expect(() => compileRules([{ glob: '*.pdf', media_type: LONE }])).toThrow(/^conventions\[0\] "media_type" "\\ud800" is not well-formed text/);
+    await expect(compileRules([{ glob: '*.pdf', media_type: LONE }])).rejects.toThrow(/^conventions\[0\] "media_type" "\\ud800" is not well-formed text/);
   });
 });
 

@@ -4,7 +4,8 @@ import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
 import { formatBytes, formatDuration, perSecond, plural } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
-import { chalkFor, colorLevel, printable } from './style.js';
+import { shown } from '../../core/safe-text.js';
+import { chalkFor, colorLevel } from './style.js';
 
 // A CI log gets a progress line this often at most.
 const CI_PROGRESS_MS = 5_000;
@@ -39,13 +40,13 @@ const STATUS_HINTS: Readonly<Record<number, string>> = {
  */
 export async function createHumanRenderer(options: RenderOptions): Promise<Renderer> {
   // ora is loaded only for a terminal with a width: logs and pipes never draw a spinner.
-  const ora = options.stderr.isTTY && (options.stderr as { columns?: number }).columns && !options.quiet ? (await import('ora')).default : undefined;
+  const ora = options.stderr.isTTY && options.stderr.spinnerStream.columns && !options.quiet ? (await import('ora')).default : undefined;
   const { stdout, stderr, quiet, verbose } = options;
   const err = chalkFor(colorLevel(stderr, options.env, options.color));
   const out = chalkFor(colorLevel(stdout, options.env, options.color));
-  // Names and messages are made printable before colour is added around them.
-  const errLine = (text: string, paint: (t: string) => string = String) => stderr.write(`${paint(printable(text))}\n`);
-  const outLine = (text: string) => stdout.write(`${printable(text)}\n`);
+  // Names and messages are made safe by the output before colour is added around them.
+  const errLine = (text: string, paint: (t: string) => string = String) => stderr.line(text, paint);
+  const outLine = (text: string) => stdout.line(text);
 
   const progress = new Progress(Date.now());
   const hinted = new Set<number>();
@@ -57,8 +58,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     if (quiet || timer) return;
     // A terminal that reports no width would make ora redraw forever: it is treated as a log.
     if (ora) {
-      spinner = ora({ stream: stderr, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(progress.statusLine(Date.now()));
-      timer = setInterval(() => spinner && (spinner.text = progress.statusLine(Date.now())), SPINNER_REFRESH_MS);
+      spinner = ora({ stream: stderr.spinnerStream, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(shown(progress.statusLine(Date.now())));
+      timer = setInterval(() => spinner && (spinner.text = shown(progress.statusLine(Date.now()))), SPINNER_REFRESH_MS);
     } else {
       timer = setInterval(() => errLine(progress.ciLine(Date.now())), CI_PROGRESS_MS);
     }
@@ -71,6 +72,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
   };
 
   const event = (e: UploadEvent | PlanEvent) => {
+    stdout.check();
     progress.note(e);
     switch (e.event) {
       case 'planned': {
@@ -123,8 +125,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     const shard = s.shard ? `shard ${s.shard}: ` : '';
     const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
-    stdout.write(`${symbol} ${printable(head)}\n`);
-    const detail = (label: string, text: string) => stdout.write(`  ${out.dim(label.padEnd(20))}${printable(text)}\n`);
+    stdout.line(head, (safe) => `${symbol} ${safe}`);
+    const detail = (label: string, text: string) => stdout.line(text, (safe) => `  ${out.dim(label.padEnd(20))}${safe}`);
     if (s.skipped > 0) detail('skipped', `${s.skipped}: ${[...progress.skipReasons].map(([r, n]) => `${n} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
     if (s.retries > 0) detail('retries', String(s.retries));
     if (s.split > 0) detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);

@@ -1,6 +1,6 @@
-import type { Writable } from 'node:stream';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { EXIT } from '../exit-codes.js';
+import type { Output } from '../output.js';
 
 /** Where a run's outcome files are, for the summary. */
 export interface RunFiles {
@@ -10,6 +10,7 @@ export interface RunFiles {
 
 /** Shows a run: JSON events, or human lines with live progress. */
 export interface Renderer {
+  /** Throws OutputError once stdout, which carries the results, cannot be written: the run then stops. */
   event: (event: UploadEvent | PlanEvent) => void;
   /** The number of files the run considers, once known (for progress and ETA). */
   total: (files: number) => void;
@@ -24,8 +25,8 @@ export interface RenderOptions {
   verbose: boolean;
   /** False with --no-color. */
   color: boolean;
-  stdout: Writable & { isTTY?: boolean };
-  stderr: Writable & { isTTY?: boolean };
+  stdout: Output;
+  stderr: Output;
   env: NodeJS.ProcessEnv;
 }
 
@@ -36,25 +37,18 @@ export async function createRenderer(options: RenderOptions): Promise<Renderer> 
 
 /** `--json`: every event as a line on stdout; attempts only with --verbose. */
 function createJsonRenderer({ stdout, verbose }: RenderOptions): Renderer {
-  // Lines of one tick go out in one write: thousands of events a second cost one syscall each otherwise.
-  let pending = '';
-  const flush = () => {
-    if (pending) stdout.write(pending);
-    pending = '';
-  };
-  const out = (value: unknown) => {
-    if (!pending) setImmediate(flush);
-    pending += `${JSON.stringify(value)}\n`;
-  };
   return {
-    event: (event) => (event.event !== 'attempt' || verbose) && out(event),
+    event: (event) => {
+      stdout.check();
+      if (event.event !== 'attempt' || verbose) stdout.json(event);
+    },
     total: () => {},
     summary: (summary) => {
       // Exit 3 is said as an event too, as exit 2 is (cli.ts): scripts read one shape of refusal.
-      if ('stopped' in summary && summary.stopped === 'auth') out({ event: 'error', code: EXIT.keyRefused, problems: [{ message: 'the API refused the key; the run stopped', hint: 'check the key, and that it has access to the org' }] });
-      out(summary);
-      flush();
+      if ('stopped' in summary && summary.stopped === 'auth') stdout.json({ event: 'error', code: EXIT.keyRefused, problems: [{ message: 'the API refused the key; the run stopped', hint: 'check the key, and that it has access to the org' }] });
+      stdout.json(summary);
+      stdout.flush();
     },
-    close: flush,
+    close: () => stdout.flush(),
   };
 }

@@ -1,7 +1,7 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 
 /** How many colours a stream gets: none off a terminal, with NO_COLOR or --no-color; FORCE_COLOR wins. */
-export function colorLevel(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv, colorFlag: boolean): 0 | 1 | 2 | 3 {
+export function colorLevel(stream: { readonly isTTY?: boolean }, env: NodeJS.ProcessEnv, colorFlag: boolean): 0 | 1 | 2 | 3 {
   if (!colorFlag) return 0;
   const force = env.FORCE_COLOR;
   if (force !== undefined) {
@@ -13,7 +13,3 @@ export function colorLevel(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv, 
 }
 
 export const chalkFor = (level: 0 | 1 | 2 | 3): ChalkInstance => new Chalk({ level });
-
-/** A file name can hold line breaks or escape codes; a log line must not. */
-export const printable = (text: string) =>
-  text.replace(/\p{Cc}/gu, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
