@@ -61,7 +61,10 @@ export interface UploadOptions extends PlanOptions, LibraryOptionValues<'upload'
    * undici dispatcher to send through (default: a keep-alive pool sized to `concurrency`). A
    * request that gets no answer is flagged possibly_duplicated when undici's
    * `undici:request:bodySent` diagnostics channel said its body went out, as undici's own
-   * dispatchers do; one that never publishes it leaves such requests unflagged.
+   * dispatchers do; one that never publishes it leaves such requests unflagged. A request
+   * failed before `undici:client:sendHeaders` (or bodySent) said it went out on a connection
+   * counts toward the unreachable stop; through a dispatcher that publishes neither, every
+   * failure before the first answer does.
    */
   dispatcher?: Dispatcher;
   /** Time source for backoff, pacing and request timeouts (tests pass a fake one). */

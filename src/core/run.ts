@@ -93,7 +93,8 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js')]);
   // The run's own parts, closed when it ends: two runs in one process share nothing.
-  const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
+  const timeoutMs = (options.timeout ?? DEFAULTS.timeout) * 1000;
+  const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, timeoutMs, clock, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
   const reader = new ReaderThreads(readerThreads);
   // Only a run that may change files makes a folder for the copies (and, on first use, loads sharp).
   const fixer = options.convert || options.fit || options.stripLocation ? Fixer.create(options.maxFileSize ?? DEFAULTS.maxFileSize, scratch.folder('sent')) : undefined;
@@ -110,7 +111,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
         rate: options.rate ?? DEFAULTS.rate,
         batch: options.batch ?? DEFAULTS.batch,
         retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULTS.retries },
-        timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000,
+        timeoutMs,
         failFast: options.failFast ?? false,
         allowDuplicates: options.allowDuplicates ?? false,
         resendUnknown: options.resendUnknown ?? true,

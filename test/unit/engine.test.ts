@@ -37,13 +37,16 @@ type Answer =
   | { reset: 'before-body' }
   /** No connection at all, with this error code (ECONNREFUSED, a certificate error, …). */
   | { connectError: string }
+  /** No connection and no error until the request is cut (a proxy that never answers CONNECT, say). */
+  | { stall: 'before-connection' }
   /** No answer until the request is cut (its timeout, or the run's abort). */
   | 'hang';
 
 /**
  * An undici Dispatcher (undici's public base class) that answers by a script, in the order
- * undici's own dispatchers call a handler, and publishes undici:request:bodySent as they do
- * once a body went out in full.
+ * undici's own dispatchers call a handler, and publishes undici:client:sendHeaders and
+ * undici:request:bodySent as they do once a request is on a connection and once its body went
+ * out in full.
  */
 class ScriptedDispatcher extends Dispatcher {
   readonly received: Received[] = [];
@@ -81,9 +84,14 @@ class ScriptedDispatcher extends Dispatcher {
   /** Bodies being read now: real disk work, which fake time must wait for. */
   reading = 0;
 
-  private async answerOf(options: Dispatcher.DispatchOptions, aborted: Promise<Error>): Promise<Exclude<Answer, 'hang'> | 'aborted'> {
+  private async answerOf(options: Dispatcher.DispatchOptions, aborted: Promise<Error>): Promise<Exclude<Answer, 'hang' | { stall: 'before-connection' }> | 'aborted'> {
     const answer = this.script({ at: this.clock.now(), path: String(options.path), names: [] }, this.calls++);
-    if (!(answer instanceof Promise) && answer !== 'hang' && (('reset' in answer && answer.reset === 'before-body') || 'connectError' in answer)) return answer;
+    if (!(answer instanceof Promise) && answer !== 'hang') {
+      if ('connectError' in answer) return answer;
+      if ('stall' in answer) return aborted.then(() => 'aborted' as const);
+    }
+    channel('undici:client:sendHeaders').publish({ request: { body: options.body } });
+    if (!(answer instanceof Promise) && answer !== 'hang' && 'reset' in answer && answer.reset === 'before-body') return answer;
     let bytes: Buffer;
     this.reading++;
     try {
@@ -95,7 +103,7 @@ class ScriptedDispatcher extends Dispatcher {
     this.received.push({ at: this.clock.now(), path: String(options.path), names });
     channel('undici:request:bodySent').publish({ request: { body: options.body } });
     const answered = await answer;
-    if (answered === 'hang') return aborted.then(() => 'aborted' as const);
+    if (answered === 'hang' || 'stall' in answered) return aborted.then(() => 'aborted' as const);
     return answered;
   }
 
@@ -282,6 +290,34 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
     const { summary } = await run((_, i) => (i < 7 || (i > 7 && i < 15) ? refused : i === 7 ? { reset: 'before-body' } : ok), { paths: [dir], concurrency: 1 });
     expect(summary.stopped).toBeUndefined();
     expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: 15 });
+  });
+
+  it('counts any failure before the request reached a connection, whatever its code (TLS failing through a proxy, say)', async () => {
+    const { dir } = await files(20);
+    const { summary, calls } = await run(() => ({ connectError: 'proxy_tls' }), { paths: [dir], concurrency: 2 });
+    expect(calls).toBeGreaterThanOrEqual(UNREACHABLE_STREAK);
+    expect(calls).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
+    expect(summary).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'proxy_tls' }, uploaded: 0, total: 20 });
+    expect(summary.failed + summary.not_sent).toBe(20);
+  });
+
+  it('counts an attempt cut at its timeout before its request reached a connection, and ends each one at --timeout on the fake clock', async () => {
+    const { dir } = await files(20);
+    const { summary, calls, elapsed, ofKind } = await run(() => ({ stall: 'before-connection' }), { paths: [dir], concurrency: 2, timeout: 2 });
+    expect(calls).toBeGreaterThanOrEqual(UNREACHABLE_STREAK);
+    expect(calls).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
+    expect(summary).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'timeout' }, uploaded: 0, total: 20 });
+    expect(ofKind('retry').every((e) => e.error_code === 'timeout' && e.message === 'no answer within 2 s')).toBe(true);
+    // Four rounds of two attempts, each one cut at 2 s.
+    expect(elapsed).toBeGreaterThanOrEqual(4 * 2_000);
+  });
+
+  it('does not count a request that went out on a connection and got no answer: those are retried as usual', async () => {
+    const { dir } = await files(2);
+    const { summary, ofKind, calls } = await run(() => ({ reset: 'before-body' }), { paths: [dir], concurrency: 1, retries: UNREACHABLE_STREAK });
+    expect(summary.stopped).toBeUndefined();
+    expect(calls).toBe(2 * (UNREACHABLE_STREAK + 1));
+    expect(ofKind('failed').map((e) => e.error_code)).toEqual(['UND_ERR_SOCKET', 'UND_ERR_SOCKET']);
   });
 
   it('fails a file at once on a certificate error, never retried, and stops the run: the rest not sent', async () => {

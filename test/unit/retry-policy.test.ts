@@ -15,7 +15,7 @@ describe('retry policy', () => {
   });
 
   it('retries network errors and timeouts', () => {
-    expect(shouldRetry({ kind: 'no-response', code: 'ECONNRESET', message: '', bodySent: true })).toBe(true);
+    expect(shouldRetry({ kind: 'no-response', code: 'ECONNRESET', message: '', reached: true, bodySent: true })).toBe(true);
   });
 
   it('backs off exponentially with full jitter, capped', () => {

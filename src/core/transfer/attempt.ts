@@ -18,8 +18,8 @@ export type AttemptResult =
   | { fileError: NodeJS.ErrnoException };
 
 /**
- * One request, cut at `timeoutMs` on the run's clock or when `runSignal` aborts. The body is
- * closed after it either way.
+ * One request, cut at `timeoutMs` on the run's clock or when `runSignal` aborts, whatever it is
+ * waiting for (DNS, TCP, the proxy, TLS, the answer). The body is closed after it either way.
  */
 export async function attempt(
   body: RequestBody,
@@ -45,11 +45,11 @@ export async function attempt(
   } catch (error) {
     const fileError = body.fileError();
     if (fileError) return { fileError };
-    const described = describeNetworkError(error);
-    const code = timedOut ? 'timeout' : described.code;
-    const message = timedOut ? `no answer within ${timeoutMs / 1000} s` : parts.redact(described.message);
-    const outcome: AttemptOutcome = { kind: 'no-response', code, message, bodySent: transport.bodySent(body) };
-    return { outcome, detail: { status: null, errorCode: code, message } };
+    const reached = transport.reached(body);
+    // Cut at its timeout: after its request went out, the answer is late; before, the connection is, and the transport says where it stuck.
+    const { code, message } = !timedOut ? describeNetworkError(error) : reached ? { code: 'timeout', message: `no answer within ${timeoutMs / 1000} s` } : transport.unconnected(timeoutMs);
+    const outcome: AttemptOutcome = { kind: 'no-response', code, message: parts.redact(message), reached, bodySent: transport.bodySent(body) };
+    return { outcome, detail: { status: null, errorCode: code, message: outcome.message } };
   } finally {
     cancelTimeout();
     runSignal.removeEventListener('abort', onRunAbort);

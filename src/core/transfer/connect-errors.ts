@@ -22,29 +22,33 @@ const CERTIFICATE_ERRORS = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-/** Failures to connect at all: the host is not found, refuses, or cannot be routed to; or the proxy refuses the tunnel. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'proxy_refused']);
-
-/** Connections failed in a row, with no answer yet, after which a run stops as unreachable. */
+/** Attempts in a row that failed before their request reached a connection, with no answer yet, after which a run stops as unreachable. */
 export const UNREACHABLE_STREAK = 8;
 
 export const isCertificateError = (code: string): boolean => CERTIFICATE_ERRORS.has(code);
 
-/** A network error's code and message; a proxy's refusal of the tunnel (which undici tells only in words) gets a code of its own. */
+/** What a proxy's refusal of the tunnel (an answer to CONNECT other than 200) says. */
+export function proxyRefusal(status: number): string {
+  const why = status === 407 ? 'asked for credentials (407); give them in the proxy URL, http://user:password@host:port' : `answered ${status}`;
+  return `the proxy refused the tunnel: it ${why}`;
+}
+
+/**
+ * A network error's code and message. A caller's undici ProxyAgent tells a proxy's refusal of
+ * the tunnel only in words: it gets the code the run's own connections give it.
+ */
 export function describeNetworkError(error: unknown): { code: string; message: string } {
   const err = error as Error & { code?: string; cause?: { code?: string } };
   const refused = /^Proxy response \((\d+)\)/.exec(String(err.message));
-  if (refused) {
-    const status = Number(refused[1]);
-    const why = status === 407 ? 'asked for credentials (407); give them in the proxy URL, http://user:password@host:port' : `answered ${status}`;
-    return { code: 'proxy_refused', message: `the proxy refused the tunnel: it ${why}` };
-  }
+  if (refused) return { code: 'proxy_refused', message: proxyRefusal(Number(refused[1])) };
   return { code: err.code ?? err.cause?.code ?? 'network_error', message: String(err.message) };
 }
 
 /**
- * Whether the API looks unreachable: connections failed UNREACHABLE_STREAK times in a row and
- * no request has had any answer. After a first answer the normal retries apply for good.
+ * Whether the API looks unreachable: while no request has had any answer, UNREACHABLE_STREAK
+ * attempts in a row failed before their request went out on a connection (DNS, TCP, the
+ * proxy's CONNECT, TLS, or a timeout in any of them), whatever the error. A certificate error
+ * has its own stop. After a first answer the normal retries apply for good.
  */
 export class Reachability {
   private answered = false;
@@ -54,7 +58,8 @@ export class Reachability {
   note(outcome: AttemptOutcome): boolean {
     if (outcome.kind === 'response') this.answered = true;
     if (this.answered) return false;
-    this.streak = outcome.kind === 'no-response' && CONNECT_ERRORS.has(outcome.code) ? this.streak + 1 : 0;
+    const unconnected = outcome.kind === 'no-response' && !outcome.reached && !isCertificateError(outcome.code);
+    this.streak = unconnected ? this.streak + 1 : 0;
     return this.streak >= UNREACHABLE_STREAK;
   }
 }

@@ -16,8 +16,11 @@ export const MAX_SERVER_WAIT_MS = 60_000;
 /** What one attempt came to. */
 export type AttemptOutcome =
   | { kind: 'response'; status: number; headers: AttemptHeaders }
-  /** No response: a network error or a timeout. `bodySent` means the server may have stored it. */
-  | { kind: 'no-response'; code: string; message: string; bodySent: boolean };
+  /**
+   * No response: a network error or a timeout. `reached`: the request went out on a connection
+   * (its headers were sent); `bodySent`: all of it did, so the server may have stored it.
+   */
+  | { kind: 'no-response'; code: string; message: string; reached: boolean; bodySent: boolean };
 
 const RETRYABLE_STATUSES = new Set([408, 423, 429, 500, 502, 503, 504]);
 

@@ -1,55 +1,73 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { RequestBody } from '../body/request-body.js';
-import { proxyToken } from '../proxy.js';
+import type { Clock } from '../clock.js';
 import type { Redact } from '../redact.js';
+import { Connections, type ConnectFailure } from './connections.js';
 
 /** How a run reaches the API. */
 export interface Transport {
-  /** PUTs one body; resolves with any HTTP status, rejects on network errors before a status came. */
+  /**
+   * PUTs one body; resolves with any HTTP status, rejects on network errors before a status
+   * came, and at once when `signal` aborts, whatever the request is waiting for.
+   */
   put(url: string, body: RequestBody, signal: AbortSignal): Promise<ApiResponse>;
+  /** Whether the request went out on a connection (its headers were sent): one that did not, never reached the API. */
+  reached(body: RequestBody): boolean;
   /** Whether the body went out in full: a request that then got no answer may have been stored. */
   bodySent(body: RequestBody): boolean;
+  /** Why a request given up after `ms` before it reached a connection had none (the proxy not answering CONNECT, say). */
+  unconnected(ms: number): ConnectFailure;
   /** Whether a body the server stored may be read into again: not when a caller's dispatcher may keep it. */
   readonly reusesBodies: boolean;
   close(): Promise<void>;
 }
 
+const SEND_HEADERS = 'undici:client:sendHeaders';
 const BODY_SENT = 'undici:request:bodySent';
 
 /**
- * undici through its public API: a keep-alive pool sized to the run's concurrency, through the
- * proxy when there is one (undici's ProxyAgent: a CONNECT tunnel per connection, so the API's
- * host is resolved by the proxy, never here), or the caller's dispatcher (left open). Whether a
- * body went out comes from undici's `undici:request:bodySent` diagnostics channel, which
- * undici's own dispatchers publish.
+ * undici through its public API: a keep-alive pool sized to the run's concurrency whose
+ * connections (direct, or through the proxy's CONNECT tunnel, so the API's host is resolved by
+ * the proxy, never here) are made by Connections, each bounded in time and cut when the run
+ * closes; or the caller's dispatcher (left open). Whether a request reached a connection, and
+ * whether its body went out, come from undici's `undici:client:sendHeaders` and
+ * `undici:request:bodySent` diagnostics channels, which undici's own dispatchers publish.
  */
-export function undiciTransport(options: { apiKey: string; redact: Redact; concurrency: number; proxy?: URL; dispatcher?: Dispatcher }): Transport {
-  const own = options.dispatcher === undefined;
-  const dispatcher = options.dispatcher ?? ownDispatcher(options.concurrency, options.proxy);
+export function undiciTransport(options: { apiKey: string; redact: Redact; concurrency: number; timeoutMs: number; clock: Clock; proxy?: URL; dispatcher?: Dispatcher }): Transport {
+  const { dispatcher, connections } = options.dispatcher ? { dispatcher: options.dispatcher, connections: undefined } : ownDispatcher(options);
+  const reached = new WeakSet<object>();
   const sent = new WeakSet<object>();
-  const onBodySent = (message: unknown) => {
+  const noting = (bodies: WeakSet<object>) => (message: unknown) => {
     const body = (message as { request: { body: unknown } }).request.body;
-    if (typeof body === 'object' && body !== null) sent.add(body);
+    if (typeof body === 'object' && body !== null) bodies.add(body);
   };
+  const [onSendHeaders, onBodySent] = [noting(reached), noting(sent)];
+  subscribe(SEND_HEADERS, onSendHeaders);
   subscribe(BODY_SENT, onBodySent);
   return {
     put: (url, body, signal) => put(url, body, { apiKey: options.apiKey, dispatcher, signal, redact: options.redact }),
+    // A body that went out went out on a connection, also through a dispatcher that tells only that.
+    reached: (body) => reached.has(body.body) || sent.has(body.body),
     bodySent: (body) => sent.has(body.body),
-    reusesBodies: own,
+    unconnected: (ms) => connections?.stalled(ms) ?? { code: 'timeout', message: `no answer within ${ms / 1000} s` },
+    reusesBodies: connections !== undefined,
     close: async () => {
+      unsubscribe(SEND_HEADERS, onSendHeaders);
       unsubscribe(BODY_SENT, onBodySent);
-      if (own) await dispatcher.close();
+      if (!connections) return;
+      // Connections still being made for requests given up (a stalled proxy, say) end now, not at their limit.
+      connections.cutAll();
+      await dispatcher.close();
     },
   };
 }
 
-function ownDispatcher(concurrency: number, proxy: URL | undefined): Dispatcher {
-  const pool = { connections: concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 };
-  if (!proxy) return new Agent(pool);
-  // The credentials travel as a token, also a user name alone (undici takes them from the URL only in pairs).
-  const credentials = proxy.username !== '' || proxy.password !== '';
-  return new ProxyAgent({ ...pool, uri: proxy.origin, ...(credentials && { token: proxyToken(proxy) }) });
+/** The run's own pool, whose connections are made (and cut) by Connections. */
+function ownDispatcher(options: { concurrency: number; timeoutMs: number; clock: Clock; proxy?: URL }): { dispatcher: Dispatcher; connections: Connections } {
+  const connections = new Connections({ clock: options.clock, timeoutMs: options.timeoutMs, ...(options.proxy && { proxy: options.proxy }) });
+  const dispatcher = new Agent({ connections: options.concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connect: connections.connect });
+  return { dispatcher, connections };
 }
 
 export interface ApiResponse {
@@ -79,7 +97,7 @@ async function put(
   options: { apiKey: string; dispatcher: Dispatcher; signal: AbortSignal; redact: Redact },
 ): Promise<ApiResponse> {
   const { origin, pathname, search } = new URL(url);
-  const response = await options.dispatcher.request({
+  const request = options.dispatcher.request({
     origin,
     path: pathname + search,
     method: 'PUT',
@@ -87,10 +105,37 @@ async function put(
     body: body.body,
     signal: options.signal,
   });
+  const response = await untilAborted(request, options.signal);
   const status = response.statusCode;
   const answer = await readAnswer(response.body);
   if (status >= 200 && status < 300) return { status, headers: response.headers, errorCode: null, message: '' };
   return { status, headers: response.headers, ...describe(answer, status, response.headers, options.redact) };
+}
+
+/**
+ * The request's answer, or its signal's reason as soon as it aborts. undici heeds an abort only
+ * once the request is on a connection: until then (DNS, TCP, the proxy's CONNECT, TLS) the
+ * caller is let go here, and the request, left queued, is dropped when its connection is made,
+ * fails or is cut.
+ */
+function untilAborted(request: Promise<Dispatcher.ResponseData>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    request.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        // An answer that came after the caller was let go is read by no one.
+        if (signal.aborted) response.body.on('error', () => {}).destroy();
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 /** The start of an answer's body, bounded in size and time; `cut` when it was not read to its end. */
