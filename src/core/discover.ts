@@ -18,6 +18,8 @@ export interface FoundFile {
   key: string;
   /** Whether `<file>.json` exists beside it, when the walk already knows; undefined = look. */
   hasSidecar?: boolean;
+  /** A walk or glob judged its sidecar's link already (against its root); a named file's sidecar is judged by preflight, against the file's folder. */
+  sidecarJudged?: true;
   /** From a manifest row: its entity and metadata. */
   row?: { entityId: string; object?: LinkedObject; metadata: FileMetadata; where: string; mediaTypeSource?: MediaTypeSource };
   /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
@@ -108,6 +110,7 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
         const path = walk.isFolder ? join(walk.input, entry.rel) : entry.rel;
         const file: FoundFile = { path, absPath, explicit: false, key: walk.isFolder ? entry.rel : relative(cwd, absPath) };
         if (entry.hasSidecar !== undefined) file.hasSidecar = entry.hasSidecar;
+        file.sidecarJudged = true;
         if (entry.verdict) file.verdict = entry.verdict;
         yield { kind: 'found', file };
       }
@@ -142,21 +145,30 @@ class LinkJudge {
   ) {}
 
   /** The verdict on a link, or undefined when it may be followed (preflight then looks at its target). */
-  async judge(absPath: string, what = 'a link'): Promise<WalkVerdict | undefined> {
-    let target: string;
-    try {
-      target = await realpath(absPath);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return { skip: 'unsupported', message: code === 'ELOOP' ? `${what} in a loop, never reaching a file` : `${what} to nothing (broken, or the file vanished)` };
-      throw error;
-    }
-    if (this.followAll) return undefined;
+  judge(absPath: string, what = 'a link'): Promise<WalkVerdict | undefined> {
     this.realRoot ??= realpath(this.root);
-    const realRoot = await this.realRoot;
-    if (target === realRoot || target.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) return undefined;
-    return { skip: 'link_outside', message: `${what} to ${target}, outside ${this.shownRoot}; not followed (--follow-links follows it)` };
+    return judgeLink(absPath, { real: this.realRoot, shown: this.shownRoot }, what, this.followAll);
   }
+}
+
+/**
+ * The one rule for a link, whatever found it: followed only when its target is inside `root`
+ * (a walk's folder, a glob's base, a named file's own folder), unless followAll; a link to
+ * nothing or in a loop is skipped.
+ */
+export async function judgeLink(absPath: string, root: { real: Promise<string> | string; shown: string }, what = 'a link', followAll = false): Promise<WalkVerdict | undefined> {
+  let target: string;
+  try {
+    target = await realpath(absPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return { skip: 'unsupported', message: code === 'ELOOP' ? `${what} in a loop, never reaching a file` : `${what} to nothing (broken, or the file vanished)` };
+    throw error;
+  }
+  if (followAll) return undefined;
+  const realRoot = await root.real;
+  if (target === realRoot || target.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) return undefined;
+  return { skip: 'link_outside', message: `${what} to ${target}, outside ${root.shown}; not followed (--follow-links follows it)` };
 }
 
 /** The folder a glob pattern starts from: the static part of its path (of all its bases, for braces). */

@@ -22,6 +22,8 @@ const RENEWED_WITHIN_MS = 3 * RENEW_MS;
 const RETRY_MS = 250;
 /** Longer than any run: proper-lockfile then never judges a lock stale itself. */
 const NEVER = 10 * 365 * 24 * 3600 * 1000;
+/** How long a refusal waits for a lock just taken to name its holder. */
+const NAMING_MS = 1_000;
 /** A takeover lasts milliseconds; one left by a run killed during it is removed after this. */
 const TAKEOVER_STALE_MS = 5_000;
 
@@ -87,11 +89,17 @@ export class HeldLock {
    */
   static async acquire(resource: string, options: { onWait?: (wait: LockWait) => void; signal?: AbortSignal } = {}): Promise<HeldLock> {
     let told = false;
+    const started = Date.now();
     for (;;) {
       options.signal?.throwIfAborted();
       const held = await HeldLock.take(resource);
       if (held) return held;
       const verdict = await judge(resource);
+      // A holder names itself a moment after it takes the lock: the refusal waits for the name.
+      if (verdict.kind === 'alive' && !verdict.holder && Date.now() - started < NAMING_MS) {
+        await sleep(10);
+        continue;
+      }
       if (verdict.kind === 'alive') throw new LockBusy(lockPathOf(resource), verdict.holder);
       if (verdict.kind === 'dead' || verdict.kind === 'stale') {
         if (await removeIfStill(resource, verdict)) continue;

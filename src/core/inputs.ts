@@ -43,6 +43,7 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
     convert: options.convert ?? DEFAULTS.convert,
     fit: options.fit ?? DEFAULTS.fit,
     stripLocation: options.stripLocation ?? DEFAULTS.stripLocation,
+    followLinks: options.followLinks ?? DEFAULTS.followLinks,
     ...(options.mediaType !== undefined && { mediaType: options.mediaType }),
     ...(options.shard && { shard: options.shard }),
   };

@@ -1,15 +1,17 @@
 import { stat as statCallback, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { contentTypeOf, CONVERTIBLE_EXTENSIONS, extensionOf, FITTABLE_EXTENSIONS, jpegName, SUPPORTED_EXTENSIONS } from './file-types.js';
 import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, kindOfExtension, readHeadAndTail, type Detected } from './sniff.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
+import { withDescriptor } from './descriptors.js';
 import { closest } from './did-you-mean.js';
 import { OBJECT_NAME, offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
-import type { Found, FoundFile } from './discover.js';
+import { judgeLink, type Found, type FoundFile } from './discover.js';
+import { lstat, realpath } from 'node:fs/promises';
 import type { Problem } from './errors.js';
 import type { Checked, Fix, PlannedFile } from './plan.js';
 import type { DiskTable } from './disk-table.js';
@@ -33,6 +35,8 @@ export interface PreflightSettings {
   shard?: Shard;
   /** A large run's second look: only the files its check saw, at the size they had then. */
   checkedSizes?: DiskTable;
+  /** Follow links out of the folder (--follow-links): a named file's sidecar too. */
+  followLinks?: boolean;
 }
 
 // The callback API: fs/promises costs about twice as much per stat, which a 300,000-file check feels.
@@ -204,7 +208,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   if (sniffNow) {
     let read;
     try {
-      read = await readHeadAndTail(file.absPath, bytes, (head) => hasEndMarker(detect(head)));
+      read = await withDescriptor(() => readHeadAndTail(file.absPath, bytes, (head) => hasEndMarker(detect(head))));
     } catch (error) {
       return { path: file.path, message: `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check that it exists and its permissions` };
     }
@@ -222,8 +226,10 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const contentType = asJpeg ? 'image/jpeg' : contentTypeOf(name)!;
 
   let sidecar: FileMetadata | undefined;
+  const linkedOut = file.hasSidecar === false || file.sidecarJudged || settings.followLinks ? undefined : await sidecarLinkedOut(file);
+  if (linkedOut) return { path: file.path, skip: linkedOut, reason: 'link_outside' };
   try {
-    sidecar = file.hasSidecar === false ? undefined : await readSidecar(file.absPath);
+    sidecar = file.hasSidecar === false ? undefined : await withDescriptor(() => readSidecar(file.absPath));
   } catch (error) {
     return { path: file.path, message: `${basename(sidecarPathOf(file.path))}: ${(error as Error).message}` };
   }
@@ -251,6 +257,20 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     ...(mediaType !== undefined && { mediaType }),
     ...(customData && { customData }),
   };
+}
+
+/**
+ * A named file's sidecar (on the command line or in a manifest) follows the rule a walk's does:
+ * a link out of the file's own folder takes the file with it, since its metadata would come from
+ * outside. Only a sidecar that is a link costs more than one lstat.
+ */
+async function sidecarLinkedOut(file: FoundFile): Promise<string | undefined> {
+  const path = sidecarPathOf(file.absPath);
+  const stats = await lstat(path).catch(() => undefined);
+  if (!stats?.isSymbolicLink()) return undefined;
+  const folder = dirname(file.absPath);
+  const verdict = await judgeLink(path, { real: realpath(folder), shown: dirname(file.path) }, `its sidecar ${basename(path)} is a link`);
+  return verdict && 'skip' in verdict && verdict.skip === 'link_outside' ? verdict.message : undefined;
 }
 
 /** Larger originals are refused for --convert and --fit: decoding one takes several times its size in memory. */

@@ -14,6 +14,7 @@ import { Journal } from './journal.js';
 import { JournalLock } from './journal-lock.js';
 import type { HeldLock } from './held-lock.js';
 import { readerThreadCount } from './body/reader-count.js';
+import { concurrencyWithin } from './descriptors.js';
 import { DEFAULTS } from './options.js';
 import { OutcomeSink } from './outcome-sink.js';
 import { checkProxyUrl, proxySecrets, shownProxy } from './proxy.js';
@@ -53,7 +54,6 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   const { apiRoot, proxy, scratch, lock } = run;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
   const journalPath = options.journal ? resolve(options.cwd ?? process.cwd(), options.journal) : null;
   const inputs = await checkedInputs(options);
@@ -93,6 +93,9 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
   const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js')]);
   // The run's own parts, closed when it ends: two runs in one process share nothing.
+  const asked = options.concurrency ?? DEFAULTS.concurrency;
+  const { concurrency, limit } = concurrencyWithin(asked, readerThreads);
+  if (concurrency < asked) sink.event({ event: 'warning', message: `the limit on open files (ulimit -n ${limit}) leaves room for ${concurrency} request${concurrency === 1 ? "" : "s"} at once: --concurrency ${asked} is lowered to ${concurrency}; raise the limit (ulimit -n 4096) to send more at once` });
   const timeoutMs = (options.timeout ?? DEFAULTS.timeout) * 1000;
   const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, timeoutMs, clock, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
   const reader = new ReaderThreads(readerThreads);

@@ -80,6 +80,28 @@ describe('a tree with links out of it', () => {
     expect(stored.map((m) => m.name)).toEqual(['passport.jpg']);
   });
 
+  it('a file named on the command line or in a manifest takes its sidecar only from its own folder: a linked secret never lands in custom_data', async () => {
+    const root = await tempDir();
+    const home = join(root, 'home');
+    await mkdir(join(root, 'kyc'), { recursive: true });
+    await mkdir(home);
+    await writeFile(join(home, 'config.json'), '{"auths":{"registry.example":{"auth":"c2VjcmV0LXRva2Vu"}}}');
+    await copyFile(join(FIXTURES, 'selfie.jpg'), join(root, 'kyc', 'selfie.jpg'));
+    await symlink(join(home, 'config.json'), join(root, 'kyc', 'selfie.jpg.json'));
+    await writeFile(join(root, 'manifest.csv'), 'path,entity_id\nkyc/selfie.jpg,cust-1\n');
+    const server = await sandbox();
+    for (const target of [['kyc/selfie.jpg', '--entity', 'cust-1'], ['--manifest', 'manifest.csv']]) {
+      const run = await runBin(['upload', ...target, '--org', server.org, '--base-url', server.url, '--json', '--no-journal', '--report', 'r.json'], { cwd: root, env: { U21_API_KEY: server.apiKey } });
+      expect(run.code).toBe(1);
+      expect(run.events.find((e) => e.event === 'skipped')).toMatchObject({ reason: 'link_outside', message: `its sidecar selfie.jpg.json is a link to ${join(home, 'config.json')}, outside kyc; not followed (--follow-links follows it)` });
+      expect(await readFile(join(root, 'r.json'), 'utf8')).not.toContain('c2VjcmV0LXRva2Vu');
+    }
+    expect(server.requests).toHaveLength(0);
+    const followed = await runBin(['upload', 'kyc/selfie.jpg', '--entity', 'cust-1', '--follow-links', '--org', server.org, '--base-url', server.url, '--no-journal'], { cwd: root, env: { U21_API_KEY: server.apiKey } });
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(server.stored[0]!.customData).toEqual({ auths: { 'registry.example': { auth: 'c2VjcmV0LXRva2Vu' } } });
+  });
+
   it('the built binary exits 1 and says how to follow them, after uploading the rest', async () => {
     const { root } = await linkedTree();
     const server = await sandbox();

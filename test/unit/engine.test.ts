@@ -292,6 +292,16 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
     expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: 15 });
   });
 
+  it('waits out a connection this machine had no descriptor for (EMFILE): it neither fails a file nor counts toward the stop', async () => {
+    const { dir } = await files(10);
+    const { summary, ofKind } = await run((_, i) => (i < 3 * UNREACHABLE_STREAK ? { connectError: 'EMFILE' } : ok), { paths: [dir], concurrency: 2 });
+    expect(summary.stopped).toBeUndefined();
+    expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: 0 });
+    const warnings = ofKind('warning').filter((e) => e.message.startsWith('the limit on open files'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/was reached \(EMFILE\); files wait for others to close/);
+  });
+
   it('counts any failure before the request reached a connection, whatever its code (TLS failing through a proxy, say)', async () => {
     const { dir } = await files(20);
     const { summary, calls } = await run(() => ({ connectError: 'proxy_tls' }), { paths: [dir], concurrency: 2 });
@@ -345,7 +355,9 @@ describe('the engine given a request it cannot make', () => {
         urls.push(url);
         return Promise.resolve({ status: 201, headers: {}, errorCode: null, message: '' });
       },
+      reached: () => true,
       bodySent: () => true,
+      unconnected: (ms) => ({ code: 'timeout', message: `no answer within ${ms / 1000} s` }),
       reusesBodies: false,
       close: async () => {},
     };

@@ -6,6 +6,8 @@ import type { Change, PlannedFile } from '../plan.js';
 import { kindOfExtension } from '../sniff.js';
 import { extensionOf } from '../file-types.js';
 import { stripLocation } from './strip-location.js';
+import { withDescriptor } from '../descriptors.js';
+import { TableWriteError } from '../disk-table.js';
 
 /**
  * Makes the changed copies a run sends (--convert, --fit, --strip-location) in a temporary
@@ -34,7 +36,7 @@ export class Fixer {
   async fix(file: PlannedFile): Promise<PlannedFile> {
     const { fix } = file;
     if (!fix) return file;
-    const input = await readFile(file.absPath).catch((error: NodeJS.ErrnoException) => {
+    const input = await withDescriptor(() => readFile(file.absPath)).catch((error: NodeJS.ErrnoException) => {
       throw Object.assign(error, { path: file.absPath });
     });
     const changes: Change[] = [];
@@ -55,7 +57,10 @@ export class Fixer {
     }
     if (changes.length === 0) return file;
     const copy = join(this.dir, `${++this.made}-${file.name}`);
-    await writeFile(copy, output, { mode: 0o600 });
+    // The copy goes in the run's working folder: one that cannot be written (a full $TMPDIR) stops the run, as its tables do.
+    await writeFile(copy, output, { mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+      throw new TableWriteError(copy, error.code ?? 'EIO');
+    });
     const sha256 = createHash('sha256').update(input).digest('hex');
     return { ...file, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes } };
   }

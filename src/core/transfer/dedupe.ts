@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NON_BLOCKING_READ } from '../body/file-stream.js';
+import { withDescriptor } from '../descriptors.js';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 import type { Scratch } from '../scratch.js';
@@ -9,7 +10,7 @@ import type { Scratch } from '../scratch.js';
 /** sha256 of a file, read in a stream. */
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  const file = await open(path, NON_BLOCKING_READ);
+  const file = await withDescriptor(() => open(path, NON_BLOCKING_READ));
   for await (const chunk of file.createReadStream()) hash.update(chunk as Buffer); // closes the file at its end or error
   return hash.digest('hex');
 }

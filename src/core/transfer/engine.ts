@@ -18,6 +18,7 @@ import { jobsOf } from './jobs.js';
 import { Outcomes, whyStopped, type FailureDetail, type Job, type TransferTally } from './outcomes.js';
 import { serverWait, shouldRetry, type RetryPolicy, type ServerWait } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
+import { DESCRIPTOR_WAIT_MS, descriptorsMessage, isOutOfDescriptors, limitShown } from '../descriptors.js';
 import type { Transport } from './transport.js';
 
 export type { TransferTally } from './outcomes.js';
@@ -95,6 +96,7 @@ class Transfer {
   /** Jobs the run stopped before (re)sending. */
   private unfinished: Job[] = [];
   private announcedUntil = 0;
+  private descriptorsWarned = false;
   private readonly reachability = new Reachability();
 
   constructor(
@@ -243,6 +245,8 @@ class Transfer {
     if (outcome.kind === 'no-response' && outcome.bodySent) job.possiblyDuplicated = true;
 
     const cut = outcome.kind === 'no-response' && this.requestSignal.aborted;
+    // A connection this machine had no descriptor for says nothing of the API: the request waits for one, as a file does.
+    if (!cut && outcome.kind === 'no-response' && !outcome.reached && isOutOfDescriptors(outcome)) return this.failUnreadable(job, Object.assign(new Error(outcome.message), { code: outcome.code }));
     // Connections that keep failing before any answer came: retrying every file would change nothing.
     if (!cut && this.reachability.note(outcome)) this.stop('unreachable', false, detail);
     const verdict = classify(outcome, detail, { attempts: job.attempts, policy: settings.retry, stopped: outcomes.tally.stopped !== undefined, cut, now, random: () => parts.clock.random() });
@@ -281,6 +285,17 @@ class Transfer {
 
   /** A file that can no longer be read fails alone, never retried; the others of its request go again without it. */
   private failUnreadable(job: Job, error: NodeJS.ErrnoException): void {
+    // Too few file descriptors is the machine's limit, not the files': the request waits for
+    // others to close theirs, and goes again; only a wait with none ever free fails it, naming the limit.
+    if (isOutOfDescriptors(error) && (job.descriptorWaitMs ?? 0) < DESCRIPTOR_WAIT_MS) {
+      if (!this.descriptorsWarned) {
+        this.descriptorsWarned = true;
+        this.outcomes.event({ event: 'warning', message: `the limit on open files${limitShown()} was reached (${error.code ?? 'EMFILE'}); files wait for others to close, which slows the run: raise it (ulimit -n 4096) or lower --concurrency` });
+      }
+      const delay = 50;
+      return this.scheduler.defer({ ...job, descriptorWaitMs: (job.descriptorWaitMs ?? 0) + delay }, delay);
+    }
+    if (isOutOfDescriptors(error)) error.message = descriptorsMessage();
     const isUnreadable = (file: Job['files'][number]) => file.absPath === error.path;
     const unreadable = job.files.filter(isUnreadable);
     // Should the error name none of them, the whole request fails rather than going round again.
@@ -305,7 +320,7 @@ const seconds = (ms: number) => `${Math.round(ms / 1000).toLocaleString('en-US')
 /** A file that could no longer be read (changed or removed after preflight): no retry helps. */
 function fileErrorDetail(error: NodeJS.ErrnoException): FailureDetail {
   const errorCode = error.code ?? 'file_error';
-  // file_changed carries its own words; an error from the file system gets them here.
-  const message = errorCode === 'file_changed' ? error.message : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
+  // file_changed and the limit on open files carry their own words; an error from the file system gets them here.
+  const message = errorCode === 'file_changed' || isOutOfDescriptors(error) ? error.message : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
   return { status: null, errorCode, message };
 }

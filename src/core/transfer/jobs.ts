@@ -76,6 +76,11 @@ export function jobsOf(
     try {
       return await fixer.fix(file);
     } catch (error) {
+      if (error instanceof TableWriteError) {
+        outcomes.writeFailed(error);
+        outcomes.notSent(file);
+        return undefined;
+      }
       const err = error as NodeJS.ErrnoException;
       const [errorCode, message] = err instanceof ReencodeError ? ['not_converted', err.message] : [err.code ?? 'read_error', `cannot read it (${err.message})`];
       outcomes.failed({ files: [file], attempts: 0, possiblyDuplicated: false }, { status: null, errorCode, message });

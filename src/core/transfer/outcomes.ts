@@ -20,6 +20,8 @@ export interface Job {
   possiblyDuplicated: boolean;
   /** Sent alone after its request of this many files was refused with a 400. */
   splitFrom?: number;
+  /** How long it has waited, so far, for a file descriptor (the machine's limit on open files). */
+  descriptorWaitMs?: number;
 }
 
 /** Why a file that was never sent was not: said in its not_sent event. */
@@ -27,7 +29,7 @@ const WHY: Record<StopReason, string> = {
   auth: 'the API refused the key',
   'fail-fast': 'a file failed (--fail-fast)',
   interrupted: 'the run was interrupted',
-  'write-failed': 'the journal or report could not be written',
+  'write-failed': "the journal, the report, the output or the run's working files could not be written",
   certificate: "the API's TLS certificate is not trusted",
   unreachable: 'the API could not be reached',
 };
