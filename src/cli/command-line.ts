@@ -45,7 +45,7 @@ export const shownCommandLine = (args: readonly string[]) => ['u21-media', ...ar
 
 // Options the report replaces (it names the files and entities) or a retry must not repeat:
 // a shard's report holds only its shard's files already.
-const NOT_REPEATED = new Set(['entity', 'event', 'alert', 'case', 'entityFrom', 'manifest', 'retryFailed', 'retryElsewhere', 'shard', 'shardTotal', 'report', 'dryRun']);
+const NOT_REPEATED = new Set(['entity', 'event', 'alert', 'case', 'entityFrom', 'manifest', 'retryFailed', 'retryElsewhere', 'adoptOldRecords', 'shard', 'shardTotal', 'report', 'dryRun']);
 
 /** `report.csv` → `report.retry.csv` → `report.retry2.csv`: the retry's own report, beside the one it reads. */
 export function nextReportName(report: string): string {

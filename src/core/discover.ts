@@ -6,6 +6,7 @@ import type { Options } from 'fast-glob';
 import type { Problem } from './errors.js';
 import type { MediaTypeSource } from './media-type.js';
 import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
+import { withDescriptor } from './descriptors.js';
 
 /** A file found from the user's path arguments or a manifest row. */
 export interface FoundFile {
@@ -194,7 +195,7 @@ async function* walkFolder(base: string, links: LinkJudge): AsyncGenerator<Entry
     const linked = new Set<string>();
     const folders: string[] = [];
     let undecodable = false;
-    for await (const dirent of await opendir(folder)) {
+    for await (const dirent of await withDescriptor(() => opendir(folder))) {
       if (isExcludedName(dirent.name)) continue;
       if (dirent.name.includes('\uFFFD')) undecodable = true;
       if (dirent.isDirectory()) folders.push(dirent.name);
@@ -233,7 +234,7 @@ async function sidecarLink(links: LinkJudge, absPath: string, name: string): Pro
  */
 async function namesNotUtf8(folder: string): Promise<Map<string, string>> {
   const bad = new Map<string, string>();
-  for (const raw of await readdir(folder, { encoding: 'buffer' })) {
+  for (const raw of await withDescriptor(() => readdir(folder, { encoding: 'buffer' }))) {
     if (isUtf8(raw)) continue;
     const shown = [...raw].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
     bad.set(raw.toString('utf8'), shown);
@@ -256,11 +257,9 @@ async function* globEntries(pattern: string, cwd: string, links: LinkJudge): Asy
     }
     const sidecar = await lstat(sidecarPathOf(absPath)).catch(() => undefined);
     const entry: Entry = { rel, hasSidecar: sidecar !== undefined };
-    const verdict = dirent.isSymbolicLink()
-      ? await links.judge(absPath)
-      : sidecar?.isSymbolicLink()
-        ? await sidecarLink(links, sidecarPathOf(absPath), basename(sidecarPathOf(absPath)))
-        : undefined;
+    // A file followed (a link inside the base, or no link) still takes its sidecar only from inside.
+    let verdict = dirent.isSymbolicLink() ? await links.judge(absPath) : undefined;
+    if (!verdict && sidecar?.isSymbolicLink()) verdict = await sidecarLink(links, sidecarPathOf(absPath), basename(sidecarPathOf(absPath)));
     if (verdict) entry.verdict = verdict;
     yield entry;
   }

@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * its lock every RENEW_MS (proper-lockfile touches the lock folder's mtime), so a lock renewed
  * within RENEWED_WITHIN_MS has a live holder, wherever it runs: another container, pod or
  * machine. One not renewed for STALE_MS is taken over. No pid is trusted across PID namespaces
- * or machines: only a holder that ran in this PID namespace since this boot, and whose process
- * is gone, is known dead at once. Every takeover happens under a second lock
+ * or machines: only for a holder that ran in this PID namespace since this boot does its
+ * process decide, alive while it exists (stopped too), dead at once when it is gone. Every takeover happens under a second lock
  * (`<resource>.takeover.lock`) and looks again before it removes anything, so two runs that
  * judged the same lock dead cannot both take it: the library's own stale removal, which has no
  * such guard, is never used.
@@ -34,6 +34,8 @@ export interface Holder {
   started: string;
   /** The PID namespace and boot the pid belongs to: only there does it name a process. */
   pidSpace: string | null;
+  /** When that process started (in clock ticks since boot): a pid reused by another process started later. */
+  startTicks: string | null;
   /** The lock folder it was written for: a later holder's folder is another one. */
   lock: { ino: number; birth: number };
   token: string;
@@ -168,29 +170,38 @@ export class HeldLock {
   /** Writes who holds the lock beside it, for a refused run to name and for a dead holder to be known dead. */
   private async nameHolder() {
     const folder = await stat(this.path, { bigint: false });
-    const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), pidSpace: pidSpace(), lock: { ino: folder.ino, birth: folder.birthtimeMs }, token: this.token };
-    await writeFile(ownerPathOf(this.resource), `${JSON.stringify(holder)}\n`);
+    const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), pidSpace: pidSpace(), startTicks: startTicksOf(process.pid), lock: { ino: folder.ino, birth: folder.birthtimeMs }, token: this.token };
+    // Made anew, never written through: a link planted at its name is not followed.
+    const path = ownerPathOf(this.resource);
+    await rm(path, { force: true });
+    await writeFile(path, `${JSON.stringify(holder)}\n`, { flag: 'wx' });
   }
 }
 
 export const lockPathOf = (resource: string) => `${resource}.lock`;
 export const ownerPathOf = (resource: string) => `${resource}.lock.json`;
 
-type Verdict = { kind: 'gone' } | { kind: 'dead' | 'alive' | 'silent' | 'stale'; holder: Holder | undefined; ageMs: number; folder: { ino: number; birth: number } };
+type Verdict = { kind: 'gone' } | { kind: 'dead' | 'alive' | 'silent' | 'stale'; holder: Holder | undefined; ageMs: number; folder: { ino: number; birth: number; isFile: boolean } };
 
 /**
- * Whether the lock's holder is alive (renewing), known dead, silent (not renewing, not yet
- * stale) or stale (not renewed for STALE_MS).
+ * Whether the lock's holder is alive, known dead, silent (not renewing, not yet stale) or stale
+ * (not renewed for STALE_MS). In this PID namespace its process decides: alive while it exists
+ * (also when it is stopped, Ctrl-Z, and renews nothing), dead once it is gone or its pid names
+ * a process started since. Elsewhere the lock's renewal alone decides.
  */
 async function judge(resource: string): Promise<Verdict> {
   const stats = await stat(lockPathOf(resource)).catch(() => undefined);
   if (!stats) return { kind: 'gone' };
-  const folder = { ino: stats.ino, birth: stats.birthtimeMs };
-  const holder = await readOwner(resource);
+  // A file, not a folder: the lock of an earlier version of the tool, judged by its age alone.
+  const folder = { ino: stats.ino, birth: stats.birthtimeMs, isFile: stats.isFile() };
+  const holder = folder.isFile ? undefined : await readOwner(resource);
   const ageMs = Date.now() - stats.mtimeMs;
   const describes = holder !== undefined && holder.lock.ino === folder.ino && holder.lock.birth === folder.birth;
   const here = pidSpace();
-  if (describes && here !== null && holder.pidSpace === here && !processExists(holder.pid)) return { kind: 'dead', holder, ageMs, folder };
+  if (describes && here !== null && holder.pidSpace === here) {
+    const alive = processExists(holder.pid) && (holder.startTicks === null || holder.startTicks === startTicksOf(holder.pid));
+    return { kind: alive ? 'alive' : 'dead', holder, ageMs, folder };
+  }
   // The owner file of an earlier lock says nothing of this one's holder.
   const named = describes ? holder : undefined;
   if (ageMs <= RENEWED_WITHIN_MS) return { kind: 'alive', holder: named, ageMs, folder };
@@ -215,7 +226,8 @@ async function removeIfStill(resource: string, judged: Extract<Verdict, { folder
     const same = now.kind !== 'gone' && now.folder.ino === judged.folder.ino && now.folder.birth === judged.folder.birth;
     if (same && (now.kind === 'dead' || now.kind === 'stale')) {
       if (now.holder) await rm(ownerPathOf(resource), { force: true });
-      await rmdir(lockPathOf(resource)).catch((error: NodeJS.ErrnoException) => {
+      const remove = now.folder.isFile ? rm(lockPathOf(resource)) : rmdir(lockPathOf(resource));
+      await remove.catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
     }
@@ -247,6 +259,17 @@ export function pidSpace(): string | null {
     }
   }
   return pidSpaceOfThis;
+}
+
+/** A process's start time, in clock ticks since boot (field 22 of /proc/<pid>/stat); null where the system does not say. */
+function startTicksOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name, in parentheses, may hold spaces: the fields are counted after it.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function processExists(pid: number): boolean {

@@ -8,6 +8,7 @@ import { DiskTable } from './disk-table.js';
 import { JournalIndex, recordKey } from './journal-index.js';
 import { openForAppend } from './writable-file.js';
 import { safeJson } from './safe-text.js';
+import { UsageError } from './errors.js';
 
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {
@@ -84,7 +85,7 @@ export class Journal {
   private constructor(readonly path: string) {}
 
   /** Opens the file for appending (creating it if needed) and reads what earlier runs recorded that its index lacks. */
-  static async open(path: string): Promise<Journal> {
+  static async open(path: string, run?: { host: string; adoptOldRecords: boolean }): Promise<Journal> {
     const journal = new Journal(path);
     const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
@@ -95,6 +96,20 @@ export class Journal {
     if (stats) journal.endWithNewline();
     const read = (index: JournalIndex) => journal.readInto(index);
     journal.index = await JournalIndex.open(path, read);
+    if (run && journal.index.state.hostless > 0) {
+      const count = journal.index.state.hostless;
+      if (!run.adoptOldRecords) {
+        journal.close();
+        journal.index.close();
+        throw new UsageError(
+          `--journal: ${path} holds ${count === 1 ? 'a record' : `${count} records`} from before records named their API host, so it cannot say where ${count === 1 ? 'its file' : 'their files'} went`,
+          `if they were sent to ${run.host} (each to the org it names), pass --adopt-old-records once to record them so; otherwise give another --journal`,
+        );
+      }
+      journal.adopted = await journal.adopt(run.host);
+      journal.index.remove();
+      journal.index = await JournalIndex.open(path, read);
+    }
     // A compaction that fails (a full disk) leaves the journal as it was, to be compacted another time.
     const compacted = journal.index.overdue ? await journal.compact(journal.index.dir).catch(() => undefined) : undefined;
     if (compacted) {
@@ -105,6 +120,9 @@ export class Journal {
     return journal;
   }
 
+  /** Records from before records named their API host, taken on opening as the run's host's (the default journal of that host, or --adopt-old-records). */
+  adopted: number | undefined;
+
   /** Lines before and after the journal was compacted on opening, when it was. */
   compacted: { before: number; after: number } | undefined;
 
@@ -113,7 +131,7 @@ export class Journal {
     return this.index?.state.uploadedBefore ?? 0;
   }
 
-  /** Records that name no API host, written before records did: they count for no host. */
+  /** Records that name no API host, written before records did: they count for no host (a run adopts them, or refuses the journal). */
   get hostless(): number {
     return this.index?.state.hostless ?? 0;
   }
@@ -224,6 +242,45 @@ export class Journal {
     closeSync(this.fd!);
     this.fd = openSync(this.path, 'a');
     return { before, after };
+  }
+
+  /**
+   * Rewrites the journal with `host` in every record that names none: the host a journal of
+   * one host (the default one) or the user says they went to. Written beside it, synced and
+   * renamed over it, as compaction is. Returns how many records were so.
+   */
+  private async adopt(host: string): Promise<number> {
+    const temporary = `${this.path}.adopt-${process.pid}`;
+    let adopted = 0;
+    try {
+      const out = openSync(temporary, 'w');
+      try {
+        let kept: string[] = [];
+        for await (const { record, text } of journalLines(this.path)) {
+          if (text === undefined) continue;
+          if (record && record.host === undefined) {
+            const { time, run, ...rest } = record;
+            kept.push(safeJson({ time, ...(run !== undefined && { run }), host, ...rest }));
+            adopted++;
+          } else kept.push(text);
+          if (kept.length === 1000) {
+            writeWhole(out, linesOf(kept));
+            kept = [];
+          }
+        }
+        writeWhole(out, linesOf(kept));
+        fsyncSync(out);
+      } finally {
+        closeSync(out);
+      }
+      renameSync(temporary, this.path);
+    } finally {
+      rmSync(temporary, { force: true });
+    }
+    // The file open for appending is the one renamed away.
+    closeSync(this.fd!);
+    this.fd = openSync(this.path, 'a');
+    return adopted;
   }
 
   /** The lines after what the index holds, read into it. */

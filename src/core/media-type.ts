@@ -81,6 +81,10 @@ export function conventionFor(fileName: string): string | undefined {
   return undefined;
 }
 
+/** Rules a config may hold, and the longest pattern: matching each name costs each rule's pattern. */
+const MAX_RULES = 100;
+const MAX_PATTERN_LENGTH = 500;
+
 /** A compiled config rule. Patterns compile once, not per file. */
 export type CompiledRule = { test: (baseName: string) => boolean; mediaType: string };
 
@@ -93,6 +97,8 @@ export type CompiledRule = { test: (baseName: string) => boolean; mediaType: str
 export async function compileRules(rules: readonly ConventionRule[]): Promise<CompiledRule[]> {
   if (!Array.isArray(rules as unknown)) throw new Error('conventions must be a list');
   if (rules.length === 0) return [];
+  // Linear in the name, but the work grows with the rules: a config's rules are a handful, never thousands.
+  if (rules.length > MAX_RULES) throw new Error(`conventions has ${rules.length} rules, more than ${MAX_RULES}; keep the ones your files need`);
   const { RE2JS } = await import('re2js');
   return rules.map((rule, index) => {
     if (typeof rule !== 'object' || rule === null) throw new Error(`conventions[${index}] must be an object`);
@@ -101,6 +107,8 @@ export async function compileRules(rules: readonly ConventionRule[]): Promise<Co
     if (hasGlob === hasRegex || typeof rule.media_type !== 'string' || rule.media_type === '') {
       throw new Error(`conventions[${index}] needs exactly one of "glob" or "regex", and a "media_type"`);
     }
+    const pattern = hasRegex ? rule.regex! : rule.glob!;
+    if (pattern.length > MAX_PATTERN_LENGTH) throw new Error(`conventions[${index}]: the ${hasRegex ? 'regex' : 'glob'} is ${pattern.length} characters, over ${MAX_PATTERN_LENGTH}`);
     const notText = textProblem(rule.media_type, `conventions[${index}] "media_type"`);
     if (notText) throw new Error(notText);
     let re;

@@ -36,14 +36,23 @@ export function checkProxyUrl(raw: string, origin: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${origin}: unsupported proxy protocol "${url.protocol}"`, 'only HTTP CONNECT proxies are supported: give an http:// or https:// URL');
   }
+  // A password holding `/`, `?` or `#` ends the host early: what follows would be taken for a path (and shown).
+  if (url.pathname !== '/' || url.search || url.hash) {
+    throw new UsageError(`${origin}: a proxy URL is scheme://[user:password@]host:port, and this one has more after the host`, 'in a user name or password, write / as %2F, ? as %3F, # as %23 and @ as %40');
+  }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new UsageError(`${origin}: the proxy's user name or password holds a % that starts no escape`, 'write % as %25 in a user name or password');
+  }
   return url;
 }
 
 /** A proxy URL as it may be printed: any user name and password become `***`. */
 export function shownProxy(url: URL): string {
   const credentials = url.username || url.password ? '***@' : '';
-  const path = url.pathname === '/' ? '' : url.pathname;
-  return `${url.protocol}//${credentials}${url.host}${path}`;
+  return `${url.protocol}//${credentials}${url.host}`;
 }
 
 /**
@@ -53,8 +62,8 @@ export function shownProxy(url: URL): string {
  */
 export function proxySecrets(url: URL): string[] {
   if (!url.username && !url.password) return [];
-  const user = decodeURIComponent(url.username);
-  const password = decodeURIComponent(url.password);
+  const user = decoded(url.username);
+  const password = decoded(url.password);
   const secret = url.password ? [password, url.password] : [user, url.username];
   return [...secret, `${url.username}:${url.password}`, basicCredentials(url)].filter((text) => text !== '');
 }
@@ -62,7 +71,16 @@ export function proxySecrets(url: URL): string[] {
 /** The Proxy-Authorization value for a proxy URL's credentials. */
 export const proxyToken = (url: URL): string => `Basic ${basicCredentials(url)}`;
 
-const basicCredentials = (url: URL) => Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+const basicCredentials = (url: URL) => Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64');
+
+/** A user name or password as the proxy reads it; one with a stray % (refused by checkProxyUrl) as written. */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 /**
  * Whether NO_PROXY sends requests to `target` direct: a comma (or space) separated list of `*`
@@ -143,9 +161,9 @@ export function maskUserInfo(word: string): string {
     const path = url.pathname === '/' && !value.endsWith('/') ? '' : url.pathname;
     return `${option}${url.protocol}//***@${url.host}${path}${url.search}${url.hash}`;
   }
-  if (url) return word;
+  // Not a URL at all (a path such as `jobs@2024/report.csv`): nothing to mask.
+  if (url || !value.includes('://')) return word;
+  const start = value.indexOf('://') + 3;
   const at = value.lastIndexOf('@');
-  if (at === -1) return word;
-  const start = value.includes('://') ? value.indexOf('://') + 3 : 0;
   return at >= start ? `${option}${value.slice(0, start)}***${value.slice(at)}` : word;
 }

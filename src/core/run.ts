@@ -70,12 +70,12 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     toSend = checked;
   }
 
-  const journal = options.journal ? await openFor('--journal', 'use', options.journal, (path) => Journal.open(path), 'give a path to a writable file; it is created if missing') : undefined;
+  const journal = options.journal ? await openFor('--journal', 'use', options.journal, (path) => Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? false }), 'give a path to a writable file; it is created if missing') : undefined;
   let sink: OutcomeSink | undefined;
   let report: ReportWriter | undefined;
   try {
     if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
-    if (journal && journal.hostless > 0) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.hostless === 1 ? 'one record names' : `${journal.hostless} records name`} no API host (written before records named one), so ${journal.hostless === 1 ? 'it skips' : 'they skip'} nothing: a file recorded only there is sent again` });
+    if (journal?.adopted) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.adopted === 1 ? 'one record' : `${journal.adopted} records`} from before records named their API host now ${journal.adopted === 1 ? 'names' : 'name'} ${apiRoot}, where this run sends` });
     const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
     const now = () => clock.now();
     report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, Boolean(options.convert || options.fit || options.stripLocation)), 'give a path to a writable .json or .csv file') : undefined;

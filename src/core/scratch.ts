@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskTable, TableWriteError, writing } from './disk-table.js';
 import { HeldLock } from './held-lock.js';
+import { UsageError } from './errors.js';
 
-/** A run's working folder: `u21-media-run-<id>` under $TMPDIR, with its lock and owner file beside it. */
-const RUN_FOLDER = /^u21-media-run-([a-z0-9]{12})(?:\.takeover\.lock|\.lock(?:\.json)?)?$/;
+/** A run's working folder: `run-<id>` in the user's folder under $TMPDIR, with its lock and owner file beside it. */
+const RUN_FOLDER = /^run-([0-9a-f]{12})(?:\.takeover\.lock|\.lock(?:\.json)?)?$/;
 
 /**
  * A run's working files, in a folder of its own under the system's temporary folder: what it
@@ -28,9 +29,9 @@ export class Scratch {
 
   /** Holds a new working folder, after removing those of runs known to be gone. */
   static async create(): Promise<Scratch> {
-    const parent = tmpdir();
+    const parent = runsFolder();
     await removeAbandoned(parent);
-    const dir = join(parent, `u21-media-run-${randomBytes(6).toString('hex')}`);
+    const dir = join(parent, `run-${randomBytes(6).toString('hex')}`);
     // Held before it exists: a folder is never seen without its lock.
     const lock = await HeldLock.acquire(dir).catch((error: NodeJS.ErrnoException) => {
       throw new TableWriteError(join(dir, 'lock'), error.code ?? 'EIO');
@@ -86,6 +87,28 @@ export class Scratch {
   }
 }
 
+/**
+ * The folder of this user's runs under $TMPDIR, `u21-media-<uid>`, private to the user: in a
+ * $TMPDIR shared with other users, nobody else can plant a link or a file among a run's working
+ * files. One that is not this user's own private folder is refused, naming it.
+ */
+function runsFolder(): string {
+  const uid = process.getuid?.();
+  const dir = join(tmpdir(), `u21-media-${uid ?? 'runs'}`);
+  writing(join(dir, 'run'), () => {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  });
+  const stats = lstatSync(dir);
+  if (!stats.isDirectory() || (uid !== undefined && stats.uid !== uid) || (stats.mode & 0o022) !== 0) {
+    throw new UsageError(`${dir} is not a private folder of this user's (a run keeps its working files there)`, 'remove it, or set TMPDIR to a folder of your own');
+  }
+  return dir;
+}
+
 /** Removes the working folders of runs that are gone (`kill -9`): each only once its lock can be taken. */
 async function removeAbandoned(parent: string): Promise<void> {
   const ids = new Set<string>();
@@ -94,13 +117,17 @@ async function removeAbandoned(parent: string): Promise<void> {
     if (id !== undefined) ids.add(id);
   }
   for (const id of ids) {
-    const dir = join(parent, `u21-media-run-${id}`);
-    const lock = await HeldLock.takeIfAbandoned(dir);
-    if (!lock) continue;
-    // Another user's folder is theirs to remove.
-    await rm(dir, { recursive: true, force: true }).catch(() => {});
-    await rm(`${dir}.lock.json`, { force: true }).catch(() => {});
-    await lock.release();
+    const dir = join(parent, `run-${id}`);
+    try {
+      const lock = await HeldLock.takeIfAbandoned(dir);
+      if (!lock) continue;
+      await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}.lock.json`, { force: true });
+      await rm(`${dir}.takeover.lock`, { recursive: true, force: true }); // left by a run killed while it took a lock over
+      await lock.release();
+    } catch {
+      // What cannot be removed now is tried again by the next run: it never stops this one.
+    }
   }
 }
 

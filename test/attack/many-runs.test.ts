@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,18 +57,22 @@ describe('runs in containers of one host', () => {
     const env = { U21_API_KEY: server.apiKey, TMPDIR: shared };
     const slowDir = await pdfs(20);
     const slow = startBin(args(slowDir, server, ['--no-journal', '--entity', 'slow']), { cwd: slowDir, env, prefix: CONTAINER });
-    const folders = await new Promise<string[]>((resolve) => slow.after('uploaded', 1, () => resolve(readdirSync(shared).filter((n) => n.startsWith('u21-media-') && !n.includes('.lock')))));
+    // Where each run keeps its working folder: the user's folder under $TMPDIR (or, before, $TMPDIR itself).
+    const runs = () => ['', `u21-media-${process.getuid!()}`].flatMap((sub) => (existsSync(join(shared, sub)) ? readdirSync(join(shared, sub)).map((n) => join(sub, n)) : []));
+    const working = (names: string[]) => names.filter((n) => /(^|\/)(u21-media-|run-)\w+(-\w+)?$/.test(n) && !n.endsWith(`u21-media-${process.getuid!()}`));
+    const folders = await new Promise<string[]>((resolve) => slow.after('uploaded', 1, () => resolve(working(runs()))));
     expect(folders).toHaveLength(1);
     // Another container's run starts meanwhile, in the same $TMPDIR, as its pid 1 (there is no pid 2 there):
     // it cleans up only what is abandoned.
     const otherDir = await pdfs(3, (i) => `other_${i}.pdf`);
     const other = startBin(args(otherDir, server, ['--no-journal', '--entity', 'other']), { cwd: otherDir, env, prefix: ['unshare', '-pf', '--mount-proc'] });
     expect((await other.done).code).toBe(0);
-    expect(readdirSync(shared)).toContain(folders[0]);
+    expect(runs()).toContain(folders[0]);
     const slowEnd = await slow.done;
     expect(slowEnd.code, slowEnd.stderr).toBe(0);
     expect(slow.events.at(-1)).toMatchObject({ uploaded: 20, failed: 0 });
     // Each run removed its own folder, lock and owner file at its end.
-    expect(readdirSync(shared)).toEqual([]);
+    expect(working(runs())).toEqual([]);
+    expect(runs().filter((n) => n.includes('.lock'))).toEqual([]);
   }, 60_000);
 });

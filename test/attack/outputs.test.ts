@@ -121,6 +121,34 @@ describe('secrets are masked by parsing, not by pattern', () => {
   });
 });
 
+describe('a proxy URL is parsed once, as the tool reads it', () => {
+  it.each([
+    ['a / in the password (the rest would read as a path, and be shown)', 'http://user:2024/Secret@proxy.invalid:3128', 'has more after the host'],
+    ['a % that starts no escape', 'http://user:50%off@proxy.invalid:3128', 'holds a % that starts no escape'],
+  ])('is refused (exit 2, no stack trace, nothing of it shown) for %s', async (_, proxy, message) => {
+    const server = closeAfter(await startSandbox());
+    const dir = await pdfs(1);
+    const run = await runBin(['upload', dir, '--entity', 'c1', '--org', server.org, '--base-url', server.url, '--proxy', proxy, '--json'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`--proxy: `);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).not.toMatch(/Secret|50%off|This is a bug/);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('leaves paths holding an @ as they are in the retry hint and the report', async () => {
+    const server = closeAfter(await startSandbox({ entities: ['nobody'] }));
+    const dir = await pdfs(1);
+    const out = await tempDir();
+    await mkdir(join(out, 'jobs@2024'));
+    const run = await runBin(['upload', dir, '--entity', 'c1', '--org', server.org, '--base-url', server.url, '--retries', '0', '--journal', 'jobs@2024/journal.jsonl', '--report', 'jobs@2024/report.csv'], { cwd: out, env: { U21_API_KEY: server.apiKey } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('--retry-failed jobs@2024/report.csv ');
+    expect(run.stderr).toContain('--journal jobs@2024/journal.jsonl ');
+    expect(await readFile(join(out, 'jobs@2024', 'report.csv.meta.json'), 'utf8')).toContain('--journal jobs@2024/journal.jsonl');
+  });
+});
+
 /** Spawns the built binary with its stdout or stderr on a device: /dev/full, which fails every write with ENOSPC. */
 function runWithStdio(args: string[], options: { cwd: string; env: Record<string, string>; stdout?: string; stderr?: string }) {
   const fds = [options.stdout, options.stderr].map((path) => (path === undefined ? 'pipe' : openSync(path, 'w')));

@@ -1,4 +1,4 @@
-import { open, readFile, stat, utimes } from 'node:fs/promises';
+import { open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
@@ -32,6 +32,35 @@ describe('a journal record counts only where its file went', () => {
     expect(again.code).toBe(0);
     expect(again.events.at(-1)).toMatchObject({ uploaded: 0, skipped: 10 });
     expect(production.stored).toHaveLength(10);
+  }, 30_000);
+
+  it('records from before records named their host: adopted by the default journal of the host; a --journal file is refused until --adopt-old-records', async () => {
+    const dir = await pdfs(5);
+    const server = closeAfter(await startSandbox());
+    const state = await tempDir();
+    const env = { U21_API_KEY: server.apiKey, XDG_STATE_HOME: state };
+    const first = await runBin(args([dir, '--entity', 'cust-1'], server, []), { cwd: dir, env });
+    expect(first.code).toBe(0);
+    // As an earlier version wrote them: no host in any record.
+    const strip = async (path: string) => writeFile(path, (await readFile(path, 'utf8')).replace(/"host":"[^"]*",/g, ''));
+    const journal = String(first.events.at(-1)!.journal);
+    await strip(journal);
+    const resumed = await runBin(args([dir, '--entity', 'cust-1'], server, []), { cwd: dir, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.events.at(-1)).toMatchObject({ uploaded: 0, skipped: 5 });
+    expect(resumed.events.find((e) => e.event === 'warning')).toMatchObject({ message: `${journal}: 10 records from before records named their API host now name ${server.url}/v1, where this run sends` });
+
+    const explicit = join(await tempDir(), 'backfill.jsonl');
+    await writeFile(explicit, await readFile(journal, 'utf8'));
+    await strip(explicit);
+    const refused = await runBin(args([dir, '--entity', 'cust-1'], server, ['--journal', explicit]), { cwd: dir, env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`--journal: ${explicit} holds 10 records from before records named their API host, so it cannot say where their files went`);
+    expect(refused.stderr).toContain('pass --adopt-old-records once');
+    const adopted = await runBin(args([dir, '--entity', 'cust-1'], server, ['--journal', explicit, '--adopt-old-records']), { cwd: dir, env });
+    expect(adopted.code, adopted.stderr).toBe(0);
+    expect(adopted.events.at(-1)).toMatchObject({ uploaded: 0, skipped: 5 });
+    expect(server.stored).toHaveLength(5);
   }, 30_000);
 
   it('--retry-failed with a report from another host or org is refused before sending; --retry-elsewhere sends it here', async () => {

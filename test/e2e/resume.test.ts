@@ -55,12 +55,13 @@ describe('resuming with --journal (built binary)', () => {
     expect(killed.signal).toBe('SIGKILL');
     const storedBeforeRerun = server.stored.length;
     expect(storedBeforeRerun).toBeLessThan(FILES);
-    // The killed run left its working folder, its lock and the file naming its holder; the rerun
-    // removes them, and its own at its end.
-    expect((await readdir(scratchParent)).sort()).toEqual([expect.stringMatching(/^u21-media-run-\w+$/), expect.stringMatching(/^u21-media-run-\w+\.lock$/), expect.stringMatching(/^u21-media-run-\w+\.lock\.json$/)]);
+    // The killed run left its working folder, its lock and the file naming its holder (in the
+    // user's folder under $TMPDIR); the rerun removes them, and its own at its end.
+    const runs = join(scratchParent, `u21-media-${process.getuid!()}`);
+    expect((await readdir(runs)).sort()).toEqual([expect.stringMatching(/^run-\w+$/), expect.stringMatching(/^run-\w+\.lock$/), expect.stringMatching(/^run-\w+\.lock\.json$/)]);
 
     const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: scratchParent } });
-    expect(await readdir(scratchParent)).toEqual([]);
+    expect(await readdir(runs)).toEqual([]);
     expect(rerun.code).toBe(0);
     const fromJournal = rerun.events.filter((e) => e.event === 'skipped' && e.reason === 'journal').length;
     expect(fromJournal).toBeGreaterThanOrEqual(40);

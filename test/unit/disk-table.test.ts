@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DiskTable } from '../../src/core/disk-table.js';
-import { scratch } from '../helpers.js';
+import { Scratch } from '../../src/core/scratch.js';
+import { scratch, tempDir } from '../helpers.js';
 
 describe('DiskTable', () => {
   it('gives back every value set, through several doublings, and nothing for other keys', async () => {
@@ -66,13 +67,26 @@ describe('Scratch', () => {
   });
 
   it("removes a killed run's folder, and leaves a live run's alone", async () => {
-    // A folder with no lock: its run is gone (its lock went with it).
-    const abandoned = join(tmpdir(), 'u21-media-run-0123456789ab');
-    mkdirSync(abandoned, { recursive: true });
     const live = await scratch();
     const liveFile = live.table().path;
+    // A folder with no lock: its run is gone (its lock went with it).
+    const abandoned = join(tmpdir(), `u21-media-${process.getuid!()}`, 'run-0123456789ab');
+    mkdirSync(abandoned);
     await scratch();
     expect(existsSync(abandoned)).toBe(false);
     expect(existsSync(liveFile)).toBe(true);
+  });
+
+  it("refuses a user's folder under $TMPDIR that others can write to, naming it", async () => {
+    const dir = await tempDir();
+    mkdirSync(join(dir, `u21-media-${process.getuid!()}`), { mode: 0o777 });
+    chmodSync(join(dir, `u21-media-${process.getuid!()}`), 0o777);
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = dir;
+    try {
+      await expect(Scratch.create()).rejects.toThrow(`${join(dir, `u21-media-${process.getuid!()}`)} is not a private folder of this user's`);
+    } finally {
+      process.env.TMPDIR = before;
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,33 @@ describe('journal lock', () => {
     await lock.release();
   });
 
+  it('never takes over a holder in this PID namespace while its process lives, even stopped (Ctrl-Z) past the staleness', async () => {
+    const journal = join(await tempDir(), 'j.jsonl');
+    const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal-lock.js'))};
+      await JournalLock.acquire(process.argv[1]); console.log('held'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, journal], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve) => child.stdout.once('data', resolve));
+      child.kill('SIGSTOP');
+      await utimes(`${journal}.lock`, ago(60_000), ago(60_000)); // as if stopped a minute ago
+      await expect(JournalLock.acquire(journal)).rejects.toThrow(`is in use by another run (pid ${child.pid} on this machine, since `);
+    } finally {
+      child.kill('SIGKILL');
+      child.kill('SIGCONT');
+    }
+    await new Promise((resolve) => child.once('close', resolve));
+    // Gone now: taken over at once.
+    await (await JournalLock.acquire(journal)).release();
+  });
+
+  it('takes over the lock file an earlier version of the tool left, once it is old', async () => {
+    const journal = join(await tempDir(), 'j.jsonl');
+    await writeFile(`${journal}.lock`, JSON.stringify({ pid: 42, host: 'worker-3', started: '2026-12-01T00:00:00.000Z', token: 'old' }));
+    await utimes(`${journal}.lock`, ago(30_000), ago(30_000));
+    await (await JournalLock.acquire(journal)).release();
+    expect(await gone(`${journal}.lock`)).toBe(true);
+  });
+
   it("does not take an earlier lock's owner file for the holder of this one", async () => {
     const journal = join(await tempDir(), 'j.jsonl');
     await leftLock(journal, { lock: { ino: 1, birth: 0 } }, 0);
@@ -68,7 +95,9 @@ describe('journal lock', () => {
     const journal = join(await tempDir(), 'j.jsonl');
     const first = await HeldLock.acquire(journal);
     const lost = new Promise<Error>((resolve) => first.whenLost(resolve));
-    // As after a pause past the lock's staleness: another run takes it over.
+    // A holder in another PID namespace (its pid means nothing here), paused past the lock's staleness: another run takes it over.
+    const owner = JSON.parse(await readFile(`${journal}.lock.json`, 'utf8')) as Record<string, unknown>;
+    await writeFile(`${journal}.lock.json`, JSON.stringify({ ...owner, pidSpace: 'pid:[4026532999]@another-boot' }));
     await utimes(`${journal}.lock`, ago(30_000), ago(30_000));
     const second = await HeldLock.acquire(journal);
     expect((await lost).message).toMatch(/^another run took the lock over after it went unrenewed for 20 s/);

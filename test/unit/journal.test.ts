@@ -57,6 +57,22 @@ describe('journal', () => {
     second.close();
   });
 
+  it("refuses a run's records from before records named their host, unless the run adopts them, once: then they name its host", async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    await writeFile(path, `${JSON.stringify(record({ host: undefined }))}\n${JSON.stringify(record({ name: 'b.jpg' }))}\n`);
+    const host = 'https://api.unit21.com/v1';
+    await expect(Journal.open(path, { host, adoptOldRecords: false })).rejects.toThrow(`--journal: ${path} holds a record from before records named their API host, so it cannot say where its file went`);
+    const adopting = await Journal.open(path, { host, adoptOldRecords: true });
+    expect(adopting.adopted).toBe(1);
+    expect(adopting.uploadedAt(id, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+    adopting.close();
+    const lines = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { host: string });
+    expect(lines.map((r) => r.host)).toEqual([host, host]);
+    const again = await Journal.open(path, { host, adoptOldRecords: false });
+    expect(again.adopted).toBeUndefined();
+    again.close();
+  });
+
   it('ignores a torn last line and starts the next record on a line of its own', async () => {
     const path = join(await tempDir(), 'j.jsonl');
     await writeFile(path, `${JSON.stringify(record())}\n{"time":"2026-11-25T12:00:01Z","outcome":"uplo`);

@@ -68,6 +68,8 @@ describe('file-name conventions', () => {
     await expect(compileRules([{ glob: '*.jpg', media_type: 'X' }, { media_type: 'Y' }])).rejects.toThrow(/conventions\[1\]/);
     await expect(compileRules([{ regex: '(', media_type: 'Y' }])).rejects.toThrow(/conventions\[0\]/);
     await expect(compileRules([{ regex: '^(?=kyc)', media_type: 'Y' }])).rejects.toThrow("conventions[0]: the regex cannot be used (invalid or unsupported Perl syntax: `(?=`); patterns use RE2's syntax");
+    await expect(compileRules(Array.from({ length: 101 }, () => ({ glob: '*.pdf', media_type: 'X' })))).rejects.toThrow('conventions has 101 rules, more than 100');
+    await expect(compileRules([{ regex: `(.*a){1000}${'z'.repeat(500)}`, media_type: 'X' }])).rejects.toThrow('conventions[0]: the regex is 511 characters, over 500');
   });
 
   it('matches in time linear in the name, whoever wrote the pattern: a backtracking regex or glob cannot hang a run', async () => {

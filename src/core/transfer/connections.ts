@@ -4,6 +4,7 @@ import { Client, errors, type buildConnector } from 'undici';
 import type { Clock } from '../clock.js';
 import { proxyToken } from '../proxy.js';
 import { isCertificateError, proxyRefusal } from './connect-errors.js';
+import { isOutOfDescriptors } from '../descriptors.js';
 
 /** A connection not made by then is given up (as undici's own connect timeout does), or at --timeout when that is shorter. */
 export const CONNECTION_TIMEOUT_MS = 10_000;
@@ -162,8 +163,7 @@ function tunnel(target: buildConnector.Options, proxy: URL, steps: Steps & { lim
       if (error) return opening.fail(error instanceof errors.HeadersTimeoutError ? stallError(opening, steps.limitMs) : proxyError('proxy-answer', error));
       const socket = answer.socket as Socket;
       if (opening.ended) return void socket.destroy();
-      // undici took every listener off the socket when it handed it over.
-      socket.on('error', onRawError);
+      // undici took its own listeners off the socket when it handed it over; onRawError is still on it.
       if (answer.statusCode !== 200) {
         socket.destroy();
         return opening.fail(new ConnectError('proxy_refused', proxyRefusal(answer.statusCode)));
@@ -196,6 +196,8 @@ function proxyError(phase: Phase, error: Error & { code?: string }): Error {
   if (isCertificateError(code) || error instanceof ConnectError) return error;
   switch (phase) {
     case 'proxy':
+      // No descriptor for the socket says nothing of the proxy: it keeps its code, and is waited out.
+      if (isOutOfDescriptors(error)) return error;
       return new ConnectError('proxy_unreachable', `cannot connect to the proxy: ${error.message}`, error);
     case 'proxy-answer':
       if (error instanceof errors.HTTPParserError) return new ConnectError('proxy_bad_answer', `the proxy answered something that is not HTTP${beginning((error as { data?: unknown }).data)}`, error);
