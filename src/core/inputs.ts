@@ -12,12 +12,13 @@ import { target, type Checked, type PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
 import { resolveTarget } from './hosts.js';
+import { identityNumber } from './file-identity.js';
 import { shardField } from './shard.js';
 import { textProblem } from './well-formed.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
-  checked: (checkedSizes?: DiskTable) => AsyncGenerator<Checked>;
+  checked: (checkedFiles?: DiskTable) => AsyncGenerator<Checked>;
   count: () => Promise<number>;
 }
 
@@ -54,7 +55,7 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
       : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks });
   return {
-    checked: (checkedSizes?: DiskTable) => preflight(found(), checkedSizes ? { ...settings, checkedSizes } : settings),
+    checked: (checkedFiles?: DiskTable) => preflight(found(), checkedFiles ? { ...settings, checkedFiles } : settings),
     // Listing without checking: no stat, no sidecar read.
     count: async () => {
       let n = 0;
@@ -166,27 +167,27 @@ export interface CheckFirstOptions {
   signal?: AbortSignal;
   onEvent?: (event: UploadEvent) => void;
   onTotal?: (files: number) => void;
-  /** Where a large run's checked sizes are kept. */
+  /** Where a large run's checked files are kept. */
   scratch: Scratch;
 }
 
-/** Checked inputs kept from the first pass, up to this many; beyond, only their sizes. */
+/** Checked inputs kept from the first pass, up to this many; beyond, only what the check saw of each file. */
 const KEPT_AT_MOST = 20_000;
 
 /**
  * Checks every input before the first byte is sent, and returns what to send: exactly what
  * was checked. A run of up to KEPT_AT_MOST keeps its checked files; a larger one keeps only
- * their sizes, on disk, and lists its files again as it sends, dropping any the check
- * did not see. A file whose size changed since fails when read (file_changed) instead of
- * being sent cut short. Throws InputError for invalid inputs; undefined when interrupted.
+ * what the check saw of each (its identity as a number, on disk), and lists its files again as
+ * it sends, dropping any the check did not see. A file that changed since fails when read
+ * (file_changed) instead of being sent. Throws InputError for invalid inputs; undefined when interrupted.
  */
 export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const problems: Problem[] = [];
   let total = 0;
   let files = 0;
   let kept: Checked[] | undefined = [];
-  /** Every checked size, once there are too many files to keep. */
-  let sizes: DiskTable | undefined;
+  /** What the check saw of every file, once there are too many files to keep. */
+  let seen: DiskTable | undefined;
   const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
   for await (const item of inputs.checked()) {
     if (options.drain?.aborted || options.signal?.aborted) return undefined;
@@ -195,12 +196,12 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
       continue;
     }
     if (kept?.length === KEPT_AT_MOST) {
-      sizes = options.scratch.table();
-      for (const earlier of kept) if (earlier.kind === 'file') sizes.set(earlier.file.absPath, earlier.file.bytes);
+      seen = options.scratch.table();
+      for (const earlier of kept) if (earlier.kind === 'file') seen.set(earlier.file.absPath, identityNumber(earlier.file.identity!));
       kept = undefined;
     }
     if (item.kind === 'file') {
-      sizes?.set(item.file.absPath, item.file.bytes);
+      seen?.set(item.file.absPath, identityNumber(item.file.identity!));
       files++;
     }
     if (item.kind === 'problem') problems.push(item.problem);
@@ -212,7 +213,7 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
   const given = new Set(warnings.map((w) => w.message));
-  const large = sizes;
+  const large = seen;
   return large ? () => withoutRepeats(inputs.checked(large), given) : () => replay(kept ?? []);
 }
 

@@ -2,6 +2,7 @@ import type { MediaTypeSource } from './media-type.js';
 import type { Problem } from './errors.js';
 import type { LinkedObject } from './route.js';
 import type { Detected } from './sniff.js';
+import type { FileIdentity } from './file-identity.js';
 
 /** One file that passed preflight, with everything needed to send it. */
 export interface PlannedFile {
@@ -20,6 +21,8 @@ export interface PlannedFile {
   contentType: string;
   /** What its first bytes say it is; absent when not checked (--no-sniff, or txt and raw, which have no signature). */
   detected?: Detected;
+  /** What the check saw of the file on disk: it is read later only if it is still that file (absent for a changed copy of the run's own). */
+  identity?: FileIdentity;
   /** What to do to it before sending (--convert, --fit, --strip-location); `name` and `contentType` already say what is sent. */
   fix?: Fix;
   /**

@@ -7,6 +7,7 @@ import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule
 import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { mapOrdered } from './map-ordered.js';
 import { withDescriptor } from './descriptors.js';
+import { CHANGED_SINCE_CHECK, identityNumber, identityOf, type FileIdentity } from './file-identity.js';
 import { closest } from './did-you-mean.js';
 import { OBJECT_NAME, offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
@@ -33,8 +34,8 @@ export interface PreflightSettings {
   stripLocation: boolean;
   /** Only this shard's files are checked and yielded. */
   shard?: Shard;
-  /** A large run's second look: only the files its check saw, at the size they had then. */
-  checkedSizes?: DiskTable;
+  /** A large run's second look: only the files its check saw, each as it was then (identityNumber). */
+  checkedFiles?: DiskTable;
   /** Follow links out of the folder (--follow-links): a named file's sidecar too. */
   followLinks?: boolean;
 }
@@ -178,17 +179,13 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     return { path: file.path, message: `${message}; supported: ${SUPPORTED_EXTENSIONS.join(', ')}` };
   }
 
-  let bytes: number;
-  if (settings.checkedSizes) {
-    // Checked already: its size then is the one to send, or the read fails with file_changed.
-    const checkedSize = settings.checkedSizes.get(file.absPath);
-    if (checkedSize === undefined) return { elsewhere: true };
-    bytes = checkedSize;
-  } else {
-    const size = await sizeOnDisk(file);
-    if (typeof size !== 'number') return size;
-    bytes = size;
-  }
+  // The second look of a large run takes only what its check saw, as it was then: one changed since fails when read (file_changed).
+  const checkedThen = settings.checkedFiles?.get(file.absPath);
+  if (settings.checkedFiles && checkedThen === undefined) return { elsewhere: true };
+  const onDisk = await statOnDisk(file);
+  if (!('identity' in onDisk)) return onDisk;
+  const identity = checkedThen === undefined || identityNumber(onDisk.identity) === checkedThen ? onDisk.identity : CHANGED_SINCE_CHECK;
+  const bytes = onDisk.identity.size;
   if ('problem' in routed) return { path: file.path, message: routed.problem };
   // Sent as the media's name: a path a caller made up (not one read from disk) may hold what is not text.
   const notText = textProblem(name, 'its name');
@@ -204,7 +201,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
 
   let detected: Detected | undefined;
   // A large run's second look sends what its first look checked (sizes guard against changes since), and needs the content only to change it.
-  const sniffNow = settings.sniff && isSniffed(ext) && (!settings.checkedSizes || settings.convert || settings.fit || settings.stripLocation);
+  const sniffNow = settings.sniff && isSniffed(ext) && (!settings.checkedFiles || settings.convert || settings.fit || settings.stripLocation);
   if (sniffNow) {
     let read;
     try {
@@ -251,6 +248,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     ...(routed.object && { object: routed.object }),
     mediaTypeSource,
     bytes,
+    identity,
     contentType,
     ...(detected !== undefined && { detected }),
     ...(Object.keys(fix).length > 0 && { fix }),
@@ -292,8 +290,8 @@ function fixFor(ext: string, detected: Detected | undefined, bytes: number, sett
   return fix;
 }
 
-/** A file's size from one stat, or why it cannot be sent. */
-async function sizeOnDisk(file: FoundFile): Promise<number | Problem | Skip> {
+/** A file as the check sees it, from one stat, or why it cannot be sent. */
+async function statOnDisk(file: FoundFile): Promise<{ identity: FileIdentity } | Problem | Skip> {
   try {
     // One stat per file: a FileHandle, or an access() call, costs far more in a 300,000-file run.
     const stats = await stat(file.absPath);
@@ -302,7 +300,7 @@ async function sizeOnDisk(file: FoundFile): Promise<number | Problem | Skip> {
       return file.explicit ? { path: file.path, message } : { path: file.path, skip: message };
     }
     if (!readableByUs(stats)) return { path: file.path, message: 'cannot read it (EACCES); check its permissions' };
-    return stats.size;
+    return { identity: identityOf(stats) };
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     // A walk may meet a link to nothing; a named file that is gone is the user's mistake.

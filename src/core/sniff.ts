@@ -186,6 +186,19 @@ export function judge(ext: string, head: Buffer, tail: Buffer, options: { conver
   return { ok: true, detected };
 }
 
+/** Why a file's first bytes are no longer what the check found (`detected`), or undefined; nothing when it was not checked. */
+export function headChanged(detected: Detected | undefined, head: Buffer): string | undefined {
+  if (detected === undefined) return undefined; // --no-sniff, or a kind with no signature
+  const now = detect(head);
+  return now === detected ? undefined : `its content changed after the check (it now holds ${now === 'unknown' ? 'something else' : LABEL[now]}), so it was not sent; run again once it is as it should be`;
+}
+
+/** Why a file's last bytes no longer end as the check found, or undefined. */
+export function endChanged(detected: Detected | undefined, tail: Buffer): string | undefined {
+  const missing = detected === undefined ? undefined : missingEnd(detected, tail);
+  return missing ? `it changed after the check (it now looks truncated: ${missing}), so it was not sent; run again once it is complete` : undefined;
+}
+
 function fixFor(detected: Exclude<Detected, 'unknown'>): string {
   if (CONVERTIBLE.has(detected)) return 'convert it to JPEG, or pass --convert';
   const ext = EXTENSION_OF[detected];

@@ -155,7 +155,7 @@ describe('a planned file as a stream', () => {
     const file = await planned(dir, 'a.png', data);
     const hash = createHash('sha256');
     const chunks: Buffer[] = [];
-    for await (const chunk of new PlannedFileStream(file.absPath, file.bytes, hash, 64 * 1024)) chunks.push(chunk as Buffer);
+    for await (const chunk of new PlannedFileStream({ path: file.absPath, bytes: file.bytes }, hash, 64 * 1024)) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });
@@ -166,7 +166,7 @@ describe('a planned file as a stream', () => {
   ])('fails with file_changed when the file %s since the check', async (_, actual) => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', Buffer.alloc(actual, 1));
-    const stream = new PlannedFileStream(file.absPath, 1000, createHash('sha256'), 64 * 1024);
+    const stream = new PlannedFileStream({ path: file.absPath, bytes: 1000 }, createHash('sha256'), 64 * 1024);
     await expect(text(stream)).rejects.toMatchObject({ code: 'file_changed' });
   });
 
@@ -174,7 +174,7 @@ describe('a planned file as a stream', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', randomBytes(1_000_000));
     const before = openFiles();
-    const stream = new PlannedFileStream(file.absPath, file.bytes, createHash('sha256'), 64 * 1024);
+    const stream = new PlannedFileStream({ path: file.absPath, bytes: file.bytes }, createHash('sha256'), 64 * 1024);
     await new Promise((resolve) => stream.once('data', resolve));
     stream.destroy();
     await new Promise((resolve) => stream.once('close', resolve));

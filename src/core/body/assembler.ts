@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { fileChanged, openCheckedSync } from '../file-identity.js';
+import { endChanged, headChanged, HEAD_BYTES, TAIL_BYTES } from '../sniff.js';
 import { base64Length, writeBase64 } from './base64.js';
-import { FILE_CHANGED, NON_BLOCKING_READ } from './file-stream.js';
+import { FILE_CHANGED, type CheckedFile } from './file-stream.js';
 
 /** A whole body in order: framing as it is, and files read in whole (JSON: as base64). */
-export type Piece = string | { path: string; bytes: number; base64?: boolean };
+export type Piece = string | (CheckedFile & { base64?: boolean });
 
 export interface Assembled {
   body: Buffer;
@@ -39,7 +41,7 @@ export class Assembler {
       if (typeof piece === 'string') body.write(piece, at, 'utf8');
       else {
         // Read straight into place; the framing after it is written over the extra byte.
-        const bytes = piece.base64 ? this.readPlanned(piece.path, piece.bytes, this.scratchFor(piece.bytes), 0) : this.readPlanned(piece.path, piece.bytes, body, at);
+        const bytes = piece.base64 ? this.readPlanned(piece, this.scratchFor(piece.bytes), 0) : this.readPlanned(piece, body, at);
         digests.push(createHash('sha256').update(bytes).digest('hex'));
         if (piece.base64) writeBase64(bytes, body, at);
       }
@@ -55,11 +57,14 @@ export class Assembler {
 
   /**
    * A file's planned bytes into `target` at `at`, which has room for one byte more: a read short
-   * of that byte, with the planned bytes in, has found the end, so no read just to see it.
+   * of that byte, with the planned bytes in, has found the end, so no read just to see it. The
+   * file is opened once and read only if it is the one checked, and its bytes are kept only if
+   * they are still what the check found.
    */
-  private readPlanned(path: string, bytes: number, target: Buffer, at: number): Buffer {
+  private readPlanned(file: CheckedFile, target: Buffer, at: number): Buffer {
+    const { path, bytes } = file;
     try {
-      const fd = openSync(path, NON_BLOCKING_READ); // as the stream opens: a pipe fails, not waits
+      const fd = openCheckedSync(path, file.identity);
       try {
         let filled = 0;
         for (;;) {
@@ -67,13 +72,16 @@ export class Assembler {
           filled += n;
           if (n === 0 || filled >= bytes) break;
         }
-        if (filled !== bytes) throw Object.assign(new Error(FILE_CHANGED), { code: 'file_changed' });
-        return target.subarray(at, at + bytes);
+        if (filled !== bytes) throw fileChanged(path, FILE_CHANGED);
+        const read = target.subarray(at, at + bytes);
+        const changed = headChanged(file.detected, read.subarray(0, HEAD_BYTES)) ?? endChanged(file.detected, read.subarray(Math.max(0, bytes - TAIL_BYTES)));
+        if (changed) throw fileChanged(path, changed);
+        return read;
       } finally {
         closeSync(fd);
       }
     } catch (error) {
-      // The file system's errors, and a changed size, are the file's; anything else is a bug.
+      // The file system's errors, and a changed file, are the file's; anything else is a bug.
       const { syscall, code } = error as NodeJS.ErrnoException;
       throw syscall !== undefined || code === 'file_changed' ? Object.assign(error as Error, { path }) : error;
     }

@@ -1,6 +1,8 @@
 import type { Hash } from 'node:crypto';
-import { close, constants, open, read } from 'node:fs';
+import { close, constants, read } from 'node:fs';
 import { Readable } from 'node:stream';
+import { fileChanged, openChecked, type FileIdentity } from '../file-identity.js';
+import { endChanged, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../sniff.js';
 
 /**
  * Opening for reading without waiting: a file swapped for a pipe since the check fails at its
@@ -11,53 +13,72 @@ export const NON_BLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK;
 
 export const FILE_CHANGED = 'its size changed after the check, so it was not sent; run again once it is complete';
 
-/** Raised when a file's size is no longer the one checked: sending it would store a cut or padded copy. */
-function fileChanged(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(FILE_CHANGED), { code: 'file_changed', path });
+/** A checked file as a body reads it: where, how many bytes, what the check saw of it and what its content was found to be. */
+export interface CheckedFile {
+  path: string;
+  bytes: number;
+  identity?: FileIdentity;
+  detected?: Detected;
 }
 
 /**
  * Exactly a file's planned bytes, hashed as they are read, so a file is read once per attempt.
- * Each read asks for one byte more than is left: the last read then also tells whether the
- * file grew since the check, without a read that only finds the end. A file that grew or
- * shrank fails with file_changed rather than being sent cut short.
+ * The file is opened once, and read only if it is the one the check saw (file-identity.ts);
+ * its first bytes go out only if they are still what the check found. Each read asks for one
+ * byte more than is left: the last read then also tells whether the file grew since the
+ * check, without a read that only finds the end. A file that grew, shrank or changed fails
+ * with file_changed rather than being sent.
  */
 export class PlannedFileStream extends Readable {
   private fd: number | undefined;
   private position = 0;
+  private left: number;
+  /** Its last TAIL_BYTES so far, to look for the end marker the check found. */
+  private tail = Buffer.alloc(0);
   /** Set when the stream is destroyed during a read: the file is closed once that read is back, never under it. */
   private closeAfterRead: (() => void) | undefined;
   private readInFlight = false;
 
   constructor(
-    private readonly path: string,
-    private left: number,
+    private readonly file: CheckedFile,
     private readonly hash: Hash,
     private readonly readSize: number,
   ) {
     super({ highWaterMark: readSize });
+    this.left = file.bytes;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    open(this.path, NON_BLOCKING_READ, (error, fd) => {
-      this.fd = fd;
-      callback(error);
-    });
+    openChecked(this.file.path, this.file.identity).then(
+      (fd) => {
+        this.fd = fd;
+        callback();
+      },
+      (error: Error) => callback(error),
+    );
   }
 
   override _read(): void {
-    const wanted = Math.min(this.readSize, this.left + 1);
+    // The first read holds the head the check looked at.
+    const wanted = Math.min(Math.max(this.readSize, this.position === 0 ? HEAD_BYTES : 0), this.left + 1);
     const buffer = Buffer.allocUnsafeSlow(wanted);
     this.readInFlight = true;
     read(this.fd!, buffer, 0, wanted, this.position, (error, n) => {
       this.readInFlight = false;
       if (this.closeAfterRead) return this.closeAfterRead();
-      if (error) return this.destroy(Object.assign(error, { path: this.path })); // names the file, as open's errors do
-      if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(this.path));
+      const { path, detected } = this.file;
+      if (error) return this.destroy(Object.assign(error, { path })); // names the file, as open's errors do
+      if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(path, FILE_CHANGED));
       if (n === 0) return this.push(null);
+      const chunk = n < wanted ? buffer.subarray(0, n) : buffer;
+      // Nothing goes out unless it is still what the check found: its head before its first byte, its end before its last.
+      const headWhy = this.position === 0 ? headChanged(detected, chunk.subarray(0, HEAD_BYTES)) : undefined;
+      if (headWhy) return this.destroy(fileChanged(path, headWhy));
+      this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, n - TAIL_BYTES))]).subarray(-TAIL_BYTES);
+      const endWhy = n === this.left ? endChanged(detected, this.tail) : undefined;
+      if (endWhy) return this.destroy(fileChanged(path, endWhy));
       this.position += n;
       this.left -= n;
-      const chunk = n < wanted ? buffer.subarray(0, n) : buffer;
       this.hash.update(chunk);
       this.push(chunk);
       // The extra byte was asked for and not there: the file ends exactly where planned

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
 import { base64Length, base64Pieces } from './base64.js';
 import type { BodyReader } from './reader-threads.js';
-import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
+import { checkedFile, fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -20,7 +20,7 @@ export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader
   const close = ']';
   const headers = { 'content-type': 'application/json' };
   if (fitsWhole(files)) {
-    const pieces = parts.flatMap(({ file, head, tail }) => [head, { path: file.absPath, bytes: file.bytes, base64: true }, tail]);
+    const pieces = parts.flatMap(({ file, head, tail }) => [head, { ...checkedFile(file), base64: true }, tail]);
     return wholeBody(headers, await reader.assemble([...pieces, close]), reader);
   }
 
@@ -31,7 +31,7 @@ export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader
   async function* body(): AsyncGenerator<Uint8Array> {
     for (const [index, { file, head, tail }] of parts.entries()) {
       yield Buffer.from(head);
-      yield* base64Of(hashedFileStream(file.absPath, file.bytes, hashes[index]!, (error) => (fileError ??= error), READ_SIZE));
+      yield* base64Of(hashedFileStream(file, hashes[index]!, (error) => (fileError ??= error), READ_SIZE));
       yield Buffer.from(tail);
     }
     yield Buffer.from(close);

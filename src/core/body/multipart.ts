@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
 import type { BodyReader, Piece } from './reader-threads.js';
-import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
+import { checkedFile, fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
 // fresh random one per request, without asking for entropy on every request.
@@ -23,7 +23,7 @@ export async function multipartBody(files: readonly PlannedFile[], reader: BodyR
   // Read whole, each file gets a marker here and is read straight into its place later.
   const placeholders = whole ? files.map((_, index) => Buffer.from(markerOf(index))) : [];
   const hashes = whole ? [] : files.map(() => newHash());
-  const sources = hashes.map((hash, index) => hashedFileStream(files[index]!.absPath, files[index]!.bytes, hash, (error) => (fileError ??= error)));
+  const sources = hashes.map((hash, index) => hashedFileStream(files[index]!, hash, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
     form.append(field, placeholders[index] ?? sources[index]!, { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
@@ -75,7 +75,7 @@ function framedAround(form: FormData, files: readonly PlannedFile[]): Piece[] {
     const at = framing.indexOf(marker, from);
     if (at === -1) unexpectedFraming();
     // The framing came from strings, and a marker is ASCII: each piece between is whole UTF-8.
-    pieces.push(framing.toString('utf8', from, at), { path: file.absPath, bytes: file.bytes });
+    pieces.push(framing.toString('utf8', from, at), checkedFile(file));
     framed += at - from + file.bytes;
     from = at + marker.length;
   });

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { WHOLE_AT_MOST } from '../file-types.js';
 import type { PlannedFile } from '../plan.js';
-import { PlannedFileStream } from './file-stream.js';
+import { PlannedFileStream, type CheckedFile } from './file-stream.js';
 import type { Assembled, BodyReader } from './reader-threads.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
@@ -34,10 +34,13 @@ export function flatMetadata(file: PlannedFile): Record<string, unknown> | undef
 // Larger reads than the 64 KiB default: most scans then take one read, not two or three.
 const READ_SIZE = 256 * 1024;
 
-/** A file's planned bytes, hashed as read; a read error (or a changed size) goes to `onFileError`. */
-export function hashedFileStream(path: string, bytes: number, hash: Hash, onFileError: (error: Error) => void, readSize = READ_SIZE): Readable {
-  return new PlannedFileStream(path, bytes, hash, readSize).on('error', onFileError);
+/** A file's planned bytes, hashed as read; a read error (or a changed file) goes to `onFileError`. */
+export function hashedFileStream(file: PlannedFile, hash: Hash, onFileError: (error: Error) => void, readSize = READ_SIZE): Readable {
+  return new PlannedFileStream(checkedFile(file), hash, readSize).on('error', onFileError);
 }
+
+/** What a body needs to read a file: where, how many bytes, and what the check found of it. */
+export const checkedFile = (file: PlannedFile): CheckedFile => ({ path: file.absPath, bytes: file.bytes, ...(file.identity && { identity: file.identity }), ...(file.detected !== undefined && { detected: file.detected }) });
 
 export const newHash = () => createHash('sha256');
 

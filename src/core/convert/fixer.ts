@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { rm as rmCallback } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, readFile as readFileCallback, rm as rmCallback } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { fileChanged, openChecked } from '../file-identity.js';
+import { endChanged, headChanged, HEAD_BYTES, kindOfExtension, TAIL_BYTES } from '../sniff.js';
 import { join } from 'node:path';
 import type { Change, PlannedFile } from '../plan.js';
-import { kindOfExtension } from '../sniff.js';
 import { extensionOf } from '../file-types.js';
 import { stripLocation } from './strip-location.js';
 import { withDescriptor } from '../descriptors.js';
@@ -36,9 +38,7 @@ export class Fixer {
   async fix(file: PlannedFile): Promise<PlannedFile> {
     const { fix } = file;
     if (!fix) return file;
-    const input = await withDescriptor(() => readFile(file.absPath)).catch((error: NodeJS.ErrnoException) => {
-      throw Object.assign(error, { path: file.absPath });
-    });
+    const input = await readChecked(file);
     const changes: Change[] = [];
     let output: Buffer = input;
     if (fix.convert || fix.fit) {
@@ -62,7 +62,9 @@ export class Fixer {
       throw new TableWriteError(copy, error.code ?? 'EIO');
     });
     const sha256 = createHash('sha256').update(input).digest('hex');
-    return { ...file, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes } };
+    // The copy is the run's own: what the check saw and found of the original says nothing of it.
+    const { identity: _identity, detected: _detected, ...described } = file;
+    return { ...described, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes } };
   }
 
   /** Removes the temporary folder and every copy left in it. */
@@ -70,6 +72,27 @@ export class Fixer {
     return rm(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The original's bytes, from one open, only if it is the file the check saw and its content is
+ * still what the check found (a file swapped for a pipe fails at once rather than hold the run).
+ */
+async function readChecked(file: PlannedFile): Promise<Buffer> {
+  const fd = await withDescriptor(() => openChecked(file.absPath, file.identity));
+  let input: Buffer;
+  try {
+    input = await readWhole(fd);
+  } catch (error) {
+    throw Object.assign(error as Error, { path: file.absPath });
+  } finally {
+    closeSync(fd);
+  }
+  const changed = headChanged(file.detected, input.subarray(0, HEAD_BYTES)) ?? endChanged(file.detected, input.subarray(Math.max(0, input.length - TAIL_BYTES)));
+  if (changed) throw fileChanged(file.absPath, changed);
+  return input;
+}
+
+const readWhole = promisify(readFileCallback) as (fd: number) => Promise<Buffer>;
 
 /** A changed copy whose file has its outcome is no longer needed; an unchanged file is the original, left alone. */
 export function releaseCopy(file: PlannedFile): void {

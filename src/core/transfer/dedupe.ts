@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { NON_BLOCKING_READ } from '../body/file-stream.js';
 import { withDescriptor } from '../descriptors.js';
+import { openChecked, type FileIdentity } from '../file-identity.js';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 import type { Scratch } from '../scratch.js';
 
-/** sha256 of a file, read in a stream. */
-async function sha256File(path: string): Promise<string> {
+/** sha256 of a file, read in a stream from one open, only if it is the file the check saw. */
+async function sha256File(path: string, identity?: FileIdentity): Promise<string> {
   const hash = createHash('sha256');
-  const file = await withDescriptor(() => open(path, NON_BLOCKING_READ));
-  for await (const chunk of file.createReadStream()) hash.update(chunk as Buffer); // closes the file at its end or error
+  const fd = await withDescriptor(() => openChecked(path, identity));
+  for await (const chunk of createReadStream('', { fd })) hash.update(chunk as Buffer); // closes the file at its end or error
   return hash.digest('hex');
 }
 
@@ -60,7 +60,7 @@ export class RepeatFilter {
     }
     let sha256: string;
     try {
-      sha256 = await sha256File(file.absPath);
+      sha256 = await sha256File(file.absPath, file.identity);
     } catch (error) {
       return { unreadable: error as NodeJS.ErrnoException };
     }

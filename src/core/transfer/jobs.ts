@@ -82,7 +82,7 @@ export function jobsOf(
         return undefined;
       }
       const err = error as NodeJS.ErrnoException;
-      const [errorCode, message] = err instanceof ReencodeError ? ['not_converted', err.message] : [err.code ?? 'read_error', `cannot read it (${err.message})`];
+      const [errorCode, message] = err instanceof ReencodeError ? ['not_converted', err.message] : err.code === 'file_changed' ? ['file_changed', err.message] : [err.code ?? 'read_error', `cannot read it (${err.message})`];
       outcomes.failed({ files: [file], attempts: 0, possiblyDuplicated: false }, { status: null, errorCode, message });
       return undefined;
     }

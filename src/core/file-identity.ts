@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, realpath, realpathSync, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
+
+/**
+ * What the check saw of a file. Every read after it (duplicate detection, the body, a changed
+ * copy) opens the file once, without following a link or waiting on a pipe, and reads it only
+ * if the file open is still this one: the same device and inode, size, and modification and
+ * change times (a change time cannot be set back). A file swapped after the check (for a link
+ * to another file, a device or a pipe, or written over in place) fails with file_changed.
+ */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export const identityOf = (stats: Stats): FileIdentity => ({ dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs });
+
+/** An identity no file has: a file the second look of a large run found changed since its check fails when read. */
+export const CHANGED_SINCE_CHECK: FileIdentity = Object.freeze({ dev: -1, ino: -1, size: -1, mtimeMs: Number.NaN, ctimeMs: Number.NaN });
+
+/** An identity as one number (52 bits of its sha1), for the tables of a large run. */
+export const identityNumber = (identity: FileIdentity): number => Number.parseInt(createHash('sha1').update(JSON.stringify(identity)).digest('hex').slice(0, 13), 16);
+
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+
+const NOT_SENT = 'so it was not sent; run again once it is as it should be';
+
+export function fileChanged(path: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'file_changed', path });
+}
+
+/** How the file open differs from the one checked, or undefined when it is that file. */
+function differs(stats: Stats, identity: FileIdentity | undefined): string | undefined {
+  if (!stats.isFile()) return `it is no longer a regular file (a link, pipe or device is in its place since the check), ${NOT_SENT}`;
+  if (!identity) return undefined;
+  if (stats.dev !== identity.dev || stats.ino !== identity.ino) return `another file is in its place since the check, ${NOT_SENT}`;
+  if (stats.size !== identity.size) return `its size changed after the check, ${NOT_SENT}`;
+  if (stats.mtimeMs !== identity.mtimeMs || stats.ctimeMs !== identity.ctimeMs) return `it was written to or changed after the check, ${NOT_SENT}`;
+  return undefined;
+}
+
+/**
+ * Opens a checked file for reading: a link (one the check judged, or a file named that is a
+ * link) is resolved and its target opened without following further; the descriptor is kept
+ * only if it is the file the check saw. Without an identity (a changed copy of the run's own),
+ * it must still be a regular file.
+ */
+export function openCheckedSync(path: string, identity?: FileIdentity): number {
+  let fd: number;
+  try {
+    fd = openSync(path, NO_FOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw Object.assign(error as Error, { path });
+    fd = openSync(realpathSync(path), NO_FOLLOW);
+  }
+  let changed: string | undefined;
+  try {
+    changed = differs(fstatSync(fd), identity);
+  } catch (error) {
+    closeSync(fd);
+    throw Object.assign(error as Error, { path });
+  }
+  if (changed) {
+    closeSync(fd);
+    throw fileChanged(path, changed);
+  }
+  return fd;
+}
+
+const openFile = promisify(open);
+const statFile = promisify(fstat);
+const closeFile = promisify(close);
+const realPath = promisify(realpath);
+
+/** openCheckedSync, off the event loop's thread. */
+export async function openChecked(path: string, identity?: FileIdentity): Promise<number> {
+  let fd: number;
+  try {
+    fd = await openFile(path, NO_FOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw Object.assign(error as Error, { path });
+    fd = await openFile(await realPath(path), NO_FOLLOW);
+  }
+  let changed: string | undefined;
+  try {
+    changed = differs(await statFile(fd), identity);
+  } catch (error) {
+    await closeFile(fd);
+    throw Object.assign(error as Error, { path });
+  }
+  if (changed) {
+    await closeFile(fd);
+    throw fileChanged(path, changed);
+  }
+  return fd;
+}
