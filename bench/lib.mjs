@@ -104,6 +104,18 @@ export function generateTree(name, contentOf, { folders = Number(process.env.SCA
   return { dir, folders, total };
 }
 
+/** `count` PDFs of `bytes` bytes each (a header, random bytes, %%EOF) named doc_*.pdf in `dir`, generated once; returns the folder and their paths. */
+export function documents(dir, count, bytes) {
+  if (!existsSync(join(dir, 'done'))) {
+    mkdirSync(dir, { recursive: true });
+    const head = Buffer.from('%PDF-1.4\n');
+    const tail = Buffer.from('\n%%EOF\n');
+    for (let i = 0; i < count; i++) writeFileSync(join(dir, `doc_${String(i).padStart(4, '0')}.pdf`), Buffer.concat([head, randomBytes(bytes - head.length - tail.length), tail]));
+    writeFileSync(join(dir, 'done'), '');
+  }
+  return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.pdf')).map((n) => join(dir, n)) };
+}
+
 /** `count` files of `bytes` random bytes named scan_*.jpg in `dir`, generated once; returns the folder and their paths. */
 export function randomFiles(dir, count, bytes) {
   if (!existsSync(join(dir, 'done'))) {

@@ -1,18 +1,20 @@
 // Speed against what users would otherwise write: xargs + curl, one curl -Z process, and a
-// bare undici loop (the limit), on a local sink; then real-API conditions (100 ms latency,
-// 200 requests/s with real 429s); one 400 MB file; and startup. Medians of several runs.
+// bare undici loop (the limit), on a local sink, with the tool run as users run it (defaults on
+// distinct files: a journal, duplicate detection and the content check on; rows with other
+// flags are labelled); 5 MB documents; then real-API conditions (100 ms latency, 200 requests/s
+// with real 429s); one 400 MB file; and startup. Medians of several runs.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { beforeAfter, BUILDS, fmt, randomFiles, ROOT, runCli, startServer, table } from './lib.mjs';
+import { beforeAfter, BUILDS, documents, fmt, randomFiles, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const run = promisify(execFile);
 const DATA = join(ROOT, '.bench', 'perf');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-// BENCH_ONLY=raw,api,large,startup runs some sections only.
-const only = new Set((process.env.BENCH_ONLY ?? 'raw,api,large,startup').split(','));
+// BENCH_ONLY=raw,docs,api,large,startup runs some sections only.
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,docs,api,large,startup').split(','));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const files = (name, count, bytes) => randomFiles(join(DATA, name), count, bytes);
@@ -36,18 +38,21 @@ const curlConfig = (paths, url) => {
 
 // ---- raw efficiency
 if (only.has('raw')) {
-const small = files('small', 2000, 100_000);
+const small = files('photos-1000', 1000, 100_000);
 const oneMb = files('one-mb', 1, 1_000_000);
 const MB = (small.paths.length * 100_000) / 1e6;
 const raw = [['tool', 'files/s', 'MB/s']];
-const u21 = (server, extra, bin) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', '--allow-duplicates', '--no-journal', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+// As users run it: defaults (its default journal goes to a scratch folder of the run's own), distinct files.
+const u21 = (server, extra, bin) => runCli(['upload', small.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '16', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
 // Each u21-media row, on this build and on any BENCH_BEFORE build.
 const onBuilds = (name, extra) => BUILDS.map(([suffix, bin]) => [`${name}${suffix}`, (s) => u21(s, extra, bin)]);
-const undiciLoop = (server, source, count) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), server.target, source, String(count), '16']);
+const undiciLoop = (server, source, count, concurrency = 16, mode = '') => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), server.target, source, String(count), String(concurrency), mode]);
 const tools = [
-  ...onBuilds('u21-media multipart', []),
-  ...onBuilds('u21-media json', ['--format', 'json']),
-  ...onBuilds('u21-media multipart --batch 10', ['--batch', '10']),
+  ...onBuilds('u21-media (defaults)', []),
+  ...onBuilds('u21-media --no-journal', ['--no-journal']),
+  ...onBuilds('u21-media --no-journal --allow-duplicates', ['--no-journal', '--allow-duplicates']),
+  ...onBuilds('u21-media --format json', ['--format', 'json']),
+  ...onBuilds('u21-media --batch 10', ['--batch', '10']),
   // A process per file is slow and steady: three runs are enough.
   ['xargs -P16 curl', (s) => run('sh', ['-c', `ls ${small.dir}/*.jpg | xargs -P16 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=image/jpeg' ${s.target}`], { maxBuffer: 1 << 26 }), 3],
   ['curl -Z --parallel-max 16', (s) => run('curl', ['-s', '-Z', '--parallel-max', '16', '-K', curlConfig(small.paths, s.target)], { maxBuffer: 1 << 26 })],
@@ -76,10 +81,47 @@ for (const [name] of tools) {
   rates[name] = small.paths.length / s;
   raw.push([name, fmt(rates[name], 0), fmt(MB / s, 1)]);
 }
-console.log(`\nraw efficiency: ${small.paths.length} files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin`);
+console.log(`\nraw efficiency: ${small.paths.length} distinct files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin`);
 table(raw);
-console.log(`ratios: u21/xargs-curl ${fmt(rates['u21-media multipart'] / rates['xargs -P16 curl'])}×, u21/limit ${fmt(rates['u21-media multipart'] / rates['bare undici loop (limit)'], 2)}×, u21 --batch 10/curl -Z ${fmt(rates['u21-media multipart --batch 10'] / rates['curl -Z --parallel-max 16'], 2)}× (its limit/curl -Z ${fmt(rates['bare undici loop, 1 MB bodies (--batch 10 limit)'] / rates['curl -Z --parallel-max 16'], 2)}×), u21/loop reading files ${fmt(rates['u21-media multipart'] / rates['undici loop reading each file'], 2)}×`);
+const ratio = (a, b, digits = 2) => fmt(rates[a] / rates[b], digits);
+console.log(`ratios: defaults/limit ${ratio('u21-media (defaults)', 'bare undici loop (limit)')}×, defaults/xargs-curl ${ratio('u21-media (defaults)', 'xargs -P16 curl', 1)}×, --no-journal/limit ${ratio('u21-media --no-journal', 'bare undici loop (limit)')}×, defaults/--no-journal ${ratio('u21-media (defaults)', 'u21-media --no-journal')}×, --batch 10/its limit ${ratio('u21-media --batch 10', 'bare undici loop, 1 MB bodies (--batch 10 limit)')}×, defaults/loop reading files ${ratio('u21-media (defaults)', 'undici loop reading each file')}×`);
 if (BUILDS.length > 1) console.log(`after/before (files/s): ${beforeAfter(rates)}`);
+
+}
+
+// ---- documents: Unit21's per-file limit
+if (only.has('docs')) {
+const docs = documents(join(DATA, 'documents-100'), 100, 5_000_000);
+const MB = (docs.paths.length * 5_000_000) / 1e6;
+const u21docs = (server, extra, bin) => runCli(['upload', docs.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', '8', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+const onBuilds = (name, extra) => BUILDS.map(([suffix, bin]) => [`${name}${suffix}`, (s) => u21docs(s, extra, bin)]);
+const tools = [
+  ...onBuilds('u21-media (defaults)', []),
+  ...onBuilds('u21-media --no-journal', ['--no-journal']),
+  ['xargs -P8 curl -F', (s) => run('sh', ['-c', `ls ${docs.dir}/*.pdf | xargs -P8 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=application/pdf' ${s.target}`], { maxBuffer: 1 << 26 })],
+  ['undici loop streaming each file (limit)', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, docs.dir, String(docs.paths.length), '8', 'stream'])],
+];
+const seconds = new Map(tools.map(([name]) => [name, []]));
+for (let i = 0; i < RUNS; i++) {
+  for (const [name, fn] of tools) {
+    const server = await sink();
+    seconds.get(name).push(await timed(() => fn(server)));
+    const stats = await server.stop();
+    if ((stats.statuses[200] ?? 0) < docs.paths.length) throw new Error(`${name}: only ${stats.statuses[200]} answers 200`);
+  }
+}
+const table5 = [['tool', 'files/s', 'MB/s']];
+const rates = {};
+for (const [name] of tools) {
+  const s = median(seconds.get(name));
+  rates[name] = MB / s;
+  table5.push([name, fmt(docs.paths.length / s, 1), fmt(rates[name], 0)]);
+}
+console.log(`\ndocuments: ${docs.paths.length} distinct PDFs × 5 MB (Unit21's per-file limit), concurrency 8, local sink, median of ${RUNS}, round-robin`);
+table(table5);
+const ratio = (a, b) => fmt(rates[a] / rates[b], 2);
+console.log(`ratios: defaults/limit ${ratio('u21-media (defaults)', 'undici loop streaming each file (limit)')}×, defaults/xargs-curl ${ratio('u21-media (defaults)', 'xargs -P8 curl -F')}×, --no-journal/limit ${ratio('u21-media --no-journal', 'undici loop streaming each file (limit)')}×`);
+if (BUILDS.length > 1) console.log(`after/before (MB/s): ${beforeAfter(rates)}`);
 
 }
 
