@@ -53,7 +53,7 @@ export default defineConfig(
     },
   },
   {
-    files: ['bin/*.js', 'bench/*.mjs', 'eslint.config.js'],
+    files: ['bin/*.js', 'bench/*.mjs', 'eslint.config.js', 'vitest.config.mjs'],
     extends: [js.configs.recommended],
     languageOptions: { sourceType: 'module', globals: globals.node },
   },

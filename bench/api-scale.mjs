@@ -15,7 +15,7 @@ for (const [name, extra, perRequest] of [['--rate 200 --concurrency 32', [], 1],
   let stats;
   try {
     // Random bytes named .jpg: the content check would refuse one that happens to open like a gzip.
-    run = await runCli(['upload', dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', sink.url, '--rate', '200', '--concurrency', '32', '--allow-duplicates', '--no-journal', '--no-sniff', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
+    run = await runCli(['upload', dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', sink.url, '--rate', '200', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
   } finally {
     stats = await sink.stop();
   }

@@ -138,7 +138,7 @@ async function realApi(name, fn, perRequest = 1) {
   apiRates[name] = ok / seconds;
   real.push([name, fmt(apiRates[name], 0), Math.max(0, api.paths.length - ok), stats.statuses[429] ?? 0]);
 }
-const u21api = (server, extra, bin) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--allow-duplicates', '--no-journal', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+const u21api = (server, extra, bin) => runCli(['upload', api.dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
 for (const [suffix, bin] of BUILDS) {
   await realApi(`u21-media (defaults)${suffix}`, (s) => u21api(s, [], bin));
   await realApi(`u21-media --rate 200 --concurrency 32${suffix}`, (s) => u21api(s, ['--rate', '200', '--concurrency', '32'], bin));
@@ -167,7 +167,7 @@ for (let i = 0; i < LARGE_RUNS; i++) {
   for (const format of ['multipart', 'json']) {
     for (const [suffix, bin] of BUILDS) {
       const server = await sink();
-      (largeRuns[`${format}${suffix}`] ??= []).push(await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--no-journal', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
+      (largeRuns[`${format}${suffix}`] ??= []).push(await runCli(['upload', join(bigDir, 'big.mp4'), '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--max-file-size', '500000000', '--format', format, '--timeout', '600'], { env: { U21_API_KEY: 'sandbox-key' }, bin }));
       await server.stop();
     }
   }

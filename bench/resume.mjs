@@ -21,7 +21,7 @@ for (const size of SIZES) {
     const sink = await startServer({ org: 'bench', sink: true });
     let run;
     try {
-      run = await runCli(['upload', dir, '--org', 'bench', '--entity', `new-${n}`, '--base-url', sink.url, '--json', '--rate', '0', '--no-sniff', '--skip-invalid', '--journal', journal], { env: { U21_API_KEY: 'sandbox-key' } });
+      run = await runCli(['upload', dir, '--org', 'bench', '--entity', `new-${n}`, '--base-url', sink.url, '--json', '--rate', '0', '--skip-invalid', '--journal', journal], { env: { U21_API_KEY: 'sandbox-key' } });
     } finally {
       await sink.stop();
     }

@@ -30,7 +30,7 @@ for (const size of SIZES) {
       let run;
       let stats;
       try {
-        run = await runCli(['upload', dir, ...target, '--base-url', sink.url, '--rate', '0', '--concurrency', '32', '--no-journal', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
+        run = await runCli(['upload', dir, ...target, '--base-url', sink.url, '--rate', '0', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' }, bin });
       } finally {
         stats = await sink.stop();
       }

@@ -1,6 +1,6 @@
-/** Bytes in SI units, as Unit21's 5 MB limit is written. */
+/** Bytes in SI units, as Unit21's 5 MB limit is written; a rate under 1 kB/s in whole bytes. */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1000) return `${Math.round(bytes)} B`;
   const units = ['kB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = -1;

@@ -1,0 +1,26 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The suite runs in a space of its own: HOME, TMPDIR and XDG_STATE_HOME point into one folder,
+ * removed when the suite ends, for the test processes and every process they start. The suite
+ * fails if it left anything of this tool's in the system's temporary folder or in the user's
+ * state folder all the same.
+ */
+export default function setup(): () => void {
+  const realTmp = tmpdir();
+  const realState = join(homedir(), '.local', 'state', 'u21-media');
+  const ofOurs = () => readdirSync(realTmp).filter((name) => name.startsWith('u21-'));
+  const stateOf = () => (existsSync(realState) ? readdirSync(realState) : []);
+  const [tmpBefore, stateBefore] = [new Set(ofOurs()), new Set(stateOf())];
+  const root = mkdtempSync(join(realTmp, 'u21-media-suite-'));
+  const space = { HOME: join(root, 'home'), TMPDIR: join(root, 'tmp'), XDG_STATE_HOME: join(root, 'state') };
+  for (const folder of Object.values(space)) mkdirSync(folder);
+  Object.assign(process.env, space);
+  return () => {
+    rmSync(root, { recursive: true, force: true });
+    const left = [...ofOurs().filter((name) => !tmpBefore.has(name)).map((name) => join(realTmp, name)), ...stateOf().filter((name) => !stateBefore.has(name)).map((name) => join(realState, name))];
+    if (left.length > 0) throw new Error(`the suite wrote outside its own folder: ${left.join(', ')}`);
+  };
+}
