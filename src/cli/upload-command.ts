@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { plan, upload } from '../index.js';
 import { parseShard, shardFileName, type Shard } from '../core/shard.js';
 import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
-import { checkProxyUrl, proxyFor, proxySecrets } from '../core/proxy.js';
+import { proxyFor, proxySecrets } from '../core/proxy.js';
 import { createRedactor, type Redact } from '../core/redact.js';
 import { SetupError, U21MediaError, UsageError } from '../core/errors.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
@@ -162,8 +162,6 @@ async function checkSetup(settings: UploadSettings, target: PlanOptions, io: Io)
   const apiRoot = attempt(() => resolveApiRoot(settings));
   const org = attempt(() => checkedOrg(settings.org));
   attempt(() => checkedTarget(target));
-  // Checked even when a loopback API leaves it unused: its credentials must parse to be masked.
-  if (settings.proxy !== undefined) attempt(() => checkProxyUrl(settings.proxy as string, settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`));
   const apiKey = settings.dryRun ? undefined : await readApiKey(settings, io.env, io.cwd).catch(record);
   if (problems.length === 1) throw problems[0]!;
   if (problems.length > 1) throw new SetupError(problems);

@@ -25,9 +25,18 @@ export const CHANGED_SINCE_CHECK: FileIdentity = Object.freeze({ dev: -1, ino: -
 /** An identity as one number (52 bits of its sha1), for the tables of a large run. */
 export const identityNumber = (identity: FileIdentity): number => Number.parseInt(createHash('sha1').update(JSON.stringify(identity)).digest('hex').slice(0, 13), 16);
 
-const NO_FOLLOW = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+/**
+ * Opening for reading without waiting: a file swapped for a pipe fails at its read instead of
+ * holding a thread (and the run) until something writes to it. Regular files read as always.
+ */
+export const NON_BLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK;
+/** The same, without following a link. */
+const NO_FOLLOW = NON_BLOCKING_READ | constants.O_NOFOLLOW;
 
 const NOT_SENT = 'so it was not sent; run again once it is as it should be';
+
+/** A file read to a size other than the one checked: sending it would store a cut or padded copy. */
+export const SIZE_CHANGED = 'its size changed after the check, so it was not sent; run again once it is complete';
 
 export function fileChanged(path: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code: 'file_changed', path });
@@ -38,7 +47,7 @@ function differs(stats: Stats, identity: FileIdentity | undefined): string | und
   if (!stats.isFile()) return `it is no longer a regular file (a link, pipe or device is in its place since the check), ${NOT_SENT}`;
   if (!identity) return undefined;
   if (stats.dev !== identity.dev || stats.ino !== identity.ino) return `another file is in its place since the check, ${NOT_SENT}`;
-  if (stats.size !== identity.size) return `its size changed after the check, ${NOT_SENT}`;
+  if (stats.size !== identity.size) return SIZE_CHANGED;
   if (stats.mtimeMs !== identity.mtimeMs || stats.ctimeMs !== identity.ctimeMs) return `it was written to or changed after the check, ${NOT_SENT}`;
   return undefined;
 }

@@ -178,8 +178,8 @@ export class HeldLock {
   }
 }
 
-export const lockPathOf = (resource: string) => `${resource}.lock`;
-export const ownerPathOf = (resource: string) => `${resource}.lock.json`;
+const lockPathOf = (resource: string) => `${resource}.lock`;
+const ownerPathOf = (resource: string) => `${resource}.lock.json`;
 
 type Verdict = { kind: 'gone' } | { kind: 'dead' | 'alive' | 'silent' | 'stale'; holder: Holder | undefined; ageMs: number; folder: { ino: number; birth: number; isFile: boolean } };
 

@@ -197,12 +197,10 @@ export class Journal {
 
   /**
    * Rewrites the journal with only its live lines: every upload, and each file's last record
-   * when that is a send or a failure (what a resume must know). Written beside it, synced and
-   * renamed over it: a crash leaves the journal as it was. Lines that are no record go.
+   * when that is a send or a failure (what a resume must know). Lines that are no record go.
    */
   private async compact(workDir: string): Promise<{ before: number; after: number }> {
     const counts = DiskTable.create(join(workDir, 'records-per-file'));
-    const temporary = `${this.path}.compact-${process.pid}`;
     let [before, after] = [0, 0];
     try {
       for await (const { record } of journalLines(this.path)) {
@@ -210,10 +208,8 @@ export class Journal {
         const key = recordKey(record);
         counts.set(key, (counts.get(key) ?? 0) + 1);
       }
-      const out = openSync(temporary, 'w');
-      try {
-        let kept: string[] = [];
-        for await (const { record, text } of journalLines(this.path)) {
+      await this.rewrite(async function* (lines) {
+        for await (const { record, text } of lines) {
           if (text?.trim() === '') continue;
           before++;
           if (!record) continue;
@@ -221,54 +217,55 @@ export class Journal {
           const later = counts.get(key)! - 1;
           counts.set(key, later);
           if (record.outcome !== 'uploaded' && later > 0) continue;
-          kept.push(text!);
           after++;
-          if (kept.length === 1000) {
-            writeWhole(out, linesOf(kept));
-            kept = [];
-          }
+          yield text!;
         }
-        writeWhole(out, linesOf(kept));
-        fsyncSync(out);
-      } finally {
-        closeSync(out);
-      }
-      renameSync(temporary, this.path);
+      });
     } finally {
       counts.close();
-      rmSync(temporary, { force: true });
     }
-    // The file open for appending is the one renamed away.
-    closeSync(this.fd!);
-    this.fd = openSync(this.path, 'a');
     return { before, after };
   }
 
   /**
    * Rewrites the journal with `host` in every record that names none: the host a journal of
-   * one host (the default one) or the user says they went to. Written beside it, synced and
-   * renamed over it, as compaction is. Returns how many records were so.
+   * one host (the default one) or the user says they went to. Returns how many records were so.
    */
   private async adopt(host: string): Promise<number> {
-    const temporary = `${this.path}.adopt-${process.pid}`;
     let adopted = 0;
+    await this.rewrite(async function* (lines) {
+      for await (const { record, text } of lines) {
+        if (text === undefined) continue;
+        if (!record || record.host !== undefined) {
+          yield text;
+          continue;
+        }
+        const { time, run, ...rest } = record;
+        adopted++;
+        yield safeJson({ time, ...(run !== undefined && { run }), host, ...rest });
+      }
+    });
+    return adopted;
+  }
+
+  /**
+   * Replaces the journal with the lines `keep` makes of its own: written beside it, synced and
+   * renamed over it, so a crash leaves the journal as it was; then appended to as before.
+   */
+  private async rewrite(keep: (lines: AsyncIterable<JournalLine>) => AsyncIterable<string>): Promise<void> {
+    const temporary = `${this.path}.rewrite-${process.pid}`;
     try {
       const out = openSync(temporary, 'w');
       try {
-        let kept: string[] = [];
-        for await (const { record, text } of journalLines(this.path)) {
-          if (text === undefined) continue;
-          if (record && record.host === undefined) {
-            const { time, run, ...rest } = record;
-            kept.push(safeJson({ time, ...(run !== undefined && { run }), host, ...rest }));
-            adopted++;
-          } else kept.push(text);
-          if (kept.length === 1000) {
-            writeWhole(out, linesOf(kept));
-            kept = [];
+        let batch: string[] = [];
+        for await (const line of keep(journalLines(this.path))) {
+          batch.push(line);
+          if (batch.length === 1000) {
+            writeWhole(out, linesOf(batch));
+            batch = [];
           }
         }
-        writeWhole(out, linesOf(kept));
+        writeWhole(out, linesOf(batch));
         fsyncSync(out);
       } finally {
         closeSync(out);
@@ -280,7 +277,6 @@ export class Journal {
     // The file open for appending is the one renamed away.
     closeSync(this.fd!);
     this.fd = openSync(this.path, 'a');
-    return adopted;
   }
 
   /** The lines after what the index holds, read into it. */

@@ -17,6 +17,8 @@ export interface ProxyChoice {
  * loopback API or a host NO_PROXY names. Variables are read in either case, lower case first.
  */
 export function proxyFor(apiRoot: string, env: NodeJS.ProcessEnv, given?: { url: string; origin: string; fromFlag: boolean }): ProxyChoice | undefined {
+  // Checked even when it goes unused (a loopback API): its credentials must parse to be masked where the command line is shown.
+  if (given) checkProxyUrl(given.url, given.origin);
   const target = new URL(apiRoot);
   if (isLoopback(target)) return undefined;
   const fromEnv = variable(env, target.protocol === 'https:' ? 'https_proxy' : 'http_proxy');

@@ -1,6 +1,6 @@
 import { close, open, read } from 'node:fs';
 import { promisify } from 'node:util';
-import { NON_BLOCKING_READ } from './body/file-stream.js';
+import { NON_BLOCKING_READ } from './file-identity.js';
 import { jsonValueProblem, textProblem } from './well-formed.js';
 
 // The callback API: fs/promises opens a FileHandle per call, which costs far more per file.

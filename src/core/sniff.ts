@@ -1,4 +1,5 @@
-import { close, constants, open, read } from 'node:fs';
+import { close, open, read } from 'node:fs';
+import { NON_BLOCKING_READ } from './file-identity.js';
 
 /** What a file's first bytes say it is; `unknown` when no signature of ours matches. */
 export type Detected =
@@ -193,6 +194,10 @@ export function headChanged(detected: Detected | undefined, head: Buffer): strin
   return now === detected ? undefined : `its content changed after the check (it now holds ${now === 'unknown' ? 'something else' : LABEL[now]}), so it was not sent; run again once it is as it should be`;
 }
 
+/** Why a whole file's bytes are no longer what the check found, or undefined. */
+export const contentChanged = (detected: Detected | undefined, bytes: Buffer): string | undefined =>
+  headChanged(detected, bytes.subarray(0, HEAD_BYTES)) ?? endChanged(detected, bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
+
 /** Why a file's last bytes no longer end as the check found, or undefined. */
 export function endChanged(detected: Detected | undefined, tail: Buffer): string | undefined {
   const missing = detected === undefined ? undefined : missingEnd(detected, tail);
@@ -206,8 +211,6 @@ function fixFor(detected: Exclude<Detected, 'unknown'>): string {
   return 'fetch the original again';
 }
 
-// As in file-stream.ts: a file swapped for a pipe since its stat fails instead of blocking.
-const NON_BLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK;
 
 /**
  * A file's first HEAD_BYTES and, when `wantTail` says its kind has an end marker, its last

@@ -9,7 +9,7 @@ export const MAX_CUSTOM_DATA_DEPTH = 32;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A text as messages show it: quoted and escaped (a lone surrogate as `\ud800`), cut when long. */
-const shown = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+const quoted = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 
 /**
  * Why a text from an input cannot be sent as it is, or undefined when it can. A lone UTF-16
@@ -20,7 +20,7 @@ export function textProblem(text: string, what: string): string | undefined {
   if (text.isWellFormed()) return undefined;
   const at = LONE_SURROGATE.exec(text)!.index;
   const unit = `\\u${text.charCodeAt(at).toString(16)}`;
-  return `${what} ${shown(text)} is not well-formed text: a lone UTF-16 surrogate (${unit}) at character ${at + 1}; fix the input that holds it`;
+  return `${what} ${quoted(text)} is not well-formed text: a lone UTF-16 surrogate (${unit}) at character ${at + 1}; fix the input that holds it`;
 }
 
 /** A place in a JSON value: where it hangs, so that a message can name it. */
@@ -35,7 +35,7 @@ interface Step {
 /** Where a step is, as messages name it: `custom_data["history"][3]`; made only for a message. */
 function placeOf(step: Step, what: string): string {
   const keys: string[] = [];
-  for (let at: Step | undefined = step; at?.up; at = at.up) keys.unshift(at.inArray ? `[${at.key}]` : `[${shown(at.key!)}]`);
+  for (let at: Step | undefined = step; at?.up; at = at.up) keys.unshift(at.inArray ? `[${at.key}]` : `[${quoted(at.key!)}]`);
   return `${what}${keys.join('')}`;
 }
 

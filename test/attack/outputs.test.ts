@@ -161,6 +161,16 @@ function runWithStdio(args: string[], options: { cwd: string; env: Record<string
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
+/** The uploads a journal records. */
+const journalUploads = async (journal: string) => (await readFile(journal, 'utf8')).split('\n').filter((line) => line.includes('"outcome":"uploaded"'));
+
+/** Running the same command again ends clean, and every file is then stored exactly once. */
+async function expectResumeStoresTheRestOnce(args: string[], options: { cwd: string; env: Record<string, string> }, server: Sandbox, files: number) {
+  const resumed = await runBin(args, options);
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect([...timesStored(server).values()]).toEqual(Array(files).fill(1));
+}
+
 describe('signals and broken outputs are stops, not crashes', () => {
   function args(dir: string, server: Sandbox, extra: string[]) {
     return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--rate', '0', '--concurrency', '4', ...extra];
@@ -182,12 +192,8 @@ describe('signals and broken outputs are stops, not crashes', () => {
     const report = JSON.parse(await readFile(join(out, 'r.json'), 'utf8')) as unknown[];
     expect(report.at(-1)).toMatchObject({ run_end: { totals: { total: 60 } } });
     expect(existsSync(`${journal}.lock`)).toBe(false);
-    const uploaded = (await readFile(journal, 'utf8')).split('\n').filter((line) => line.includes('"outcome":"uploaded"'));
-    expect(uploaded).toHaveLength(server.stored.length);
-
-    const resumed = await runBin(args(dir, server, ['--json', '--journal', journal]), { cwd: out, env });
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect([...timesStored(server).values()]).toEqual(Array(60).fill(1));
+    expect(await journalUploads(journal)).toHaveLength(server.stored.length);
+    await expectResumeStoresTheRestOnce(args(dir, server, ['--json', '--journal', journal]), { cwd: out, env }, server, 60);
   }, 60_000);
 
   it('--json on a full device stops the run with one line, no stack trace, and a journal that knows every stored file', async () => {
@@ -200,12 +206,8 @@ describe('signals and broken outputs are stops, not crashes', () => {
     expect(full.code).toBe(1);
     expect(full.stderr).toMatch(/^u21-media: error: cannot write stdout \(ENOSPC: no space left on device.*\); the run stopped \(\d+ files? not sent\)$/m);
     expect(full.stderr).not.toMatch(/at .*\.js:\d+|This is a bug/);
-    const uploaded = (await readFile(journal, 'utf8')).split('\n').filter((line) => line.includes('"outcome":"uploaded"'));
-    expect(uploaded).toHaveLength(server.stored.length);
-
-    const resumed = await runBin(args(dir, server, ['--json', '--journal', journal]), { cwd: out, env });
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect([...timesStored(server).values()]).toEqual(Array(10).fill(1));
+    expect(await journalUploads(journal)).toHaveLength(server.stored.length);
+    await expectResumeStoresTheRestOnce(args(dir, server, ['--json', '--journal', journal]), { cwd: out, env }, server, 10);
   });
 
   it('stderr on a full device changes nothing: every file stored, the summary on stdout, exit 0', async () => {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
-import { fileChanged, openCheckedSync } from '../file-identity.js';
-import { endChanged, headChanged, HEAD_BYTES, TAIL_BYTES } from '../sniff.js';
+import { fileChanged, openCheckedSync, SIZE_CHANGED } from '../file-identity.js';
+import { contentChanged } from '../sniff.js';
 import { base64Length, writeBase64 } from './base64.js';
-import { FILE_CHANGED, type CheckedFile } from './file-stream.js';
+import type { CheckedFile } from './file-stream.js';
 
 /** A whole body in order: framing as it is, and files read in whole (JSON: as base64). */
 export type Piece = string | (CheckedFile & { base64?: boolean });
@@ -72,9 +72,9 @@ export class Assembler {
           filled += n;
           if (n === 0 || filled >= bytes) break;
         }
-        if (filled !== bytes) throw fileChanged(path, FILE_CHANGED);
+        if (filled !== bytes) throw fileChanged(path, SIZE_CHANGED);
         const read = target.subarray(at, at + bytes);
-        const changed = headChanged(file.detected, read.subarray(0, HEAD_BYTES)) ?? endChanged(file.detected, read.subarray(Math.max(0, bytes - TAIL_BYTES)));
+        const changed = contentChanged(file.detected, read);
         if (changed) throw fileChanged(path, changed);
         return read;
       } finally {

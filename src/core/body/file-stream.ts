@@ -1,17 +1,8 @@
 import type { Hash } from 'node:crypto';
-import { close, constants, read } from 'node:fs';
+import { close, read } from 'node:fs';
 import { Readable } from 'node:stream';
-import { fileChanged, openChecked, type FileIdentity } from '../file-identity.js';
+import { fileChanged, openChecked, SIZE_CHANGED, type FileIdentity } from '../file-identity.js';
 import { endChanged, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../sniff.js';
-
-/**
- * Opening for reading without waiting: a file swapped for a pipe since the check fails at its
- * read instead of holding a thread (and the run) until something writes to it. Regular files
- * read as always.
- */
-export const NON_BLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK;
-
-export const FILE_CHANGED = 'its size changed after the check, so it was not sent; run again once it is complete';
 
 /** A checked file as a body reads it: where, how many bytes, what the check saw of it and what its content was found to be. */
 export interface CheckedFile {
@@ -68,7 +59,7 @@ export class PlannedFileStream extends Readable {
       if (this.closeAfterRead) return this.closeAfterRead();
       const { path, detected } = this.file;
       if (error) return this.destroy(Object.assign(error, { path })); // names the file, as open's errors do
-      if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(path, FILE_CHANGED));
+      if (n > this.left || (n === 0 && this.left > 0)) return this.destroy(fileChanged(path, SIZE_CHANGED));
       if (n === 0) return this.push(null);
       const chunk = n < wanted ? buffer.subarray(0, n) : buffer;
       // Nothing goes out unless it is still what the check found: its head before its first byte, its end before its last.

@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
  * their turn (jobs.ts), so more threads would seldom all have work; and each thread costs some
  * 8 MB: 64 of them, all started at the first body, took 630 MB for a run of 10 files.
  */
-export const MAX_READER_THREADS = 16;
+const MAX_READER_THREADS = 16;
 
 /**
  * Reader threads for one run: the library's `readerThreads`, else U21_READER_THREADS, else one

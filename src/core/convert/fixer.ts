@@ -3,7 +3,7 @@ import { closeSync, readFile as readFileCallback, rm as rmCallback } from 'node:
 import { rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { fileChanged, openChecked } from '../file-identity.js';
-import { endChanged, headChanged, HEAD_BYTES, kindOfExtension, TAIL_BYTES } from '../sniff.js';
+import { contentChanged, kindOfExtension } from '../sniff.js';
 import { join } from 'node:path';
 import type { Change, PlannedFile } from '../plan.js';
 import { extensionOf } from '../file-types.js';
@@ -87,7 +87,7 @@ async function readChecked(file: PlannedFile): Promise<Buffer> {
   } finally {
     closeSync(fd);
   }
-  const changed = headChanged(file.detected, input.subarray(0, HEAD_BYTES)) ?? endChanged(file.detected, input.subarray(Math.max(0, input.length - TAIL_BYTES)));
+  const changed = contentChanged(file.detected, input);
   if (changed) throw fileChanged(file.absPath, changed);
   return input;
 }

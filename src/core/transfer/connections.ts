@@ -7,7 +7,7 @@ import { isCertificateError, proxyRefusal } from './connect-errors.js';
 import { isOutOfDescriptors } from '../descriptors.js';
 
 /** A connection not made by then is given up (as undici's own connect timeout does), or at --timeout when that is shorter. */
-export const CONNECTION_TIMEOUT_MS = 10_000;
+const CONNECTION_TIMEOUT_MS = 10_000;
 
 /**
  * Where a connection being made is: DNS and TCP to the API's host, TLS with it; or, through a
@@ -22,7 +22,7 @@ export interface ConnectFailure {
 }
 
 /** A connection that failed, named by the phase it failed in. */
-export class ConnectError extends Error {
+class ConnectError extends Error {
   constructor(
     readonly code: string,
     message: string,

@@ -47,8 +47,7 @@ export function jobsOf(
       } catch (error) {
         // Duplicate detection's tables could not be written (a full $TMPDIR): the run stops like one whose journal cannot be written.
         if (!(error instanceof TableWriteError)) throw error;
-        outcomes.writeFailed(error);
-        outcomes.notSent(file);
+        outcomes.writeFailed(error, file);
         continue;
       }
       // Sent on like the others, to fail in its turn: requests are read ahead, and with
@@ -77,8 +76,7 @@ export function jobsOf(
       return await fixer.fix(file);
     } catch (error) {
       if (error instanceof TableWriteError) {
-        outcomes.writeFailed(error);
-        outcomes.notSent(file);
+        outcomes.writeFailed(error, file);
         return undefined;
       }
       const err = error as NodeJS.ErrnoException;

@@ -72,9 +72,10 @@ export class Outcomes {
     this.sink.event(event, file);
   }
 
-  /** A working file the run cannot do without could not be written: the run stops, as when the journal cannot be. */
-  writeFailed(error: TableWriteError): void {
+  /** A working file the run cannot do without could not be written for `file`: the run stops, as when the journal cannot be, and the file is not sent. */
+  writeFailed(error: TableWriteError, file: PlannedFile): void {
     this.sink.fail(Object.assign(new Error('set TMPDIR to a folder with room'), { code: error.code }), error.path);
+    this.notSent(file);
   }
 
 
