@@ -19,7 +19,8 @@ const code = await new Promise<number>((resolve) => {
   const child = spawn(process.execPath, [fileURLToPath(new URL('../bin/u21-media.js', import.meta.url)), ...args], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, U21_API_KEY: sandbox.apiKey, XDG_STATE_HOME: stateHome },
+    // Its working folder too: the demo leaves nothing behind.
+    env: { ...process.env, U21_API_KEY: sandbox.apiKey, XDG_STATE_HOME: stateHome, TMPDIR: stateHome },
   });
   child.on('close', (exitCode) => resolve(exitCode ?? 1));
 });
