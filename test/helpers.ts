@@ -63,7 +63,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   const threads = process.env.U21_READER_THREADS ? { U21_READER_THREADS: process.env.U21_READER_THREADS } : {};
   // A state folder of its own, so no run meets the default journal of another (or the user's).
   const state = { XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'u21-state-')) };
-  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...state, ...threads, ...extra };
+  // HOME and TMPDIR are the suite's own (test/global-setup.ts): a run's working files stay in its space.
+  return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, NO_COLOR: '1', ...state, ...threads, ...extra };
 }
 
 const parseEvents = (stdout: string) =>

@@ -21,7 +21,7 @@ describe('output on a terminal and off it (built binary)', () => {
     const log = join(await tempDir(), 'tty.log');
     const command = `stty cols 120 rows 40; ${process.execPath} ${BIN} ${uploadArgs(server).map((a) => `'${a}'`).join(' ')}`;
     await promisify(execFile)('script', ['-qfec', command, log], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, U21_API_KEY: server.apiKey, TERM: 'xterm-256color' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, U21_API_KEY: server.apiKey, TERM: 'xterm-256color' },
       timeout: 30_000,
     });
     const screen = await readFile(log, 'utf8');
