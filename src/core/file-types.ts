@@ -60,11 +60,11 @@ export const MAX_FILES_PER_REQUEST = 10;
 export const MAX_BYTES_PER_REQUEST = 20_000_000;
 
 /**
- * Requests whose files total up to this are read whole and sent as one buffer: undici sends a
- * buffer for a fraction of a stream's cost per request, which counts for small files. 1 MiB
- * takes a batch of ten 100 KB scans; each request in flight then holds about its size (a JSON
- * body, base64, about 1.4 times that), and so does each of the 16 requests read ahead of
- * their turn and each of up to 32 stored bodies whose memory waits to be read into again.
- * Larger requests stream.
+ * Files and requests of up to this are read whole and sent as one buffer: undici sends a buffer
+ * for a fraction of a stream's cost, and a file read whole is read once, by a reader thread,
+ * for its duplicate check, its hash and its body. It takes a file at Unit21's limit, or a batch
+ * of ten 500 KB scans. Each request in flight then holds about its size (a JSON body, base64,
+ * about 1.4 times that), and so do the files read ahead of their turn (jobs.ts bounds those).
+ * Larger files and requests stream.
  */
-export const WHOLE_AT_MOST = 1024 * 1024;
+export const WHOLE_AT_MOST = 5 * 1024 * 1024;

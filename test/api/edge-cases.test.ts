@@ -7,6 +7,7 @@ import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent } from '../../src/index.js';
+import { WHOLE_AT_MOST } from '../../src/core/file-types.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, planned, tempDir } from '../helpers.js';
 
@@ -84,9 +85,9 @@ describe('edge cases of finding files', () => {
   });
 });
 
-// A request up to 1 MiB is read whole before it is sent (a file that fails was never sent:
+// A request up to 5 MiB is read whole before it is sent (a file that fails was never sent:
 // attempts 0); a larger one streams, and the file fails during its first attempt.
-const BOTH_PATHS = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 100_000, 0], [format, 'streamed', 1_100_000, 1]] as const);
+const BOTH_PATHS = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 100_000, 0], [format, 'streamed', WHOLE_AT_MOST + 1, 1]] as const);
 
 /**
  * Uploads selfies of `size` bytes named after `letters`, one at a time and duplicates allowed
@@ -97,9 +98,9 @@ async function uploadThenChange(letters: string, size: number, format: 'multipar
   const dir = await tempDir();
   for (const letter of letters) await writeFile(join(dir, `${letter}_selfie.jpg`), Buffer.alloc(size, letter.charCodeAt(0)));
   const events: UploadEvent[] = [];
-  const server = closeAfter(await startSandbox());
+  const server = closeAfter(await startSandbox({ maxFileSize: 2 * WHOLE_AT_MOST }));
   const summary = await upload({
-    paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true,
+    paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, format, concurrency: 1, allowDuplicates: true, maxFileSize: 2 * WHOLE_AT_MOST,
     onEvent: (e) => events.push(e),
     onTotal: () => change(dir),
   });
@@ -117,7 +118,7 @@ describe('edge cases while sending', () => {
 });
 
 describe('a file that cannot be read in a batch', () => {
-  const cases = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 2000], [format, 'streamed', 300_000]] as const);
+  const cases = (['multipart', 'json'] as const).flatMap((format) => [[format, 'read whole', 2000], [format, 'streamed', 1_100_000]] as const);
 
   it.each(cases)('fails alone, and the rest of its request is sent again without it (%s, %s)', async (format, _, size) => {
     const dir = await tempDir();
@@ -144,7 +145,7 @@ describe('--fail-fast and a file that can no longer be read', () => {
     // Read whole before the request: the unreadable file stops the run before anything is sent.
     ['read whole', 2000, { failed: 1, not_sent: 9 }, [], 0],
     // Streamed: found while sending, so the other four of that request were tried once.
-    ['streamed', 300_000, { failed: 5, not_sent: 5 }, ['a', 'b', 'd', 'e'], 1],
+    ['streamed', 1_100_000, { failed: 5, not_sent: 5 }, ['a', 'b', 'd', 'e'], 1],
   ] as const)('stops after the unreadable file of a batch (%s): the rest of its request is not sent again, nor the next request', async (_, size, counts, stopped, requests) => {
     const dir = await tempDir();
     for (const name of 'abcdefghij') await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(size, name.charCodeAt(0)));

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent, type UploadOptions } from '../../src/index.js';
+import { WHOLE_AT_MOST } from '../../src/core/file-types.js';
 import { startSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, sha256, tempDir } from '../helpers.js';
 
@@ -95,11 +96,11 @@ describe('transfer under faults', () => {
     for (const media of server.stored) expect(media.sha256, media.name).toBe(await sha256(join(dir, media.name)));
   }, 60_000);
 
-  it('streams files over 1 MiB through resets and 500s, flagging each one stored twice', async () => {
-    const dir = await makeFiles(12, 1_100_000);
+  it('streams files over 5 MiB through resets and 500s, flagging each one stored twice', async () => {
+    const dir = await makeFiles(12, WHOLE_AT_MOST + 1);
     const { server, events, summary } = await run(
-      { faults: { seed: 7, error500: 0.1, resetBeforeStore: 0.1, resetAfterStore: 0.2 } },
-      { paths: [dir], concurrency: 8, rate: 0, retries: 10, timeout: 10 },
+      { faults: { seed: 7, error500: 0.1, resetBeforeStore: 0.1, resetAfterStore: 0.2 }, maxFileSize: 2 * WHOLE_AT_MOST },
+      { paths: [dir], concurrency: 8, rate: 0, retries: 10, timeout: 10, maxFileSize: 2 * WHOLE_AT_MOST },
     );
     const faults = countBy(server.requests, (r) => r.fault);
     expect(faults.get('reset-after')).toBeGreaterThan(0);

@@ -9,6 +9,7 @@ import { PlannedFileStream } from '../../src/core/body/file-stream.js';
 import { jsonBody } from '../../src/core/body/json.js';
 import { multipartBody } from '../../src/core/body/multipart.js';
 import type { PlannedFile } from '../../src/core/plan.js';
+import { WHOLE_AT_MOST } from '../../src/core/file-types.js';
 import type { RequestBody } from '../../src/core/body/request-body.js';
 import { ReaderThreads } from '../../src/core/body/reader-threads.js';
 import { parseMultipart } from '../../src/sandbox/parse-body.js';
@@ -28,9 +29,9 @@ const textOf = async (body: RequestBody) => (Buffer.isBuffer(body.body) ? body.b
 
 describe('JSON body', () => {
   it.each([
-    // Sizes around the read size and its remainders mod 3 exercise the carried bytes; over 1 MiB in all, so streamed.
-    ['streamed', [1, 2, 3, 196_607, 196_608, 196_609, 500_001], false],
-    // Around the encoding piece (48 KiB); under 1 MiB in all, so read whole.
+    // Sizes around the read size and its remainders mod 3 exercise the carried bytes; over 5 MiB in all, so streamed.
+    ['streamed', [1, 2, 3, 196_607, 196_608, 196_609, 5_000_001], false],
+    // Around the encoding piece (48 KiB); under 5 MiB in all, so read whole.
     ['whole', [1, 2, 3, 49_151, 49_152, 49_153, 98_305], true],
   ] as const)('gives every file as padded base64 and announces its exact length (%s)', async (_, sizes, whole) => {
     const dir = await tempDir();
@@ -60,7 +61,7 @@ describe('JSON body', () => {
 describe('multipart body', () => {
   it.each([
     ['whole', 9, true],
-    ['streamed', 2_000_000, false],
+    ['streamed', WHOLE_AT_MOST + 1, false],
   ] as const)('announces its exact length and puts the metadata part under the file field (%s)', async (_, size, whole) => {
     const dir = await tempDir();
     const data = randomBytes(size);
@@ -78,7 +79,7 @@ describe('multipart body', () => {
 
   it.each([
     ['whole', 70_000],
-    ['streamed', 1_100_000],
+    ['streamed', WHOLE_AT_MOST],
   ] as const)('carries every file of a batch byte for byte, each with its metadata (%s)', async (how, large) => {
     const dir = await tempDir();
     const contents = [randomBytes(1), randomBytes(1000), randomBytes(large)];
@@ -95,8 +96,8 @@ describe('multipart body', () => {
   });
 
   it.each([
-    [1024 * 1024, true],
-    [1024 * 1024 + 1, false],
+    [WHOLE_AT_MOST, true],
+    [WHOLE_AT_MOST + 1, false],
   ])('reads a request of %i bytes of files whole: %s', async (size, whole) => {
     const dir = await tempDir();
     const data = randomBytes(size);
@@ -123,7 +124,7 @@ describe('a streamed body whose file fails before it is sent', () => {
     ['json', jsonBody],
   ] as const)('keeps the error for the request instead of throwing it (%s)', async (_, build) => {
     const dir = await tempDir();
-    const file = await planned(dir, 'a.png', randomBytes(2_000_000));
+    const file = await planned(dir, 'a.png', randomBytes(WHOLE_AT_MOST + 1));
     truncateSync(file.absPath, 1000);
     const body = await build([file], reader);
     // Nothing takes the body for a while (a start slot is awaited); multipart reads meanwhile.

@@ -19,7 +19,10 @@ describe('readAhead', () => {
     const { source } = counting(50);
     const prepared: number[] = [];
     const out: number[] = [];
-    for await (const item of readAhead(source, 8, (i) => prepared.push(i))) {
+    for await (const item of readAhead(source, { items: 8, weight: Infinity }, (i) => {
+      prepared.push(i);
+      return 0;
+    })) {
       expect(prepared).toContain(item);
       out.push(item);
     }
@@ -29,10 +32,24 @@ describe('readAhead', () => {
 
   it('takes at most `ahead` items beyond those asked for', async () => {
     const { state, source } = counting(100);
-    const iterator = readAhead(source, 8, () => {})[Symbol.asyncIterator]();
+    const iterator = readAhead(source, { items: 8, weight: Infinity }, () => 0)[Symbol.asyncIterator]();
     await iterator.next();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(state.taken).toBeLessThanOrEqual(1 + 8);
+    await iterator.return?.(undefined);
+  });
+
+  it('takes no more ahead once the items taken weigh the limit, and a heavy item when under it', async () => {
+    const { state, source } = counting(100);
+    const iterator = readAhead(source, { items: 50, weight: 10 }, (i) => (i === 20 ? 100 : 3))[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // 0 was taken and yielded; then 1..4 weigh 12, over the limit of 10.
+    expect(state.taken).toBe(5);
+    for (let i = 1; i < 20; i++) expect((await iterator.next()).value).toBe(i);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(state.taken).toBe(21); // 20 weighs 100: nothing after it is taken until it is asked for
+    expect((await iterator.next()).value).toBe(20);
     await iterator.return?.(undefined);
   });
 
@@ -40,7 +57,7 @@ describe('readAhead', () => {
     const { source } = counting(10, 5);
     const out: number[] = [];
     await expect(async () => {
-      for await (const item of readAhead(source, 4, () => {})) out.push(item);
+      for await (const item of readAhead(source, { items: 4, weight: Infinity }, () => 0)) out.push(item);
     }).rejects.toThrow('source failed at 5');
     expect(out).toEqual([0, 1, 2, 3, 4]);
   });
@@ -50,7 +67,7 @@ describe('readAhead', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
-    for await (const item of readAhead(source, 8, () => {})) if (item === 0) break;
+    for await (const item of readAhead(source, { items: 8, weight: Infinity }, () => 0)) if (item === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
     process.off('unhandledRejection', onUnhandled);
     expect(unhandled).toEqual([]);

@@ -1,13 +1,18 @@
 import { createHash } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReaderThreads } from '../../src/core/body/reader-threads.js';
 import { Journal, type JournalRecord } from '../../src/core/journal.js';
 import type { PlannedFile } from '../../src/core/plan.js';
 import { RepeatFilter } from '../../src/core/transfer/dedupe.js';
 import { scratch, tempDir } from '../helpers.js';
 
 const HOST = 'https://api.unit21.com/v1';
+
+/** Hashes files for the filter, in a thread as in a run. */
+const reader = new ReaderThreads(1);
+afterAll(() => reader.close());
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -32,7 +37,7 @@ async function earlierRun(path: string, ...records: JournalRecord[]): Promise<Jo
 describe('RepeatFilter', () => {
   it('skips the second copy of the same content to the same entity, naming the first', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     const bytes = Buffer.from('the same selfie');
     expect(await filter.check(await planned(dir, 'a.jpg', bytes))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', bytes))).toEqual({ skip: 'duplicate', message: expect.stringContaining('same content as a.jpg'), sha256: sha256(bytes) });
@@ -40,7 +45,7 @@ describe('RepeatFilter', () => {
 
   it('sends the same content to another entity, and other content of the same size to the same one', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     expect(await filter.check(await planned(dir, 'a.jpg', Buffer.from('aaaa')))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', Buffer.from('aaaa'), 'c2'))).toEqual({});
     const other = await filter.check(await planned(dir, 'c.jpg', Buffer.from('bbbb')));
@@ -49,7 +54,7 @@ describe('RepeatFilter', () => {
 
   it('spots a third copy under another name once the second was skipped', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     const bytes = Buffer.from('scan');
     await filter.check(await planned(dir, 'a.jpg', bytes));
     await filter.check(await planned(dir, 'b.jpg', bytes));
@@ -58,7 +63,7 @@ describe('RepeatFilter', () => {
 
   it('with allowDuplicates sends every copy', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: true });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, allowDuplicates: true });
     const bytes = Buffer.from('the same selfie');
     expect(await filter.check(await planned(dir, 'a.jpg', bytes))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', bytes))).toEqual({});
@@ -68,7 +73,7 @@ describe('RepeatFilter', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.jpg', Buffer.from('v1'));
     const journal = await earlierRun(join(dir, 'j.jsonl'), journalRecord(file, 'uploaded', sha256(Buffer.from('v1'))));
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, journal, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, journal, allowDuplicates: false });
     expect(await filter.check(file)).toMatchObject({ skip: 'journal', message: expect.stringContaining('j.jsonl') });
     const changed = await planned(dir, 'a.jpg', Buffer.from('v2'));
     expect(await filter.check(changed)).toEqual({ sha256: sha256(Buffer.from('v2')) });
@@ -79,14 +84,14 @@ describe('RepeatFilter', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.jpg', Buffer.from('in flight'));
     const journal = await earlierRun(join(dir, 'j.jsonl'), journalRecord(file, 'sending', sha256(Buffer.from('in flight'))));
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, journal, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, journal, allowDuplicates: false });
     expect(await filter.check(file)).toEqual({ unknownOutcome: true, sha256: sha256(Buffer.from('in flight')) });
     journal.close();
   });
 
   it('reports a file it must hash but cannot read as unreadable', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({ scratch: await scratch(), host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
+    const filter = new RepeatFilter({ scratch: await scratch(), reader, host: HOST, org: 'acme', cwd: dir, allowDuplicates: false });
     await filter.check(await planned(dir, 'a.jpg', Buffer.from('same size')));
     const second = await planned(dir, 'b.jpg', Buffer.from('same size'));
     await rm(second.absPath);

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { PlannedFile } from '../plan.js';
 import { base64Length, base64Pieces } from './base64.js';
 import type { BodyReader } from './reader-threads.js';
-import { checkedFile, fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
+import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, wholeFiles, type FileReads, type RequestBody } from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -11,7 +11,7 @@ const READ_SIZE = 3 * 64 * 1024;
  * The JSON format: a top-level array of `{media, name, media_type, custom_data}`, media as
  * base64. A small request is read whole first; a larger one streams its files.
  */
-export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader): Promise<RequestBody> {
+export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads): Promise<RequestBody> {
   const parts = files.map((file, index) => ({
     file,
     head: `${index === 0 ? '[' : ','}{"media":"`,
@@ -20,8 +20,8 @@ export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader
   const close = ']';
   const headers = { 'content-type': 'application/json' };
   if (fitsWhole(files)) {
-    const pieces = parts.flatMap(({ file, head, tail }) => [head, { ...checkedFile(file), base64: true }, tail]);
-    return wholeBody(headers, await reader.assemble([...pieces, close]), reader);
+    const read = wholeFiles(files, reader, true, reads);
+    return await wholeBody(headers, [...parts.flatMap(({ head, tail }, index) => [head, read[index]!, tail]), close], reader);
   }
 
   const hashes = files.map(() => newHash());

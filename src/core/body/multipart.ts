@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../plan.js';
-import type { BodyReader, Piece } from './reader-threads.js';
-import { checkedFile, fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, type RequestBody } from './request-body.js';
+import type { BodyReader, WholeFile } from './reader-threads.js';
+import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, wholeFiles, type FileReads, type RequestBody } from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
 // fresh random one per request, without asking for entropy on every request.
@@ -15,12 +15,12 @@ let bodies = 0;
  * extension) and, under the same field name, a part with its metadata JSON. A small request
  * is read whole first; a larger one streams its files.
  */
-export async function multipartBody(files: readonly PlannedFile[], reader: BodyReader): Promise<RequestBody> {
+export async function multipartBody(files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads): Promise<RequestBody> {
   const form = new FormData();
   form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const whole = fitsWhole(files);
   let fileError: NodeJS.ErrnoException | undefined;
-  // Read whole, each file gets a marker here and is read straight into its place later.
+  // Read whole, each file gets a marker here, and its bytes take its place in the body.
   const placeholders = whole ? files.map((_, index) => Buffer.from(markerOf(index))) : [];
   const hashes = whole ? [] : files.map(() => newHash());
   const sources = hashes.map((hash, index) => hashedFileStream(files[index]!, hash, (error) => (fileError ??= error)));
@@ -30,7 +30,7 @@ export async function multipartBody(files: readonly PlannedFile[], reader: BodyR
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return wholeBody(form.getHeaders(), await reader.assemble(framedAround(form, files)), reader);
+  if (whole) return await wholeBody(form.getHeaders(), framedAround(form, files, wholeFiles(files, reader, false, reads)), reader);
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -61,13 +61,10 @@ export async function multipartBody(files: readonly PlannedFile[], reader: BodyR
 const MARKER = `u21-media-file-${randomBytes(12).toString('hex')}-`;
 const markerOf = (index: number) => `${MARKER}${index}.`;
 
-/**
- * The form's framing, from form-data's bytes with markers where the files go, and each file
- * to be read into its place by a reader thread.
- */
-function framedAround(form: FormData, files: readonly PlannedFile[]): Piece[] {
+/** The form's framing, from form-data's bytes with markers where the files go, around the files read whole. */
+function framedAround(form: FormData, files: readonly PlannedFile[], read: ReadonlyArray<Promise<WholeFile>>): Array<string | Promise<WholeFile>> {
   const framing = form.getBuffer();
-  const pieces: Piece[] = [];
+  const pieces: Array<string | Promise<WholeFile>> = [];
   let from = 0;
   let framed = 0;
   files.forEach((file, index) => {
@@ -75,7 +72,7 @@ function framedAround(form: FormData, files: readonly PlannedFile[]): Piece[] {
     const at = framing.indexOf(marker, from);
     if (at === -1) unexpectedFraming();
     // The framing came from strings, and a marker is ASCII: each piece between is whole UTF-8.
-    pieces.push(framing.toString('utf8', from, at), checkedFile(file));
+    pieces.push(framing.toString('utf8', from, at), read[index]!);
     framed += at - from + file.bytes;
     from = at + marker.length;
   });

@@ -1,16 +1,20 @@
 import { Worker } from 'node:worker_threads';
-import type { Assembled, Piece } from './assembler.js';
+import type { FileIdentity } from '../file-identity.js';
+import type { CheckedFile } from './file-stream.js';
 import type { ReaderReply, ReaderRequest } from './reader.worker.js';
+import type { WholeFile } from './whole-file.js';
 
-export type { Assembled, Piece } from './assembler.js';
+export type { WholeFile } from './whole-file.js';
 
-/** Reads whole bodies for small requests: framing and files, hashed, in one buffer. */
+/** Reads files off the event loop: whole and hashed, for the bodies of small requests; or hashed only. */
 export interface BodyReader {
-  /** The body the pieces make; a file that can no longer be read at its planned size rejects with its error (`path`). */
-  assemble(pieces: readonly Piece[]): Promise<Assembled>;
-  /** Gives a body's memory back once the server has read all of it; the body must not be used after. */
-  recycle(body: Buffer): void;
-  /** Stops the reader; bodies not yet read reject. */
+  /** A file whole as it goes out (base64 for JSON), with the sha256 of its bytes; one that can no longer be read at its planned size rejects with its error (`path`). */
+  read(file: CheckedFile, base64: boolean): Promise<WholeFile>;
+  /** sha256 of a file, read a mebibyte at a time, to compare contents: one that is not the file checked rejects with its error (`path`). */
+  digest(path: string, identity?: FileIdentity): Promise<string>;
+  /** Gives a file's memory back once its bytes are in a body; they must not be used after. */
+  recycle(bytes: Buffer): void;
+  /** Stops the reader; files not yet read reject. */
   close(): Promise<void>;
 }
 
@@ -18,34 +22,33 @@ export interface BodyReader {
 // a worker thread runs only JavaScript, so it is taken from the build then.
 const WORKER_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../../../dist/core/body/reader.worker.js' : './reader.worker.js', import.meta.url);
 
-// Memory given back, kept for the requests in flight and read ahead at the default settings.
-const SPARE_AT_MOST = 32;
+// Memory given back, kept for the files read ahead at the default settings.
+const SPARE_BYTES_AT_MOST = 16 * 1024 * 1024;
 
 interface Thread {
   worker: Worker;
   /** Until the thread runs (some 60 ms): requests wait in its outbox meanwhile. */
   starting: boolean;
-  pending: Map<number, { resolve: (assembled: Assembled) => void; reject: (error: Error) => void }>;
+  pending: Map<number, { resolve: (reply: Answer) => void; reject: (error: Error) => void }>;
   /** Requests not yet posted: those of one turn of the event loop go in one message. */
   outbox: ReaderRequest[];
 }
 
 /**
- * Small requests are read, hashed and framed by threads of their own, with plain blocking reads
- * that hold up nothing else. On the event loop, each file took three thread-pool round trips
- * (open, read, close) and its hash, which cost more than sending it. Threads start as bodies
- * wait for them, one at a time (a thread takes some 60 ms and 8 MB), and idle ones do not keep
- * the process alive.
+ * Files are read and hashed by threads of their own, with plain blocking reads that hold up
+ * nothing else. On the event loop, each file took three thread-pool round trips (open, read,
+ * close) and its hash, which cost more than sending it. Threads start as files wait for them,
+ * one at a time (a thread takes some 60 ms and 8 MB), and idle ones do not keep the process alive.
  */
 export class ReaderThreads implements BodyReader {
   private readonly threads: Thread[] = [];
-  /** Memory of bodies the server has read, handed to the next requests to be read into again. */
+  /** Memory of files already copied into bodies, handed to the next reads to be read into again. */
   private spare: ArrayBuffer[] = [];
   private nextId = 0;
   private closed = false;
   private started = 0;
 
-  /** At most `count` threads (readerThreadCount gives a run's), started as bodies need them. */
+  /** At most `count` threads (readerThreadCount gives a run's), started as files need them. */
   constructor(private readonly count: number) {}
 
   /** Threads started so far, those since stopped included. */
@@ -53,31 +56,44 @@ export class ReaderThreads implements BodyReader {
     return this.started;
   }
 
-  assemble(pieces: readonly Piece[]): Promise<Assembled> {
+  read(file: CheckedFile, base64: boolean): Promise<WholeFile> {
+    return this.ask({ file, base64 }).then((reply) => {
+      if (!('memory' in reply)) throw new Error('a file reader thread answered a read without the bytes');
+      return { bytes: Buffer.from(reply.memory, reply.offset, reply.length), sha256: reply.sha256 };
+    });
+  }
+
+  digest(path: string, identity?: FileIdentity): Promise<string> {
+    return this.ask({ digestOf: { path, ...(identity && { identity }) } }).then((reply) => reply.sha256);
+  }
+
+  private ask(request: DistributiveOmit<ReaderRequest, 'id'>): Promise<Answer> {
     if (this.closed) return Promise.reject(new Error('the file reader was closed'));
     const thread = this.threadFor();
     const id = this.nextId++;
     if (thread.pending.size === 0) thread.worker.ref();
     return new Promise((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
-      if (thread.outbox.push({ id, pieces: pieces as Piece[] }) === 1) setImmediate(() => this.post(thread));
+      // Those asked for in one turn of the event loop go in one message.
+      if (thread.outbox.push({ id, ...request } as ReaderRequest) === 1) setImmediate(() => this.post(thread));
     });
   }
 
   /**
    * Fresh memory costs its first touch of every page, more than reading the file into it; this
-   * memory is already touched. Kept only while requests are waiting to be read, so an idle
+   * memory is already touched. Kept only while files are waiting to be read, so an idle
    * reader holds none.
    */
-  recycle(body: Buffer): void {
-    const memory = body.buffer;
+  recycle(bytes: Buffer): void {
+    const memory = bytes.buffer;
     if (!(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory)) return; // handed over already
-    if (this.spare.length < SPARE_AT_MOST && this.threads.some((thread) => thread.pending.size > 0)) this.spare.push(memory);
+    const kept = this.spare.reduce((sum, spare) => sum + spare.byteLength, 0);
+    if (kept + memory.byteLength <= SPARE_BYTES_AT_MOST) this.spare.push(memory);
   }
 
   /**
-   * The thread to read the next body: an idle one; else, while below `count`, a new one, but only
-   * once every thread is running and busy, so a burst of bodies does not start a thread each;
+   * The thread to read the next file: an idle one; else, while below `count`, a new one, but only
+   * once every thread is running and busy, so a burst of files does not start a thread each;
    * else the least busy.
    */
   private threadFor(): Thread {
@@ -128,7 +144,7 @@ export class ReaderThreads implements BodyReader {
         const waiting = thread.pending.get(reply.id);
         thread.pending.delete(reply.id);
         if ('error' in reply) waiting?.reject(Object.assign(new Error(reply.error.message), reply.error));
-        else waiting?.resolve({ body: Buffer.from(reply.body, 0, reply.length), digests: reply.digests });
+        else waiting?.resolve(reply);
       }
       if (thread.pending.size === 0) worker.unref();
     });
@@ -146,3 +162,7 @@ export class ReaderThreads implements BodyReader {
     return thread;
   }
 }
+
+/** A reply that is not an error. */
+type Answer = Exclude<ReaderReply, { error: unknown }>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { WHOLE_AT_MOST } from '../file-types.js';
 import type { PlannedFile } from '../plan.js';
 import { PlannedFileStream, type CheckedFile } from './file-stream.js';
-import type { Assembled, BodyReader } from './reader-threads.js';
+import type { BodyReader, WholeFile } from './reader-threads.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -47,14 +47,29 @@ export const newHash = () => createHash('sha256');
 /** The hex digests of the hashes so far, for `RequestBody.digests`. */
 export const hexDigests = (hashes: readonly Hash[]) => () => hashes.map((h) => h.copy().digest('hex'));
 
-/** Whether a request is small enough to be read whole. */
+/** Whether a file, or a request, is small enough to be read whole: Unit21's largest files (5 MB) are. */
 export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
 
-/** Builds a request's body from its files: the multipart or the JSON format. */
-export type BodyBuilder = (files: readonly PlannedFile[], reader: BodyReader) => Promise<RequestBody>;
+/** Files of a request read whole ahead of its turn (its first attempt), in its format; one not read ahead is read when the body is built. */
+export type FileReads = ReadonlyArray<Promise<WholeFile> | undefined>;
 
-/** A body already whole in memory: its files are read and closed. Its memory goes back to the reader once the server read it all. */
-export function wholeBody(headers: Record<string, string>, { body, digests }: Assembled, reader: BodyReader): RequestBody {
+/** Builds a request's body from its files: the multipart or the JSON format. */
+export type BodyBuilder = (files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads) => Promise<RequestBody>;
+
+/** A request's files read whole, as they go out (base64 for JSON): those read ahead as they are, the others now. */
+export const wholeFiles = (files: readonly PlannedFile[], reader: BodyReader, base64: boolean, reads: FileReads = []) => files.map((file, index) => reads[index] ?? reader.read(checkedFile(file), base64));
+
+/**
+ * A body whole in memory: the framing and the files' bytes in one buffer. A lone file's framing
+ * is written into the room its memory has around it (FRAMING_ROOM), so its body is made without
+ * a copy; the files of a batch are copied into a new buffer, and their memory goes back to the
+ * reader to read the next files into. A body the server read in full goes back too.
+ */
+export async function wholeBody(headers: Record<string, string>, pieces: ReadonlyArray<string | Promise<WholeFile>>, reader: BodyReader): Promise<RequestBody> {
+  const joined = await Promise.all(pieces.map((piece) => Promise.resolve(piece)));
+  const files = joined.filter((piece): piece is WholeFile => typeof piece !== 'string');
+  const body = inPlace(joined) ?? copied(joined, reader);
+  const digests = files.map((file) => file.sha256);
   return {
     headers: { ...headers, 'content-length': String(body.length) },
     body,
@@ -66,4 +81,33 @@ export function wholeBody(headers: Record<string, string>, { body, digests }: As
       if (fullyRead) reader.recycle(body);
     },
   };
+}
+
+/** [head, file, tail] in the file's own memory, when the framing fits the room around it. */
+function inPlace(pieces: ReadonlyArray<string | WholeFile>): Buffer | undefined {
+  const [head, file, tail] = pieces;
+  if (pieces.length !== 3 || typeof head !== 'string' || typeof file !== 'object' || typeof tail !== 'string') return undefined;
+  const { bytes } = file;
+  const [before, after] = [Buffer.byteLength(head), Buffer.byteLength(tail)];
+  const start = bytes.byteOffset - before;
+  const end = bytes.byteOffset + bytes.length + after;
+  if (start < 0 || end > bytes.buffer.byteLength) return undefined;
+  const body = Buffer.from(bytes.buffer, start, end - start);
+  body.write(head, 0, 'utf8');
+  body.write(tail, before + bytes.length, 'utf8');
+  return body;
+}
+
+function copied(pieces: ReadonlyArray<string | WholeFile>, reader: BodyReader): Buffer {
+  const length = pieces.reduce((sum, piece) => sum + (typeof piece === 'string' ? Buffer.byteLength(piece) : piece.bytes.length), 0);
+  const body = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const piece of pieces) {
+    if (typeof piece === 'string') at += body.write(piece, at, 'utf8');
+    else {
+      at += piece.bytes.copy(body, at);
+      reader.recycle(piece.bytes);
+    }
+  }
+  return body;
 }

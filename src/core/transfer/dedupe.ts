@@ -1,19 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { withDescriptor } from '../descriptors.js';
-import { openChecked, type FileIdentity } from '../file-identity.js';
+import type { BodyReader, WholeFile } from '../body/reader-threads.js';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 import type { Scratch } from '../scratch.js';
-
-/** sha256 of a file, read in a stream from one open, only if it is the file the check saw. */
-async function sha256File(path: string, identity?: FileIdentity): Promise<string> {
-  const hash = createHash('sha256');
-  const fd = await withDescriptor(() => openChecked(path, identity));
-  for await (const chunk of createReadStream('', { fd })) hash.update(chunk as Buffer); // closes the file at its end or error
-  return hash.digest('hex');
-}
 
 /** bySize's mark for a size whose files are hashed. */
 const HASHED = -1;
@@ -27,9 +16,10 @@ type RepeatVerdict =
   | { skip?: undefined; unknownOutcome?: undefined; sha256?: string };
 
 /**
- * Spots files an earlier run already uploaded or sent without an answer (journal), and repeats of the same content to the
- * same entity within this run. Only files that could match are hashed here, since the same
- * content means the same size; the rest are hashed while they are sent.
+ * Spots files an earlier run already uploaded or sent without an answer (journal), and repeats
+ * of the same content to the same entity within this run. Only files that could match need a
+ * hash, since the same content means the same size: a small file's comes with its read ahead,
+ * a larger one is hashed by a reader thread; the rest are hashed while they are sent.
  */
 export class RepeatFilter {
   /** Per entity and size: the first file's path (its place in `paths`) until a second of that size met it, then HASHED (its hash is in byContent). */
@@ -39,13 +29,14 @@ export class RepeatFilter {
   /** The paths those name, on disk like them: a backfill of millions of files holds none in memory. */
   private readonly paths;
 
-  constructor(private readonly options: { host: string; org: string; cwd: string; journal?: Journal; allowDuplicates: boolean; scratch: Scratch }) {
+  constructor(private readonly options: { host: string; org: string; cwd: string; journal?: Journal; allowDuplicates: boolean; scratch: Scratch; reader: BodyReader }) {
     this.bySize = options.scratch.table();
     this.byContent = options.scratch.table();
     this.paths = options.scratch.strings();
   }
 
-  async check(file: PlannedFile): Promise<RepeatVerdict> {
+  /** `read`: the file read whole ahead of its turn, if it was. */
+  async check(file: PlannedFile, read?: Promise<WholeFile>): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
     const { object } = file;
     const id = { host: this.options.host, org: this.options.org, ...(object && { object }), entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
@@ -60,7 +51,7 @@ export class RepeatFilter {
     }
     let sha256: string;
     try {
-      sha256 = await sha256File(file.absPath, file.identity);
+      sha256 = read ? (await read).sha256 : await this.options.reader.digest(file.absPath, file.identity);
     } catch (error) {
       return { unreadable: error as NodeJS.ErrnoException };
     }
@@ -86,7 +77,7 @@ export class RepeatFilter {
   /** Hashes the first file of a size once a second one meets it; one gone since is left out. */
   private async rememberContent(owner: string, path: number) {
     try {
-      const contentKey = `${owner}\0${await sha256File(resolve(this.options.cwd, this.paths.get(path)))}`;
+      const contentKey = `${owner}\0${await this.options.reader.digest(resolve(this.options.cwd, this.paths.get(path)))}`;
       this.byContent.add(contentKey, path);
     } catch {
       // Gone since: nothing to compare with.

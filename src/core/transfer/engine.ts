@@ -116,8 +116,8 @@ class Transfer {
 
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
-    const repeats = new RepeatFilter({ host: settings.apiRoot, org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, scratch: parts.scratch, ...(settings.journal && { journal: settings.journal }) });
-    const jobs = jobsOf(items, { outcomes, repeats, buildBody: this.buildBody, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
+    const repeats = new RepeatFilter({ host: settings.apiRoot, org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, scratch: parts.scratch, reader: parts.reader, ...(settings.journal && { journal: settings.journal }) });
+    const jobs = jobsOf(items, { outcomes, repeats, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);
     settings.drain?.addEventListener('abort', onInterrupt, { once: true });
@@ -189,8 +189,10 @@ class Transfer {
 
   /** One job's turn: its URL and body, a start slot, the write-ahead record, the attempt, and what comes of it. */
   private async handle(job: Job): Promise<void> {
-    const { prepared } = job;
-    delete job.prepared; // a retry reads its files again
+    const { reads, unreadable } = job;
+    // A retry reads its files again.
+    delete job.reads;
+    delete job.unreadable;
     // Everything that can fail for the request's own sake comes before the write-ahead record: a
     // request that cannot be made fails its files, and no record says it may have been stored.
     let url: string;
@@ -198,13 +200,13 @@ class Transfer {
       const first = job.files[0]!;
       url = mediaUrl(this.settings.apiRoot, this.settings.org, first.entityId, first.object);
     } catch (error) {
-      prepared?.then((body) => body.destroy(), () => {});
       return this.outcomes.failed(job, { status: null, errorCode: 'invalid_request', message: `cannot make the request: ${(error as Error).message}` });
     }
+    if (unreadable) return this.failUnreadable(job, unreadable);
     let body: RequestBody;
     try {
       // Built before a start slot is taken: a file that fails costs neither a request nor a slot.
-      body = await (prepared ?? this.buildBody(job.files, this.parts.reader));
+      body = await this.buildBody(job.files, this.parts.reader, reads);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).path === undefined) throw error;
       return this.failUnreadable(job, error as NodeJS.ErrnoException);

@@ -1,5 +1,5 @@
-import { fitsWhole, type BodyBuilder } from '../body/request-body.js';
-import type { BodyReader } from '../body/reader-threads.js';
+import { checkedFile, fitsWhole } from '../body/request-body.js';
+import type { BodyReader, WholeFile } from '../body/reader-threads.js';
 import { eventOf } from '../events.js';
 import type { Journal } from '../journal.js';
 import type { Checked, PlannedFile } from '../plan.js';
@@ -11,25 +11,42 @@ import type { RepeatFilter } from './dedupe.js';
 import { known, type Job, type Outcomes } from './outcomes.js';
 import { readAhead } from './read-ahead.js';
 
-/** Small requests read ahead of their turn: up to 16 MiB of files (about 22 MiB as JSON). */
-const READ_AHEAD = 16;
+/** Files read whole ahead of their turn: up to 32 of them and 32 MiB (about 43 MiB as JSON). */
+const READ_AHEAD = { items: 32, weight: 32 * 1024 * 1024 };
 
 /**
  * The checked inputs as requests to send. Everything else in the stream (skips, warnings,
- * repeats, what an earlier run left unknown) is told on the way; a small request's body is
- * read ahead of its turn.
+ * repeats, what an earlier run left unknown) is told on the way. A small file is read whole
+ * ahead of its turn, by a reader thread, once: for its duplicate check and for its body.
  */
 export function jobsOf(
   items: AsyncIterable<Checked>,
-  parts: { outcomes: Outcomes; repeats: RepeatFilter; buildBody: BodyBuilder; reader: BodyReader; fixer?: Fixer },
-  settings: { batch: number; resendUnknown: boolean; journal?: Journal },
+  parts: { outcomes: Outcomes; repeats: RepeatFilter; reader: BodyReader; fixer?: Fixer },
+  settings: { batch: number; resendUnknown: boolean; journal?: Journal; format: 'multipart' | 'json' },
 ): AsyncGenerator<Job> {
-  const { outcomes, repeats, buildBody, reader, fixer } = parts;
+  const { outcomes, repeats, reader, fixer } = parts;
+  /** Files read whole ahead of their turn, as they go out. */
+  const reads = new Map<PlannedFile, Promise<WholeFile>>();
   /** Files duplicate detection could no longer read, with the error it met. */
   const unreadableFiles = new Map<PlannedFile, NodeJS.ErrnoException>();
 
+  /** Starts reading a small file whole; says how many bytes it will hold. A file to change is read once changed (if it is sent). */
+  const readEarly = (item: Checked): number => {
+    if (item.kind !== 'file' || item.file.fix || !fitsWhole([item.file]) || outcomes.tally.stopped) return 0;
+    const read = reader.read(checkedFile(item.file), settings.format === 'json');
+    read.catch(() => {}); // its failure is met when the file is checked or sent
+    reads.set(item.file, read);
+    return item.file.bytes;
+  };
+
+  /** A file read ahead that is not sent: its memory goes back to the reader. */
+  const forget = (file: PlannedFile) => {
+    reads.get(file)?.then((read) => reader.recycle(read.bytes), () => {});
+    reads.delete(file);
+  };
+
   async function* sendable(): AsyncGenerator<PlannedFile> {
-    for await (const item of items) {
+    for await (const item of readAhead(items, READ_AHEAD, readEarly)) {
       if (item.kind !== 'file') {
         const event = eventOf(item);
         if (event.event === 'warning') outcomes.event(event);
@@ -38,12 +55,13 @@ export function jobsOf(
       }
       const { file } = item;
       if (outcomes.tally.stopped) {
+        forget(file);
         outcomes.notSent(file);
         continue;
       }
       let verdict;
       try {
-        verdict = await repeats.check(file);
+        verdict = await repeats.check(file, reads.get(file));
       } catch (error) {
         // Duplicate detection's tables could not be written (a full $TMPDIR): the run stops like one whose journal cannot be written.
         if (!(error instanceof TableWriteError)) throw error;
@@ -55,8 +73,13 @@ export function jobsOf(
       if ('unreadable' in verdict) {
         unreadableFiles.set(file, Object.assign(verdict.unreadable, { path: file.absPath }));
         yield file;
-      } else if (verdict.skip) outcomes.skip({ event: 'skipped', path: file.path, reason: verdict.skip, message: verdict.message, ...known(file), sha256: verdict.sha256 }, file);
-      else if ('unknownOutcome' in verdict && !settings.resendUnknown) {
+        continue;
+      }
+      if (verdict.skip) {
+        forget(file);
+        outcomes.skip({ event: 'skipped', path: file.path, reason: verdict.skip, message: verdict.message, ...known(file), sha256: verdict.sha256 }, file);
+      } else if ('unknownOutcome' in verdict && !settings.resendUnknown) {
+        forget(file);
         const message = `an earlier run sent it and got no answer (${settings.journal!.path}); it may be on the entity already: check, then send it without --no-resend-unknown`;
         outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message, ...known(file), sha256: verdict.sha256 }, file);
       } else {
@@ -87,15 +110,18 @@ export function jobsOf(
   }
 
   async function* jobs(): AsyncGenerator<Job> {
-    for await (const files of batches(sendable(), settings.batch)) yield { files, attempts: 0, possiblyDuplicated: false };
+    for await (const files of batches(sendable(), settings.batch)) {
+      const job: Job = { files, attempts: 0, possiblyDuplicated: false };
+      const unreadable = files.find((file) => unreadableFiles.has(file));
+      if (unreadable) job.unreadable = unreadableFiles.get(unreadable)!;
+      else if (files.some((file) => reads.has(file))) job.reads = files.map((file) => reads.get(file));
+      for (const file of files) {
+        reads.delete(file);
+        unreadableFiles.delete(file);
+      }
+      yield job;
+    }
   }
 
-  return readAhead(jobs(), READ_AHEAD, (job) => {
-    const unreadable = job.files.find((file) => unreadableFiles.has(file));
-    if (unreadable) job.prepared = Promise.reject(unreadableFiles.get(unreadable)!);
-    // A larger request streams its files, and would hold them open until its turn.
-    else if (fitsWhole(job.files) && !outcomes.tally.stopped) job.prepared = buildBody(job.files, reader);
-    for (const file of job.files) unreadableFiles.delete(file);
-    job.prepared?.catch(() => {}); // its failure is met when the job is handled
-  });
+  return jobs();
 }

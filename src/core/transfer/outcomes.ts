@@ -5,7 +5,7 @@ import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { TableWriteError } from '../disk-table.js';
 import { target, type PlannedFile } from '../plan.js';
-import type { RequestBody } from '../body/request-body.js';
+import type { FileReads } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
 export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'split' | 'bytes' | 'possibly_duplicated' | 'stopped' | 'stop_cause'>;
@@ -13,8 +13,10 @@ export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped
 /** One request's worth of files, carried across its attempts. */
 export interface Job {
   files: PlannedFile[];
-  /** Its first body, read ahead of its turn (small requests only). */
-  prepared?: Promise<RequestBody>;
+  /** Its small files, read whole ahead of its first attempt. */
+  reads?: FileReads;
+  /** The error met reading one of its files ahead of its turn (for its duplicate check): it fails when its turn comes. */
+  unreadable?: NodeJS.ErrnoException;
   attempts: number;
   /** An earlier attempt may have been stored: its body was fully sent but no answer came. */
   possiblyDuplicated: boolean;
