@@ -22,7 +22,9 @@ export interface BodyReader {
 // a worker thread runs only JavaScript, so it is taken from the build then.
 const WORKER_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../../../dist/core/body/reader.worker.js' : './reader.worker.js', import.meta.url);
 
-// Memory given back, kept for the files read ahead at the default settings.
+// Memory given back, kept for the files read ahead at the default settings: at most this many
+// pieces (each is looked through for every read) and this many bytes.
+const SPARE_AT_MOST = 32;
 const SPARE_BYTES_AT_MOST = 16 * 1024 * 1024;
 
 interface Thread {
@@ -88,7 +90,7 @@ export class ReaderThreads implements BodyReader {
     const memory = bytes.buffer;
     if (!(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory)) return; // handed over already
     const kept = this.spare.reduce((sum, spare) => sum + spare.byteLength, 0);
-    if (kept + memory.byteLength <= SPARE_BYTES_AT_MOST) this.spare.push(memory);
+    if (this.spare.length < SPARE_AT_MOST && kept + memory.byteLength <= SPARE_BYTES_AT_MOST) this.spare.push(memory);
   }
 
   /**
