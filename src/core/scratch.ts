@@ -131,11 +131,20 @@ async function removeAbandoned(parent: string): Promise<void> {
   }
 }
 
-/** Strings appended to a file, each read back by the number `add` gave it. */
+/** Appended strings wait in memory up to this many bytes, then go to the file in one write. */
+const PENDING_AT_MOST = 64 * 1024;
+
+/**
+ * Strings appended to a file, each read back by the number `add` gave it. Appends are written
+ * 64 KiB at a time: a write a string cost more than the rest of a small file's duplicate check.
+ */
 export class StringLog {
   private readonly fd: number;
-  private size = 0;
-  private readonly length = Buffer.alloc(4);
+  /** Bytes in the file. */
+  private written = 0;
+  /** Bytes appended after those, not yet written. */
+  private pending = Buffer.allocUnsafe(PENDING_AT_MOST);
+  private pendingBytes = 0;
 
   constructor(private readonly path: string) {
     this.fd = writing(path, () => openSync(path, 'w+'));
@@ -143,22 +152,38 @@ export class StringLog {
 
   add(text: string): number {
     const bytes = Buffer.from(text);
-    this.length.writeUInt32LE(bytes.length);
-    const at = this.size;
-    const written = writing(this.path, () => writeSync(this.fd, Buffer.concat([this.length, bytes]), 0, bytes.length + 4, at));
-    if (written < bytes.length + 4) throw new TableWriteError(this.path, 'ENOSPC');
-    this.size += bytes.length + 4;
+    if (this.pendingBytes + 4 + bytes.length > PENDING_AT_MOST) this.flush();
+    const at = this.written + this.pendingBytes;
+    // A string longer than the buffer goes alone.
+    if (4 + bytes.length > PENDING_AT_MOST) this.pending = Buffer.allocUnsafe(4 + bytes.length);
+    this.pending.writeUInt32LE(bytes.length, this.pendingBytes);
+    bytes.copy(this.pending, this.pendingBytes + 4);
+    this.pendingBytes += 4 + bytes.length;
     return at;
   }
 
   get(at: number): string {
-    readSync(this.fd, this.length, 0, 4, at);
-    const bytes = Buffer.alloc(this.length.readUInt32LE());
+    if (at >= this.written) {
+      const from = at - this.written;
+      return this.pending.toString('utf8', from + 4, from + 4 + this.pending.readUInt32LE(from));
+    }
+    const length = Buffer.alloc(4);
+    readSync(this.fd, length, 0, 4, at);
+    const bytes = Buffer.alloc(length.readUInt32LE());
     readSync(this.fd, bytes, 0, bytes.length, at + 4);
     return bytes.toString();
   }
 
   close(): void {
     closeSync(this.fd);
+  }
+
+  private flush() {
+    if (this.pendingBytes === 0) return;
+    const written = writing(this.path, () => writeSync(this.fd, this.pending, 0, this.pendingBytes, this.written));
+    if (written < this.pendingBytes) throw new TableWriteError(this.path, 'ENOSPC');
+    this.written += this.pendingBytes;
+    this.pendingBytes = 0;
+    if (this.pending.length > PENDING_AT_MOST) this.pending = Buffer.allocUnsafe(PENDING_AT_MOST);
   }
 }

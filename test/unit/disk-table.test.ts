@@ -54,6 +54,18 @@ describe('StringLog', () => {
     const places = texts.map((text) => strings.add(text));
     texts.forEach((text, i) => expect(strings.get(places[i]!)).toBe(text));
   });
+
+  it('gives them back whether still in memory or written to its file, one longer than its buffer too', async () => {
+    const strings = (await scratch()).strings();
+    const texts = Array.from({ length: 20_000 }, (_, i) => (i === 7_000 ? 'L'.repeat(200_000) : `/photos/cust_${i}/selfie_${i}.jpg`));
+    const places: number[] = [];
+    for (const [i, text] of texts.entries()) {
+      places.push(strings.add(text));
+      // Read back now and then while later ones are added: from memory, then from the file.
+      if (i % 997 === 0) expect(strings.get(places[i >> 1]!)).toBe(texts[i >> 1]);
+    }
+    texts.forEach((text, i) => expect(strings.get(places[i]!)).toBe(text));
+  });
 });
 
 describe('Scratch', () => {
