@@ -120,7 +120,7 @@ for (const [name] of tools) {
 console.log(`\ndocuments: ${docs.paths.length} distinct PDFs × 5 MB (Unit21's per-file limit), concurrency 8, local sink, median of ${RUNS}, round-robin`);
 table(table5);
 const ratio = (a, b) => fmt(rates[a] / rates[b], 2);
-console.log(`ratios: defaults/limit ${ratio('u21-media (defaults)', 'undici loop streaming each file (limit)')}×, defaults/xargs-curl ${ratio('u21-media (defaults)', 'xargs -P8 curl -F')}×, --no-journal/limit ${ratio('u21-media --no-journal', 'undici loop streaming each file (limit)')}×`);
+console.log(`ratios: defaults/limit ${ratio('u21-media (defaults)', 'undici loop streaming each file (limit)')}×, defaults/xargs-curl ${ratio('u21-media (defaults)', 'xargs -P8 curl -F')}×, --no-journal/limit ${ratio('u21-media --no-journal', 'undici loop streaming each file (limit)')}×, --no-journal/xargs-curl ${ratio('u21-media --no-journal', 'xargs -P8 curl -F')}×, defaults/--no-journal ${ratio('u21-media (defaults)', 'u21-media --no-journal')}×`);
 if (BUILDS.length > 1) console.log(`after/before (MB/s): ${beforeAfter(rates)}`);
 
 }

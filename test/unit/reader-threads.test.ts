@@ -100,15 +100,19 @@ describe('reader threads', () => {
     expect(second.sha256).toBe(sha256(data));
   });
 
-  it('keep at most 16 MiB of memory given back', async () => {
+  it('keep at most 16 MiB of memory given back, and hand a thread one piece for each file it reads', async () => {
     const { read, recycle } = bind(readerOf(1));
     const dir = await tempDir();
     const big = await fileOf(dir, 'big', randomBytes(4_000_000));
+    const small = await fileOf(dir, 'small', randomBytes(10));
     const given = await Promise.all(Array.from({ length: 5 }, () => read(big, false)));
     for (const { bytes } of given) recycle(bytes);
-    await read(await fileOf(dir, 'small', randomBytes(10)), false);
-    // Four of 4 MB fit in 16 MiB and went to the thread with the next read; the fifth was let go.
-    expect(given.map(({ bytes }) => bytes.buffer.byteLength === 0)).toEqual([true, true, true, true, false]);
+    const handedOver = () => given.map(({ bytes }) => bytes.buffer.byteLength === 0);
+    await read(small, false);
+    expect(handedOver()).toEqual([true, false, false, false, false]);
+    await Promise.all([read(small, false), read(small, false), read(small, false)]);
+    // Four of 4 MB fit in 16 MiB; the fifth was let go, never handed over.
+    expect(handedOver()).toEqual([true, true, true, true, false]);
   });
 
   it('hash a file without holding it, only if it is the file the check saw', async () => {

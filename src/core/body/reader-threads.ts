@@ -120,8 +120,10 @@ export class ReaderThreads implements BodyReader {
   }
 
   private post(thread: Thread) {
-    const [requests, given] = [thread.outbox, this.spare];
-    [thread.outbox, this.spare] = [[], []];
+    const requests = thread.outbox;
+    thread.outbox = [];
+    // A piece of memory for each file read, at most: each one handed over costs the message.
+    const given = this.spare.splice(0, requests.filter((request) => 'file' in request).length);
     try {
       thread.worker.postMessage({ requests, spare: given }, given);
     } catch (error) {
