@@ -56,10 +56,6 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   const started = clock.now();
   const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
   const journalPath = options.journal ? resolve(options.cwd ?? process.cwd(), options.journal) : null;
-  // The parts that send load while the files are checked: the check mostly waits on the disk.
-  // A dry run never loads them; a run refused at the check loads them for nothing.
-  const sendingParts = Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js'), import(options.format === 'json' ? './body/json.js' : './body/multipart.js')]);
-  sendingParts.catch(() => {}); // met below, once it is needed
   const inputs = await checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
@@ -94,7 +90,8 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     journal?.close();
     throw error;
   }
-  const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await sendingParts;
+  // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
+  const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js')]);
   // The run's own parts, closed when it ends: two runs in one process share nothing.
   const asked = options.concurrency ?? DEFAULTS.concurrency;
   const { concurrency, limit } = concurrencyWithin(asked, readerThreads);
