@@ -33,12 +33,12 @@ for (const size of SIZES) {
 console.log('\nresume: an upload of 1,000 new files with a journal of earlier uploads (target: first request within 10 s of a 3,000,000-file journal)');
 table(rows);
 
-/** `size` uploads, each a `sending` line and an `uploaded` line, to entities of 100 files. */
+/** `size` uploads, each a `sending` line and an `uploaded` line, to entities of 100 files, all to one API host (not the sink's: the files sent are new anyway). */
 async function writeJournal(path, size) {
   console.log(`writing a journal of ${size} uploads to ${path} …`);
   const out = createWriteStream(path);
   for (let i = 0; i < size; i++) {
-    const base = { time: '2026-12-01T00:00:00.000Z', run: '20261201T000000Z-abcdef', org: 'bench', entity_id: `cust-${Math.floor(i / 100)}`, path: `cust-${Math.floor(i / 100)}/scan_${i}.jpg`, name: `scan_${i}.jpg`, media_type: null, sha256: null, bytes: 100 + (i % 1000) };
+    const base = { time: '2026-12-01T00:00:00.000Z', run: '20261201T000000Z-abcdef', host: 'http://127.0.0.1:9/v1', org: 'bench', entity_id: `cust-${Math.floor(i / 100)}`, path: `cust-${Math.floor(i / 100)}/scan_${i}.jpg`, name: `scan_${i}.jpg`, media_type: null, sha256: null, bytes: 100 + (i % 1000) };
     const lines = `${JSON.stringify({ ...base, outcome: 'sending' })}\n${JSON.stringify({ ...base, outcome: 'uploaded', sha256: i.toString(16).padStart(64, '0'), status: 200, attempts: 1 })}\n`;
     if (!out.write(lines)) await new Promise((resolve) => out.once('drain', resolve));
   }

@@ -204,13 +204,15 @@ async function* walkFolder(base: string, links: LinkJudge): AsyncGenerator<Entry
         if (dirent.isSymbolicLink()) linked.add(dirent.name);
       }
     }
-    const names = new Set(files);
+    // Sorted in place, and searched for sidecars: no copy and no set of a folder's names.
+    files.sort();
+    const has = (name: string) => isIn(files, name);
     const badNames = undecodable ? await namesNotUtf8(folder) : undefined;
-    for (const name of files.sort()) {
+    for (const name of files) {
       const owner = sidecarOwnerOf(name);
-      if (owner !== undefined && names.has(owner)) continue;
+      if (owner !== undefined && has(owner)) continue;
       const sidecar = sidecarPathOf(name);
-      const entry: Entry = { rel: join(rel, name), hasSidecar: names.has(sidecar) };
+      const entry: Entry = { rel: join(rel, name), hasSidecar: has(sidecar) };
       const badName = badNames?.get(name);
       if (badName !== undefined) entry.verdict = { problem: `the file name is not valid UTF-8 (${join(rel, badName)}); rename it` };
       else if (linked.has(name)) entry.verdict = await links.judge(join(folder, name));
@@ -220,6 +222,19 @@ async function* walkFolder(base: string, links: LinkJudge): AsyncGenerator<Entry
     }
     for (const name of folders.sort().reverse()) pending.push(join(rel, name));
   }
+}
+
+/** Whether `sorted` (in the default sort's order) holds `name`: a binary search. */
+function isIn(sorted: readonly string[], name: string): boolean {
+  let [low, high] = [0, sorted.length - 1];
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const found = sorted[middle]!;
+    if (found === name) return true;
+    if (found < name) low = middle + 1;
+    else high = middle - 1;
+  }
+  return false;
 }
 
 /** A sidecar that links out of the tree takes its file with it: its metadata would come from outside. */
