@@ -81,7 +81,7 @@ for (const [name] of tools) {
   rates[name] = small.paths.length / s;
   raw.push([name, fmt(rates[name], 0), fmt(MB / s, 1)]);
 }
-console.log(`\nraw efficiency: ${small.paths.length} distinct files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin`);
+console.log(`\nraw efficiency: ${small.paths.length} distinct files × 100 KB, concurrency 16, local sink warmed with 500 requests, median of ${RUNS} (xargs: 3), round-robin; every u21-media row passes --rate 0, as the loops have no ceiling (its default, 100 requests/s, would cap it)`);
 table(raw);
 const ratio = (a, b, digits = 2) => fmt(rates[a] / rates[b], digits);
 console.log(`ratios: defaults/limit ${ratio('u21-media (defaults)', 'bare undici loop (limit)')}×, defaults/xargs-curl ${ratio('u21-media (defaults)', 'xargs -P16 curl', 1)}×, --no-journal/limit ${ratio('u21-media --no-journal', 'bare undici loop (limit)')}×, defaults/--no-journal ${ratio('u21-media (defaults)', 'u21-media --no-journal')}×, --batch 10/its limit ${ratio('u21-media --batch 10', 'bare undici loop, 1 MB bodies (--batch 10 limit)')}×, defaults/loop reading files ${ratio('u21-media (defaults)', 'undici loop reading each file')}×`);
@@ -117,7 +117,7 @@ for (const [name] of tools) {
   rates[name] = MB / s;
   table5.push([name, fmt(docs.paths.length / s, 1), fmt(rates[name], 0)]);
 }
-console.log(`\ndocuments: ${docs.paths.length} distinct PDFs × 5 MB (Unit21's per-file limit), concurrency 8, local sink, median of ${RUNS}, round-robin`);
+console.log(`\ndocuments: ${docs.paths.length} distinct PDFs × 5 MB (Unit21's per-file limit), concurrency 8, local sink, median of ${RUNS}, round-robin; u21-media rows pass --rate 0 and --concurrency 8, as the loops run 8 at a time`);
 table(table5);
 const ratio = (a, b) => fmt(rates[a] / rates[b], 2);
 console.log(`ratios: defaults/limit ${ratio('u21-media (defaults)', 'undici loop streaming each file (limit)')}×, defaults/xargs-curl ${ratio('u21-media (defaults)', 'xargs -P8 curl -F')}×, --no-journal/limit ${ratio('u21-media --no-journal', 'undici loop streaming each file (limit)')}×, --no-journal/xargs-curl ${ratio('u21-media --no-journal', 'xargs -P8 curl -F')}×, defaults/--no-journal ${ratio('u21-media (defaults)', 'u21-media --no-journal')}×`);

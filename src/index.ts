@@ -69,7 +69,7 @@ export interface UploadOptions extends PlanOptions, LibraryOptionValues<'upload'
   dispatcher?: Dispatcher;
   /** Time source for backoff, pacing and request timeouts (tests pass a fake one). */
   clock?: Clock;
-  /** Most threads that read small requests' files, 1 to 16, started as bodies need them (default: U21_READER_THREADS, else one fewer than the cores, 1 to 4). */
+  /** Most threads that read and hash files, 1 to 16, started as files need them (default: U21_READER_THREADS, else one fewer than the cores, 1 to 4). */
   readerThreads?: number;
 }
 

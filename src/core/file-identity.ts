@@ -61,17 +61,16 @@ function differs(stats: Stats, identity: FileIdentity | undefined): string | und
 export function openCheckedSync(path: string, identity?: FileIdentity): number {
   let fd: number;
   try {
-    fd = openSync(path, NO_FOLLOW);
+    fd = openLinkResolvedSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw Object.assign(error as Error, { path });
-    fd = openSync(realpathSync(path), NO_FOLLOW);
+    throw namingFile(error, path);
   }
   let changed: string | undefined;
   try {
     changed = differs(fstatSync(fd), identity);
   } catch (error) {
     closeSync(fd);
-    throw Object.assign(error as Error, { path });
+    throw namingFile(error, path);
   }
   if (changed) {
     closeSync(fd);
@@ -80,26 +79,50 @@ export function openCheckedSync(path: string, identity?: FileIdentity): number {
   return fd;
 }
 
+/**
+ * The error of a checked open names the file asked for, also when it came from a link's target:
+ * the run matches a failure to its file by this path.
+ */
+const namingFile = (error: unknown, path: string) => Object.assign(error as Error, { path });
+
+/** The file itself, or the target a link resolves to, opened without following any link further. */
+function openLinkResolvedSync(path: string): number {
+  try {
+    return openSync(path, NO_FOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+    return openSync(realpathSync(path), NO_FOLLOW);
+  }
+}
+
 const openFile = promisify(open);
 const statFile = promisify(fstat);
 const closeFile = promisify(close);
 const realPath = promisify(realpath);
 
+async function openLinkResolved(path: string): Promise<number> {
+  try {
+    return await openFile(path, NO_FOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+    return await openFile(await realPath(path), NO_FOLLOW);
+  }
+}
+
 /** openCheckedSync, off the event loop's thread. */
 export async function openChecked(path: string, identity?: FileIdentity): Promise<number> {
   let fd: number;
   try {
-    fd = await openFile(path, NO_FOLLOW);
+    fd = await openLinkResolved(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw Object.assign(error as Error, { path });
-    fd = await openFile(await realPath(path), NO_FOLLOW);
+    throw namingFile(error, path);
   }
   let changed: string | undefined;
   try {
     changed = differs(await statFile(fd), identity);
   } catch (error) {
     await closeFile(fd);
-    throw Object.assign(error as Error, { path });
+    throw namingFile(error, path);
   }
   if (changed) {
     await closeFile(fd);

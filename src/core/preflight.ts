@@ -200,7 +200,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   if (bytes > MAX_REENCODED_INPUT && reencoded) return { path: file.path, message: `file is ${bytes} bytes, too large to re-encode (at most ${MAX_REENCODED_INPUT}); make it smaller first` };
 
   let detected: Detected | undefined;
-  // A large run's second look sends what its first look checked (sizes guard against changes since), and needs the content only to change it.
+  // A large run's second look sends what its first look checked (its identity guards against changes since), and needs the content only to change it.
   const sniffNow = settings.sniff && isSniffed(ext) && (!settings.checkedFiles || settings.convert || settings.fit || settings.stripLocation);
   if (sniffNow) {
     let read;

@@ -2,7 +2,7 @@ import type { Hash } from 'node:crypto';
 import { close, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileChanged, openChecked, SIZE_CHANGED, type FileIdentity } from '../file-identity.js';
-import { endChanged, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../sniff.js';
+import { endChanged, hasEndMarker, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../sniff.js';
 
 /** A checked file as a body reads it: where, how many bytes, what the check saw of it and what its content was found to be. */
 export interface CheckedFile {
@@ -24,8 +24,9 @@ export class PlannedFileStream extends Readable {
   private fd: number | undefined;
   private position = 0;
   private left: number;
-  /** Its last TAIL_BYTES so far, to look for the end marker the check found. */
+  /** Its last TAIL_BYTES so far, to look for the end marker the check found (kept only for a kind that has one). */
   private tail = Buffer.alloc(0);
+  private readonly endMarked: boolean;
   /** Set when the stream is destroyed during a read: the file is closed once that read is back, never under it. */
   private closeAfterRead: (() => void) | undefined;
   private readInFlight = false;
@@ -37,6 +38,7 @@ export class PlannedFileStream extends Readable {
   ) {
     super({ highWaterMark: readSize });
     this.left = file.bytes;
+    this.endMarked = file.detected !== undefined && hasEndMarker(file.detected);
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -65,7 +67,7 @@ export class PlannedFileStream extends Readable {
       // Nothing goes out unless it is still what the check found: its head before its first byte, its end before its last.
       const headWhy = this.position === 0 ? headChanged(detected, chunk.subarray(0, HEAD_BYTES)) : undefined;
       if (headWhy) return this.destroy(fileChanged(path, headWhy));
-      this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, n - TAIL_BYTES))]).subarray(-TAIL_BYTES);
+      if (this.endMarked) this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, n - TAIL_BYTES))]).subarray(-TAIL_BYTES);
       const endWhy = n === this.left ? endChanged(detected, this.tail) : undefined;
       if (endWhy) return this.destroy(fileChanged(path, endWhy));
       this.position += n;

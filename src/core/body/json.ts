@@ -12,29 +12,28 @@ const READ_SIZE = 3 * 64 * 1024;
  * base64. A small request is read whole first; a larger one streams its files.
  */
 export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads): Promise<RequestBody> {
+  // The closing bracket ends the last file's tail: a lone file's body is then three pieces, made in place.
   const parts = files.map((file, index) => ({
     file,
     head: `${index === 0 ? '[' : ','}{"media":"`,
-    tail: `",${JSON.stringify(jsonFields(file)).slice(1)}`,
+    tail: `",${JSON.stringify(jsonFields(file)).slice(1)}${index === files.length - 1 ? ']' : ''}`,
   }));
-  const close = ']';
   const headers = { 'content-type': 'application/json' };
   if (fitsWhole(files)) {
     const read = wholeFiles(files, reader, true, reads);
-    return await wholeBody(headers, [...parts.flatMap(({ head, tail }, index) => [head, read[index]!, tail]), close], reader);
+    return await wholeBody(headers, parts.flatMap(({ head, tail }, index) => [head, read[index]!, tail]), reader);
   }
 
   const hashes = files.map(() => newHash());
 
   let fileError: NodeJS.ErrnoException | undefined;
-  const length = parts.reduce((sum, p) => sum + Buffer.byteLength(p.head) + base64Length(p.file.bytes) + Buffer.byteLength(p.tail), 0) + close.length;
+  const length = parts.reduce((sum, p) => sum + Buffer.byteLength(p.head) + base64Length(p.file.bytes) + Buffer.byteLength(p.tail), 0);
   async function* body(): AsyncGenerator<Uint8Array> {
     for (const [index, { file, head, tail }] of parts.entries()) {
       yield Buffer.from(head);
       yield* base64Of(hashedFileStream(file, hashes[index]!, (error) => (fileError ??= error), READ_SIZE));
       yield Buffer.from(tail);
     }
-    yield Buffer.from(close);
   }
   const stream = Readable.from(body(), { objectMode: false });
   return {

@@ -30,7 +30,7 @@ export async function multipartBody(files: readonly PlannedFile[], reader: BodyR
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return await wholeBody(form.getHeaders(), framedAround(form, files, wholeFiles(files, reader, false, reads)), reader);
+  if (whole) return await wholeBody(form.getHeaders(), framedAround(form, files, () => wholeFiles(files, reader, false, reads)), reader);
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -62,9 +62,9 @@ const MARKER = `u21-media-file-${randomBytes(12).toString('hex')}-`;
 const markerOf = (index: number) => `${MARKER}${index}.`;
 
 /** The form's framing, from form-data's bytes with markers where the files go, around the files read whole. */
-function framedAround(form: FormData, files: readonly PlannedFile[], read: ReadonlyArray<Promise<WholeFile>>): Array<string | Promise<WholeFile>> {
+function framedAround(form: FormData, files: readonly PlannedFile[], readFiles: () => ReadonlyArray<Promise<WholeFile>>): Array<string | Promise<WholeFile>> {
   const framing = form.getBuffer();
-  const pieces: Array<string | Promise<WholeFile>> = [];
+  const pieces: Array<string | number> = [];
   let from = 0;
   let framed = 0;
   files.forEach((file, index) => {
@@ -72,14 +72,16 @@ function framedAround(form: FormData, files: readonly PlannedFile[], read: Reado
     const at = framing.indexOf(marker, from);
     if (at === -1) unexpectedFraming();
     // The framing came from strings, and a marker is ASCII: each piece between is whole UTF-8.
-    pieces.push(framing.toString('utf8', from, at), read[index]!);
+    pieces.push(framing.toString('utf8', from, at), index);
     framed += at - from + file.bytes;
     from = at + marker.length;
   });
   pieces.push(framing.toString('utf8', from));
   // Should form-data ever frame values differently, files would go out wrong: checked against its own count.
   if (framed + framing.length - from !== form.getLengthSync()) unexpectedFraming();
-  return pieces;
+  // Read only once the framing is known good: a read started before a framing error would be left unheard.
+  const read = readFiles();
+  return pieces.map((piece) => (typeof piece === 'number' ? read[piece]! : piece));
 }
 
 function unexpectedFraming(): never {

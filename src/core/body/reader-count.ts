@@ -2,9 +2,9 @@ import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 
 /**
- * The most reader threads a run may have. Small bodies are read at most 16 requests ahead of
- * their turn (jobs.ts), so more threads would seldom all have work; and each thread costs some
- * 8 MB: 64 of them, all started at the first body, took 630 MB for a run of 10 files.
+ * The most reader threads a run may have. Small files are read at most 32 files (and 32 MiB)
+ * ahead of their turn (jobs.ts), so more threads would seldom all have work; and each thread
+ * costs some 8 MB: 64 of them, all started at the first file, took 630 MB for a run of 10 files.
  */
 const MAX_READER_THREADS = 16;
 
@@ -12,7 +12,7 @@ const MAX_READER_THREADS = 16;
  * Reader threads for one run: the library's `readerThreads`, else U21_READER_THREADS, else one
  * fewer than the cores, one to four. One core is left to the event loop (on two cores, a second
  * reader made a run 10% slower), and up to four give network storage several reads at a time.
- * A ceiling: threads start only as bodies wait for them (ReaderThreads).
+ * A ceiling: threads start only as files wait for them (ReaderThreads).
  */
 export function readerThreadCount(given: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
   const [origin, asked] = given !== undefined ? ['readerThreads', String(given)] : ['U21_READER_THREADS', env.U21_READER_THREADS];

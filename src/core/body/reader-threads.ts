@@ -83,12 +83,12 @@ export class ReaderThreads implements BodyReader {
 
   /**
    * Fresh memory costs its first touch of every page, more than reading the file into it; this
-   * memory is already touched. Kept only while files are waiting to be read, so an idle
-   * reader holds none.
+   * memory is already touched. At most SPARE_AT_MOST pieces and SPARE_BYTES_AT_MOST are kept,
+   * until the reader closes.
    */
   recycle(bytes: Buffer): void {
     const memory = bytes.buffer;
-    if (!(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory)) return; // handed over already
+    if (this.closed || !(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory)) return; // handed over already
     const kept = this.spare.reduce((sum, spare) => sum + spare.byteLength, 0);
     if (this.spare.length < SPARE_AT_MOST && kept + memory.byteLength <= SPARE_BYTES_AT_MOST) this.spare.push(memory);
   }

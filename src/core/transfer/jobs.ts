@@ -65,6 +65,7 @@ export function jobsOf(
       } catch (error) {
         // Duplicate detection's tables could not be written (a full $TMPDIR): the run stops like one whose journal cannot be written.
         if (!(error instanceof TableWriteError)) throw error;
+        forget(file);
         outcomes.writeFailed(error, file);
         continue;
       }
@@ -114,8 +115,10 @@ export function jobsOf(
       const job: Job = { files, attempts: 0, possiblyDuplicated: false };
       const unreadable = files.find((file) => unreadableFiles.has(file));
       if (unreadable) job.unreadable = unreadableFiles.get(unreadable)!;
-      else if (files.some((file) => reads.has(file))) job.reads = files.map((file) => reads.get(file));
+      // A request too large to go whole streams its files (as its body builder decides, by the same rule): what was read of them ahead goes back.
+      else if (fitsWhole(files) && files.some((file) => reads.has(file))) job.reads = files.map((file) => reads.get(file));
       for (const file of files) {
+        if (!job.reads) forget(file);
         reads.delete(file);
         unreadableFiles.delete(file);
       }

@@ -32,9 +32,14 @@ export async function* readAhead<T>(source: AsyncIterable<T>, limits: AheadLimit
         taking = false;
         if (result.done) ended = true;
         else if (!finished) {
-          const itemWeight = prepare(result.value);
-          ready.push({ item: result.value, weight: itemWeight });
-          weight += itemWeight;
+          try {
+            const itemWeight = prepare(result.value);
+            ready.push({ item: result.value, weight: itemWeight });
+            weight += itemWeight;
+          } catch (error) {
+            // Met by the consumer in its turn, like the source's own failure.
+            failure = { error };
+          }
         }
         arrived();
         take();
