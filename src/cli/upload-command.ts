@@ -75,7 +75,10 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const render = await createRenderer({ json: settings.json, quiet: settings.quiet, verbose: settings.verbose, color: settings.color, stdout: io.out, stderr: io.err, env: io.env });
   if (settings.dryRun) {
     try {
-      const summary = await plan({ ...common, onEvent: render.event });
+      // What the real run would skip is skipped here too: the journal it would use is read, not created.
+      const journal = perShard(await journalPath(settings, apiRoot, org, io, { create: false }));
+      const sending = { org, allowDuplicates: settings.allowDuplicates, resendUnknown: settings.resendUnknown, adoptOldRecords: settings.adoptOldRecords || settings.journal === undefined };
+      const summary = await plan({ ...common, ...sending, ...(journal !== undefined && { journal }), onEvent: render.event });
       render.summary(summary);
       linksHint(summary.link_outside, io);
       return exitCodeOf(summary);
@@ -127,11 +130,15 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
  * The run's journal: the one given, none with --no-journal, else the default one of this API
  * host and org in the state folder, so that running the same command again is safe.
  */
-async function journalPath(settings: UploadSettings, apiRoot: string, org: string, io: Io): Promise<string | undefined> {
+async function journalPath(settings: UploadSettings, apiRoot: string, org: string, io: Io, { create } = { create: true }): Promise<string | undefined> {
   if (settings.journal === false) return undefined;
   if (settings.journal !== undefined) return settings.journal;
   const dir = stateDir(io.env);
-  if (dir === undefined) throw new UsageError('no folder for the default journal: neither XDG_STATE_HOME nor HOME is set', 'set one, or pass --journal <file> (or --no-journal)');
+  if (dir === undefined) {
+    if (!create) return undefined;
+    throw new UsageError('no folder for the default journal: neither XDG_STATE_HOME nor HOME is set', 'set one, or pass --journal <file> (or --no-journal)');
+  }
+  if (!create) return join(dir, defaultJournalName(apiRoot, org));
   try {
     // Private: a journal names every file and entity of every run.
     await mkdir(dir, { recursive: true, mode: 0o700 });

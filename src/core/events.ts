@@ -101,6 +101,8 @@ export interface PlannedEvent {
   fix?: Array<'convert' | 'fit' | 'strip_location'>;
   /** The name it will be sent under, when not its own (`.heic` → `.jpg`). */
   sent_name?: string;
+  /** An earlier run sent it and got no answer: it is sent again, and may then be stored twice. */
+  possibly_duplicated?: true;
 }
 
 export interface UploadSummary {

@@ -1,20 +1,23 @@
 import type { PlanOptions } from '../index.js';
 import type { DiskTable } from './disk-table.js';
-import type { Scratch } from './scratch.js';
 import { discover } from './discover.js';
 import { InputError, UsageError, type Problem } from './errors.js';
-import { basename } from 'node:path';
-import { eventOf, type DryRunSummary, type PlanEvent, type PlannedEvent, type UploadEvent } from './events.js';
+import { basename, resolve } from 'node:path';
+import { eventOf, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent } from './events.js';
 import { readManifest } from './manifest.js';
 import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
-import { target, type Checked, type PlannedFile } from './plan.js';
+import { known, target, type Checked, type PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
 import { resolveTarget } from './hosts.js';
 import { identityNumber } from './file-identity.js';
 import { shardField } from './shard.js';
 import { textProblem } from './well-formed.js';
+import { Journal } from './journal.js';
+import { Scratch } from './scratch.js';
+import { readerThreadCount } from './body/reader-count.js';
+import { RepeatFilter } from './transfer/dedupe.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
@@ -127,31 +130,86 @@ function singleTargets(options: PlanOptions): Array<[string, SingleKind, string]
   return given.filter((target): target is [string, SingleKind, string] => target[2] !== undefined);
 }
 
-/** plan()'s pass: every input checked, each reported as it comes; nothing sent. */
+/**
+ * plan()'s pass: every input checked, each reported as it comes; nothing sent. What the real
+ * run would skip is said skipped, for the same reasons: what the journal records as uploaded,
+ * a repeat of content already sent to the same entity, what an earlier run left unknown
+ * (with resendUnknown off). The journal is read, not locked or written (Journal.openToRead).
+ */
 export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
   const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
-  for await (const item of (await checkedInputs(options)).checked()) {
-    if (item.kind !== 'file') {
-      const event = eventOf(item);
-      if (event.event === 'skipped') summary.skipped++;
-      if (event.event === 'skipped' && event.reason === 'link_outside') summary.link_outside++;
+  const inputs = await checkedInputs(options);
+  const skip = (event: SkippedEvent) => {
+    summary.skipped++;
+    if (event.reason === 'link_outside') summary.link_outside++;
+    emit(event);
+  };
+  await withRepeatFilter(options, async (repeats) => {
+    for await (const item of inputs.checked()) {
       if (item.kind === 'problem') {
         problems.push(item.problem);
         summary.invalid++;
-        if (!options.skipInvalid) continue; // refused together at the end
+        // Refused together at the end, unless skipped.
+        if (options.skipInvalid) skip(eventOf(item) as SkippedEvent);
+        continue;
       }
-      emit(event);
-    } else {
+      if (item.kind !== 'file') {
+        const event = eventOf(item);
+        if (event.event === 'skipped') skip(event);
+        else emit(event);
+        continue;
+      }
       const f = item.file;
+      const verdict = await repeats.check(f);
+      if ('unreadable' in verdict) {
+        emit({ event: 'warning', message: `${f.path}: cannot be read (${verdict.unreadable.code ?? verdict.unreadable.message}); the run would fail it` });
+      } else if (verdict.skip) {
+        skip({ event: 'skipped', path: f.path, reason: verdict.skip, message: verdict.message, ...known(f), sha256: verdict.sha256 });
+        continue;
+      } else if ('unknownOutcome' in verdict && !(options.resendUnknown ?? DEFAULTS.resendUnknown)) {
+        skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: `an earlier run sent it and got no answer (${options.journal}); it may be on the entity already`, ...known(f), sha256: verdict.sha256 });
+        continue;
+      }
       summary.planned++;
       summary.bytes += f.bytes;
-      emit({ event: 'planned', path: f.path, ...target(f), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f) });
+      const sentBefore = 'unknownOutcome' in verdict && { possibly_duplicated: true as const };
+      emit({ event: 'planned', path: f.path, ...target(f), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f), ...sentBefore });
     }
-  }
+  });
   if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems, summary.planned);
   return summary;
+}
+
+/**
+ * Runs `use` with the duplicate check the real run would make: against the journal it would
+ * use (read only, indexed in a folder of the dry run's own) and the files before each.
+ */
+async function withRepeatFilter(options: PlanOptions, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
+  const cwd = options.cwd ?? process.cwd();
+  // Where the journal's records must have gone to count: the real run's host and org.
+  const destination = options.journal ? resolveTarget(options) : undefined;
+  const scratch = await Scratch.create();
+  const { ReaderThreads } = await import('./body/reader-threads.js');
+  const reader = new ReaderThreads(readerThreadCount(undefined));
+  let journal: Journal | undefined;
+  try {
+    if (options.journal && destination) {
+      const path = resolve(cwd, options.journal);
+      const adoptOldRecords = options.adoptOldRecords ?? DEFAULTS.adoptOldRecords;
+      journal = await Journal.openToRead(path, { host: destination.apiRoot, adoptOldRecords }, scratch.folder('journal-index')).catch((error: unknown) => {
+        if (error instanceof UsageError) throw error;
+        throw new UsageError(`--journal: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a readable journal, or --no-journal');
+      });
+    }
+    const repeats = new RepeatFilter({ host: destination?.apiRoot ?? '', org: destination?.org ?? options.org ?? '', cwd, allowDuplicates: options.allowDuplicates ?? DEFAULTS.allowDuplicates, scratch, reader, ...(journal && { journal }) });
+    await use(repeats);
+  } finally {
+    journal?.closeIndex();
+    await reader.close();
+    await scratch.remove();
+  }
 }
 
 /** A planned change, as the dry run shows it: what will be done, and the name it will be sent under. */

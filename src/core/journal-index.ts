@@ -70,9 +70,8 @@ export class JournalIndex {
     readonly state: IndexState,
   ) {}
 
-  /** The journal's index, brought up to the journal's end: `apply` reads the lines it lacks. */
-  static async open(journal: string, apply: (index: JournalIndex) => Promise<void>): Promise<JournalIndex> {
-    const dir = join(dirname(journal), `.${basename(journal)}.index`);
+  /** The journal's index, brought up to the journal's end: `apply` reads the lines it lacks. Kept beside the journal unless `dir` says where. */
+  static async open(journal: string, apply: (index: JournalIndex) => Promise<void>, dir = join(dirname(journal), `.${basename(journal)}.index`)): Promise<JournalIndex> {
     const index = (await JournalIndex.load(dir, journal)) ?? JournalIndex.fresh(dir);
     await index.catchUp(journal, apply);
     return index;

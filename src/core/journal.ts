@@ -97,14 +97,10 @@ export class Journal {
     const read = (index: JournalIndex) => journal.readInto(index);
     journal.index = await JournalIndex.open(path, read);
     if (run && journal.index.state.hostless > 0) {
-      const count = journal.index.state.hostless;
       if (!run.adoptOldRecords) {
         journal.close();
         journal.index.close();
-        throw new UsageError(
-          `--journal: ${path} holds ${count === 1 ? 'a record' : `${count} records`} from before records named their API host, so it cannot say where ${count === 1 ? 'its file' : 'their files'} went`,
-          `if they were sent to ${run.host} (each to the org it names), pass --adopt-old-records once to record them so; otherwise give another --journal`,
-        );
+        throw hostlessRecords(path, journal.index.state.hostless, run.host);
       }
       journal.adopted = await journal.adopt(run.host);
       journal.index.remove();
@@ -119,6 +115,31 @@ export class Journal {
     }
     return journal;
   }
+
+  /**
+   * The journal as a dry run reads it: never created, locked, compacted or rewritten, and
+   * indexed in `indexDir` (the dry run's own folder), so a run sending on it meanwhile is not
+   * disturbed. Records from before records named their API host count as `run.host`'s when
+   * adopted. Undefined when there is no journal yet.
+   */
+  static async openToRead(path: string, run: { host: string; adoptOldRecords: boolean }, indexDir: string): Promise<Journal | undefined> {
+    const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (!stats?.isFile()) return undefined;
+    const journal = new Journal(path);
+    if (run.adoptOldRecords) journal.hostOfOldRecords = run.host;
+    journal.index = await JournalIndex.open(path, (index) => journal.readInto(index), indexDir);
+    if (journal.index.state.hostless > 0) {
+      journal.index.close();
+      throw hostlessRecords(path, journal.index.state.hostless, run.host);
+    }
+    return journal;
+  }
+
+  /** For a journal read but not written (a dry run's): the host its records from before records named one are taken as sent to. */
+  private hostOfOldRecords: string | undefined;
 
   /** Records from before records named their API host, taken on opening as the run's host's (the default journal of that host, or --adopt-old-records). */
   adopted: number | undefined;
@@ -180,6 +201,12 @@ export class Journal {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Lets go of the index of a journal read but not written (a dry run's). */
+  closeIndex(): void {
+    this.index?.close();
+    this.index = undefined;
   }
 
   /** Brings the index up to the journal's end, with this run's records: the next run reads none of them again. Throws when that fails (the index is then gone, to be rebuilt). */
@@ -285,7 +312,8 @@ export class Journal {
     const end = (await stat(this.path)).size;
     if (end > state.covered) {
       for await (const read of journalLines(this.path, { start: state.covered, end, firstLine: state.lines })) {
-        if (read.record) index.add(read.record);
+        const record = read.record && this.hostOfOldRecords !== undefined && read.record.host === undefined ? { ...read.record, host: this.hostOfOldRecords } : read.record;
+        if (record) index.add(record);
         else if (read.text?.trim() !== '') {
           state.unusable.count++;
           if (state.unusable.lines.length < NAMED_AT_MOST) state.unusable.lines.push(read.line);
@@ -309,6 +337,14 @@ export class Journal {
     }
     if (last[0] !== 0x0a) writeSync(this.fd!, '\n');
   }
+}
+
+/** A journal with records that say not where their files went, which this run may not take as its host's. */
+function hostlessRecords(path: string, count: number, host: string): UsageError {
+  return new UsageError(
+    `--journal: ${path} holds ${count === 1 ? 'a record' : `${count} records`} from before records named their API host, so it cannot say where ${count === 1 ? 'its file' : 'their files'} went`,
+    `if they were sent to ${host} (each to the org it names), pass --adopt-old-records once to record them so; otherwise give another --journal`,
+  );
 }
 
 /** Bytes written whole, or the error a full disk gives. */

@@ -35,6 +35,9 @@ export interface PlannedFile {
 /** Where every event and record says a file goes: its id, and what the id names when not an entity. */
 export const target = (file: Pick<PlannedFile, 'entityId' | 'object'>) => ({ entity_id: file.entityId, ...(file.object && { object: file.object }) });
 
+/** What every skipped event says of a file. */
+export const known = (file: PlannedFile) => ({ ...target(file), media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });
+
 /** Changes the run may make to an image before sending it. */
 export interface Fix {
   /** HEIC/HEIF, AVIF or WebP to JPEG. */

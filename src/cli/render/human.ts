@@ -79,7 +79,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
         const detected = e.detected === null ? '' : `  ${e.detected}`;
         const fix = e.fix ? `  will ${e.fix.join(', ').replace('strip_location', 'strip location')}${e.sent_name ? ` → ${e.sent_name}` : ''}` : '';
-        return outLine(`${e.path} → ${to(e)}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}`);
+        const again = e.possibly_duplicated ? '  sent again: an earlier run sent it and got no answer' : '';
+        return outLine(`${e.path} → ${to(e)}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}${again}`);
       }
       case 'failed': {
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
@@ -114,9 +115,13 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     for (const { error, count } of alike.values()) {
       if (count > SAME_FAILURES_LISTED) errLine(`… and ${(count - SAME_FAILURES_LISTED).toLocaleString('en-US')} more failed with the same error (${error})`, err.red);
     }
+    const detail = (label: string, text: string) => stdout.line(text, (safe) => `  ${out.dim(label.padEnd(20))}${safe}`);
+    const skipped = () => s.skipped > 0 && detail('skipped', `${s.skipped}: ${[...progress.skipReasons].map(([r, n]) => `${n} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
     if ('dry_run' in s) {
       const invalid = s.invalid > 0 ? ` (${s.invalid} invalid)` : '';
-      return outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);
+      outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);
+      skipped();
+      return;
     }
     const sent = s.uploaded + s.failed;
     // The rate of uploads: "0 of 10 uploaded, 2 failed … 7 files/s" would read as progress.
@@ -126,8 +131,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
     stdout.line(head, (safe) => `${symbol} ${safe}`);
-    const detail = (label: string, text: string) => stdout.line(text, (safe) => `  ${out.dim(label.padEnd(20))}${safe}`);
-    if (s.skipped > 0) detail('skipped', `${s.skipped}: ${[...progress.skipReasons].map(([r, n]) => `${n} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
+    skipped();
     if (s.retries > 0) detail('retries', String(s.retries));
     if (s.split > 0) detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);
     if (s.possibly_duplicated > 0) detail('possibly duplicated', `${s.possibly_duplicated}: an attempt got no answer after sending; check those files on the entity`);

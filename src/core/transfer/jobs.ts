@@ -2,13 +2,13 @@ import { checkedFile, fitsWhole } from '../body/request-body.js';
 import type { BodyReader, WholeFile } from '../body/reader-threads.js';
 import { eventOf } from '../events.js';
 import type { Journal } from '../journal.js';
-import type { Checked, PlannedFile } from '../plan.js';
+import { known, type Checked, type PlannedFile } from '../plan.js';
 import { batches } from './batches.js';
 import { TableWriteError } from '../disk-table.js';
 import type { Fixer } from '../convert/fixer.js';
 import { ReencodeError } from '../convert/reencode-error.js';
 import type { RepeatFilter } from './dedupe.js';
-import { known, type Job, type Outcomes } from './outcomes.js';
+import { type Job, type Outcomes } from './outcomes.js';
 import { readAhead } from './read-ahead.js';
 
 /** Files read whole ahead of their turn: up to 32 of them and 32 MiB (about 43 MiB as JSON). */

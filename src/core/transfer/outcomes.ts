@@ -4,7 +4,7 @@ import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type
 import type { OutcomeRecord, SendingRecord } from '../journal.js';
 import type { OutcomeSink } from '../outcome-sink.js';
 import type { TableWriteError } from '../disk-table.js';
-import { target, type PlannedFile } from '../plan.js';
+import { known, target, type PlannedFile } from '../plan.js';
 import type { FileReads } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
@@ -169,5 +169,3 @@ function onDisk(file: PlannedFile, digest: string | null | undefined) {
   return { bytes: original.bytes, sha256: original.sha256, sent_name: file.name, sent_bytes: file.bytes, ...(digest != null && { sent_sha256: digest }), changes: original.changes };
 }
 
-/** What every skipped event says of a file. */
-export const known = (file: PlannedFile) => ({ ...target(file), media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });
