@@ -23,7 +23,7 @@ export { HOSTS, ENV_NAMES } from './core/hosts.js';
 /**
  * What to upload and how each file is described. The options it shares with the CLI come from
  * the option table (those marked `library: 'plan'` in core/options.ts, described there and in
- * the README's option list); the members below are the library's own.
+ * docs/options.md); the members below are the library's own.
  */
 export interface PlanOptions extends LibraryOptionValues<'plan'> {
   /** Files, directories (walked recursively) and fast-glob patterns; optional with `manifest`. */

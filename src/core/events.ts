@@ -157,6 +157,8 @@ export interface DryRunSummary {
   skipped: number;
   invalid: number;
   link_outside: number;
+  /** Of the skipped, what an earlier run sent without an answer (with resendUnknown off): the real run ends with exit 1 for them. */
+  unknown_outcome: number;
   bytes: number;
   shard?: string;
 }

@@ -138,12 +138,13 @@ function singleTargets(options: PlanOptions): Array<[string, SingleKind, string]
  */
 export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
-  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, bytes: 0, ...shardField(options.shard) };
+  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
   const inputs = await checkedInputs(options);
   const skip = (event: SkippedEvent) => {
     summary.skipped++;
     if (event.reason === 'link_outside') summary.link_outside++;
+    if (event.reason === 'unknown_outcome') summary.unknown_outcome++;
     emit(event);
   };
   await withRepeatFilter(options, async (repeats) => {

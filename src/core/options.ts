@@ -9,7 +9,7 @@ type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'choice';
  */
 const MAX_TIMEOUT_S = 3600;
 
-/** One option, declared once: it drives commander, env and config parsing, the library's option types, DEFAULTS and the README's list. */
+/** One option, declared once: it drives commander, env and config parsing, the library's option types, DEFAULTS and docs/options.md. */
 export interface OptionSpec {
   /** camelCase key, as in the config file and the library's options. */
   key: string;

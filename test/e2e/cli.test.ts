@@ -89,7 +89,7 @@ describe('u21-media upload (built binary)', () => {
       'proof_of_address.pdf': ['IMAGE_FACE_IMAGE', 'flag'],
       'analyst_note.txt': ['IMAGE_FACE_IMAGE', 'flag'],
     });
-    expect(result.events.at(-1)).toEqual({ event: 'summary', dry_run: true, planned: 10, skipped: 0, invalid: 0, link_outside: 0, bytes: expect.any(Number) });
+    expect(result.events.at(-1)).toEqual({ event: 'summary', dry_run: true, planned: 10, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, bytes: expect.any(Number) });
     expect(server.requests).toHaveLength(0);
 
     const plain = await runBin(['upload', '.', '--entity', 'cust-9', '--dry-run', ...target(server)], { cwd: FIXTURES });

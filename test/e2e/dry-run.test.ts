@@ -96,6 +96,9 @@ describe('--dry-run tells what the real run will do (built binary)', () => {
     const unknown = (events: Array<Record<string, unknown>>) => paths(of(events, 'skipped').filter((e) => e.reason === 'unknown_outcome'));
     expect(unknown(dry.events).length).toBeGreaterThan(0);
     expect(unknown(dry.events)).toEqual(unknown(rerun.events));
+    // Undecided until someone checks those files: exit 1, as the real run ends.
+    expect([dry.code, rerun.code]).toEqual([1, 1]);
+    expect(dry.events.at(-1)).toMatchObject({ unknown_outcome: unknown(dry.events).length });
     expect(paths(of(dry.events, 'planned'))).toEqual(paths(of(rerun.events, 'uploaded')));
   });
 
