@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
@@ -108,4 +109,33 @@ export async function planned(options: PlanOptions) {
     skipped: skipped.filter((e) => e.reason !== 'invalid'),
     invalid: skipped.filter((e) => e.reason === 'invalid').map((e) => ({ path: e.path, message: e.message })),
   };
+}
+
+/**
+ * Starts `u21-media sandbox` (the built binary, or `command` such as an installed copy) and
+ * resolves once it listens, with its base URL, its banner so far and its request log.
+ */
+export async function startSandboxCommand(args: string[], options: { command?: string; cwd?: string; env?: Record<string, string> } = {}) {
+  const [file, before] = options.command ? [options.command, []] : [process.execPath, [BIN]];
+  const child = spawn(file, [...before, 'sandbox', '--port', '0', ...args], { cwd: options.cwd ?? ROOT, env: cleanEnv(options.env) });
+  let stderr = '';
+  const log: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => log.push(line));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      // The whole banner, not only its first line: tests read the commands it suggests.
+      const match = /at (http:\/\/\S+)[\s\S]*Ctrl-C/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child.on('close', () => reject(new Error(stderr)));
+  });
+  const stop = () => {
+    child.kill('SIGINT');
+    return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  };
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) await stop();
+  });
+  return { url, log, stop, banner: stderr };
 }

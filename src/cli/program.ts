@@ -3,6 +3,7 @@ import { Argument, Command, Option, type OutputConfiguration } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { flagOf, UPLOAD_OPTIONS } from '../core/options.js';
 import type { JournalFlags } from './journal-command.js';
+import { SANDBOX_API_KEY, SANDBOX_ORG } from '../sandbox/defaults.js';
 
 /** Handlers the program calls; each returns an exit code. */
 export interface Actions {
@@ -93,15 +94,21 @@ export function createProgram(
     .option('--port <n>', 'port to listen on; 0 picks a free one', '0')
     .option('--host <host>', 'address to bind; anything but loopback must be asked for', '127.0.0.1')
     .option('--dir <folder>', 'write accepted files under <folder>/<org>/<entity>/ with a .meta.json each')
-    .option('--api-key <key>', 'the key clients must send (a sandbox key, not a real one)')
-    .option('--org <name>', 'the org name the key has access to')
+    .option('--api-key <key>', 'the key clients must send (a key for this sandbox, not a Unit21 one)', SANDBOX_API_KEY)
+    .option('--org <name>', 'the org name the key has access to', SANDBOX_ORG)
+    .option('--samples <folder>', 'first write sample files (ID scans, a selfie, a PDF, a video) to <folder>, and show the command that uploads them')
+    .option('--missing <id>', 'answer 404 resource_not_found for this entity, event, alert or case id, as Unit21 does for one that does not exist (repeat for more)', (id: string, ids: string[] = []) => [...ids, id])
+    .option('--revoke-key-after <n>', 'accept the key for n requests, then answer 401 as to a revoked key (0: refuse it from the start)')
     .option('--fail-rate <p>', 'share of requests answered 500, 503 or reset (0 to 1)')
     .option('--lock-rate <p>', 'share of requests answered 423 (0 to 1)')
     .option('--rate-limit <n>', 'requests per second before real 429s with X-RateLimit-* headers')
     .option('--latency <ms>', 'delay added to every answer')
     .option('--seed <n>', 'seed for the faults, for reproducible runs')
     .option('--strict-media-types', "refuse (400) media_type values outside Unit21's list, as its spec's enum does")
-    .addHelpText('after', '\nExample:\n  $ u21-media sandbox --port 8080 --dir ./sandbox-data --fail-rate 0.1 --rate-limit 50 --seed 7\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ u21-media sandbox --samples ./u21-samples --missing cust-9\n  $ u21-media sandbox --port 8080 --dir ./sandbox-data --fail-rate 0.1 --rate-limit 50 --seed 7\n',
+    )
     .action(async (flags: SandboxFlags) => setExitCode(await actions.sandbox(flags)));
   return program;
 }

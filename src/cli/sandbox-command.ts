@@ -1,8 +1,11 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { isLoopback } from '../core/hosts.js';
-import { SANDBOX_API_KEY, SANDBOX_ORG, startSandbox } from '../sandbox/server.js';
+import { startSandbox } from '../sandbox/server.js';
+import { SANDBOX_API_KEY, SANDBOX_ORG } from '../sandbox/defaults.js';
 import { MAX_WAIT_MS, type FaultOptions } from '../sandbox/faults.js';
+import { writeSamples } from '../sandbox/samples.js';
+import { shellWord } from './command-line.js';
 import { EXIT } from './exit-codes.js';
 import { numberFrom } from './number.js';
 import { plural } from './format.js';
@@ -20,6 +23,9 @@ export interface SandboxFlags {
   latency?: string;
   seed?: string;
   strictMediaTypes?: boolean;
+  samples?: string;
+  missing?: string[];
+  revokeKeyAfter?: string;
 }
 
 const number = (flag: string, raw: string | undefined, range: Parameters<typeof numberFrom>[2]) => (raw === undefined ? undefined : numberFrom(raw, flag, range));
@@ -33,6 +39,7 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
   const rateLimit = number('--rate-limit', flags.rateLimit, { min: 0.001 });
   const latency = number('--latency', flags.latency, { max: MAX_WAIT_MS });
   const seed = number('--seed', flags.seed, { max: 2 ** 32 - 1, whole: true });
+  const revokeKeyAfter = number('--revoke-key-after', flags.revokeKeyAfter, { whole: true });
   const host = flags.host ?? '127.0.0.1';
   const faults: FaultOptions = {
     // A failure is a 500, a 503 or a reset before storing, in equal shares.
@@ -45,6 +52,8 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     ...(seed !== undefined && { seed }),
   };
   const dir = flags.dir ? resolve(io.cwd, flags.dir) : undefined;
+  const samples = flags.samples ? resolve(io.cwd, flags.samples) : undefined;
+  if (samples) await writeSamples(samples);
   const sandbox = await startSandbox({
     port,
     host,
@@ -53,27 +62,14 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     faults,
     ...(flags.strictMediaTypes && { strictMediaTypes: true }),
     ...(dir && { dir }),
+    ...(flags.missing && { missing: flags.missing }),
+    ...(revokeKeyAfter !== undefined && { revokeKeyAfter }),
     onRequest: (r, ms) => io.out.line(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms`),
   }).catch((error: NodeJS.ErrnoException) => {
     throw new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message})`, 'pick another --port, or 0 for a free one');
   });
 
-  const loopback = isLoopback(new URL(sandbox.url));
-  io.err.lines(
-    [
-      `Local Unit21 media API at ${sandbox.url}`,
-      `  org       ${sandbox.org}`,
-      `  api key   ${sandbox.apiKey}`,
-      `  storing   ${dir ?? 'in memory only (use --dir to keep the files)'}`,
-      ...(loopback ? [] : [`  warning   listening on ${host}: other machines can reach it, over plain HTTP`]),
-      '',
-      `  U21_API_KEY=${sandbox.apiKey} u21-media upload fixtures --org ${sandbox.org} --base-url ${sandbox.url} --entity demo-1`,
-      `  curl -H 'u21-key: ${sandbox.apiKey}' ${sandbox.url}/v1/${sandbox.org}/entities/demo-1`,
-      '',
-      'Press Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
+  io.err.lines(banner(sandbox, { dir, samples, missing: flags.missing ?? [], revokeKeyAfter, host }));
 
   await new Promise<void>((resolveStop) => {
     const stop = () => {
@@ -87,4 +83,38 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
   await sandbox.close();
   io.err.line(`Stopped; ${sandbox.stored.length} media stored.`);
   return EXIT.ok;
+}
+
+interface Shown {
+  dir: string | undefined;
+  samples: string | undefined;
+  missing: string[];
+  revokeKeyAfter: number | undefined;
+  host: string;
+}
+
+/** What the sandbox serves and the commands that work against it, from an installed copy too. */
+function banner(sandbox: { url: string; org: string; apiKey: string }, shown: Shown): string {
+  // The default key is the sandbox's own; one given with --api-key may be a real one, and is never printed.
+  const key = sandbox.apiKey === SANDBOX_API_KEY ? SANDBOX_API_KEY : undefined;
+  const keyWord = key ?? '<the --api-key you gave>';
+  const org = shellWord(sandbox.org);
+  const files = shown.samples ? shellWord(shown.samples) : '<files or folders>';
+  return [
+    `Local Unit21 media API at ${sandbox.url}`,
+    `  org       ${sandbox.org}`,
+    `  api key   ${key ?? 'as given with --api-key (not shown)'}`,
+    `  storing   ${shown.dir ?? 'in memory only (use --dir to keep the files)'}`,
+    ...(shown.samples ? [`  samples   ${shown.samples}`] : []),
+    ...(shown.missing.length > 0 ? [`  missing   ${shown.missing.join(', ')} (answered 404 resource_not_found)`] : []),
+    ...(shown.revokeKeyAfter !== undefined ? [`  revoked   the key, after ${plural(shown.revokeKeyAfter, 'request')} (answered 401)`] : []),
+    ...(isLoopback(new URL(sandbox.url)) ? [] : [`  warning   listening on ${shown.host}: other machines can reach it, over plain HTTP`]),
+    '',
+    `  U21_API_KEY=${keyWord} u21-media upload ${files} --org ${org} --base-url ${sandbox.url} --entity demo-1`,
+    `  curl -H 'u21-key: ${keyWord}' ${sandbox.url}/v1/${encodeURIComponent(sandbox.org)}/entities/demo-1`,
+    ...(shown.samples ? [] : ['  (no files at hand? start it with --samples <folder> to write sample ones there)']),
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  ].join('\n');
 }

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
 import { isRecognised, RECOGNISED_MEDIA_TYPES } from '../core/media-type.js';
 import { entityIdProblem, OBJECT_NAME, type ObjectType } from '../core/route.js';
 import { AFTER_STORE, createFaultPlan, type Fault, type FaultOptions } from './faults.js';
+import { SANDBOX_API_KEY, SANDBOX_ORG } from './defaults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';
 import type { RequestRecord, StoredMedia } from './store.js';
 
@@ -21,6 +22,10 @@ export interface SandboxOptions {
   org?: string;
   /** When given, only these entity ids exist; others answer 404. Default: every entity exists. */
   entities?: Iterable<string>;
+  /** Entity, event, alert or case ids that do not exist: they answer 404 resource_not_found, as Unit21 does. */
+  missing?: Iterable<string>;
+  /** The key is accepted for this many requests, then refused (401) as a revoked key is; 0 refuses it from the start. Default: never. */
+  revokeKeyAfter?: number;
   maxFileSize?: number;
   /** Refuse (400) a request with any media_type outside Unit21's list, as the spec's enum reads; by default any string is taken, as its prose says. */
   strictMediaTypes?: boolean;
@@ -49,9 +54,6 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export const SANDBOX_API_KEY = 'sandbox-key';
-export const SANDBOX_ORG = 'sandbox';
-
 // Ten 5 MB files as base64 JSON fit well within this; anything bigger is not a client of ours.
 const MAX_BODY = 100 * 1024 * 1024;
 
@@ -60,6 +62,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const apiKey = options.apiKey ?? SANDBOX_API_KEY;
   const org = options.org ?? SANDBOX_ORG;
   const entities = options.entities ? new Set(options.entities) : undefined;
+  const missing = new Set(options.missing);
+  const exists = (objectType: ObjectType, id: string) => !missing.has(id) && !(objectType === 'entities' && entities && !entities.has(id));
+  const revokeKeyAfter = options.revokeKeyAfter ?? Infinity;
+  if (!(revokeKeyAfter >= 0)) throw new RangeError(`revokeKeyAfter must be 0 or more, got ${revokeKeyAfter}`);
+  let keyUsesLeft = revokeKeyAfter;
   const maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
   const faults = createFaultPlan(options.faults);
   const stored: StoredMedia[] = [];
@@ -95,15 +102,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (req.headers['u21-key'] !== apiKey) {
       return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' }));
     }
+    if (keyUsesLeft-- <= 0) return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'this key has been revoked' }));
     if (route.org !== org) {
       return drainThen(req, () => answer(403, { error_code: 'forbidden', message: `this key has no access to org "${route.org}"` }));
     }
     if (read) {
-      if (entities && !entities.has(route.objectId)) return answer(404, { error_code: 'resource_not_found', message: `entity "${route.objectId}" not found` });
+      if (!exists('entities', route.objectId)) return answer(404, { error_code: 'resource_not_found', message: `entity "${route.objectId}" not found` });
       const media = stored.filter((m) => m.objectType === 'entities' && m.objectId === route.objectId);
       return answer(200, { entity_id: route.objectId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
     }
-    if (entityIdProblem(route.objectId) || (route.objectType === 'entities' && entities && !entities.has(route.objectId))) {
+    if (entityIdProblem(route.objectId) || !exists(route.objectType, route.objectId)) {
       return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${OBJECT_NAME[route.objectType]} "${route.objectId}" not found` }));
     }
 

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { FormData, fetch } from 'undici';
-import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter } from '../helpers.js';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UsageError } from '../../src/core/errors.js';
+import { SAMPLES_DIR, writeSamples } from '../../src/sandbox/samples.js';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/server.js';
+import { closeAfter, FIXTURES, tempDir } from '../helpers.js';
 
 const PNG = Buffer.from('89504e470d0a1a0a', 'hex');
 
-async function sandbox(): Promise<Sandbox> {
-  return closeAfter(await startSandbox({ apiKey: 'k', org: 'acme', entities: ['cust-1'] }));
+async function sandbox(options: SandboxOptions = { entities: ['cust-1'] }): Promise<Sandbox> {
+  return closeAfter(await startSandbox({ apiKey: 'k', org: 'acme', ...options }));
 }
 
 async function put(server: Sandbox, path: string, init: { body?: string | FormData; headers?: Record<string, string>; method?: string }) {
@@ -109,5 +113,69 @@ describe('sandbox: what it refuses', () => {
     expect((await put(server, path, json([item()]))).status).toBe(400);
     expect((await put(server, path, json([item({ media_type: 'IMAGE_CHECK_FRONT' })]))).status).toBe(200);
     expect(server.stored[0]).toMatchObject({ objectType: 'events', objectId: 'evt-1' });
+  });
+});
+
+describe('sandbox: objects that do not exist, a revoked key', () => {
+  it.each([
+    ['an entity', '/v1/acme/entities/ghost/link-media', 'entity "ghost" not found'],
+    ['an event', '/v1/acme/events/ghost/link-media', 'event "ghost" not found'],
+    ['an alert', '/v1/alerts/ghost/link-media', 'alert "ghost" not found'],
+    ['a case', '/v1/cases/ghost/link-media', 'case "ghost" not found'],
+  ])('answers 404 resource_not_found for %s named missing, and takes media for the others', async (_name, path, message) => {
+    const server = await sandbox({ missing: ['ghost'] });
+    const media = json([item({ media_type: 'IMAGE_CHECK_FRONT' })]);
+    expect(await put(server, path, media)).toEqual({ status: 404, body: { error_code: 'resource_not_found', message } });
+    expect((await put(server, path.replace('ghost', 'real'), media)).status).toBe(200);
+    expect(server.stored.map((m) => m.objectId)).toEqual(['real']);
+  });
+
+  it('reads a missing entity back as 404', async () => {
+    const server = await sandbox({ missing: ['ghost'] });
+    expect((await put(server, '/v1/acme/entities/ghost', { method: 'GET' })).status).toBe(404);
+    expect((await put(server, '/v1/acme/entities/real', { method: 'GET' })).status).toBe(200);
+  });
+
+  it('accepts the key for the first n requests, then answers 401 to every one', async () => {
+    const server = await sandbox({ revokeKeyAfter: 2 });
+    const statuses = [];
+    for (let n = 0; n < 4; n++) statuses.push((await put(server, ENTITY, json([item()]))).status);
+    expect(statuses).toEqual([200, 200, 401, 401]);
+    expect((await put(server, ENTITY, json([item()]))).body).toEqual({ error_code: 'unauthorized', message: 'this key has been revoked' });
+    expect(server.stored).toHaveLength(2);
+  });
+
+  it('refuses the key from the start with a revokeKeyAfter of 0', async () => {
+    const server = await sandbox({ revokeKeyAfter: 0 });
+    expect((await put(server, ENTITY, json([item()]))).status).toBe(401);
+    expect(server.stored).toHaveLength(0);
+  });
+});
+
+describe('sandbox samples', () => {
+  it('writes the shipped samples (fixtures/), and can write them to the same folder again', async () => {
+    const folder = join(await tempDir(), 'new', 'samples');
+    await writeSamples(folder);
+    await writeSamples(folder);
+    const names = await readdir(folder);
+    expect(names.sort()).toEqual((await readdir(FIXTURES)).sort());
+    expect(SAMPLES_DIR.replace(/\/$/, '')).toBe(FIXTURES);
+    for (const name of names) expect(await readFile(join(folder, name))).toEqual(await readFile(join(FIXTURES, name)));
+  });
+
+  it('refuses a folder holding another file of a sample\'s name, and writes nothing there', async () => {
+    const folder = await tempDir();
+    await writeFile(join(folder, 'selfie.jpg'), 'my own selfie');
+    const error = await writeSamples(folder).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe(`--samples: ${join(folder, 'selfie.jpg')} already exists and is not the sample of that name`);
+    expect(await readdir(folder)).toEqual(['selfie.jpg']);
+    expect(await readFile(join(folder, 'selfie.jpg'), 'utf8')).toBe('my own selfie');
+  });
+
+  it('refuses a folder it cannot make, naming it', async () => {
+    const file = join(await tempDir(), 'a-file');
+    await writeFile(file, '');
+    await expect(writeSamples(join(file, 'samples'))).rejects.toThrow(`--samples: cannot write the samples to ${join(file, 'samples')} (ENOTDIR)`);
   });
 });

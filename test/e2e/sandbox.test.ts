@@ -1,36 +1,16 @@
-import { spawn } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { fetch } from 'undici';
-import { BIN, cleanEnv, FIXTURES, ROOT, runBin, tempDir } from '../helpers.js';
-
-/** Starts `u21-media sandbox` and resolves with its base URL once it listens. */
-async function startSandboxCommand(args: string[]) {
-  const child = spawn(process.execPath, [BIN, 'sandbox', '--port', '0', ...args], { env: cleanEnv() });
-  let stderr = '';
-  const log: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => log.push(line));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      const match = /at (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
-    });
-    child.on('close', () => reject(new Error(stderr)));
-  });
-  const stop = () => {
-    child.kill('SIGINT');
-    return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
-  };
-  return { url, log, stop, stderr: () => stderr };
-}
+import { cleanEnv, FIXTURES, ROOT, runBin, startSandboxCommand, tempDir } from '../helpers.js';
 
 describe('u21-media sandbox (built binary)', () => {
   it('takes uploads, keeps the files on disk, lists them back, logs each request and stops cleanly', async () => {
     const dir = await tempDir();
     const sandbox = await startSandboxCommand(['--dir', dir, '--org', 'acme', '--api-key', 'local-key']);
+    // A key given may be a real one: never printed.
+    expect(sandbox.banner).not.toMatch(/local-key/);
+    expect(sandbox.banner).toMatch(/^ {2}api key {3}as given with --api-key \(not shown\)$/m);
     const upload = await runBin(['upload', '.', '--entity', 'cust/7', '--org', 'acme', '--base-url', sandbox.url], { cwd: FIXTURES, env: { U21_API_KEY: 'local-key' } });
     expect(upload.code).toBe(0);
 
@@ -63,6 +43,80 @@ describe('u21-media sandbox (built binary)', () => {
     const result = await runBin(['sandbox', '--fail-rate', '2'], { cwd: ROOT });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--fail-rate: "2" is not a valid value/);
+    const revoke = await runBin(['sandbox', '--revoke-key-after', '-1'], { cwd: ROOT });
+    expect(revoke.code).toBe(2);
+    expect(revoke.stderr).toMatch(/--revoke-key-after: "-1" is not a valid value/);
+  });
+
+  it('shows its default key and org in --help', async () => {
+    const { code, stdout } = await runBin(['sandbox', '--help'], { cwd: ROOT });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/--api-key <key> [^-]*\(default: "sandbox-key"\)/);
+    expect(stdout).toMatch(/--org <name> [^-]*\(default:\s+"sandbox"\)/);
+  });
+
+  it('writes its samples with --samples and suggests the exact command that uploads them, with its key and org', async () => {
+    const dir = await tempDir();
+    const sandbox = await startSandboxCommand(['--samples', 'samples', '--dir', 'stored'], { cwd: dir });
+    const samples = join(dir, 'samples');
+    expect(sandbox.banner).toMatch(/^ {2}api key {3}sandbox-key$/m);
+    const suggested = sandbox.banner.split('\n').find((line) => line.includes(' u21-media upload '))!;
+    expect(suggested).toBe(`  U21_API_KEY=sandbox-key u21-media upload ${samples} --org sandbox --base-url ${sandbox.url} --entity demo-1`);
+
+    const upload = await runBin(suggested.split(' u21-media ')[1]!.split(' '), { cwd: ROOT, env: { U21_API_KEY: 'sandbox-key' } });
+    expect(upload.code).toBe(0);
+    const stored = join(dir, 'stored', 'sandbox', 'demo-1');
+    for (const name of (await readdir(FIXTURES)).filter((n) => !n.endsWith('.json'))) {
+      expect(await readFile(join(stored, name))).toEqual(await readFile(join(FIXTURES, name)));
+    }
+    expect(JSON.parse(await readFile(join(stored, 'proof_of_address.pdf.meta.json'), 'utf8'))).toMatchObject({ custom_data: { document: 'utility_bill', reviewed_by: 'kyc-team' } });
+  });
+
+  it('without --samples suggests no folder it does not have, and how to get sample files', async () => {
+    const sandbox = await startSandboxCommand([]);
+    expect(sandbox.banner).not.toMatch(/fixtures/);
+    expect(sandbox.banner).toMatch(/u21-media upload <files or folders> --org sandbox/);
+    expect(sandbox.banner).toMatch(/--samples <folder>/);
+  });
+
+  it('refuses --samples over a file of its own (exit 2, one line naming it), writing nothing and not starting', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'selfie.jpg'), 'mine');
+    const result = await runBin(['sandbox', '--samples', dir], { cwd: ROOT });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`u21-media: error: --samples: ${join(dir, 'selfie.jpg')} already exists and is not the sample of that name\n  hint: give a new or empty folder\n`);
+    expect(await readdir(dir)).toEqual(['selfie.jpg']);
+  });
+
+  it('answers 404 resource_not_found for an entity given with --missing, as Unit21 does: its files fail, the run goes on (exit 1)', async () => {
+    const sandbox = await startSandboxCommand(['--missing', 'cust-9', '--missing', 'evt-9']);
+    const env = { U21_API_KEY: 'sandbox-key' };
+    const missing = await runBin(['upload', 'selfie.jpg', 'id_card_front.jpg', '--entity', 'cust-9', '--org', 'sandbox', '--base-url', sandbox.url, '--json'], { cwd: FIXTURES, env });
+    expect(missing.code).toBe(1);
+    const failed = missing.events.filter((e) => e.event === 'failed');
+    expect(failed).toHaveLength(2);
+    expect(failed[0]).toMatchObject({ status: 404, error_code: 'resource_not_found' });
+    const event = await runBin(['upload', 'selfie.jpg', '--event', 'evt-9', '--media-type', 'IMAGE_CHECK_FRONT', '--org', 'sandbox', '--base-url', sandbox.url], { cwd: FIXTURES, env });
+    expect(event.code).toBe(1);
+    expect(event.stderr).toMatch(/selfie\.jpg → event evt-9: 404 resource_not_found event "evt-9" not found/);
+    const other = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-1', '--org', 'sandbox', '--base-url', sandbox.url], { cwd: FIXTURES, env });
+    expect(other.code).toBe(0);
+    expect(sandbox.banner).toMatch(/^ {2}missing {3}cust-9, evt-9 \(answered 404 resource_not_found\)$/m);
+    const { stderr } = await sandbox.stop();
+    expect(stderr).toMatch(/Stopped; 1 media stored/);
+  });
+
+  it('refuses the key after --revoke-key-after requests: the run stops at once (exit 3), nothing more is sent', async () => {
+    const dir = await tempDir();
+    const sandbox = await startSandboxCommand(['--revoke-key-after', '3', '--dir', dir]);
+    expect(sandbox.banner).toMatch(/^ {2}revoked {3}the key, after 3 requests \(answered 401\)$/m);
+    const upload = await runBin(['upload', '.', '--entity', 'c', '--org', 'sandbox', '--base-url', sandbox.url, '--concurrency', '1', '--json'], { cwd: FIXTURES, env: { U21_API_KEY: 'sandbox-key' } });
+    expect(upload.code).toBe(3);
+    expect(upload.events.filter((e) => e.event === 'uploaded')).toHaveLength(3);
+    expect(upload.events.at(-1)).toMatchObject({ uploaded: 3 });
+    await sandbox.stop();
+    expect(sandbox.log.map((line) => line.split(' ')[2])).toEqual(['200', '200', '200', '401']);
+    expect((await readdir(join(dir, 'sandbox', 'c'))).filter((n) => !n.endsWith('.meta.json'))).toHaveLength(3);
   });
 
   it('refuses a --latency no timer can hold (past 2^31-1 ms it would answer at once)', async () => {
