@@ -8,13 +8,16 @@ import { join } from 'node:path';
  * fails if it left anything of this tool's in the system's temporary folder or in the user's
  * state folder all the same.
  */
+const SUITE_PREFIX = 'u21-media-suite-';
+
 export default function setup(): () => void {
   const realTmp = tmpdir();
   const realState = join(homedir(), '.local', 'state', 'u21-media');
-  const ofOurs = () => readdirSync(realTmp).filter((name) => name.startsWith('u21-'));
+  // Another suite running at the same time has a space of its own there too: not this suite's leftover.
+  const ofOurs = () => readdirSync(realTmp).filter((name) => name.startsWith('u21-') && !name.startsWith(SUITE_PREFIX));
   const stateOf = () => (existsSync(realState) ? readdirSync(realState) : []);
   const [tmpBefore, stateBefore] = [new Set(ofOurs()), new Set(stateOf())];
-  const root = mkdtempSync(join(realTmp, 'u21-media-suite-'));
+  const root = mkdtempSync(join(realTmp, SUITE_PREFIX));
   const space = { HOME: join(root, 'home'), TMPDIR: join(root, 'tmp'), XDG_STATE_HOME: join(root, 'state') };
   for (const folder of Object.values(space)) mkdirSync(folder);
   Object.assign(process.env, space);
