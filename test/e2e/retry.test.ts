@@ -184,3 +184,39 @@ describe('retrying the failures of a run from its report (built binary)', () => 
     expect(run.stderr).not.toContain('--retry-failed report');
   });
 });
+
+describe('files sent without an answer (built binary)', () => {
+  it('names the failed ones as maybe stored, then the ones sent again as maybe stored twice, and the printed command lists them all', async () => {
+    const dir = await workFolder();
+    // Each request stored, and most of them answered by a reset: sent, no answer.
+    const server = await startSandbox({ apiKey: KEY, org: 'acme', faults: { seed: 3, resetAfterStore: 0.7 } });
+    const args = ['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', server.url, '--retries', '0', '--concurrency', '1', '--journal', 'journal.jsonl'];
+    const first = await runBin(args, { cwd: dir, env: { U21_API_KEY: KEY } });
+    expect(first.code).toBe(1);
+    // Every request was stored, answered or not.
+    expect(server.stored).toHaveLength(FILES);
+    const summary = Object.fromEntries(first.stdout.split('\n').map((line) => [line.slice(0, 22).trim(), line.slice(22)]));
+    const listing = summary['list them all']!;
+    expect(listing).toMatch(new RegExp(`^u21-media journal show ${join(dir, 'journal.jsonl')} --run \\S+ --possibly-duplicated$`));
+    const listed = await runInShell(listing, dir, { PATH: await pathWithBin() });
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trim().split('\n');
+    for (const line of lines) expect(line).toMatch(/ {2}failed {2}.*\(may be stored anyway: sent, no answer came\)$/);
+    const failed = lines.map((line) => / (\S+) → cust-7 /.exec(line)![1]!);
+    // More of them than the summary names: the first few, then a count.
+    expect(failed.length).toBeGreaterThan(5);
+    expect(first.stdout).toMatch(new RegExp(`uploaded, ${failed.length} failed`));
+    expect(summary['may be stored']).toBe(`${failed.length} failed files sent without an answer may be on the entity anyway: ${failed.slice(0, 5).join(', ')} and ${failed.length - 5} more`);
+    expect(summary['may be stored twice']).toBeUndefined();
+
+    // The same command without faults: the journal says they went out unanswered, so they are sent again, flagged.
+    await server.close();
+    const again = closeAfter(await startSandbox({ apiKey: KEY, org: 'acme', port: Number(new URL(server.url).port) }));
+    const second = await runBin(args, { cwd: dir, env: { U21_API_KEY: KEY } });
+    expect(second.code).toBe(0);
+    const twice = Object.fromEntries(second.stdout.split('\n').map((line) => [line.slice(0, 22).trim(), line.slice(22)]));
+    expect(twice['may be stored twice']).toMatch(new RegExp(`^${failed.length} uploaded files had an earlier attempt sent without an answer: ${failed.slice(0, 5).join(', ')} and ${failed.length - 5} more$`));
+    expect(twice['may be stored']).toBeUndefined();
+    expect(again.stored.map((m) => `kyc/${m.name}`).sort()).toEqual([...failed].sort());
+  });
+});
