@@ -164,6 +164,16 @@ describe('a report given back', () => {
     expect(Object.keys(storedBy(third))).toEqual(['id_card_front.jpg']);
   });
 
+  it('retries from a CSV report written before reports were plain CSV, its first line the run\'s comment', async () => {
+    const dir = await exportFolder();
+    const selfie = join(dir, 'files', 'selfie.jpg');
+    const old = `# u21-media report · run 20260101T000000Z-abcdef · host h · org acme · config none · started 2026-01-01T00:00:00.000Z\npath,abs_path,entity_id,outcome,reason\nfiles/selfie.jpg,${selfie},cust-2,failed,resource_not_found: no such entity\nfiles/passport_front.jpg,,cust-1,uploaded,\n`;
+    await writeFile(join(dir, 'old.csv'), old);
+    const server = await sandbox();
+    expect(await retry(server, { retryFailed: join(dir, 'old.csv'), cwd: dir })).toMatchObject({ total: 1, uploaded: 1, failed: 0 });
+    expect(storedBy(server)).toEqual({ 'selfie.jpg': ['cust-2', 'IMAGE_FACE_IMAGE', null, await sha256(selfie)] });
+  });
+
   it('merges old reports (without the new columns) with new ones', async () => {
     const dir = await tempDir();
     const old = '# u21-media report · run 20260101T000000Z-abcdef · host h · org o · config none · started 2026-01-01T00:00:00.000Z\npath,entity_id,media_type,bytes,sha256,outcome,reason,status,attempts,possibly_duplicated\na.jpg,c1,,3,abc,uploaded,,200,1,false\n';
