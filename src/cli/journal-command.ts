@@ -5,10 +5,11 @@ import { finished } from 'node:stream/promises';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
-import { journalLines, type JournalRecord } from '../core/journal.js';
+import { journalLines, type JournalRecord, type OutcomeRecord } from '../core/journal.js';
+import { OBJECT_NAME } from '../core/route.js';
 import { JournalLock } from '../core/journal-lock.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
-import { formatBytes, plural } from './format.js';
+import { formatBytes, plural, unansweredCase } from './format.js';
 import type { Io } from './io.js';
 import { resolveSettings } from './settings.js';
 
@@ -19,6 +20,8 @@ export interface JournalFlags {
   baseUrl?: string;
   entity?: string;
   run?: string;
+  /** `journal show`: only files sent without an answer (flagged possibly_duplicated). */
+  possiblyDuplicated?: boolean;
 }
 
 const write = (io: Io, line: string) => io.out.line(line);
@@ -37,9 +40,12 @@ export async function runJournalList(io: Io): Promise<number> {
   return 0;
 }
 
-/** `u21-media journal show`: what a journal holds, run by run; with --entity, each file stored on it. */
+/** `u21-media journal show`: what a journal holds, run by run; with --entity, --run or --possibly-duplicated, each file they pick. */
 export async function runJournalShow(file: string | undefined, flags: JournalFlags, io: Io): Promise<number> {
   const path = await journalOf(file, flags, io);
+  const listing = flags.entity !== undefined || flags.run !== undefined || flags.possiblyDuplicated === true;
+  const picked = (record: OutcomeRecord) =>
+    (flags.entity === undefined || record.entity_id === flags.entity) && (flags.run === undefined || record.run === flags.run) && (!flags.possiblyDuplicated || record.possibly_duplicated === true);
   const runs = new Map<string, { first: string; last: string; uploaded: number; failed: number }>();
   const entities = new Set<string>();
   let unusable = 0;
@@ -49,8 +55,8 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
       continue;
     }
     if (record.outcome === 'sending') continue;
-    if (flags.entity !== undefined) {
-      if (record.entity_id === flags.entity) write(io, fileLine(record));
+    if (listing) {
+      if (picked(record)) write(io, fileLine(record, flags.entity === undefined));
       continue;
     }
     const run = runs.get(record.run ?? '') ?? { first: record.time, last: record.time, uploaded: 0, failed: 0 };
@@ -59,7 +65,7 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
     runs.set(record.run ?? '', run);
     if (record.outcome === 'uploaded') entities.add(record.entity_id);
   }
-  if (flags.entity === undefined) {
+  if (!listing) {
     const uploaded = [...runs.values()].reduce((sum, run) => sum + run.uploaded, 0);
     write(io, `${path}: ${plural(uploaded, 'upload')} to ${entities.size} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
     for (const [id, run] of runs) {
@@ -70,8 +76,18 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
   return 0;
 }
 
-const fileLine = (r: JournalRecord) =>
-  `${r.time}  ${r.outcome.padEnd(8)}  ${r.name}  ${r.media_type ?? '(no media_type)'}  ${formatBytes(r.bytes)}${r.sha256 ? `  sha256 ${r.sha256.slice(0, 12)}` : ''}  ${r.run ?? ''}`.trimEnd();
+/** A file's record; `withTarget`: its path and where it went, when the listing is not of one entity. */
+const fileLine = (r: OutcomeRecord, withTarget: boolean) =>
+  [
+    r.time,
+    r.outcome.padEnd(8),
+    withTarget ? `${r.path} → ${r.object ? `${OBJECT_NAME[r.object]} ` : ''}${r.entity_id}` : r.name,
+    r.media_type ?? '(no media_type)',
+    formatBytes(r.bytes),
+    r.sha256 ? `sha256 ${r.sha256.slice(0, 12)}` : '',
+    r.run ?? '',
+    r.possibly_duplicated ? `(${unansweredCase(r.outcome)})` : '',
+  ].filter(Boolean).join('  ');
 
 /**
  * `u21-media journal forget`: takes an entity's or a run's records out of the journal, so the

@@ -54,8 +54,8 @@ export function createProgram(
     .command('report')
     .description('work with --report files')
     .command('merge')
-    .description('combine shard reports (.json or .csv) into one, with totals')
-    .argument('<files...>', 'reports written by --report, e.g. report.*-of-8.csv')
+    .description("combine reports (.json or .csv) into one: shards' reports, or a run's and its retries'; each file's last outcome counts, and the totals say what is still to do")
+    .argument('<files...>', 'reports written by --report, e.g. report.*-of-8.csv, or report.csv report.retry*.csv')
     .option('--output <file>', 'write the merged report here (.json or .csv); otherwise JSON on stdout')
     .action(async (files: string[], flags: { output?: string }) => setExitCode(await actions.reportMerge(files, flags.output)));
 
@@ -75,6 +75,8 @@ export function createProgram(
       .option('--base-url <url>', 'their API base URL');
   naming(journal.command('show').description('what a journal holds, run by run'))
     .option('--entity <id>', 'list each file recorded for this entity instead')
+    .option('--run <id>', 'list each file of this run instead (the run id of its summary)')
+    .option('--possibly-duplicated', 'list each file sent without an answer (failed but maybe stored, or uploaded maybe twice)')
     .action(async (file: string | undefined, flags: JournalFlags) => setExitCode(await actions.journal('show', file, flags)));
   naming(journal.command('forget').description("take an entity's or a run's records out, so the next run sends those files again"))
     .option('--entity <id>', "forget this entity's records")

@@ -1,29 +1,41 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { readReport, writeReport, type ReportRow } from '../core/report.js';
+import { isRetryable, lastOutcomes, readReport, writeReport, type ReportRow } from '../core/report.js';
+import { shellWord } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
+import { plural } from './format.js';
 import type { Io } from './io.js';
 
-/** `u21-media report merge`: shard reports into one, with totals, for the audit trail. */
+/**
+ * `u21-media report merge`: shard reports, or a run's report and its retries', into one with
+ * each file's last outcome, and totals that say what is still to do.
+ */
 export async function runReportMerge(files: string[], output: string | undefined, io: Io): Promise<number> {
-  const rows: ReportRow[] = [];
+  const reports: ReportRow[][] = [];
   for (const file of files) {
     try {
-      rows.push(...(await readReport(resolve(io.cwd, file))));
+      reports.push(await readReport(resolve(io.cwd, file)));
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
       throw new UsageError(`${file}: cannot read it as a report (${err.code ?? err.message})`, 'give .json or .csv files written by --report');
     }
   }
+  const { rows, replaced } = lastOutcomes(reports);
   const count = (outcome: ReportRow['outcome']) => rows.filter((r) => r.outcome === outcome).length;
-  const totals = `${rows.length} files from ${files.length} reports: ${count('uploaded')} uploaded, ${count('failed')} failed, ${count('skipped')} skipped`;
+  const toDo = rows.filter(isRetryable);
+  const failed = count('failed');
+  const replacedNote = replaced > 0 ? ` (the last outcome of each: ${plural(replaced, 'earlier row')} replaced)` : '';
+  const left = toDo.length === 0 ? 'nothing left to do' : `still to do: ${toDo.length} (${[failed && `${failed} failed`, toDo.length - failed && `${toDo.length - failed} not sent`].filter(Boolean).join(', ')})`;
+  const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count('uploaded')} uploaded, ${failed} failed, ${count('skipped')} skipped${replacedNote}; ${left}`;
   if (output) {
     await writeReport(resolve(io.cwd, output), rows);
     io.out.line(totals);
     io.out.line(`written to ${output}`);
+    if (toDo.length > 0) io.out.line(`to send what is still to do: u21-media upload --retry-failed ${shellWord(output)}, with the runs' --org and --env (or --base-url)`);
   } else {
     io.out.json(rows);
     io.err.line(totals);
   }
-  return exitCodeOf({ failed: count('failed') });
+  // A file not sent is as undone as a failed one.
+  return exitCodeOf({ failed: toDo.length });
 }

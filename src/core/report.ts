@@ -88,7 +88,32 @@ function reportRow(event: UploadEvent, file: Described | undefined, where: { tim
 export const isRetryable = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean =>
   row.outcome === 'failed' || (row.outcome === 'skipped' && /^not_sent(:|$)/.test(row.reason ?? ''));
 
-/** Where a run sent its files and what ran, said first in its report. */
+/** A row's file as --retry-failed finds it again (abs_path, else path, as an older report has only that) and where it went. */
+const fileKey = (row: ReportRow) => JSON.stringify([row.abs_path ?? row.path, row.entity_id, row.object]);
+
+/** Whether `row` happened before `than`: by their times, when both have one (reports from before times had none). */
+const before = (row: ReportRow, than: ReportRow) => row.time !== null && than.time !== null && Date.parse(row.time) < Date.parse(than.time);
+
+/**
+ * Each file's last outcome across reports (a run's, then its retries'), in the order given:
+ * the later row wins; by time when both rows have one, else by order. A skip sent nothing, so
+ * it never replaces an upload (a retry that finds the file in the journal, a duplicate row).
+ * Rows keep the place of the file's first row. `replaced` counts the rows left out.
+ */
+export function lastOutcomes(reports: ReadonlyArray<readonly ReportRow[]>): { rows: ReportRow[]; replaced: number } {
+  const last = new Map<string, ReportRow>();
+  let replaced = 0;
+  for (const row of reports.flat()) {
+    const key = fileKey(row);
+    const earlier = last.get(key);
+    if (earlier) replaced++;
+    if (earlier && (before(row, earlier) || (row.outcome === 'skipped' && earlier.outcome === 'uploaded'))) continue;
+    last.set(key, row);
+  }
+  return { rows: [...last.values()], replaced };
+}
+
+/** Where a run sent its files and what ran: the JSON report's first record, the CSV report's meta file. */
 export interface ReportHeader {
   tool: 'u21-media';
   tool_version: string;
@@ -128,11 +153,12 @@ const csvCell = (value: ReportRow[keyof ReportRow]): string => {
 /** A CSV cell as it was before csvCell guarded and escaped it. */
 export const fromCsvCell = (cell: string) => csvCellText(cell.length > 1 && cell[0] === "'" && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell);
 
-/** How the CSV report's first line starts: a reader (or `--manifest`) knows the file by it. */
+/**
+ * How the first line of a CSV report from before 2026-05 starts: a comment saying where its run
+ * went, ahead of the column names. Still read (users keep such reports); no longer written, since
+ * other CSV readers take it for the header: the run's header is in the meta file.
+ */
 export const CSV_REPORT_MARK = '# u21-media report';
-
-/** The CSV report's first line: where the run went, as a comment a reader of the report sees first. */
-const csvHeaderLine = (h: ReportHeader) => csvCellSafe(`${CSV_REPORT_MARK} · run ${h.run_id} · host ${h.host} · org ${h.org} · config ${h.config ?? 'none'} · started ${h.started}`);
 
 /** The CSV report's meta file, beside it: `report.csv` → `report.csv.meta.json`. */
 export const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
@@ -164,7 +190,8 @@ export class ReportWriter {
     const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError, columns);
     out.on('error', (error: NodeJS.ErrnoException) => writer.failed(Object.assign(error, { path })));
     if (writer.format === 'json') out.write(header ? `[\n${safeJson({ run: header })}` : '[');
-    else out.write(`${header ? `${csvHeaderLine(header)}\n` : ''}${columns.join(',')}\n`);
+    // Plain RFC 4180: the column names first, then a record a file; the run's header goes to the meta file.
+    else out.write(`${columns.join(',')}\n`);
     if (header) writer.rows++;
     // Written at once too: a run killed before its end still leaves what it was.
     if (header && writer.format === 'csv') await writer.writeMeta({ ...header, ended: null, totals: null });
@@ -222,8 +249,8 @@ export async function readReport(path: string): Promise<ReportRow[]> {
       .map(completeRow);
   }
   const records: string[][] = [];
-  // The first line may be the comment that says where the run went.
-  const body = text.startsWith('# ') ? text.slice(text.indexOf('\n') + 1) : text;
+  // An older report's first line is the comment that says where its run went.
+  const body = text.startsWith(CSV_REPORT_MARK) ? text.slice(text.indexOf('\n') + 1) : text;
   for await (const record of parseCsv([body])) records.push(record.fields.map(fromCsvCell));
   const [header, ...rest] = records;
   if (!header || REQUIRED_COLUMNS.some((c) => !header.includes(c))) throw new Error(`not a report: the CSV header must name ${REQUIRED_COLUMNS.join(', ')}`);

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { upload, UsageError, type UploadOptions } from '../../src/index.js';
 import { readReport } from '../../src/core/report.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, planned, sha256, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, planned, runCli, sha256, tempDir } from '../helpers.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
 
 const KEY = 'k-report-back-5f1e';
 
@@ -130,6 +131,47 @@ describe('a report given back', () => {
     const error = await planned({ retryFailed: 'report.csv', ...options }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toBe(`--retry-failed cannot be combined with ${named}`);
+  });
+
+  it('merges a report and its retry\'s into the last outcome of each file, ordered by time, and the merge retries what is still to do', async () => {
+    const dir = await exportFolder();
+    // cust-3 exists in no sandbox: its file fails every time.
+    await writeFile(join(dir, 'manifest.csv'), 'path,entity_id\nfiles/passport_front.jpg,cust-1\nfiles/selfie.jpg,cust-2\nfiles/proof_of_address.pdf,cust-1\nfiles/id_card_front.jpg,cust-3\n');
+    // Each run's clock starts on a day of its own, so the times in the reports say which run came last.
+    const at = (day: number): Clock => {
+      const offset = Date.UTC(2026, 0, day) - Date.now();
+      return { ...systemClock, now: () => Date.now() + offset };
+    };
+    const first = await sandbox(['cust-1']);
+    expect(await send(first, { manifest: 'manifest.csv', report: join(dir, 'report.csv'), cwd: dir, clock: at(1) })).toMatchObject({ uploaded: 2, failed: 2 });
+    const second = await sandbox(['cust-1', 'cust-2']);
+    expect(await retry(second, { retryFailed: join(dir, 'report.csv'), report: join(dir, 'report.retry.json'), cwd: dir, clock: at(2) })).toMatchObject({ uploaded: 1, failed: 1 });
+
+    // Given the retry first: the times say which outcome is the last.
+    const merged = await runCli(['report', 'merge', 'report.retry.json', 'report.csv', '--output', 'merged.csv'], { cwd: dir });
+    expect(merged.code).toBe(1);
+    expect(merged.stdout.split('\n')[0]).toBe('4 files from 2 reports: 3 uploaded, 1 failed, 0 skipped (the last outcome of each: 2 earlier rows replaced); still to do: 1 (1 failed)');
+    const rows = await readReport(join(dir, 'merged.csv'));
+    expect(rows.map((r) => [r.path, r.outcome]).sort()).toEqual([
+      ['files/id_card_front.jpg', 'failed'],
+      ['files/passport_front.jpg', 'uploaded'],
+      ['files/proof_of_address.pdf', 'uploaded'],
+      ['files/selfie.jpg', 'uploaded'],
+    ]);
+
+    const third = await sandbox(['cust-3']);
+    expect(await retry(third, { retryFailed: join(dir, 'merged.csv'), cwd: dir })).toMatchObject({ total: 1, uploaded: 1, failed: 0 });
+    expect(Object.keys(storedBy(third))).toEqual(['id_card_front.jpg']);
+  });
+
+  it('retries from a CSV report written before reports were plain CSV, its first line the run\'s comment', async () => {
+    const dir = await exportFolder();
+    const selfie = join(dir, 'files', 'selfie.jpg');
+    const old = `# u21-media report · run 20260101T000000Z-abcdef · host h · org acme · config none · started 2026-01-01T00:00:00.000Z\npath,abs_path,entity_id,outcome,reason\nfiles/selfie.jpg,${selfie},cust-2,failed,resource_not_found: no such entity\nfiles/passport_front.jpg,,cust-1,uploaded,\n`;
+    await writeFile(join(dir, 'old.csv'), old);
+    const server = await sandbox();
+    expect(await retry(server, { retryFailed: join(dir, 'old.csv'), cwd: dir })).toMatchObject({ total: 1, uploaded: 1, failed: 0 });
+    expect(storedBy(server)).toEqual({ 'selfie.jpg': ['cust-2', 'IMAGE_FACE_IMAGE', null, await sha256(selfie)] });
   });
 
   it('merges old reports (without the new columns) with new ones', async () => {

@@ -186,7 +186,7 @@ describe('a manifest with formula cells', () => {
     expect(server.stored.map((m) => m.objectId).sort()).toEqual([...FORMULAS, ...FORMULAS].sort());
     const csv = await readFile(join(dir, 'report.csv'), 'utf8');
     const records = [];
-    for await (const record of parseCsv([csv.slice(csv.indexOf('\n') + 1)])) records.push(record.fields);
+    for await (const record of parseCsv([csv])) records.push(record.fields);
     expect(records).toHaveLength(1 + FORMULAS.length);
     // No cell starts a formula: each dangerous start has a ' before it.
     for (const cell of records.flat()) expect(cell).not.toMatch(/^[=+\-@\t\r]/);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +42,20 @@ function runInShell(command: string, cwd: string, env: Record<string, string>): 
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, events: [] }));
   });
 }
+
+/** Runs another program and gives its stdout as JSON; anything it says on stderr (a row it could not take) is a failure. */
+function jsonFrom(program: string, args: string[]): Array<Record<string, string>> {
+  const result = spawnSync(program, args, { encoding: 'utf8' });
+  if (result.status !== 0 || result.stderr !== '') throw new Error(`${program} exited ${result.status}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as Array<Record<string, string>>;
+}
+
+/** A CSV file's records as Python's csv.DictReader gives them. */
+const readWithPython = (path: string) =>
+  jsonFrom('python3', ['-c', 'import csv, json, sys; print(json.dumps(list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))))', path]);
+
+/** A CSV file's records as sqlite3's `.import --csv` stores them in a new table (its first line names the columns). */
+const readWithSqlite = (path: string) => jsonFrom('sqlite3', [':memory:', `.import --csv '${path.replace(/'/g, "''")}' report`, '.mode json', 'SELECT * FROM report']);
 
 const faulty = (port = 0) => startSandbox({ apiKey: KEY, org: 'acme', port, faults: { seed: 5, error500: 0.4 } });
 
@@ -103,8 +117,8 @@ describe('retrying the failures of a run from its report (built binary)', () => 
     const summary = run.events.at(-1)!;
 
     const text = await readFile(join(dir, 'report.csv'), 'utf8');
-    const [first, columns] = text.split('\n');
-    expect(first).toMatch(new RegExp(`^# u21-media report · run ${String(summary.run_id)} · host ${server.url}/v1 · org acme · config none · started `));
+    // The column names first, as any CSV reader expects; the run's header is in the meta file.
+    const [columns] = text.split('\n');
     expect(columns).toBe('time,org,host,entity_id,path,abs_path,name,media_type,media_type_source,custom_data,bytes,sha256,outcome,reason,status,error_code,attempts,possibly_duplicated,object');
     const meta = JSON.parse(await readFile(join(dir, 'report.csv.meta.json'), 'utf8')) as Record<string, unknown>;
     expect(meta).toEqual({
@@ -138,6 +152,29 @@ describe('retrying the failures of a run from its report (built binary)', () => 
     }
   });
 
+  describe.each([
+    ['python3', ['--version']],
+    ['sqlite3', ['-version']],
+  ])('a CSV report read by %s, not the project\'s own reader', (program, probe) => {
+    it.skipIf(spawnSync(program, probe).error !== undefined)('takes the first line for the column names and each file for one record, formulas guarded', async () => {
+      const dir = await workFolder();
+      // Names a spreadsheet would run as a formula, and one that starts with the guard's own quote.
+      const tricky = ['=1+1.pdf', "'quoted, with a comma.pdf"];
+      for (const name of tricky) await writeFile(join(dir, 'kyc', name), `%PDF-1.4 ${name}\n%%EOF\n`);
+      const server = closeAfter(await startSandbox({ apiKey: KEY, org: 'acme' }));
+      const run = await runBin(['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', server.url, '--report', 'report.csv', '--quiet'], { cwd: dir, env: { U21_API_KEY: KEY } });
+      expect(run.code, run.stderr).toBe(0);
+
+      const rows = program === 'python3' ? readWithPython(join(dir, 'report.csv')) : readWithSqlite(join(dir, 'report.csv'));
+      expect(rows).toHaveLength(FILES + tricky.length);
+      expect(Object.keys(rows[0]!)).toEqual(['time', 'org', 'host', 'entity_id', 'path', 'abs_path', 'name', 'media_type', 'media_type_source', 'custom_data', 'bytes', 'sha256', 'outcome', 'reason', 'status', 'error_code', 'attempts', 'possibly_duplicated', 'object']);
+      expect(rows.map((row) => [row.outcome, row.entity_id])).toEqual(rows.map(() => ['uploaded', 'cust-7']));
+      // The guard's quote is text to another reader: the cell shows it, and never starts a formula.
+      expect(rows.map((row) => row.name).filter((name) => !name!.startsWith('doc_')).sort()).toEqual(["''quoted, with a comma.pdf", "'=1+1.pdf"]);
+      expect(server.stored.map((m) => m.name).filter((name) => !name.startsWith('doc_')).sort()).toEqual([...tricky].sort());
+    });
+  });
+
   it('without --report, says once how to get a report to retry from', async () => {
     const dir = await workFolder();
     const server = closeAfter(await faulty());
@@ -145,5 +182,41 @@ describe('retrying the failures of a run from its report (built binary)', () => 
     expect(run.code).toBe(1);
     expect(run.stderr.match(/add --report <file> to get a report to retry from/g)).toHaveLength(1);
     expect(run.stderr).not.toContain('--retry-failed report');
+  });
+});
+
+describe('files sent without an answer (built binary)', () => {
+  it('names the failed ones as maybe stored, then the ones sent again as maybe stored twice, and the printed command lists them all', async () => {
+    const dir = await workFolder();
+    // Each request stored, and most of them answered by a reset: sent, no answer.
+    const server = await startSandbox({ apiKey: KEY, org: 'acme', faults: { seed: 3, resetAfterStore: 0.7 } });
+    const args = ['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', server.url, '--retries', '0', '--concurrency', '1', '--journal', 'journal.jsonl'];
+    const first = await runBin(args, { cwd: dir, env: { U21_API_KEY: KEY } });
+    expect(first.code).toBe(1);
+    // Every request was stored, answered or not.
+    expect(server.stored).toHaveLength(FILES);
+    const summary = Object.fromEntries(first.stdout.split('\n').map((line) => [line.slice(0, 22).trim(), line.slice(22)]));
+    const listing = summary['list them all']!;
+    expect(listing).toMatch(new RegExp(`^u21-media journal show ${join(dir, 'journal.jsonl')} --run \\S+ --possibly-duplicated$`));
+    const listed = await runInShell(listing, dir, { PATH: await pathWithBin() });
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trim().split('\n');
+    for (const line of lines) expect(line).toMatch(/ {2}failed {2}.*\(may be stored anyway: sent, no answer came\)$/);
+    const failed = lines.map((line) => / (\S+) → cust-7 /.exec(line)![1]!);
+    // More of them than the summary names: the first few, then a count.
+    expect(failed.length).toBeGreaterThan(5);
+    expect(first.stdout).toMatch(new RegExp(`uploaded, ${failed.length} failed`));
+    expect(summary['may be stored']).toBe(`${failed.length} failed files sent without an answer may be on the entity anyway: ${failed.slice(0, 5).join(', ')} and ${failed.length - 5} more`);
+    expect(summary['may be stored twice']).toBeUndefined();
+
+    // The same command without faults: the journal says they went out unanswered, so they are sent again, flagged.
+    await server.close();
+    const again = closeAfter(await startSandbox({ apiKey: KEY, org: 'acme', port: Number(new URL(server.url).port) }));
+    const second = await runBin(args, { cwd: dir, env: { U21_API_KEY: KEY } });
+    expect(second.code).toBe(0);
+    const twice = Object.fromEntries(second.stdout.split('\n').map((line) => [line.slice(0, 22).trim(), line.slice(22)]));
+    expect(twice['may be stored twice']).toMatch(new RegExp(`^${failed.length} uploaded files had an earlier attempt sent without an answer: ${failed.slice(0, 5).join(', ')} and ${failed.length - 5} more$`));
+    expect(twice['may be stored']).toBeUndefined();
+    expect(again.stored.map((m) => `kyc/${m.name}`).sort()).toEqual([...failed].sort());
   });
 });

@@ -1,7 +1,8 @@
 import type { Ora } from 'ora';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
-import { formatBytes, formatDuration, perSecond, plural } from '../format.js';
+import { shellWord } from '../command-line.js';
+import { formatBytes, formatDuration, perSecond, plural, unansweredCase } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
 import { shown } from '../../core/safe-text.js';
@@ -28,6 +29,27 @@ const SAME_FAILURES_LISTED = 3;
 /** Where an event's file goes, as a reader says it: `cust-42`, or `alert 9001`. */
 const to = (e: { entity_id: string; object?: LinkedObject }) => (e.object ? `${OBJECT_NAME[e.object]} ${e.entity_id}` : e.entity_id);
 
+// Files sent without an answer are named in the summary up to this many of each case, then counted.
+const NAMED_UNANSWERED = 5;
+
+/** Files counted, the first few kept by name: "a.pdf, b.pdf and 7 more". */
+class Named {
+  count = 0;
+  private readonly first: string[] = [];
+
+  note(path: string): void {
+    if (this.count++ < NAMED_UNANSWERED) this.first.push(path);
+  }
+
+  get all(): boolean {
+    return this.count <= NAMED_UNANSWERED;
+  }
+
+  toString(): string {
+    return `${this.first.join(', ')}${this.all ? '' : ` and ${this.count - NAMED_UNANSWERED} more`}`;
+  }
+}
+
 const STATUS_HINTS: Readonly<Record<number, string>> = {
   404: 'the entity may not exist yet, or be a placeholder (created implicitly by an event), which cannot take media',
   423: 'the entity is still being processed; try again in a few seconds',
@@ -49,6 +71,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
   const outLine = (text: string) => stdout.line(text);
 
   const progress = new Progress(Date.now());
+  // Files sent without an answer (flagged possibly_duplicated), named in the summary by what each may have left.
+  const unanswered = { failed: new Named(), uploaded: new Named() };
   const hinted = new Set<number>();
   // A dead host or a bad CA fails every file alike: a few lines say it, a count says the rest.
   const alike = new Map<string, { error: string; count: number }>();
@@ -83,13 +107,14 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         return outLine(`${e.path} → ${to(e)}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}${again}`);
       }
       case 'failed': {
+        if (e.possibly_duplicated) unanswered.failed.note(e.path);
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
         const error = [e.status, e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ');
         const group = alike.get(error) ?? { error, count: 0 };
         alike.set(error, group);
         if (++group.count > SAME_FAILURES_LISTED) return;
         // Also after a single attempt (--retries 0), or one by an earlier run: it went out, no answer came.
-        const dup = e.possibly_duplicated ? ' (possibly stored anyway: it was sent and no answer came)' : '';
+        const dup = e.possibly_duplicated ? ` (${unansweredCase('failed')})` : '';
         errLine(`✖ ${e.path} → ${to(e)}: ${error}${dup}`, err.red);
         // Each hint once: a missing entity fails all its files the same way.
         const hint = e.status === null || hinted.has(e.status) ? undefined : STATUS_HINTS[e.status];
@@ -106,7 +131,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         startProgress();
         return verbose && errLine(`→ ${e.path} → ${to(e)} (attempt ${e.attempt})`, err.dim);
       case 'uploaded':
-        return verbose && errLine(`✔ ${e.path} → ${to(e)} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ' possibly duplicated' : ''}`, err.green);
+        if (e.possibly_duplicated) unanswered.uploaded.note(e.path);
+        return verbose && errLine(`✔ ${e.path} → ${to(e)} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ` (${unansweredCase('uploaded')})` : ''}`, err.green);
     }
   };
 
@@ -134,7 +160,14 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     skipped();
     if (s.retries > 0) detail('retries', String(s.retries));
     if (s.split > 0) detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);
-    if (s.possibly_duplicated > 0) detail('possibly duplicated', `${s.possibly_duplicated}: an attempt got no answer after sending; check those files on the entity`);
+    if (s.possibly_duplicated > 0) {
+      // Each case says what may be on the entity; the files are named, and all of them listed by the journal.
+      const { failed, uploaded } = unanswered;
+      if (failed.count > 0) detail('may be stored', `${plural(failed.count, 'failed file')} sent without an answer may be on the entity anyway: ${String(failed)}`);
+      if (uploaded.count > 0) detail('may be stored twice', `${plural(uploaded.count, 'uploaded file')} had an earlier attempt sent without an answer: ${String(uploaded)}`);
+      const listing = files.journal ? `u21-media journal show ${shellWord(files.journal)} --run ${s.run_id} --possibly-duplicated` : files.report ? `the rows of ${files.report} with possibly_duplicated true` : undefined;
+      if (listing && !(failed.all && uploaded.all)) detail('list them all', listing);
+    }
     if (files.report) detail('report', files.report);
     if (files.journal) detail('journal', files.journal);
     if (files.journal && sent === 0 && progress.skipReasons.has('journal')) {
