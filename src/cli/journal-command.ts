@@ -8,7 +8,7 @@ import { checkedOrg, resolveApiRoot } from '../core/hosts.js';
 import { journalLines, type JournalRecord } from '../core/journal.js';
 import { JournalLock } from '../core/journal-lock.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
-import { formatBytes, plural } from './format.js';
+import { count, formatBytes, plural } from './format.js';
 import type { Io } from './io.js';
 import { resolveSettings } from './settings.js';
 
@@ -61,9 +61,9 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
   }
   if (flags.entity === undefined) {
     const uploaded = [...runs.values()].reduce((sum, run) => sum + run.uploaded, 0);
-    write(io, `${path}: ${plural(uploaded, 'upload')} to ${entities.size} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
+    write(io, `${path}: ${plural(uploaded, 'upload')} to ${count(entities.size)} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
     for (const [id, run] of runs) {
-      write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${run.uploaded} uploaded${run.failed ? `, ${run.failed} failed` : ''}`);
+      write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${count(run.uploaded)} uploaded${run.failed ? `, ${count(run.failed)} failed` : ''}`);
     }
   }
   if (unusable > 0) io.err.line(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped`);

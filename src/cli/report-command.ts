@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { readReport, writeReport, type ReportRow } from '../core/report.js';
 import { exitCodeOf } from './exit-codes.js';
+import { count, plural } from './format.js';
 import type { Io } from './io.js';
 
 /** `u21-media report merge`: shard reports into one, with totals, for the audit trail. */
@@ -15,8 +16,8 @@ export async function runReportMerge(files: string[], output: string | undefined
       throw new UsageError(`${file}: cannot read it as a report (${err.code ?? err.message})`, 'give .json or .csv files written by --report');
     }
   }
-  const count = (outcome: ReportRow['outcome']) => rows.filter((r) => r.outcome === outcome).length;
-  const totals = `${rows.length} files from ${files.length} reports: ${count('uploaded')} uploaded, ${count('failed')} failed, ${count('skipped')} skipped`;
+  const withOutcome = (outcome: ReportRow['outcome']) => rows.filter((r) => r.outcome === outcome).length;
+  const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count(withOutcome('uploaded'))} uploaded, ${count(withOutcome('failed'))} failed, ${count(withOutcome('skipped'))} skipped`;
   if (output) {
     await writeReport(resolve(io.cwd, output), rows);
     io.out.line(totals);
@@ -25,5 +26,5 @@ export async function runReportMerge(files: string[], output: string | undefined
     io.out.json(rows);
     io.err.line(totals);
   }
-  return exitCodeOf({ failed: count('failed') });
+  return exitCodeOf({ failed: withOutcome('failed') });
 }
