@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { Clock } from './core/clock.js';
-import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from './core/events.js';
+import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from './core/events.js';
 import { planFiles } from './core/inputs.js';
 import type { ConventionRule } from './core/media-type.js';
 import type { LibraryOptionValues } from './core/options.js';
@@ -53,6 +53,11 @@ export interface UploadOptions extends PlanOptions, LibraryOptionValues<'upload'
   onEvent?: (event: UploadEvent) => void;
   /** Called once with the number of files the run considers, when known (for progress and ETA). */
   onTotal?: (files: number) => void;
+  /**
+   * Called as the check before sending goes, once per input checked and once all are counted.
+   * Giving it costs a second listing of the inputs (not of their contents) while they are checked.
+   */
+  onCheck?: (progress: CheckProgress) => void;
   /** Aborting it stops starting uploads; those in flight finish (a graceful stop). */
   drain?: AbortSignal;
   /** Aborting it also cuts the uploads in flight. */

@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { InputError, SetupError, U21MediaError, type Problem } from '../core/errors.js';
 import { emptyTally } from '../core/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
+import { plural } from './format.js';
 import type { Io, OutputMode } from './io.js';
 import { Output, OutputError, type Stream } from './output.js';
 import { createProgram } from './program.js';
@@ -78,7 +79,7 @@ function reportError(error: unknown, io: Io): number {
     // Help and version exit through here; usage errors are already printed.
   } else if (error instanceof InputError) {
     for (const line of problemLines(error.problems)) io.err.line(line);
-    io.err.line(`u21-media: error: ${error.problems.length} invalid input${error.problems.length === 1 ? '' : 's'}; nothing was sent`);
+    io.err.line(`u21-media: error: ${plural(error.problems.length, 'invalid input')}; nothing was sent`);
     io.err.line(`  hint: ${error.hint}`);
   } else if (error instanceof SetupError) {
     error.errors.forEach(say);

@@ -15,7 +15,10 @@ export function formatDuration(ms: number): string {
   return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** A count as every human line writes it: `1,175`. */
+export const count = (n: number) => n.toLocaleString('en-US');
+
+export const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 
 /**
  * What a file flagged possibly_duplicated may have left on its entity: a request of it was sent

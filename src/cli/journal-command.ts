@@ -9,7 +9,7 @@ import { journalLines, type JournalRecord, type OutcomeRecord } from '../core/jo
 import { OBJECT_NAME } from '../core/route.js';
 import { JournalLock } from '../core/journal-lock.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
-import { formatBytes, plural, unansweredCase } from './format.js';
+import { count, formatBytes, plural, unansweredCase } from './format.js';
 import type { Io } from './io.js';
 import { resolveSettings } from './settings.js';
 
@@ -67,9 +67,9 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
   }
   if (!listing) {
     const uploaded = [...runs.values()].reduce((sum, run) => sum + run.uploaded, 0);
-    write(io, `${path}: ${plural(uploaded, 'upload')} to ${entities.size} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
+    write(io, `${path}: ${plural(uploaded, 'upload')} to ${count(entities.size)} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
     for (const [id, run] of runs) {
-      write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${run.uploaded} uploaded${run.failed ? `, ${run.failed} failed` : ''}`);
+      write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${count(run.uploaded)} uploaded${run.failed ? `, ${count(run.failed)} failed` : ''}`);
     }
   }
   if (unusable > 0) io.err.line(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped`);

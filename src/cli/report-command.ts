@@ -3,7 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { isRetryable, lastOutcomes, readReport, writeReport, type ReportRow } from '../core/report.js';
 import { shellWord } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
-import { plural } from './format.js';
+import { count, plural } from './format.js';
 import type { Io } from './io.js';
 
 /**
@@ -21,12 +21,12 @@ export async function runReportMerge(files: string[], output: string | undefined
     }
   }
   const { rows, replaced } = lastOutcomes(reports);
-  const count = (outcome: ReportRow['outcome']) => rows.filter((r) => r.outcome === outcome).length;
+  const withOutcome = (outcome: ReportRow['outcome']) => rows.filter((r) => r.outcome === outcome).length;
   const toDo = rows.filter(isRetryable);
-  const failed = count('failed');
+  const failed = withOutcome('failed');
   const replacedNote = replaced > 0 ? ` (the last outcome of each: ${plural(replaced, 'earlier row')} replaced)` : '';
-  const left = toDo.length === 0 ? 'nothing left to do' : `still to do: ${toDo.length} (${[failed && `${failed} failed`, toDo.length - failed && `${toDo.length - failed} not sent`].filter(Boolean).join(', ')})`;
-  const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count('uploaded')} uploaded, ${failed} failed, ${count('skipped')} skipped${replacedNote}; ${left}`;
+  const left = toDo.length === 0 ? 'nothing left to do' : `still to do: ${count(toDo.length)} (${[failed && `${count(failed)} failed`, toDo.length - failed && `${count(toDo.length - failed)} not sent`].filter(Boolean).join(', ')})`;
+  const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count(withOutcome('uploaded'))} uploaded, ${count(failed)} failed, ${count(withOutcome('skipped'))} skipped${replacedNote}; ${left}`;
   if (output) {
     await writeReport(resolve(io.cwd, output), rows);
     io.out.line(totals);

@@ -12,7 +12,7 @@ import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/events.js';
 import { retryCommand, shownCommandLine } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
-import { plural } from './format.js';
+import { count, plural } from './format.js';
 import { createRenderer } from './render/index.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io, OutputMode } from './io.js';
@@ -88,7 +88,9 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   }
 
   const journal = perShard(await journalPath(settings, apiRoot, org, io));
-  const stopper = interruptHandler(io, settings.timeout);
+  // A run checks every input before sending (unless --skip-invalid); the check ends with the total.
+  let checking = !settings.skipInvalid;
+  const stopper = interruptHandler(io, settings.timeout, () => checking);
   const report = perShard(settings.report);
   try {
     const summary = await upload({
@@ -106,7 +108,11 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       // The default journal is this host's and org's alone: its records from before records named a host went here.
       adoptOldRecords: settings.adoptOldRecords || settings.journal === undefined,
       onEvent: render.event,
-      onTotal: render.total,
+      onTotal: (files) => {
+        checking = false;
+        render.total(files);
+      },
+      ...(render.check && { onCheck: render.check }),
       drain: stopper.drain,
       signal: stopper.force,
       ...(journal !== undefined && { journal }),
@@ -182,7 +188,7 @@ const MAX_DRAIN_S = 30;
  * The first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session) drains: no new
  * uploads, those in flight finish (bounded); the second aborts them.
  */
-function interruptHandler(io: Io, timeoutS: number) {
+function interruptHandler(io: Io, timeoutS: number, checking: () => boolean) {
   const drain = new AbortController();
   const force = new AbortController();
   let forceTimer: NodeJS.Timeout | undefined;
@@ -190,7 +196,7 @@ function interruptHandler(io: Io, timeoutS: number) {
     if (!drain.signal.aborted) {
       const again = name === 'SIGINT' ? 'press Ctrl-C again' : `send ${name} again`;
       io.err.line('');
-      io.err.line(`${name}: finishing the uploads in flight, starting no more (${again} to abort them)`);
+      io.err.line(checking() ? `${name}: stopping the check; nothing is sent` : `${name}: finishing the uploads in flight, starting no more (${again} to abort them)`);
       drain.abort();
       forceTimer = setTimeout(() => force.abort(), Math.min(timeoutS, MAX_DRAIN_S) * 1000);
       forceTimer.unref();
@@ -243,8 +249,13 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     networkStop(summary, io);
     return;
   }
+  if (summary.stopped === 'interrupted' && summary.total === 0) {
+    io.err.line('u21-media: interrupted during the check, before any file was sent');
+    hint('run the same command again to check the files and send them');
+    return;
+  }
   if (summary.stopped === 'interrupted') {
-    io.err.line(`u21-media: interrupted: ${summary.uploaded} uploaded, ${summary.not_sent} not sent`);
+    io.err.line(`u21-media: interrupted: ${count(summary.uploaded)} uploaded, ${count(summary.not_sent)} not sent`);
     hint(
       journal
         ? `run the same command again to resume; files recorded in ${journal} are skipped`
@@ -253,7 +264,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     return;
   }
   if (summary.stopped === 'fail-fast') {
-    io.err.line(`u21-media: stopped after the first failure (--fail-fast); ${summary.not_sent} files not sent`);
+    io.err.line(`u21-media: stopped after the first failure (--fail-fast); ${plural(summary.not_sent, 'file')} not sent`);
   }
   if (summary.unknown_outcome > 0) {
     io.err.line(`u21-media: ${plural(summary.unknown_outcome, 'file')} sent by an earlier run without an answer ${summary.unknown_outcome === 1 ? 'was' : 'were'} not sent again (--no-resend-unknown)`);
@@ -284,13 +295,13 @@ function networkStop(summary: UploadSummary, io: Io): void {
  * from the report, said even with --quiet; without a report, how to get one.
  */
 function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run: { org: string; env?: string | undefined; baseUrl?: string | undefined; report?: string | undefined; journal?: string | undefined; resumable: boolean }): void {
-  const count = summary.failed + summary.not_sent;
-  if (count === 0) return;
+  const toRetry = summary.failed + summary.not_sent;
+  if (toRetry === 0) return;
   // Only files not sent, and a journal: running the same command again resumes, as said above.
   if (run.report === undefined && run.resumable && summary.failed === 0) return;
-  const which = [summary.failed > 0 && `${summary.failed} failed`, summary.not_sent > 0 && `${summary.not_sent} not sent`].filter(Boolean).join(', ');
+  const which = [summary.failed > 0 && `${count(summary.failed)} failed`, summary.not_sent > 0 && `${count(summary.not_sent)} not sent`].filter(Boolean).join(', ');
   if (run.report === undefined) {
-    io.err.line(`u21-media: ${plural(count, 'file')} to retry (${which})`);
+    io.err.line(`u21-media: ${plural(toRetry, 'file')} to retry (${which})`);
     io.err.line('  hint: add --report <file> to get a report to retry from (u21-media upload --retry-failed <file>)');
     return;
   }
@@ -302,7 +313,7 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
     host: { ...(run.env !== undefined && { env: run.env }), ...(run.baseUrl !== undefined && { baseUrl: run.baseUrl }) },
     ...(run.journal !== undefined && { journal: run.journal }),
   });
-  io.err.line(`u21-media: to retry the ${plural(count, 'file')} (${which}), run from this folder:`);
+  io.err.line(`u21-media: to retry the ${plural(toRetry, 'file')} (${which}), run from this folder:`);
   io.err.line(`  ${command}`);
   if (proxyLeftOut) io.err.line('  hint: the proxy is left out because it holds credentials: set HTTPS_PROXY to it first');
 }

@@ -107,7 +107,7 @@ export interface PlannedEvent {
 
 export interface UploadSummary {
   event: 'summary';
-  /** Files considered: uploaded + failed + skipped. */
+  /** Files considered: uploaded + failed + skipped; 0 when the run was interrupted during its check, before any was. */
   total: number;
   uploaded: number;
   failed: number;
@@ -145,6 +145,12 @@ export interface UploadSummary {
   journal: string | null;
   /** A journal or report write that failed (a full disk): the run stopped starting uploads, or its records end short. */
   write_error?: WriteFailure;
+}
+
+/** How far the check before sending has come: inputs checked, and all of them once counted (for progress; not a --json event). */
+export interface CheckProgress {
+  checked: number;
+  total: number | undefined;
 }
 
 /** The counts of a run before any file has an outcome. */

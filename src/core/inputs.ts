@@ -3,12 +3,12 @@ import type { DiskTable } from './disk-table.js';
 import { discover } from './discover.js';
 import { InputError, UsageError, type Problem } from './errors.js';
 import { basename, resolve } from 'node:path';
-import { eventOf, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent } from './events.js';
+import { eventOf, type CheckProgress, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent } from './events.js';
 import { readManifest } from './manifest.js';
 import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
 import { known, target, type Checked, type PlannedFile } from './plan.js';
-import { preflight } from './preflight.js';
+import { preflight, type PreflightSettings } from './preflight.js';
 import { entityIdProblem, type EntitySource } from './route.js';
 import { resolveTarget } from './hosts.js';
 import { identityNumber } from './file-identity.js';
@@ -21,8 +21,9 @@ import { RepeatFilter } from './transfer/dedupe.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
-  checked: (checkedFiles?: DiskTable) => AsyncGenerator<Checked>;
-  count: () => Promise<number>;
+  checked: (look?: Pick<PreflightSettings, 'checkedFiles' | 'onChecked'>) => AsyncGenerator<Checked>;
+  /** Stops listing, early, once `signal` is aborted. */
+  count: (signal?: AbortSignal) => Promise<number>;
 }
 
 export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs> {
@@ -58,11 +59,14 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
       : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks });
   return {
-    checked: (checkedFiles?: DiskTable) => preflight(found(), checkedFiles ? { ...settings, checkedFiles } : settings),
+    checked: (look = {}) => preflight(found(), { ...settings, ...look }),
     // Listing without checking: no stat, no sidecar read.
-    count: async () => {
+    count: async (signal) => {
       let n = 0;
-      for await (const _ of found()) n++;
+      for await (const _ of found()) {
+        if (signal?.aborted) break;
+        n++;
+      }
       return n;
     },
   };
@@ -226,6 +230,7 @@ export interface CheckFirstOptions {
   signal?: AbortSignal;
   onEvent?: (event: UploadEvent) => void;
   onTotal?: (files: number) => void;
+  onCheck?: (progress: CheckProgress) => void;
   /** Where a large run's checked files are kept. */
   scratch: Scratch;
 }
@@ -241,6 +246,37 @@ const KEPT_AT_MOST = 20_000;
  * (file_changed) instead of being sent. Throws InputError for invalid inputs; undefined when interrupted.
  */
 export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+  const listing = new AbortController();
+  try {
+    return await checkAll(inputs, options, options.onCheck && checkProgress(inputs, options.onCheck, listing.signal));
+  } finally {
+    listing.abort();
+  }
+}
+
+/**
+ * Tells `onCheck` of each input checked and, once a listing of its own has counted them, of all
+ * the inputs: listing costs little beside checking (no stat, no read), so it ends long before.
+ * The last call of a whole check gives the total, counted or not.
+ */
+function checkProgress(inputs: CheckedInputs, onCheck: (progress: CheckProgress) => void, signal: AbortSignal) {
+  let checked = 0;
+  let total: number | undefined;
+  inputs.count(signal).then(
+    (n) => {
+      if (signal.aborted) return;
+      total = n;
+      onCheck({ checked, total });
+    },
+    () => {}, // the check itself says what is wrong with the inputs
+  );
+  return {
+    onChecked: () => onCheck({ checked: ++checked, total }),
+    whole: () => total === undefined && onCheck({ checked, total: checked }),
+  };
+}
+
+async function checkAll(inputs: CheckedInputs, options: CheckFirstOptions, progress: ReturnType<typeof checkProgress> | undefined): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const problems: Problem[] = [];
   let total = 0;
   let files = 0;
@@ -248,7 +284,7 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
   /** What the check saw of every file, once there are too many files to keep. */
   let seen: DiskTable | undefined;
   const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
-  for await (const item of inputs.checked()) {
+  for await (const item of inputs.checked(progress && { onChecked: progress.onChecked })) {
     if (options.drain?.aborted || options.signal?.aborted) return undefined;
     if (item.kind === 'warning') {
       warnings.push(item);
@@ -267,13 +303,14 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
     kept?.push(item);
     total++;
   }
+  progress?.whole();
   if (problems.length > 0) throw new InputError(problems, files);
   // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
   const given = new Set(warnings.map((w) => w.message));
   const large = seen;
-  return large ? () => withoutRepeats(inputs.checked(large), given) : () => replay(kept ?? []);
+  return large ? () => withoutRepeats(inputs.checked({ checkedFiles: large }), given) : () => replay(kept ?? []);
 }
 
 /** The kept items, each let go once handed on. */

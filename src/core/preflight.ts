@@ -38,6 +38,8 @@ export interface PreflightSettings {
   checkedFiles?: DiskTable;
   /** Follow links out of the folder (--follow-links): a named file's sidecar too. */
   followLinks?: boolean;
+  /** Called once for every input checked, also another shard's (for the check's progress). */
+  onChecked?: () => void;
 }
 
 // The callback API: fs/promises costs about twice as much per stat, which a 300,000-file check feels.
@@ -112,6 +114,7 @@ export async function* preflight(found: AsyncIterable<Found>, settings: Prefligh
   const offSpecIds = new OffSpecIds();
   const shown = new DashboardCap();
   for await (const checked of mapOrdered(found, PREFLIGHT_CONCURRENCY, (item) => checkFound(item, settings))) {
+    settings.onChecked?.();
     if (checked.kind === 'elsewhere') continue;
     if (checked.kind === 'file') {
       const { file } = checked;

@@ -2,7 +2,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError, upload, UsageError, type UploadEvent, type UploadOptions } from '../../src/index.js';
+import { InputError, upload, UsageError, type CheckProgress, type UploadEvent, type UploadOptions } from '../../src/index.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { parseCsv } from '../../src/core/csv.js';
 import { closeAfter, FIXTURES, planned, sha256, tempDir } from '../helpers.js';
@@ -230,6 +230,48 @@ describe('totals for progress', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(total).toBe(3);
     expect(summary.total).toBe(3);
+  });
+});
+
+describe('the check before sending, as it goes', () => {
+  async function folderOf(files: number) {
+    const dir = await tempDir();
+    await Promise.all(Array.from({ length: files }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF ${i}\n%%EOF\n`)));
+    await writeFile(join(dir, 'notes.docx'), 'not sent');
+    return dir;
+  }
+
+  it.each([undefined, { k: 1, n: 2 }])('tells of each input checked, and of all of them once counted (shard %o)', async (shard) => {
+    const dir = await folderOf(40);
+    const seen: CheckProgress[] = [];
+    const { summary, server } = await run({ paths: [dir], entity: 'c', ...(shard && { shard }), onCheck: (p) => seen.push(p) });
+    // Each input once, another shard's too: all of them is what the check goes through.
+    const steps = [...new Set(seen.map((p) => p.checked))].filter((n) => n > 0);
+    expect(steps).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
+    expect(seen.at(-1)).toEqual({ checked: 41, total: 41 });
+    expect(seen.every((p) => p.total === undefined || p.total === 41)).toBe(true);
+    expect(summary.uploaded).toBe(server.stored.length);
+    if (shard) expect(summary.total).toBeLessThan(41);
+    else expect(summary).toMatchObject({ total: 41, uploaded: 40 });
+  });
+
+  it('stopped midway sends nothing and returns a summary of no file', async () => {
+    const dir = await folderOf(40);
+    const drain = new AbortController();
+    let last = 0;
+    const { summary, server } = await run({
+      paths: [dir],
+      entity: 'c',
+      drain: drain.signal,
+      onCheck: ({ checked }) => {
+        last = checked;
+        if (checked === 10) drain.abort();
+      },
+    });
+    expect(summary).toMatchObject({ stopped: 'interrupted', total: 0, uploaded: 0, skipped: 0 });
+    expect(server.requests).toHaveLength(0);
+    expect(last).toBeGreaterThanOrEqual(10);
+    expect(last).toBeLessThan(41);
   });
 });
 

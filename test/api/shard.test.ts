@@ -80,7 +80,7 @@ describe('--shard', () => {
     }
     const merged = await runCli(['report', 'merge', 'report.1-of-3.csv', 'report.2-of-3.csv', 'report.3-of-3.csv', '--output', 'merged.json'], { cwd: out });
     expect(merged.code).toBe(1); // some files failed
-    expect(merged.stdout).toMatch(/^1003 files from 3 reports: 950 uploaded, 50 failed, 3 skipped/);
+    expect(merged.stdout).toMatch(/^1,003 files from 3 reports: 950 uploaded, 50 failed, 3 skipped/);
     const rows = JSON.parse(await readFile(join(out, 'merged.json'), 'utf8')) as Array<{ path: string }>;
     expect(new Set(rows.map((r) => r.path)).size).toBe(1003);
   }, 60_000);

@@ -1,8 +1,8 @@
 import type { Ora } from 'ora';
-import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
 import { shellWord } from '../command-line.js';
-import { formatBytes, formatDuration, perSecond, plural, unansweredCase } from '../format.js';
+import { count, formatBytes, formatDuration, perSecond, plural, unansweredCase } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
 import { shown } from '../../core/safe-text.js';
@@ -70,7 +70,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
   const errLine = (text: string, paint: (t: string) => string = String) => stderr.line(text, paint);
   const outLine = (text: string) => stdout.line(text);
 
-  const progress = new Progress(Date.now());
+  const progress = new Progress(Date.now);
   // Files sent without an answer (flagged possibly_duplicated), named in the summary by what each may have left.
   const unanswered = { failed: new Named(), uploaded: new Named() };
   const hinted = new Set<number>();
@@ -82,10 +82,10 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     if (quiet || timer) return;
     // A terminal that reports no width would make ora redraw forever: it is treated as a log.
     if (ora) {
-      spinner = ora({ stream: stderr.spinnerStream, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(shown(progress.statusLine(Date.now())));
-      timer = setInterval(() => spinner && (spinner.text = shown(progress.statusLine(Date.now()))), SPINNER_REFRESH_MS);
+      spinner = ora({ stream: stderr.spinnerStream, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(shown(progress.statusLine()));
+      timer = setInterval(() => spinner && (spinner.text = shown(progress.statusLine())), SPINNER_REFRESH_MS);
     } else {
-      timer = setInterval(() => errLine(progress.ciLine(Date.now())), CI_PROGRESS_MS);
+      timer = setInterval(() => errLine(progress.ciLine()), CI_PROGRESS_MS);
     }
     timer.unref();
   };
@@ -100,6 +100,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     progress.note(e);
     switch (e.event) {
       case 'planned': {
+        if (quiet) return; // the plan's summary says how many
         const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
         const detected = e.detected === null ? '' : `  ${e.detected}`;
         const fix = e.fix ? `  will ${e.fix.join(', ').replace('strip_location', 'strip location')}${e.sent_name ? ` → ${e.sent_name}` : ''}` : '';
@@ -124,7 +125,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       case 'warning':
         return !quiet && errLine(`⚠ ${e.message}`, err.yellow);
       case 'skipped':
-        return !quiet && (verbose || !QUIET_SKIPS.has(e.reason)) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
+        // An invalid input (--skip-invalid) is a problem, said also with --quiet.
+        return (e.reason === 'invalid' || (!quiet && (verbose || !QUIET_SKIPS.has(e.reason)))) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
       case 'retry':
         return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
       case 'attempt':
@@ -138,27 +140,28 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
 
   const summary = (s: UploadSummary | DryRunSummary, files: RunFiles = {}) => {
     close();
-    for (const { error, count } of alike.values()) {
-      if (count > SAME_FAILURES_LISTED) errLine(`… and ${(count - SAME_FAILURES_LISTED).toLocaleString('en-US')} more failed with the same error (${error})`, err.red);
+    for (const { error, count: times } of alike.values()) {
+      if (times > SAME_FAILURES_LISTED) errLine(`… and ${count(times - SAME_FAILURES_LISTED)} more failed with the same error (${error})`, err.red);
     }
     const detail = (label: string, text: string) => stdout.line(text, (safe) => `  ${out.dim(label.padEnd(20))}${safe}`);
-    const skipped = () => s.skipped > 0 && detail('skipped', `${s.skipped}: ${[...progress.skipReasons].map(([r, n]) => `${n} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
+    const skipped = () => s.skipped > 0 && detail('skipped', `${count(s.skipped)}: ${[...progress.skipReasons].map(([r, n]) => `${count(n)} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
     if ('dry_run' in s) {
-      const invalid = s.invalid > 0 ? ` (${s.invalid} invalid)` : '';
-      outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${s.skipped} skipped${invalid}; nothing sent`);
+      const invalid = s.invalid > 0 ? ` (${count(s.invalid)} invalid)` : '';
+      outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${count(s.skipped)} skipped${invalid}; nothing sent`);
       skipped();
       return;
     }
+    if (s.stopped === 'interrupted' && s.total === 0) return stdout.line(`interrupted during the check${checkedSoFar()}: nothing was sent`, (safe) => `${out.red('✖')} ${safe}`);
     const sent = s.uploaded + s.failed;
     // The rate of uploads: "0 of 10 uploaded, 2 failed … 7 files/s" would read as progress.
     const rate = s.duration_ms > 0 && s.uploaded > 0 ? `, ${perSecond(s.uploaded, s.duration_ms)}` : '';
     const ok = s.failed === 0 && !s.stopped && s.invalid === 0 && s.link_outside === 0 && s.unknown_outcome === 0 && !s.write_error;
     const shard = s.shard ? `shard ${s.shard}: ` : '';
-    const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${s.uploaded} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${s.failed} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
+    const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${count(s.uploaded)} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${count(s.failed)} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
     stdout.line(head, (safe) => `${symbol} ${safe}`);
     skipped();
-    if (s.retries > 0) detail('retries', String(s.retries));
+    if (s.retries > 0) detail('retries', count(s.retries));
     if (s.split > 0) detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);
     if (s.possibly_duplicated > 0) {
       // Each case says what may be on the entity; the files are named, and all of them listed by the journal.
@@ -175,11 +178,25 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     }
   };
 
+  /** `, after checking 3,200 of 10,000 files`, as far as the check was seen. */
+  const checkedSoFar = () => {
+    if (!progress.check) return '';
+    const { checked, total } = progress.check;
+    return `, after checking ${total === undefined ? plural(checked, 'file') : `${count(checked)} of ${plural(total, 'file')}`}`;
+  };
+
   return {
     event,
     total: (n) => {
       progress.total = n;
     },
+    // With --quiet nothing is drawn: no check progress is asked for (it costs a second listing).
+    ...(!quiet && {
+      check: (p: CheckProgress) => {
+        progress.check = p;
+        startProgress();
+      },
+    }),
     summary,
     close,
   };

@@ -1,4 +1,4 @@
-import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 
@@ -14,6 +14,8 @@ export interface Renderer {
   event: (event: UploadEvent | PlanEvent) => void;
   /** The number of files the run considers, once known (for progress and ETA). */
   total: (files: number) => void;
+  /** The check before sending, as it goes; absent when nothing shows it (a second listing of the inputs is then spared). */
+  check?: (progress: CheckProgress) => void;
   summary(summary: UploadSummary | DryRunSummary, files?: RunFiles): void;
   /** Stops the spinner and timers. */
   close(): void;
