@@ -160,7 +160,8 @@ describe('progress that matches the run (built binary)', () => {
     await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'selfie_2.jpg'));
     const result = await runBin(['upload', '.', '--entity', 'c', '--dry-run', '-q', '--skip-invalid', '--org', 'acme', '--env', 'prod1'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stdout).toBe('Dry run: 11 files (6.6 kB) would be uploaded, 1 skipped (1 invalid); nothing sent\n');
+    // The copy is skipped as the real run would skip it: a duplicate.
+    expect(result.stdout).toBe('Dry run: 10 files (6.0 kB) would be uploaded, 2 skipped (1 invalid); nothing sent\n  skipped             2: 1 invalid, 1 duplicate\n');
     expect(result.stderr).toBe('- skipped blank.png (invalid: file is empty (0 bytes); Unit21 rejects empty media)\n');
   });
 });
