@@ -10,7 +10,7 @@ import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
 import { target, type Checked, type PlannedFile } from './plan.js';
 import { preflight } from './preflight.js';
-import { entityIdProblem, type EntitySource } from './route.js';
+import { idProblem, OBJECT_OF, type EntitySource } from './route.js';
 import { resolveTarget } from './hosts.js';
 import { identityNumber } from './file-identity.js';
 import { shardField } from './shard.js';
@@ -108,8 +108,8 @@ function entitySourceOf(options: PlanOptions): EntitySource {
     return { kind: options.entityFrom };
   }
   const [flag, kind, id] = single[0]!;
-  const problem = entityIdProblem(id, `${kind} id`);
-  const fix = kind === 'alert' || kind === 'case' ? `give the ${kind}'s unit21_id, as Unit21 shows it` : 'give the id your system uses for it, 1 to 128 characters';
+  const problem = idProblem(id, OBJECT_OF[kind], `${kind} id`);
+  const fix = kind === 'alert' || kind === 'case' ? `give the ${kind}'s unit21_id, the number Unit21 shows for it` : 'give the id your system uses for it, 1 to 128 characters';
   if (problem) throw new UsageError(`${flag}: ${problem}`, fix);
   return { kind, id };
 }
@@ -212,7 +212,7 @@ export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptio
   // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
-  const given = new Set(warnings.map((w) => w.message));
+  const given = new Set(warnings.map(warningKey));
   const large = seen;
   return large ? () => withoutRepeats(inputs.checked(large), given) : () => replay(kept ?? []);
 }
@@ -228,5 +228,7 @@ async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
 
 /** The second look at a large run's inputs, without the warnings given after the first (a sidecar edited since may still bring a new one). */
 async function* withoutRepeats(items: AsyncIterable<Checked>, given: ReadonlySet<string>): AsyncGenerator<Checked> {
-  for await (const item of items) if (item.kind !== 'warning' || !given.has(item.message)) yield item;
+  for await (const item of items) if (item.kind !== 'warning' || !given.has(warningKey(item))) yield item;
 }
+
+const warningKey = (warning: Extract<Checked, { kind: 'warning' }>) => JSON.stringify([warning.message, warning.at?.path, warning.at?.line]);

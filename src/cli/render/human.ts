@@ -1,7 +1,7 @@
 import type { Ora } from 'ora';
 import type { DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
-import { formatBytes, formatDuration, perSecond, plural } from '../format.js';
+import { formatBytes, formatDuration, joinDistinct, perSecond, plural } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
 import { shown } from '../../core/safe-text.js';
@@ -83,7 +83,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       }
       case 'failed': {
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
-        const error = [e.status, e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ');
+        const error = joinDistinct([e.status, e.error_code, e.message]);
         const group = alike.get(error) ?? { error, count: 0 };
         alike.set(error, group);
         if (++group.count > SAME_FAILURES_LISTED) return;
@@ -95,12 +95,15 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         if (hint) hinted.add(e.status!);
         return hint && errLine(`  hint: ${hint}`, err.dim);
       }
-      case 'warning':
-        return !quiet && errLine(`⚠ ${e.message}`, err.yellow);
+      case 'warning': {
+        // The input it was found in, as a problem names it: `manifest.csv:7: …`.
+        const place = e.path === undefined ? '' : `${e.path}${e.line === undefined ? '' : `:${e.line}`}: `;
+        return !quiet && errLine(`⚠ ${place}${e.message}`, err.yellow);
+      }
       case 'skipped':
         return !quiet && (verbose || !QUIET_SKIPS.has(e.reason)) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
       case 'retry':
-        return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
+        return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${joinDistinct([e.status ?? e.error_code, e.message])}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
       case 'attempt':
         startProgress();
         return verbose && errLine(`→ ${e.path} → ${to(e)} (attempt ${e.attempt})`, err.dim);
