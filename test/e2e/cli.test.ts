@@ -90,6 +90,10 @@ describe('u21-media upload (built binary)', () => {
     // The failure is said once: "401 unauthorized <message>", the code not repeated.
     expect(result.stderr).toMatch(/✖ \S+ → cust-9: 401 unauthorized missing or invalid u21-key header\n/);
     expect(await readdir(join(state, 'u21-media'))).toEqual([]);
+
+    // With a report, the command that retries comes after what to fix.
+    const reported = await runBin(['upload', FIXTURES, '--entity', 'cust-9', '--concurrency', '1', '--report', join(state, 'report.csv'), ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: 'not-the-key-456', XDG_STATE_HOME: state } });
+    expect(reported.stderr).toContain('hint: check the key from U21_API_KEY, and that it has access to org "acme"\nu21-media: once that is fixed, to retry the 10 files (1 failed, 9 not sent), run from this folder:\n');
   });
 
   it('says a failure\'s error_code once when the API sends no message of its own', async () => {
