@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { InputError, SetupError, U21MediaError, type Problem } from '../core/errors.js';
 import { emptyTally } from '../core/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
-import { plural } from './format.js';
+import { joinDistinct, plural } from './format.js';
 import type { Io, OutputMode } from './io.js';
 import { Output, OutputError, type Stream } from './output.js';
 import { createProgram } from './program.js';
@@ -87,7 +87,7 @@ function reportError(error: unknown, io: Io): number {
   } else if (error instanceof U21MediaError) {
     say(error);
   } else if (error instanceof OutputError) {
-    io.err.line(`u21-media: error: cannot write ${error.path} (${error.code}: ${error.message.replace(/^[A-Z]+: /, '')}); the command stopped`);
+    io.err.line(`u21-media: error: cannot write ${error.path} (${joinDistinct([error.code, error.message], ': ')}); the command stopped`);
   } else {
     const err = error as Error;
     io.err.lines(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);

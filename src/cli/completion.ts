@@ -37,7 +37,7 @@ function completableOf(command: Command, path: string[]): Completable {
     // commander adds --help itself, when it parses: it is not among the options yet.
     flags: [
       ...command.options.flatMap((option) => {
-        if (!option.long) return [];
+        if (!option.long || option.hidden) return [];
         const value: 'path' | readonly string[] | undefined = choicesOf(option) ?? (/<(file|path|folder)>/.test(option.flags) ? 'path' : undefined);
         return [{ long: option.long, ...(option.short && { short: option.short }), description: option.description, ...(value && { value }), ...(!value && (option.required || option.optional) && { value: [] }) }];
       }),

@@ -36,13 +36,14 @@ export async function runJournalList(io: Io): Promise<number> {
     return 0;
   }
   journals.sort((a, b) => b.stats.mtimeMs - a.stats.mtimeMs);
+  write(io, `${'last written'.padEnd(24)}  ${'size'.padStart(9)}  journal`);
   for (const { path, stats } of journals) write(io, `${stats.mtime.toISOString()}  ${formatBytes(stats.size).padStart(9)}  ${path}`);
   return 0;
 }
 
 /** `u21-media journal show`: what a journal holds, run by run; with --entity, --run or --possibly-duplicated, each file they pick. */
 export async function runJournalShow(file: string | undefined, flags: JournalFlags, io: Io): Promise<number> {
-  const path = await journalOf(file, flags, io);
+  const path = await journalOf('show', file, flags, io);
   const listing = flags.entity !== undefined || flags.run !== undefined || flags.possiblyDuplicated === true;
   const picked = (record: OutcomeRecord) =>
     (flags.entity === undefined || record.entity_id === flags.entity) && (flags.run === undefined || record.run === flags.run) && (!flags.possiblyDuplicated || record.possibly_duplicated === true);
@@ -96,9 +97,9 @@ const fileLine = (r: OutcomeRecord, withTarget: boolean) =>
  */
 export async function runJournalForget(file: string | undefined, flags: JournalFlags, io: Io): Promise<number> {
   if ((flags.entity === undefined) === (flags.run === undefined)) throw new UsageError('journal forget: give --entity <id> or --run <id>', 'one of the two: what to forget');
-  const path = await journalOf(file, flags, io);
+  const path = await journalOf('forget', file, flags, io);
   const matches = (record: JournalRecord) => (flags.entity !== undefined ? record.entity_id === flags.entity : record.run === flags.run);
-  const lock = await JournalLock.acquire(path);
+  const lock = await JournalLock.acquire(path, { asker: { name: 'journal forget', otherwise: 'then run this again' } });
   const temporary = `${path}.forget-${process.pid}`;
   let forgotten = 0;
   let uploads = 0;
@@ -130,10 +131,10 @@ export async function runJournalForget(file: string | undefined, flags: JournalF
 }
 
 /** The journal a command means: the path given, else the one an upload with the same settings would use. */
-async function journalOf(file: string | undefined, flags: JournalFlags, io: Io): Promise<string> {
+async function journalOf(command: 'show' | 'forget', file: string | undefined, flags: JournalFlags, io: Io): Promise<string> {
   const path = file ?? (await defaultJournalOf(flags, io));
   const stats = await stat(resolve(io.cwd, path)).catch(() => undefined);
-  if (!stats?.isFile()) throw new UsageError(`${path}: no such journal`, 'see `u21-media journal list`, or give the --journal file of the runs');
+  if (!stats?.isFile()) throw new UsageError(`${path}: no such journal`, `see \`u21-media journal list\`; a journal the runs were given by path is named so: u21-media journal ${command} <file>`);
   return resolve(io.cwd, path);
 }
 

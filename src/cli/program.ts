@@ -2,6 +2,7 @@ import type { SandboxFlags } from './sandbox-command.js';
 import { Argument, Command, Option, type OutputConfiguration } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { flagOf, UPLOAD_OPTIONS } from '../core/options.js';
+import { UsageError } from '../core/errors.js';
 import type { JournalFlags } from './journal-command.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG } from '../sandbox/defaults.js';
 
@@ -43,6 +44,12 @@ export function createProgram(
     upload.addOption(new Option(spec.flags, spec.description + shown + env).helpGroup(`${spec.group}:`));
     if (spec.negatable) upload.addOption(new Option(`--no-${flagOf(spec).slice(2)}`, spec.negatable).helpGroup(`${spec.group}:`));
   }
+
+  // Known, so that typing it gets the reason there is none rather than "unknown option".
+  upload.addOption(new Option('--api-key <key>').hideHelp());
+  upload.on('option:api-key', () => {
+    throw new UsageError('--api-key: there is no such option, on purpose: a key on the command line is kept in the shell history and shown by ps', 'set U21_API_KEY, or put the key in a file and pass --api-key-file <file>; the key just typed is in your shell history now');
+  });
 
   upload.addHelpText('after', UPLOAD_EXAMPLES);
 

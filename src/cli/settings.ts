@@ -82,6 +82,9 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
   }
 }
 
+/** Whether a key file's name may be the key itself, pasted in the wrong place: a long run of key characters, letters and digits, in any part of it. */
+const mayBeKey = (path: string) => path.split(/[/\\]/).some((part) => part.length >= 24 && /^[\w+=-]+$/.test(part) && /\d/.test(part) && /[a-z]/i.test(part));
+
 /** The API key and where it came from: `--api-key-file`, else U21_API_KEY, else the config's apiKeyFile. Never echoed. */
 export async function readApiKey(settings: UploadSettings, env: NodeJS.ProcessEnv, cwd: string): Promise<{ key: string; source: string }> {
   const fromFile = settings.apiKeyFile !== undefined && (settings.sources.apiKeyFile === 'flag' || !env.U21_API_KEY?.trim());
@@ -91,8 +94,9 @@ export async function readApiKey(settings: UploadSettings, env: NodeJS.ProcessEn
     try {
       key = (await readFile(resolve(cwd, settings.apiKeyFile!), 'utf8')).trim();
     } catch (error) {
-      // The path is not echoed: it is sometimes the key itself, pasted in the wrong place.
-      throw new UsageError(`${source}: cannot read the key file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point it at a file that holds only the key');
+      const file = settings.apiKeyFile!;
+      const named = mayBeKey(file) ? 'the key file (its name is not shown: it looks like a key, pasted in place of a path)' : `the key file ${file}`;
+      throw new UsageError(`${source}: cannot read ${named} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point it at a file that holds only the key');
     }
   } else {
     key = env.U21_API_KEY?.trim();

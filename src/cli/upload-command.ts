@@ -12,7 +12,7 @@ import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/events.js';
 import { retryCommand, shownCommandLine } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
-import { count, plural } from './format.js';
+import { count, joinDistinct, plural } from './format.js';
 import { createRenderer } from './render/index.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io, OutputMode } from './io.js';
@@ -121,7 +121,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
       commandLine: shownCommandLine(args),
     });
-    render.summary(summary, { ...(journal && { journal }), ...(report && { report }) });
+    render.summary(summary, { ...(summary.journal && { journal: summary.journal }), ...(report && { report }) });
     explainEnd(summary, io, org, apiKey!.source, journal);
     const typed = (path: string | undefined) => (path !== undefined && shard ? shardFileName(path, shard) : path);
     retryHint(summary, io, args, { org, env: settings.env, baseUrl: settings.baseUrl, report: typed(settings.report), journal: settings.sources.journal === 'flag' && typeof settings.journal === 'string' ? typed(settings.journal) : undefined, resumable: journal !== undefined });
@@ -230,7 +230,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
   if (summary.write_error) {
     const { path, code, message } = summary.write_error;
     const after = summary.stopped === 'write-failed' ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'its last records may be missing';
-    io.err.line(`u21-media: error: cannot write ${path} (${code}: ${message.replace(/^[A-Z]+: /, '')}); ${after}`);
+    io.err.line(`u21-media: error: cannot write ${path} (${joinDistinct([code, message], ': ')}); ${after}`);
     hint(
       journal && path !== journal
         ? `make room (or fix it), then run the same command again to resume from ${journal}`
@@ -276,7 +276,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
 /** A run stopped by the network: one line naming the host (or the proxy) and the cause, and what to do. */
 function networkStop(summary: UploadSummary, io: Io): void {
   const host = new URL(summary.host).host;
-  const cause = summary.stop_cause ? ` (${summary.stop_cause.error_code}: ${summary.stop_cause.message})` : '';
+  const cause = summary.stop_cause ? ` (${joinDistinct([summary.stop_cause.error_code, summary.stop_cause.message], ': ')})` : '';
   const unsent = `the run stopped (${plural(summary.not_sent, 'file')} not sent)`;
   if (summary.stopped === 'certificate') {
     io.err.line(`u21-media: error: the TLS certificate of ${host} is not trusted${cause}; ${unsent}`);
@@ -300,7 +300,10 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
   // Only files not sent, and a journal: running the same command again resumes, as said above.
   if (run.report === undefined && run.resumable && summary.failed === 0) return;
   const which = [summary.failed > 0 && `${count(summary.failed)} failed`, summary.not_sent > 0 && `${count(summary.not_sent)} not sent`].filter(Boolean).join(', ');
+  // A refused key, an untrusted certificate or a host that never answered fails every file alike: what to fix first is said above, not how to retry.
+  const fixFirst = summary.stopped === 'auth' || summary.stopped === 'certificate' || summary.stopped === 'unreachable';
   if (run.report === undefined) {
+    if (fixFirst) return;
     io.err.line(`u21-media: ${plural(toRetry, 'file')} to retry (${which})`);
     io.err.line('  hint: add --report <file> to get a report to retry from (u21-media upload --retry-failed <file>)');
     return;
@@ -313,7 +316,7 @@ function retryHint(summary: UploadSummary, io: Io, args: readonly string[], run:
     host: { ...(run.env !== undefined && { env: run.env }), ...(run.baseUrl !== undefined && { baseUrl: run.baseUrl }) },
     ...(run.journal !== undefined && { journal: run.journal }),
   });
-  io.err.line(`u21-media: to retry the ${plural(toRetry, 'file')} (${which}), run from this folder:`);
+  io.err.line(`u21-media: ${fixFirst ? 'once that is fixed, ' : ''}to retry the ${plural(toRetry, 'file')} (${which}), run from this folder:`);
   io.err.line(`  ${command}`);
   if (proxyLeftOut) io.err.line('  hint: the proxy is left out because it holds credentials: set HTTPS_PROXY to it first');
 }

@@ -5,6 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import type { Options } from 'fast-glob';
 import type { Problem } from './errors.js';
 import type { MediaTypeSource } from './media-type.js';
+import type { InputPlace } from './plan.js';
 import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { withDescriptor } from './descriptors.js';
 
@@ -21,8 +22,8 @@ export interface FoundFile {
   hasSidecar?: boolean;
   /** A walk or glob judged its sidecar's link already (against its root); a named file's sidecar is judged by preflight, against the file's folder. */
   sidecarJudged?: true;
-  /** From a manifest row: its entity and metadata. */
-  row?: { entityId: string; object?: LinkedObject; metadata: FileMetadata; where: string; mediaTypeSource?: MediaTypeSource };
+  /** From a manifest row: its entity and metadata, and the manifest and line that say so. */
+  row?: { entityId: string; object?: LinkedObject; metadata: FileMetadata; at: InputPlace & { line: number }; mediaTypeSource?: MediaTypeSource };
   /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
   verdict?: WalkVerdict;
 }

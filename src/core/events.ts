@@ -141,7 +141,7 @@ export interface UploadSummary {
   config: string | null;
   /** The proxy the run went through, credentials masked (`http://***@proxy:3128`), or null. */
   proxy: string | null;
-  /** The journal the run read and appended to, or null (--no-journal). */
+  /** The journal the run read and appended to, or null: none (--no-journal), or none left because the one this run made recorded no file stored (a mistyped host, a refused key). */
   journal: string | null;
   /** A journal or report write that failed (a full disk): the run stopped starting uploads, or its records end short. */
   write_error?: WriteFailure;
@@ -169,10 +169,12 @@ export interface DryRunSummary {
   shard?: string;
 }
 
-/** Something the user should know that does not stop the run, e.g. an unrecognised media_type. */
+/** Something the user should know that does not stop the run, e.g. an unrecognised media_type; `path` (and `line`, in a manifest): the input it was found in. */
 export interface WarningEvent {
   event: 'warning';
   message: string;
+  path?: string;
+  line?: number;
 }
 
 /**
@@ -187,7 +189,7 @@ export type PlanEvent = PlannedEvent | SkippedEvent | WarningEvent;
 
 /** How a checked input that is not a file to send is reported: a warning, or a skip. */
 export function eventOf(item: Exclude<Checked, { kind: 'file' }>): WarningEvent | SkippedEvent {
-  if (item.kind === 'warning') return { event: 'warning', message: item.message };
+  if (item.kind === 'warning') return { event: 'warning', message: item.message, ...item.at };
   if (item.kind === 'skip') return { event: 'skipped', path: item.path, reason: item.reason, message: item.message };
   return { event: 'skipped', path: item.problem.path, reason: 'invalid', message: item.problem.message };
 }

@@ -9,7 +9,7 @@ import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
 import { known, target, type Checked, type PlannedFile } from './plan.js';
 import { preflight, type PreflightSettings } from './preflight.js';
-import { entityIdProblem, type EntitySource } from './route.js';
+import { idProblem, OBJECT_OF, type EntitySource } from './route.js';
 import { resolveTarget } from './hosts.js';
 import { identityNumber } from './file-identity.js';
 import { shardField } from './shard.js';
@@ -115,8 +115,8 @@ function entitySourceOf(options: PlanOptions): EntitySource {
     return { kind: options.entityFrom };
   }
   const [flag, kind, id] = single[0]!;
-  const problem = entityIdProblem(id, `${kind} id`);
-  const fix = kind === 'alert' || kind === 'case' ? `give the ${kind}'s unit21_id, as Unit21 shows it` : 'give the id your system uses for it, 1 to 128 characters';
+  const problem = idProblem(id, OBJECT_OF[kind], `${kind} id`);
+  const fix = kind === 'alert' || kind === 'case' ? `give the ${kind}'s unit21_id, the number Unit21 shows for it` : 'give the id your system uses for it, 1 to 128 characters';
   if (problem) throw new UsageError(`${flag}: ${problem}`, fix);
   return { kind, id };
 }
@@ -169,7 +169,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       const f = item.file;
       const verdict = await repeats.check(f);
       if ('unreadable' in verdict) {
-        emit({ event: 'warning', message: `${f.path}: cannot be read (${verdict.unreadable.code ?? verdict.unreadable.message}); the run would fail it` });
+        emit({ event: 'warning', path: f.path, message: `cannot be read (${verdict.unreadable.code ?? verdict.unreadable.message}); the run would fail it` });
       } else if (verdict.skip) {
         skip({ event: 'skipped', path: f.path, reason: verdict.skip, message: verdict.message, ...known(f), sha256: verdict.sha256 });
         continue;
@@ -308,7 +308,7 @@ async function checkAll(inputs: CheckedInputs, options: CheckFirstOptions, progr
   // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
   for (const warning of warnings) options.onEvent?.(eventOf(warning));
   options.onTotal?.(total);
-  const given = new Set(warnings.map((w) => w.message));
+  const given = new Set(warnings.map(warningKey));
   const large = seen;
   return large ? () => withoutRepeats(inputs.checked({ checkedFiles: large }), given) : () => replay(kept ?? []);
 }
@@ -324,5 +324,7 @@ async function* replay<T>(items: Array<T | undefined>): AsyncGenerator<T> {
 
 /** The second look at a large run's inputs, without the warnings given after the first (a sidecar edited since may still bring a new one). */
 async function* withoutRepeats(items: AsyncIterable<Checked>, given: ReadonlySet<string>): AsyncGenerator<Checked> {
-  for await (const item of items) if (item.kind !== 'warning' || !given.has(item.message)) yield item;
+  for await (const item of items) if (item.kind !== 'warning' || !given.has(warningKey(item))) yield item;
 }
+
+const warningKey = (warning: Extract<Checked, { kind: 'warning' }>) => JSON.stringify([warning.message, warning.at?.path, warning.at?.line]);

@@ -50,6 +50,9 @@ interface IndexState {
   unusable: { count: number; lines: number[] };
 }
 
+/** Where a journal's index is kept: `.<journal>.index/` beside it. */
+export const indexDirOf = (journal: string) => join(dirname(journal), `.${basename(journal)}.index`);
+
 /** What a record is about: one file (by identity and size) on one entity. */
 export const recordKey = (record: JournalRecord) => sizeKey(identityOf(record), record.bytes);
 const identityOf = (record: JournalRecord): UploadIdentity => ({ host: record.host ?? null, org: record.org, ...(record.object && { object: record.object }), entityId: record.entity_id, name: record.name, mediaType: record.media_type });
@@ -71,7 +74,7 @@ export class JournalIndex {
   ) {}
 
   /** The journal's index, brought up to the journal's end: `apply` reads the lines it lacks. Kept beside the journal unless `dir` says where. */
-  static async open(journal: string, apply: (index: JournalIndex) => Promise<void>, dir = join(dirname(journal), `.${basename(journal)}.index`)): Promise<JournalIndex> {
+  static async open(journal: string, apply: (index: JournalIndex) => Promise<void>, dir = indexDirOf(journal)): Promise<JournalIndex> {
     const index = (await JournalIndex.load(dir, journal)) ?? JournalIndex.fresh(dir);
     await index.catchUp(journal, apply);
     return index;

@@ -9,29 +9,39 @@ import { HeldLock, LockBusy, pidSpace, type Holder, type LockWait } from './held
  * namespace, else once it has gone unrenewed for a while.
  */
 export const JournalLock = {
-  async acquire(journalPath: string, options: { onWait?: (message: string) => void; signal?: AbortSignal } = {}): Promise<HeldLock> {
+  /** `asker`: who wants the journal, as its messages name it; an upload's run by default. */
+  async acquire(journalPath: string, options: { onWait?: (message: string) => void; signal?: AbortSignal; asker?: Asker } = {}): Promise<HeldLock> {
+    const asker = options.asker ?? AN_UPLOAD;
     try {
       return await HeldLock.acquire(journalPath, {
         ...(options.signal && { signal: options.signal }),
         onWait: (wait) => options.onWait?.(waitMessage(journalPath, wait)),
       });
     } catch (error) {
-      if (error instanceof LockBusy) throw busy(journalPath, error.holder);
-      if ((error as Error).name === 'AbortError') throw new UsageError(`--journal: interrupted while waiting for the lock of ${journalPath}`, 'nothing was sent; run the same command again');
-      throw new UsageError(`--journal: cannot lock ${journalPath} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, "the journal's folder must be writable: its lock goes beside it");
+      if (error instanceof LockBusy) throw busy(journalPath, error.holder, asker);
+      if ((error as Error).name === 'AbortError') throw new UsageError(`${asker.name}: interrupted while waiting for the lock of ${journalPath}`, 'nothing was sent; run the same command again');
+      throw new UsageError(`${asker.name}: cannot lock ${journalPath} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, "the journal's folder must be writable: its lock goes beside it");
     }
   },
 };
+
+/** Who asks for a journal's lock: the name its errors start with, and what else it could do while another run holds it (options of its own command only). */
+export interface Asker {
+  name: string;
+  otherwise: string;
+}
+
+const AN_UPLOAD: Asker = { name: '--journal', otherwise: 'or give another --journal (or --no-journal)' };
 
 const who = (holder: Holder) => {
   const where = holder.pidSpace !== null && holder.pidSpace === pidSpace() ? 'on this machine' : holder.host === hostname() ? `on ${holder.host} (another container)` : `on ${holder.host}`;
   return `pid ${holder.pid} ${where}, since ${holder.started}`;
 };
 
-function busy(journalPath: string, holder: Holder | undefined): UsageError {
+function busy(journalPath: string, holder: Holder | undefined, asker: Asker): UsageError {
   return new UsageError(
-    `--journal: ${journalPath} is in use by another run (${holder ? who(holder) : 'it is just starting'})`,
-    'wait for that run to end, or give another --journal (or --no-journal); a lock left by a killed run is taken over',
+    `${asker.name}: ${journalPath} is in use by another run (${holder ? who(holder) : 'it is just starting'})`,
+    `wait for that run to end, ${asker.otherwise}; a lock left by a killed run is taken over`,
   );
 }
 

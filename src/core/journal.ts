@@ -5,7 +5,7 @@ import { isPlainObject } from './sidecar.js';
 import { boundedLines } from './lines.js';
 import { linkedObject, type LinkedObject } from './route.js';
 import { DiskTable } from './disk-table.js';
-import { JournalIndex, recordKey } from './journal-index.js';
+import { indexDirOf, JournalIndex, recordKey } from './journal-index.js';
 import { openForAppend } from './writable-file.js';
 import { safeJson } from './safe-text.js';
 import { UsageError } from './errors.js';
@@ -81,6 +81,12 @@ export class Journal {
   private fd: number | undefined;
   /** A write was cut short (a full disk): the next record starts on a line of its own. */
   private torn = false;
+  /** Made by this run: there was no journal before. */
+  private made = false;
+  /** Files this run sent whose outcome it has not recorded, by record key (two files may share one). */
+  private readonly unanswered = new Map<string, number>();
+  /** A record of this run says a file was stored, or may have been. */
+  private storedAny = false;
 
   private constructor(readonly path: string) {}
 
@@ -92,6 +98,7 @@ export class Journal {
       throw error;
     });
     journal.fd = openForAppend(path, '--journal');
+    journal.made = stats === undefined;
     if (stats && !stats.isFile()) return journal;
     if (stats) journal.endWithNewline();
     const read = (index: JournalIndex) => journal.readInto(index);
@@ -186,6 +193,29 @@ export class Journal {
     this.torn = true; // until the write is known to be whole
     writeWhole(this.fd, text);
     this.torn = false;
+    for (const record of records) this.noteOfRun(record);
+  }
+
+  private noteOfRun(record: JournalRecord): void {
+    const key = recordKey(record);
+    const sent = this.unanswered.get(key) ?? 0;
+    if (record.outcome === 'sending') return void this.unanswered.set(key, sent + 1);
+    if (sent > 1) this.unanswered.set(key, sent - 1);
+    else this.unanswered.delete(key);
+    if (record.outcome === 'uploaded' || record.possibly_duplicated) this.storedAny = true;
+  }
+
+  /**
+   * Once closed, removes a journal this run made whose records cannot matter to a later run:
+   * every file it sent was answered, and none was (or may have been) stored — a mistyped host,
+   * a refused key. Written ahead all the same, so a crash still leaves them. Returns whether it did.
+   */
+  removeIfUnneeded(): boolean {
+    if (this.fd !== undefined || !this.made || this.torn || this.storedAny || this.unanswered.size > 0) return false;
+    // The index first: a journal without its index is rebuilt, an index without its journal is never read.
+    rmSync(indexDirOf(this.path), { recursive: true, force: true });
+    rmSync(this.path, { force: true });
+    return true;
   }
 
   /** Flushes to disk and closes; throws when that fails. */

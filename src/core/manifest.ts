@@ -78,7 +78,7 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
           absPath: reportedAt ?? resolve(dirname(absManifest), path),
           explicit: true,
           key: path,
-          row: { ...target, metadata, where: at(row.line), ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
+          row: { ...target, metadata, at: { path: manifestPath, line: row.line }, ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
         },
       };
     }

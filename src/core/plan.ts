@@ -61,5 +61,11 @@ export type Checked =
   | { kind: 'skip'; path: string; reason: 'unsupported' | 'link_outside'; message: string }
   /** Invalid input: refuses the run, or is skipped as `invalid` with skipInvalid. */
   | { kind: 'problem'; problem: Problem }
-  /** Said once per run, e.g. the first time an unrecognised media_type appears. */
-  | { kind: 'warning'; message: string };
+  /** Said once per run, e.g. the first time an unrecognised media_type appears; `at`: the input it was found in. */
+  | { kind: 'warning'; message: string; at?: InputPlace };
+
+/** An input a message is about: a file, a sidecar, or a manifest and its line. */
+export interface InputPlace {
+  path: string;
+  line?: number;
+}

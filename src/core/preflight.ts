@@ -14,7 +14,7 @@ import { shardOf, type Shard } from './shard.js';
 import { judgeLink, type Found, type FoundFile } from './discover.js';
 import { lstat, realpath } from 'node:fs/promises';
 import type { Problem } from './errors.js';
-import type { Checked, Fix, PlannedFile } from './plan.js';
+import type { Checked, Fix, InputPlace, PlannedFile } from './plan.js';
 import type { DiskTable } from './disk-table.js';
 import { textProblem } from './well-formed.js';
 
@@ -113,23 +113,40 @@ export async function* preflight(found: AsyncIterable<Found>, settings: Prefligh
   const warned = new Set<string>();
   const offSpecIds = new OffSpecIds();
   const shown = new DashboardCap();
-  for await (const checked of mapOrdered(found, PREFLIGHT_CONCURRENCY, (item) => checkFound(item, settings))) {
+  const checkedAlong = async (item: Found) => ({ item, checked: await checkFound(item, settings) });
+  for await (const { item, checked } of mapOrdered(found, PREFLIGHT_CONCURRENCY, checkedAlong)) {
     settings.onChecked?.();
     if (checked.kind === 'elsewhere') continue;
-    if (checked.kind === 'file') {
+    if (checked.kind === 'file' && item.kind === 'found') {
       const { file } = checked;
       const offSpec = offSpecIds.warning(file);
-      if (offSpec) yield { kind: 'warning', message: offSpec };
+      if (offSpec) yield { kind: 'warning', message: offSpec, ...idPlace(item.file, settings.entity) };
       const overCap = shown.warning(file);
-      if (overCap) yield { kind: 'warning', message: overCap };
+      if (overCap) yield { kind: 'warning', message: overCap, at: placeOf(item.file) };
       const type = file.mediaType;
       if (type !== undefined && !isRecognised(type) && !warned.has(type)) {
         warned.add(type);
-        yield { kind: 'warning', message: unrecognisedWarning(type) };
+        const at = mediaTypePlace(item.file, file);
+        yield { kind: 'warning', message: `${at ? '' : '--media-type: '}${unrecognisedWarning(type)}`, ...(at && { at }) };
       }
     }
     yield checked;
   }
+}
+
+/** The input a file was found in: its manifest line, or the file itself. */
+const placeOf = (found: FoundFile): InputPlace => found.row?.at ?? { path: found.path };
+
+/** Where an id came from: a manifest line, or the file whose folder or name holds it; none for one given by a flag (--entity), which the message names. */
+function idPlace(found: FoundFile, entity: EntitySource): { at?: InputPlace } {
+  return entity.kind === 'manifest' || entity.kind === 'dir' || entity.kind === 'prefix' ? { at: placeOf(found) } : {};
+}
+
+/** Where a file's media_type was read: its manifest line, its sidecar, or its name; undefined for --media-type. */
+function mediaTypePlace(found: FoundFile, file: PlannedFile): InputPlace | undefined {
+  if (found.row?.metadata.mediaType) return found.row.at;
+  if (file.mediaTypeSource === 'sidecar') return { path: sidecarPathOf(found.path) };
+  return file.mediaTypeSource === 'flag' ? undefined : { path: found.path };
 }
 
 /** Another shard's file (--shard), or one the check of a large run did not see, is not this run's: dropped without a word. */
@@ -140,7 +157,7 @@ async function checkFound(item: Found, settings: PreflightSettings): Promise<Che
   if ('skip' in result) return { kind: 'skip', path: result.path, reason: result.reason ?? 'unsupported', message: result.skip };
   if ('message' in result) {
     // A manifest row's problem names the row (file:line) and the file.
-    const problem = item.file.row ? { path: item.file.row.where, message: `${item.file.path}: ${result.message}` } : result;
+    const problem = item.file.row ? { path: `${item.file.row.at.path}:${item.file.row.at.line}`, message: `${item.file.path}: ${result.message}` } : result;
     return { kind: 'problem', problem };
   }
   return { kind: 'file', file: result };

@@ -27,7 +27,7 @@ export const OBJECT_NAME: Readonly<Record<ObjectType, string>> = { entities: 'en
 /** The linked object a stored value names, or undefined (an entity, or not one of ours). */
 export const linkedObject = (value: unknown): LinkedObject | undefined => LINKED_OBJECTS.find((o) => o === value);
 
-const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = { event: 'events', alert: 'alerts', case: 'cases' };
+export const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = { event: 'events', alert: 'alerts', case: 'cases' };
 
 /** Longest entity id Unit21 takes. */
 const MAX_ENTITY_ID_LENGTH = 128;
@@ -42,6 +42,13 @@ export function entityIdProblem(id: string, what = 'entity id'): string | undefi
   // URL parsers collapse these path segments even when percent-encoded.
   if (id === '.' || id === '..') return `${what} "${id}" cannot travel in a URL`;
   return undefined;
+}
+
+/** Why an id cannot name its object: entityIdProblem's reasons, and for an alert or a case, not being its unit21_id (a number Unit21 gives it). */
+export function idProblem(id: string, object: LinkedObject | undefined, what = `${OBJECT_NAME[object ?? 'entities']} id`): string | undefined {
+  const problem = entityIdProblem(id, what);
+  if (problem || (object !== 'alerts' && object !== 'cases') || /^[0-9]+$/.test(id)) return problem;
+  return `${what} "${id}" is not a number: Unit21 names ${OBJECT_NAME[object]}s by their unit21_id, the number it gives each`;
 }
 
 // Unit21's spec describes entity ids of these characters only; the live API may be looser, so others are warned of, not refused.
@@ -84,6 +91,6 @@ export function route(file: FoundFile, name: string, source: EntitySource): { en
       break;
     }
   }
-  const problem = entityIdProblem(entityId);
+  const problem = idProblem(entityId, object);
   return problem ? { problem } : { entityId, ...(object && { object }), conventionName };
 }

@@ -131,6 +131,8 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     await sink.close(tally && { total: tally.uploaded + tally.failed + tally.skipped, ...tally });
     await Promise.all([transport.close(), reader.close(), fixer?.close()]);
   }
+  // A journal this run made, of files none of which was stored, is not left behind (the run's lock still held).
+  const journalKept = journal?.removeIfUnneeded() ? null : journalPath;
   return {
     event: 'summary',
     total: tally.uploaded + tally.failed + tally.skipped,
@@ -138,7 +140,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     duration_ms: clock.now() - started,
     ...shardField(options.shard),
     ...where,
-    journal: journalPath,
+    journal: journalKept,
     ...(sink.failure && { write_error: sink.failure }),
   };
 }

@@ -31,15 +31,15 @@ describe.each(['multipart', 'json'] as const)('alerts and cases in %s', (format)
   ] as const)('--%s sends every file to PUT /v1/%s/{unit21_id}/link-media, bytes and names intact', async (kind, objectType) => {
     const server = await sandbox();
     const paths = ['selfie.jpg', 'passport_front.jpg', 'proof_of_address.pdf'].map((name) => join(FIXTURES, name));
-    const options = optionsFor(server, { paths, [kind]: 'U21-9001', format });
+    const options = optionsFor(server, { paths, [kind]: '9001', format });
     const summary = await upload(options);
     expect(summary).toMatchObject({ uploaded: 3, failed: 0, skipped: 0 });
-    expect(server.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(Array(3).fill(`PUT /v1/${objectType}/U21-9001/link-media 200`));
+    expect(server.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(Array(3).fill(`PUT /v1/${objectType}/9001/link-media 200`));
     const stored = Object.fromEntries(server.stored.map((m) => [m.name, [m.objectType, m.objectId, m.sha256]]));
     expect(stored).toEqual({
-      'selfie.jpg': [objectType, 'U21-9001', await sha256(paths[0]!)],
-      'passport_front.jpg': [objectType, 'U21-9001', await sha256(paths[1]!)],
-      'proof_of_address.pdf': [objectType, 'U21-9001', await sha256(paths[2]!)],
+      'selfie.jpg': [objectType, '9001', await sha256(paths[0]!)],
+      'passport_front.jpg': [objectType, '9001', await sha256(paths[1]!)],
+      'proof_of_address.pdf': [objectType, '9001', await sha256(paths[2]!)],
     });
     expect(server.stored.find((m) => m.name === 'passport_front.jpg')?.mediaType).toBe('IMAGE_PASSPORT_FRONT');
     expect(options.events.filter((e) => e.event === 'uploaded').map((e) => 'object' in e && e.object)).toEqual(Array(3).fill(objectType));
@@ -204,7 +204,7 @@ describe('media_type outside Unit21\'s list', () => {
     const server = await sandbox();
     const options = optionsFor(server, { paths: [join(FIXTURES, 'selfie.jpg')], entity: 'c1', mediaType: 'IMAGE_PASPORT_FRONT' });
     expect(await upload(options)).toMatchObject({ uploaded: 1 });
-    expect(warnings(options.events)).toEqual(['media_type "IMAGE_PASPORT_FRONT" is not one Unit21 recognises (did you mean IMAGE_PASSPORT_FRONT? see u21-media types); it is sent as given, and the API may refuse it']);
+    expect(warnings(options.events)).toEqual(['--media-type: media_type "IMAGE_PASPORT_FRONT" is not one Unit21 recognises (did you mean IMAGE_PASSPORT_FRONT? see u21-media types); it is sent as given, and the API may refuse it']);
     expect(server.stored[0]?.mediaType).toBe('IMAGE_PASPORT_FRONT');
   });
 });

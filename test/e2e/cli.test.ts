@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
@@ -76,6 +76,55 @@ describe('u21-media upload (built binary)', () => {
     expect(result.events.at(-2)).toMatchObject({ event: 'error', code: 3, problems: [{ message: expect.stringContaining('refused the key') }] });
     expect(result.events.at(-1)).toMatchObject({ event: 'summary', stopped: 'auth', not_sent: 9, failed: 1 });
     expect(result.stdout + result.stderr).not.toContain('not-the-key-456');
+  });
+
+  it('after a refused key, says to check the key rather than how to retry, and leaves no journal of the run behind', async () => {
+    const server = await sandbox();
+    const state = await tempDir();
+    const result = await runBin(['upload', FIXTURES, '--entity', 'cust-9', '--concurrency', '1', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: 'not-the-key-456', XDG_STATE_HOME: state } });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('u21-media: error: the API refused the key; the run stopped (9 files not sent)\n  hint: check the key from U21_API_KEY, and that it has access to org "acme"');
+    expect(result.stderr).not.toContain('--report');
+    expect(result.stderr).not.toContain('to retry');
+    expect(result.stdout).not.toMatch(/journal/);
+    // The failure is said once: "401 unauthorized <message>", the code not repeated.
+    expect(result.stderr).toMatch(/✖ \S+ → cust-9: 401 unauthorized missing or invalid u21-key header\n/);
+    expect(await readdir(join(state, 'u21-media'))).toEqual([]);
+
+    // With a report, the command that retries comes after what to fix.
+    const reported = await runBin(['upload', FIXTURES, '--entity', 'cust-9', '--concurrency', '1', '--report', join(state, 'report.csv'), ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: 'not-the-key-456', XDG_STATE_HOME: state } });
+    expect(reported.stderr).toContain('hint: check the key from U21_API_KEY, and that it has access to org "acme"\nu21-media: once that is fixed, to retry the 10 files (1 failed, 9 not sent), run from this folder:\n');
+  });
+
+  it('says a failure\'s error_code once when the API sends no message of its own', async () => {
+    const server = await sandbox({ faults: { error500: 1 } });
+    const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', '--retries', '0', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('✖ selfie.jpg → cust-9: 500 internal_error\n');
+  });
+
+  it('names the manifest line, sidecar or file each warning comes from, in the terminal and as path and line in --json', async () => {
+    const dir = await fixtureCopy();
+    await writeFile(join(dir, 'passport_front.jpg.json'), '{"media_type":"PASSPORT"}');
+    await writeFile(join(dir, 'm.csv'), 'path,entity_id,media_type\nselfie.jpg,cust-9,\nid_card_back.jpg,cust-9,ID_CARD_FRONTT\npassport_front.jpg,cust-9,\n');
+    const run = (args: string[]) => runBin(['upload', ...args, '--org', 'acme', '--env', 'prod1', '--dry-run'], { cwd: dir });
+    const json = await run(['--manifest', 'm.csv', '--json']);
+    expect(json.code).toBe(0);
+    expect(json.events.filter((e) => e.event === 'warning')).toEqual([
+      { event: 'warning', message: expect.stringMatching(/^media_type "ID_CARD_FRONTT" is not one Unit21 recognises/), path: 'm.csv', line: 3 },
+      { event: 'warning', message: expect.stringMatching(/^media_type "PASSPORT" is not one Unit21 recognises/), path: 'passport_front.jpg.json' },
+    ]);
+    const human = await run(['--manifest', 'm.csv']);
+    expect(human.stderr).toContain('⚠ m.csv:3: media_type "ID_CARD_FRONTT" is not one Unit21 recognises');
+    expect(human.stderr).toContain('⚠ passport_front.jpg.json: media_type "PASSPORT" is not one Unit21 recognises');
+
+    // An id read from a folder's name: the file in it; one given by a flag: the flag.
+    await mkdir(join(dir, 'cust 9'));
+    await writeFile(join(dir, 'cust 9', 'note.txt'), 'a note');
+    const fromDir = await run(['cust 9', '--entity-from', 'dir', '--json']);
+    expect(fromDir.events.filter((e) => e.event === 'warning')).toEqual([{ event: 'warning', message: expect.stringMatching(/^entity id "cust 9" has " "/), path: join('cust 9', 'note.txt') }]);
+    const fromFlag = await run(['selfie.jpg', '--entity', 'cust-9', '--media-type', 'FOO']);
+    expect(fromFlag.stderr).toContain('⚠ --media-type: media_type "FOO" is not one Unit21 recognises');
   });
 
   it('dry-runs without a key: plans each file with its media_type source, sends nothing', async () => {
@@ -173,6 +222,55 @@ describe('u21-media upload (built binary)', () => {
       const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY, U21_READER_THREADS: threads } });
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(`u21-media: error: U21_READER_THREADS: "${threads}" is not a thread count\n  hint: give a whole number from 1 to 16`);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it('--api-key: says there is none on purpose and what to use, without echoing the key', async () => {
+      const server = await sandbox();
+      for (const given of [['--api-key', 'typed-key-789'], ['--api-key=typed-key-789']]) {
+        const result = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server), ...given, '--json'], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(/^u21-media: error: --api-key: there is no such option, on purpose: a key on the command line is kept in the shell history and shown by ps\n {2}hint: set U21_API_KEY, or put the key in a file and pass --api-key-file <file>/);
+        expect(result.events[0]).toMatchObject({ event: 'error', code: 2, problems: [{ message: expect.stringContaining('--api-key: there is no such option') }] });
+        expect(result.stdout + result.stderr).not.toContain('typed-key-789');
+      }
+      const help = await runBin(['upload', '--help'], { cwd: FIXTURES });
+      expect(help.stdout).not.toMatch(/--api-key </);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it.each([
+      [['--alert', 'abc'], '--alert: alert id "abc" is not a number: Unit21 names alerts by their unit21_id, the number it gives each', "give the alert's unit21_id"],
+      [['--case', 'CASE-12'], '--case: case id "CASE-12" is not a number: Unit21 names cases by their unit21_id, the number it gives each', "give the case's unit21_id"],
+    ])('%j: an alert or a case is named by its numeric unit21_id', async (args, message, hint) => {
+      const server = await sandbox();
+      const result = await runBin(['upload', 'selfie.jpg', ...args, ...target(server)], { cwd: FIXTURES, env: { U21_API_KEY: KEY } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`u21-media: error: ${message}\n  hint: ${hint}`);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it('an alert_id in a manifest that is not a number, naming its line', async () => {
+      const server = await sandbox();
+      const dir = await fixtureCopy();
+      await writeFile(join(dir, 'm.csv'), 'path,alert_id\nselfie.jpg,ALERT-9\npassport_front.jpg,501\n');
+      const result = await runBin(['upload', '--manifest', 'm.csv', ...target(server)], { cwd: dir, env: { U21_API_KEY: KEY } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('✖ m.csv:2: selfie.jpg: alert id "ALERT-9" is not a number');
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it('an --api-key-file that cannot be read is named, unless its name looks like a key pasted in its place', async () => {
+      const server = await sandbox();
+      const dir = await tempDir();
+      const missing = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server), '--api-key-file', join(dir, 'kee.txt')], { cwd: FIXTURES });
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain(`u21-media: error: --api-key-file: cannot read the key file ${join(dir, 'kee.txt')} (ENOENT)`);
+      const pasted = 'sk9f8e7d6c5b4a39281706f5e4';
+      const keyGiven = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server), '--api-key-file', pasted], { cwd: FIXTURES });
+      expect(keyGiven.code).toBe(2);
+      expect(keyGiven.stderr).toContain('--api-key-file: cannot read the key file (its name is not shown: it looks like a key, pasted in place of a path) (ENOENT)');
+      expect(keyGiven.stderr).not.toContain(pasted);
       expect(server.requests).toHaveLength(0);
     });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultJournalName, stateDir } from '../../src/core/journal-place.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { closeAfter, fixtureCopy, runBin } from '../helpers.js';
+import { createProgram, type Actions } from '../../src/cli/program.js';
 
 const summaryOf = (events: Record<string, unknown>[]) => events.find((e) => e.event === 'summary')!;
 
@@ -99,6 +100,53 @@ describe('the default journal (built binary)', () => {
     expect(busy.stderr).toContain('is in use by another run');
     const name = defaultJournalName(`${server.url}/v1`, 'acme');
     expect((await readdir(join(state, 'u21-media'))).sort()).toEqual([`.${name}.index`, name, `${name}.lock`]);
+  });
+
+  it('leaves no journal behind when the host never answered: a mistyped host does not add one to `journal list`', async () => {
+    const { state, server, dir, env } = await machine();
+    const gone = server.url;
+    await server.close();
+    const run = await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', gone, '--json'], { cwd: dir, env });
+    expect(run.code).toBe(1);
+    expect(summaryOf(run.events)).toMatchObject({ stopped: 'unreachable', uploaded: 0, journal: null });
+    expect(await readdir(join(state, 'u21-media'))).toEqual([]);
+    expect((await runBin(['journal', 'list'], { cwd: dir, env })).stdout).toBe(`no journals in ${join(state, 'u21-media')}\n`);
+
+    // A host that answers keeps its journal, listed under a header.
+    const live = closeAfter(await startSandbox({ apiKey: 'k', org: 'acme' }));
+    await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', live.url, '-q'], { cwd: dir, env });
+    const listed = (await runBin(['journal', 'list'], { cwd: dir, env })).stdout.split('\n');
+    expect(listed[0]).toBe(`${'last written'.padEnd(24)}  ${'size'.padStart(9)}  journal`);
+    expect(listed[1]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z +[\\d.]+ kB  ${join(state, 'u21-media', defaultJournalName(`${live.url}/v1`, 'acme')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+  });
+
+  it('names in its messages and hints only options the journal command takes', async () => {
+    const { server, upload, state, dir, env } = await machine();
+    const first = await upload();
+    const path = summaryOf(first.events).journal as string;
+    await writeFile(`${path}.lock`, `${JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), started: new Date().toISOString(), token: 'x' })}\n`);
+    const program = createProgram('0', {} as Actions, () => {}, {});
+    const takes = (name: string) => new Set(['--help', ...program.commands.find((c) => c.name() === 'journal')!.commands.find((c) => c.name() === name)!.options.map((o) => o.long)]);
+    const cases: Array<[string, string[]]> = [
+      ['show', []],
+      ['show', ['--org', 'beta', '--base-url', server.url]],
+      ['show', ['no-such.jsonl']],
+      ['forget', ['--org', 'acme', '--base-url', server.url]],
+      ['forget', ['--run', 'r1']],
+      ['forget', ['--run', 'r1', '--org', 'acme', '--base-url', server.url]],
+      ['forget', ['--entity', 'c1', 'no-such.jsonl']],
+    ];
+    for (const [command, args] of cases) {
+      const result = await runBin(['journal', command, ...args], { cwd: dir, env: { ...env, XDG_STATE_HOME: state } });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(/hint: /);
+      for (const flag of result.stderr.match(/--[a-z][a-z-]*/g) ?? []) expect(takes(command), `${command}: ${result.stderr}`).toContain(flag);
+    }
+    const busy = await runBin(['journal', 'forget', '--run', 'r1', '--org', 'acme', '--base-url', server.url], { cwd: dir, env });
+    expect(busy.stderr).toContain(`u21-media: error: journal forget: ${path} is in use by another run`);
+    expect(busy.stderr).toContain('hint: wait for that run to end, then run this again; a lock left by a killed run is taken over');
+    const missing = await runBin(['journal', 'show', 'no-such.jsonl'], { cwd: dir, env });
+    expect(missing.stderr).toContain('hint: see `u21-media journal list`; a journal the runs were given by path is named so: u21-media journal show <file>');
   });
 
   it('names the state folder it cannot create, with the way out, and sends nothing', async () => {

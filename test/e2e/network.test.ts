@@ -136,7 +136,7 @@ describe('proxies, certificates and unreachable hosts (built binary)', () => {
     expect(log.connects).toEqual([]);
     expect(summaryOf(result.events)).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'ENOTFOUND' }, proxy: null, uploaded: 0, total: 30 });
     expect(result.events.filter((e) => e.event === 'attempt').length).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
-    expect(result.stderr).toContain('u21-media: error: cannot reach https://api.unit21.com/v1 (ENOTFOUND: getaddrinfo ENOTFOUND api.unit21.com)');
+    expect(result.stderr).toContain('u21-media: error: cannot reach https://api.unit21.com/v1 (getaddrinfo ENOTFOUND api.unit21.com)');
     expect(sandbox.requests).toEqual([]);
   });
 
@@ -161,8 +161,8 @@ describe('proxies, certificates and unreachable hosts (built binary)', () => {
     const human = await runBin(upload(dir, ...base, '--retries', '0'), { cwd: dir, env: env() });
     expect(human.code).toBe(1);
     expect(human.stderr.split('\n').filter((line) => line.startsWith('✖'))).toHaveLength(3);
-    expect(human.stderr).toMatch(new RegExp(`… and \\d+ more failed with the same error \\(ECONNREFUSED connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}\\)`));
-    expect(human.stderr).toContain(`u21-media: error: cannot reach http://127.0.0.1:${closed}/v1 (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:${closed}); no request got an answer`);
+    expect(human.stderr).toMatch(new RegExp(`… and \\d+ more failed with the same error \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}\\)`));
+    expect(human.stderr).toContain(`u21-media: error: cannot reach http://127.0.0.1:${closed}/v1 (connect ECONNREFUSED 127.0.0.1:${closed}); no request got an answer`);
   });
 
   it('stops at once on a certificate it does not trust: exit 1, stopped "certificate", and a hint naming NODE_EXTRA_CA_CERTS', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { count, formatBytes, plural } from '../../src/cli/format.js';
+import { count, formatBytes, joinDistinct, plural } from '../../src/cli/format.js';
 import { Progress } from '../../src/cli/render/progress.js';
 import type { UploadEvent } from '../../src/core/events.js';
 import { FakeClock } from '../fake-clock.js';
@@ -63,5 +63,22 @@ describe('the live line', () => {
     clock.time += 5000;
     expect(progress.statusLine()).toBe('0/2 uploaded · 1 already uploaded · 0 in flight · 0 B');
     expect(progress.ciLine()).toBe('[1/3] 33% 0 failed, 1 already uploaded');
+  });
+});
+
+describe('a status, an error code and a message joined', () => {
+  it('says each word once: a part another part already holds is left out', () => {
+    expect(joinDistinct([500, 'internal_error', 'internal_error'])).toBe('500 internal_error');
+    expect(joinDistinct([null, 'ECONNRESET', 'read ECONNRESET'])).toBe('read ECONNRESET');
+    expect(joinDistinct(['ENOTFOUND', 'getaddrinfo ENOTFOUND api.unit21.invalid'], ': ')).toBe('getaddrinfo ENOTFOUND api.unit21.invalid');
+    expect(joinDistinct(['ENOSPC', 'ENOSPC: no space left on device, write'], ': ')).toBe('ENOSPC: no space left on device, write');
+    expect(joinDistinct([502, null, 'HTTP 502'])).toBe('HTTP 502');
+  });
+
+  it('keeps parts that only look alike: a code inside a longer word, or another number', () => {
+    expect(joinDistinct([404, 'resource_not_found', 'entity "c1" not found'])).toBe('404 resource_not_found entity "c1" not found');
+    expect(joinDistinct([400, 'not_found', 'resource_not_found'])).toBe('400 not_found resource_not_found');
+    expect(joinDistinct([500, 'internal_error', 'took 5000 ms'])).toBe('500 internal_error took 5000 ms');
+    expect(joinDistinct(['proxy_timeout', 'the proxy did not answer CONNECT within 1 s'], ': ')).toBe('proxy_timeout: the proxy did not answer CONNECT within 1 s');
   });
 });

@@ -100,6 +100,38 @@ describe('journal', () => {
     reopened.close();
   });
 
+  describe('a journal the run made', () => {
+    const sending = (name: string) => ({ ...record({ name }), outcome: 'sending' }) as JournalRecord;
+    const failed = (name: string, extra: Record<string, unknown> = {}) => record({ name, outcome: 'failed', status: null, error_code: 'ENOTFOUND', ...extra });
+    /** A run's records in a journal that did not exist (or did, `before`), then closed and indexed as a run ends; whether it is still there. */
+    async function leftAfter(records: JournalRecord[], before?: string): Promise<boolean> {
+      const path = join(await tempDir(), 'j.jsonl');
+      if (before !== undefined) await writeFile(path, before);
+      const journal = await Journal.open(path);
+      for (const r of records) journal.record(r);
+      journal.close();
+      await journal.indexRun();
+      const removed = journal.removeIfUnneeded();
+      expect(existsSync(path)).toBe(!removed);
+      expect(existsSync(join(dirname(path), `.${basename(path)}.index`))).toBe(!removed);
+      return !removed;
+    }
+
+    it('is removed when every file it sent failed for certain (a mistyped host, a refused key): nothing in it matters to a later run', async () => {
+      expect(await leftAfter([sending('a.jpg'), sending('b.jpg'), failed('a.jpg'), failed('b.jpg', { status: 401 })])).toBe(false);
+      expect(await leftAfter([])).toBe(false);
+    });
+
+    it('is kept when a file was stored, may have been, or was sent without an outcome; and one that existed is always kept', async () => {
+      expect(await leftAfter([sending('a.jpg'), record({ name: 'a.jpg' })])).toBe(true);
+      expect(await leftAfter([sending('a.jpg'), failed('a.jpg', { error_code: 'ECONNRESET', possibly_duplicated: true })])).toBe(true);
+      expect(await leftAfter([sending('a.jpg'), sending('b.jpg'), failed('a.jpg')])).toBe(true);
+      // Two files of one name and size to one entity: the second's send is still unanswered.
+      expect(await leftAfter([sending('a.jpg'), sending('a.jpg'), failed('a.jpg')])).toBe(true);
+      expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], '')).toBe(true);
+    });
+  });
+
   it('knows what an earlier run sent without learning the outcome, by identity and size, and by content when it was known', async () => {
     const path = join(await tempDir(), 'j.jsonl');
     const journal = await Journal.open(path);

@@ -104,7 +104,7 @@ describe('every source of an id, a name, a media_type or custom_data refuses wha
     expect(files.map((f) => f.path)).toEqual(['ok.pdf']);
     expect(invalid).toEqual([
       { path: 'm.jsonl:1', message: expect.stringMatching(/^a\.pdf: entity id "c-\\ud800" is not well-formed text/) },
-      { path: 'm.jsonl:2', message: expect.stringMatching(/^b\.pdf: entity id "9\\ud800" is not well-formed text/) },
+      { path: 'm.jsonl:2', message: expect.stringMatching(/^b\.pdf: alert id "9\\ud800" is not well-formed text/) },
       { path: 'm.jsonl:3', message: expect.stringMatching(/^"path" "c\\ud800\.pdf" is not well-formed text/) },
       { path: 'm.jsonl:4', message: expect.stringMatching(/^row "media_type" "T\\ud800" is not well-formed text/) },
       { path: 'm.jsonl:5', message: expect.stringMatching(/^row custom_data is nested more than 32 levels deep/) },

@@ -2,7 +2,7 @@ import type { Ora } from 'ora';
 import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
 import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
 import { shellWord } from '../command-line.js';
-import { count, formatBytes, formatDuration, perSecond, plural, unansweredCase } from '../format.js';
+import { count, formatBytes, formatDuration, joinDistinct, perSecond, plural, unansweredCase } from '../format.js';
 import type { Renderer, RenderOptions, RunFiles } from './index.js';
 import { Progress } from './progress.js';
 import { shown } from '../../core/safe-text.js';
@@ -110,7 +110,7 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       case 'failed': {
         if (e.possibly_duplicated) unanswered.failed.note(e.path);
         // Without a status, the code and message say what happened (timeout, a reset, a file that changed).
-        const error = [e.status, e.error_code, e.message].filter((p) => p !== null && p !== '').join(' ');
+        const error = joinDistinct([e.status, e.error_code, e.message]);
         const group = alike.get(error) ?? { error, count: 0 };
         alike.set(error, group);
         if (++group.count > SAME_FAILURES_LISTED) return;
@@ -122,13 +122,16 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
         if (hint) hinted.add(e.status!);
         return hint && errLine(`  hint: ${hint}`, err.dim);
       }
-      case 'warning':
-        return !quiet && errLine(`⚠ ${e.message}`, err.yellow);
+      case 'warning': {
+        // The input it was found in, as a problem names it: `manifest.csv:7: …`.
+        const place = e.path === undefined ? '' : `${e.path}${e.line === undefined ? '' : `:${e.line}`}: `;
+        return !quiet && errLine(`⚠ ${place}${e.message}`, err.yellow);
+      }
       case 'skipped':
         // An invalid input (--skip-invalid) is a problem, said also with --quiet.
         return (e.reason === 'invalid' || (!quiet && (verbose || !QUIET_SKIPS.has(e.reason)))) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
       case 'retry':
-        return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${e.status ?? e.error_code} ${e.message}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
+        return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${joinDistinct([e.status ?? e.error_code, e.message])}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
       case 'attempt':
         startProgress();
         return verbose && errLine(`→ ${e.path} → ${to(e)} (attempt ${e.attempt})`, err.dim);
