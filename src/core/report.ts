@@ -1,3 +1,4 @@
+import { joinDistinct } from './join-distinct.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { csvCellSafe, csvCellText, safeJson } from './safe-text.js';
@@ -76,7 +77,7 @@ function reportRow(event: UploadEvent, file: Described | undefined, where: { tim
     case 'uploaded':
       return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, error_code: null, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
     case 'failed':
-      return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256 ?? null, outcome: 'failed', reason: [event.error_code, event.message].filter(Boolean).join(': '), status: event.status, error_code: event.error_code, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+      return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256 ?? null, outcome: 'failed', reason: joinDistinct([event.error_code, event.message], ': '), status: event.status, error_code: event.error_code, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
     case 'skipped':
       return { ...described, path: event.path, entity_id: event.entity_id ?? null, media_type: event.media_type ?? null, bytes: event.bytes ?? null, sha256: event.sha256 ?? null, outcome: 'skipped', reason: `${event.reason}: ${event.message}`, status: null, error_code: null, attempts: null, possibly_duplicated: false };
     default:

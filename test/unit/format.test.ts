@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { count, formatBytes, joinDistinct, plural } from '../../src/cli/format.js';
+import { count, formatBytes, plural } from '../../src/cli/format.js';
+import { joinDistinct } from '../../src/core/join-distinct.js';
 import { Progress } from '../../src/cli/render/progress.js';
 import type { UploadEvent } from '../../src/core/events.js';
 import { FakeClock } from '../fake-clock.js';
