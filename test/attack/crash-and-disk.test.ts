@@ -117,7 +117,7 @@ describe('a journal or report that cannot be written', () => {
       const ended = await full.done;
       expect(ended.code).toBe(1);
       const code = tmpfs ? 'ENOSPC' : 'EFBIG';
-      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${journal} \\(${code}: .*\\); the run stopped \\(\\d+ files not sent\\)$`, 'm'));
+      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${journal} \\(${code}: .*\\); the run stopped \\([\\d,]+ files not sent\\)$`, 'm'));
       expect(ended.stderr.match(/cannot write/g)).toHaveLength(1);
       const summary = full.events.at(-1)!;
       expect(summary).toMatchObject({ stopped: 'write-failed', write_error: { path: journal, code } });
@@ -149,7 +149,7 @@ describe('a journal or report that cannot be written', () => {
       const run = startBin(args(dir, server, ['--skip-invalid', '--no-journal']), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: disk } });
       const ended = await run.done;
       expect(ended.code).toBe(1);
-      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/\\d+ \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\(\\d+ files not sent\\)$`, 'm'));
+      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/\\d+ \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\([\\d,]+ files not sent\\)$`, 'm'));
       expect(run.events.at(-1)).toMatchObject({ stopped: 'write-failed', write_error: { code: 'ENOSPC' } });
       expectAccountedFor(run.events, files);
       expect(server.stored).toHaveLength(run.events.filter((e) => e.event === 'uploaded').length);

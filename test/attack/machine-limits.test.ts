@@ -55,7 +55,7 @@ describe("the machine's limits", () => {
       const run = startBin(args(dir, server, ['--fit', '--max-file-size', '12000', '--concurrency', '16']), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: disk } });
       const ended = await run.done;
       expect(ended.code).toBe(1);
-      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/sent/\\d+-scan_\\d+\\.jpg \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\(\\d+ files? not sent\\)$`, 'm'));
+      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/sent/\\d+-scan_\\d+\\.jpg \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\([\\d,]+ files? not sent\\)$`, 'm'));
       expect(ended.stderr).not.toContain('cannot read it');
       expect(run.events.at(-1)).toMatchObject({ stopped: 'write-failed', write_error: { code: 'ENOSPC' } });
       expectAccountedFor(run.events, 40);
