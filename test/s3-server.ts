@@ -1,4 +1,4 @@
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -35,8 +35,10 @@ export async function startS3(buckets: readonly string[]): Promise<TestS3> {
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: await tempDir(), vhostBuckets: false, configureBuckets: buckets.map((name) => ({ name })) });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
+  // The suite's own client: the SDK's notice about Node 20 is not what a test is about.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3_KEY_ID, secretAccessKey: S3_SECRET } });
-  return closeAfter({
+  return closeAfter<TestS3>({
     endpoint,
     env: s3Env(endpoint),
     put: async (bucket, key, body) => void (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))),
@@ -55,19 +57,25 @@ const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</
 
 /**
  * A loopback proxy in front of a test S3 server that injects faults as `fault` decides for each
- * request (its method and URL); the requests it saw are counted by what it did.
+ * request (its method, URL and headers), after whatever the hook does first (replace an object,
+ * say); the requests it saw are counted by what it did.
  */
-export async function faultyS3(target: string, fault: (req: IncomingMessage) => S3Fault): Promise<{ endpoint: string; seen: Record<'slowdown' | 'reset' | 'passed', number>; close(): Promise<void> }> {
+export async function faultyS3(target: string, fault: (req: IncomingMessage) => S3Fault | Promise<S3Fault>): Promise<{ endpoint: string; seen: Record<'slowdown' | 'reset' | 'passed', number>; close(): Promise<void> }> {
   const seen = { slowdown: 0, reset: 0, passed: 0 };
   const server: Server = createServer((req, res) => {
-    const what = fault(req);
+    // Held while the hook runs (it may change the bucket first): its body waits unread.
+    req.pause();
+    void Promise.resolve(fault(req)).then((what) => answer(req, res, what));
+  });
+  const answer = (req: IncomingMessage, res: ServerResponse, what: S3Fault) => {
     if (what === 'slowdown') {
       seen.slowdown++;
       req.resume();
       res.writeHead(503, { 'content-type': 'application/xml' }).end(SLOW_DOWN);
       return;
     }
-    what === 'reset' ? seen.reset++ : seen.passed++;
+    if (what === 'reset') seen.reset++;
+    else seen.passed++;
     const upstream = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode!, answer.headers);
       if (what !== 'reset') return void answer.pipe(res);
@@ -80,7 +88,7 @@ export async function faultyS3(target: string, fault: (req: IncomingMessage) => 
     });
     upstream.on('error', () => res.socket?.destroy());
     req.pipe(upstream);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return closeAfter({
