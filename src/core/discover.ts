@@ -8,6 +8,9 @@ import type { MediaTypeSource } from './media-type.js';
 import type { InputPlace } from './plan.js';
 import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
 import { withDescriptor } from './descriptors.js';
+import { isS3Url } from './s3/url.js';
+import type { ListedObject } from './s3/discover-objects.js';
+import type { ObjectStore } from './s3/store.js';
 
 /** A file found from the user's path arguments or a manifest row. */
 export interface FoundFile {
@@ -26,6 +29,8 @@ export interface FoundFile {
   row?: { entityId: string; object?: LinkedObject; metadata: FileMetadata; at: InputPlace & { line: number }; mediaTypeSource?: MediaTypeSource };
   /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
   verdict?: WalkVerdict;
+  /** An object in a bucket (an s3:// path) rather than a file on disk: as its listing found it. */
+  stored?: ListedObject;
 }
 
 /** What a walk can tell about an entry without the checks: a skip with its reason, or a problem. */
@@ -36,6 +41,8 @@ export type Found = { kind: 'found'; file: FoundFile } | { kind: 'problem'; prob
 export interface DiscoverOptions {
   /** Follow links whose target is outside the folder walked or the glob's base (--follow-links). */
   followLinks?: boolean;
+  /** The run's S3 client, opened on the first s3:// argument. */
+  objectStore?: () => Promise<ObjectStore>;
 }
 
 const GLOB_OPTIONS: Options = {
@@ -55,7 +62,7 @@ const loadGlob = async () => (await import('fast-glob')).default;
 /** Dot-files and node_modules are never uploaded, however they are named. */
 const isExcludedName = (name: string) => (name.startsWith('.') && name !== '.' && name !== '..') || name === 'node_modules';
 
-function isExcluded(relativePath: string): boolean {
+export function isExcluded(relativePath: string): boolean {
   return relativePath.split(/[\\/]/).some(isExcludedName);
 }
 
@@ -83,7 +90,9 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
   const problem = (path: string, message: string): Found => ({ kind: 'problem', problem: { path, message } });
 
   const walks: Array<{ input: string; pattern: string; base: string; isFolder: boolean }> = [];
+  const objectInputs = inputs.filter(isS3Url);
   for (const input of inputs) {
+    if (isS3Url(input)) continue;
     const absInput = resolve(cwd, input);
     const stats = await stat(absInput).catch((error: NodeJS.ErrnoException) => error);
     if (!(stats instanceof Error)) {
@@ -127,6 +136,8 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
         : problem(walk.input, 'the pattern matches no file; check it (a folder name with ( ) [ ] { } * ? needs a \\ before those characters)');
     }
   }
+  // Loaded only for s3:// arguments: a run of local files never loads the AWS SDK.
+  if (objectInputs.length > 0) yield* (await import('./s3/discover-objects.js')).discoverObjects(objectInputs, options.objectStore!);
 }
 
 interface Entry {

@@ -18,6 +18,8 @@ import { Journal } from './journal.js';
 import { Scratch } from './scratch.js';
 import { readerThreadCount } from './body/reader-count.js';
 import { RepeatFilter } from './transfer/dedupe.js';
+import { isS3Url } from './s3/url.js';
+import type { ObjectStore } from './s3/store.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
@@ -54,10 +56,11 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
   };
   // A report given back is sent where its run sent it, unless the user says otherwise.
   const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
+  const objectStore = paths.some(isS3Url) ? oneObjectStore(options.s3Endpoint) : undefined;
   const found = () =>
     entity.kind === 'manifest'
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
-      : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks });
+      : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks, ...(objectStore && { objectStore }) });
   return {
     checked: (look = {}) => preflight(found(), { ...settings, ...look }),
     // Listing without checking: no stat, no sidecar read.
@@ -70,6 +73,12 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
       return n;
     },
   };
+}
+
+/** The run's S3 client, made on first use and then the same for every listing and read. */
+function oneObjectStore(endpoint: string | undefined): () => Promise<ObjectStore> {
+  let store: Promise<ObjectStore> | undefined;
+  return () => (store ??= import('./s3/store.js').then(({ openObjectStore }) => openObjectStore(endpoint ? { endpoint } : {})));
 }
 
 /** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */

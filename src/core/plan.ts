@@ -3,6 +3,7 @@ import type { Problem } from './errors.js';
 import type { LinkedObject } from './route.js';
 import type { Detected } from './sniff.js';
 import type { FileIdentity } from './file-identity.js';
+import type { StoredObject } from './s3/store.js';
 
 /** One file that passed preflight, with everything needed to send it. */
 export interface PlannedFile {
@@ -23,6 +24,8 @@ export interface PlannedFile {
   detected?: Detected;
   /** What the check saw of the file on disk: it is read later only if it is still that file (absent for a changed copy of the run's own). */
   identity?: FileIdentity;
+  /** An object in a bucket (an s3:// path): read from there, as the check saw it (its ETag), instead of from disk. */
+  stored?: StoredObject;
   /** What to do to it before sending (--convert, --fit, --strip-location); `name` and `contentType` already say what is sent. */
   fix?: Fix;
   /**

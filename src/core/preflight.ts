@@ -17,6 +17,7 @@ import type { Problem } from './errors.js';
 import type { Checked, Fix, InputPlace, PlannedFile } from './plan.js';
 import type { DiskTable } from './disk-table.js';
 import { textProblem } from './well-formed.js';
+import { objectIdentity, objectSidecar } from './s3/store.js';
 
 export interface PreflightSettings {
   entity: EntitySource;
@@ -202,7 +203,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   // The second look of a large run takes only what its check saw, as it was then: one changed since fails when read (file_changed).
   const checkedThen = settings.checkedFiles?.get(file.absPath);
   if (settings.checkedFiles && checkedThen === undefined) return { elsewhere: true };
-  const onDisk = await statOnDisk(file);
+  const onDisk = file.stored ? { identity: objectIdentity(file.stored) } : await statOnDisk(file);
   if (!('identity' in onDisk)) return onDisk;
   const identity = checkedThen === undefined || identityNumber(onDisk.identity) === checkedThen ? onDisk.identity : CHANGED_SINCE_CHECK;
   const bytes = onDisk.identity.size;
@@ -224,9 +225,11 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const sniffNow = settings.sniff && isSniffed(ext) && (!settings.checkedFiles || settings.convert || settings.fit || settings.stripLocation);
   if (sniffNow) {
     let read;
+    const wantTail = (head: Buffer) => hasEndMarker(detect(head));
     try {
-      read = await withDescriptor(() => readHeadAndTail(file.absPath, bytes, (head) => hasEndMarker(detect(head))));
+      read = await (file.stored ? file.stored.store.headAndTail(file.stored, wantTail) : withDescriptor(() => readHeadAndTail(file.absPath, bytes, wantTail)));
     } catch (error) {
+      if (file.stored) return { path: file.path, message: (error as Error).message };
       return { path: file.path, message: `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check that it exists and its permissions` };
     }
     const verdict = judge(ext, read.head, read.tail, { convert: settings.convert, imageExtension: convertible || FITTABLE_EXTENSIONS.has(ext) || ext === 'gif' });
@@ -235,6 +238,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
   const fix = fixFor(ext, detected, bytes, settings);
   if ('problem' in fix) return { path: file.path, message: fix.problem };
+  if (file.stored && Object.keys(fix).length > 0) return { path: file.path, message: '--convert, --fit and --strip-location do not take objects in a bucket yet; run without them, or copy the object to disk first' };
   // What is sent as JPEG is named so; the file-name conventions read the name sent.
   const asJpeg = fix.convert || fix.fit;
   const sentName = asJpeg ? jpegName(name) : name;
@@ -246,7 +250,8 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const linkedOut = file.hasSidecar === false || file.sidecarJudged || settings.followLinks ? undefined : await sidecarLinkedOut(file);
   if (linkedOut) return { path: file.path, skip: linkedOut, reason: 'link_outside' };
   try {
-    sidecar = file.hasSidecar === false ? undefined : await withDescriptor(() => readSidecar(file.absPath));
+    if (file.stored) sidecar = file.stored.sidecar && (await objectSidecar(file.stored.sidecar));
+    else sidecar = file.hasSidecar === false ? undefined : await withDescriptor(() => readSidecar(file.absPath));
   } catch (error) {
     return { path: file.path, message: `${basename(sidecarPathOf(file.path))}: ${(error as Error).message}` };
   }
@@ -274,6 +279,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
     ...(Object.keys(fix).length > 0 && { fix }),
     ...(mediaType !== undefined && { mediaType }),
     ...(customData && { customData }),
+    ...(file.stored && { stored: file.stored }),
   };
 }
 

@@ -44,6 +44,11 @@ export async function readSidecar(filePath: string): Promise<FileMetadata | unde
     const { code } = error as NodeJS.ErrnoException;
     throw new Error(code ? `cannot read the sidecar (${code})` : (error as Error).message);
   }
+  return parseSidecar(text);
+}
+
+/** A sidecar's text as metadata (on disk or beside an object in a bucket); throws an Error whose message says what to fix. */
+export function parseSidecar(text: string): FileMetadata {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.replace(/^\uFEFF/, '')); // editors on Windows add a BOM

@@ -3,6 +3,7 @@ import { close, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileChanged, openChecked, SIZE_CHANGED, type FileIdentity } from '../file-identity.js';
 import { endChanged, hasEndMarker, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../sniff.js';
+import type { StoredObject } from '../s3/store.js';
 
 /** A checked file as a body reads it: where, how many bytes, what the check saw of it and what its content was found to be. */
 export interface CheckedFile {
@@ -10,6 +11,8 @@ export interface CheckedFile {
   bytes: number;
   identity?: FileIdentity;
   detected?: Detected;
+  /** An object in a bucket: read from there, never handed to a reader thread. */
+  stored?: StoredObject;
 }
 
 /**

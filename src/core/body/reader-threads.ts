@@ -3,6 +3,7 @@ import type { FileIdentity } from '../file-identity.js';
 import type { CheckedFile } from './file-stream.js';
 import type { ReaderReply, ReaderRequest } from './reader.worker.js';
 import type { WholeFile } from './whole-file.js';
+import { readObject } from '../s3/store.js';
 
 export type { WholeFile } from './whole-file.js';
 
@@ -59,6 +60,8 @@ export class ReaderThreads implements BodyReader {
   }
 
   read(file: CheckedFile, base64: boolean): Promise<WholeFile> {
+    // An object streams from its bucket on the event loop: there is no file for a thread to read.
+    if (file.stored) return readObject({ ...file, stored: file.stored }, base64);
     return this.ask({ file, base64 }).then((reply) => {
       if (!('memory' in reply)) throw new Error('a file reader thread answered a read without the bytes');
       return { bytes: Buffer.from(reply.memory, reply.offset, reply.length), sha256: reply.sha256 };

@@ -4,6 +4,7 @@ import { WHOLE_AT_MOST } from '../file-types.js';
 import type { PlannedFile } from '../plan.js';
 import { PlannedFileStream, type CheckedFile } from './file-stream.js';
 import type { BodyReader, WholeFile } from './reader-threads.js';
+import { objectStream } from '../s3/store.js';
 
 /** A request body built fresh for each attempt: a stream cannot be replayed. */
 export interface RequestBody {
@@ -36,11 +37,12 @@ const READ_SIZE = 256 * 1024;
 
 /** A file's planned bytes, hashed as read; a read error (or a changed file) goes to `onFileError`. */
 export function hashedFileStream(file: PlannedFile, hash: Hash, onFileError: (error: Error) => void, readSize = READ_SIZE): Readable {
-  return new PlannedFileStream(checkedFile(file), hash, readSize).on('error', onFileError);
+  const stream = file.stored ? objectStream({ ...file, stored: file.stored }, hash) : new PlannedFileStream(checkedFile(file), hash, readSize);
+  return stream.on('error', onFileError);
 }
 
 /** What a body needs to read a file: where, how many bytes, and what the check found of it. */
-export const checkedFile = (file: PlannedFile): CheckedFile => ({ path: file.absPath, bytes: file.bytes, ...(file.identity && { identity: file.identity }), ...(file.detected !== undefined && { detected: file.detected }) });
+export const checkedFile = (file: PlannedFile): CheckedFile => ({ path: file.absPath, bytes: file.bytes, ...(file.identity && { identity: file.identity }), ...(file.detected !== undefined && { detected: file.detected }), ...(file.stored && { stored: file.stored }) });
 
 export const newHash = () => createHash('sha256');
 

@@ -3,6 +3,8 @@ import type { BodyReader, WholeFile } from '../body/reader-threads.js';
 import type { Journal } from '../journal.js';
 import type { PlannedFile } from '../plan.js';
 import type { Scratch } from '../scratch.js';
+import { isS3Url } from '../s3/url.js';
+import { objectBeside } from '../s3/store.js';
 
 /** bySize's mark for a size whose files are hashed. */
 const HASHED = -1;
@@ -51,13 +53,13 @@ export class RepeatFilter {
     }
     let sha256: string;
     try {
-      sha256 = read ? (await read).sha256 : await this.options.reader.digest(file.absPath, file.identity);
+      sha256 = read ? (await read).sha256 : file.stored ? await file.stored.store.digest(file.stored) : await this.options.reader.digest(file.absPath, file.identity);
     } catch (error) {
       return { unreadable: error as NodeJS.ErrnoException };
     }
     let same: string | undefined;
     if (!allowDuplicates) {
-      if (earlier !== undefined && earlier !== HASHED) await this.rememberContent(owner, earlier);
+      if (earlier !== undefined && earlier !== HASHED) await this.rememberContent(owner, earlier, file);
       this.bySize.set(sizeKey, HASHED);
       const contentKey = `${owner}\0${sha256}`;
       const first = this.byContent.get(contentKey);
@@ -75,9 +77,12 @@ export class RepeatFilter {
   }
 
   /** Hashes the first file of a size once a second one meets it; one gone since is left out. */
-  private async rememberContent(owner: string, path: number) {
+  private async rememberContent(owner: string, path: number, second: PlannedFile) {
     try {
-      const contentKey = `${owner}\0${await this.options.reader.digest(resolve(this.options.cwd, this.paths.get(path)))}`;
+      const first = this.paths.get(path);
+      // An object's: in the same store as the second (a run reads one store), of the same size.
+      const digest = isS3Url(first) && second.stored ? objectBeside(second.stored, first).store.digest(objectBeside(second.stored, first)) : this.options.reader.digest(resolve(this.options.cwd, first));
+      const contentKey = `${owner}\0${await digest}`;
       this.byContent.add(contentKey, path);
     } catch {
       // Gone since: nothing to compare with.

@@ -1,0 +1,48 @@
+/**
+ * What a failure on the storage side means to the user, with the fix: from the error's name
+ * (S3's error code) and HTTP status only, never its text, which may echo request headers.
+ */
+export function storageMessage(error: unknown, url: string): { code: string; message: string } {
+  const err = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  const code = err.Code ?? err.name ?? err.code ?? 'storage_error';
+  const status = err.$metadata?.httpStatusCode;
+  switch (code) {
+    case 'NoSuchKey':
+    case 'NotFound':
+      return { code, message: `${url}: no such object; check the key (keys are case-sensitive)` };
+    case 'NoSuchBucket':
+      return { code, message: `${url}: the bucket does not exist; check its name, and the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3) and region (AWS_REGION)` };
+    case 'AccessDenied':
+    case 'Forbidden':
+      return { code, message: `${url}: access denied; the credentials in use need s3:ListBucket on the bucket and s3:GetObject on its keys` };
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'InvalidToken':
+    case 'ExpiredToken':
+      return { code, message: `${url}: the storage refused the credentials (${code}); check AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the role the run is given` };
+    case 'CredentialsProviderError':
+      return { code: 'no_credentials', message: `${url}: no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role (instance, ECS task, Kubernetes service account)` };
+    case 'PermanentRedirect':
+    case 'AuthorizationHeaderMalformed':
+      return { code, message: `${url}: the bucket is in another region; set AWS_REGION to the bucket's region` };
+    default:
+      return { code, message: `${url}: the storage failed (${code}${status ? `, HTTP ${status}` : ''}); try again, or check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3)` };
+  }
+}
+
+/** An error met reading an object, as the run's file errors are: its code, the object's URL as `path`, and a message with the fix. */
+export function objectError(error: unknown, url: string): NodeJS.ErrnoException {
+  const { code, message } = storageMessage(error, url);
+  return Object.assign(new Error(message), { code, path: url });
+}
+
+// Connection faults and answers that say to come back: the SDK retries them before the body;
+// these are met while a body is read, or once its retries are spent.
+const TRANSIENT = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'TimeoutError', 'RequestTimeout', 'SlowDown', 'ServiceUnavailable', 'InternalError', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET']);
+
+/** Whether reading an object again may succeed: a connection cut or timed out, or the storage asking to slow down. */
+export function isTransient(error: unknown): boolean {
+  const err = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+  const status = err.$metadata?.httpStatusCode;
+  return TRANSIENT.has(err.code ?? '') || TRANSIENT.has(err.name ?? '') || status === 503 || status === 500 || /socket hang up|aborted/i.test(err.message ?? '');
+}
