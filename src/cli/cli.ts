@@ -122,7 +122,7 @@ function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
     : error instanceof U21MediaError ? [described(error)]
     : [{ message: (error as Error).message.replace(/^error: /, '') }];
   const summary = mode.dryRun
-    ? { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, bytes: 0 }
+    ? { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, unreadable: 0, bytes: 0 }
     : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
   io.out.json({ event: 'error', code: EXIT.badInput, problems });
   io.out.json(summary);

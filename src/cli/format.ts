@@ -25,7 +25,7 @@ export const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1
  * and no answer came. Failed, that request may have been stored (once); uploaded after such a
  * request, the file may be there twice.
  */
-export const unansweredCase = (outcome: 'uploaded' | 'failed') => (outcome === 'failed' ? 'may be stored anyway: sent, no answer came' : 'may be stored twice: an earlier attempt was sent and got no answer');
+export const unansweredCase = (outcome: 'uploaded' | 'failed') => (outcome === 'failed' ? "may be stored anyway: a request of it got no answer (this run's or an earlier one's)" : 'may be stored twice: an earlier attempt was sent and got no answer');
 
 /** A rate of files: "31 files/s", "1 file/s"; under one a second, one significant digit ("0.4 files/s"), not "0". */
 export function perSecond(files: number, ms: number): string {

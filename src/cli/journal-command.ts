@@ -50,6 +50,7 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
   const runs = new Map<string, { first: string; last: string; uploaded: number; failed: number }>();
   const entities = new Set<string>();
   let unusable = 0;
+  let listed = 0;
   for await (const { record, text } of journalLines(path)) {
     if (!record) {
       if (text?.trim() !== '') unusable++;
@@ -57,7 +58,10 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
     }
     if (record.outcome === 'sending') continue;
     if (listing) {
-      if (picked(record)) write(io, fileLine(record, flags.entity === undefined));
+      if (picked(record)) {
+        listed++;
+        write(io, fileLine(record, flags.entity === undefined));
+      }
       continue;
     }
     const run = runs.get(record.run ?? '') ?? { first: record.time, last: record.time, uploaded: 0, failed: 0 };
@@ -73,6 +77,8 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
       write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${count(run.uploaded)} uploaded${run.failed ? `, ${count(run.failed)} failed` : ''}`);
     }
   }
+  // A mistyped id must not read as "nothing of that kind".
+  if (listing && listed === 0) io.err.line(`u21-media: ${path}: no records ${[flags.entity !== undefined && `of entity ${flags.entity}`, flags.run !== undefined && `of run ${flags.run}`, flags.possiblyDuplicated && 'of a file sent without an answer'].filter(Boolean).join(', ')}`);
   if (unusable > 0) io.err.line(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped`);
   return 0;
 }

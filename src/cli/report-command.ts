@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { isRetryable, lastOutcomes, readReport, writeReport, type ReportRow } from '../core/report.js';
+import { isRetryable, isUndecided, lastOutcomes, readReport, writeReport, type ReportRow } from '../core/report.js';
 import { shellWord } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
 import { count, plural } from './format.js';
@@ -26,7 +26,9 @@ export async function runReportMerge(files: string[], output: string | undefined
   const failed = withOutcome('failed');
   const replacedNote = replaced > 0 ? ` (the last outcome of each: ${plural(replaced, 'earlier row')} replaced)` : '';
   const left = toDo.length === 0 ? 'nothing left to do' : `still to do: ${count(toDo.length)} (${[failed && `${count(failed)} failed`, toDo.length - failed && `${count(toDo.length - failed)} not sent`].filter(Boolean).join(', ')})`;
-  const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count(withOutcome('uploaded'))} uploaded, ${count(failed)} failed, ${count(withOutcome('skipped'))} skipped${replacedNote}; ${left}`;
+  const undecided = rows.filter(isUndecided).length;
+  const toCheck = undecided > 0 ? `; to check: ${count(undecided)} (skipped as unknown_outcome, invalid or link_outside)` : '';
+  const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count(withOutcome('uploaded'))} uploaded, ${count(failed)} failed, ${count(withOutcome('skipped'))} skipped${replacedNote}; ${left}${toCheck}`;
   if (output) {
     await writeReport(resolve(io.cwd, output), rows);
     io.out.line(totals);
@@ -36,6 +38,6 @@ export async function runReportMerge(files: string[], output: string | undefined
     io.out.json(rows);
     io.err.line(totals);
   }
-  // A file not sent is as undone as a failed one.
-  return exitCodeOf({ failed: toDo.length });
+  // A file not sent is as undone as a failed one; one skipped for someone to decide ends as the run that skipped it did.
+  return exitCodeOf({ failed: toDo.length + undecided });
 }

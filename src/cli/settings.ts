@@ -82,8 +82,12 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
   }
 }
 
-/** Whether a key file's name may be the key itself, pasted in the wrong place: a long run of key characters, letters and digits, in any part of it. */
-const mayBeKey = (path: string) => path.split(/[/\\]/).some((part) => part.length >= 24 && /^[\w+=-]+$/.test(part) && /\d/.test(part) && /[a-z]/i.test(part));
+/**
+ * Whether a key file's name may be the key itself, pasted in the wrong place: a long run of
+ * key characters (a JWT's dots included), letters and digits, in any part of it. A long file
+ * name is left unshown too: better a name not said than a key said.
+ */
+const mayBeKey = (path: string) => path.split(/[/\\]/).some((part) => part.length >= 24 && /^[\w+=.~-]+$/.test(part) && /\d/.test(part) && /[a-z]/i.test(part));
 
 /** The API key and where it came from: `--api-key-file`, else U21_API_KEY, else the config's apiKeyFile. Never echoed. */
 export async function readApiKey(settings: UploadSettings, env: NodeJS.ProcessEnv, cwd: string): Promise<{ key: string; source: string }> {

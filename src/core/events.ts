@@ -165,6 +165,8 @@ export interface DryRunSummary {
   link_outside: number;
   /** Of the skipped, what an earlier run sent without an answer (with resendUnknown off): the real run ends with exit 1 for them. */
   unknown_outcome: number;
+  /** Files the duplicate check could not read: the real run fails them (exit 1). */
+  unreadable: number;
   bytes: number;
   shard?: string;
 }

@@ -114,6 +114,12 @@ export class HeldLock {
   }
 
   /** Takes the lock only if nobody live or recently live holds it: for removing what a dead run left. */
+  /** Whether a live run holds the lock (alive or not yet stale), and who when it says: for a reader that takes no lock. */
+  static async heldBy(resource: string): Promise<{ holder: Holder | undefined } | undefined> {
+    const verdict = await judge(resource);
+    return verdict.kind === 'alive' || verdict.kind === 'silent' ? { holder: verdict.holder } : undefined;
+  }
+
   static async takeIfAbandoned(resource: string): Promise<HeldLock | undefined> {
     const verdict = await judge(resource);
     if (verdict.kind === 'alive' || verdict.kind === 'silent') return undefined;

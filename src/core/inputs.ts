@@ -3,7 +3,7 @@ import type { DiskTable } from './disk-table.js';
 import { discover } from './discover.js';
 import { InputError, UsageError, type Problem } from './errors.js';
 import { basename, resolve } from 'node:path';
-import { eventOf, type CheckProgress, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent } from './events.js';
+import { eventOf, type CheckProgress, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent, type WarningEvent } from './events.js';
 import { readManifest } from './manifest.js';
 import { compileRules } from './media-type.js';
 import { DEFAULTS } from './options.js';
@@ -14,10 +14,11 @@ import { resolveTarget } from './hosts.js';
 import { identityNumber } from './file-identity.js';
 import { shardField } from './shard.js';
 import { textProblem } from './well-formed.js';
-import { Journal } from './journal.js';
+import { Journal, unusableLinesWarning } from './journal.js';
+import { inUseWarning } from './journal-lock.js';
+import { RepeatFilter, unknownOutcomeMessage } from './transfer/dedupe.js';
 import { Scratch } from './scratch.js';
 import { readerThreadCount } from './body/reader-count.js';
-import { RepeatFilter } from './transfer/dedupe.js';
 import { isS3Url } from './s3/url.js';
 import type { ObjectStore } from './s3/store.js';
 
@@ -151,7 +152,7 @@ function singleTargets(options: PlanOptions): Array<[string, SingleKind, string]
  */
 export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
-  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, bytes: 0, ...shardField(options.shard) };
+  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, unreadable: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
   const inputs = await checkedInputs(options);
   const skip = (event: SkippedEvent) => {
@@ -160,7 +161,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
     if (event.reason === 'unknown_outcome') summary.unknown_outcome++;
     emit(event);
   };
-  await withRepeatFilter(options, async (repeats) => {
+  await withRepeatFilter(options, emit, async (repeats) => {
     for await (const item of inputs.checked()) {
       if (item.kind === 'problem') {
         problems.push(item.problem);
@@ -178,12 +179,17 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       const f = item.file;
       const verdict = await repeats.check(f);
       if ('unreadable' in verdict) {
+        // The real run fails it, and ends with exit 1: so does the plan.
+        summary.unreadable++;
         emit({ event: 'warning', path: f.path, message: `cannot be read (${verdict.unreadable.code ?? verdict.unreadable.message}); the run would fail it` });
-      } else if (verdict.skip) {
+        continue;
+      }
+      if (verdict.skip) {
         skip({ event: 'skipped', path: f.path, reason: verdict.skip, message: verdict.message, ...known(f), sha256: verdict.sha256 });
         continue;
-      } else if ('unknownOutcome' in verdict && !(options.resendUnknown ?? DEFAULTS.resendUnknown)) {
-        skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: `an earlier run sent it and got no answer (${options.journal}); it may be on the entity already`, ...known(f), sha256: verdict.sha256 });
+      }
+      if ('unknownOutcome' in verdict && !(options.resendUnknown ?? DEFAULTS.resendUnknown)) {
+        skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(String(options.journal)), ...known(f), sha256: verdict.sha256 });
         continue;
       }
       summary.planned++;
@@ -200,7 +206,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
  * Runs `use` with the duplicate check the real run would make: against the journal it would
  * use (read only, indexed in a folder of the dry run's own) and the files before each.
  */
-async function withRepeatFilter(options: PlanOptions, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
+async function withRepeatFilter(options: PlanOptions, emit: (event: WarningEvent) => void, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
   const cwd = options.cwd ?? process.cwd();
   // Where the journal's records must have gone to count: the real run's host and org.
   const destination = options.journal ? resolveTarget(options) : undefined;
@@ -216,6 +222,9 @@ async function withRepeatFilter(options: PlanOptions, use: (repeats: RepeatFilte
         if (error instanceof UsageError) throw error;
         throw new UsageError(`--journal: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a readable journal, or --no-journal');
       });
+      // Said as the real run says them: lines it cannot use, and (for the plan alone) a run sending on it now.
+      const warnings = [journal && journal.unusable.count > 0 ? unusableLinesWarning(journal) : undefined, journal && (await inUseWarning(path))];
+      for (const message of warnings) if (message) emit({ event: 'warning', message });
     }
     const repeats = new RepeatFilter({ host: destination?.apiRoot ?? '', org: destination?.org ?? options.org ?? '', cwd, allowDuplicates: options.allowDuplicates ?? DEFAULTS.allowDuplicates, scratch, reader, ...(journal && { journal }) });
     await use(repeats);

@@ -19,7 +19,8 @@ const ANSWERED = -2;
 /** The first 52 bits of a sha256, exact in a number: enough to tell one file's content from another's. */
 const sha256Number = (sha256: string) => Number.parseInt(sha256.slice(0, 13), 16);
 
-const VERSION = 2;
+// 3: a failure left unanswered names its file among the identities (indexes of 2 lacked it).
+const VERSION = 3;
 const TABLES = ['identities', 'uploads', 'pending', 'last'] as const;
 /** The journal's bytes are hashed in blocks this size: a run's own lines are hashed once, at its end. */
 const BLOCK = 1024 * 1024;
@@ -127,9 +128,12 @@ export class JournalIndex {
       identities.add(identityKey(id), 1);
       return;
     }
-    // A failure whose last attempt went unanswered is as unknown as a send with no outcome.
-    if (record.outcome === 'failed' && record.possibly_duplicated) pending.set(sized, sent);
-    else pending.set(sized, ANSWERED);
+    // A failure whose last attempt went unanswered is as unknown as a send with no outcome (and
+    // may be all a compacted journal keeps of the file).
+    if (record.outcome === 'failed' && record.possibly_duplicated) {
+      pending.set(sized, sent);
+      identities.add(identityKey(id), 1);
+    } else pending.set(sized, ANSWERED);
     if (record.outcome === 'uploaded' && record.sha256 !== null) {
       identities.add(identityKey(id), 1);
       uploads.set(contentKey(id, record.sha256), Date.parse(record.time));

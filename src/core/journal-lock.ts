@@ -25,6 +25,13 @@ export const JournalLock = {
   },
 };
 
+/** For a run that reads the journal without its lock (a dry run): a warning when another run holds it now, else undefined. */
+export async function inUseWarning(journalPath: string): Promise<string | undefined> {
+  const held = await HeldLock.heldBy(journalPath);
+  if (!held) return undefined;
+  return `${journalPath} is in use by another run (${held.holder ? who(held.holder) : 'it is just starting'}): this plan reads it as it is now, the files that run is sending show as sent without an answer, and the real run would be refused until it ends`;
+}
+
 /** Who asks for a journal's lock: the name its errors start with, and what else it could do while another run holds it (options of its own command only). */
 export interface Asker {
   name: string;

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { isPlainObject } from './sidecar.js';
@@ -83,6 +83,9 @@ export class Journal {
   private torn = false;
   /** Made by this run: there was no journal before. */
   private made = false;
+  /** What this run wrote to it, in bytes, and the file it wrote to: the journal holds only this run's lines while it is so. */
+  private written = 0;
+  private inode: number | undefined;
   /** Files this run sent whose outcome it has not recorded, by record key (two files may share one). */
   private readonly unanswered = new Map<string, number>();
   /** A record of this run says a file was stored, or may have been. */
@@ -99,6 +102,7 @@ export class Journal {
     });
     journal.fd = openForAppend(path, '--journal');
     journal.made = stats === undefined;
+    journal.inode = fstatSync(journal.fd).ino;
     if (stats && !stats.isFile()) return journal;
     if (stats) journal.endWithNewline();
     const read = (index: JournalIndex) => journal.readInto(index);
@@ -192,6 +196,7 @@ export class Journal {
     const text = Buffer.from(`${this.torn ? '\n' : ''}${records.map((r) => `${safeJson(r)}\n`).join('')}`);
     this.torn = true; // until the write is known to be whole
     writeWhole(this.fd, text);
+    this.written += text.length;
     this.torn = false;
     for (const record of records) this.noteOfRun(record);
   }
@@ -212,6 +217,9 @@ export class Journal {
    */
   removeIfUnneeded(): boolean {
     if (this.fd !== undefined || !this.made || this.torn || this.storedAny || this.unanswered.size > 0) return false;
+    // Another run that took the lock over (this one paused past its renewal) may have written to it, or replaced it.
+    const now = statOrUndefined(this.path);
+    if (now === undefined || now.ino !== this.inode || now.size !== this.written) return false;
     // The index first: a journal without its index is rebuilt, an index without its journal is never read.
     rmSync(indexDirOf(this.path), { recursive: true, force: true });
     rmSync(this.path, { force: true });
@@ -369,12 +377,27 @@ export class Journal {
   }
 }
 
+/** What a run says of a journal's lines that are no record. */
+export function unusableLinesWarning(journal: Pick<Journal, 'path' | 'unusable'>): string {
+  const { count, lines } = journal.unusable;
+  const named = `line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}${count > lines.length ? ` and ${count - lines.length} more` : ''}`;
+  return `${journal.path}: ${count === 1 ? 'one line is' : `${count} lines are`} not a journal record (${named}), skipped; a line cut short by a crash looks like this`;
+}
+
 /** A journal with records that say not where their files went, which this run may not take as its host's. */
 function hostlessRecords(path: string, count: number, host: string): UsageError {
   return new UsageError(
     `--journal: ${path} holds ${count === 1 ? 'a record' : `${count} records`} from before records named their API host, so it cannot say where ${count === 1 ? 'its file' : 'their files'} went`,
     `if they were sent to ${host} (each to the org it names), pass --adopt-old-records once to record them so; otherwise give another --journal`,
   );
+}
+
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes written whole, or the error a full disk gives. */

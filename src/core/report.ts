@@ -92,13 +92,16 @@ export const isRetryable = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean
 /** A row's file as --retry-failed finds it again (abs_path, else path, as an older report has only that) and where it went. */
 const fileKey = (row: ReportRow) => JSON.stringify([row.abs_path ?? row.path, row.entity_id, row.object]);
 
+/** Rows a run ends with exit 1 for although nothing failed: someone must decide (an unknown outcome, an invalid input skipped, a link not followed). */
+export const isUndecided = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean => row.outcome === 'skipped' && /^(unknown_outcome|invalid|link_outside)(:|$)/.test(row.reason ?? '');
+
 /** Whether `row` happened before `than`: by their times, when both have one (reports from before times had none). */
 const before = (row: ReportRow, than: ReportRow) => row.time !== null && than.time !== null && Date.parse(row.time) < Date.parse(than.time);
 
 /**
  * Each file's last outcome across reports (a run's, then its retries'), in the order given:
  * the later row wins; by time when both rows have one, else by order. A skip sent nothing, so
- * it never replaces an upload (a retry that finds the file in the journal, a duplicate row).
+ * it never replaces an upload (a retry that finds the file in the journal, a duplicate row),.
  * Rows keep the place of the file's first row. `replaced` counts the rows left out.
  */
 export function lastOutcomes(reports: ReadonlyArray<readonly ReportRow[]>): { rows: ReportRow[]; replaced: number } {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { UploadOptions } from '../index.js';
@@ -10,7 +10,7 @@ import { MAX_FILES_PER_REQUEST } from './file-types.js';
 import { isLoopback, resolveTarget } from './hosts.js';
 import { checkedInputs, checkFirst } from './inputs.js';
 import { Fixer } from './convert/fixer.js';
-import { Journal } from './journal.js';
+import { Journal, unusableLinesWarning } from './journal.js';
 import { JournalLock } from './journal-lock.js';
 import type { HeldLock } from './held-lock.js';
 import { readerThreadCount } from './body/reader-count.js';
@@ -65,7 +65,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     const checked = await checkFirst(inputs, { ...options, scratch });
     if (!checked) {
       // Interrupted while checking: nothing was sent, nothing to resume.
-      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where, journal: journalPath };
+      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where, journal: journalPath !== null && existsSync(journalPath) ? journalPath : null };
     }
     toSend = checked;
   }
@@ -132,7 +132,8 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     await Promise.all([transport.close(), reader.close(), fixer?.close()]);
   }
   // A journal this run made, of files none of which was stored, is not left behind (the run's lock still held).
-  const journalKept = journal?.removeIfUnneeded() ? null : journalPath;
+  // Not after a failed write or a lost lock: what the journal holds is then not this run's to judge.
+  const journalKept = !sink.failure && journal?.removeIfUnneeded() ? null : journalPath;
   return {
     event: 'summary',
     total: tally.uploaded + tally.failed + tally.skipped,
@@ -178,11 +179,6 @@ function refuseOverwrites(options: UploadOptions) {
   }
 }
 
-function unusableLinesWarning(journal: Journal): string {
-  const { count, lines } = journal.unusable;
-  const named = `line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}${count > lines.length ? ` and ${count - lines.length} more` : ''}`;
-  return `${journal.path}: ${count === 1 ? 'one line is' : `${count} lines are`} not a journal record (${named}), skipped; a line cut short by a crash looks like this`;
-}
 
 /** An error on its way out, with the key taken out of its message and stack. */
 function redactError(error: unknown, redact: Redact): unknown {

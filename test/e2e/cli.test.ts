@@ -138,7 +138,7 @@ describe('u21-media upload (built binary)', () => {
       'proof_of_address.pdf': ['IMAGE_FACE_IMAGE', 'flag'],
       'analyst_note.txt': ['IMAGE_FACE_IMAGE', 'flag'],
     });
-    expect(result.events.at(-1)).toEqual({ event: 'summary', dry_run: true, planned: 10, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, bytes: expect.any(Number) });
+    expect(result.events.at(-1)).toEqual({ event: 'summary', dry_run: true, planned: 10, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, unreadable: 0, bytes: expect.any(Number) });
     expect(server.requests).toHaveLength(0);
 
     const plain = await runBin(['upload', '.', '--entity', 'cust-9', '--dry-run', ...target(server)], { cwd: FIXTURES });
@@ -271,6 +271,12 @@ describe('u21-media upload (built binary)', () => {
       expect(keyGiven.code).toBe(2);
       expect(keyGiven.stderr).toContain('--api-key-file: cannot read the key file (its name is not shown: it looks like a key, pasted in place of a path) (ENOENT)');
       expect(keyGiven.stderr).not.toContain(pasted);
+      // A token with dots in it (a JWT) is a key too.
+      const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlOTk';
+      const tokenGiven = await runBin(['upload', 'selfie.jpg', '--entity', 'cust-9', ...target(server), '--api-key-file', token], { cwd: FIXTURES });
+      expect(tokenGiven.code).toBe(2);
+      expect(tokenGiven.stderr).not.toContain(token);
+      expect(tokenGiven.stderr).not.toContain('c2lnbmF0dXJlOTk');
       expect(server.requests).toHaveLength(0);
     });
 

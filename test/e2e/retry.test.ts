@@ -201,7 +201,7 @@ describe('files sent without an answer (built binary)', () => {
     const listed = await runInShell(listing, dir, { PATH: await pathWithBin() });
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trim().split('\n');
-    for (const line of lines) expect(line).toMatch(/ {2}failed {2}.*\(may be stored anyway: sent, no answer came\)$/);
+    for (const line of lines) expect(line).toMatch(/ {2}failed {2}.*\(may be stored anyway: a request of it got no answer \(this run's or an earlier one's\)\)$/);
     const failed = lines.map((line) => / (\S+) → cust-7 /.exec(line)![1]!);
     // More of them than the summary names: the first few, then a count.
     expect(failed.length).toBeGreaterThan(5);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Journal, type JournalRecord } from '../../src/core/journal.js';
@@ -104,11 +104,12 @@ describe('journal', () => {
     const sending = (name: string) => ({ ...record({ name }), outcome: 'sending' }) as JournalRecord;
     const failed = (name: string, extra: Record<string, unknown> = {}) => record({ name, outcome: 'failed', status: null, error_code: 'ENOTFOUND', ...extra });
     /** A run's records in a journal that did not exist (or did, `before`), then closed and indexed as a run ends; whether it is still there. */
-    async function leftAfter(records: JournalRecord[], before?: string): Promise<boolean> {
+    async function leftAfter(records: JournalRecord[], before?: string, meanwhile?: (path: string) => Promise<void>): Promise<boolean> {
       const path = join(await tempDir(), 'j.jsonl');
       if (before !== undefined) await writeFile(path, before);
       const journal = await Journal.open(path);
       for (const r of records) journal.record(r);
+      await meanwhile?.(path);
       journal.close();
       await journal.indexRun();
       const removed = journal.removeIfUnneeded();
@@ -129,6 +130,15 @@ describe('journal', () => {
       // Two files of one name and size to one entity: the second's send is still unanswered.
       expect(await leftAfter([sending('a.jpg'), sending('a.jpg'), failed('a.jpg')])).toBe(true);
       expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], '')).toBe(true);
+    });
+
+    it('is kept when another run wrote to it or replaced it meanwhile (it took the lock over while this one was paused)', async () => {
+      const theirs = `${JSON.stringify(record({ name: 'theirs.jpg' }))}\n`;
+      expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], undefined, (path) => appendFile(path, theirs))).toBe(true);
+      expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], undefined, async (path) => {
+        await writeFile(`${path}.new`, theirs);
+        await rename(`${path}.new`, path);
+      })).toBe(true);
     });
   });
 
@@ -282,6 +292,8 @@ ${JSON.stringify(record({ name: 'c.jpg' }))}
       expect(journal.uploadedAt(of('a.jpg'), 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
       expect(journal.unknownOutcome(of('b.jpg'), 10, 'aa'.repeat(32))).toBe(false);
       expect(journal.unknownOutcome(of('c.jpg'), 10, 'aa'.repeat(32))).toBe(true);
+      // All that is left of c.jpg is its unanswered failure: it is still known, so a rerun compares it.
+      expect(journal.mayHave(of('c.jpg'))).toBe(true);
       expect(journal.unknownOutcome(of('d.jpg'), 10, 'aa'.repeat(32))).toBe(true);
       expect(journal.mayHave(of('d.jpg'))).toBe(true);
       // And the run's own records go on the compacted journal.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastOutcomes, type ReportRow } from '../../src/core/report.js';
+import { isUndecided, lastOutcomes, type ReportRow } from '../../src/core/report.js';
 
 /** A report row of a file sent to cust-1; `time` null as in a report from before rows had one. */
 const row = (path: string, outcome: ReportRow['outcome'], more: Partial<ReportRow> = {}): ReportRow => ({
@@ -32,5 +32,11 @@ describe('lastOutcomes', () => {
   it('never lets a skip replace an upload, and lets one replace a failure', () => {
     expect(outcomes([[row('a.jpg', 'uploaded')], [row('a.jpg', 'skipped')]])).toEqual([['a.jpg', 'cust-1', 'uploaded']]);
     expect(outcomes([[row('a.jpg', 'failed')], [row('a.jpg', 'skipped', { reason: 'not_sent: the run was interrupted' })]])).toEqual([['a.jpg', 'cust-1', 'skipped']]);
+  });
+
+  it('leaves a file skipped for someone to decide undecided: an unknown outcome, an invalid input, a link not followed', () => {
+    const last = lastOutcomes([[row('a.jpg', 'failed')], [row('a.jpg', 'skipped', { reason: 'unknown_outcome: an earlier run sent it and got no answer' })]]).rows;
+    expect(last.map(isUndecided)).toEqual([true]);
+    expect(['journal: already uploaded', 'duplicate: same content', 'not_sent: stopped', 'invalid: empty', 'link_outside: x'].map((reason) => isUndecided(row('a.jpg', 'skipped', { reason })))).toEqual([false, false, false, true, true]);
   });
 });

@@ -151,7 +151,8 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     const skipped = () => s.skipped > 0 && detail('skipped', `${count(s.skipped)}: ${[...progress.skipReasons].map(([r, n]) => `${count(n)} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
     if ('dry_run' in s) {
       const invalid = s.invalid > 0 ? ` (${count(s.invalid)} invalid)` : '';
-      outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${count(s.skipped)} skipped${invalid}; nothing sent`);
+      const unreadable = s.unreadable > 0 ? `, ${count(s.unreadable)} would fail (unreadable)` : '';
+      outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${count(s.skipped)} skipped${invalid}${unreadable}; nothing sent`);
       skipped();
       return;
     }

@@ -23,6 +23,9 @@ type RepeatVerdict =
  * hash, since the same content means the same size: a small file's comes with its read ahead,
  * a larger one is hashed by a reader thread; the rest are hashed while they are sent.
  */
+/** Why a file an earlier run sent without an answer is skipped (--no-resend-unknown), and what to do. */
+export const unknownOutcomeMessage = (journalPath: string) => `an earlier run sent it and got no answer (${journalPath}); it may be on the entity already: check, then send it without --no-resend-unknown`;
+
 export class RepeatFilter {
   /** Per entity and size: the first file's path (its place in `paths`) until a second of that size met it, then HASHED (its hash is in byContent). */
   private readonly bySize;

@@ -7,7 +7,7 @@ import { batches } from './batches.js';
 import { TableWriteError } from '../disk-table.js';
 import type { Fixer } from '../convert/fixer.js';
 import { ReencodeError } from '../convert/reencode-error.js';
-import type { RepeatFilter } from './dedupe.js';
+import { unknownOutcomeMessage, type RepeatFilter } from './dedupe.js';
 import { type Job, type Outcomes } from './outcomes.js';
 import { readAhead } from './read-ahead.js';
 
@@ -81,8 +81,7 @@ export function jobsOf(
         outcomes.skip({ event: 'skipped', path: file.path, reason: verdict.skip, message: verdict.message, ...known(file), sha256: verdict.sha256 }, file);
       } else if ('unknownOutcome' in verdict && !settings.resendUnknown) {
         forget(file);
-        const message = `an earlier run sent it and got no answer (${settings.journal!.path}); it may be on the entity already: check, then send it without --no-resend-unknown`;
-        outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message, ...known(file), sha256: verdict.sha256 }, file);
+        outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(settings.journal!.path), ...known(file), sha256: verdict.sha256 }, file);
       } else {
         // Changed only once it is known to be sent: a rerun's journal skip costs no conversion.
         const sent = await fixed(file);
