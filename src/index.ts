@@ -34,6 +34,11 @@ export interface PlanOptions extends LibraryOptionValues<'plan'> {
   shard?: Shard;
   /** Where relative paths start (default: process.cwd()). */
   cwd?: string;
+  /**
+   * The proxy (its URL) for requests to the store of s3:// paths, by the URL of each (none:
+   * direct). The CLI decides it as for Unit21's host: --proxy, HTTPS_PROXY, NO_PROXY.
+   */
+  s3Proxy?: (url: string) => string | undefined;
 }
 
 /**

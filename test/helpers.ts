@@ -97,6 +97,23 @@ export function runBin(args: string[], options: { cwd: string; env?: Record<stri
   });
 }
 
+/** Starts an upload and stops it with `signal` once `after` files were reported uploaded. */
+export function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Signals, after: number, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ U21_API_KEY: apiKey, ...env }) });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  const events: Array<Record<string, unknown>> = [];
+  let uploaded = 0;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const event = JSON.parse(line) as Record<string, unknown>;
+    events.push(event);
+    if (event.event === 'uploaded' && ++uploaded === after) child.kill(signal);
+  });
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: typeof events; stderr: string }>((resolve) => {
+    child.on('close', (code, killedBy) => resolve({ code, signal: killedBy, events, stderr }));
+  });
+}
+
 /** A dry run's events by kind; invalid inputs come back as `invalid` rather than thrown. */
 export async function planned(options: PlanOptions) {
   const events: PlanEvent[] = [];

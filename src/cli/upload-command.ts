@@ -48,6 +48,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     ...(settings.manifest !== undefined && { manifest: settings.manifest }),
     ...(settings.retryFailed !== undefined && { retryFailed: settings.retryFailed }),
     ...(settings.mediaType !== undefined && { mediaType: settings.mediaType }),
+    ...(settings.s3Endpoint !== undefined && { s3Endpoint: settings.s3Endpoint }),
     ...(shard && { shard }),
     ...(settings.org !== undefined && { org: settings.org }),
     ...(settings.env !== undefined && { env: settings.env }),
@@ -59,6 +60,8 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const { apiRoot, org, apiKey } = await checkSetup(settings, common, io);
   const given = settings.proxy !== undefined ? { url: settings.proxy, origin: settings.sources.proxy === 'flag' ? '--proxy' : `${settings.configPath}: "proxy"`, fromFlag: settings.sources.proxy === 'flag' } : undefined;
   const proxy = proxyFor(apiRoot, io.env, given);
+  // The bucket's store is reached as Unit21 is: through the proxy chosen for its host.
+  const s3Proxy = (url: string) => proxyFor(url, io.env, given)?.url;
   // From here no line shows the key or a proxy's credentials, whatever echoes them.
   const secrets = secretsOf(apiKey?.key, [settings.proxy, ...PROXY_VARIABLES.map((name) => io.env[name])]);
   io.out.hide(secrets);
@@ -79,7 +82,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       // What the real run would skip is skipped here too: the journal it would use is read, not created.
       const journal = perShard(await journalPath(settings, apiRoot, org, io, { create: false }));
       const sending = { org, allowDuplicates: settings.allowDuplicates, resendUnknown: settings.resendUnknown, adoptOldRecords: settings.adoptOldRecords || settings.journal === undefined };
-      const summary = await plan({ ...common, ...sending, ...(journal !== undefined && { journal }), onEvent: render.event });
+      const summary = await plan({ ...common, ...sending, s3Proxy, ...(journal !== undefined && { journal }), onEvent: render.event });
       render.summary(summary);
       linksHint(summary.link_outside, io);
       return exitCodeOf(summary);
@@ -119,6 +122,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
       ...(journal !== undefined && { journal }),
       ...(report !== undefined && { report }),
       ...(proxy && { proxy: proxy.url }),
+      s3Proxy,
       ...(settings.configPath !== undefined && { configPath: settings.configPath }),
       commandLine: shownCommandLine(args),
     });

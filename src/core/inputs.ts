@@ -20,7 +20,7 @@ import { RepeatFilter, unknownOutcomeMessage } from './transfer/dedupe.js';
 import { Scratch } from './scratch.js';
 import { readerThreadCount } from './body/reader-count.js';
 import { isS3Url } from './s3/url.js';
-import type { ObjectStore } from './s3/store.js';
+import type { ObjectStore, ObjectStoreSettings } from './s3/store.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
 export interface CheckedInputs {
@@ -29,7 +29,8 @@ export interface CheckedInputs {
   count: (signal?: AbortSignal) => Promise<number>;
 }
 
-export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs> {
+/** `timeout`, an upload's, also bounds the reads from a bucket (a dry run's take the default). */
+export async function checkedInputs(options: PlanOptions & { timeout?: number }): Promise<CheckedInputs> {
   const cwd = options.cwd ?? process.cwd();
   const entity = checkedTarget(options);
   const paths = options.paths ?? [];
@@ -57,7 +58,7 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
   };
   // A report given back is sent where its run sent it, unless the user says otherwise.
   const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
-  const objectStore = paths.some(isS3Url) ? oneObjectStore(options.s3Endpoint) : undefined;
+  const objectStore = paths.some(isS3Url) ? oneObjectStore({ ...(options.s3Endpoint && { endpoint: options.s3Endpoint }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 }) : undefined;
   const found = () =>
     entity.kind === 'manifest'
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
@@ -77,9 +78,9 @@ export async function checkedInputs(options: PlanOptions): Promise<CheckedInputs
 }
 
 /** The run's S3 client, made on first use and then the same for every listing and read. */
-function oneObjectStore(endpoint: string | undefined): () => Promise<ObjectStore> {
+function oneObjectStore(settings: ObjectStoreSettings): () => Promise<ObjectStore> {
   let store: Promise<ObjectStore> | undefined;
-  return () => (store ??= import('./s3/store.js').then(({ openObjectStore }) => openObjectStore(endpoint ? { endpoint } : {})));
+  return () => (store ??= import('./s3/store.js').then(({ openObjectStore }) => openObjectStore(settings)));
 }
 
 /** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { BIN, cleanEnv, closeAfter, runBin, tempDir } from '../helpers.js';
+import { closeAfter, interruptedRun, runBin, tempDir } from '../helpers.js';
 
 const FILES = 200;
 const CONCURRENCY = 4;
@@ -19,23 +17,6 @@ async function makeFiles(): Promise<string> {
 
 function uploadArgs(dir: string, server: Sandbox, journal: string) {
   return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--journal', journal, '--concurrency', String(CONCURRENCY), '--rate', '0', '--json'];
-}
-
-/** Starts an upload and stops it with `signal` once `after` files were reported uploaded. */
-function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Signals, after: number, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ U21_API_KEY: apiKey, ...env }) });
-  let stderr = '';
-  child.stderr.on('data', (c) => (stderr += c));
-  const events: Array<Record<string, unknown>> = [];
-  let uploaded = 0;
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const event = JSON.parse(line) as Record<string, unknown>;
-    events.push(event);
-    if (event.event === 'uploaded' && ++uploaded === after) child.kill(signal);
-  });
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: typeof events; stderr: string }>((resolve) => {
-    child.on('close', (code, killedBy) => resolve({ code, signal: killedBy, events, stderr }));
-  });
 }
 
 const timesStored = (server: Sandbox) => {

@@ -6,6 +6,8 @@ export function storageMessage(error: unknown, url: string): { code: string; mes
   const err = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; code?: string };
   const code = err.Code ?? err.name ?? err.code ?? 'storage_error';
   const status = err.$metadata?.httpStatusCode;
+  // The proxy's answer to CONNECT, passed on as the store's.
+  if (status === 407) return { code: 'proxy_refused', message: `${url}: the proxy refused the credentials (HTTP 407); check the proxy URL's user and password (--proxy, HTTPS_PROXY)` };
   switch (code) {
     case 'NoSuchKey':
     case 'NotFound':
@@ -34,6 +36,17 @@ export function storageMessage(error: unknown, url: string): { code: string; mes
 export function objectError(error: unknown, url: string): NodeJS.ErrnoException {
   const { code, message } = storageMessage(error, url);
   return Object.assign(new Error(message), { code, path: url });
+}
+
+/**
+ * An error met reading an object a listing found: one gone since is said to be deleted, one
+ * denied names the permission its read needs; others as objectError.
+ */
+export function readError(error: unknown, url: string): NodeJS.ErrnoException {
+  const { code } = storageMessage(error, url);
+  if (code === 'NoSuchKey' || code === 'NotFound') return Object.assign(new Error(`${url}: the object was deleted after it was listed (${code}), so it was not sent; if it should be, put it back and run again`), { code, path: url });
+  if (code === 'AccessDenied' || code === 'Forbidden') return Object.assign(new Error(`${url}: access denied reading the object (${code}); the credentials in use need s3:GetObject on it (and kms:Decrypt on its key if it is encrypted with KMS)`), { code, path: url });
+  return objectError(error, url);
 }
 
 // Connection faults and answers that say to come back: the SDK retries them before the body;

@@ -7,13 +7,19 @@ import { HEAD_BYTES, TAIL_BYTES } from '../sniff.js';
 import { base64Length, writeBase64 } from '../body/base64.js';
 import { FRAMING_ROOM, type WholeFile } from '../body/whole-file.js';
 import { MAX_SIDECAR_BYTES, parseSidecar, type FileMetadata } from '../sidecar.js';
-import { isTransient, objectError } from './errors.js';
+import { isTransient, objectError, readError } from './errors.js';
+import { CONNECTION_TIMEOUT_MS } from '../transfer/connect-errors.js';
+import { ProxyChoosingAgent, type ProxyDecision } from './proxy-agent.js';
 import { parseS3Url, s3Url } from './url.js';
 
 /** Where objects are read from: the endpoint of an S3-compatible store, or AWS's own. */
 export interface ObjectStoreSettings {
   /** --s3-endpoint or AWS_ENDPOINT_URL_S3: a store of its own (MinIO, R2, Ceph), addressed path-style. */
   endpoint?: string;
+  /** The proxy for each connection to the store, by its URL (none: direct). */
+  proxyFor?: ProxyDecision;
+  /** --timeout: a connection not made, or a read that gets no byte, in this long is given up (and tried again). */
+  timeoutMs: number;
 }
 
 /** An object as a listing found it: what the check and every read after it go by. */
@@ -47,7 +53,7 @@ export async function openObjectStore(settings: ObjectStoreSettings): Promise<Ob
   process.env[NODE_WARNING_SWITCH] = 'true';
   let client: S3Client;
   try {
-    client = new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), maxAttempts: READ_TRIES });
+    client = new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), maxAttempts: READ_TRIES, requestHandler: connectionSettings(settings) });
   } finally {
     if (given === undefined) delete process.env[NODE_WARNING_SWITCH];
     else process.env[NODE_WARNING_SWITCH] = given;
@@ -58,6 +64,22 @@ export async function openObjectStore(settings: ObjectStoreSettings): Promise<Ob
     client.config.region = () => sdkRegion().catch(() => 'us-east-1');
   }
   return new ObjectStore(client);
+}
+
+/**
+ * How the client connects: through the proxy chosen for the store's host, or direct; and a
+ * connection or a read that stalls is cut after --timeout (idle, not in total: a large object
+ * may take long, but never waits forever on a silent socket), to be tried again.
+ */
+function connectionSettings(settings: ObjectStoreSettings) {
+  const proxyFor = settings.proxyFor ?? (() => undefined);
+  const idleMs = settings.timeoutMs;
+  return {
+    httpAgent: new ProxyChoosingAgent(proxyFor, false),
+    httpsAgent: new ProxyChoosingAgent(proxyFor, true),
+    connectionTimeout: Math.min(idleMs, CONNECTION_TIMEOUT_MS),
+    socketTimeout: idleMs,
+  };
 }
 
 /** Objects of one store, listed and read through one client. */
@@ -128,7 +150,7 @@ export class ObjectStore {
         if (at !== end) throw fileChanged(url, SIZE_CHANGED);
         return;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'file_changed' || !isTransient(error) || tries >= READ_TRIES) throw (error as NodeJS.ErrnoException).path ? error : objectError(error, url);
+        if ((error as NodeJS.ErrnoException).code === 'file_changed' || !isTransient(error) || tries >= READ_TRIES) throw (error as NodeJS.ErrnoException).path ? error : readError(error, url);
         await sleep(100 * 2 ** tries);
       }
     }

@@ -3,11 +3,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { Client, errors, type buildConnector } from 'undici';
 import type { Clock } from '../clock.js';
 import { proxyToken } from '../proxy.js';
-import { isCertificateError, proxyRefusal } from './connect-errors.js';
+import { CONNECTION_TIMEOUT_MS, isCertificateError, proxyRefusal } from './connect-errors.js';
 import { isOutOfDescriptors } from '../descriptors.js';
-
-/** A connection not made by then is given up (as undici's own connect timeout does), or at --timeout when that is shorter. */
-const CONNECTION_TIMEOUT_MS = 10_000;
 
 /**
  * Where a connection being made is: DNS and TCP to the API's host, TLS with it; or, through a

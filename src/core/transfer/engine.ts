@@ -20,6 +20,7 @@ import { serverWait, shouldRetry, type RetryPolicy, type ServerWait } from './re
 import { Scheduler } from './scheduler.js';
 import { DESCRIPTOR_WAIT_MS, descriptorsMessage, isOutOfDescriptors, limitShown } from '../descriptors.js';
 import type { Transport } from './transport.js';
+import { isS3Url } from '../s3/url.js';
 
 export type { TransferTally } from './outcomes.js';
 export type BodyFormat = 'multipart' | 'json';
@@ -322,7 +323,8 @@ const seconds = (ms: number) => `${Math.round(ms / 1000).toLocaleString('en-US')
 /** A file that could no longer be read (changed or removed after preflight): no retry helps. */
 function fileErrorDetail(error: NodeJS.ErrnoException): FailureDetail {
   const errorCode = error.code ?? 'file_error';
-  // file_changed and the limit on open files carry their own words; an error from the file system gets them here.
-  const message = errorCode === 'file_changed' || isOutOfDescriptors(error) ? error.message : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
+  // file_changed, the limit on open files and the storage of s3:// paths carry their own words; an error from the file system gets them here.
+  const ownWords = errorCode === 'file_changed' || isOutOfDescriptors(error) || isS3Url(error.path ?? '');
+  const message = ownWords ? error.message : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
   return { status: null, errorCode, message };
 }
