@@ -58,13 +58,14 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
   };
   // A report given back is sent where its run sent it, unless the user says otherwise.
   const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
-  const objectStore = paths.some(isS3Url) ? oneObjectStore({ ...(options.s3Endpoint && { endpoint: options.s3Endpoint }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 }) : undefined;
+  // Opened (and the AWS SDK loaded) only once an argument or a manifest row names an object.
+  const objectStore = oneObjectStore({ ...(options.s3Endpoint && { endpoint: options.s3Endpoint }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 });
   const found = () =>
     entity.kind === 'manifest'
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
-      : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks, ...(objectStore && { objectStore }) });
+      : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks, objectStore });
   return {
-    checked: (look = {}) => preflight(found(), { ...settings, ...look }),
+    checked: (look = {}) => preflight(found(), { ...settings, objectStore, ...look }),
     // Listing without checking: no stat, no sidecar read.
     count: async (signal) => {
       let n = 0;
@@ -76,6 +77,9 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
     },
   };
 }
+
+/** Whether a run may read objects: an argument names some, or a manifest (or a report given back) lists files, whose rows may. */
+export const mayReadObjects = (options: PlanOptions): boolean => (options.paths ?? []).some(isS3Url) || options.manifest !== undefined || options.retryFailed !== undefined;
 
 /** The run's S3 client, made on first use and then the same for every listing and read. */
 function oneObjectStore(settings: ObjectStoreSettings): () => Promise<ObjectStore> {

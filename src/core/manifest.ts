@@ -8,6 +8,7 @@ import { isPlainObject, metadataFrom } from './sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
 import { linkedObject, type LinkedObject } from './route.js';
 import { textProblem } from './well-formed.js';
+import { isS3Url, parseS3Url } from './s3/url.js';
 
 const MEDIA_TYPE_SOURCES: readonly MediaTypeSource[] = ['manifest', 'sidecar', 'flag', 'file_name', 'none'];
 
@@ -32,9 +33,9 @@ type RowOrError = Row | { line: number; error: string };
 /**
  * Reads a manifest (CSV with a header row, or JSONL) as files to upload, row by row; a report
  * written by --report (CSV or JSON) is read as one, its extra columns ignored. Paths are
- * relative to the manifest's folder; a report's abs_path wins. A bad row is a problem naming
- * its line. With `retryFailed`, the file must be a report, and only its failed and not_sent
- * rows are taken.
+ * relative to the manifest's folder (an s3:// URL names one object); a report's abs_path wins.
+ * A bad row is a problem naming its line. With `retryFailed`, the file must be a report, and
+ * only its failed and not_sent rows are taken.
  */
 export async function* readManifest(manifestPath: string, cwd: string, options: { retryFailed?: boolean; destination?: Destination } = {}): AsyncGenerator<Found> {
   const { retryFailed = false, destination } = options;
@@ -69,13 +70,13 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
         continue;
       }
       const path = row.path as string;
-      // A report's path is as its run showed it; abs_path says where the file is from any folder.
+      // A report's path is as its run showed it; abs_path says where the file is from any folder, as an s3:// URL does.
       const reportedAt = row.report?.absPath;
       yield {
         kind: 'found',
         file: {
-          path: reportedAt || isAbsolute(path) ? path : join(shownDir, path),
-          absPath: reportedAt ?? resolve(dirname(absManifest), path),
+          path: reportedAt || isAbsolute(path) || isS3Url(path) ? path : join(shownDir, path),
+          absPath: reportedAt ?? (isS3Url(path) ? path : resolve(dirname(absManifest), path)),
           explicit: true,
           key: path,
           row: { ...target, metadata, at: { path: manifestPath, line: row.line }, ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
@@ -122,6 +123,11 @@ function rowProblem(row: Row): string | undefined {
   if (typeof row.path !== 'string' || row.path.trim() === '') return '"path" is missing';
   const notText = textProblem(row.path, '"path"') ?? (row.report?.absPath ? textProblem(row.report.absPath, '"abs_path"') : undefined);
   if (notText) return notText;
+  if (isS3Url(row.path)) {
+    const location = parseS3Url(row.path);
+    if ('problem' in location) return `"path": ${location.problem}`;
+    if (location.key === '' || location.key.endsWith('/')) return '"path" names a bucket or a prefix, not an object; a row names one object by its full key (s3://bucket/key)';
+  }
   if (row.mediaType !== undefined && row.mediaType !== null && typeof row.mediaType !== 'string') return '"media_type" must be a string';
   if (row.customData !== undefined && !isPlainObject(row.customData)) return '"custom_data" must be a JSON object';
   return undefined;

@@ -29,10 +29,10 @@ export interface PlannedFile {
   /** What to do to it before sending (--convert, --fit, --strip-location); `name` and `contentType` already say what is sent. */
   fix?: Fix;
   /**
-   * Set once it was changed: the original on disk. `absPath` and `bytes` then describe the
-   * changed copy that is sent, from the run's temporary folder.
+   * Set once it was changed: the original on disk (or in its bucket, `stored`). `absPath` and
+   * `bytes` then describe the changed copy that is sent, from the run's temporary folder.
    */
-  original?: { absPath: string; bytes: number; sha256: string; changes: Change[] };
+  original?: { absPath: string; bytes: number; sha256: string; changes: Change[]; stored?: StoredObject };
 }
 
 /** Where every event and record says a file goes: its id, and what the id names when not an entity. */

@@ -17,7 +17,8 @@ import type { Problem } from './errors.js';
 import type { Checked, Fix, InputPlace, PlannedFile } from './plan.js';
 import type { DiskTable } from './disk-table.js';
 import { textProblem } from './well-formed.js';
-import { objectIdentity, objectSidecar } from './s3/store.js';
+import { objectIdentity, objectSidecar, type ObjectStore } from './s3/store.js';
+import { isS3Url } from './s3/url.js';
 
 export interface PreflightSettings {
   entity: EntitySource;
@@ -41,6 +42,8 @@ export interface PreflightSettings {
   followLinks?: boolean;
   /** Called once for every input checked, also another shard's (for the check's progress). */
   onChecked?: () => void;
+  /** The run's S3 client, for the objects manifest rows name by their s3:// URL (opened on the first). */
+  objectStore?: () => Promise<ObjectStore>;
 }
 
 // The callback API: fs/promises costs about twice as much per stat, which a 300,000-file check feels.
@@ -158,7 +161,9 @@ async function checkFound(item: Found, settings: PreflightSettings): Promise<Che
   if ('skip' in result) return { kind: 'skip', path: result.path, reason: result.reason ?? 'unsupported', message: result.skip };
   if ('message' in result) {
     // A manifest row's problem names the row (file:line) and the file.
-    const problem = item.file.row ? { path: `${item.file.row.at.path}:${item.file.row.at.line}`, message: `${item.file.path}: ${result.message}` } : result;
+    // A message about an object names its URL already.
+    const named = result.message.startsWith(`${item.file.path}: `);
+    const problem = item.file.row ? { path: `${item.file.row.at.path}:${item.file.row.at.line}`, message: named ? result.message : `${item.file.path}: ${result.message}` } : result;
     return { kind: 'problem', problem };
   }
   return { kind: 'file', file: result };
@@ -203,6 +208,12 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   // The second look of a large run takes only what its check saw, as it was then: one changed since fails when read (file_changed).
   const checkedThen = settings.checkedFiles?.get(file.absPath);
   if (settings.checkedFiles && checkedThen === undefined) return { elsewhere: true };
+  // A manifest row's object is looked up only now: its shard is this one, and the HEADs go a few at a time.
+  if (!file.stored && isS3Url(file.absPath)) {
+    const named = await (await import('./s3/discover-objects.js')).namedObject(file.absPath, settings.objectStore!);
+    if ('problem' in named) return { path: file.path, message: named.problem };
+    file = { ...file, stored: named, sidecarJudged: true };
+  }
   const onDisk = file.stored ? { identity: objectIdentity(file.stored) } : await statOnDisk(file);
   if (!('identity' in onDisk)) return onDisk;
   const identity = checkedThen === undefined || identityNumber(onDisk.identity) === checkedThen ? onDisk.identity : CHANGED_SINCE_CHECK;
@@ -238,7 +249,6 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
   const fix = fixFor(ext, detected, bytes, settings);
   if ('problem' in fix) return { path: file.path, message: fix.problem };
-  if (file.stored && Object.keys(fix).length > 0) return { path: file.path, message: '--convert, --fit and --strip-location do not take objects in a bucket yet; run without them, or copy the object to disk first' };
   // What is sent as JPEG is named so; the file-name conventions read the name sent.
   const asJpeg = fix.convert || fix.fit;
   const sentName = asJpeg ? jpegName(name) : name;

@@ -44,6 +44,10 @@ export interface ReportRow {
   sent_sha256?: string | null;
   /** What was done: converted, fitted, location_stripped (`;`-separated in CSV). */
   changes?: string[] | null;
+  /** For an object in a bucket (an s3:// path): the ETag of the version checked and sent (without S3's quotes). */
+  etag?: string | null;
+  /** Its version, in a versioned bucket (as S3 answered its HEAD or GET); null otherwise. */
+  version_id?: string | null;
 }
 
 /** The columns in order; a report from before some of them existed reads them as empty. */
@@ -55,11 +59,14 @@ export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
 /** Columns a CSV report has when its run may change files (--convert, --fit, --strip-location); a JSON row has them when its file was changed. */
 export const CHANGE_COLUMNS: ReadonlyArray<keyof ReportRow> = ['sent_bytes', 'sent_sha256', 'changes'];
 
+/** Columns a CSV report has, last, when its run may read objects (an s3:// argument, or a manifest); a JSON row has them when its file is an object. */
+export const OBJECT_COLUMNS: ReadonlyArray<keyof ReportRow> = ['etag', 'version_id'];
+
 /** Columns every report has had, so a CSV naming them is recognisably a report. */
 const REQUIRED_COLUMNS: ReadonlyArray<keyof ReportRow> = ['path', 'entity_id', 'outcome'];
 
 /** The file a report row is about, when it got as far as being checked. */
-type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original' | 'object'>;
+type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original' | 'object' | 'stored'>;
 
 /** The report row for a file's final event; undefined for events that are not outcomes. */
 function reportRow(event: UploadEvent, file: Described | undefined, where: { time: string; org: string; host: string }): ReportRow | undefined {
@@ -73,6 +80,9 @@ function reportRow(event: UploadEvent, file: Described | undefined, where: { tim
     object: file?.object ?? null,
   };
   if ((event.event === 'uploaded' || event.event === 'failed') && event.changes) Object.assign(described, { sent_bytes: event.sent_bytes ?? null, sent_sha256: event.sent_sha256 ?? null, changes: event.changes });
+  // An object's version: the one its check saw and every read of it got (a changed copy's original's).
+  const stored = file?.original?.stored ?? file?.stored;
+  if (stored) Object.assign(described, { etag: stored.etag.replace(/^"|"$/g, '') || null, version_id: stored.versionId ?? null });
   switch (event.event) {
     case 'uploaded':
       return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, error_code: null, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
@@ -186,11 +196,12 @@ export class ReportWriter {
     private readonly columns: ReadonlyArray<keyof ReportRow>,
   ) {}
 
-  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, mayChange = false): Promise<ReportWriter> {
+  /** `may` says which optional columns a CSV report has: its run may change files, may read objects. */
+  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, may: { change?: boolean; readObjects?: boolean } = {}): Promise<ReportWriter> {
     const ext = extname(path).toLowerCase();
     if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
     const out = createWriteStream(path, { fd: await openToWrite(path, '--report') });
-    const columns = mayChange ? [...REPORT_COLUMNS, ...CHANGE_COLUMNS] : REPORT_COLUMNS;
+    const columns = [...REPORT_COLUMNS, ...(may.change ? CHANGE_COLUMNS : []), ...(may.readObjects ? OBJECT_COLUMNS : [])];
     const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError, columns);
     out.on('error', (error: NodeJS.ErrnoException) => writer.failed(Object.assign(error, { path })));
     if (writer.format === 'json') out.write(header ? `[\n${safeJson({ run: header })}` : '[');
@@ -290,6 +301,7 @@ export function reportRowFromCsv(header: readonly string[], fields: readonly str
     possibly_duplicated: cell('possibly_duplicated') === 'true',
     object: cell('object') || null,
     ...(cell('changes') && { sent_bytes: num(cell('sent_bytes')), sent_sha256: cell('sent_sha256') || null, changes: cell('changes').split(';') }),
+    ...(cell('etag') && { etag: cell('etag'), version_id: cell('version_id') || null }),
   };
 }
 
@@ -297,11 +309,12 @@ export function reportRowFromCsv(header: readonly string[], fields: readonly str
 const completeRow = (row: Partial<ReportRow>): ReportRow => ({
   ...(Object.fromEntries(REPORT_COLUMNS.map((c) => [c, row[c] ?? (c === 'possibly_duplicated' ? false : null)])) as unknown as ReportRow),
   ...(row.changes && { sent_bytes: row.sent_bytes ?? null, sent_sha256: row.sent_sha256 ?? null, changes: row.changes }),
+  ...(row.etag && { etag: row.etag, version_id: row.version_id ?? null }),
 });
 
 /** Writes rows as one report, `.json` or `.csv` by the path's extension. */
 export async function writeReport(path: string, rows: readonly ReportRow[]): Promise<void> {
-  const writer = await ReportWriter.open(path, undefined, undefined, undefined, rows.some((row) => row.changes));
+  const writer = await ReportWriter.open(path, undefined, undefined, undefined, { change: rows.some((row) => row.changes), readObjects: rows.some((row) => row.etag) });
   for (const row of rows) writer.addRow(row);
   await writer.close();
   if (writer.error) throw writer.error;

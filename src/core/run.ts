@@ -8,7 +8,7 @@ import { UsageError } from './errors.js';
 import { emptyTally, type UploadSummary } from './events.js';
 import { MAX_FILES_PER_REQUEST } from './file-types.js';
 import { isLoopback, resolveTarget } from './hosts.js';
-import { checkedInputs, checkFirst } from './inputs.js';
+import { checkedInputs, checkFirst, mayReadObjects } from './inputs.js';
 import { Fixer } from './convert/fixer.js';
 import { Journal, unusableLinesWarning } from './journal.js';
 import { JournalLock } from './journal-lock.js';
@@ -78,7 +78,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     if (journal?.adopted) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.adopted === 1 ? 'one record' : `${journal.adopted} records`} from before records named their API host now ${journal.adopted === 1 ? 'names' : 'name'} ${apiRoot}, where this run sends` });
     const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
     const now = () => clock.now();
-    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, Boolean(options.convert || options.fit || options.stripLocation)), 'give a path to a writable .json or .csv file') : undefined;
+    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, { change: Boolean(options.convert || options.fit || options.stripLocation), readObjects: mayReadObjects(options) }), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
     // The report's first lines can fail before the sink exists to hear of it.
     if (report?.error) sink.fail(report.error, report.error.path ?? options.report!);

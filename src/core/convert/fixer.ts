@@ -10,6 +10,7 @@ import { extensionOf } from '../file-types.js';
 import { stripLocation } from './strip-location.js';
 import { withDescriptor } from '../descriptors.js';
 import { TableWriteError } from '../disk-table.js';
+import { readObject } from '../s3/store.js';
 
 /**
  * Makes the changed copies a run sends (--convert, --fit, --strip-location) in a temporary
@@ -62,9 +63,9 @@ export class Fixer {
       throw new TableWriteError(copy, error.code ?? 'EIO');
     });
     const sha256 = createHash('sha256').update(input).digest('hex');
-    // The copy is the run's own: what the check saw and found of the original says nothing of it.
-    const { identity: _identity, detected: _detected, ...described } = file;
-    return { ...described, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes } };
+    // The copy is the run's own: what the check saw and found of the original says nothing of it; an object's version stays with the original.
+    const { identity: _identity, detected: _detected, stored, ...described } = file;
+    return { ...described, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes, ...(stored && { stored }) } };
   }
 
   /** Removes the temporary folder and every copy left in it. */
@@ -76,8 +77,10 @@ export class Fixer {
 /**
  * The original's bytes, from one open, only if it is the file the check saw and its content is
  * still what the check found (a file swapped for a pipe fails at once rather than hold the run).
+ * An object is read whole, at the version the check saw (its ETag).
  */
 async function readChecked(file: PlannedFile): Promise<Buffer> {
+  if (file.stored) return unchanged(file, (await readObject({ ...file, stored: file.stored }, false)).bytes);
   const fd = await withDescriptor(() => openChecked(file.absPath, file.identity));
   let input: Buffer;
   try {
@@ -87,6 +90,11 @@ async function readChecked(file: PlannedFile): Promise<Buffer> {
   } finally {
     closeSync(fd);
   }
+  return unchanged(file, input);
+}
+
+/** The original's bytes, once its content is still what the check found. */
+function unchanged(file: PlannedFile, input: Buffer): Buffer {
   const changed = contentChanged(file.detected, input);
   if (changed) throw fileChanged(file.absPath, changed);
   return input;

@@ -79,3 +79,21 @@ async function* withSidecars(listing: AsyncIterable<StoredObject>): AsyncGenerat
   }
   yield* waiting;
 }
+
+/**
+ * The object a manifest row (or a report given back) names by its URL, found by a HEAD, with
+ * its `<key>.json` sidecar when there is one, as a named file's sidecar is looked for beside
+ * it. A HEAD needs only s3:GetObject on the key: a manifest of keys needs no listing.
+ */
+export async function namedObject(url: string, openStore: () => Promise<ObjectStore>): Promise<ListedObject | { problem: string }> {
+  const location = parseS3Url(url);
+  if ('problem' in location) return location;
+  const store = await openStore();
+  try {
+    const [object, sidecar] = await Promise.all([store.head(location.bucket, location.key), store.head(location.bucket, sidecarPathOf(location.key))]);
+    if (!object) return { problem: `${url}: no such object; check the bucket and key (keys are case-sensitive)` };
+    return sidecar ? { ...object, sidecar } : object;
+  } catch (error) {
+    return { problem: (error as Error).message };
+  }
+}

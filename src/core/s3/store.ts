@@ -31,6 +31,8 @@ export interface StoredObject {
   /** As S3 gives it, quoted: every read asks for this version of the content, and gets it or fails. */
   etag: string;
   lastModified: number;
+  /** The version S3 answered with, in a versioned bucket: known from a HEAD, else from the first GET of it. */
+  versionId?: string;
 }
 
 /** The SDK's switch for its warning on Node versions it will soon leave (a public environment variable it reads as the client is made). */
@@ -105,6 +107,20 @@ export class ObjectStore {
     } while (token);
   }
 
+  /** The object at a key as a HEAD finds it, or undefined when there is none (404). */
+  async head(bucket: string, key: string): Promise<StoredObject | undefined> {
+    const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    let answer;
+    try {
+      answer = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      throw objectError(error, s3Url(bucket, key));
+    }
+    const { ContentLength: size = 0, ETag: etag = '', LastModified: written, VersionId: versionId } = answer;
+    return { store: this, bucket, key, size, etag, lastModified: written?.getTime() ?? 0, ...(versionId && { versionId }) };
+  }
+
   /** Its first HEAD_BYTES and, when `wantTail` says so, its last TAIL_BYTES: one or two ranged reads. */
   async headAndTail(object: StoredObject, wantTail: (head: Buffer) => boolean): Promise<{ head: Buffer; tail: Buffer }> {
     const head = await this.collect(object, 0, Math.min(object.size, HEAD_BYTES));
@@ -175,6 +191,8 @@ export class ObjectStore {
       throw fileChanged(url, REPLACED);
     }
     if (!body) throw fileChanged(url, SIZE_CHANGED);
+    // The version sent, for the report: every read of it is the same version (its ETag).
+    if (answer.VersionId) object.versionId ??= answer.VersionId;
     return body;
   }
 
