@@ -135,9 +135,11 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
       });
 
     // An http:// store goes by HTTP_PROXY (as curl does); Unit21's loopback sandbox goes direct, as always.
-    const proxied = await run({ HTTP_PROXY: url });
+    // With the proxy agent's own debug output on, too: it names the proxy, never its password.
+    const proxied = await run({ HTTP_PROXY: url, DEBUG: 'https-proxy-agent,agent-base' });
     expect(proxied.code).toBe(0);
     expect(new Set(connects)).toEqual(new Set([`CONNECT ${STORE_HOST}:${port}`]));
+    expect(proxied.stderr).toContain('HttpsProxyAgent');
     expect(proxied.stdout + proxied.stderr).not.toContain(PROXY_PASSWORD);
     expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual([0, 1, 2].map((i) => [`statement_${i}.pdf`, sha(largePdf(String(i)))]));
 

@@ -31,7 +31,7 @@ export class ProxyChoosingAgent extends Agent {
     const proxy = this.proxyFor(`${options.secureEndpoint ? 'https' : 'http'}://${options.host}:${options.port}`);
     if (proxy === undefined) return this.direct;
     let tunnel = this.tunnels.get(proxy);
-    if (!tunnel) this.tunnels.set(proxy, (tunnel = new HttpsProxyAgent(proxy, { keepAlive: true, maxSockets: MAX_SOCKETS })));
+    if (!tunnel) this.tunnels.set(proxy, (tunnel = tunnelThrough(proxy)));
     return tunnel;
   }
 
@@ -40,4 +40,17 @@ export class ProxyChoosingAgent extends Agent {
     for (const tunnel of this.tunnels.values()) tunnel.destroy();
     super.destroy();
   }
+}
+
+/**
+ * A CONNECT tunnel through `proxy`, its credentials sent in a header rather than in the URL
+ * the agent keeps: its debug output (DEBUG=https-proxy-agent) shows that URL, never a password.
+ */
+function tunnelThrough(proxy: string): HttpsProxyAgent<string> {
+  const url = new URL(proxy);
+  const credentials = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
+  url.username = '';
+  url.password = '';
+  const headers = credentials === undefined ? undefined : { 'Proxy-Authorization': `Basic ${Buffer.from(credentials).toString('base64')}` };
+  return new HttpsProxyAgent(url.href, { keepAlive: true, maxSockets: MAX_SOCKETS, ...(headers && { headers }) });
 }
