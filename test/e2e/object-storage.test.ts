@@ -144,7 +144,10 @@ describe('s3:// paths, read from a real S3 server on loopback (built binary)', (
     const result = await runBin(['upload', 's3://no-such-bucket/x/', 's3://kyc/2025/', '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')], { cwd: await tempDir(), env: { ...s3.env, U21_API_KEY: server.apiKey } });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('s3://no-such-bucket/x/: the bucket does not exist');
+    // Named once, by the problem's path: the message does not repeat it.
+    expect(result.stderr).not.toContain('s3://no-such-bucket/x/: s3://no-such-bucket/x/');
     expect(result.stderr).toContain('s3://kyc/2025/: no object has this key, and none is below it as a folder');
+    expect(result.stderr).not.toContain('s3://kyc/2025/: s3://kyc/2025/');
   });
 });
 

@@ -94,6 +94,7 @@ export async function namedObject(url: string, openStore: () => Promise<ObjectSt
     if (!object) return { problem: `${url}: no such object; check the bucket and key (keys are case-sensitive)` };
     return sidecar ? { ...object, sidecar } : object;
   } catch (error) {
-    return { problem: (error as Error).message };
+    // Said on the manifest's line: the message names the object.
+    return { problem: `${url}: ${(error as Error).message}` };
   }
 }
