@@ -27,6 +27,8 @@ export interface CheckedInputs {
   checked: (look?: Pick<PreflightSettings, 'checkedFiles' | 'onChecked'>) => AsyncGenerator<Checked>;
   /** Stops listing, early, once `signal` is aborted. */
   count: (signal?: AbortSignal) => Promise<number>;
+  /** Lets go of the connections to the object store, if one was opened. */
+  close: () => Promise<void>;
 }
 
 /** `timeout`, an upload's, also bounds the reads from a bucket (a dry run's take the default). */
@@ -59,7 +61,7 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
   // A report given back is sent where its run sent it, unless the user says otherwise.
   const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
   // Opened (and the AWS SDK loaded) only once an argument or a manifest row names an object.
-  const objectStore = oneObjectStore({ ...(options.s3Endpoint && { endpoint: options.s3Endpoint }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 });
+  const { open: objectStore, close } = oneObjectStore({ ...(options.s3Endpoint && { endpoint: options.s3Endpoint }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 });
   const found = () =>
     entity.kind === 'manifest'
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
@@ -75,16 +77,20 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
       }
       return n;
     },
+    close,
   };
 }
 
 /** Whether a run may read objects: an argument names some, or a manifest (or a report given back) lists files, whose rows may. */
 export const mayReadObjects = (options: PlanOptions): boolean => (options.paths ?? []).some(isS3Url) || options.manifest !== undefined || options.retryFailed !== undefined;
 
-/** The run's S3 client, made on first use and then the same for every listing and read. */
-function oneObjectStore(settings: ObjectStoreSettings): () => Promise<ObjectStore> {
+/** The run's S3 client, made on first use and then the same for every listing and read; closed with the run. */
+function oneObjectStore(settings: ObjectStoreSettings): { open: () => Promise<ObjectStore>; close: () => Promise<void> } {
   let store: Promise<ObjectStore> | undefined;
-  return () => (store ??= import('./s3/store.js').then(({ openObjectStore }) => openObjectStore(settings)));
+  return {
+    open: () => (store ??= import('./s3/store.js').then(({ openObjectStore }) => openObjectStore(settings))),
+    close: async () => (await store?.catch(() => undefined))?.close(),
+  };
 }
 
 /** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */
@@ -166,7 +172,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
     if (event.reason === 'unknown_outcome') summary.unknown_outcome++;
     emit(event);
   };
-  await withRepeatFilter(options, emit, async (repeats) => {
+  await withRepeatFilter(options, emit, inputs, async (repeats) => {
     for await (const item of inputs.checked()) {
       if (item.kind === 'problem') {
         problems.push(item.problem);
@@ -211,7 +217,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
  * Runs `use` with the duplicate check the real run would make: against the journal it would
  * use (read only, indexed in a folder of the dry run's own) and the files before each.
  */
-async function withRepeatFilter(options: PlanOptions, emit: (event: WarningEvent) => void, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
+async function withRepeatFilter(options: PlanOptions, emit: (event: WarningEvent) => void, inputs: CheckedInputs, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
   const cwd = options.cwd ?? process.cwd();
   // Where the journal's records must have gone to count: the real run's host and org.
   const destination = options.journal ? resolveTarget(options) : undefined;
@@ -235,7 +241,7 @@ async function withRepeatFilter(options: PlanOptions, emit: (event: WarningEvent
     await use(repeats);
   } finally {
     journal?.closeIndex();
-    await reader.close();
+    await Promise.all([reader.close(), inputs.close()]);
     await scratch.remove();
   }
 }

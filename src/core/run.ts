@@ -8,7 +8,7 @@ import { UsageError } from './errors.js';
 import { emptyTally, type UploadSummary } from './events.js';
 import { MAX_FILES_PER_REQUEST } from './file-types.js';
 import { isLoopback, resolveTarget } from './hosts.js';
-import { checkedInputs, checkFirst, mayReadObjects } from './inputs.js';
+import { checkedInputs, checkFirst, mayReadObjects, type CheckedInputs } from './inputs.js';
 import { Fixer } from './convert/fixer.js';
 import { Journal, unusableLinesWarning } from './journal.js';
 import { JournalLock } from './journal-lock.js';
@@ -39,24 +39,26 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   // Held from before the check to the end: a second run on this journal is refused at once.
   const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal), options) : undefined;
   let scratch: Scratch | undefined;
+  let inputs: CheckedInputs | undefined;
   try {
+    inputs = await checkedInputs(options);
     scratch = await Scratch.create();
-    return await checkAndSend(options, { apiRoot, proxy, scratch, lock }, redact, readerThreads);
+    return await checkAndSend(options, { apiRoot, proxy, scratch, lock, inputs }, redact, readerThreads);
   } catch (error) {
     throw redactError(error, redact);
   } finally {
+    await inputs?.close();
     await scratch?.remove();
     await lock?.release();
   }
 }
 
-async function checkAndSend(options: UploadOptions, run: { apiRoot: string; proxy: URL | undefined; scratch: Scratch; lock: HeldLock | undefined }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
-  const { apiRoot, proxy, scratch, lock } = run;
+async function checkAndSend(options: UploadOptions, run: { apiRoot: string; proxy: URL | undefined; scratch: Scratch; lock: HeldLock | undefined; inputs: CheckedInputs }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const { apiRoot, proxy, scratch, lock, inputs } = run;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
   const journalPath = options.journal ? resolve(options.cwd ?? process.cwd(), options.journal) : null;
-  const inputs = await checkedInputs(options);
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
