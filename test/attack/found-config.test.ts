@@ -49,8 +49,8 @@ describe('a config file found by searching decides nothing that matters', () => 
   it('may set none of the options that decide what is read, sent, checked or remembered; a config named with --config may', async () => {
     const server = closeAfter(await startSandbox());
     const deciding = UPLOAD_OPTIONS.filter((spec) => spec.decides !== undefined);
-    expect(deciding.map((spec) => spec.key).sort()).toEqual(['allowDuplicates', 'apiKeyFile', 'convert', 'entityFrom', 'fit', 'followLinks', 'journal', 'proxy', 'resendUnknown', 'skipInvalid', 'sniff', 'stripLocation']);
-    const values: Record<string, unknown> = { apiKeyFile: 'key.txt', entityFrom: 'dir', proxy: 'http://127.0.0.1:9', journal: 'j.jsonl', sniff: false, convert: true, fit: true, stripLocation: true, followLinks: true, skipInvalid: true, resendUnknown: false, allowDuplicates: true };
+    expect(deciding.map((spec) => spec.key).sort()).toEqual(['allowDuplicates', 'apiKeyFile', 'convert', 'entityFrom', 'fit', 'followLinks', 'journal', 'proxy', 'resendUnknown', 's3Endpoint', 'skipInvalid', 'sniff', 'stripLocation']);
+    const values: Record<string, unknown> = { apiKeyFile: 'key.txt', entityFrom: 'dir', proxy: 'http://127.0.0.1:9', journal: 'j.jsonl', sniff: false, convert: true, fit: true, stripLocation: true, followLinks: true, skipInvalid: true, resendUnknown: false, allowDuplicates: true, s3Endpoint: 'http://127.0.0.1:9' };
     for (const spec of deciding) {
       const repo = await clonedRepository(server, { [spec.key]: values[spec.key] });
       const run = await runCli([...upload(), '--dry-run'], { cwd: repo, env: { U21_API_KEY: server.apiKey } });

@@ -8,18 +8,22 @@ import { cleanEnv, FIXTURES, ROOT, startSandboxCommand, tempDir } from '../helpe
 
 const run = promisify(execFile);
 
-/** npm's cache and registry as the user has them (the suite's HOME is its own). */
-async function usersNpm(): Promise<{ cache: string; registry: string }> {
-  const { stdout } = await run('npm', ['config', 'get', 'cache', 'registry'], {
+/** npm's cache, registry and config file as the user has them (the suite's HOME is its own). */
+async function usersNpm(): Promise<{ cache: string; registry: string; userconfig: string }> {
+  const { stdout } = await run('npm', ['config', 'get', 'cache', 'registry', 'userconfig'], {
     // No debug log in the user's cache for this look-up.
     env: { ...process.env, HOME: userInfo().homedir, npm_config_logs_max: '0' },
   });
   const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(stdout)![1]!.trim();
-  return { cache: value('cache'), registry: value('registry') };
+  return { cache: value('cache'), registry: value('registry'), userconfig: value('userconfig') };
 }
 
+/** What reaches the registry from this machine as from the user's shell: certificates and proxies. */
+const NETWORK_VARIABLES = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+const network = () => Object.fromEntries(NETWORK_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+
 /**
- * A cache of its own for npm to install from offline: the user's packages hard-linked in
+ * A cache of its own for npm to install from, mostly offline: the user's packages hard-linked in
  * (cacache never rewrites a content file), its index copied (npm appends to index files).
  */
 async function cacheCopy(from: string, to: string): Promise<void> {
@@ -42,15 +46,17 @@ describe('the packed tarball, installed with npm install -g', () => {
     const dir = await tempDir();
     const npm = await usersNpm();
     await cacheCopy(npm.cache, join(dir, 'npm-cache'));
-    // npm writes its cache, logs and update checks in the test's folder only, and never goes to the network.
-    const env = cleanEnv({ npm_config_cache: join(dir, 'npm-cache'), npm_config_registry: npm.registry, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' });
+    // npm writes its cache, logs and update checks in the test's folder only. What the copy lacks
+    // (a global install resolves the ranges afresh, and `npm ci` caches no registry listings) comes
+    // from the registry, as for a user.
+    const env = cleanEnv({ ...network(), npm_config_userconfig: npm.userconfig, npm_config_cache: join(dir, 'npm-cache'), npm_config_registry: npm.registry, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' });
     // dist/ is built before the e2e tests; prepack would build it again, in the repository.
     const packed = await run('npm', ['pack', ROOT, '--pack-destination', dir, '--ignore-scripts', '--json'], { cwd: dir, env });
     const { filename, files } = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
     expect(files.map((f) => f.path)).toContain('fixtures/selfie.jpg');
     const prefix = join(dir, 'prefix');
-    await run('npm', ['install', '--global', '--prefix', prefix, '--offline', join(dir, filename)], { cwd: dir, env }).catch((error: { stderr: string }) => {
-      throw new Error(`npm could not install the tarball offline from a copy of ${npm.cache} (are the dependencies in it? \`npm ci\` puts them there):\n${error.stderr}`);
+    await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', join(dir, filename)], { cwd: dir, env }).catch((error: { stderr: string }) => {
+      throw new Error(`npm could not install the tarball (from a copy of ${npm.cache}, then ${npm.registry}):\n${error.stderr}`);
     });
 
     // As a user's shell finds it: the installed bin on PATH, run by its shebang with this node.
