@@ -2,19 +2,21 @@
 // bare undici loop (the limit), on a local sink, with the tool run as users run it (defaults on
 // distinct files: a journal, duplicate detection and the content check on; rows with other
 // flags are labelled); 5 MB documents; then real-API conditions (100 ms latency, 200 requests/s
-// with real 429s); one 400 MB file; and startup. Medians of several runs.
+// with real 429s); one 400 MB file; objects read from a local S3 server against the SDK alone;
+// and startup. Medians of several runs.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { beforeAfter, BUILDS, documents, fmt, randomFiles, ROOT, runCli, startServer, table } from './lib.mjs';
+import { S3_ENV, startS3 } from './s3-store.mjs';
 
 const run = promisify(execFile);
 const DATA = join(ROOT, '.bench', 'perf');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-// BENCH_ONLY=raw,docs,api,large,startup runs some sections only.
-const only = new Set((process.env.BENCH_ONLY ?? 'raw,docs,api,large,startup').split(','));
+// BENCH_ONLY=raw,docs,api,large,s3,startup runs some sections only.
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,docs,api,large,s3,startup').split(','));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const files = (name, count, bytes) => randomFiles(join(DATA, name), count, bytes);
@@ -181,6 +183,48 @@ console.log(`\nlarge file: one 400 MB file, median of ${LARGE_RUNS} (peak RSS: t
 table(large);
 if (BUILDS.length > 1) console.log(`after/before (MB/s): ${beforeAfter(largeRates)}`);
 
+}
+
+// ---- objects from S3: a local s3rver to the sink, against GET piped to PUT with the SDK alone
+if (only.has('s3')) {
+const sets = [
+  { prefix: 'photos', what: '1,000 objects × 100 KB', files: files('photos-1000', 1000, 100_000), bytes: 100_000, concurrency: 16 },
+  { prefix: 'documents', what: '100 PDF objects × 5 MB', files: documents(join(DATA, 'documents-100'), 100, 5_000_000), bytes: 5_000_000, concurrency: 8 },
+];
+const s3 = await startS3(join(ROOT, '.bench', 's3'), 'bench', Object.fromEntries(sets.map((set) => [set.prefix, set.files.paths])));
+const results = [['objects', 'tool', 'objects/s', 'MB/s']];
+const ratios = [];
+for (const { prefix, what, files: { paths }, bytes, concurrency } of sets) {
+  const u21s3 = (server, extra, bin) => runCli(['upload', `s3://bench/${prefix}/`, '--s3-endpoint', s3.endpoint, '--entity', 'bench', '--org', 'sandbox', '--base-url', server.url, '--rate', '0', '--concurrency', String(concurrency), ...extra], { env: { U21_API_KEY: 'sandbox-key', ...S3_ENV }, bin });
+  const tools = [
+    ...BUILDS.map(([suffix, bin]) => [`u21-media (defaults)${suffix}`, (server) => u21s3(server, [], bin)]),
+    // Without the content check's ranged reads (one or two GETs per object before its send): what they cost.
+    ['u21-media --no-sniff', (server) => u21s3(server, ['--no-sniff'])],
+    ['SDK GET piped to PUT (aws s3 cp-like)', (server) => run(process.execPath, [join(ROOT, 'bench', 's3-sdk-loop.mjs'), server.target, s3.endpoint, 'bench', `${prefix}/`, String(concurrency)], { env: { PATH: process.env.PATH, ...S3_ENV } })],
+  ];
+  const seconds = new Map(tools.map(([name]) => [name, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [name, fn] of tools) {
+      const server = await sink();
+      seconds.get(name).push(await timed(() => fn(server)));
+      const stats = await server.stop();
+      if ((stats.statuses[200] ?? 0) < paths.length) throw new Error(`${name}, ${prefix}: only ${stats.statuses[200]} answers 200`);
+    }
+  }
+  const rates = {};
+  for (const [name] of tools) {
+    const s = median(seconds.get(name));
+    rates[name] = paths.length / s;
+    results.push([what, name, fmt(rates[name], 0), fmt((paths.length * bytes) / 1e6 / s, 0)]);
+  }
+  const sdk = rates['SDK GET piped to PUT (aws s3 cp-like)'];
+  ratios.push(`${what}: defaults/SDK ${fmt(rates['u21-media (defaults)'] / sdk, 2)}×, --no-sniff/SDK ${fmt(rates['u21-media --no-sniff'] / sdk, 2)}×`);
+  if (BUILDS.length > 1) ratios.push(`after/before: ${beforeAfter(rates)}`);
+}
+await s3.close();
+console.log(`\nobjects from S3: distinct objects from s3rver on 127.0.0.1 to the local sink, concurrency 16 (100 KB) and 8 (5 MB), median of ${RUNS}, round-robin; u21-media reads s3://bench/<prefix>/ with --s3-endpoint and --rate 0, the SDK loop lists the prefix and pipes each GET's body into a PUT`);
+table(results);
+console.log(`ratios against the SDK's GET piped to PUT: ${ratios.join('; ')}`);
 }
 
 // ---- startup
