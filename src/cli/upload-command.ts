@@ -54,7 +54,6 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
     ...(settings.env !== undefined && { env: settings.env }),
     ...(settings.baseUrl !== undefined && { baseUrl: settings.baseUrl }),
     ...(settings.retryElsewhere && { retryElsewhere: true }),
-    ...(settings.s3Endpoint !== undefined && { s3Endpoint: settings.s3Endpoint }),
   };
 
   // Checked for dry runs too, so a dry run proves the real command would start.
