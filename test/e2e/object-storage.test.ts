@@ -69,10 +69,10 @@ describe('s3:// paths, read from a real S3 server on loopback (built binary)', (
     expect(of(real.events, 'skipped').map((e) => e.reason)).toEqual(['duplicate', 'duplicate']);
   });
 
-  it('reads the store --s3-endpoint names, with no AWS_ENDPOINT_URL_S3 set', async () => {
+  it('reads the store --s3-endpoint names, with no AWS_ENDPOINT_URL_S3 set, and no region (as a store of its own often has none)', async () => {
     const { s3 } = await seeded();
     const server = closeAfter(await startSandbox());
-    const { AWS_ENDPOINT_URL_S3: _, ...withoutEndpoint } = s3.env;
+    const { AWS_ENDPOINT_URL_S3: _, AWS_REGION: __, ...withoutEndpoint } = s3.env;
     const result = await runBin(['upload', 's3://kyc/2024/cust-1/', '--s3-endpoint', s3.endpoint, '--entity', 'cust-1', ...target(server)], { cwd: await tempDir(), env: { ...withoutEndpoint, U21_API_KEY: server.apiKey } });
     expect(result.code).toBe(0);
     expect(server.stored.map((m) => m.name).sort()).toEqual((await readdir(FIXTURES)).filter((name) => !name.endsWith('.json')).sort());

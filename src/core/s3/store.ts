@@ -53,19 +53,19 @@ export async function openObjectStore(settings: ObjectStoreSettings): Promise<Ob
   // the tool's decision to tell (its engines), not a warning on every run.
   const given = process.env[NODE_WARNING_SWITCH];
   process.env[NODE_WARNING_SWITCH] = 'true';
-  let client: S3Client;
+  const clientIn = (region?: string) => new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), ...(region && { region }), maxAttempts: READ_TRIES, requestHandler: connectionSettings(settings) });
   try {
-    client = new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), maxAttempts: READ_TRIES, requestHandler: connectionSettings(settings) });
+    let client = clientIn();
+    // A store of its own often has no region (none in AWS_REGION or the profile); S3's signing needs one all the same.
+    if (settings.endpoint && (await client.config.region().catch(() => undefined)) === undefined) {
+      client.destroy();
+      client = clientIn('us-east-1');
+    }
+    return new ObjectStore(client);
   } finally {
     if (given === undefined) delete process.env[NODE_WARNING_SWITCH];
     else process.env[NODE_WARNING_SWITCH] = given;
   }
-  if (settings.endpoint) {
-    const sdkRegion = client.config.region;
-    // A store of its own often has no region; S3's signing needs one all the same.
-    client.config.region = () => sdkRegion().catch(() => 'us-east-1');
-  }
-  return new ObjectStore(client);
 }
 
 /**
