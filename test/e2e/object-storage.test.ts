@@ -147,6 +147,15 @@ describe('s3:// paths, read from a real S3 server on loopback (built binary)', (
     expect(server.requests).toHaveLength(0);
   });
 
+  it('names missing credentials with the fix before any request, with no region or endpoint given either', async () => {
+    const server = closeAfter(await startSandbox());
+    // Nothing the SDK could find credentials in: no variables, no files (the suite's HOME), no instance metadata.
+    const result = await runBin(['upload', 's3://kyc/2024/', '--entity', 'cust-1', ...target(server)], { cwd: await tempDir(), env: { AWS_EC2_METADATA_DISABLED: 'true', U21_API_KEY: server.apiKey } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('s3://kyc/2024/: no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('names a missing bucket and a key that matches nothing, with the fix', async () => {
     const { s3 } = await seeded();
     const server = closeAfter(await startSandbox());

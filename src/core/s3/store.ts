@@ -45,7 +45,7 @@ const READ_TRIES = 5;
  * Opens the S3 client a run reads objects with; the SDK is loaded only now, so a run of local
  * files never loads it. Credentials come from the SDK's default chain (environment, shared
  * config and AWS_PROFILE, web identity, container and instance roles), untouched; the region
- * from AWS_REGION or the profile, us-east-1 for a store of its own that names none.
+ * from AWS_REGION or the profile, else us-east-1 (a bucket elsewhere is followed to its region).
  */
 export async function openObjectStore(settings: ObjectStoreSettings): Promise<ObjectStore> {
   const { S3Client } = await import('@aws-sdk/client-s3');
@@ -53,11 +53,12 @@ export async function openObjectStore(settings: ObjectStoreSettings): Promise<Ob
   // the tool's decision to tell (its engines), not a warning on every run.
   const given = process.env[NODE_WARNING_SWITCH];
   process.env[NODE_WARNING_SWITCH] = 'true';
-  const clientIn = (region?: string) => new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), ...(region && { region }), maxAttempts: READ_TRIES, requestHandler: connectionSettings(settings) });
+  // A bucket in another region than the one given (or defaulted) is followed there, as `aws s3` does.
+  const clientIn = (region?: string) => new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), ...(region && { region }), followRegionRedirects: true, maxAttempts: READ_TRIES, requestHandler: connectionSettings(settings) });
   try {
     let client = clientIn();
-    // A store of its own often has no region (none in AWS_REGION or the profile); S3's signing needs one all the same.
-    if (settings.endpoint && (await client.config.region().catch(() => undefined)) === undefined) {
+    // No region anywhere (AWS_REGION, the profile), as a store of its own often has none: S3's signing needs one all the same.
+    if ((await client.config.region().catch(() => undefined)) === undefined) {
       client.destroy();
       client = clientIn('us-east-1');
     }
