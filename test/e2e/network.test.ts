@@ -1,26 +1,18 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { Server as ProxyServer } from 'proxy-chain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNREACHABLE_STREAK } from '../../src/core/transfer/connect-errors.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { closeAfter, runBin, sha256, tempDir } from '../helpers.js';
+import { connectProxyTo, PROXY_PASSWORD } from '../connect-proxy.js';
 
 const KEY = 'network-e2e-key-0123456789';
 const ORG = 'acme';
-const PROXY_PASSWORD = 'pr0xy-s3cret-pw';
-
-/** What the proxy was asked: each CONNECT target and the credentials it came with. */
-interface ProxyLog {
-  connects: string[];
-  credentials: string[];
-}
 
 let certs: { key: string; cert: string; certPath: string };
 let offline: string;
@@ -53,36 +45,8 @@ afterAll(() => rm(shared, { recursive: true, force: true }));
 /** An https sandbox on 127.0.0.1 with the test's certificate for api.unit21.com. */
 const tlsSandbox = async (): Promise<Sandbox> => closeAfter(await startSandbox({ apiKey: KEY, org: ORG, tls: { key: certs.key, cert: certs.cert } }));
 
-/**
- * A real HTTP CONNECT proxy (proxy-chain) on loopback that wants user alice with PROXY_PASSWORD
- * and tunnels every CONNECT to the sandbox, as if api.unit21.com:443 lived there.
- */
-async function proxyTo(sandbox: Sandbox): Promise<{ url: (userInfo?: string) => string; log: ProxyLog }> {
-  const log: ProxyLog = { connects: [], credentials: [] };
-  const port = Number(new URL(sandbox.url).port);
-  // proxy-chain hands a tunnel's socket to an http.Server; this one's HTTP parsing is taken off, so it only pipes the bytes on.
-  const forwarder = createHttpServer();
-  forwarder.removeAllListeners('connection');
-  forwarder.on('connection', (socket: Socket) => {
-    const upstream = connect(port, '127.0.0.1');
-    socket.pipe(upstream).pipe(socket);
-    socket.on('error', () => upstream.destroy());
-    upstream.on('error', () => socket.destroy());
-  });
-  const proxy = new ProxyServer({
-    port: 0,
-    host: '127.0.0.1',
-    prepareRequestFunction: ({ request, username, password }) => {
-      log.connects.push(`${request.method} ${request.url}`);
-      log.credentials.push(`${username}:${password}`);
-      if (username !== 'alice' || password !== PROXY_PASSWORD) return { requestAuthentication: true };
-      return { customConnectServer: forwarder };
-    },
-  });
-  await proxy.listen();
-  closeAfter({ close: () => proxy.close(true) });
-  return { url: (userInfo = `alice:${PROXY_PASSWORD}`) => `http://${userInfo}@127.0.0.1:${proxy.port}`, log };
-}
+/** The proxy in front of the sandbox, as if api.unit21.com:443 lived there. */
+const proxyTo = (sandbox: Sandbox) => connectProxyTo(Number(new URL(sandbox.url).port));
 
 /** `count` small files, each its own bytes. */
 async function files(count: number): Promise<string> {

@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createServer as createHttpServer } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Server as ProxyServer } from 'proxy-chain';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { closeAfter, runBin, tempDir } from '../helpers.js';
+import { connectProxyTo, PROXY_PASSWORD } from '../connect-proxy.js';
 import { faultyS3, s3Env, startS3 } from '../s3-server.js';
 
 const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
@@ -68,7 +66,6 @@ describe('faults on the storage side (built binary, real S3 server on loopback)'
   });
 });
 
-const PROXY_PASSWORD = 'pr0xy-s3cret-pw';
 /** A store's name that is not loopback (so the proxy rules apply to it), found only by the binary's own DNS hook. */
 const STORE_HOST = 's3.example.test';
 
@@ -93,38 +90,13 @@ dns.lookup = function (hostname, options, callback) {
   return pathToFileURL(file).href;
 }
 
-/** A real HTTP CONNECT proxy (proxy-chain) on loopback that wants user alice and tunnels every CONNECT to `port` on 127.0.0.1; it logs what it was asked. */
-async function connectProxy(port: number): Promise<{ url: string; connects: string[] }> {
-  const connects: string[] = [];
-  // proxy-chain hands a tunnel's socket to an http.Server; this one's HTTP parsing is taken off, so it only pipes the bytes on.
-  const forwarder = createHttpServer();
-  forwarder.removeAllListeners('connection');
-  forwarder.on('connection', (socket: Socket) => {
-    const upstream = connect(port, '127.0.0.1');
-    socket.pipe(upstream).pipe(socket);
-    socket.on('error', () => upstream.destroy());
-    upstream.on('error', () => socket.destroy());
-  });
-  const proxy = new ProxyServer({
-    port: 0,
-    host: '127.0.0.1',
-    prepareRequestFunction: ({ request, username, password }) => {
-      connects.push(`${request.method} ${request.url}`);
-      if (username !== 'alice' || password !== PROXY_PASSWORD) return { requestAuthentication: true };
-      return { customConnectServer: forwarder };
-    },
-  });
-  await proxy.listen();
-  closeAfter({ close: () => proxy.close(true) });
-  return { url: `http://alice:${PROXY_PASSWORD}@127.0.0.1:${proxy.port}`, connects };
-}
-
 describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', () => {
   it("sends the store's requests through the proxy the variables name, never printing its password, and direct when NO_PROXY names the store's host", async () => {
     const s3 = await startS3(['kyc']);
     for (let i = 0; i < 3; i++) await s3.put('kyc', `docs/statement_${i}.pdf`, largePdf(String(i)));
     const port = new URL(s3.endpoint).port;
-    const { url, connects } = await connectProxy(Number(port));
+    const { url: proxyUrl, log } = await connectProxyTo(Number(port));
+    const [url, connects] = [proxyUrl(), log.connects];
     const server = closeAfter(await startSandbox());
     const dns = await loopbackDns();
     const cwd = await tempDir();
@@ -154,7 +126,7 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     const s3 = await startS3(['kyc']);
     await s3.put('kyc', 'docs/statement.pdf', largePdf('a'));
     const port = new URL(s3.endpoint).port;
-    const { url } = await connectProxy(Number(port));
+    const url = (await connectProxyTo(Number(port))).url();
     const server = closeAfter(await startSandbox());
     const wrong = url.replace(PROXY_PASSWORD, 'not-the-pw-9876');
     const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')], {
