@@ -32,6 +32,24 @@ async function timed(fn) {
   return (performance.now() - started) / 1000;
 }
 
+/**
+ * Each tool's times over RUNS rounds, one tool after another in each, a fresh sink for each run
+ * (round-robin: a machine that slows down weighs on every tool alike); a run that got fewer
+ * than `expected` answers 200 stops the benchmark.
+ */
+async function roundRobin(tools, expected, label) {
+  const seconds = new Map(tools.map(([name]) => [name, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [name, fn] of tools) {
+      const server = await sink();
+      seconds.get(name).push(await timed(() => fn(server)));
+      const stats = await server.stop();
+      if ((stats.statuses[200] ?? 0) < expected) throw new Error(`${name}, ${label}: only ${stats.statuses[200]} answers 200`);
+    }
+  }
+  return seconds;
+}
+
 const curlConfig = (paths, url) => {
   const file = join(DATA, `curl-${paths.length}.cfg`);
   writeFileSync(file, paths.map((p) => `url = "${url}"\nrequest = "PUT"\nform = "file_1=@${p};type=image/jpeg"\nheader = "u21-key: sandbox-key"\noutput = "/dev/null"\n`).join('next\n'));
@@ -103,15 +121,7 @@ const tools = [
   ['xargs -P8 curl -F', (s) => run('sh', ['-c', `ls ${docs.dir}/*.pdf | xargs -P8 -I{} curl -s -o /dev/null -X PUT -H 'u21-key: sandbox-key' -F 'file_1=@{};type=application/pdf' ${s.target}`], { maxBuffer: 1 << 26 })],
   ['undici loop streaming each file (limit)', (s) => run(process.execPath, [join(ROOT, 'bench', 'undici-loop.mjs'), s.target, docs.dir, String(docs.paths.length), '8', 'stream'])],
 ];
-const seconds = new Map(tools.map(([name]) => [name, []]));
-for (let i = 0; i < RUNS; i++) {
-  for (const [name, fn] of tools) {
-    const server = await sink();
-    seconds.get(name).push(await timed(() => fn(server)));
-    const stats = await server.stop();
-    if ((stats.statuses[200] ?? 0) < docs.paths.length) throw new Error(`${name}: only ${stats.statuses[200]} answers 200`);
-  }
-}
+const seconds = await roundRobin(tools, docs.paths.length, 'documents');
 const table5 = [['tool', 'files/s', 'MB/s']];
 const rates = {};
 for (const [name] of tools) {
@@ -202,15 +212,7 @@ for (const { prefix, what, files: { paths }, bytes, concurrency } of sets) {
     ['u21-media --no-sniff', (server) => u21s3(server, ['--no-sniff'])],
     ['SDK GET piped to PUT (aws s3 cp-like)', (server) => run(process.execPath, [join(ROOT, 'bench', 's3-sdk-loop.mjs'), server.target, s3.endpoint, 'bench', `${prefix}/`, String(concurrency)], { env: { PATH: process.env.PATH, ...S3_ENV } })],
   ];
-  const seconds = new Map(tools.map(([name]) => [name, []]));
-  for (let i = 0; i < RUNS; i++) {
-    for (const [name, fn] of tools) {
-      const server = await sink();
-      seconds.get(name).push(await timed(() => fn(server)));
-      const stats = await server.stop();
-      if ((stats.statuses[200] ?? 0) < paths.length) throw new Error(`${name}, ${prefix}: only ${stats.statuses[200]} answers 200`);
-    }
-  }
+  const seconds = await roundRobin(tools, paths.length, prefix);
   const rates = {};
   for (const [name] of tools) {
     const s = median(seconds.get(name));
