@@ -11,6 +11,7 @@ import { afterEach } from 'vitest';
 import { run } from '../src/cli/cli.js';
 import { plan, type PlanEvent, type PlanOptions } from '../src/index.js';
 import { Scratch } from '../src/core/scratch.js';
+import type { Sandbox } from '../src/sandbox/server.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FIXTURES = join(ROOT, 'fixtures');
@@ -155,4 +156,11 @@ export async function startSandboxCommand(args: string[], options: { command?: s
     if (child.exitCode === null && child.signalCode === null) await stop();
   });
   return { url, log, stop, banner: stderr };
+}
+
+/** How often the sandbox stored each name. */
+export function timesStored(server: Pick<Sandbox, 'stored'>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of server.stored) counts.set(m.name, (counts.get(m.name) ?? 0) + 1);
+  return counts;
 }

@@ -3,7 +3,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { expect } from 'vitest';
-import type { Sandbox } from '../../src/sandbox/server.js';
 import { BIN, cleanEnv, tempDir } from '../helpers.js';
 
 /** A key with every character that escaping changes: quote, backslash, slash, plus, percent, ampersand, angle brackets. */
@@ -29,12 +28,7 @@ export async function pdfs(count: number, name = (i: number) => `doc_${String(i)
   return dir;
 }
 
-/** How often the sandbox stored each name. */
-export function timesStored(server: Sandbox): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const m of server.stored) counts.set(m.name, (counts.get(m.name) ?? 0) + 1);
-  return counts;
-}
+export { timesStored } from '../helpers.js';
 
 /** The summary adds up to the files the test made: every one of them has exactly one outcome. */
 export function expectAccountedFor(events: Array<Record<string, unknown>>, files: number): void {

@@ -2,7 +2,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, interruptedRun, runBin, tempDir } from '../helpers.js';
+import { closeAfter, interruptedRun, runBin, tempDir, timesStored } from '../helpers.js';
 
 const FILES = 200;
 const CONCURRENCY = 4;
@@ -18,12 +18,6 @@ async function makeFiles(): Promise<string> {
 function uploadArgs(dir: string, server: Sandbox, journal: string) {
   return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--journal', journal, '--concurrency', String(CONCURRENCY), '--rate', '0', '--json'];
 }
-
-const timesStored = (server: Sandbox) => {
-  const counts = new Map<string, number>();
-  for (const m of server.stored) counts.set(m.name, (counts.get(m.name) ?? 0) + 1);
-  return counts;
-};
 
 describe('resuming with --journal (built binary)', () => {
   it('after kill -9 midway, a rerun stores every file, re-sending at most the ones in flight', async () => {
