@@ -7,7 +7,8 @@ import { proxyFor, proxySecrets } from '../core/proxy.js';
 import { createRedactor, type Redact } from '../core/redact.js';
 import { SetupError, U21MediaError, UsageError } from '../core/errors.js';
 import { defaultJournalName, stateDir } from '../core/journal-place.js';
-import { checkedTarget } from '../core/inputs.js';
+import { checkedTarget, mayReadObjects } from '../core/inputs.js';
+import { checkedS3Endpoint } from '../core/s3/url.js';
 import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/events.js';
 import { retryCommand, shownCommandLine } from './command-line.js';
@@ -17,6 +18,9 @@ import { joinDistinct } from '../core/join-distinct.js';
 import { createRenderer } from './render/index.js';
 import { readApiKey, resolveSettings, type UploadSettings } from './settings.js';
 import type { Io, OutputMode } from './io.js';
+
+/** The host an s3:// path is read from when no endpoint is named (the bucket's own name is a subdomain of it). */
+const AWS_S3_ROOT = 'https://s3.amazonaws.com';
 
 /** Runs `u21-media upload` and returns its exit code. */
 export async function runUpload(paths: string[], flags: Record<string, unknown>, io: Io, mode: OutputMode, args: readonly string[] = ['upload']): Promise<number> {
@@ -62,6 +66,9 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const proxy = proxyFor(apiRoot, io.env, given);
   // The bucket's store is reached as Unit21 is: through the proxy chosen for its host.
   const s3Proxy = (url: string) => proxyFor(url, io.env, given)?.url;
+  // Decided now for the store's host as well, so a malformed proxy variable only the bucket's
+  // requests would use is bad input (exit 2, nothing sent), and the first line can name it.
+  const storeProxy = mayReadObjects(common) ? proxyFor(settings.s3Endpoint !== undefined ? checkedS3Endpoint(settings.s3Endpoint) : AWS_S3_ROOT, io.env, given) : undefined;
   // From here no line shows the key or a proxy's credentials, whatever echoes them.
   const secrets = secretsOf(apiKey?.key, [settings.proxy, ...PROXY_VARIABLES.map((name) => io.env[name])]);
   io.out.hide(secrets);
@@ -72,7 +79,7 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   if (!settings.quiet || foundSets.length > 0) {
     const sets = foundSets.length > 0 ? ` (found by searching; it sets ${foundSets.join(', ')})` : settings.configFound ? ' (found by searching; flags and the environment override all it sets)' : '';
     const config = settings.configPath ? `config ${settings.configPath}${sets}` : 'no config file';
-    const via = proxy ? ` · via proxy ${proxy.shown}` : '';
+    const via = (proxy ? ` · via proxy ${proxy.shown}` : '') + (storeProxy && storeProxy.shown !== proxy?.shown ? ` · s3 via proxy ${storeProxy.shown}` : '');
     io.err.line(`u21-media: ${settings.dryRun ? 'dry run for' : 'sending to'} ${apiRoot} · org ${org} · ${config}${via}`);
   }
 

@@ -19,7 +19,7 @@ import { inUseWarning } from './journal-lock.js';
 import { RepeatFilter, unknownOutcomeMessage } from './transfer/dedupe.js';
 import { Scratch } from './scratch.js';
 import { readerThreadCount } from './body/reader-count.js';
-import { isS3Url } from './s3/url.js';
+import { checkedS3Endpoint, isS3Url } from './s3/url.js';
 import type { ObjectStore, ObjectStoreSettings } from './s3/store.js';
 
 /** The checked inputs as a stream, lazily: a 300,000-file folder is never held whole; and a cheap count of them. */
@@ -61,7 +61,7 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
   // A report given back is sent where its run sent it, unless the user says otherwise.
   const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
   // Opened (and the AWS SDK loaded) only once an argument or a manifest row names an object.
-  const { open: objectStore, close } = oneObjectStore({ ...(options.s3Endpoint && { endpoint: options.s3Endpoint }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 });
+  const { open: objectStore, close } = oneObjectStore({ ...(options.s3Endpoint && { endpoint: checkedS3Endpoint(options.s3Endpoint) }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 });
   const found = () =>
     entity.kind === 'manifest'
       ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })

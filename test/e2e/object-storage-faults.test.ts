@@ -112,6 +112,8 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     expect(proxied.code).toBe(0);
     expect(new Set(connects)).toEqual(new Set([`CONNECT ${STORE_HOST}:${port}`]));
     expect(proxied.stderr).toContain('HttpsProxyAgent');
+    // The first line says the bucket's requests go through the proxy, its credentials masked.
+    expect(proxied.stderr).toContain(`s3 via proxy http://***@127.0.0.1:`);
     expect(proxied.stdout + proxied.stderr).not.toContain(PROXY_PASSWORD);
     expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual([0, 1, 2].map((i) => [`statement_${i}.pdf`, sha(largePdf(String(i)))]));
 
@@ -120,6 +122,21 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     expect(direct.code).toBe(0);
     expect(connects).toEqual([]);
     expect(of(direct.events, 'uploaded')).toHaveLength(3);
+  });
+
+  it('refuses a malformed proxy variable that only the bucket would use before anything is read or sent', async () => {
+    const s3 = await startS3(['kyc']);
+    await s3.put('kyc', 'docs/statement.pdf', largePdf('a'));
+    const server = closeAfter(await startSandbox());
+    // Unit21's sandbox is loopback and goes direct; the store's host would go through HTTP_PROXY, whose password ends the host early.
+    const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server)], {
+      cwd: await tempDir(),
+      env: { ...s3Env(`http://${STORE_HOST}:9`), U21_API_KEY: server.apiKey, NODE_OPTIONS: `--import=${await loopbackDns()}`, HTTP_PROXY: 'http://alice:pa/ss-9431@proxy.example.test:3128' },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('u21-media: error: HTTP_PROXY: "http://***@proxy.example.test:3128" is not a URL');
+    expect(result.stdout + result.stderr).not.toContain('ss-9431');
+    expect(server.requests).toHaveLength(0);
   });
 
   it('names a proxy that refuses its credentials (HTTP 407), without printing them', async () => {

@@ -1,3 +1,5 @@
+import { UsageError } from '../errors.js';
+
 /** How a path names an object in S3 or a store that speaks its API. */
 export const S3_SCHEME = 's3://';
 
@@ -25,3 +27,19 @@ export function parseS3Url(url: string): S3Location | { problem: string } {
 
 /** The URL of an object, as events, reports and the journal name it. */
 export const s3Url = (bucket: string, key: string): string => `${S3_SCHEME}${bucket}/${key}`;
+
+/** --s3-endpoint (or AWS_ENDPOINT_URL_S3), checked: an http:// or https:// address of a store, with nothing after the host. */
+export function checkedS3Endpoint(endpoint: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  // Credentials in the address would be printed wherever the endpoint is named: the SDK takes them from its own chain.
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
+    const shown = url && (url.username || url.password) ? `${url.protocol}//***@${url.host}` : endpoint;
+    throw new UsageError(`--s3-endpoint / AWS_ENDPOINT_URL_S3: "${shown}" is not the address of a store`, 'give it as http[s]://host[:port], e.g. https://minio.example.com:9000, with credentials in the AWS variables or profile');
+  }
+  return endpoint;
+}
