@@ -241,7 +241,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
   // Said whatever else happened: the journal or report it names is incomplete.
   if (summary.write_error) {
     const { path, code, message } = summary.write_error;
-    const after = summary.stopped === 'write-failed' ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'its last records may be missing';
+    const after = summary.stopped === 'write-failed' ? runStopped(summary) : 'its last records may be missing';
     io.err.line(`u21-media: error: cannot write ${path} (${joinDistinct([code, message], ': ')}); ${after}`);
     hint(
       journal && path !== journal
@@ -252,8 +252,7 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
     );
   }
   if (summary.stopped === 'auth') {
-    const unsent = summary.not_sent > 0 ? ` (${plural(summary.not_sent, 'file')} not sent)` : '';
-    io.err.line(`u21-media: error: the API refused the key; the run stopped${unsent}`);
+    io.err.line(`u21-media: error: the API refused the key; ${runStopped(summary)}`);
     hint(`check the key from ${keySource}, and that it has access to org "${org}"`);
     return;
   }
@@ -285,11 +284,14 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
   linksHint(summary.link_outside, io);
 }
 
+/** How far a stopped run got: the files it left unsent, or that none was left. */
+const runStopped = (summary: UploadSummary): string => (summary.not_sent > 0 ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'the run stopped (every file had been sent)');
+
 /** A run stopped by the network: one line naming the host (or the proxy) and the cause, and what to do. */
 function networkStop(summary: UploadSummary, io: Io): void {
   const host = new URL(summary.host).host;
   const cause = summary.stop_cause ? ` (${joinDistinct([summary.stop_cause.error_code, summary.stop_cause.message], ': ')})` : '';
-  const unsent = `the run stopped (${plural(summary.not_sent, 'file')} not sent)`;
+  const unsent = runStopped(summary);
   if (summary.stopped === 'certificate') {
     io.err.line(`u21-media: error: the TLS certificate of ${host} is not trusted${cause}; ${unsent}`);
     // Node 22.15 / 23.8 and later can trust the system's store, where a company's CA is often installed.
