@@ -1,24 +1,24 @@
 import type { Dispatcher } from 'undici';
-import type { Clock } from './core/clock.js';
-import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from './core/events.js';
-import { planFiles } from './core/inputs.js';
-import type { ConventionRule } from './core/media-type.js';
+import type { Clock } from './core/shared/clock.js';
+import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from './core/outcomes/events.js';
+import { planFiles } from './core/check.js';
+import type { ConventionRule } from './core/inputs/media-type.js';
 import type { LibraryOptionValues } from './core/options.js';
 import { uploadFiles } from './core/run.js';
-import type { Shard } from './core/shard.js';
+import type { Shard } from './core/inputs/shard.js';
 
-export * from './core/errors.js';
-export type * from './core/events.js';
-export type { PlannedFile, SkipReason } from './core/plan.js';
-export type { ConventionRule, MediaTypeSource } from './core/media-type.js';
+export * from './core/shared/errors.js';
+export type * from './core/outcomes/events.js';
+export type { PlannedFile, SkipReason } from './core/inputs/plan.js';
+export type { ConventionRule, MediaTypeSource } from './core/inputs/media-type.js';
 export type { BodyFormat } from './core/transfer/engine.js';
-export type { Clock } from './core/clock.js';
-export type { JournalRecord } from './core/journal.js';
-export type { Shard } from './core/shard.js';
-export { parseShard, shardOf } from './core/shard.js';
-export { RECOGNISED_MEDIA_TYPES, CONVENTIONS } from './core/media-type.js';
-export { SUPPORTED_EXTENSIONS, DEFAULT_MAX_FILE_SIZE } from './core/file-types.js';
-export { HOSTS, ENV_NAMES } from './core/hosts.js';
+export type { Clock } from './core/shared/clock.js';
+export type { JournalRecord } from './core/journal/journal.js';
+export type { Shard } from './core/inputs/shard.js';
+export { parseShard, shardOf } from './core/inputs/shard.js';
+export { RECOGNISED_MEDIA_TYPES, CONVENTIONS } from './core/inputs/media-type.js';
+export { SUPPORTED_EXTENSIONS, DEFAULT_MAX_FILE_SIZE } from './core/files/file-types.js';
+export { HOSTS, ENV_NAMES } from './core/connection/hosts.js';
 
 /**
  * What to upload and how each file is described. The options it shares with the CLI come from

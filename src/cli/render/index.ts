@@ -1,4 +1,4 @@
-import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
+import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/outcomes/events.js';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { FileIdentity } from '../file-identity.js';
+import type { FileIdentity } from '../files/file-identity.js';
 import type { CheckedFile } from './file-stream.js';
 import type { ReaderReply, ReaderRequest } from './reader.worker.js';
 import type { WholeFile } from './whole-file.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
-import { fileChanged, openCheckedSync, SIZE_CHANGED, type FileIdentity } from '../file-identity.js';
-import { contentChanged } from '../sniff.js';
-import { base64Length, writeBase64 } from './base64.js';
+import { fileChanged, openCheckedSync, SIZE_CHANGED, type FileIdentity } from '../files/file-identity.js';
+import { contentChanged } from '../files/sniff.js';
+import { base64Length, writeBase64 } from '../files/base64.js';
 import type { CheckedFile } from './file-stream.js';
 
 /** A file read whole: its bytes as they go out (as they are, or base64), FRAMING_ROOM in from either end of their memory, and the sha256 of the bytes read. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DiskTable } from './disk-table.js';
+import { DiskTable } from '../disk/disk-table.js';
 import type { JournalRecord, UploadIdentity } from './journal.js';
 
 const keyOf = (parts: unknown[]) => JSON.stringify(parts);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskTable, TableWriteError, writing } from './disk-table.js';
 import { HeldLock } from './held-lock.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 /** A run's working folder: `run-<id>` in the user's folder under $TMPDIR, with its lock and owner file beside it. */
 const RUN_FOLDER = /^run-([0-9a-f]{12})(?:\.takeover\.lock|\.lock(?:\.json)?)?$/;

@@ -1,7 +1,7 @@
-import { closest } from './did-you-mean.js';
-import type { ObjectType } from './route.js';
-import { UsageError } from './errors.js';
-import { textProblem } from './well-formed.js';
+import { closest } from '../shared/did-you-mean.js';
+import type { ObjectType } from '../inputs/route.js';
+import { UsageError } from '../shared/errors.js';
+import { textProblem } from '../shared/well-formed.js';
 
 /** Unit21's hosts by environment name. */
 export const HOSTS = {

@@ -1,24 +1,24 @@
 import { stat as statCallback, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename, dirname } from 'node:path';
-import { contentTypeOf, CONVERTIBLE_EXTENSIONS, extensionOf, FITTABLE_EXTENSIONS, jpegName, SUPPORTED_EXTENSIONS } from './file-types.js';
-import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, kindOfExtension, readHeadAndTail, type Detected } from './sniff.js';
+import { contentTypeOf, CONVERTIBLE_EXTENSIONS, extensionOf, FITTABLE_EXTENSIONS, jpegName, SUPPORTED_EXTENSIONS } from '../files/file-types.js';
+import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, kindOfExtension, readHeadAndTail, type Detected } from '../files/sniff.js';
 import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
-import { readSidecar, sidecarPathOf, type FileMetadata } from './sidecar.js';
-import { mapOrdered } from './map-ordered.js';
-import { withDescriptor } from './descriptors.js';
-import { CHANGED_SINCE_CHECK, identityNumber, identityOf, type FileIdentity } from './file-identity.js';
-import { closest } from './did-you-mean.js';
+import { readSidecar, sidecarPathOf, type FileMetadata } from '../files/sidecar.js';
+import { mapOrdered } from '../shared/map-ordered.js';
+import { withDescriptor } from '../files/descriptors.js';
+import { CHANGED_SINCE_CHECK, identityNumber, identityOf, type FileIdentity } from '../files/file-identity.js';
+import { closest } from '../shared/did-you-mean.js';
 import { OBJECT_NAME, offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
 import { judgeLink, type Found, type FoundFile } from './discover.js';
 import { lstat, realpath } from 'node:fs/promises';
-import type { Problem } from './errors.js';
+import type { Problem } from '../shared/errors.js';
 import type { Checked, Fix, InputPlace, PlannedFile } from './plan.js';
-import type { DiskTable } from './disk-table.js';
-import { textProblem } from './well-formed.js';
-import { objectIdentity, objectSidecar, type ObjectStore } from './s3/store.js';
-import { isS3Url } from './s3/url.js';
+import type { DiskTable } from '../disk/disk-table.js';
+import { textProblem } from '../shared/well-formed.js';
+import { objectIdentity, objectSidecar, type ObjectStore } from '../s3/store.js';
+import { isS3Url } from '../s3/url.js';
 
 export interface PreflightSettings {
   entity: EntitySource;
@@ -210,7 +210,7 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   if (settings.checkedFiles && checkedThen === undefined) return { elsewhere: true };
   // A manifest row's object is looked up only now: its shard is this one, and the HEADs go a few at a time.
   if (!file.stored && isS3Url(file.absPath)) {
-    const named = await (await import('./s3/discover-objects.js')).namedObject(file.absPath, settings.objectStore!);
+    const named = await (await import('./discover-objects.js')).namedObject(file.absPath, settings.objectStore!);
     if ('problem' in named) return { path: file.path, message: named.problem };
     file = { ...file, stored: named, sidecarJudged: true };
   }

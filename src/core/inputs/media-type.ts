@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
-import { isImage } from './file-types.js';
-import { textProblem } from './well-formed.js';
+import { isImage } from '../files/file-types.js';
+import { textProblem } from '../shared/well-formed.js';
 
 /** media_type values Unit21 recognises for document verification. */
 export const RECOGNISED_MEDIA_TYPES = [

@@ -1,7 +1,7 @@
 import { close, open, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { NON_BLOCKING_READ } from './file-identity.js';
-import { jsonValueProblem, textProblem } from './well-formed.js';
+import { jsonValueProblem, textProblem } from '../shared/well-formed.js';
 
 // The callback API: fs/promises opens a FileHandle per call, which costs far more per file.
 const openFile = promisify(open);

@@ -1,6 +1,6 @@
 import type { UploadEvent } from './events.js';
-import type { Journal, OutcomeRecord, SendingRecord } from './journal.js';
-import type { PlannedFile } from './plan.js';
+import type { Journal, OutcomeRecord, SendingRecord } from '../journal/journal.js';
+import type { PlannedFile } from '../inputs/plan.js';
 import type { ReportWriter } from './report.js';
 
 /** A journal or report write that failed: the file and the file system's error. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 /** This run's part of a backfill split across machines: shard `k` of `n`, 1-based. */
 export interface Shard {

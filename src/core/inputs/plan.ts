@@ -1,9 +1,9 @@
 import type { MediaTypeSource } from './media-type.js';
-import type { Problem } from './errors.js';
+import type { Problem } from '../shared/errors.js';
 import type { LinkedObject } from './route.js';
-import type { Detected } from './sniff.js';
-import type { FileIdentity } from './file-identity.js';
-import type { StoredObject } from './s3/store.js';
+import type { Detected } from '../files/sniff.js';
+import type { FileIdentity } from '../files/file-identity.js';
+import type { StoredObject } from '../s3/store.js';
 
 /** One file that passed preflight, with everything needed to send it. */
 export interface PlannedFile {

@@ -1,14 +1,14 @@
 import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { isPlainObject } from './sidecar.js';
-import { boundedLines } from './lines.js';
-import { linkedObject, type LinkedObject } from './route.js';
-import { DiskTable } from './disk-table.js';
-import { indexDirOf, JournalIndex, recordKey } from './journal-index.js';
-import { openForAppend } from './writable-file.js';
-import { safeJson } from './safe-text.js';
-import { UsageError } from './errors.js';
+import { isPlainObject } from '../files/sidecar.js';
+import { boundedLines } from '../shared/lines.js';
+import { linkedObject, type LinkedObject } from '../inputs/route.js';
+import { DiskTable } from '../disk/disk-table.js';
+import { indexDirOf, JournalIndex, recordKey } from './lookup-index.js';
+import { openForAppend } from '../shared/writable-file.js';
+import { safeJson } from '../shared/safe-text.js';
+import { UsageError } from '../shared/errors.js';
 
 /** What every journal line says of one file. Never holds the API key. */
 interface RecordBase {

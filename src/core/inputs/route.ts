@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import type { FoundFile } from './discover.js';
-import { textProblem } from './well-formed.js';
+import { textProblem } from '../shared/well-formed.js';
 
 /** Where each file's entity comes from: exactly one per run. */
 export type EntitySource =

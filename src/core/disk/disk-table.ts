@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 /** One read brings a key's whole neighbourhood. */
 const PAGE = 4096;

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import { UsageError } from './errors.js';
-import { HeldLock, LockBusy, pidSpace, type Holder, type LockWait } from './held-lock.js';
+import { UsageError } from '../shared/errors.js';
+import { HeldLock, LockBusy, pidSpace, type Holder, type LockWait } from '../disk/held-lock.js';
 
 /**
- * An exclusive hold on a journal for a run's whole life (see held-lock.ts for how liveness is
+ * An exclusive hold on a journal for a run's whole life (see disk/held-lock.ts for how liveness is
  * decided): a second run on the journal is refused while the holder renews its lock, wherever
  * that holder runs; a lock left by a killed run is taken over, at once when it ran in this PID
  * namespace, else once it has gone unrenewed for a while.

@@ -3,14 +3,14 @@ import type { LinkedObject } from './route.js';
 import { isUtf8 } from 'node:buffer';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Options } from 'fast-glob';
-import type { Problem } from './errors.js';
+import type { Problem } from '../shared/errors.js';
 import type { MediaTypeSource } from './media-type.js';
 import type { InputPlace } from './plan.js';
-import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from './sidecar.js';
-import { withDescriptor } from './descriptors.js';
-import { isS3Url } from './s3/url.js';
-import type { ListedObject } from './s3/discover-objects.js';
-import type { ObjectStore } from './s3/store.js';
+import { sidecarOwnerOf, sidecarPathOf, type FileMetadata } from '../files/sidecar.js';
+import { withDescriptor } from '../files/descriptors.js';
+import { isS3Url } from '../s3/url.js';
+import type { ListedObject } from './discover-objects.js';
+import type { ObjectStore } from '../s3/store.js';
 
 /** A file found from the user's path arguments or a manifest row. */
 export interface FoundFile {
@@ -137,7 +137,7 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
     }
   }
   // Loaded only for s3:// arguments: a run of local files never loads the AWS SDK.
-  if (objectInputs.length > 0) yield* (await import('./s3/discover-objects.js')).discoverObjects(objectInputs, options.objectStore!);
+  if (objectInputs.length > 0) yield* (await import('./discover-objects.js')).discoverObjects(objectInputs, options.objectStore!);
 }
 
 interface Entry {

@@ -1,7 +1,7 @@
-import type { MediaTypeSource } from './media-type.js';
-import type { LinkedObject } from './route.js';
-import type { Change, Checked, SkipReason } from './plan.js';
-import type { Detected } from './sniff.js';
+import type { MediaTypeSource } from '../inputs/media-type.js';
+import type { LinkedObject } from '../inputs/route.js';
+import type { Change, Checked, SkipReason } from '../inputs/plan.js';
+import type { Detected } from '../files/sniff.js';
 import type { WriteFailure } from './outcome-sink.js';
 
 /** Events use the `--json` contract's field names, so the CLI prints them as they are. */

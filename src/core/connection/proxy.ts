@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { isLoopback } from './hosts.js';
 
 /** The proxy a run goes through: its URL as given (credentials and all), how it may be shown, and where it came from. */

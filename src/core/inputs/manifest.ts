@@ -1,14 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseCsv } from './csv.js';
-import { boundedLines } from './lines.js';
+import { parseCsv } from '../shared/csv.js';
+import { boundedLines } from '../shared/lines.js';
 import type { Found } from './discover.js';
-import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from './report.js';
-import { isPlainObject, metadataFrom } from './sidecar.js';
+import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from '../outcomes/report.js';
+import { isPlainObject, metadataFrom } from '../files/sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
 import { linkedObject, type LinkedObject } from './route.js';
-import { textProblem } from './well-formed.js';
-import { isS3Url, parseS3Url } from './s3/url.js';
+import { textProblem } from '../shared/well-formed.js';
+import { isS3Url, parseS3Url } from '../s3/url.js';
 
 const MEDIA_TYPE_SOURCES: readonly MediaTypeSource[] = ['manifest', 'sidecar', 'flag', 'file_name', 'none'];
 

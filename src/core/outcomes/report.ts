@@ -1,14 +1,14 @@
-import { joinDistinct } from './join-distinct.js';
+import { joinDistinct } from '../shared/join-distinct.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { csvCellSafe, csvCellText, safeJson } from './safe-text.js';
-import { openToWrite } from './writable-file.js';
-import { parseCsv } from './csv.js';
+import { csvCellSafe, csvCellText, safeJson } from '../shared/safe-text.js';
+import { openToWrite } from '../shared/writable-file.js';
+import { parseCsv } from '../shared/csv.js';
 import { finished } from 'node:stream/promises';
 import { extname } from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import type { UploadEvent } from './events.js';
-import type { PlannedFile } from './plan.js';
+import type { PlannedFile } from '../inputs/plan.js';
 
 /** One row per file, for audit: what was sent where, and how it ended. */
 export interface ReportRow {
