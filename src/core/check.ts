@@ -1,4 +1,4 @@
-import type { PlanOptions } from '../index.js';
+import type { PlanOptions } from './api-options.js';
 import type { DiskTable } from './disk/disk-table.js';
 import { discover } from './inputs/discover.js';
 import { InputError, UsageError, type Problem } from './shared/errors.js';

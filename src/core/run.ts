@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { UploadOptions } from '../index.js';
+import type { UploadOptions } from './api-options.js';
 import { systemClock } from './shared/clock.js';
 import { UsageError } from './shared/errors.js';
 import { emptyTally, type UploadSummary } from './outcomes/events.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReaderThreads } from '../../src/core/body/reader-threads.js';
-import { FRAMING_ROOM } from '../../src/core/body/whole-file.js';
+import { FRAMING_ROOM } from '../../src/core/files/framing.js';
 import { identityOf } from '../../src/core/files/file-identity.js';
 import { tempDir } from '../helpers.js';
 

@@ -1,5 +1,5 @@
 import { closest } from '../shared/did-you-mean.js';
-import type { ObjectType } from '../inputs/route.js';
+import type { ObjectType } from '../inputs/objects.js';
 import { UsageError } from '../shared/errors.js';
 import { textProblem } from '../shared/well-formed.js';
 

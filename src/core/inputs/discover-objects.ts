@@ -1,11 +1,8 @@
 import picomatch from 'picomatch';
-import { isExcluded, type Found, type FoundFile } from './discover.js';
+import { isExcluded, type Found, type FoundFile, type ListedObject } from './found.js';
 import { sidecarPathOf } from '../files/sidecar.js';
 import type { ObjectStore, StoredObject } from '../s3/store.js';
 import { parseS3Url, s3Url } from '../s3/url.js';
-
-/** An object as the walk hands it on: with the `<key>.json` sidecar listed beside it, if any. */
-export type ListedObject = StoredObject & { sidecar?: StoredObject };
 
 /**
  * Expands s3:// arguments into objects as a folder walk or a glob expands paths, page by page:

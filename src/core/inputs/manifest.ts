@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseCsv } from '../shared/csv.js';
 import { boundedLines } from '../shared/lines.js';
-import type { Found } from './discover.js';
+import type { Found } from './found.js';
 import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from '../outcomes/report.js';
 import { isPlainObject, metadataFrom } from '../files/sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
-import { linkedObject, type LinkedObject } from './route.js';
+import { linkedObject } from './route.js';
+import type { LinkedObject } from './objects.js';
 import { textProblem } from '../shared/well-formed.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 

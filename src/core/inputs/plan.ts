@@ -1,6 +1,6 @@
 import type { MediaTypeSource } from './media-type.js';
 import type { Problem } from '../shared/errors.js';
-import type { LinkedObject } from './route.js';
+import type { LinkedObject } from './objects.js';
 import type { Detected } from '../files/sniff.js';
 import type { FileIdentity } from '../files/file-identity.js';
 import type { StoredObject } from '../s3/store.js';

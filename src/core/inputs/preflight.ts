@@ -11,7 +11,8 @@ import { CHANGED_SINCE_CHECK, identityNumber, identityOf, type FileIdentity } fr
 import { closest } from '../shared/did-you-mean.js';
 import { OBJECT_NAME, offSpecCharacters, route, SPEC_ID_RULE, type EntitySource } from './route.js';
 import { shardOf, type Shard } from './shard.js';
-import { judgeLink, type Found, type FoundFile } from './discover.js';
+import { judgeLink } from './discover.js';
+import type { Found, FoundFile } from './found.js';
 import { lstat, realpath } from 'node:fs/promises';
 import type { Problem } from '../shared/errors.js';
 import type { Checked, Fix, InputPlace, PlannedFile } from './plan.js';

@@ -1,5 +1,6 @@
 import { basename, dirname } from 'node:path';
-import type { FoundFile } from './discover.js';
+import type { FoundFile } from './found.js';
+import type { LinkedObject, ObjectType } from './objects.js';
 import { textProblem } from '../shared/well-formed.js';
 
 /** Where each file's entity comes from: exactly one per run. */
@@ -15,10 +16,6 @@ export type EntitySource =
   /** A manifest, or (retryFailed) a report's failed and not_sent rows. */
   | { kind: 'manifest'; path: string; retryFailed?: true };
 
-/** What media is linked to: the path segment of its endpoint. */
-export type ObjectType = 'entities' | 'events' | 'alerts' | 'cases';
-/** The objects other than entities; a file's `object` is absent for an entity. */
-export type LinkedObject = Exclude<ObjectType, 'entities'>;
 const LINKED_OBJECTS: readonly LinkedObject[] = ['events', 'alerts', 'cases'];
 
 /** One of each, as messages name it: "entity cust-1", "alert 9001". */

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { open, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DiskTable } from '../disk/disk-table.js';
-import type { JournalRecord, UploadIdentity } from './journal.js';
+import type { JournalRecord, UploadIdentity } from './records.js';
 
 const keyOf = (parts: unknown[]) => JSON.stringify(parts);
 // A record counts only where it was written for: the API host and org, and the object (the same

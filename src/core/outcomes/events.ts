@@ -1,8 +1,8 @@
 import type { MediaTypeSource } from '../inputs/media-type.js';
-import type { LinkedObject } from '../inputs/route.js';
+import type { LinkedObject } from '../inputs/objects.js';
 import type { Change, Checked, SkipReason } from '../inputs/plan.js';
 import type { Detected } from '../files/sniff.js';
-import type { WriteFailure } from './outcome-sink.js';
+import type { WriteFailure } from './write-failure.js';
 
 /** Events use the `--json` contract's field names, so the CLI prints them as they are. */
 export interface UploadedEvent extends SentChanged {

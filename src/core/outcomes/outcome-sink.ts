@@ -1,14 +1,9 @@
 import type { UploadEvent } from './events.js';
-import type { Journal, OutcomeRecord, SendingRecord } from '../journal/journal.js';
+import type { Journal } from '../journal/journal.js';
+import type { OutcomeRecord, SendingRecord } from '../journal/records.js';
 import type { PlannedFile } from '../inputs/plan.js';
 import type { ReportWriter } from './report.js';
-
-/** A journal or report write that failed: the file and the file system's error. */
-export interface WriteFailure {
-  path: string;
-  code: string;
-  message: string;
-}
+import type { WriteFailure } from './write-failure.js';
 
 /**
  * Where a run's records go: the journal (write-ahead records and outcomes), the report and the

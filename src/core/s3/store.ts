@@ -5,10 +5,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { CHANGED_SINCE_CHECK, fileChanged, SIZE_CHANGED, type FileIdentity } from '../files/file-identity.js';
 import { HEAD_BYTES, TAIL_BYTES } from '../files/sniff.js';
 import { base64Length, writeBase64 } from '../files/base64.js';
-import { FRAMING_ROOM, type WholeFile } from '../body/whole-file.js';
+import { FRAMING_ROOM, type WholeFile } from '../files/framing.js';
 import { MAX_SIDECAR_BYTES, parseSidecar, type FileMetadata } from '../files/sidecar.js';
 import { isTransient, objectError, readError } from './errors.js';
-import { CONNECTION_TIMEOUT_MS } from '../transfer/connect-errors.js';
+import { CONNECTION_TIMEOUT_MS } from '../shared/connect-timeout.js';
 import { ProxyChoosingAgent, type ProxyDecision } from './proxy-agent.js';
 import { parseS3Url, s3Url } from './url.js';
 

@@ -3,7 +3,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { Client, errors, type buildConnector } from 'undici';
 import type { Clock } from '../shared/clock.js';
 import { proxyToken } from '../connection/proxy.js';
-import { CONNECTION_TIMEOUT_MS, isCertificateError, proxyRefusal } from './connect-errors.js';
+import { isCertificateError, proxyRefusal } from './connect-errors.js';
+import { CONNECTION_TIMEOUT_MS } from '../shared/connect-timeout.js';
 import { isOutOfDescriptors } from '../files/descriptors.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import { releaseCopy } from '../convert/fixer.js';
 import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../outcomes/events.js';
-import type { OutcomeRecord, SendingRecord } from '../journal/journal.js';
+import type { OutcomeRecord, SendingRecord } from '../journal/records.js';
 import type { OutcomeSink } from '../outcomes/outcome-sink.js';
 import type { TableWriteError } from '../disk/disk-table.js';
 import { known, target, type PlannedFile } from '../inputs/plan.js';
