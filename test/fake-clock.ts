@@ -1,4 +1,4 @@
-import { sleepOn, type Clock } from '../src/core/clock.js';
+import { sleepOn, type Clock } from '../src/core/shared/clock.js';
 
 /** A clock that moves only when the test says so; sleeps resolve in time order. */
 export class FakeClock implements Clock {

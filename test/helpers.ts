@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { run } from '../src/cli/cli.js';
 import { plan, type PlanEvent, type PlanOptions } from '../src/index.js';
-import { Scratch } from '../src/core/scratch.js';
+import { Scratch } from '../src/core/disk/scratch.js';
 import type { Sandbox } from '../src/sandbox/server.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,9 +1,9 @@
 import { CommanderError } from 'commander';
-import { InputError, SetupError, U21MediaError, type Problem } from '../core/errors.js';
-import { emptyTally } from '../core/events.js';
+import { InputError, SetupError, U21MediaError, type Problem } from '../core/shared/errors.js';
+import { emptyTally } from '../core/outcomes/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
-import { joinDistinct } from '../core/join-distinct.js';
+import { joinDistinct } from '../core/shared/join-distinct.js';
 import type { Io, OutputMode } from './io.js';
 import { Output, OutputError, type Stream } from './output.js';
 import { createProgram } from './program.js';

@@ -1,9 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
-import { ConfigError, SetupError } from '../core/errors.js';
-import { HOSTS, isLoopback } from '../core/hosts.js';
-import { compileRules, type ConventionRule } from '../core/media-type.js';
-import { isPlainObject } from '../core/sidecar.js';
+import { ConfigError, SetupError } from '../core/shared/errors.js';
+import { HOSTS, isLoopback } from '../core/connection/hosts.js';
+import { compileRules, type ConventionRule } from '../core/inputs/media-type.js';
+import { isPlainObject } from '../core/files/sidecar.js';
 import { CONFIG_ONLY_KEYS, UPLOAD_OPTIONS, type OptionSpec } from '../core/options.js';
 
 export interface LoadedConfig {

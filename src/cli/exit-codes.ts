@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
-import { U21MediaError } from '../core/errors.js';
-import type { StopReason } from '../core/events.js';
+import { U21MediaError } from '../core/shared/errors.js';
+import type { StopReason } from '../core/outcomes/events.js';
 
 /** The exit codes of the command-line contract. */
 export const EXIT = {

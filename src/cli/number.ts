@@ -1,5 +1,5 @@
 // Its own module: the sandbox command checks its flags with it without loading the config search.
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../core/shared/errors.js';
 
 /** A number from a flag, variable or config value, in range, or a UsageError naming `origin` and the range. */
 export function numberFrom(raw: unknown, origin: string, { min = 0, max = Infinity, whole = false }: { min?: number | undefined; max?: number | undefined; whole?: boolean }): number {

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
-import { NO_REDACTION, type Redact } from '../core/redact.js';
-import { safeJson, shown } from '../core/safe-text.js';
+import { NO_REDACTION, type Redact } from '../core/shared/redact.js';
+import { safeJson, shown } from '../core/shared/safe-text.js';
 
 /** A stream as the program is given it: stdout or stderr, a terminal or not. */
 export type Stream = Writable & { isTTY?: boolean; columns?: number };

@@ -2,7 +2,7 @@ import type { SandboxFlags } from './sandbox-command.js';
 import { Argument, Command, Option, type OutputConfiguration } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { flagOf, UPLOAD_OPTIONS } from '../core/options.js';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../core/shared/errors.js';
 import type { JournalFlags } from './journal-command.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG } from '../sandbox/defaults.js';
 

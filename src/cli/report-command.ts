@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { UsageError } from '../core/errors.js';
-import { isRetryable, isUndecided, lastOutcomes, readReport, writeReport, type ReportRow } from '../core/report.js';
+import { UsageError } from '../core/shared/errors.js';
+import { isRetryable, isUndecided, lastOutcomes, readReport, writeReport, type ReportRow } from '../core/outcomes/report.js';
 import { shellWord } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
 import { count, plural } from './format.js';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { UsageError } from '../core/errors.js';
-import { isLoopback } from '../core/hosts.js';
+import { UsageError } from '../core/shared/errors.js';
+import { isLoopback } from '../core/connection/hosts.js';
 import { startSandbox } from '../sandbox/server.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG } from '../sandbox/defaults.js';
 import { MAX_WAIT_MS, type FaultOptions } from '../sandbox/faults.js';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { closest } from '../core/did-you-mean.js';
-import { UsageError } from '../core/errors.js';
-import type { ConventionRule } from '../core/media-type.js';
+import { closest } from '../core/shared/did-you-mean.js';
+import { UsageError } from '../core/shared/errors.js';
+import type { ConventionRule } from '../core/inputs/media-type.js';
 import { loadConfig } from './config.js';
 import { numberFrom } from './number.js';
 import { flagOf, UPLOAD_OPTIONS, type OptionSpec, type OptionValues } from '../core/options.js';

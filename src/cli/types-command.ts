@@ -1,5 +1,5 @@
-import { DEFAULT_MAX_FILE_SIZE, SUPPORTED_EXTENSIONS } from '../core/file-types.js';
-import { CONVENTIONS, RECOGNISED_MEDIA_TYPES } from '../core/media-type.js';
+import { DEFAULT_MAX_FILE_SIZE, SUPPORTED_EXTENSIONS } from '../core/files/file-types.js';
+import { CONVENTIONS, RECOGNISED_MEDIA_TYPES } from '../core/inputs/media-type.js';
 import { formatBytes } from './format.js';
 
 /** The text of `u21-media types`: what Unit21 recognises and how file names map to it. */

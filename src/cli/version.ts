@@ -1,1 +1,1 @@
-export { readVersion } from '../core/version.js';
+export { readVersion } from '../core/shared/version.js';

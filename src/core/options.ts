@@ -1,5 +1,5 @@
-import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './file-types.js';
-import { ENV_NAMES } from './hosts.js';
+import { DEFAULT_MAX_FILE_SIZE, MAX_FILES_PER_REQUEST } from './files/file-types.js';
+import { ENV_NAMES } from './connection/hosts.js';
 
 type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'choice';
 
@@ -73,7 +73,7 @@ export const OPTION_TABLE = [
   { key: 'batch', library: 'upload', flags: '--batch <n>', type: 'integer', min: 1, max: MAX_FILES_PER_REQUEST, default: 1, group: 'Sending', description: 'files per request for the same entity (at most 20 MB of files)' },
   { key: 'retries', library: 'upload', flags: '--retries <n>', type: 'integer', min: 0, max: 100, default: 5, group: 'Sending', description: 'retries per request after the first try' },
   { key: 'timeout', library: 'upload', flags: '--timeout <s>', type: 'number', min: 0.001, max: MAX_TIMEOUT_S, default: 60, group: 'Sending', description: 'per-request timeout in seconds' },
-  // No env of its own: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl reads them (core/proxy.ts).
+  // No env of its own: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl reads them (core/connection/proxy.ts).
   { key: 'proxy', decides: 'where uploads go', library: 'upload', flags: '--proxy <url>', type: 'string', group: 'Sending', description: 'send through this HTTP CONNECT proxy (wins over HTTPS_PROXY / HTTP_PROXY; NO_PROXY still applies)' },
   { key: 'journal', decides: 'what is remembered', library: 'plan', flags: '--journal <file>', type: 'string', negatable: 'keep no journal: a rerun sends every file again', group: 'Sending', description: 'append outcomes here, and skip files it records as uploaded (default: one journal per API host and org in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media)' },
   { key: 'resendUnknown', decides: 'what is sent again', library: 'plan', flags: '--no-resend-unknown', type: 'boolean', default: true, group: 'Sending', description: 'skip (unknown_outcome) what an earlier run sent without an answer, instead of sending it again flagged possibly_duplicated' },

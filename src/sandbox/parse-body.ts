@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Response } from 'undici';
-import { contentTypeOf } from '../core/file-types.js';
-import { isPlainObject } from '../core/sidecar.js';
+import { contentTypeOf } from '../core/files/file-types.js';
+import { isPlainObject } from '../core/files/sidecar.js';
 
 /** A media item decoded from either body format, before it is stored. */
 export interface IncomingMedia {

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../core/shared/errors.js';
 
 /** The sample files shipped in the package: ID scans, a selfie, a PDF, a video and a note, three with sidecars. */
 export const SAMPLES_DIR = fileURLToPath(new URL('../../fixtures/', import.meta.url));

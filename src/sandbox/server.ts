@@ -3,9 +3,10 @@ import { createServer, type IncomingMessage, type RequestListener, type ServerRe
 import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_MAX_FILE_SIZE } from '../core/file-types.js';
-import { isRecognised, RECOGNISED_MEDIA_TYPES } from '../core/media-type.js';
-import { entityIdProblem, OBJECT_NAME, type ObjectType } from '../core/route.js';
+import { DEFAULT_MAX_FILE_SIZE } from '../core/files/file-types.js';
+import { isRecognised, RECOGNISED_MEDIA_TYPES } from '../core/inputs/media-type.js';
+import { entityIdProblem, OBJECT_NAME } from '../core/inputs/route.js';
+import type { ObjectType } from '../core/inputs/objects.js';
 import { AFTER_STORE, createFaultPlan, type Fault, type FaultOptions } from './faults.js';
 import { SANDBOX_API_KEY, SANDBOX_ORG } from './defaults.js';
 import { BadRequest, parseJson, parseMultipart, type IncomingMedia } from './parse-body.js';

@@ -1,4 +1,4 @@
-import type { ObjectType } from '../core/route.js';
+import type { ObjectType } from '../core/inputs/objects.js';
 import type { IncomingMedia } from './parse-body.js';
 
 /** One media item the sandbox accepted, as Unit21 would keep it. */

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, upload, UsageError, type CheckProgress, type UploadEvent, type UploadOptions } from '../../src/index.js';
 import { startSandbox } from '../../src/sandbox/server.js';
-import { parseCsv } from '../../src/core/csv.js';
+import { parseCsv } from '../../src/core/shared/csv.js';
 import { closeAfter, FIXTURES, planned, sha256, tempDir } from '../helpers.js';
-import { readVersion } from '../../src/core/version.js';
+import { readVersion } from '../../src/core/shared/version.js';
 
 const version = readVersion();
 

@@ -7,7 +7,7 @@ import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent } from '../../src/index.js';
-import { WHOLE_AT_MOST } from '../../src/core/file-types.js';
+import { WHOLE_AT_MOST } from '../../src/core/files/file-types.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, planned, tempDir } from '../helpers.js';
 

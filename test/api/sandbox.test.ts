@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FormData, fetch } from 'undici';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/core/shared/errors.js';
 import { SAMPLES_DIR, writeSamples } from '../../src/sandbox/samples.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, tempDir } from '../helpers.js';

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseShard, shardFileName } from '../../src/core/shard.js';
+import { parseShard, shardFileName } from '../../src/core/inputs/shard.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { closeAfter, planned, runCli, tempDir } from '../helpers.js';
 

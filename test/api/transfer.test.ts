@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent, type UploadOptions } from '../../src/index.js';
-import { WHOLE_AT_MOST } from '../../src/core/file-types.js';
+import { WHOLE_AT_MOST } from '../../src/core/files/file-types.js';
 import { startSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, sha256, tempDir } from '../helpers.js';
 

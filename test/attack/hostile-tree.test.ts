@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { parseCsv } from '../../src/core/csv.js';
+import { parseCsv } from '../../src/core/shared/csv.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent } from '../../src/index.js';

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultJournalName, stateDir } from '../../src/core/journal-place.js';
+import { defaultJournalName, stateDir } from '../../src/core/journal/place.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { closeAfter, fixtureCopy, runBin } from '../helpers.js';
 import { createProgram, type Actions } from '../../src/cli/program.js';

@@ -3,7 +3,7 @@ import { copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { JournalLock } from '../../src/core/journal-lock.js';
+import { JournalLock } from '../../src/core/journal/lock.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { BIN, cleanEnv, closeAfter, runBin, tempDir } from '../helpers.js';
 

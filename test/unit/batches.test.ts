@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlannedFile } from '../../src/core/plan.js';
+import type { PlannedFile } from '../../src/core/inputs/plan.js';
 import { batches } from '../../src/core/transfer/batches.js';
 
 const file = (name: string, entityId: string, bytes = 100): PlannedFile => ({

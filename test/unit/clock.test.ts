@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TIMER_MS, systemClock } from '../../src/core/clock.js';
+import { MAX_TIMER_MS, systemClock } from '../../src/core/shared/clock.js';
 
 afterEach(() => {
   vi.useRealTimers();

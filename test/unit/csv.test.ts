@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCsv } from '../../src/core/csv.js';
+import { parseCsv } from '../../src/core/shared/csv.js';
 
 async function parse(...chunks: string[]) {
   const out = [];

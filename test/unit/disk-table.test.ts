@@ -2,8 +2,8 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DiskTable } from '../../src/core/disk-table.js';
-import { Scratch } from '../../src/core/scratch.js';
+import { DiskTable } from '../../src/core/disk/disk-table.js';
+import { Scratch } from '../../src/core/disk/scratch.js';
 import { scratch, tempDir } from '../helpers.js';
 
 describe('DiskTable', () => {

@@ -7,10 +7,10 @@ import { buffer } from 'node:stream/consumers';
 import { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { ReaderThreads } from '../../src/core/body/reader-threads.js';
-import { Journal } from '../../src/core/journal.js';
-import { OutcomeSink } from '../../src/core/outcome-sink.js';
-import type { Checked, PlannedFile } from '../../src/core/plan.js';
-import { createRedactor } from '../../src/core/redact.js';
+import { Journal } from '../../src/core/journal/journal.js';
+import { OutcomeSink } from '../../src/core/outcomes/outcome-sink.js';
+import type { Checked, PlannedFile } from '../../src/core/inputs/plan.js';
+import { createRedactor } from '../../src/core/shared/redact.js';
 import { UNREACHABLE_STREAK } from '../../src/core/transfer/connect-errors.js';
 import { transfer } from '../../src/core/transfer/engine.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/transfer/retry-policy.js';
@@ -134,15 +134,18 @@ async function run(
   if (during) await during({ dispatcher, clock, events });
   // Fake time moves only while the run waits for it, never while a body is read from disk (on a
   // loaded machine that takes real time, and a request's timeout must not pass meanwhile); a run
-  // that never ends fails the test.
-  for (let step = 0; !summary && step < 10_000; ) {
+  // that never ends fails the test. Bounded by real time, not by a count of steps: on a loaded
+  // machine the check before sending can outlast any number of quick steps, and fake time that
+  // stopped moving would leave the run waiting for it.
+  const deadline = performance.now() + 40_000;
+  while (!summary && performance.now() < deadline) {
     if (dispatcher.reading > 0) {
       await new Promise((resolve) => setTimeout(resolve, 1));
       continue;
     }
     await clock.advance(100);
-    step++;
   }
+  expect(summary, 'the run did not end').toBeDefined();
   await done;
   const ofKind = <K extends UploadEvent['event']>(kind: K) => events.filter((e): e is Extract<UploadEvent, { event: K }> => e.event === kind);
   return { summary: summary!, events, ofKind, received: dispatcher.received, calls: dispatcher.calls, elapsed: clock.now() - started };

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { EXIT, exitCodeOf } from '../../src/cli/exit-codes.js';
-import { InputError, UsageError } from '../../src/core/errors.js';
+import { InputError, UsageError } from '../../src/core/shared/errors.js';
 
 describe('exit codes', () => {
   it('maps how any command ended to its code', () => {

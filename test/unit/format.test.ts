@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { count, formatBytes, plural } from '../../src/cli/format.js';
-import { joinDistinct } from '../../src/core/join-distinct.js';
+import { joinDistinct } from '../../src/core/shared/join-distinct.js';
 import { Progress } from '../../src/cli/render/progress.js';
-import type { UploadEvent } from '../../src/core/events.js';
+import type { UploadEvent } from '../../src/core/outcomes/events.js';
 import { FakeClock } from '../fake-clock.js';
 
 const uploaded = (path: string, bytes = 600): UploadEvent => ({ event: 'uploaded', path, entity_id: 'c', media_type: null, bytes, attempts: 1, sha256: 'x' });

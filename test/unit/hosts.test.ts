@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/core/errors.js';
-import { mediaUrl, pathSegment, resolveApiRoot, resolveTarget } from '../../src/core/hosts.js';
-import { entityIdProblem } from '../../src/core/route.js';
+import { UsageError } from '../../src/core/shared/errors.js';
+import { mediaUrl, pathSegment, resolveApiRoot, resolveTarget } from '../../src/core/connection/hosts.js';
+import { entityIdProblem } from '../../src/core/inputs/route.js';
 
 describe('target', () => {
   it('checks the host, then the org, in one place', () => {

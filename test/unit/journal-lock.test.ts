@@ -4,8 +4,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { HeldLock, pidSpace } from '../../src/core/held-lock.js';
-import { JournalLock } from '../../src/core/journal-lock.js';
+import { HeldLock, pidSpace } from '../../src/core/disk/held-lock.js';
+import { JournalLock } from '../../src/core/journal/lock.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const gone = (path: string) => stat(path).then(() => false, () => true);
@@ -60,7 +60,7 @@ describe('journal lock', () => {
 
   it('never takes over a holder in this PID namespace while its process lives, even stopped (Ctrl-Z) past the staleness', async () => {
     const journal = join(await tempDir(), 'j.jsonl');
-    const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal-lock.js'))};
+    const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal', 'lock.js'))};
       await JournalLock.acquire(process.argv[1]); console.log('held'); setInterval(() => {}, 1000);`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script, journal], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
@@ -114,7 +114,7 @@ describe('journal lock', () => {
   ])('lets exactly one of many processes take over the same %s', async (_, owner, ageMs) => {
     const journal = join(await tempDir(), 'j.jsonl');
     await leftLock(journal, owner, ageMs);
-    const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal-lock.js'))};
+    const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal', 'lock.js'))};
       try { const lock = await JournalLock.acquire(process.argv[1]); console.log('held'); await new Promise((r) => setTimeout(r, 3000)); await lock.release(); } catch { console.log('refused'); }`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, journal]).then((r) => r.stdout.trim());
     const outcomes = await Promise.all(Array.from({ length: 8 }, run));

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { appendFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Journal, type JournalRecord } from '../../src/core/journal.js';
+import { Journal } from '../../src/core/journal/journal.js';
+import type { JournalRecord } from '../../src/core/journal/records.js';
 import { tempDir } from '../helpers.js';
 
 const record = (extra: Record<string, unknown> = {}): JournalRecord => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boundedLines } from '../../src/core/lines.js';
+import { boundedLines } from '../../src/core/shared/lines.js';
 
 async function lines(chunks: string[], max = 10) {
   const out = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { closest } from '../../src/core/did-you-mean.js';
-import { compileRules, conventionFor, inferMediaType, RECOGNISED_MEDIA_TYPES, wordsOf } from '../../src/core/media-type.js';
+import { closest } from '../../src/core/shared/did-you-mean.js';
+import { compileRules, conventionFor, inferMediaType, RECOGNISED_MEDIA_TYPES, wordsOf } from '../../src/core/inputs/media-type.js';
 
 describe('file-name conventions', () => {
   it.each([

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/core/errors.js';
-import { bypassesProxy, checkProxyUrl, proxyFor, proxySecrets, shownProxy } from '../../src/core/proxy.js';
-import { createRedactor } from '../../src/core/redact.js';
+import { UsageError } from '../../src/core/shared/errors.js';
+import { bypassesProxy, checkProxyUrl, proxyFor, proxySecrets, shownProxy } from '../../src/core/connection/proxy.js';
+import { createRedactor } from '../../src/core/shared/redact.js';
 import { describeNetworkError } from '../../src/core/transfer/connect-errors.js';
 
 const API = 'https://api.unit21.com/v1';

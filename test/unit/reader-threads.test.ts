@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReaderThreads } from '../../src/core/body/reader-threads.js';
-import { FRAMING_ROOM } from '../../src/core/body/whole-file.js';
-import { identityOf } from '../../src/core/file-identity.js';
+import { FRAMING_ROOM } from '../../src/core/files/framing.js';
+import { identityOf } from '../../src/core/files/file-identity.js';
 import { tempDir } from '../helpers.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRedactor } from '../../src/core/redact.js';
+import { createRedactor } from '../../src/core/shared/redact.js';
 
 describe('redaction of the key', () => {
   const key = 'k3y"q\\z/+%&<x>\'';

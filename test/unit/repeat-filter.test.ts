@@ -3,8 +3,9 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReaderThreads } from '../../src/core/body/reader-threads.js';
-import { Journal, type JournalRecord } from '../../src/core/journal.js';
-import type { PlannedFile } from '../../src/core/plan.js';
+import { Journal } from '../../src/core/journal/journal.js';
+import type { JournalRecord } from '../../src/core/journal/records.js';
+import type { PlannedFile } from '../../src/core/inputs/plan.js';
 import { RepeatFilter } from '../../src/core/transfer/dedupe.js';
 import { scratch, tempDir } from '../helpers.js';
 

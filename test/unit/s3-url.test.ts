@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/core/shared/errors.js';
 import { checkedS3Endpoint, parseS3Url } from '../../src/core/s3/url.js';
 
 describe('s3:// URLs', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { csvCellSafe, csvCellText, safeJson, shown } from '../../src/core/safe-text.js';
+import { csvCellSafe, csvCellText, safeJson, shown } from '../../src/core/shared/safe-text.js';
 
 /** Texts an attacker would put in a file name or a server message. */
 const HOSTILE = [

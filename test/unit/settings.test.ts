@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, UsageError } from '../../src/core/errors.js';
+import { ConfigError, UsageError } from '../../src/core/shared/errors.js';
 import { readApiKey, resolveSettings } from '../../src/cli/settings.js';
 import { rateOf } from '../../src/cli/upload-command.js';
 import { FIXTURES, runCli, tempDir } from '../helpers.js';

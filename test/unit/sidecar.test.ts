@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { metadataFrom } from '../../src/core/sidecar.js';
+import { metadataFrom } from '../../src/core/files/sidecar.js';
 
 describe('sidecar metadata', () => {
   it('reads the flat form: other keys become custom_data', () => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { detect, judge } from '../../src/core/sniff.js';
+import { detect, judge } from '../../src/core/files/sniff.js';
 import { FIXTURES, ROOT } from '../helpers.js';
 
 const EVIDENCE = join(ROOT, 'test', 'fixtures', 'evidence');

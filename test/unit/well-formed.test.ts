@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkedOrg } from '../../src/core/hosts.js';
-import { compileRules } from '../../src/core/media-type.js';
-import { metadataFrom } from '../../src/core/sidecar.js';
-import { jsonValueProblem, MAX_CUSTOM_DATA_DEPTH, textProblem } from '../../src/core/well-formed.js';
+import { checkedOrg } from '../../src/core/connection/hosts.js';
+import { compileRules } from '../../src/core/inputs/media-type.js';
+import { metadataFrom } from '../../src/core/files/sidecar.js';
+import { jsonValueProblem, MAX_CUSTOM_DATA_DEPTH, textProblem } from '../../src/core/shared/well-formed.js';
 import { plan } from '../../src/index.js';
 import { planned, tempDir } from '../helpers.js';
 

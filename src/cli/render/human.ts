@@ -1,12 +1,13 @@
 import type { Ora } from 'ora';
-import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/events.js';
-import { OBJECT_NAME, type LinkedObject } from '../../core/route.js';
+import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/outcomes/events.js';
+import { OBJECT_NAME } from '../../core/inputs/route.js';
+import type { LinkedObject } from '../../core/inputs/objects.js';
 import { shellWord } from '../command-line.js';
 import { count, formatBytes, formatDuration, perSecond, plural, unansweredCase } from '../format.js';
-import { joinDistinct } from '../../core/join-distinct.js';
-import type { Renderer, RenderOptions, RunFiles } from './index.js';
+import { joinDistinct } from '../../core/shared/join-distinct.js';
+import type { Renderer, RenderOptions, RunFiles } from './renderer.js';
 import { Progress } from './progress.js';
-import { shown } from '../../core/safe-text.js';
+import { shown } from '../../core/shared/safe-text.js';
 import { chalkFor, colorLevel } from './style.js';
 
 // A CI log gets a progress line this often at most.

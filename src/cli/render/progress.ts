@@ -1,4 +1,4 @@
-import type { CheckProgress, PlanEvent, UploadEvent } from '../../core/events.js';
+import type { CheckProgress, PlanEvent, UploadEvent } from '../../core/outcomes/events.js';
 import { count, formatBytes, formatDuration, perSecond, plural } from '../format.js';
 
 /** Live counts of a run, kept from its events, for the spinner and the CI progress line. */

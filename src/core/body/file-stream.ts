@@ -1,8 +1,8 @@
 import type { Hash } from 'node:crypto';
 import { close, read } from 'node:fs';
 import { Readable } from 'node:stream';
-import { fileChanged, openChecked, SIZE_CHANGED, type FileIdentity } from '../file-identity.js';
-import { endChanged, hasEndMarker, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../sniff.js';
+import { fileChanged, openChecked, SIZE_CHANGED, type FileIdentity } from '../files/file-identity.js';
+import { endChanged, hasEndMarker, headChanged, HEAD_BYTES, TAIL_BYTES, type Detected } from '../files/sniff.js';
 import type { StoredObject } from '../s3/store.js';
 
 /** A checked file as a body reads it: where, how many bytes, what the check saw of it and what its content was found to be. */
@@ -17,7 +17,7 @@ export interface CheckedFile {
 
 /**
  * Exactly a file's planned bytes, hashed as they are read, so a file is read once per attempt.
- * The file is opened once, and read only if it is the one the check saw (file-identity.ts);
+ * The file is opened once, and read only if it is the one the check saw (files/file-identity.ts);
  * its first bytes go out only if they are still what the check found. Each read asks for one
  * byte more than is left: the last read then also tells whether the file grew since the
  * check, without a read that only finds the end. A file that grew, shrank or changed fails

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import type { PlannedFile } from '../plan.js';
-import { base64Length, base64Pieces } from './base64.js';
+import type { PlannedFile } from '../inputs/plan.js';
+import { base64Length, base64Pieces } from '../files/base64.js';
 import type { BodyReader } from './reader-threads.js';
 import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, wholeFiles, type FileReads, type RequestBody } from './request-body.js';
 

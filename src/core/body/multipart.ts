@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
-import type { PlannedFile } from '../plan.js';
+import type { PlannedFile } from '../inputs/plan.js';
 import type { BodyReader, WholeFile } from './reader-threads.js';
 import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, wholeFiles, type FileReads, type RequestBody } from './request-body.js';
 

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import type { FileIdentity } from '../file-identity.js';
+import type { FileIdentity } from '../files/file-identity.js';
 import type { CheckedFile } from './file-stream.js';
 import type { ReaderReply, ReaderRequest } from './reader.worker.js';
-import type { WholeFile } from './whole-file.js';
+import type { WholeFile } from '../files/framing.js';
 import { readObject } from '../s3/store.js';
 
-export type { WholeFile } from './whole-file.js';
+export type { WholeFile } from '../files/framing.js';
 
 /** Reads files off the event loop: whole and hashed, for the bodies of small requests; or hashed only. */
 export interface BodyReader {

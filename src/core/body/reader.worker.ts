@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import type { FileIdentity } from '../file-identity.js';
+import type { FileIdentity } from '../files/file-identity.js';
 import type { CheckedFile } from './file-stream.js';
 import { FileReader } from './whole-file.js';
 

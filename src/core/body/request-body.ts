@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { WHOLE_AT_MOST } from '../file-types.js';
-import type { PlannedFile } from '../plan.js';
+import { WHOLE_AT_MOST } from '../files/file-types.js';
+import type { PlannedFile } from '../inputs/plan.js';
 import { PlannedFileStream, type CheckedFile } from './file-stream.js';
 import type { BodyReader, WholeFile } from './reader-threads.js';
 import { objectStream } from '../s3/store.js';

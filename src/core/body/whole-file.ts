@@ -1,24 +1,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
-import { fileChanged, openCheckedSync, SIZE_CHANGED, type FileIdentity } from '../file-identity.js';
-import { contentChanged } from '../sniff.js';
-import { base64Length, writeBase64 } from './base64.js';
+import { fileChanged, openCheckedSync, SIZE_CHANGED, type FileIdentity } from '../files/file-identity.js';
+import { contentChanged } from '../files/sniff.js';
+import { base64Length, writeBase64 } from '../files/base64.js';
 import type { CheckedFile } from './file-stream.js';
-
-/** A file read whole: its bytes as they go out (as they are, or base64), FRAMING_ROOM in from either end of their memory, and the sha256 of the bytes read. */
-export interface WholeFile {
-  bytes: Buffer;
-  sha256: string;
-}
+import { FRAMING_ROOM, type WholeFile } from '../files/framing.js';
 
 /** Reads for a digest alone go a mebibyte at a time: a large file is never held whole. */
 const DIGEST_READ = 1024 * 1024;
-
-/**
- * Room left before and after a file's bytes in its memory, for the framing of a request of that
- * one file: its body is then made in place, without a copy (request-body.ts).
- */
-export const FRAMING_ROOM = 2048;
 
 /**
  * Reads files whole with plain blocking reads: run by the reader threads, never on the event

@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { closeSync, readFile as readFileCallback, rm as rmCallback } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { fileChanged, openChecked } from '../file-identity.js';
-import { contentChanged, kindOfExtension } from '../sniff.js';
+import { fileChanged, openChecked } from '../files/file-identity.js';
+import { contentChanged, kindOfExtension } from '../files/sniff.js';
 import { join } from 'node:path';
-import type { Change, PlannedFile } from '../plan.js';
-import { extensionOf } from '../file-types.js';
+import type { Change, PlannedFile } from '../inputs/plan.js';
+import { extensionOf } from '../files/file-types.js';
 import { stripLocation } from './strip-location.js';
-import { withDescriptor } from '../descriptors.js';
-import { TableWriteError } from '../disk-table.js';
+import { withDescriptor } from '../files/descriptors.js';
+import { TableWriteError } from '../disk/disk-table.js';
 import { readObject } from '../s3/store.js';
 
 /**

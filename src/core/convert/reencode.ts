@@ -1,5 +1,5 @@
 import type { Sharp } from 'sharp';
-import type { Detected } from '../sniff.js';
+import type { Detected } from '../files/sniff.js';
 import { ReencodeError } from './reencode-error.js';
 
 /**

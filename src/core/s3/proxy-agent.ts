@@ -3,7 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Agent, type AgentConnectOpts } from 'agent-base';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 
-/** The proxy (a URL, credentials and all) for requests to a URL, or none: decided as for Unit21's host (core/proxy.ts). */
+/** The proxy (a URL, credentials and all) for requests to a URL, or none: decided as for Unit21's host (core/connection/proxy.ts). */
 export type ProxyDecision = (url: string) => string | undefined;
 
 /** Connections to one host at a time, as the SDK's own agents allow. */

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { UsageError } from '../shared/errors.js';
 
 /** How a path names an object in S3 or a store that speaks its API. */
 export const S3_SCHEME = 's3://';

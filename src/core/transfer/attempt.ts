@@ -1,6 +1,6 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../shared/clock.js';
 import type { RequestBody } from '../body/request-body.js';
-import type { Redact } from '../redact.js';
+import type { Redact } from '../shared/redact.js';
 import { describeNetworkError, isCertificateError } from './connect-errors.js';
 import type { FailureDetail } from './outcomes.js';
 import { retryDelayMs, shouldRetry, type AttemptOutcome, type RetryPolicy } from './retry-policy.js';

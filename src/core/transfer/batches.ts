@@ -1,5 +1,5 @@
-import { MAX_BYTES_PER_REQUEST } from '../file-types.js';
-import type { PlannedFile } from '../plan.js';
+import { MAX_BYTES_PER_REQUEST } from '../files/file-types.js';
+import type { PlannedFile } from '../inputs/plan.js';
 
 /** Groups consecutive files for the same entity (or alert, case, event) into requests of at most `size` files and 20 MB. */
 export async function* batches(files: AsyncIterable<PlannedFile>, size: number): AsyncGenerator<PlannedFile[]> {

@@ -1,8 +1,5 @@
 import type { AttemptOutcome } from './retry-policy.js';
 
-/** A connection not made by then is given up (as undici's own connect timeout does), or at --timeout when that is shorter: to Unit21 and to a bucket. */
-export const CONNECTION_TIMEOUT_MS = 10_000;
-
 /** TLS certificate errors (OpenSSL's and Node's names): no retry helps, only trusting another CA. */
 const CERTIFICATE_ERRORS = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

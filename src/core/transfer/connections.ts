@@ -1,10 +1,11 @@
 import { isIP, connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Client, errors, type buildConnector } from 'undici';
-import type { Clock } from '../clock.js';
-import { proxyToken } from '../proxy.js';
-import { CONNECTION_TIMEOUT_MS, isCertificateError, proxyRefusal } from './connect-errors.js';
-import { isOutOfDescriptors } from '../descriptors.js';
+import type { Clock } from '../shared/clock.js';
+import { proxyToken } from '../connection/proxy.js';
+import { isCertificateError, proxyRefusal } from './connect-errors.js';
+import { CONNECTION_TIMEOUT_MS } from '../shared/connect-timeout.js';
+import { isOutOfDescriptors } from '../files/descriptors.js';
 
 /**
  * Where a connection being made is: DNS and TCP to the API's host, TLS with it; or, through a

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { BodyReader, WholeFile } from '../body/reader-threads.js';
-import type { Journal } from '../journal.js';
-import type { PlannedFile } from '../plan.js';
-import type { Scratch } from '../scratch.js';
+import type { Journal } from '../journal/journal.js';
+import type { PlannedFile } from '../inputs/plan.js';
+import type { Scratch } from '../disk/scratch.js';
 import { isS3Url } from '../s3/url.js';
 import { objectBeside } from '../s3/store.js';
 

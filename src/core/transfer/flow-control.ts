@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../shared/clock.js';
 
 /** Ceilings a run never exceeds. `rate` 0 means no rate ceiling. */
 export interface FlowLimits {

@@ -1,10 +1,10 @@
 import { checkedFile, fitsWhole } from '../body/request-body.js';
 import type { BodyReader, WholeFile } from '../body/reader-threads.js';
-import { eventOf } from '../events.js';
-import type { Journal } from '../journal.js';
-import { known, type Checked, type PlannedFile } from '../plan.js';
+import { eventOf } from '../outcomes/events.js';
+import type { Journal } from '../journal/journal.js';
+import { known, type Checked, type PlannedFile } from '../inputs/plan.js';
 import { batches } from './batches.js';
-import { TableWriteError } from '../disk-table.js';
+import { TableWriteError } from '../disk/disk-table.js';
 import type { Fixer } from '../convert/fixer.js';
 import { ReencodeError } from '../convert/reencode-error.js';
 import { unknownOutcomeMessage, type RepeatFilter } from './dedupe.js';

@@ -1,10 +1,10 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../shared/clock.js';
 import { releaseCopy } from '../convert/fixer.js';
-import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../events.js';
-import type { OutcomeRecord, SendingRecord } from '../journal.js';
-import type { OutcomeSink } from '../outcome-sink.js';
-import type { TableWriteError } from '../disk-table.js';
-import { known, target, type PlannedFile } from '../plan.js';
+import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../outcomes/events.js';
+import type { OutcomeRecord, SendingRecord } from '../journal/records.js';
+import type { OutcomeSink } from '../outcomes/outcome-sink.js';
+import type { TableWriteError } from '../disk/disk-table.js';
+import { known, target, type PlannedFile } from '../inputs/plan.js';
 import type { FileReads } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../shared/clock.js';
 
 /**
  * Hands out work to the workers: due retries first, then fresh jobs. A job waiting for its

@@ -1,8 +1,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Agent, type Dispatcher } from 'undici';
 import type { RequestBody } from '../body/request-body.js';
-import type { Clock } from '../clock.js';
-import type { Redact } from '../redact.js';
+import type { Clock } from '../shared/clock.js';
+import type { Redact } from '../shared/redact.js';
 import { Connections, type ConnectFailure } from './connections.js';
 
 /** How a run reaches the API. */
