@@ -4,13 +4,13 @@ import { discover } from './inputs/discover.js';
 import { InputError, UsageError, type Problem } from './shared/errors.js';
 import { basename, resolve } from 'node:path';
 import { eventOf, type CheckProgress, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent, type WarningEvent } from './outcomes/events.js';
-import { readManifest } from './inputs/manifest.js';
+import { readManifest, type Destination } from './inputs/manifest.js';
 import { compileRules } from './inputs/media-type.js';
 import { DEFAULTS } from './options.js';
 import { known, target, type Checked, type PlannedFile } from './inputs/plan.js';
 import { preflight, type PreflightSettings } from './inputs/preflight.js';
 import { idProblem, OBJECT_OF, type EntitySource } from './inputs/route.js';
-import { resolveTarget } from './connection/hosts.js';
+import { resolveTarget, type TargetSettings } from './connection/hosts.js';
 import { identityNumber } from './files/file-identity.js';
 import { shardField } from './inputs/shard.js';
 import { textProblem } from './shared/well-formed.js';
@@ -31,11 +31,24 @@ export interface CheckedInputs {
   close: () => Promise<void>;
 }
 
-/** `timeout`, an upload's, also bounds the reads from a bucket (a dry run's take the default). */
-export async function checkedInputs(options: PlanOptions & { timeout?: number }): Promise<CheckedInputs> {
-  const cwd = options.cwd ?? process.cwd();
+/** What the inputs stage takes: the inputs, where their paths start, how each is checked, where the object store is. */
+export interface InputSettings {
+  cwd: string;
+  paths: readonly string[];
+  /** How each input is checked: its entity source, media type, size, what may change. */
+  check: Omit<PreflightSettings, 'checkedFiles' | 'onChecked' | 'objectStore'>;
+  /** Where this run sends, for a report given back (--retry-failed) to be checked against. */
+  destination?: Destination;
+  objectStore: ObjectStoreSettings;
+}
+
+/**
+ * The inputs stage's settings from the options, defaults applied; refuses a bad entity source,
+ * media type, convention or --s3-endpoint. `timeout`, an upload's, also bounds the reads from a
+ * bucket (a dry run's take the default).
+ */
+export async function inputSettingsOf(options: PlanOptions & { timeout?: number }): Promise<InputSettings> {
   const entity = checkedTarget(options);
-  const paths = options.paths ?? [];
   const mediaTypeProblem = options.mediaType === undefined ? undefined : textProblem(options.mediaType, '--media-type');
   if (mediaTypeProblem) throw new UsageError(mediaTypeProblem, 'give a media_type such as IMAGE_PASSPORT_FRONT (see u21-media types)');
   let rules;
@@ -44,7 +57,7 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
   } catch (error) {
     throw new UsageError((error as Error).message, 'fix the conventions in your config file');
   }
-  const settings = {
+  const check = {
     entity,
     infer: options.infer ?? DEFAULTS.infer,
     rules,
@@ -59,15 +72,23 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
     ...(options.shard && { shard: options.shard }),
   };
   // A report given back is sent where its run sent it, unless the user says otherwise.
-  const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(options) : undefined;
+  const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(targetOf(options)) : undefined;
+  const objectStore = { ...(options.s3Endpoint && { endpoint: checkedS3Endpoint(options.s3Endpoint) }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 };
+  return { cwd: options.cwd ?? process.cwd(), paths: options.paths ?? [], check, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }), objectStore };
+}
+
+/** The inputs, found (listed, or read from a manifest) and checked as they are asked for. */
+export function checkedInputs(settings: InputSettings): CheckedInputs {
+  const { cwd, paths, check, destination } = settings;
+  const { entity } = check;
   // Opened (and the AWS SDK loaded) only once an argument or a manifest row names an object.
-  const { open: objectStore, close } = oneObjectStore({ ...(options.s3Endpoint && { endpoint: checkedS3Endpoint(options.s3Endpoint) }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 });
+  const { open: objectStore, close } = oneObjectStore(settings.objectStore);
   const found = () =>
     entity.kind === 'manifest'
-      ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }) })
-      : discover(paths, cwd, { followLinks: options.followLinks ?? DEFAULTS.followLinks, objectStore });
+      ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination }) })
+      : discover(paths, cwd, { followLinks: check.followLinks, objectStore });
   return {
-    checked: (look = {}) => preflight(found(), { ...settings, objectStore, ...look }),
+    checked: (look = {}) => preflight(found(), { ...check, objectStore, ...look }),
     // Listing without checking: no stat, no sidecar read.
     count: async (signal) => {
       let n = 0;
@@ -80,6 +101,9 @@ export async function checkedInputs(options: PlanOptions & { timeout?: number })
     close,
   };
 }
+
+/** Where the options say a run sends (checked by resolveTarget). */
+export const targetOf = (options: PlanOptions): TargetSettings => ({ org: options.org, env: options.env, baseUrl: options.baseUrl });
 
 /** Whether a run may read objects: an argument names some, or a manifest (or a report given back) lists files, whose rows may. */
 export const mayReadObjects = (options: PlanOptions): boolean => (options.paths ?? []).some(isS3Url) || options.manifest !== undefined || options.retryFailed !== undefined;
@@ -165,20 +189,29 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
   const emit = options.onEvent ?? (() => {});
   const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, unreadable: 0, bytes: 0, ...shardField(options.shard) };
   const problems: Problem[] = [];
-  const inputs = await checkedInputs(options);
+  const skipInvalid = options.skipInvalid ?? DEFAULTS.skipInvalid;
+  const resendUnknown = options.resendUnknown ?? DEFAULTS.resendUnknown;
+  const inputs = checkedInputs(await inputSettingsOf(options));
   const skip = (event: SkippedEvent) => {
     summary.skipped++;
     if (event.reason === 'link_outside') summary.link_outside++;
     if (event.reason === 'unknown_outcome') summary.unknown_outcome++;
     emit(event);
   };
-  await withRepeatFilter(options, emit, inputs, async (repeats) => {
+  const repeatSettings = {
+    cwd: options.cwd ?? process.cwd(),
+    target: targetOf(options),
+    adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords,
+    allowDuplicates: options.allowDuplicates ?? DEFAULTS.allowDuplicates,
+    ...(options.journal && { journal: options.journal }),
+  };
+  await withRepeatFilter(repeatSettings, emit, inputs, async (repeats) => {
     for await (const item of inputs.checked()) {
       if (item.kind === 'problem') {
         problems.push(item.problem);
         summary.invalid++;
         // Refused together at the end, unless skipped.
-        if (options.skipInvalid) skip(eventOf(item) as SkippedEvent);
+        if (skipInvalid) skip(eventOf(item) as SkippedEvent);
         continue;
       }
       if (item.kind !== 'file') {
@@ -199,7 +232,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
         skip({ event: 'skipped', path: f.path, reason: verdict.skip, message: verdict.message, ...known(f), sha256: verdict.sha256 });
         continue;
       }
-      if ('unknownOutcome' in verdict && !(options.resendUnknown ?? DEFAULTS.resendUnknown)) {
+      if ('unknownOutcome' in verdict && !resendUnknown) {
         skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(String(options.journal)), ...known(f), sha256: verdict.sha256 });
         continue;
       }
@@ -209,27 +242,35 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       emit({ event: 'planned', path: f.path, ...target(f), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f), ...sentBefore });
     }
   });
-  if (problems.length > 0 && !options.skipInvalid) throw new InputError(problems, summary.planned);
+  if (problems.length > 0 && !skipInvalid) throw new InputError(problems, summary.planned);
   return summary;
+}
+
+/** What the plan's duplicate check takes: the journal the real run would use, where it would send, and whether repeats are sent anyway. */
+interface PlanRepeatSettings {
+  cwd: string;
+  journal?: string;
+  target: TargetSettings;
+  adoptOldRecords: boolean;
+  allowDuplicates: boolean;
 }
 
 /**
  * Runs `use` with the duplicate check the real run would make: against the journal it would
  * use (read only, indexed in a folder of the dry run's own) and the files before each.
  */
-async function withRepeatFilter(options: PlanOptions, emit: (event: WarningEvent) => void, inputs: CheckedInputs, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
-  const cwd = options.cwd ?? process.cwd();
+async function withRepeatFilter(settings: PlanRepeatSettings, emit: (event: WarningEvent) => void, inputs: CheckedInputs, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
+  const { cwd, target } = settings;
   // Where the journal's records must have gone to count: the real run's host and org.
-  const destination = options.journal ? resolveTarget(options) : undefined;
+  const destination = settings.journal ? resolveTarget(target) : undefined;
   const scratch = await Scratch.create();
   const { ReaderThreads } = await import('./body/reader-threads.js');
   const reader = new ReaderThreads(readerThreadCount(undefined));
   let journal: Journal | undefined;
   try {
-    if (options.journal && destination) {
-      const path = resolve(cwd, options.journal);
-      const adoptOldRecords = options.adoptOldRecords ?? DEFAULTS.adoptOldRecords;
-      journal = await Journal.openToRead(path, { host: destination.apiRoot, adoptOldRecords }, scratch.folder('journal-index')).catch((error: unknown) => {
+    if (settings.journal && destination) {
+      const path = resolve(cwd, settings.journal);
+      journal = await Journal.openToRead(path, { host: destination.apiRoot, adoptOldRecords: settings.adoptOldRecords }, scratch.folder('journal-index')).catch((error: unknown) => {
         if (error instanceof UsageError) throw error;
         throw new UsageError(`--journal: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a readable journal, or --no-journal');
       });
@@ -237,7 +278,7 @@ async function withRepeatFilter(options: PlanOptions, emit: (event: WarningEvent
       const warnings = [journal && journal.unusable.count > 0 ? unusableLinesWarning(journal) : undefined, journal && (await inUseWarning(path))];
       for (const message of warnings) if (message) emit({ event: 'warning', message });
     }
-    const repeats = new RepeatFilter({ host: destination?.apiRoot ?? '', org: destination?.org ?? options.org ?? '', cwd, allowDuplicates: options.allowDuplicates ?? DEFAULTS.allowDuplicates, scratch, reader, ...(journal && { journal }) });
+    const repeats = new RepeatFilter({ host: destination?.apiRoot ?? '', org: destination?.org ?? target.org ?? '', cwd, allowDuplicates: settings.allowDuplicates, scratch, reader, ...(journal && { journal }) });
     await use(repeats);
   } finally {
     journal?.closeIndex();
@@ -253,8 +294,8 @@ function plannedFix(file: PlannedFile): Pick<PlannedEvent, 'fix' | 'sent_name'> 
   return { fix, ...(file.name !== basename(file.absPath) && { sent_name: file.name }) };
 }
 
-/** What the check-first pass reads of an upload's options. */
-export interface CheckFirstOptions {
+/** What the check-first pass takes: when to stop, whom to tell, where to keep what it checked. */
+export interface CheckFirstSettings {
   drain?: AbortSignal;
   signal?: AbortSignal;
   onEvent?: (event: UploadEvent) => void;
@@ -274,10 +315,10 @@ const KEPT_AT_MOST = 20_000;
  * it sends, dropping any the check did not see. A file that changed since fails when read
  * (file_changed) instead of being sent. Throws InputError for invalid inputs; undefined when interrupted.
  */
-export async function checkFirst(inputs: CheckedInputs, options: CheckFirstOptions): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+export async function checkFirst(inputs: CheckedInputs, settings: CheckFirstSettings): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const listing = new AbortController();
   try {
-    return await checkAll(inputs, options, options.onCheck && checkProgress(inputs, options.onCheck, listing.signal));
+    return await checkAll(inputs, settings, settings.onCheck && checkProgress(inputs, settings.onCheck, listing.signal));
   } finally {
     listing.abort();
   }
@@ -305,7 +346,7 @@ function checkProgress(inputs: CheckedInputs, onCheck: (progress: CheckProgress)
   };
 }
 
-async function checkAll(inputs: CheckedInputs, options: CheckFirstOptions, progress: ReturnType<typeof checkProgress> | undefined): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+async function checkAll(inputs: CheckedInputs, settings: CheckFirstSettings, progress: ReturnType<typeof checkProgress> | undefined): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const problems: Problem[] = [];
   let total = 0;
   let files = 0;
@@ -314,13 +355,13 @@ async function checkAll(inputs: CheckedInputs, options: CheckFirstOptions, progr
   let seen: DiskTable | undefined;
   const warnings: Array<Extract<Checked, { kind: 'warning' }>> = [];
   for await (const item of inputs.checked(progress && { onChecked: progress.onChecked })) {
-    if (options.drain?.aborted || options.signal?.aborted) return undefined;
+    if (settings.drain?.aborted || settings.signal?.aborted) return undefined;
     if (item.kind === 'warning') {
       warnings.push(item);
       continue;
     }
     if (kept?.length === KEPT_AT_MOST) {
-      seen = options.scratch.table();
+      seen = settings.scratch.table();
       for (const earlier of kept) if (earlier.kind === 'file') seen.set(earlier.file.absPath, identityNumber(earlier.file.identity!));
       kept = undefined;
     }
@@ -335,8 +376,8 @@ async function checkAll(inputs: CheckedInputs, options: CheckFirstOptions, progr
   progress?.whole();
   if (problems.length > 0) throw new InputError(problems, files);
   // Said once the inputs are accepted, before anything is sent, rather than among the outcomes.
-  for (const warning of warnings) options.onEvent?.(eventOf(warning));
-  options.onTotal?.(total);
+  for (const warning of warnings) settings.onEvent?.(eventOf(warning));
+  settings.onTotal?.(total);
   const given = new Set(warnings.map(warningKey));
   const large = seen;
   return large ? () => withoutRepeats(inputs.checked({ checkedFiles: large }), given) : () => replay(kept ?? []);

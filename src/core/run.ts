@@ -8,10 +8,10 @@ import { UsageError } from './shared/errors.js';
 import { emptyTally, type UploadSummary } from './outcomes/events.js';
 import { MAX_FILES_PER_REQUEST } from './files/file-types.js';
 import { isLoopback, resolveTarget } from './connection/hosts.js';
-import { checkedInputs, checkFirst, mayReadObjects, type CheckedInputs } from './check.js';
+import { checkedInputs, checkFirst, inputSettingsOf, mayReadObjects, targetOf, type CheckedInputs, type InputSettings } from './check.js';
 import { Fixer } from './convert/fixer.js';
 import { Journal, unusableLinesWarning } from './journal/journal.js';
-import { JournalLock } from './journal/lock.js';
+import { JournalLock, type JournalLockSettings } from './journal/lock.js';
 import type { HeldLock } from './disk/held-lock.js';
 import { readerThreadCount } from './body/reader-count.js';
 import { concurrencyWithin } from './files/descriptors.js';
@@ -27,23 +27,27 @@ import { readVersion } from './shared/version.js';
 
 /** upload()'s run: the checks, the journal's lock, the check-first pass, then the transfer. */
 export async function uploadFiles(options: UploadOptions): Promise<UploadSummary> {
-  const { apiRoot } = resolveTarget(options);
+  const { apiRoot } = resolveTarget(targetOf(options));
   if (!options.apiKey) throw new UsageError('no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
   const batch = options.batch ?? DEFAULTS.batch;
   if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
-  refuseOverwrites(options);
+  const cwd = options.cwd ?? process.cwd();
+  refuseOverwrites(cwd, [['--manifest', options.manifest], ['--retry-failed', options.retryFailed], ['--journal', options.journal], ['--report', options.report]]);
   const readerThreads = readerThreadCount(options.readerThreads);
   // A loopback API (the sandbox) is never reached through a proxy.
   const proxy = options.proxy !== undefined && !isLoopback(new URL(apiRoot)) ? checkProxyUrl(options.proxy, '--proxy') : undefined;
   const redact = createRedactor(options.apiKey, ...(proxy ? proxySecrets(proxy) : []));
+  const journalPath = options.journal ? resolve(cwd, options.journal) : undefined;
+  const stops = [options.drain, options.signal].filter((s): s is AbortSignal => s !== undefined);
   // Held from before the check to the end: a second run on this journal is refused at once.
-  const lock = options.journal ? await lockJournal(resolve(options.cwd ?? process.cwd(), options.journal), options) : undefined;
+  const lock = journalPath ? await lockJournal(journalPath, { onWait: (message) => options.onEvent?.({ event: 'warning', message }), ...(stops.length > 0 && { signal: AbortSignal.any(stops) }) }) : undefined;
   let scratch: Scratch | undefined;
   let inputs: CheckedInputs | undefined;
   try {
-    inputs = await checkedInputs(options);
+    const inputSettings = await inputSettingsOf(options);
+    inputs = checkedInputs(inputSettings);
     scratch = await Scratch.create();
-    return await checkAndSend(options, { apiRoot, proxy, scratch, lock, inputs }, redact, readerThreads);
+    return await checkAndSend(options, { apiRoot, proxy, scratch, lock, inputs, check: inputSettings.check, cwd, journalPath, batch }, redact, readerThreads);
   } catch (error) {
     throw redactError(error, redact);
   } finally {
@@ -53,18 +57,34 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   }
 }
 
-async function checkAndSend(options: UploadOptions, run: { apiRoot: string; proxy: URL | undefined; scratch: Scratch; lock: HeldLock | undefined; inputs: CheckedInputs }, redact: Redact, readerThreads: number): Promise<UploadSummary> {
-  const { apiRoot, proxy, scratch, lock, inputs } = run;
+/** The run's parts made so far, and the options uploadFiles has already resolved. */
+interface RunSoFar {
+  apiRoot: string;
+  proxy: URL | undefined;
+  scratch: Scratch;
+  lock: HeldLock | undefined;
+  inputs: CheckedInputs;
+  /** How the inputs were checked: the body format, the size limit, what may change. */
+  check: InputSettings['check'];
+  cwd: string;
+  journalPath: string | undefined;
+  batch: number;
+}
+
+async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+  const { apiRoot, proxy, scratch, lock, inputs, check, cwd } = run;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
-  const journalPath = options.journal ? resolve(options.cwd ?? process.cwd(), options.journal) : null;
+  const journalPath = run.journalPath ?? null;
+  // Only a run that may change files makes copies, and its report has the columns that say so.
+  const mayChange = check.convert || check.fit || check.stripLocation;
   let toSend = () => inputs.checked();
   if (options.skipInvalid) {
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
   } else {
-    const checked = await checkFirst(inputs, { ...options, scratch });
+    const checked = await checkFirst(inputs, { scratch, drain: options.drain, signal: options.signal, onEvent: options.onEvent, onTotal: options.onTotal, onCheck: options.onCheck });
     if (!checked) {
       // Interrupted while checking: nothing was sent, nothing to resume.
       return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where, journal: journalPath !== null && existsSync(journalPath) ? journalPath : null };
@@ -72,7 +92,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     toSend = checked;
   }
 
-  const journal = options.journal ? await openFor('--journal', 'use', options.journal, (path) => Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? false }), 'give a path to a writable file; it is created if missing') : undefined;
+  const journal = options.journal ? await openFor('--journal', 'use', options.journal, (path) => Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords }), 'give a path to a writable file; it is created if missing') : undefined;
   let sink: OutcomeSink | undefined;
   let report: ReportWriter | undefined;
   try {
@@ -80,7 +100,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
     if (journal?.adopted) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.adopted === 1 ? 'one record' : `${journal.adopted} records`} from before records named their API host now ${journal.adopted === 1 ? 'names' : 'name'} ${apiRoot}, where this run sends` });
     const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
     const now = () => clock.now();
-    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, { change: Boolean(options.convert || options.fit || options.stripLocation), readObjects: mayReadObjects(options) }), 'give a path to a writable .json or .csv file') : undefined;
+    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, { change: mayChange, readObjects: mayReadObjects(options) }), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
     // The report's first lines can fail before the sink exists to hear of it.
     if (report?.error) sink.fail(report.error, report.error.path ?? options.report!);
@@ -102,7 +122,7 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
   const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, timeoutMs, clock, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
   const reader = new ReaderThreads(readerThreads);
   // Only a run that may change files makes a folder for the copies (and, on first use, loads sharp).
-  const fixer = options.convert || options.fit || options.stripLocation ? Fixer.create(options.maxFileSize ?? DEFAULTS.maxFileSize, scratch.folder('sent')) : undefined;
+  const fixer = mayChange ? Fixer.create(check.maxFileSize, scratch.folder('sent')) : undefined;
   let tally;
   try {
     tally = await transfer(
@@ -111,16 +131,16 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
         apiRoot,
         org: options.org,
         runId: where.run_id,
-        format: options.format ?? DEFAULTS.format,
+        format: check.format,
         concurrency,
         rate: options.rate ?? DEFAULTS.rate,
-        batch: options.batch ?? DEFAULTS.batch,
+        batch: run.batch,
         retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULTS.retries },
         timeoutMs,
-        failFast: options.failFast ?? false,
-        allowDuplicates: options.allowDuplicates ?? false,
-        resendUnknown: options.resendUnknown ?? true,
-        cwd: options.cwd ?? process.cwd(),
+        failFast: options.failFast ?? DEFAULTS.failFast,
+        allowDuplicates: options.allowDuplicates ?? DEFAULTS.allowDuplicates,
+        resendUnknown: options.resendUnknown ?? DEFAULTS.resendUnknown,
+        cwd,
         redact,
         ...(journal && { journal }),
         ...(options.drain && { drain: options.drain }),
@@ -152,19 +172,14 @@ async function checkAndSend(options: UploadOptions, run: { apiRoot: string; prox
 const runIdAt = (ms: number) => `${new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '')}-${randomBytes(3).toString('hex')}`;
 
 /** A lock on a journal that is a file; a device such as /dev/null, written but never read, needs none. */
-async function lockJournal(path: string, options: Pick<UploadOptions, 'onEvent' | 'drain' | 'signal'>): Promise<HeldLock | undefined> {
+async function lockJournal(path: string, settings: JournalLockSettings): Promise<HeldLock | undefined> {
   const stats = await stat(path).catch(() => undefined);
   if (stats && !stats.isFile()) return undefined;
-  const signals = [options.drain, options.signal].filter((s): s is AbortSignal => s !== undefined);
-  return JournalLock.acquire(path, {
-    onWait: (message) => options.onEvent?.({ event: 'warning', message }),
-    ...(signals.length > 0 && { signal: AbortSignal.any(signals) }),
-  });
+  return JournalLock.acquire(path, settings);
 }
 
 /** The report must not be written over the manifest or the journal it reads. */
-function refuseOverwrites(options: UploadOptions) {
-  const cwd = options.cwd ?? process.cwd();
+function refuseOverwrites(cwd: string, files: Array<[flag: string, path: string | false | undefined]>) {
   const real = (path: string) => {
     const absolute = resolve(cwd, path);
     try {
@@ -173,7 +188,7 @@ function refuseOverwrites(options: UploadOptions) {
       return absolute;
     }
   };
-  const named = [['--manifest', options.manifest], ['--retry-failed', options.retryFailed], ['--journal', options.journal], ['--report', options.report]].filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const named = files.filter((entry): entry is [string, string] => entry[1] !== undefined);
   for (const [i, [flag, path]] of named.entries()) {
     for (const [otherFlag, otherPath] of named.slice(i + 1)) {
       if (real(path) === real(otherPath)) throw new UsageError(`${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`, `give ${otherFlag} a file of its own`);

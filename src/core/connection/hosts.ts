@@ -58,13 +58,20 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
   return `${url.origin}${path}/v1`;
 }
 
+/** What says where a run sends: the org, and the host by --base-url (wins) or --env. */
+export interface TargetSettings {
+  org?: string | undefined;
+  env?: string | undefined;
+  baseUrl?: string | undefined;
+}
+
 /**
  * Where a run sends, checked: the API root (see resolveApiRoot) and the org. The one check of
  * both: upload() refuses without them, and the CLI calls it once, before its first line, so that
  * a dry run proves the real command would start and says where it would send.
  */
-export function resolveTarget(options: { org?: string | undefined; env?: string | undefined; baseUrl?: string | undefined }): { apiRoot: string; org: string } {
-  return { apiRoot: resolveApiRoot(options), org: checkedOrg(options.org) };
+export function resolveTarget(target: TargetSettings): { apiRoot: string; org: string } {
+  return { apiRoot: resolveApiRoot(target), org: checkedOrg(target.org) };
 }
 
 /** The org name, refused when missing or a path step. */

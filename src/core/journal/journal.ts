@@ -16,6 +16,12 @@ const MAX_LINE_BYTES = 1024 * 1024;
 /** How many unusable lines are named in the warning. */
 const NAMED_AT_MOST = 5;
 
+/** What a journal is opened for: the run's API host, and whether records from before records named one count as sent there. */
+export interface JournalSettings {
+  host: string;
+  adoptOldRecords: boolean;
+}
+
 /**
  * The append-only record of what was sent and what came of it. Each line is written with one
  * write(2) as it happens — a `sending` record before a request leaves, the outcome once known —
@@ -41,7 +47,7 @@ export class Journal {
   private constructor(readonly path: string) {}
 
   /** Opens the file for appending (creating it if needed) and reads what earlier runs recorded that its index lacks. */
-  static async open(path: string, run?: { host: string; adoptOldRecords: boolean }): Promise<Journal> {
+  static async open(path: string, run?: JournalSettings): Promise<Journal> {
     const journal = new Journal(path);
     const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
@@ -80,7 +86,7 @@ export class Journal {
    * disturbed. Records from before records named their API host count as `run.host`'s when
    * adopted. Undefined when there is no journal yet.
    */
-  static async openToRead(path: string, run: { host: string; adoptOldRecords: boolean }, indexDir: string): Promise<Journal | undefined> {
+  static async openToRead(path: string, run: JournalSettings, indexDir: string): Promise<Journal | undefined> {
     const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;

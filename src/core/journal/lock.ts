@@ -10,7 +10,7 @@ import { HeldLock, LockBusy, pidSpace, type Holder, type LockWait } from '../dis
  */
 export const JournalLock = {
   /** `asker`: who wants the journal, as its messages name it; an upload's run by default. */
-  async acquire(journalPath: string, options: { onWait?: (message: string) => void; signal?: AbortSignal; asker?: Asker } = {}): Promise<HeldLock> {
+  async acquire(journalPath: string, options: JournalLockSettings = {}): Promise<HeldLock> {
     const asker = options.asker ?? AN_UPLOAD;
     try {
       return await HeldLock.acquire(journalPath, {
@@ -30,6 +30,13 @@ export async function inUseWarning(journalPath: string): Promise<string | undefi
   const held = await HeldLock.heldBy(journalPath);
   if (!held) return undefined;
   return `${journalPath} is in use by another run (${held.holder ? who(held.holder) : 'it is just starting'}): this plan reads it as it is now, the files that run is sending show as sent without an answer, and the real run would be refused until it ends`;
+}
+
+/** How a run waits for a journal's lock: told of the wait, stopped by `signal`, named in the messages as `asker`. */
+export interface JournalLockSettings {
+  onWait?: (message: string) => void;
+  signal?: AbortSignal;
+  asker?: Asker;
 }
 
 /** Who asks for a journal's lock: the name its errors start with, and what else it could do while another run holds it (options of its own command only). */

@@ -177,6 +177,12 @@ export const CSV_REPORT_MARK = '# u21-media report';
 /** The CSV report's meta file, beside it: `report.csv` → `report.csv.meta.json`. */
 export const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
 
+/** Which optional columns a CSV report has: its run may change files, may read objects. */
+export interface ReportSettings {
+  change?: boolean;
+  readObjects?: boolean;
+}
+
 /**
  * Writes the per-file report as outcomes come (`.json` array or `.csv`), so memory stays flat.
  * A write that fails (a full disk) is told to `onError` once; the writer then writes nothing more.
@@ -197,7 +203,7 @@ export class ReportWriter {
   ) {}
 
   /** `may` says which optional columns a CSV report has: its run may change files, may read objects. */
-  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, may: { change?: boolean; readObjects?: boolean } = {}): Promise<ReportWriter> {
+  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, may: ReportSettings = {}): Promise<ReportWriter> {
     const ext = extname(path).toLowerCase();
     if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
     const out = createWriteStream(path, { fd: await openToWrite(path, '--report') });

@@ -26,6 +26,17 @@ export interface Transport {
 const SEND_HEADERS = 'undici:client:sendHeaders';
 const BODY_SENT = 'undici:request:bodySent';
 
+/** What the transport takes: the key, the pool's size and each request's time limit, the proxy or the caller's dispatcher. */
+export interface TransportSettings {
+  apiKey: string;
+  redact: Redact;
+  concurrency: number;
+  timeoutMs: number;
+  clock: Clock;
+  proxy?: URL;
+  dispatcher?: Dispatcher;
+}
+
 /**
  * undici through its public API: a keep-alive pool sized to the run's concurrency whose
  * connections (direct, or through the proxy's CONNECT tunnel, so the API's host is resolved by
@@ -34,7 +45,7 @@ const BODY_SENT = 'undici:request:bodySent';
  * whether its body went out, come from undici's `undici:client:sendHeaders` and
  * `undici:request:bodySent` diagnostics channels, which undici's own dispatchers publish.
  */
-export function undiciTransport(options: { apiKey: string; redact: Redact; concurrency: number; timeoutMs: number; clock: Clock; proxy?: URL; dispatcher?: Dispatcher }): Transport {
+export function undiciTransport(options: TransportSettings): Transport {
   const { dispatcher, connections } = options.dispatcher ? { dispatcher: options.dispatcher, connections: undefined } : ownDispatcher(options);
   const reached = new WeakSet<object>();
   const sent = new WeakSet<object>();
