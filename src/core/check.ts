@@ -198,8 +198,9 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
     if (event.reason === 'unknown_outcome') summary.unknown_outcome++;
     emit(event);
   };
+  const cwd = options.cwd ?? process.cwd();
   const repeatSettings = {
-    cwd: options.cwd ?? process.cwd(),
+    cwd,
     target: targetOf(options),
     adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords,
     allowDuplicates: options.allowDuplicates ?? DEFAULTS.allowDuplicates,
@@ -233,7 +234,7 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
         continue;
       }
       if ('unknownOutcome' in verdict && !resendUnknown) {
-        skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(String(options.journal)), ...known(f), sha256: verdict.sha256 });
+        skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(resolve(cwd, String(options.journal))), ...known(f), sha256: verdict.sha256 });
         continue;
       }
       summary.planned++;

@@ -92,7 +92,7 @@ async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redac
     toSend = checked;
   }
 
-  const journal = options.journal ? await openFor('--journal', 'use', options.journal, (path) => Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords }), 'give a path to a writable file; it is created if missing') : undefined;
+  const journal = journalPath !== null ? await openFor('--journal', 'use', journalPath, (path) => Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords }), 'give a path to a writable file; it is created if missing') : undefined;
   let sink: OutcomeSink | undefined;
   let report: ReportWriter | undefined;
   try {
@@ -100,10 +100,10 @@ async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redac
     if (journal?.adopted) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.adopted === 1 ? 'one record' : `${journal.adopted} records`} from before records named their API host now ${journal.adopted === 1 ? 'names' : 'name'} ${apiRoot}, where this run sends` });
     const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
     const now = () => clock.now();
-    report = options.report ? await openFor('--report', 'write', options.report, (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, { change: mayChange, readObjects: mayReadObjects(options) }), 'give a path to a writable .json or .csv file') : undefined;
+    report = options.report ? await openFor('--report', 'write', resolve(cwd, options.report), (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, { change: mayChange, readObjects: mayReadObjects(options) }), 'give a path to a writable .json or .csv file') : undefined;
     sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
     // The report's first lines can fail before the sink exists to hear of it.
-    if (report?.error) sink.fail(report.error, report.error.path ?? options.report!);
+    if (report?.error) sink.fail(report.error, report.error.path ?? resolve(cwd, options.report!));
     // Another run took over a lock this run holds (it was paused past the lock's renewal): it stops as when the journal cannot be written.
     const held = sink;
     lock?.whenLost((error) => held.fail(error, lock.path));
@@ -188,7 +188,7 @@ function refuseOverwrites(cwd: string, files: Array<[flag: string, path: string 
       return absolute;
     }
   };
-  const named = files.filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const named = files.filter((entry): entry is [string, string] => typeof entry[1] === 'string');
   for (const [i, [flag, path]] of named.entries()) {
     for (const [otherFlag, otherPath] of named.slice(i + 1)) {
       if (real(path) === real(otherPath)) throw new UsageError(`${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`, `give ${otherFlag} a file of its own`);

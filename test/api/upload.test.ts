@@ -132,6 +132,27 @@ describe('upload() outcomes', () => {
     expect(server.stored.map((m) => m.name).sort()).toEqual(['drivers_license_back.png', 'drivers_license_front.png', 'profile_picture.png', 'proof_of_address.pdf']);
   });
 
+  it('writes a relative journal and report in cwd, where it locks the journal, and a rerun there skips what is stored', async () => {
+    const dir = await fixtureCopy();
+    const server = await sandbox();
+    const paths = ['selfie.jpg', 'proof_of_address.pdf'];
+    const first = await upload(optionsFor(server, { paths, cwd: dir, journal: 'run.jsonl', report: 'run.csv' }));
+    expect(first).toMatchObject({ uploaded: 2, journal: join(dir, 'run.jsonl') });
+    const written = await readdir(dir);
+    expect(written).toEqual(expect.arrayContaining(['run.jsonl', 'run.csv']));
+    const second = await upload(optionsFor(server, { paths, cwd: dir, journal: 'run.jsonl' }));
+    expect(second).toMatchObject({ uploaded: 0, skipped: 2 });
+    expect(server.stored).toHaveLength(2);
+  });
+
+  it('takes journal: false beside a report', async () => {
+    const dir = await fixtureCopy();
+    const server = await sandbox();
+    const summary = await upload(optionsFor(server, { paths: ['selfie.jpg'], cwd: dir, journal: false, report: 'run.json' }));
+    expect(summary).toMatchObject({ uploaded: 1, journal: null });
+    expect(await readdir(dir)).toContain('run.json');
+  });
+
   it('uses --media-type for files without a sidecar one, and the sidecar wins', async () => {
     const server = await sandbox();
     await upload(optionsFor(server, { paths: [join(FIXTURES, 'selfie.jpg'), join(FIXTURES, 'profile_picture.png')], mediaType: 'IMAGE_ID_CARD_FRONT' }));
