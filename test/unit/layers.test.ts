@@ -63,7 +63,7 @@ function ruleFolder(file: string, rules: Rules): string | undefined {
   }
 }
 
-/** An entry allows a file (`core/outcomes/report.ts`, also written without `.ts`) or a folder and all below it (`core/shared`). */
+/** An entry allows a file (`core/files/sniff.ts`, also written without `.ts`) or a folder and all below it (`core/shared`). */
 const allows = (entry: string, file: string) => file === entry || file === `${entry}.ts` || file.startsWith(`${entry}/`);
 
 /** Every import between folders that the importing file's README does not allow; a file may always import its own folder's files. */
