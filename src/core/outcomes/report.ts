@@ -88,7 +88,7 @@ export interface ReportEnd {
 }
 
 /** The CSV report's meta file, beside it: `report.csv` → `report.csv.meta.json`. */
-export const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
+const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
 
 /** Which optional columns a CSV report has: its run may change files, may read objects. */
 export interface ReportSettings {
