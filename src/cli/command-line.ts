@@ -1,5 +1,5 @@
 import { UPLOAD_OPTIONS } from '../core/options.js';
-import { maskUserInfo } from '../core/connection/proxy.js';
+import { maskUserInfo } from '../core/shared/mask-user-info.js';
 
 /** One option as typed: its flag, the option's key, and its value when it takes one. */
 interface Typed {

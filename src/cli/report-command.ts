@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/shared/errors.js';
 import { lastOutcomes, writeReport } from '../core/outcomes/report.js';
-import { isRetryable, isUndecided, readReport, type ReportRow } from '../core/files/report-format.js';
+import { isRetryable, isUndecided, readReport, type ReportRow } from '../core/inputs/report-format.js';
 import { shellWord } from './command-line.js';
 import { exitCodeOf } from './exit-codes.js';
 import { count, plural } from './format.js';

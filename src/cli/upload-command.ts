@@ -7,8 +7,8 @@ import { proxyFor, proxySecrets } from '../core/connection/proxy.js';
 import { createRedactor, type Redact } from '../core/shared/redact.js';
 import { SetupError, U21MediaError, UsageError } from '../core/shared/errors.js';
 import { defaultJournalName, stateDir } from '../core/journal/place.js';
-import { checkedTarget, mayReadObjects } from '../core/check.js';
-import { checkedS3Endpoint } from '../core/s3/url.js';
+import { checkedTarget } from '../core/check.js';
+import { checkedS3Endpoint, isS3Url } from '../core/s3/url.js';
 import type { PlanOptions } from '../index.js';
 import type { UploadSummary } from '../core/outcomes/events.js';
 import { retryCommand, shownCommandLine } from './command-line.js';
@@ -66,9 +66,10 @@ export async function runUpload(paths: string[], flags: Record<string, unknown>,
   const proxy = proxyFor(apiRoot, io.env, given);
   // The bucket's store is reached as Unit21 is: through the proxy chosen for its host.
   const s3Proxy = (url: string) => proxyFor(url, io.env, given)?.url;
-  // Decided now for the store's host as well, so a malformed proxy variable only the bucket's
-  // requests would use is bad input (exit 2, nothing sent), and the first line can name it.
-  const storeProxy = mayReadObjects(common) ? proxyFor(settings.s3Endpoint !== undefined ? checkedS3Endpoint(settings.s3Endpoint) : AWS_S3_ROOT, io.env, given) : undefined;
+  // Decided now for the store's host as well when an argument names objects, so a malformed proxy
+  // variable only the bucket's requests would use is bad input (exit 2, nothing sent), and the
+  // first line can name it. A manifest's rows may name objects too: theirs is decided as they are read.
+  const storeProxy = common.paths.some(isS3Url) ? proxyFor(settings.s3Endpoint !== undefined ? checkedS3Endpoint(settings.s3Endpoint) : AWS_S3_ROOT, io.env, given) : undefined;
   // From here no line shows the key or a proxy's credentials, whatever echoes them.
   const secrets = secretsOf(apiKey?.key, [settings.proxy, ...PROXY_VARIABLES.map((name) => io.env[name])]);
   io.out.hide(secrets);
@@ -284,8 +285,8 @@ function explainEnd(summary: UploadSummary, io: Io, org: string, keySource: stri
   linksHint(summary.link_outside, io);
 }
 
-/** How far a stopped run got: the files it left unsent, or that none was left. */
-const runStopped = (summary: UploadSummary): string => (summary.not_sent > 0 ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'the run stopped (every file had been sent)');
+/** How far a stopped run got: the files it left unsent, if any. */
+const runStopped = (summary: UploadSummary): string => (summary.not_sent > 0 ? `the run stopped (${plural(summary.not_sent, 'file')} not sent)` : 'the run stopped');
 
 /** A run stopped by the network: one line naming the host (or the proxy) and the cause, and what to do. */
 function networkStop(summary: UploadSummary, io: Io): void {

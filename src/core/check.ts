@@ -73,7 +73,8 @@ export async function inputSettingsOf(options: PlanOptions & { timeout?: number 
   };
   // A report given back is sent where its run sent it, unless the user says otherwise.
   const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(targetOf(options)) : undefined;
-  const objectStore = { ...(options.s3Endpoint && { endpoint: checkedS3Endpoint(options.s3Endpoint) }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 };
+  // Checked only when objects may be read: AWS_ENDPOINT_URL_S3 set for other tools must not stop a run of local files.
+  const objectStore = { ...(options.s3Endpoint && mayReadObjects(options) && { endpoint: checkedS3Endpoint(options.s3Endpoint) }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 };
   return { cwd: options.cwd ?? process.cwd(), paths: options.paths ?? [], check, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }), objectStore };
 }
 
@@ -296,7 +297,7 @@ function plannedFix(file: PlannedFile): Pick<PlannedEvent, 'fix' | 'sent_name'> 
 }
 
 /** What the check-first pass takes: when to stop, whom to tell, where to keep what it checked. */
-export interface CheckFirstSettings {
+interface CheckFirstSettings {
   drain?: AbortSignal;
   signal?: AbortSignal;
   onEvent?: (event: UploadEvent) => void;

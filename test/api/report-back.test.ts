@@ -2,7 +2,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, UsageError, type UploadOptions } from '../../src/index.js';
-import { readReport } from '../../src/core/files/report-format.js';
+import { readReport } from '../../src/core/inputs/report-format.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, planned, runCli, sha256, tempDir } from '../helpers.js';
 import { systemClock, type Clock } from '../../src/core/shared/clock.js';

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readReport } from '../../src/core/files/report-format.js';
+import { readReport } from '../../src/core/inputs/report-format.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { BIN, cleanEnv, closeAfter, runBin, tempDir } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helpers.js';

@@ -124,6 +124,19 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     expect(of(direct.events, 'uploaded')).toHaveLength(3);
   });
 
+  it('a run of local files does not look at AWS_ENDPOINT_URL_S3 or at the proxy for a bucket', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'statement.pdf'), largePdf('local'));
+    const server = closeAfter(await startSandbox());
+    const result = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')], {
+      cwd: await tempDir(),
+      env: { U21_API_KEY: server.apiKey, AWS_ENDPOINT_URL_S3: 'http://minio.example.test:9000/some-bucket', HTTPS_PROXY: 'http://alice:pa/ss-9431@proxy.example.test:3128' },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('s3 via proxy');
+    expect(server.stored.map((m) => [m.name, m.sha256])).toEqual([['statement.pdf', sha(largePdf('local'))]]);
+  });
+
   it('refuses a malformed proxy variable that only the bucket would use before anything is read or sent', async () => {
     const s3 = await startS3(['kyc']);
     await s3.put('kyc', 'docs/statement.pdf', largePdf('a'));

@@ -5,7 +5,7 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { readReport } from '../../src/core/files/report-format.js';
+import { readReport } from '../../src/core/inputs/report-format.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, ROOT, runBin, tempDir } from '../helpers.js';
 import { s3Env, startS3, type TestS3 } from '../s3-server.js';

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readReport } from '../../src/core/files/report-format.js';
+import { readReport } from '../../src/core/inputs/report-format.js';
 import { readVersion } from '../../src/core/shared/version.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { BIN, cleanEnv, closeAfter, runBin, tempDir, type CliResult } from '../helpers.js';

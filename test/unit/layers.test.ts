@@ -10,7 +10,7 @@ type Graph = ReadonlyMap<string, readonly string[]>;
 type Rules = ReadonlyMap<string, readonly string[]>;
 
 /** Every cycle, one per strongly connected group (Tarjan), as its files in import order with the first repeated at the end. */
-export function findCycles(graph: Graph): string[][] {
+function findCycles(graph: Graph): string[][] {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const stack: string[] = [];
@@ -67,7 +67,7 @@ function ruleFolder(file: string, rules: Rules): string | undefined {
 const allows = (entry: string, file: string) => file === entry || file === `${entry}.ts` || file.startsWith(`${entry}/`);
 
 /** Every import between folders that the importing file's README does not allow; a file may always import its own folder's files. */
-export function forbiddenImports(graph: Graph, rules: Rules): Array<{ file: string; imported: string; readme: string | undefined }> {
+function forbiddenImports(graph: Graph, rules: Rules): Array<{ file: string; imported: string; readme: string | undefined }> {
   const forbidden = [];
   for (const [file, imports] of graph) {
     const folder = ruleFolder(file, rules);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lastOutcomes } from '../../src/core/outcomes/report.js';
-import { isUndecided, type ReportRow } from '../../src/core/files/report-format.js';
+import { isUndecided, type ReportRow } from '../../src/core/inputs/report-format.js';
 
 /** A report row of a file sent to cust-1; `time` null as in a report from before rows had one. */
 const row = (path: string, outcome: ReportRow['outcome'], more: Partial<ReportRow> = {}): ReportRow => ({

@@ -17,7 +17,7 @@ describe('--s3-endpoint', () => {
   });
 
   it('refuses anything else with the fix, never showing credentials written into it', () => {
-    for (const endpoint of ['not a url', 'minio:9000', 'ftp://store.example', 'https://store.example/bucket', 'https://store.example?x=1', 'https://user:s3cr3t-pw@store.example']) {
+    for (const endpoint of ['not a url', 'minio:9000', 'ftp://store.example', 'https://store.example/bucket', 'https://store.example?x=1', 'https://user:s3cr3t-pw@store.example', 'http://user:s3cr3t-pw/x@minio:9000']) {
       let error: unknown;
       try {
         checkedS3Endpoint(endpoint);

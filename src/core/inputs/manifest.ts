@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseCsv } from '../shared/csv.js';
 import { boundedLines } from '../shared/lines.js';
 import type { Found } from './found.js';
-import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from '../files/report-format.js';
+import { CSV_REPORT_MARK, fromCsvCell, isRetryable, reportRowFromCsv, type ReportRow } from './report-format.js';
 import { isPlainObject, metadataFrom } from '../files/sidecar.js';
 import type { MediaTypeSource } from './media-type.js';
 import { linkedObject } from './route.js';

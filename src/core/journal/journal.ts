@@ -17,7 +17,7 @@ const MAX_LINE_BYTES = 1024 * 1024;
 const NAMED_AT_MOST = 5;
 
 /** What a journal is opened for: the run's API host, and whether records from before records named one count as sent there. */
-export interface JournalSettings {
+interface JournalSettings {
   host: string;
   adoptOldRecords: boolean;
 }

@@ -7,7 +7,7 @@ import { extname } from 'node:path';
 import { UsageError } from '../shared/errors.js';
 import type { UploadEvent } from './events.js';
 import type { PlannedFile } from '../inputs/plan.js';
-import { CHANGE_COLUMNS, csvCell, OBJECT_COLUMNS, REPORT_COLUMNS, type ReportRow } from '../files/report-format.js';
+import { CHANGE_COLUMNS, csvCell, OBJECT_COLUMNS, REPORT_COLUMNS, type ReportRow } from '../inputs/report-format.js';
 
 /** The file a report row is about, when it got as far as being checked. */
 type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original' | 'object' | 'stored'>;
@@ -91,7 +91,7 @@ export interface ReportEnd {
 const metaPathOf = (reportPath: string) => `${reportPath}.meta.json`;
 
 /** Which optional columns a CSV report has: its run may change files, may read objects. */
-export interface ReportSettings {
+interface ReportSettings {
   change?: boolean;
   readObjects?: boolean;
 }

@@ -1,4 +1,5 @@
 import { UsageError } from '../shared/errors.js';
+import { maskUserInfo } from '../shared/mask-user-info.js';
 
 /** How a path names an object in S3 or a store that speaks its API. */
 export const S3_SCHEME = 's3://';
@@ -38,8 +39,7 @@ export function checkedS3Endpoint(endpoint: string): string {
   }
   // Credentials in the address would be printed wherever the endpoint is named: the SDK takes them from its own chain.
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
-    const shown = url && (url.username || url.password) ? `${url.protocol}//***@${url.host}` : endpoint;
-    throw new UsageError(`--s3-endpoint / AWS_ENDPOINT_URL_S3: "${shown}" is not the address of a store`, 'give it as http[s]://host[:port], e.g. https://minio.example.com:9000, with credentials in the AWS variables or profile');
+    throw new UsageError(`--s3-endpoint / AWS_ENDPOINT_URL_S3: "${maskUserInfo(endpoint)}" is not the address of a store`, 'give it as http[s]://host[:port], e.g. https://minio.example.com:9000, with credentials in the AWS variables or profile');
   }
   return endpoint;
 }

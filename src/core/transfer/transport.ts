@@ -27,7 +27,7 @@ const SEND_HEADERS = 'undici:client:sendHeaders';
 const BODY_SENT = 'undici:request:bodySent';
 
 /** What the transport takes: the key, the pool's size and each request's time limit, the proxy or the caller's dispatcher. */
-export interface TransportSettings {
+interface TransportSettings {
   apiKey: string;
   redact: Redact;
   concurrency: number;
