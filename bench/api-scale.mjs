@@ -14,7 +14,7 @@ for (const [name, extra, perRequest] of [['--rate 200 --concurrency 32', [], 1],
   let run;
   let stats;
   try {
-    // As users run it, the content check on: random bytes named .jpg are of no kind it knows, so they pass.
+    // As users run it, the content check on: the files are random bytes between a JPEG's start and end.
     run = await runCli(['upload', dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', sink.url, '--rate', '200', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
   } finally {
     stats = await sink.stop();

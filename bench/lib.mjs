@@ -84,22 +84,35 @@ export function table(rows) {
   for (const row of rows) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
 }
 
+const JPEG_START = Buffer.from('ffd8ffe000104a46494600', 'hex');
+const JPEG_END = Buffer.from('ffd9', 'hex');
+/** `body` between a JPEG's start (FF D8 FF E0, JFIF) and end (FF D9): what the content check takes for a whole JPEG. */
+export const jpegShaped = (body) => Buffer.concat([JPEG_START, Buffer.from(body), JPEG_END]);
+/** `size` bytes, random between a JPEG's start and end. */
+const randomJpeg = (size) => jpegShaped(randomBytes(size - JPEG_START.length - JPEG_END.length));
+
+/**
+ * Marks a folder of generated .jpg files complete. Named anew when what they hold changed: files
+ * that are not JPEG-shaped (made before the content check refused them) are generated again.
+ */
+export const JPEGS_DONE = 'done-jpeg-shaped';
+
 /**
  * A tree of `folders` folders (SCALE_FOLDERS, else 3,000) of `perFolder` files (SCALE_PER_FOLDER,
  * else 100) under .bench/<name>-<folders>x<per folder>, generated once: `contentOf(n, i)` gives
- * file i of folder-major number n. Returns its folder and file count.
+ * the body of file i of folder-major number n, a JPEG-shaped scan_*.jpg. Returns its folder and file count.
  */
 export function generateTree(name, contentOf, { folders = Number(process.env.SCALE_FOLDERS ?? 3000), perFolder = Number(process.env.SCALE_PER_FOLDER ?? 100) } = {}) {
   const total = folders * perFolder;
   const dir = join(ROOT, '.bench', `${name}-${folders}x${perFolder}`);
-  if (!existsSync(join(dir, 'done'))) {
+  if (!existsSync(join(dir, JPEGS_DONE))) {
     console.log(`generating ${total} files in ${folders} folders under ${dir} …`);
     for (let f = 0; f < folders; f++) {
       const folder = join(dir, `cust-${String(f).padStart(5, '0')}`);
       mkdirSync(folder, { recursive: true });
-      for (let i = 0; i < perFolder; i++) writeFileSync(join(folder, `scan_${String(i).padStart(3, '0')}.jpg`), contentOf(f * perFolder + i, i));
+      for (let i = 0; i < perFolder; i++) writeFileSync(join(folder, `scan_${String(i).padStart(3, '0')}.jpg`), jpegShaped(contentOf(f * perFolder + i, i)));
     }
-    writeFileSync(join(dir, 'done'), '');
+    writeFileSync(join(dir, JPEGS_DONE), '');
   }
   return { dir, folders, total };
 }
@@ -116,12 +129,12 @@ export function documents(dir, count, bytes) {
   return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.pdf')).map((n) => join(dir, n)) };
 }
 
-/** `count` files of `bytes` random bytes named scan_*.jpg in `dir`, generated once; returns the folder and their paths. */
+/** `count` files of `bytes` bytes, random between a JPEG's start and end, named scan_*.jpg in `dir`, generated once; returns the folder and their paths. */
 export function randomFiles(dir, count, bytes) {
-  if (!existsSync(join(dir, 'done'))) {
+  if (!existsSync(join(dir, JPEGS_DONE))) {
     mkdirSync(dir, { recursive: true });
-    for (let i = 0; i < count; i++) writeFileSync(join(dir, `scan_${String(i).padStart(6, '0')}.jpg`), randomBytes(bytes));
-    writeFileSync(join(dir, 'done'), '');
+    for (let i = 0; i < count; i++) writeFileSync(join(dir, `scan_${String(i).padStart(6, '0')}.jpg`), randomJpeg(bytes));
+    writeFileSync(join(dir, JPEGS_DONE), '');
   }
   return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.jpg')).map((n) => join(dir, n)) };
 }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { JPEGS_DONE } from './lib.mjs';
 
 /** What a client needs to read it: the keys s3rver signs with and a region; no instance metadata lookups (loopback only). */
 export const S3_ENV = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
@@ -21,7 +22,8 @@ export async function startS3(dir, bucket, sets) {
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new S3Client({ endpoint, region: S3_ENV.AWS_REGION, forcePathStyle: true, credentials: { accessKeyId: S3_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: S3_ENV.AWS_SECRET_ACCESS_KEY } });
   for (const [prefix, paths] of Object.entries(sets)) {
-    const done = join(dir, `${prefix}.done`);
+    // Put again when the files were made anew (see JPEGS_DONE).
+    const done = join(dir, `${prefix}.${JPEGS_DONE}`);
     if (existsSync(done)) continue;
     console.log(`putting ${paths.length} objects under s3://${bucket}/${prefix}/ …`);
     const queue = [...paths];

@@ -49,6 +49,34 @@ export function closeAfter<T extends { close(): Promise<void> }>(thing: T): T {
   return thing;
 }
 
+/** How each kind with a signature opens and ends, for the smallest file the content check passes. */
+const VALID_FRAME: Record<string, [start: Buffer, end: Buffer]> = {
+  jpg: [Buffer.from('ffd8ffe0', 'hex'), Buffer.from('ffd9', 'hex')],
+  png: [Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('0000000049454e44ae426082', 'hex')],
+  gif: [Buffer.from('GIF89a'), Buffer.from(';')],
+  tif: [Buffer.from('49492a00', 'hex'), Buffer.alloc(0)],
+  pdf: [Buffer.from('%PDF-1.4\n'), Buffer.from('\n%%EOF\n')],
+};
+VALID_FRAME.jpeg = VALID_FRAME.jpg!;
+VALID_FRAME.tiff = VALID_FRAME.tif!;
+
+/**
+ * Content a file named `name` passes the content check with: `body` framed by its kind's
+ * signature and end marker (a .jpg opens with FF D8 FF and ends with FF D9), so each test file
+ * can still hold bytes of its own. Other extensions get `body` as it is.
+ */
+export function validContent(name: string, body: string | Buffer = ''): Buffer {
+  const frame = VALID_FRAME[name.slice(name.lastIndexOf('.') + 1).toLowerCase()];
+  const bytes = Buffer.from(body);
+  return frame ? Buffer.concat([frame[0], bytes, frame[1]]) : bytes;
+}
+
+/** The same, exactly `size` bytes long: the body is `fill` repeated (a test that asserts sizes keeps its sizes). */
+export function validContentOfSize(name: string, size: number, fill: number): Buffer {
+  const overhead = validContent(name).length;
+  return validContent(name, Buffer.alloc(size - overhead, fill));
+}
+
 export const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
 
 export interface CliResult {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError, upload, UsageError, type CheckProgress, type UploadEvent, type UploadOptions } from '../../src/index.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { parseCsv } from '../../src/core/shared/csv.js';
-import { closeAfter, FIXTURES, planned, sha256, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, planned, sha256, tempDir, validContent } from '../helpers.js';
 import { readVersion } from '../../src/core/shared/version.js';
 
 const version = readVersion();
@@ -224,7 +224,7 @@ describe('--report', () => {
 describe('totals for progress', () => {
   it.each([false, true])('reports the number of files up front (skipInvalid %s) and it matches the summary', async (skipInvalid) => {
     const dir = await tempDir();
-    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'notes.docx']) await writeFile(join(dir, name), name);
+    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'notes.docx']) await writeFile(join(dir, name), validContent(name, name));
     let total: number | undefined;
     const { summary } = await run({ paths: [dir], entity: 'c', skipInvalid, onTotal: (n) => (total = n) });
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -236,7 +236,7 @@ describe('totals for progress', () => {
 describe('the check before sending, as it goes', () => {
   async function folderOf(files: number) {
     const dir = await tempDir();
-    await Promise.all(Array.from({ length: files }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF ${i}\n%%EOF\n`)));
+    await Promise.all(Array.from({ length: files }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 ${i}\n%%EOF\n`)));
     await writeFile(join(dir, 'notes.docx'), 'not sent');
     return dir;
   }
@@ -281,14 +281,14 @@ describe('a run larger than the checked files kept in memory', () => {
     const count = 20_005; // just over the 20,000 a run keeps from its check
     for (let folder = 0; folder < 5; folder++) {
       await mkdir(join(dir, `cust-${folder}`));
-      await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF ${folder} ${i}\n%%EOF\n`)));
+      await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF-1.4 ${folder} ${i}\n%%EOF\n`)));
     }
     await writeFile(join(dir, 'cust-0', 'doc_0.pdf.json'), '{"media_type":"SOMETHING_ELSE"}');
     // Between the check and the first request: one file grows, one is added.
     const onTotal = (total: number) => {
       expect(total).toBe(count);
       appendFileSync(join(dir, 'cust-3', 'doc_7.pdf'), ' and more');
-      writeFileSync(join(dir, 'cust-4', 'added_later.pdf'), '%PDF new\n%%EOF\n');
+      writeFileSync(join(dir, 'cust-4', 'added_later.pdf'), '%PDF-1.4 new\n%%EOF\n');
       writeFileSync(join(dir, 'cust-1', 'doc_0.pdf.json'), '{"media_type":"ADDED_LATER"}');
     };
     const { summary, events, server } = await run({ paths: [dir], entityFrom: 'dir', batch: 10, rate: 0, concurrency: 32, onTotal });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent } from '../../src/index.js';
 import { WHOLE_AT_MOST } from '../../src/core/files/file-types.js';
 import { startSandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, planned, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, planned, tempDir, validContent, validContentOfSize } from '../helpers.js';
 
 async function run(paths: string[], extra: Record<string, unknown> = {}) {
   const server = closeAfter(await startSandbox());
@@ -96,7 +96,7 @@ const BOTH_PATHS = (['multipart', 'json'] as const).flatMap((format) => [[format
  */
 async function uploadThenChange(letters: string, size: number, format: 'multipart' | 'json', change: (dir: string) => void) {
   const dir = await tempDir();
-  for (const letter of letters) await writeFile(join(dir, `${letter}_selfie.jpg`), Buffer.alloc(size, letter.charCodeAt(0)));
+  for (const letter of letters) await writeFile(join(dir, `${letter}_selfie.jpg`), validContentOfSize('.jpg', size, letter.charCodeAt(0)));
   const events: UploadEvent[] = [];
   const server = closeAfter(await startSandbox({ maxFileSize: 2 * WHOLE_AT_MOST }));
   const summary = await upload({
@@ -122,7 +122,7 @@ describe('a file that cannot be read in a batch', () => {
 
   it.each(cases)('fails alone, and the rest of its request is sent again without it (%s, %s)', async (format, _, size) => {
     const dir = await tempDir();
-    for (const name of ['a', 'b', 'c', 'd', 'e']) await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(size, name.charCodeAt(0)));
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await writeFile(join(dir, `${name}_selfie.jpg`), validContentOfSize('.jpg', size, name.charCodeAt(0)));
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
     const summary = await upload({
@@ -148,7 +148,7 @@ describe('--fail-fast and a file that can no longer be read', () => {
     ['streamed', 1_100_000, { failed: 5, not_sent: 5 }, ['a', 'b', 'd', 'e'], 1],
   ] as const)('stops after the unreadable file of a batch (%s): the rest of its request is not sent again, nor the next request', async (_, size, counts, stopped, requests) => {
     const dir = await tempDir();
-    for (const name of 'abcdefghij') await writeFile(join(dir, `${name}_selfie.jpg`), Buffer.alloc(size, name.charCodeAt(0)));
+    for (const name of 'abcdefghij') await writeFile(join(dir, `${name}_selfie.jpg`), validContentOfSize('.jpg', size, name.charCodeAt(0)));
     const events: UploadEvent[] = [];
     const server = closeAfter(await startSandbox());
     const summary = await upload({
@@ -165,9 +165,9 @@ describe('--fail-fast and a file that can no longer be read', () => {
 
   it('stops after a file duplicate detection could not read', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 'a.png'), 'same-size-1');
-    await writeFile(join(dir, 'b.png'), 'same-size-2');
-    await writeFile(join(dir, 'c.png'), 'another size');
+    await writeFile(join(dir, 'a.png'), validContent('a.png', 'same-size-1'));
+    await writeFile(join(dir, 'b.png'), validContent('b.png', 'same-size-2'));
+    await writeFile(join(dir, 'c.png'), validContent('c.png', 'another size'));
     const { server, events, summary } = await run([dir], { concurrency: 1, failFast: true, onTotal: () => rmSync(join(dir, 'b.png')) });
     expect(summary).toMatchObject({ uploaded: 1, failed: 1, not_sent: 1, stopped: 'fail-fast' });
     expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'b.png'), error_code: 'ENOENT' }));
@@ -204,7 +204,7 @@ describe('a file swapped for a pipe after the check', () => {
 
   it('fails alone when duplicate detection meets it', async () => {
     const dir = await tempDir();
-    for (const letter of 'abc') await writeFile(join(dir, `${letter}_selfie.jpg`), Buffer.alloc(1000, letter.charCodeAt(0)));
+    for (const letter of 'abc') await writeFile(join(dir, `${letter}_selfie.jpg`), validContentOfSize('.jpg', 1000, letter.charCodeAt(0)));
     const { server, summary } = await run([dir], { concurrency: 1, onTotal: () => swapForPipe(dir) });
     expect(summary).toMatchObject({ uploaded: 2, failed: 1 });
     expect(server.stored.map((m) => m.name).sort()).toEqual(['a_selfie.jpg', 'c_selfie.jpg']);
@@ -215,7 +215,7 @@ describe('a retry', () => {
   it('reads its files again: one that changed between attempts fails with file_changed, not sent as first read', async () => {
     const dir = await tempDir();
     const path = join(dir, 'a_selfie.jpg');
-    await writeFile(path, Buffer.alloc(100_000, 1));
+    await writeFile(path, validContentOfSize(path, 100_000, 1));
     const server = closeAfter(await startSandbox({ faults: { error500: 1 } }));
     const events: UploadEvent[] = [];
     const summary = await upload({
@@ -264,14 +264,14 @@ describe('files opened for a request', () => {
 describe('what is checked is what is sent', () => {
   it('sends the files the check found, not one added to the folder after it', async () => {
     const dir = await tempDir();
-    for (const name of ['a_selfie.jpg', 'b_selfie.jpg']) await writeFile(join(dir, name), Buffer.alloc(1000, name.charCodeAt(0)));
+    for (const name of ['a_selfie.jpg', 'b_selfie.jpg']) await writeFile(join(dir, name), validContentOfSize(name, 1000, name.charCodeAt(0)));
     const server = closeAfter(await startSandbox());
     const summary = await upload({
       paths: [dir], entity: 'e1', org: server.org, baseUrl: server.url, apiKey: server.apiKey,
       // Called between the check and the first request.
       onTotal: (total) => {
         expect(total).toBe(2);
-        writeFileSync(join(dir, 'c_selfie.jpg'), Buffer.alloc(1000, 99));
+        writeFileSync(join(dir, 'c_selfie.jpg'), validContentOfSize('c_selfie.jpg', 1000, 99));
       },
     });
     expect(summary).toMatchObject({ total: 2, uploaded: 2 });

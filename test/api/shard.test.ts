@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseShard, shardFileName } from '../../src/core/inputs/shard.js';
 import { startSandbox } from '../../src/sandbox/server.js';
-import { closeAfter, planned, runCli, tempDir } from '../helpers.js';
+import { closeAfter, planned, runCli, tempDir, validContent } from '../helpers.js';
 
 /** 1,000 small files in 20 customer folders, plus a manifest listing them. */
 async function backfill(): Promise<string> {
@@ -13,7 +13,7 @@ async function backfill(): Promise<string> {
     await mkdir(join(dir, `cust-${c}`));
     for (let i = 0; i < 50; i++) {
       const name = `doc_${i}.png`;
-      await writeFile(join(dir, `cust-${c}`, name), `png ${c} ${i}`);
+      await writeFile(join(dir, `cust-${c}`, name), validContent(name, `png ${c} ${i}`));
       rows.push(`cust-${c}/${name},cust-${c}`);
     }
   }

@@ -5,16 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent, type UploadOptions } from '../../src/index.js';
 import { WHOLE_AT_MOST } from '../../src/core/files/file-types.js';
 import { startSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, sha256, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, sha256, tempDir, validContent, validContentOfSize } from '../helpers.js';
 
 /** `count` distinct small files named by convention, so each one's bytes can be found in the store. */
 async function makeFiles(count: number, bytes = 2000): Promise<string> {
   const dir = await tempDir();
   await Promise.all(
     Array.from({ length: count }, (_, i) => {
-      const data = Buffer.alloc(bytes, i % 251);
-      data.writeUInt32BE(i, 0);
-      return writeFile(join(dir, `cust_${String(i).padStart(4, '0')}_selfie.jpg`), data);
+      const name = `cust_${String(i).padStart(4, '0')}_selfie.jpg`;
+      const data = validContentOfSize(name, bytes, i % 251);
+      data.writeUInt32BE(i, 4); // after the JPEG signature
+      return writeFile(join(dir, name), data);
     }),
   );
   return dir;
@@ -174,10 +175,10 @@ describe('batching', () => {
 describe('duplicates and stopping', () => {
   it('uploads the same content to the same entity once, unless duplicates are allowed', async () => {
     const dir = await tempDir();
-    const data = Buffer.from('same bytes');
+    const data = validContent('.png', 'same bytes');
     await writeFile(join(dir, 'a.png'), data);
     await writeFile(join(dir, 'b.png'), data);
-    await writeFile(join(dir, 'c.png'), 'other bytes');
+    await writeFile(join(dir, 'c.png'), validContent('.png', 'other bytes'));
     const once = await run({}, { paths: [dir] });
     expect(once.server.stored.map((m) => m.name).sort()).toEqual(['a.png', 'c.png']);
     expect(once.events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'b.png'), reason: 'duplicate' }));
@@ -221,8 +222,8 @@ describe('duplicates and stopping', () => {
 
   it('keeps going when a file met earlier vanishes before a same-size file is compared with it', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 'a.png'), 'same-size-1');
-    await writeFile(join(dir, 'b.png'), 'same-size-2');
+    await writeFile(join(dir, 'a.png'), validContent('.png', 'same-size-1'));
+    await writeFile(join(dir, 'b.png'), validContent('.png', 'same-size-2'));
     const server = closeAfter(await startSandbox());
     const { rmSync } = await import('node:fs');
     const summary = await upload({
@@ -234,8 +235,8 @@ describe('duplicates and stopping', () => {
 
   it('after a resume, a copy of content already on the entity is still a duplicate', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 'a.png'), 'same bytes');
-    await writeFile(join(dir, 'b.png'), 'same bytes');
+    await writeFile(join(dir, 'a.png'), validContent('.png', 'same bytes'));
+    await writeFile(join(dir, 'b.png'), validContent('.png', 'same bytes'));
     const journal = join(await tempDir(), 'j.jsonl');
     const first = await run({}, { paths: [dir], journal });
     expect(first.summary).toMatchObject({ uploaded: 1, skipped: 1 });

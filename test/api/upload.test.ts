@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, upload, type UploadEvent, type UploadOptions } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, fixtureCopy, sha256, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, fixtureCopy, sha256, tempDir, validContent, validContentOfSize } from '../helpers.js';
 
 /** What each fixture must arrive as: media_type and custom_data. */
 const EXPECTED: Record<string, { mediaType: string | null; customData: Record<string, unknown> | null; contentType: string }> = {
@@ -171,7 +171,7 @@ describe('preflight', () => {
   /** Writes a broken input beside a good file; expects InputError naming it, and no request. */
   async function expectRefused(setup: (dir: string) => Promise<string[]>, message: RegExp) {
     const dir = await tempDir();
-    await writeFile(join(dir, 'selfie.jpg'), 'jpeg');
+    await writeFile(join(dir, 'selfie.jpg'), validContent('selfie.jpg', 'jpeg'));
     const paths = await setup(dir);
     const server = await sandbox();
     const error = await upload(optionsFor(server, { paths: [join(dir, 'selfie.jpg'), ...paths], cwd: dir })).catch((e: unknown) => e);
@@ -198,7 +198,7 @@ describe('preflight', () => {
 
   it('accepts a file of exactly the limit', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 'edge.png'), Buffer.alloc(1000, 1));
+    await writeFile(join(dir, 'edge.png'), validContentOfSize('edge.png', 1000, 1));
     const server = await sandbox();
     const summary = await upload(optionsFor(server, { paths: [join(dir, 'edge.png')], maxFileSize: 1000 }));
     expect(summary.uploaded).toBe(1);
@@ -252,7 +252,7 @@ describe('preflight', () => {
 
   it('with skipInvalid, uploads the valid files and reports the rest as skipped invalid', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 'selfie.jpg'), 'jpeg');
+    await writeFile(join(dir, 'selfie.jpg'), validContent('selfie.jpg', 'jpeg'));
     await writeFile(join(dir, 'empty.png'), '');
     const server = await sandbox();
     const options = optionsFor(server, { paths: [dir], skipInvalid: true });

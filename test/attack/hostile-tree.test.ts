@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, runBin, runCli, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, runBin, runCli, tempDir, validContent } from '../helpers.js';
 import { expectAccountedFor } from './attack-helpers.js';
 
 async function sandbox(): Promise<Sandbox> {
@@ -117,7 +117,7 @@ describe('odd names and shapes', () => {
   it('a file name that is not valid UTF-8 is an input error naming it, or skipped as invalid with --skip-invalid', async () => {
     const dir = await tempDir();
     await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'selfie.jpg'));
-    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]), 'latin-1 name');
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]), validContent('.jpg', 'latin-1 name'));
     const server = await sandbox();
     await expect(send(server, [dir])).rejects.toMatchObject({ problems: [{ message: 'the file name is not valid UTF-8 (caf\\xe9.jpg); rename it' }] });
     expect(server.requests).toHaveLength(0);

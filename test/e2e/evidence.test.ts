@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -57,6 +57,79 @@ describe('content checks before sending (built binary)', () => {
     expect(server.stored.map((m) => m.name).sort()).toEqual(['drivers_license_front.jpg', 'profile_picture.png', 'proof_of_address.pdf', 'selfie.jpg']);
     const planned = await runBin([...upload(server, dir), '--json', '--dry-run', '--no-sniff'], { cwd: dir });
     expect(planned.events.filter((e) => e.event === 'planned').every((e) => e.detected === null)).toBe(true);
+  });
+
+  describe('a .jpg, .png or .pdf whose content opens as no image or PDF does', () => {
+    const JPEG_WORDS = 'does not start as a JPEG image does';
+    const FIX = 'fetch the original again, or pass --no-sniff to send it as it is';
+    // What a failed download or export leaves under a photo's name, beside one real photo.
+    const stand_ins: Record<string, Buffer> = {
+      'error_page.jpg': Buffer.from('<html>Access denied</html>'),
+      'placeholder.jpg': Buffer.from('Access denied\n'),
+      'export.png': Buffer.from('name,id\nJane Doe,42\n'),
+      'scan.pdf': Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+    };
+    const expected = (dir: string) => [
+      { path: join(dir, 'error_page.jpg'), message: expect.stringMatching(/^holds an HTML page .*not a JPEG; fetch the original again/) },
+      { path: join(dir, 'export.png'), message: `does not start as a PNG image does (it holds text); ${FIX}` },
+      { path: join(dir, 'placeholder.jpg'), message: `${JPEG_WORDS} (it holds text); ${FIX}` },
+      { path: join(dir, 'scan.pdf'), message: `does not start as a PDF does (it holds unrecognised bytes); ${FIX}` },
+    ];
+    async function folder(): Promise<string> {
+      const dir = join(await tempDir(), 'kyc');
+      await mkdir(dir);
+      await copyFile(join(FIXTURES, 'selfie.jpg'), join(dir, 'selfie.jpg'));
+      for (const [name, bytes] of Object.entries(stand_ins)) await writeFile(join(dir, name), bytes);
+      return dir;
+    }
+    const problemsOf = (events: Array<Record<string, unknown>>) =>
+      (events.find((e) => e.event === 'error') as { problems: Array<{ path: string }> }).problems.sort((a, b) => a.path.localeCompare(b.path));
+
+    it('refuses them with exit 2, naming each, and sends nothing; the dry run says the same', async () => {
+      const server = await sandbox();
+      const dir = await folder();
+      const sent = await runBin([...upload(server, dir), '--json'], { cwd: dir, env: { U21_API_KEY: KEY } });
+      expect(sent.code).toBe(2);
+      expect(problemsOf(sent.events)).toEqual(expected(dir));
+      expect(sent.stderr).toContain(`placeholder.jpg: ${JPEG_WORDS} (it holds text); ${FIX}`);
+      expect(server.requests).toHaveLength(0);
+      expect(server.stored).toHaveLength(0);
+
+      const dry = await runBin([...upload(server, dir), '--json', '--dry-run'], { cwd: dir });
+      expect(dry.code).toBe(2);
+      expect(problemsOf(dry.events)).toEqual(expected(dir));
+      expect(dry.events.filter((e) => e.event === 'planned').map((e) => e.path)).toEqual([join(dir, 'selfie.jpg')]);
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it('with --skip-invalid stores only the real photo, and the dry run plans only it', async () => {
+      const server = await sandbox();
+      const dir = await folder();
+      const dry = await runBin([...upload(server, dir), '--json', '--dry-run', '--skip-invalid'], { cwd: dir });
+      expect(dry.code).toBe(1);
+      expect(dry.events.filter((e) => e.event === 'planned').map((e) => [e.path, e.detected])).toEqual([[join(dir, 'selfie.jpg'), 'jpeg']]);
+      const skipped = (events: Array<Record<string, unknown>>) => events.filter((e) => e.event === 'skipped' && e.reason === 'invalid').map((e) => e.path).sort();
+      expect(skipped(dry.events)).toEqual(Object.keys(stand_ins).map((name) => join(dir, name)).sort());
+
+      const sent = await runBin([...upload(server, dir), '--json', '--skip-invalid'], { cwd: dir, env: { U21_API_KEY: KEY } });
+      expect(sent.code).toBe(1);
+      expect(skipped(sent.events)).toEqual(skipped(dry.events));
+      expect(server.stored.map((m) => [m.name, m.sha256])).toEqual([['selfie.jpg', await sha256(join(FIXTURES, 'selfie.jpg'))]]);
+    });
+
+    it('with --no-sniff sends every one as it is', async () => {
+      const server = await sandbox();
+      const dir = await folder();
+      const dry = await runBin([...upload(server, dir), '--json', '--dry-run', '--no-sniff'], { cwd: dir });
+      expect(dry.code).toBe(0);
+      expect(dry.events.filter((e) => e.event === 'planned')).toHaveLength(5);
+      const sent = await runBin([...upload(server, dir), '--json', '--no-sniff'], { cwd: dir, env: { U21_API_KEY: KEY } });
+      expect(sent.code).toBe(0);
+      const names = ['selfie.jpg', ...Object.keys(stand_ins)];
+      const shas = await Promise.all(names.map(async (name) => [name, await sha256(join(dir, name))]));
+      expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual(shas.sort());
+      expect(shas.find(([name]) => name === 'placeholder.jpg')![1]).toBe(createHash('sha256').update('Access denied\n').digest('hex'));
+    });
   });
 
   it('passes every fixture the demo uploads', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { startSandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, fixtureCopy, runBin, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, fixtureCopy, runBin, tempDir, validContent } from '../helpers.js';
 
 // What a new user meets on a first try: every setup problem at once, errors a script can read, small words right.
 describe('a first run (built binary)', () => {
@@ -57,7 +57,7 @@ describe('a first run (built binary)', () => {
     expect(result.stderr).toContain('7 invalid inputs; nothing was sent');
     expect(result.stderr).not.toContain('pass --skip-invalid');
 
-    await writeFile(join(dir, 'good.png'), 'png');
+    await writeFile(join(dir, 'good.png'), validContent('good.png', 'png'));
     const mixed = await runBin(['upload', names[0]!, 'good.png', '--entity', 'c', '--org', 'acme', '--env', 'prod1', '--dry-run'], { cwd: dir });
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain('pass --skip-invalid');

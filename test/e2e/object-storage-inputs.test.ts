@@ -97,6 +97,24 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
     expect(server.requests).toHaveLength(0);
   });
 
+  it('refuses an object named .jpg that holds text, as a file on disk: exit 2, nothing sent; --skip-invalid sends the rest', async () => {
+    const { s3, objects } = await seeded();
+    await s3.put('kyc', '2024/cust-1/placeholder.jpg', 'Access denied');
+    const server = closeAfter(await sandbox());
+    const cwd = await tempDir();
+    const args = ['upload', 's3://kyc/2024/', '--entity-from', 'dir', ...to(server)];
+    const refused = await runBin(args, { cwd, env: { ...s3.env, U21_API_KEY: KEY } });
+    expect(refused.code).toBe(2);
+    expect(of(refused.events, 'error')[0]).toMatchObject({ problems: [{ path: 's3://kyc/2024/cust-1/placeholder.jpg', message: 'does not start as a JPEG image does (it holds text); fetch the original again, or pass --no-sniff to send it as it is' }] });
+    expect(server.requests).toHaveLength(0);
+
+    const skipping = await runBin([...args, '--skip-invalid'], { cwd, env: { ...s3.env, U21_API_KEY: KEY } });
+    expect(skipping.code).toBe(1);
+    expect(of(skipping.events, 'skipped').map((e) => [e.path, e.reason])).toEqual([['s3://kyc/2024/cust-1/placeholder.jpg', 'invalid']]);
+    const sent = [...objects].filter(([url]) => !url.endsWith('.json'));
+    expect(server.stored.map((m) => [m.objectId, m.name, m.sha256]).sort()).toEqual(sent.map(([url, bytes]) => [url.split('/')[4], url.split('/').pop(), sha(bytes)]).sort());
+  });
+
   it.each(['csv', 'json'] as const)('--retry-failed with a %s report sends the failed objects again from the bucket, and nothing else', async (format) => {
     const { s3, objects } = await seeded();
     const first = await sandbox({ faults: { seed: 5, error500: 0.4 } });

@@ -1,5 +1,5 @@
 import { channel } from 'node:diagnostics_channel';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,7 +17,7 @@ import { DEFAULT_RETRY_POLICY } from '../../src/core/transfer/retry-policy.js';
 import type { Transport } from '../../src/core/transfer/transport.js';
 import { upload, type UploadEvent, type UploadOptions, type UploadSummary } from '../../src/index.js';
 import { FakeClock, settle } from '../fake-clock.js';
-import { scratch, tempDir } from '../helpers.js';
+import { scratch, tempDir, validContent } from '../helpers.js';
 
 /** What the scripted server saw of one request. */
 interface Received {
@@ -115,7 +115,7 @@ class ScriptedDispatcher extends Dispatcher {
 async function files(count: number): Promise<{ dir: string; names: string[] }> {
   const dir = await tempDir();
   const names = Array.from({ length: count }, (_, i) => `${String.fromCharCode(97 + i)}.jpg`);
-  await Promise.all(names.map((name, i) => writeFile(join(dir, name), Buffer.alloc(100 + i, i))));
+  await Promise.all(names.map((name, i) => writeFile(join(dir, name), validContent(name, Buffer.alloc(100 + i, i)))));
   return { dir, names };
 }
 
@@ -346,8 +346,8 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
 describe('the engine given a request it cannot make', () => {
   it('fails that file with the reason before any write-ahead record, and sends the others', async () => {
     // preflight refuses such an id; the engine, fed directly, must still not crash or journal a request never sent.
-    const { dir, names } = await files(2);
-    const planned = (name: string, entityId: string): PlannedFile => ({ path: name, absPath: join(dir, name), name, entityId, mediaTypeSource: 'none', bytes: 100 + names.indexOf(name), contentType: 'image/jpeg' });
+    const { dir } = await files(2);
+    const planned = (name: string, entityId: string): PlannedFile => ({ path: name, absPath: join(dir, name), name, entityId, mediaTypeSource: 'none', bytes: statSync(join(dir, name)).size, contentType: 'image/jpeg' });
     async function* items(): AsyncGenerator<Checked> {
       yield { kind: 'file', file: planned('a.jpg', 'cust-\ud800') };
       yield { kind: 'file', file: planned('b.jpg', 'cust-2') };

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { close, open, read } from 'node:fs';
 import { NON_BLOCKING_READ } from './file-identity.js';
 
@@ -58,6 +59,13 @@ const EXPECTED: Readonly<Record<string, readonly Detected[]>> = {
   webp: ['webp'],
   avif: ['avif'],
 };
+
+/**
+ * Extensions whose kind always opens with its signature: content that matches none is not what
+ * the name says (a saved error, a placeholder, a renamed CSV). Videos, EPS and HEIF-family
+ * containers vary too much to say so.
+ */
+const SIGNED_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'gif', 'tif', 'tiff', 'pdf']);
 
 /** The extension Unit21 takes for each kind, to say "rename it to .png". */
 const EXTENSION_OF: Partial<Record<Detected, string>> = { jpeg: 'jpg', png: 'png', gif: 'gif', tiff: 'tiff', pdf: 'pdf', eps: 'eps', mp4: 'mp4', mov: 'mov', avi: 'avi', wmv: 'wmv', mkv: 'mkv' };
@@ -177,10 +185,15 @@ export type SniffVerdict =
 export function judge(ext: string, head: Buffer, tail: Buffer, options: { convert: boolean; imageExtension: boolean }): SniffVerdict {
   const detected = detect(head);
   const expected = EXPECTED[ext];
-  if (!expected || detected === 'unknown') return { ok: true, detected };
+  if (!expected) return { ok: true, detected };
+  const named = LABEL[expected[0] as Exclude<Detected, 'unknown'>];
+  if (detected === 'unknown') {
+    if (!SIGNED_EXTENSIONS.has(ext)) return { ok: true, detected };
+    return { ok: false, detected, problem: `does not start as ${named} does (it holds ${unrecognised(head)}); fetch the original again, or pass --no-sniff to send it as it is` };
+  }
   if (!expected.includes(detected)) {
     if (options.convert && CONVERTIBLE.has(detected) && options.imageExtension) return { ok: true, detected };
-    return { ok: false, detected, problem: `holds ${LABEL[detected]}, not ${LABEL[expected[0] as Exclude<Detected, 'unknown'>].replace(/ image$/, '')}; ${fixFor(detected)}` };
+    return { ok: false, detected, problem: `holds ${LABEL[detected]}, not ${named.replace(/ image$/, '')}; ${fixFor(detected)}` };
   }
   const missing = missingEnd(detected, tail);
   if (missing) return { ok: false, detected, problem: `looks truncated: ${missing}, as when a download or copy is cut off; fetch the original again (or pass --no-sniff to send it as it is)` };
@@ -191,7 +204,22 @@ export function judge(ext: string, head: Buffer, tail: Buffer, options: { conver
 export function headChanged(detected: Detected | undefined, head: Buffer): string | undefined {
   if (detected === undefined) return undefined; // --no-sniff, or a kind with no signature
   const now = detect(head);
-  return now === detected ? undefined : `its content changed after the check (it now holds ${now === 'unknown' ? 'something else' : LABEL[now]}), so it was not sent; run again once it is as it should be`;
+  return now === detected ? undefined : `its content changed after the check (it now holds ${now === 'unknown' ? unrecognised(head) : LABEL[now]}), so it was not sent; run again once it is as it should be`;
+}
+
+/** What content no signature matches holds: text says an error page or placeholder was saved under the name. */
+function unrecognised(head: Buffer): string {
+  return isText(head.subarray(0, 1024)) ? 'text' : 'unrecognised bytes';
+}
+
+/** Whether bytes are UTF-8 text without control characters other than white space; a character cut at the end still counts. */
+function isText(bytes: Buffer): boolean {
+  // Control characters are single bytes in UTF-8: no byte of a longer character is below 0x80.
+  if (bytes.some((byte) => (byte < 0x20 && (byte < 0x09 || byte > 0x0d)) || byte === 0x7f)) return false;
+  // Drop a last character cut off by the read: at most 3 bytes of it.
+  let end = bytes.length;
+  while (end > 0 && bytes.length - end < 3 && !isUtf8(bytes.subarray(0, end))) end--;
+  return end > 0 && isUtf8(bytes.subarray(0, end));
 }
 
 /** Why a whole file's bytes are no longer what the check found, or undefined. */
