@@ -8,20 +8,49 @@ import { fmt, randomFiles, ROOT, runCli, startServer, table } from './lib.mjs';
 
 const FILES = Number(process.env.API_FILES ?? 50_000);
 const { dir } = randomFiles(join(ROOT, '.bench', `api-${FILES}`), FILES, 10_000);
-const rows = [['run', 'files stored', 'first request → last answer (files/s)', 'whole run (files/s)', '429s', 'peak RSS (MB)']];
-for (const [name, extra, perRequest] of [['--rate 200 --concurrency 32', [], 1], ['--rate 200 --concurrency 32 --batch 10', ['--batch', '10'], 10]]) {
+const rows = [
+  ['run', 'files stored', 'first request → last answer (files/s)', 'whole run (files/s)', '429s', 'peak RSS (MB)'],
+];
+for (const [name, extra, perRequest] of [
+  ['--rate 200 --concurrency 32', [], 1],
+  ['--rate 200 --concurrency 32 --batch 10', ['--batch', '10'], 10],
+]) {
   const sink = await startServer({ sink: true, faults: { latencyMs: 100, rateLimit: 200 } });
   let run;
   let stats;
   try {
     // As users run it, the content check on: the files are random bytes between a JPEG's start and end.
-    run = await runCli(['upload', dir, '--entity', 'bench', '--org', 'sandbox', '--base-url', sink.url, '--rate', '200', '--concurrency', '32', ...extra], { env: { U21_API_KEY: 'sandbox-key' } });
+    run = await runCli(
+      [
+        'upload',
+        dir,
+        '--entity',
+        'bench',
+        '--org',
+        'sandbox',
+        '--base-url',
+        sink.url,
+        '--rate',
+        '200',
+        '--concurrency',
+        '32',
+        ...extra,
+      ],
+      { env: { U21_API_KEY: 'sandbox-key' } },
+    );
   } finally {
     stats = await sink.stop();
   }
   const stored = (stats.statuses[200] ?? 0) * perRequest;
   const throttled = stats.statuses[429] ?? 0;
-  rows.push([name, stored, fmt(stored / (stats.spanMs / 1000), 0), fmt(stored / (run.wallMs / 1000), 0), `${throttled} (${fmt((throttled / stats.requests) * 100, 2)}%)`, fmt(run.peakRssMb, 0)]);
+  rows.push([
+    name,
+    stored,
+    fmt(stored / (stats.spanMs / 1000), 0),
+    fmt(stored / (run.wallMs / 1000), 0),
+    `${throttled} (${fmt((throttled / stats.requests) * 100, 2)}%)`,
+    fmt(run.peakRssMb, 0),
+  ]);
 }
 console.log(`\nthe API's limit held: ${FILES} files × 10 KB, 100 ms latency, 200 requests/s with real 429s`);
 table(rows);

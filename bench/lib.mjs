@@ -18,7 +18,11 @@ export const BUILDS = [['', BIN], ...(BEFORE ? [[' (before)', BEFORE]] : [])];
 
 const noJournal = new Map();
 function supportsNoJournal(bin) {
-  if (!noJournal.has(bin)) noJournal.set(bin, spawnSync(process.execPath, [bin, 'upload', '--help'], { encoding: 'utf8' }).stdout.includes('--no-journal'));
+  if (!noJournal.has(bin))
+    noJournal.set(
+      bin,
+      spawnSync(process.execPath, [bin, 'upload', '--help'], { encoding: 'utf8' }).stdout.includes('--no-journal'),
+    );
   return noJournal.get(bin);
 }
 
@@ -26,7 +30,12 @@ function supportsNoJournal(bin) {
 export function beforeAfter(figures, higherIsBetter = true) {
   if (!BEFORE) return '';
   const pairs = Object.keys(figures).filter((name) => figures[`${name} (before)`] !== undefined);
-  return pairs.map((name) => `${name} ${fmt(higherIsBetter ? figures[name] / figures[`${name} (before)`] : figures[`${name} (before)`] / figures[name], 2)}×`).join(', ');
+  return pairs
+    .map(
+      (name) =>
+        `${name} ${fmt(higherIsBetter ? figures[name] / figures[`${name} (before)`] : figures[`${name} (before)`] / figures[name], 2)}×`,
+    )
+    .join(', ');
 }
 
 /**
@@ -43,7 +52,14 @@ export async function runCli(args, { env = {}, firstEvent = 'uploaded', bin = BI
   const child = spawn(process.execPath, ['--require', PEAK_RSS, bin, ...argv], {
     cwd: tmpdir(),
     // Any default journal goes to the scratch folder, not the user's state folder.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_STATE_HOME: scratch, NO_COLOR: '1', PEAK_RSS_FILE: rssFile, ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      XDG_STATE_HOME: scratch,
+      NO_COLOR: '1',
+      PEAK_RSS_FILE: rssFile,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let first;
@@ -64,15 +80,18 @@ export async function runCli(args, { env = {}, firstEvent = 'uploaded', bin = BI
 
 /** Starts bench/server.mjs with these sandbox options; `stop()` resolves with the answers it gave. */
 export async function startServer(options) {
-  const child = spawn(process.execPath, [join(ROOT, 'bench', 'server.mjs'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bench', 'server.mjs'), JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve) => lines.once('line', resolve));
   return {
     url,
-    stop: () => new Promise((resolve) => {
-      lines.once('line', (line) => resolve(JSON.parse(line)));
-      child.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        lines.once('line', (line) => resolve(JSON.parse(line)));
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -102,7 +121,11 @@ export const JPEGS_DONE = 'done-jpeg-shaped';
  * else 100) under .bench/<name>-<folders>x<per folder>, generated once: `contentOf(n, i)` gives
  * the body of file i of folder-major number n, a JPEG-shaped scan_*.jpg. Returns its folder and file count.
  */
-export function generateTree(name, contentOf, { folders = Number(process.env.SCALE_FOLDERS ?? 3000), perFolder = Number(process.env.SCALE_PER_FOLDER ?? 100) } = {}) {
+export function generateTree(
+  name,
+  contentOf,
+  { folders = Number(process.env.SCALE_FOLDERS ?? 3000), perFolder = Number(process.env.SCALE_PER_FOLDER ?? 100) } = {},
+) {
   const total = folders * perFolder;
   const dir = join(ROOT, '.bench', `${name}-${folders}x${perFolder}`);
   if (!existsSync(join(dir, JPEGS_DONE))) {
@@ -110,7 +133,11 @@ export function generateTree(name, contentOf, { folders = Number(process.env.SCA
     for (let f = 0; f < folders; f++) {
       const folder = join(dir, `cust-${String(f).padStart(5, '0')}`);
       mkdirSync(folder, { recursive: true });
-      for (let i = 0; i < perFolder; i++) writeFileSync(join(folder, `scan_${String(i).padStart(3, '0')}.jpg`), jpegShaped(contentOf(f * perFolder + i, i)));
+      for (let i = 0; i < perFolder; i++)
+        writeFileSync(
+          join(folder, `scan_${String(i).padStart(3, '0')}.jpg`),
+          jpegShaped(contentOf(f * perFolder + i, i)),
+        );
     }
     writeFileSync(join(dir, JPEGS_DONE), '');
   }
@@ -123,18 +150,33 @@ export function documents(dir, count, bytes) {
     mkdirSync(dir, { recursive: true });
     const head = Buffer.from('%PDF-1.4\n');
     const tail = Buffer.from('\n%%EOF\n');
-    for (let i = 0; i < count; i++) writeFileSync(join(dir, `doc_${String(i).padStart(4, '0')}.pdf`), Buffer.concat([head, randomBytes(bytes - head.length - tail.length), tail]));
+    for (let i = 0; i < count; i++)
+      writeFileSync(
+        join(dir, `doc_${String(i).padStart(4, '0')}.pdf`),
+        Buffer.concat([head, randomBytes(bytes - head.length - tail.length), tail]),
+      );
     writeFileSync(join(dir, 'done'), '');
   }
-  return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.pdf')).map((n) => join(dir, n)) };
+  return {
+    dir,
+    paths: readdirSync(dir)
+      .filter((n) => n.endsWith('.pdf'))
+      .map((n) => join(dir, n)),
+  };
 }
 
 /** `count` files of `bytes` bytes, random between a JPEG's start and end, named scan_*.jpg in `dir`, generated once; returns the folder and their paths. */
 export function randomFiles(dir, count, bytes) {
   if (!existsSync(join(dir, JPEGS_DONE))) {
     mkdirSync(dir, { recursive: true });
-    for (let i = 0; i < count; i++) writeFileSync(join(dir, `scan_${String(i).padStart(6, '0')}.jpg`), randomJpeg(bytes));
+    for (let i = 0; i < count; i++)
+      writeFileSync(join(dir, `scan_${String(i).padStart(6, '0')}.jpg`), randomJpeg(bytes));
     writeFileSync(join(dir, JPEGS_DONE), '');
   }
-  return { dir, paths: readdirSync(dir).filter((n) => n.endsWith('.jpg')).map((n) => join(dir, n)) };
+  return {
+    dir,
+    paths: readdirSync(dir)
+      .filter((n) => n.endsWith('.jpg'))
+      .map((n) => join(dir, n)),
+  };
 }

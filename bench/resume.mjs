@@ -21,16 +21,43 @@ for (const size of SIZES) {
     const sink = await startServer({ org: 'bench', sink: true });
     let run;
     try {
-      run = await runCli(['upload', dir, '--org', 'bench', '--entity', `new-${n}`, '--base-url', sink.url, '--json', '--rate', '0', '--skip-invalid', '--journal', journal], { env: { U21_API_KEY: 'sandbox-key' } });
+      run = await runCli(
+        [
+          'upload',
+          dir,
+          '--org',
+          'bench',
+          '--entity',
+          `new-${n}`,
+          '--base-url',
+          sink.url,
+          '--json',
+          '--rate',
+          '0',
+          '--skip-invalid',
+          '--journal',
+          journal,
+        ],
+        { env: { U21_API_KEY: 'sandbox-key' } },
+      );
     } finally {
       await sink.stop();
     }
-    rows.push([size.toLocaleString('en-US'), fmt(statSync(journal).size / 1e6, 0), state, fmt(run.firstMs / 1000, 2), fmt(run.wallMs / 1000), fmt(run.peakRssMb, 0)]);
+    rows.push([
+      size.toLocaleString('en-US'),
+      fmt(statSync(journal).size / 1e6, 0),
+      state,
+      fmt(run.firstMs / 1000, 2),
+      fmt(run.wallMs / 1000),
+      fmt(run.peakRssMb, 0),
+    ]);
   }
   rmSync(journal, { force: true });
   rmSync(index, { recursive: true, force: true });
 }
-console.log('\nresume: an upload of 1,000 new files with a journal of earlier uploads (target: first request within 10 s of a 3,000,000-file journal)');
+console.log(
+  '\nresume: an upload of 1,000 new files with a journal of earlier uploads (target: first request within 10 s of a 3,000,000-file journal)',
+);
 table(rows);
 
 /** `size` uploads, each a `sending` line and an `uploaded` line, to entities of 100 files, all to one API host (not the sink's: the files sent are new anyway). */
@@ -38,7 +65,18 @@ async function writeJournal(path, size) {
   console.log(`writing a journal of ${size} uploads to ${path} …`);
   const out = createWriteStream(path);
   for (let i = 0; i < size; i++) {
-    const base = { time: '2026-12-01T00:00:00.000Z', run: '20261201T000000Z-abcdef', host: 'http://127.0.0.1:9/v1', org: 'bench', entity_id: `cust-${Math.floor(i / 100)}`, path: `cust-${Math.floor(i / 100)}/scan_${i}.jpg`, name: `scan_${i}.jpg`, media_type: null, sha256: null, bytes: 100 + (i % 1000) };
+    const base = {
+      time: '2026-12-01T00:00:00.000Z',
+      run: '20261201T000000Z-abcdef',
+      host: 'http://127.0.0.1:9/v1',
+      org: 'bench',
+      entity_id: `cust-${Math.floor(i / 100)}`,
+      path: `cust-${Math.floor(i / 100)}/scan_${i}.jpg`,
+      name: `scan_${i}.jpg`,
+      media_type: null,
+      sha256: null,
+      bytes: 100 + (i % 1000),
+    };
     const lines = `${JSON.stringify({ ...base, outcome: 'sending' })}\n${JSON.stringify({ ...base, outcome: 'uploaded', sha256: i.toString(16).padStart(64, '0'), status: 200, attempts: 1 })}\n`;
     if (!out.write(lines)) await new Promise((resolve) => out.once('drain', resolve));
   }

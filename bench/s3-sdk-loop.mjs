@@ -12,7 +12,10 @@ const concurrency = Number(concurrencyText);
 const client = new S3Client({ endpoint, forcePathStyle: true, maxAttempts: 5 });
 const boundary = '----u21benchboundary';
 const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-const headOf = (key) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file_1"; filename="${key.split('/').pop()}"\r\nContent-Type: ${key.endsWith('.pdf') ? 'application/pdf' : 'image/jpeg'}\r\n\r\n`);
+const headOf = (key) =>
+  Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file_1"; filename="${key.split('/').pop()}"\r\nContent-Type: ${key.endsWith('.pdf') ? 'application/pdf' : 'image/jpeg'}\r\n\r\n`,
+  );
 
 async function* framed(head, body) {
   const hash = createHash('sha256');
@@ -40,7 +43,11 @@ await Promise.all(
       const response = await request(url, {
         method: 'PUT',
         dispatcher,
-        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + object.ContentLength + tail.length), 'u21-key': 'sandbox-key' },
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(head.length + object.ContentLength + tail.length),
+          'u21-key': 'sandbox-key',
+        },
         body: framed(head, object.Body),
       });
       await response.body.dump();

@@ -18,7 +18,9 @@ console.log(sandbox.url);
 process.on('SIGTERM', async () => {
   const statuses = {};
   for (const r of sandbox.requests) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-  console.log(JSON.stringify({ requests: sandbox.requests.length, statuses, spanMs: first === undefined ? 0 : last - first }));
+  console.log(
+    JSON.stringify({ requests: sandbox.requests.length, statuses, spanMs: first === undefined ? 0 : last - first }),
+  );
   await sandbox.close();
   process.exit(0);
 });

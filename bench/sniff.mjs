@@ -3,12 +3,39 @@
 // on, beside the same dry run with --no-sniff. Target: under 30 s with the check on.
 import { fmt, generateTree, runCli, table } from './lib.mjs';
 
-const { dir: DATA, folders: FOLDERS, total: TOTAL } = generateTree('sniff', (n, i) => Buffer.alloc(i % 4 === 0 ? 5000 + ((n * 7919) % 3000) : 200 + ((n * 7919) % 1000), n & 0x7f));
-const args = ['upload', DATA, '--org', 'bench', '--entity-from', 'dir', '--json', '--base-url', 'http://127.0.0.1:9', '--dry-run'];
+const {
+  dir: DATA,
+  folders: FOLDERS,
+  total: TOTAL,
+} = generateTree('sniff', (n, i) =>
+  Buffer.alloc(i % 4 === 0 ? 5000 + ((n * 7919) % 3000) : 200 + ((n * 7919) % 1000), n & 0x7f),
+);
+const args = [
+  'upload',
+  DATA,
+  '--org',
+  'bench',
+  '--entity-from',
+  'dir',
+  '--json',
+  '--base-url',
+  'http://127.0.0.1:9',
+  '--dry-run',
+];
 const rows = [['scenario', 'files', 'first event (s)', 'total (s)', 'files/s', 'peak RSS (MB)']];
-for (const [name, extra] of [['dry run, content checked', []], ['dry run, --no-sniff', ['--no-sniff']]]) {
+for (const [name, extra] of [
+  ['dry run, content checked', []],
+  ['dry run, --no-sniff', ['--no-sniff']],
+]) {
   const r = await runCli([...args, ...extra], { firstEvent: 'planned' });
-  rows.push([name, r.summary?.planned, fmt(r.firstMs / 1000, 2), fmt(r.wallMs / 1000), fmt(TOTAL / (r.wallMs / 1000), 0), fmt(r.peakRssMb, 0)]);
+  rows.push([
+    name,
+    r.summary?.planned,
+    fmt(r.firstMs / 1000, 2),
+    fmt(r.wallMs / 1000),
+    fmt(TOTAL / (r.wallMs / 1000), 0),
+    fmt(r.peakRssMb, 0),
+  ]);
 }
 console.log(`\nsniff: ${TOTAL} files in ${FOLDERS} folders (target: content checked < 30 s)`);
 table(rows);

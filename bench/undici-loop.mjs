@@ -13,10 +13,17 @@ const [url, source, countText, concurrencyText, mode] = process.argv.slice(2);
 const count = Number(countText);
 const concurrency = Number(concurrencyText);
 const boundary = '----u21benchboundary';
-const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file_1"; filename="f.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`);
+const head = Buffer.from(
+  `--${boundary}\r\nContent-Disposition: form-data; name="file_1"; filename="f.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+);
 const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
 const frame = (bytes) => Buffer.concat([head, bytes, tail]);
-const files = statSync(source).isDirectory() ? readdirSync(source).filter((n) => n.endsWith('.jpg') || n.endsWith('.pdf')).sort().map((n) => join(source, n)) : undefined;
+const files = statSync(source).isDirectory()
+  ? readdirSync(source)
+      .filter((n) => n.endsWith('.jpg') || n.endsWith('.pdf'))
+      .sort()
+      .map((n) => join(source, n))
+  : undefined;
 const prebuilt = files ? undefined : frame(await readFile(source));
 async function* streamed(path) {
   const hash = createHash('sha256');
@@ -50,7 +57,11 @@ await Promise.all(
       const response = await request(url, {
         method: 'PUT',
         dispatcher,
-        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(made.length), 'u21-key': 'sandbox-key' },
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(made.length),
+          'u21-key': 'sandbox-key',
+        },
         body,
       });
       await response.body.dump();

@@ -29,7 +29,9 @@ out.lines(`\nThe sandbox stored ${sandbox.stored.length} media on entity demo-cu
 const width = Math.max(...sandbox.stored.map((m) => m.name.length));
 for (const m of [...sandbox.stored].sort((a, b) => a.name.localeCompare(b.name))) {
   const custom = m.customData ? `  ${JSON.stringify(m.customData)}` : '';
-  out.line(`  ${m.name.padEnd(width)}  ${(m.mediaType ?? '(no media_type)').padEnd(27)}  ${String(m.bytes).padStart(5)} B  sha256 ${m.sha256.slice(0, 12)}…${custom}`);
+  out.line(
+    `  ${m.name.padEnd(width)}  ${(m.mediaType ?? '(no media_type)').padEnd(27)}  ${String(m.bytes).padStart(5)} B  sha256 ${m.sha256.slice(0, 12)}…${custom}`,
+  );
 }
 await sandbox.close();
 await rm(stateHome, { recursive: true, force: true });

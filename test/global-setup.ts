@@ -17,7 +17,13 @@ const PROJECT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Files in the project that git neither tracks nor ignores (none known outside a git checkout). */
 function untracked(): string[] {
   try {
-    return execFileSync('git', ['ls-files', '--others', '--exclude-standard', '--directory'], { cwd: PROJECT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((line) => line !== '');
+    return execFileSync('git', ['ls-files', '--others', '--exclude-standard', '--directory'], {
+      cwd: PROJECT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .split('\n')
+      .filter((line) => line !== '');
   } catch {
     return [];
   }
@@ -37,9 +43,15 @@ export default function setup(): () => void {
   return () => {
     rmSync(root, { recursive: true, force: true });
     const left = [
-      ...ofOurs().filter((name) => !tmpBefore.has(name)).map((name) => join(realTmp, name)),
-      ...stateOf().filter((name) => !stateBefore.has(name)).map((name) => join(realState, name)),
-      ...untracked().filter((name) => !projectBefore.has(name)).map((name) => join(PROJECT, name)),
+      ...ofOurs()
+        .filter((name) => !tmpBefore.has(name))
+        .map((name) => join(realTmp, name)),
+      ...stateOf()
+        .filter((name) => !stateBefore.has(name))
+        .map((name) => join(realState, name)),
+      ...untracked()
+        .filter((name) => !projectBefore.has(name))
+        .map((name) => join(PROJECT, name)),
     ];
     if (left.length > 0) throw new Error(`the suite wrote outside its own folder: ${left.join(', ')}`);
   };

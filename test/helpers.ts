@@ -77,7 +77,10 @@ export function validContentOfSize(name: string, size: number, fill: number): Bu
   return validContent(name, Buffer.alloc(size - overhead, fill));
 }
 
-export const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+export const sha256 = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 
 export interface CliResult {
   code: number;
@@ -94,14 +97,28 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   // A state folder of its own, so no run meets the default journal of another (or the user's).
   const state = { XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'u21-state-')) };
   // HOME and TMPDIR are the suite's own (test/global-setup.ts): a run's working files stay in its space.
-  return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, NO_COLOR: '1', ...state, ...threads, ...extra };
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TMPDIR: process.env.TMPDIR,
+    NO_COLOR: '1',
+    ...state,
+    ...threads,
+    ...extra,
+  };
 }
 
 const parseEvents = (stdout: string) =>
-  stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 /** Runs the CLI in this process (fast), with its own streams, env and working folder. */
-export async function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -114,7 +131,8 @@ export async function runCli(args: string[], options: { cwd: string; env?: Recor
 
 /** Spawns the built bin/u21-media.js, as a user or a CI job would. */
 export function runBin(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) });
     let stdout = '';
@@ -127,7 +145,13 @@ export function runBin(args: string[], options: { cwd: string; env?: Record<stri
 }
 
 /** Starts an upload and stops it with `signal` once `after` files were reported uploaded. */
-export function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Signals, after: number, env: Record<string, string> = {}) {
+export function interruptedRun(
+  args: string[],
+  apiKey: string,
+  signal: NodeJS.Signals,
+  after: number,
+  env: Record<string, string> = {},
+) {
   const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ U21_API_KEY: apiKey, ...env }) });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
@@ -138,16 +162,19 @@ export function interruptedRun(args: string[], apiKey: string, signal: NodeJS.Si
     events.push(event);
     if (event.event === 'uploaded' && ++uploaded === after) child.kill(signal);
   });
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: typeof events; stderr: string }>((resolve) => {
-    child.on('close', (code, killedBy) => resolve({ code, signal: killedBy, events, stderr }));
-  });
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: typeof events; stderr: string }>(
+    (resolve) => {
+      child.on('close', (code, killedBy) => resolve({ code, signal: killedBy, events, stderr }));
+    },
+  );
 }
 
 /** A dry run's events by kind; invalid inputs come back as `invalid` rather than thrown. */
 export async function planned(options: PlanOptions) {
   const events: PlanEvent[] = [];
   const summary = await plan({ ...options, skipInvalid: true, onEvent: (e) => events.push(e) });
-  const of = <K extends PlanEvent['event']>(kind: K) => events.filter((e): e is Extract<PlanEvent, { event: K }> => e.event === kind);
+  const of = <K extends PlanEvent['event']>(kind: K) =>
+    events.filter((e): e is Extract<PlanEvent, { event: K }> => e.event === kind);
   const skipped = of('skipped');
   return {
     summary,
@@ -161,9 +188,15 @@ export async function planned(options: PlanOptions) {
  * Starts `u21-media sandbox` (the built binary, or `command` such as an installed copy) and
  * resolves once it listens, with its base URL, its banner so far and its request log.
  */
-export async function startSandboxCommand(args: string[], options: { command?: string; cwd?: string; env?: Record<string, string> } = {}) {
+export async function startSandboxCommand(
+  args: string[],
+  options: { command?: string; cwd?: string; env?: Record<string, string> } = {},
+) {
   const [file, before] = options.command ? [options.command, []] : [process.execPath, [BIN]];
-  const child = spawn(file, [...before, 'sandbox', '--port', '0', ...args], { cwd: options.cwd ?? ROOT, env: cleanEnv(options.env) });
+  const child = spawn(file, [...before, 'sandbox', '--port', '0', ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: cleanEnv(options.env),
+  });
   let stderr = '';
   const log: string[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => log.push(line));
@@ -178,7 +211,9 @@ export async function startSandboxCommand(args: string[], options: { command?: s
   });
   const stop = () => {
     child.kill('SIGINT');
-    return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+    return new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      child.on('close', (code) => resolve({ code, stderr })),
+    );
   };
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) await stop();

@@ -46,30 +46,49 @@ function desAsTripleDes(): void {
   if (patched.desPatched) return;
   patched.desPatched = true;
   const { createCipheriv, createDecipheriv } = crypto;
-  const swap = (algorithm: string, key: Buffer): [string, Buffer] => (algorithm === 'des' ? ['des-ede3-cbc', Buffer.concat([key, key, key])] : [algorithm, key]);
-  crypto.createCipheriv = ((algorithm: string, key: Buffer, iv: Buffer) => createCipheriv(...swap(algorithm, key), iv)) as typeof createCipheriv;
-  crypto.createDecipheriv = ((algorithm: string, key: Buffer, iv: Buffer) => createDecipheriv(...swap(algorithm, key), iv)) as typeof createDecipheriv;
+  const swap = (algorithm: string, key: Buffer): [string, Buffer] =>
+    algorithm === 'des' ? ['des-ede3-cbc', Buffer.concat([key, key, key])] : [algorithm, key];
+  crypto.createCipheriv = ((algorithm: string, key: Buffer, iv: Buffer) =>
+    createCipheriv(...swap(algorithm, key), iv)) as typeof createCipheriv;
+  crypto.createDecipheriv = ((algorithm: string, key: Buffer, iv: Buffer) =>
+    createDecipheriv(...swap(algorithm, key), iv)) as typeof createDecipheriv;
 }
 
 /** Starts s3rver on 127.0.0.1 on a free port with these buckets; closed after the test. */
 export async function startS3(buckets: readonly string[]): Promise<TestS3> {
   desAsTripleDes();
   const directory = await tempDir();
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, vhostBuckets: false, configureBuckets: buckets.map((name) => ({ name })) });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    vhostBuckets: false,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   // The suite's own client: the SDK's notice about Node 20 is not what a test is about.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3_KEY_ID, secretAccessKey: S3_SECRET } });
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_KEY_ID, secretAccessKey: S3_SECRET },
+  });
   return closeAfter<TestS3>({
     endpoint,
     env: s3Env(endpoint),
-    put: async (bucket, key, body) => void (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))),
+    put: async (bucket, key, body) =>
+      void (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))),
     write: async (bucket, key, body) => {
       // s3rver's layout: <bucket>/<key>._S3rver_object and its MD5 (the ETag) beside it; metadata it has none of is optional.
       const path = join(directory, bucket, `${key}._S3rver_object`);
       await mkdir(dirname(path), { recursive: true });
-      await Promise.all([writeFile(path, body), writeFile(`${path}.md5`, createHash('md5').update(body).digest('hex'))]);
+      await Promise.all([
+        writeFile(path, body),
+        writeFile(`${path}.md5`, createHash('md5').update(body).digest('hex')),
+      ]);
     },
     remove: async (bucket, key) => void (await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))),
     close: async () => {
@@ -86,15 +105,22 @@ export async function startS3(buckets: readonly string[]): Promise<TestS3> {
  */
 export type S3Fault = 'slowdown' | 'denied' | 'reset' | 'stall' | undefined;
 
-const errorXml = (code: string, message: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
-const ANSWERS = { slowdown: [503, errorXml('SlowDown', 'Please reduce your request rate.')], denied: [403, errorXml('AccessDenied', 'Access Denied')] } as const;
+const errorXml = (code: string, message: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+const ANSWERS = {
+  slowdown: [503, errorXml('SlowDown', 'Please reduce your request rate.')],
+  denied: [403, errorXml('AccessDenied', 'Access Denied')],
+} as const;
 
 /**
  * A loopback proxy in front of a test S3 server that injects faults as `fault` decides for each
  * request (its method, URL and headers), after whatever the hook does first (replace an object,
  * say); the requests it saw are counted by what it did.
  */
-export async function faultyS3(target: string, fault: (req: IncomingMessage) => S3Fault | Promise<S3Fault>): Promise<{ endpoint: string; seen: Record<NonNullable<S3Fault> | 'passed', number>; close(): Promise<void> }> {
+export async function faultyS3(
+  target: string,
+  fault: (req: IncomingMessage) => S3Fault | Promise<S3Fault>,
+): Promise<{ endpoint: string; seen: Record<NonNullable<S3Fault> | 'passed', number>; close(): Promise<void> }> {
   const seen = { slowdown: 0, denied: 0, reset: 0, stall: 0, passed: 0 };
   const server: Server = createServer((req, res) => {
     // Held while the hook runs (it may change the bucket first): its body waits unread.

@@ -10,7 +10,6 @@ import { createProgram } from './program.js';
 import { typesText } from './types-command.js';
 import { readVersion } from './version.js';
 
-
 /** The streams, environment and folder the CLI runs with: the process's own, or a test's. */
 export interface Streams {
   stdout: Stream;
@@ -22,7 +21,12 @@ export interface Streams {
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
 export async function run(args: readonly string[], streams: Streams): Promise<number> {
   // Every command writes through these two alone: what leaves the program is made safe there.
-  const io: Io = { out: new Output('stdout', streams.stdout), err: new Output('stderr', streams.stderr), env: streams.env, cwd: streams.cwd };
+  const io: Io = {
+    out: new Output('stdout', streams.stdout),
+    err: new Output('stderr', streams.stderr),
+    env: streams.env,
+    cwd: streams.cwd,
+  };
   const code = await runCommand(args, io);
   io.out.flush();
   // A write's failure is told a moment after the write.
@@ -34,7 +38,9 @@ export async function run(args: readonly string[], streams: Streams): Promise<nu
 function outputFailed(io: Io, code: number): number {
   const failure = io.out.failure;
   if (!failure || code !== EXIT.ok) return code;
-  io.err.line(`u21-media: error: cannot write stdout (${failure.code ?? 'EIO'}); what the command printed there is incomplete`);
+  io.err.line(
+    `u21-media: error: cannot write stdout (${failure.code ?? 'EIO'}); what the command printed there is incomplete`,
+  );
   return EXIT.someFailed;
 }
 
@@ -49,7 +55,11 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
       reportMerge: async (files, output) => (await import('./report-command.js')).runReportMerge(files, output, io),
       journal: async (action, file, flags) => {
         const command = await import('./journal-command.js');
-        return action === 'list' ? command.runJournalList(io) : action === 'show' ? command.runJournalShow(file, flags, io) : command.runJournalForget(file, flags, io);
+        return action === 'list'
+          ? command.runJournalList(io)
+          : action === 'show'
+            ? command.runJournalShow(file, flags, io)
+            : command.runJournalForget(file, flags, io);
       },
       sandbox: async (flags) => (await import('./sandbox-command.js')).runSandbox(flags, io),
       types: () => {
@@ -88,10 +98,14 @@ function reportError(error: unknown, io: Io): number {
   } else if (error instanceof U21MediaError) {
     say(error);
   } else if (error instanceof OutputError) {
-    io.err.line(`u21-media: error: cannot write ${error.path} (${joinDistinct([error.code, error.message], ': ')}); the command stopped`);
+    io.err.line(
+      `u21-media: error: cannot write ${error.path} (${joinDistinct([error.code, error.message], ': ')}); the command stopped`,
+    );
   } else {
     const err = error as Error;
-    io.err.lines(`u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`);
+    io.err.lines(
+      `u21-media: unexpected error: ${err.stack ?? String(err)}\n  This is a bug in u21-media; please report it with the command you ran and this output.\n`,
+    );
   }
   return exitCodeOf({ error });
 }
@@ -117,12 +131,25 @@ function problemLines(problems: readonly Problem[]): string[] {
 function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
   const described = (e: U21MediaError) => ({ message: e.message, ...(e.hint && { hint: e.hint }) });
   const problems =
-    error instanceof InputError ? error.problems.map((p) => ({ path: p.path, message: p.message }))
-    : error instanceof SetupError ? error.errors.map(described)
-    : error instanceof U21MediaError ? [described(error)]
-    : [{ message: (error as Error).message.replace(/^error: /, '') }];
+    error instanceof InputError
+      ? error.problems.map((p) => ({ path: p.path, message: p.message }))
+      : error instanceof SetupError
+        ? error.errors.map(described)
+        : error instanceof U21MediaError
+          ? [described(error)]
+          : [{ message: (error as Error).message.replace(/^error: /, '') }];
   const summary = mode.dryRun
-    ? { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, unreadable: 0, bytes: 0 }
+    ? {
+        event: 'summary',
+        dry_run: true,
+        planned: 0,
+        skipped: 0,
+        invalid: 0,
+        link_outside: 0,
+        unknown_outcome: 0,
+        unreadable: 0,
+        bytes: 0,
+      }
     : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
   io.out.json({ event: 'error', code: EXIT.badInput, problems });
   io.out.json(summary);

@@ -10,7 +10,12 @@ interface Typed {
 
 // Every spelling of every upload option, and whether it takes a value (`--org <name>`).
 const SPELLINGS = new Map(
-  UPLOAD_OPTIONS.flatMap((spec) => spec.flags.split(/[\s,]+/).filter((word) => word.startsWith('-')).map((flag) => [flag, { key: spec.key, takesValue: spec.flags.includes('<') }] as const)),
+  UPLOAD_OPTIONS.flatMap((spec) =>
+    spec.flags
+      .split(/[\s,]+/)
+      .filter((word) => word.startsWith('-'))
+      .map((flag) => [flag, { key: spec.key, takesValue: spec.flags.includes('<') }] as const),
+  ),
 );
 
 /** The upload command's arguments, split into options (in order) and path arguments. */
@@ -31,7 +36,12 @@ export function splitArgs(args: readonly string[]): { options: Typed[]; paths: s
     const eq = token.indexOf('=');
     const flag = token.startsWith('--') && eq > 0 ? token.slice(0, eq) : token;
     const spelling = SPELLINGS.get(flag);
-    if (spelling?.takesValue) options.push({ flag, key: spelling.key, value: eq > 0 && flag !== token ? token.slice(eq + 1) : rest[++i] ?? '' });
+    if (spelling?.takesValue)
+      options.push({
+        flag,
+        key: spelling.key,
+        value: eq > 0 && flag !== token ? token.slice(eq + 1) : (rest[++i] ?? ''),
+      });
     else options.push({ flag, key: spelling?.key });
   }
   return { options, paths };
@@ -41,11 +51,26 @@ export function splitArgs(args: readonly string[]): { options: Typed[]; paths: s
 export const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 /** The command line as typed, for the report's header: any URL's credentials (a proxy's) masked. */
-export const shownCommandLine = (args: readonly string[]) => ['u21-media', ...args].map((word) => shellWord(maskUserInfo(word))).join(' ');
+export const shownCommandLine = (args: readonly string[]) =>
+  ['u21-media', ...args].map((word) => shellWord(maskUserInfo(word))).join(' ');
 
 // Options the report replaces (it names the files and entities) or a retry must not repeat:
 // a shard's report holds only its shard's files already.
-const NOT_REPEATED = new Set(['entity', 'event', 'alert', 'case', 'entityFrom', 'manifest', 'retryFailed', 'retryElsewhere', 'adoptOldRecords', 'shard', 'shardTotal', 'report', 'dryRun']);
+const NOT_REPEATED = new Set([
+  'entity',
+  'event',
+  'alert',
+  'case',
+  'entityFrom',
+  'manifest',
+  'retryFailed',
+  'retryElsewhere',
+  'adoptOldRecords',
+  'shard',
+  'shardTotal',
+  'report',
+  'dryRun',
+]);
 
 /** `report.csv` → `report.retry.csv` → `report.retry2.csv`: the retry's own report, beside the one it reads. */
 export function nextReportName(report: string): string {

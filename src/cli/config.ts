@@ -59,15 +59,22 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
     const where = explicitPath ?? (error as { filepath?: string }).filepath ?? 'config file';
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message.replace(/\s+/g, ' ').trim();
-    throw new ConfigError(`${where}: cannot load config (${reason})`, 'fix the file, or pass --config with another one');
+    throw new ConfigError(
+      `${where}: cannot load config (${reason})`,
+      'fix the file, or pass --config with another one',
+    );
   }
   if (!result || result.isEmpty) return undefined;
   const { filepath } = result;
   const config: unknown = result.config;
-  if (!isPlainObject(config)) throw new ConfigError(`${filepath}: config must be an object`, 'write it as {"org": "acme", …}');
+  if (!isPlainObject(config))
+    throw new ConfigError(`${filepath}: config must be an object`, 'write it as {"org": "acme", …}');
   for (const key of Object.keys(config)) {
     if (key === 'apiKey') {
-      throw new ConfigError(`${filepath}: a config file never holds the API key`, 'remove "apiKey"; use U21_API_KEY or "apiKeyFile" instead');
+      throw new ConfigError(
+        `${filepath}: a config file never holds the API key`,
+        'remove "apiKey"; use U21_API_KEY or "apiKeyFile" instead',
+      );
     }
     if (!ALLOWED.has(key)) {
       throw new ConfigError(`${filepath}: unknown key "${key}"`, `known keys: ${[...ALLOWED].join(', ')}`);
@@ -77,12 +84,18 @@ export async function loadConfig(cwd: string, explicitPath?: string): Promise<Lo
   const values: Record<string, unknown> = { ...config };
   if (values.conventions !== undefined) {
     if (!Array.isArray(values.conventions)) {
-      throw new ConfigError(`${filepath}: "conventions" must be a list`, 'write [{"glob": "*_poa.pdf", "media_type": "…"}]');
+      throw new ConfigError(
+        `${filepath}: "conventions" must be a list`,
+        'write [{"glob": "*_poa.pdf", "media_type": "…"}]',
+      );
     }
     try {
       await compileRules(values.conventions as ConventionRule[]);
     } catch (error) {
-      throw new ConfigError(`${filepath}: ${(error as Error).message}`, 'each rule is {"glob": "…", "media_type": "…"} or {"regex": "…", "media_type": "…"}');
+      throw new ConfigError(
+        `${filepath}: ${(error as Error).message}`,
+        'each rule is {"glob": "…", "media_type": "…"} or {"regex": "…", "media_type": "…"}',
+      );
     }
   }
   // A key file named in the config is found beside the config, wherever the run starts.
@@ -102,7 +115,12 @@ function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
     const spec = SPECS.get(key);
     if (!spec?.decides) continue;
     const flag = spec.flags.replace(/^-\w, /, '').replace(/ <.*>$/, ' …');
-    problems.push(new ConfigError(`${filepath}: "${key}" decides ${spec.decides}, so only a config file named with --config may set it; this one was found by searching (it may have come with a cloned repository)`, `pass ${flag} yourself, ${trust}`));
+    problems.push(
+      new ConfigError(
+        `${filepath}: "${key}" decides ${spec.decides}, so only a config file named with --config may set it; this one was found by searching (it may have come with a cloned repository)`,
+        `pass ${flag} yourself, ${trust}`,
+      ),
+    );
   }
   if (typeof config.baseUrl === 'string') {
     let url: URL | undefined;
@@ -112,7 +130,12 @@ function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
       url = undefined; // refused later, as a bad URL
     }
     if (url && !UNIT21_HOSTS.has(url.host) && !isLoopback(url)) {
-      problems.push(new ConfigError(`${filepath}: "baseUrl" sends uploads to ${url.host}, not a Unit21 host; a config file found by searching may name only Unit21's hosts or loopback`, `pass --base-url yourself, ${trust}`));
+      problems.push(
+        new ConfigError(
+          `${filepath}: "baseUrl" sends uploads to ${url.host}, not a Unit21 host; a config file found by searching may name only Unit21's hosts or loopback`,
+          `pass --base-url yourself, ${trust}`,
+        ),
+      );
     }
   }
   if (problems.length === 1) throw problems[0]!;

@@ -18,7 +18,15 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * report's), or the error it threw.
  */
 export type Outcome =
-  | { stopped?: StopReason; failed?: number; invalid?: number; link_outside?: number; unknown_outcome?: number; unreadable?: number; write_error?: unknown }
+  | {
+      stopped?: StopReason;
+      failed?: number;
+      invalid?: number;
+      link_outside?: number;
+      unknown_outcome?: number;
+      unreadable?: number;
+      write_error?: unknown;
+    }
   | { error: unknown };
 
 /** The one mapping from how a command ended to its exit code, for every command. */
@@ -36,6 +44,12 @@ export function exitCodeOf(outcome: Outcome): ExitCode {
   if (outcome.stopped === 'certificate' || outcome.stopped === 'unreachable') return EXIT.someFailed;
   // Not clean until someone decides: failed files, invalid inputs skipped, links not followed,
   // files an earlier run sent without an answer, or a journal or report that was not written.
-  const undecided = [outcome.failed, outcome.invalid, outcome.link_outside, outcome.unknown_outcome, outcome.unreadable].some((count) => (count ?? 0) > 0);
+  const undecided = [
+    outcome.failed,
+    outcome.invalid,
+    outcome.link_outside,
+    outcome.unknown_outcome,
+    outcome.unreadable,
+  ].some((count) => (count ?? 0) > 0);
   return undecided || outcome.write_error !== undefined ? EXIT.someFailed : EXIT.ok;
 }

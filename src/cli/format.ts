@@ -12,7 +12,9 @@ export function formatBytes(bytes: number): string {
 }
 
 export function formatDuration(ms: number): string {
-  return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+  return ms < 60_000
+    ? `${(ms / 1000).toFixed(1)} s`
+    : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
 /** A count as every human line writes it: `1,175`. */
@@ -25,11 +27,13 @@ export const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1
  * and no answer came. Failed, that request may have been stored (once); uploaded after such a
  * request, the file may be there twice.
  */
-export const unansweredCase = (outcome: 'uploaded' | 'failed') => (outcome === 'failed' ? "may be stored anyway: a request of it got no answer (this run's or an earlier one's)" : 'may be stored twice: an earlier attempt was sent and got no answer');
+export const unansweredCase = (outcome: 'uploaded' | 'failed') =>
+  outcome === 'failed'
+    ? "may be stored anyway: a request of it got no answer (this run's or an earlier one's)"
+    : 'may be stored twice: an earlier attempt was sent and got no answer';
 
 /** A rate of files: "31 files/s", "1 file/s"; under one a second, one significant digit ("0.4 files/s"), not "0". */
 export function perSecond(files: number, ms: number): string {
   const rate = (1000 * files) / ms;
   return rate > 0 && rate < 0.95 ? `${Number(rate.toPrecision(1))} files/s` : `${plural(Math.round(rate), 'file')}/s`;
 }
-

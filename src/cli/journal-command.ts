@@ -31,14 +31,19 @@ const write = (io: Io, line: string) => io.out.line(line);
 export async function runJournalList(io: Io): Promise<number> {
   const dir = stateDir(io.env);
   const names = dir === undefined ? [] : await readdir(dir).catch(() => [] as string[]);
-  const journals = await Promise.all(names.filter((name) => name.endsWith('.jsonl')).map(async (name) => ({ path: join(dir!, name), stats: await stat(join(dir!, name)) })));
+  const journals = await Promise.all(
+    names
+      .filter((name) => name.endsWith('.jsonl'))
+      .map(async (name) => ({ path: join(dir!, name), stats: await stat(join(dir!, name)) })),
+  );
   if (journals.length === 0) {
     write(io, `no journals in ${dir ?? 'the state folder (neither XDG_STATE_HOME nor HOME is set)'}`);
     return 0;
   }
   journals.sort((a, b) => b.stats.mtimeMs - a.stats.mtimeMs);
   write(io, `${'last written'.padEnd(24)}  ${'size'.padStart(9)}  journal`);
-  for (const { path, stats } of journals) write(io, `${stats.mtime.toISOString()}  ${formatBytes(stats.size).padStart(9)}  ${path}`);
+  for (const { path, stats } of journals)
+    write(io, `${stats.mtime.toISOString()}  ${formatBytes(stats.size).padStart(9)}  ${path}`);
   return 0;
 }
 
@@ -47,7 +52,9 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
   const path = await journalOf('show', file, flags, io);
   const listing = flags.entity !== undefined || flags.run !== undefined || flags.possiblyDuplicated === true;
   const picked = (record: OutcomeRecord) =>
-    (flags.entity === undefined || record.entity_id === flags.entity) && (flags.run === undefined || record.run === flags.run) && (!flags.possiblyDuplicated || record.possibly_duplicated === true);
+    (flags.entity === undefined || record.entity_id === flags.entity) &&
+    (flags.run === undefined || record.run === flags.run) &&
+    (!flags.possiblyDuplicated || record.possibly_duplicated === true);
   const runs = new Map<string, { first: string; last: string; uploaded: number; failed: number }>();
   const entities = new Set<string>();
   let unusable = 0;
@@ -73,13 +80,22 @@ export async function runJournalShow(file: string | undefined, flags: JournalFla
   }
   if (!listing) {
     const uploaded = [...runs.values()].reduce((sum, run) => sum + run.uploaded, 0);
-    write(io, `${path}: ${plural(uploaded, 'upload')} to ${count(entities.size)} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`);
+    write(
+      io,
+      `${path}: ${plural(uploaded, 'upload')} to ${count(entities.size)} ${entities.size === 1 ? 'entity' : 'entities'} in ${plural(runs.size, 'run')}`,
+    );
     for (const [id, run] of runs) {
-      write(io, `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${count(run.uploaded)} uploaded${run.failed ? `, ${count(run.failed)} failed` : ''}`);
+      write(
+        io,
+        `  ${(id || '(no run id)').padEnd(24)} ${run.first} → ${run.last}  ${count(run.uploaded)} uploaded${run.failed ? `, ${count(run.failed)} failed` : ''}`,
+      );
     }
   }
   // A mistyped id must not read as "nothing of that kind".
-  if (listing && listed === 0) io.err.line(`u21-media: ${path}: no records ${[flags.entity !== undefined && `of entity ${flags.entity}`, flags.run !== undefined && `of run ${flags.run}`, flags.possiblyDuplicated && 'of a file sent without an answer'].filter(Boolean).join(', ')}`);
+  if (listing && listed === 0)
+    io.err.line(
+      `u21-media: ${path}: no records ${[flags.entity !== undefined && `of entity ${flags.entity}`, flags.run !== undefined && `of run ${flags.run}`, flags.possiblyDuplicated && 'of a file sent without an answer'].filter(Boolean).join(', ')}`,
+    );
   if (unusable > 0) io.err.line(`u21-media: ${path}: ${plural(unusable, 'line')} not a journal record, skipped`);
   return 0;
 }
@@ -95,7 +111,9 @@ const fileLine = (r: OutcomeRecord, withTarget: boolean) =>
     r.sha256 ? `sha256 ${r.sha256.slice(0, 12)}` : '',
     r.run ?? '',
     r.possibly_duplicated ? `(${unansweredCase(r.outcome)})` : '',
-  ].filter(Boolean).join('  ');
+  ]
+    .filter(Boolean)
+    .join('  ');
 
 /**
  * `u21-media journal forget`: takes an entity's or a run's records out of the journal, so the
@@ -103,9 +121,11 @@ const fileLine = (r: OutcomeRecord, withTarget: boolean) =>
  * beside itself and renamed over, under its lock: a run cannot be writing it meanwhile.
  */
 export async function runJournalForget(file: string | undefined, flags: JournalFlags, io: Io): Promise<number> {
-  if ((flags.entity === undefined) === (flags.run === undefined)) throw new UsageError('journal forget: give --entity <id> or --run <id>', 'one of the two: what to forget');
+  if ((flags.entity === undefined) === (flags.run === undefined))
+    throw new UsageError('journal forget: give --entity <id> or --run <id>', 'one of the two: what to forget');
   const path = await journalOf('forget', file, flags, io);
-  const matches = (record: JournalRecord) => (flags.entity !== undefined ? record.entity_id === flags.entity : record.run === flags.run);
+  const matches = (record: JournalRecord) =>
+    flags.entity !== undefined ? record.entity_id === flags.entity : record.run === flags.run;
   const lock = await JournalLock.acquire(path, { asker: { name: 'journal forget', otherwise: 'then run this again' } });
   const temporary = `${path}.forget-${process.pid}`;
   let forgotten = 0;
@@ -133,24 +153,47 @@ export async function runJournalForget(file: string | undefined, flags: JournalF
     await lock.release();
   }
   const what = flags.entity !== undefined ? `entity ${flags.entity}` : `run ${flags.run}`;
-  write(io, forgotten === 0 ? `${path}: nothing recorded for ${what}` : `${path}: forgot ${plural(forgotten, 'record')} of ${what} (${plural(uploads, 'upload')}); the next run sends those files again`);
+  write(
+    io,
+    forgotten === 0
+      ? `${path}: nothing recorded for ${what}`
+      : `${path}: forgot ${plural(forgotten, 'record')} of ${what} (${plural(uploads, 'upload')}); the next run sends those files again`,
+  );
   return 0;
 }
 
 /** The journal a command means: the path given, else the one an upload with the same settings would use. */
-async function journalOf(command: 'show' | 'forget', file: string | undefined, flags: JournalFlags, io: Io): Promise<string> {
+async function journalOf(
+  command: 'show' | 'forget',
+  file: string | undefined,
+  flags: JournalFlags,
+  io: Io,
+): Promise<string> {
   const path = file ?? (await defaultJournalOf(flags, io));
   const stats = await stat(resolve(io.cwd, path)).catch(() => undefined);
-  if (!stats?.isFile()) throw new UsageError(`${path}: no such journal`, `see \`u21-media journal list\`; a journal the runs were given by path is named so: u21-media journal ${command} <file>`);
+  if (!stats?.isFile())
+    throw new UsageError(
+      `${path}: no such journal`,
+      `see \`u21-media journal list\`; a journal the runs were given by path is named so: u21-media journal ${command} <file>`,
+    );
   return resolve(io.cwd, path);
 }
 
 async function defaultJournalOf(flags: JournalFlags, io: Io): Promise<string> {
-  const given = Object.fromEntries(Object.entries({ org: flags.org, env: flags.env, baseUrl: flags.baseUrl }).filter(([, value]) => value !== undefined));
+  const given = Object.fromEntries(
+    Object.entries({ org: flags.org, env: flags.env, baseUrl: flags.baseUrl }).filter(
+      ([, value]) => value !== undefined,
+    ),
+  );
   const settings = await resolveSettings(given, io.env, io.cwd);
   if (typeof settings.journal === 'string') return settings.journal;
-  if (settings.org === undefined) throw new UsageError('journal: which journal? give its path, or the --org (and --env or --base-url) of the runs that wrote it', 'see `u21-media journal list`');
+  if (settings.org === undefined)
+    throw new UsageError(
+      'journal: which journal? give its path, or the --org (and --env or --base-url) of the runs that wrote it',
+      'see `u21-media journal list`',
+    );
   const dir = stateDir(io.env);
-  if (dir === undefined) throw new UsageError('no state folder: neither XDG_STATE_HOME nor HOME is set', 'give the journal\'s path');
+  if (dir === undefined)
+    throw new UsageError('no state folder: neither XDG_STATE_HOME nor HOME is set', "give the journal's path");
   return join(dir, defaultJournalName(resolveApiRoot(settings), checkedOrg(settings.org)));
 }

@@ -2,7 +2,11 @@
 import { UsageError } from '../core/shared/errors.js';
 
 /** A number from a flag, variable or config value, in range, or a UsageError naming `origin` and the range. */
-export function numberFrom(raw: unknown, origin: string, { min = 0, max = Infinity, whole = false }: { min?: number | undefined; max?: number | undefined; whole?: boolean }): number {
+export function numberFrom(
+  raw: unknown,
+  origin: string,
+  { min = 0, max = Infinity, whole = false }: { min?: number | undefined; max?: number | undefined; whole?: boolean },
+): number {
   const text = String(raw).trim();
   const value = typeof raw === 'number' ? raw : Number(whole ? text.replace(/_/g, '') : text);
   const wholeOk = !whole || (/^\d[\d_]*$/.test(text) && Number.isSafeInteger(value));

@@ -66,7 +66,12 @@ export class Output {
   /** Text of several lines (help, tables), each made safe as `line` makes one. */
   lines(text: string): void {
     const ended = text.endsWith('\n');
-    this.write(`${(ended ? text.slice(0, -1) : text).split('\n').map((line) => shown(this.redact(line))).join('\n')}${ended ? '\n' : ''}`);
+    this.write(
+      `${(ended ? text.slice(0, -1) : text)
+        .split('\n')
+        .map((line) => shown(this.redact(line)))
+        .join('\n')}${ended ? '\n' : ''}`,
+    );
   }
 
   /** One JSON value on a line, written with the others of this turn. */

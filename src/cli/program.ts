@@ -42,13 +42,17 @@ export function createProgram(
     const shown = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${spec.default})` : '';
     const env = spec.env ? ` [env: ${spec.env}]` : '';
     upload.addOption(new Option(spec.flags, spec.description + shown + env).helpGroup(`${spec.group}:`));
-    if (spec.negatable) upload.addOption(new Option(`--no-${flagOf(spec).slice(2)}`, spec.negatable).helpGroup(`${spec.group}:`));
+    if (spec.negatable)
+      upload.addOption(new Option(`--no-${flagOf(spec).slice(2)}`, spec.negatable).helpGroup(`${spec.group}:`));
   }
 
   // Known, so that typing it gets the reason there is none rather than "unknown option".
   upload.addOption(new Option('--api-key <key>').hideHelp());
   upload.on('option:api-key', () => {
-    throw new UsageError('--api-key: there is no such option, on purpose: a key on the command line is kept in the shell history and shown by ps', 'set U21_API_KEY, or put the key in a file and pass --api-key-file <file>; the key just typed is in your shell history now');
+    throw new UsageError(
+      '--api-key: there is no such option, on purpose: a key on the command line is kept in the shell history and shown by ps',
+      'set U21_API_KEY, or put the key in a file and pass --api-key-file <file>; the key just typed is in your shell history now',
+    );
   });
 
   upload.addHelpText('after', UPLOAD_EXAMPLES);
@@ -61,18 +65,27 @@ export function createProgram(
     .command('report')
     .description('work with --report files')
     .command('merge')
-    .description("combine reports (.json or .csv) into one: shards' reports, or a run's and its retries'; each file's last outcome counts, and the totals say what is still to do")
+    .description(
+      "combine reports (.json or .csv) into one: shards' reports, or a run's and its retries'; each file's last outcome counts, and the totals say what is still to do",
+    )
     .argument('<files...>', 'reports written by --report, e.g. report.*-of-8.csv, or report.csv report.retry*.csv')
     .option('--output <file>', 'write the merged report here (.json or .csv); otherwise JSON on stdout')
-    .action(async (files: string[], flags: { output?: string }) => setExitCode(await actions.reportMerge(files, flags.output)));
+    .action(async (files: string[], flags: { output?: string }) =>
+      setExitCode(await actions.reportMerge(files, flags.output)),
+    );
 
   const journal = program
     .command('journal')
     .description('show what a journal holds, or forget an entity or a run so that its files are sent again')
-    .addHelpText('after', `\nWithout a file, the journal is the default one of the org and host (--org, --env, --base-url, or their U21_ variables and config file).\n${JOURNAL_EXAMPLES}`);
+    .addHelpText(
+      'after',
+      `\nWithout a file, the journal is the default one of the org and host (--org, --env, --base-url, or their U21_ variables and config file).\n${JOURNAL_EXAMPLES}`,
+    );
   journal
     .command('list')
-    .description('list the default journals (one per API host and org) in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media')
+    .description(
+      'list the default journals (one per API host and org) in $XDG_STATE_HOME/u21-media, else ~/.local/state/u21-media',
+    )
     .action(async () => setExitCode(await actions.journal('list', undefined, {})));
   const naming = (command: Command) =>
     command
@@ -83,18 +96,32 @@ export function createProgram(
   naming(journal.command('show').description('what a journal holds, run by run'))
     .option('--entity <id>', 'list each file recorded for this entity instead')
     .option('--run <id>', 'list each file of this run instead (the run id of its summary)')
-    .option('--possibly-duplicated', 'list each file sent without an answer (failed but maybe stored, or uploaded maybe twice)')
-    .action(async (file: string | undefined, flags: JournalFlags) => setExitCode(await actions.journal('show', file, flags)));
-  naming(journal.command('forget').description("take an entity's or a run's records out, so the next run sends those files again"))
+    .option(
+      '--possibly-duplicated',
+      'list each file sent without an answer (failed but maybe stored, or uploaded maybe twice)',
+    )
+    .action(async (file: string | undefined, flags: JournalFlags) =>
+      setExitCode(await actions.journal('show', file, flags)),
+    );
+  naming(
+    journal
+      .command('forget')
+      .description("take an entity's or a run's records out, so the next run sends those files again"),
+  )
     .option('--entity <id>', "forget this entity's records")
     .option('--run <id>', "forget this run's records (the run id of its summary)")
-    .action(async (file: string | undefined, flags: JournalFlags) => setExitCode(await actions.journal('forget', file, flags)));
+    .action(async (file: string | undefined, flags: JournalFlags) =>
+      setExitCode(await actions.journal('forget', file, flags)),
+    );
 
   program
     .command('completion')
     .description('print a shell completion script')
     .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
-    .addHelpText('after', '\nInstall:\n  bash  $ echo \'eval "$(u21-media completion bash)"\' >> ~/.bashrc\n  zsh   $ echo \'eval "$(u21-media completion zsh)"\' >> ~/.zshrc\n  fish  $ u21-media completion fish > ~/.config/fish/completions/u21-media.fish\n')
+    .addHelpText(
+      'after',
+      '\nInstall:\n  bash  $ echo \'eval "$(u21-media completion bash)"\' >> ~/.bashrc\n  zsh   $ echo \'eval "$(u21-media completion zsh)"\' >> ~/.zshrc\n  fish  $ u21-media completion fish > ~/.config/fish/completions/u21-media.fish\n',
+    )
     .action((shell: Shell) => output.writeOut?.(completionScript(program, shell)));
 
   program
@@ -105,9 +132,19 @@ export function createProgram(
     .option('--dir <folder>', 'write accepted files under <folder>/<org>/<entity>/ with a .meta.json each')
     .option('--api-key <key>', 'the key clients must send (a key for this sandbox, not a Unit21 one)', SANDBOX_API_KEY)
     .option('--org <name>', 'the org name the key has access to', SANDBOX_ORG)
-    .option('--samples <folder>', 'first write sample files (ID scans, a selfie, a PDF, a video) to <folder>, and show the command that uploads them')
-    .option('--missing <id>', 'answer 404 resource_not_found for this entity, event, alert or case id, as Unit21 does for one that does not exist (repeat for more)', (id: string, ids: string[] = []) => [...ids, id])
-    .option('--revoke-key-after <n>', 'accept the key for n requests, then answer 401 as to a revoked key (0: refuse it from the start)')
+    .option(
+      '--samples <folder>',
+      'first write sample files (ID scans, a selfie, a PDF, a video) to <folder>, and show the command that uploads them',
+    )
+    .option(
+      '--missing <id>',
+      'answer 404 resource_not_found for this entity, event, alert or case id, as Unit21 does for one that does not exist (repeat for more)',
+      (id: string, ids: string[] = []) => [...ids, id],
+    )
+    .option(
+      '--revoke-key-after <n>',
+      'accept the key for n requests, then answer 401 as to a revoked key (0: refuse it from the start)',
+    )
     .option('--fail-rate <p>', 'share of requests answered 500, 503 or reset (0 to 1)')
     .option('--lock-rate <p>', 'share of requests answered 423 (0 to 1)')
     .option('--rate-limit <n>', 'requests per second before real 429s with X-RateLimit-* headers')

@@ -18,7 +18,10 @@ export async function runReportMerge(files: string[], output: string | undefined
       reports.push(await readReport(resolve(io.cwd, file)));
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
-      throw new UsageError(`${file}: cannot read it as a report (${err.code ?? err.message})`, 'give .json or .csv files written by --report');
+      throw new UsageError(
+        `${file}: cannot read it as a report (${err.code ?? err.message})`,
+        'give .json or .csv files written by --report',
+      );
     }
   }
   const { rows, replaced } = lastOutcomes(reports);
@@ -26,15 +29,22 @@ export async function runReportMerge(files: string[], output: string | undefined
   const toDo = rows.filter(isRetryable);
   const failed = withOutcome('failed');
   const replacedNote = replaced > 0 ? ` (the last outcome of each: ${plural(replaced, 'earlier row')} replaced)` : '';
-  const left = toDo.length === 0 ? 'nothing left to do' : `still to do: ${count(toDo.length)} (${[failed && `${count(failed)} failed`, toDo.length - failed && `${count(toDo.length - failed)} not sent`].filter(Boolean).join(', ')})`;
+  const left =
+    toDo.length === 0
+      ? 'nothing left to do'
+      : `still to do: ${count(toDo.length)} (${[failed && `${count(failed)} failed`, toDo.length - failed && `${count(toDo.length - failed)} not sent`].filter(Boolean).join(', ')})`;
   const undecided = rows.filter(isUndecided).length;
-  const toCheck = undecided > 0 ? `; to check: ${count(undecided)} (skipped as unknown_outcome, invalid or link_outside)` : '';
+  const toCheck =
+    undecided > 0 ? `; to check: ${count(undecided)} (skipped as unknown_outcome, invalid or link_outside)` : '';
   const totals = `${plural(rows.length, 'file')} from ${plural(files.length, 'report')}: ${count(withOutcome('uploaded'))} uploaded, ${count(failed)} failed, ${count(withOutcome('skipped'))} skipped${replacedNote}; ${left}${toCheck}`;
   if (output) {
     await writeReport(resolve(io.cwd, output), rows);
     io.out.line(totals);
     io.out.line(`written to ${output}`);
-    if (toDo.length > 0) io.out.line(`to send what is still to do: u21-media upload --retry-failed ${shellWord(output)}, with the runs' --org and --env (or --base-url)`);
+    if (toDo.length > 0)
+      io.out.line(
+        `to send what is still to do: u21-media upload --retry-failed ${shellWord(output)}, with the runs' --org and --env (or --base-url)`,
+      );
   } else {
     io.out.json(rows);
     io.err.line(totals);

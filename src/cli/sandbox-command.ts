@@ -28,14 +28,16 @@ export interface SandboxFlags {
   revokeKeyAfter?: string;
 }
 
-const number = (flag: string, raw: string | undefined, range: Parameters<typeof numberFrom>[2]) => (raw === undefined ? undefined : numberFrom(raw, flag, range));
+const number = (flag: string, raw: string | undefined, range: Parameters<typeof numberFrom>[2]) =>
+  raw === undefined ? undefined : numberFrom(raw, flag, range);
 
 /** Runs `u21-media sandbox` until SIGINT/SIGTERM; returns its exit code. */
 export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
   const port = number('--port', flags.port, { max: 65535, whole: true }) ?? 0;
   const failRate = number('--fail-rate', flags.failRate, { max: 1 }) ?? 0;
   const lockRate = number('--lock-rate', flags.lockRate, { max: 1 }) ?? 0;
-  if (failRate + lockRate > 1) throw new UsageError('--fail-rate and --lock-rate add up to more than 1', 'lower one of them');
+  if (failRate + lockRate > 1)
+    throw new UsageError('--fail-rate and --lock-rate add up to more than 1', 'lower one of them');
   const rateLimit = number('--rate-limit', flags.rateLimit, { min: 0.001 });
   const latency = number('--latency', flags.latency, { max: MAX_WAIT_MS });
   const seed = number('--seed', flags.seed, { max: 2 ** 32 - 1, whole: true });
@@ -64,9 +66,15 @@ export async function runSandbox(flags: SandboxFlags, io: Io): Promise<number> {
     ...(dir && { dir }),
     ...(flags.missing && { missing: flags.missing }),
     ...(revokeKeyAfter !== undefined && { revokeKeyAfter }),
-    onRequest: (r, ms) => io.out.line(`${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms`),
+    onRequest: (r, ms) =>
+      io.out.line(
+        `${r.method} ${r.path} ${r.status || 'no answer'}${r.files ? ` (${plural(r.files, 'file')})` : ''}${r.fault ? ` [${r.fault}]` : ''} ${ms} ms`,
+      ),
   }).catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message})`, 'pick another --port, or 0 for a free one');
+    throw new UsageError(
+      `cannot listen on ${host}:${port} (${error.code ?? error.message})`,
+      'pick another --port, or 0 for a free one',
+    );
   });
 
   io.err.lines(banner(sandbox, { dir, samples, missing: flags.missing ?? [], revokeKeyAfter, host }));
@@ -107,8 +115,12 @@ function banner(sandbox: { url: string; org: string; apiKey: string }, shown: Sh
     `  storing   ${shown.dir ?? 'in memory only (use --dir to keep the files)'}`,
     ...(shown.samples ? [`  samples   ${shown.samples}`] : []),
     ...(shown.missing.length > 0 ? [`  missing   ${shown.missing.join(', ')} (answered 404 resource_not_found)`] : []),
-    ...(shown.revokeKeyAfter !== undefined ? [`  revoked   the key, after ${plural(shown.revokeKeyAfter, 'request')} (answered 401)`] : []),
-    ...(isLoopback(new URL(sandbox.url)) ? [] : [`  warning   listening on ${shown.host}: other machines can reach it, over plain HTTP`]),
+    ...(shown.revokeKeyAfter !== undefined
+      ? [`  revoked   the key, after ${plural(shown.revokeKeyAfter, 'request')} (answered 401)`]
+      : []),
+    ...(isLoopback(new URL(sandbox.url))
+      ? []
+      : [`  warning   listening on ${shown.host}: other machines can reach it, over plain HTTP`]),
     '',
     `  U21_API_KEY=${keyWord} u21-media upload ${files} --org ${org} --base-url ${sandbox.url} --entity demo-1`,
     `  curl -H 'u21-key: ${keyWord}' ${sandbox.url}/v1/${encodeURIComponent(sandbox.org)}/entities/demo-1`,

@@ -42,7 +42,8 @@ export async function resolveSettings(
     const fromConfig = config?.values[spec.key];
     if (fromFlag !== undefined) set(spec.key, parseValue(spec, fromFlag, flagOf(spec)), 'flag');
     else if (fromEnv !== undefined && fromEnv !== '') set(spec.key, parseValue(spec, fromEnv, spec.env!), 'env');
-    else if (fromConfig !== undefined) set(spec.key, parseValue(spec, fromConfig, `${config!.filepath}: "${spec.key}"`), 'config');
+    else if (fromConfig !== undefined)
+      set(spec.key, parseValue(spec, fromConfig, `${config!.filepath}: "${spec.key}"`), 'config');
     else if (spec.default !== undefined) set(spec.key, spec.default, 'default');
   }
   // --base-url beats --env only from the same or a stronger source: `--env` typed on the
@@ -63,7 +64,8 @@ export async function resolveSettings(
 function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | number | boolean {
   switch (spec.type) {
     case 'boolean':
-      if (typeof raw !== 'boolean') throw new UsageError(`${origin}: must be true or false`, `got ${JSON.stringify(raw)}`);
+      if (typeof raw !== 'boolean')
+        throw new UsageError(`${origin}: must be true or false`, `got ${JSON.stringify(raw)}`);
       return raw;
     case 'integer':
       return numberFrom(raw, origin, { min: spec.min, max: spec.max, whole: true });
@@ -72,12 +74,16 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
     case 'choice':
       if (typeof raw !== 'string' || !spec.choices!.includes(raw)) {
         const near = typeof raw === 'string' ? closest(raw, spec.choices!) : undefined;
-        throw new UsageError(`${origin}: "${String(raw)}" is not a valid value${near ? `; did you mean ${near}?` : ''}`, `use one of ${spec.choices!.join(', ')}`);
+        throw new UsageError(
+          `${origin}: "${String(raw)}" is not a valid value${near ? `; did you mean ${near}?` : ''}`,
+          `use one of ${spec.choices!.join(', ')}`,
+        );
       }
       return raw;
     case 'string':
       if (raw === false && spec.negatable) return false;
-      if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${origin}: must not be empty`, `give a value for ${flagOf(spec)}`);
+      if (typeof raw !== 'string' || raw.trim() === '')
+        throw new UsageError(`${origin}: must not be empty`, `give a value for ${flagOf(spec)}`);
       return raw;
   }
 }
@@ -87,28 +93,52 @@ function parseValue(spec: OptionSpec, raw: unknown, origin: string): string | nu
  * key characters (a JWT's dots included), letters and digits, in any part of it. A long file
  * name is left unshown too: better a name not said than a key said.
  */
-const mayBeKey = (path: string) => path.split(/[/\\]/).some((part) => part.length >= 24 && /^[\w+=.~-]+$/.test(part) && /\d/.test(part) && /[a-z]/i.test(part));
+const mayBeKey = (path: string) =>
+  path
+    .split(/[/\\]/)
+    .some((part) => part.length >= 24 && /^[\w+=.~-]+$/.test(part) && /\d/.test(part) && /[a-z]/i.test(part));
 
 /** The API key and where it came from: `--api-key-file`, else U21_API_KEY, else the config's apiKeyFile. Never echoed. */
-export async function readApiKey(settings: UploadSettings, env: NodeJS.ProcessEnv, cwd: string): Promise<{ key: string; source: string }> {
-  const fromFile = settings.apiKeyFile !== undefined && (settings.sources.apiKeyFile === 'flag' || !env.U21_API_KEY?.trim());
-  const source = fromFile ? (settings.sources.apiKeyFile === 'flag' ? '--api-key-file' : `"apiKeyFile" in ${settings.configPath}`) : 'U21_API_KEY';
+export async function readApiKey(
+  settings: UploadSettings,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<{ key: string; source: string }> {
+  const fromFile =
+    settings.apiKeyFile !== undefined && (settings.sources.apiKeyFile === 'flag' || !env.U21_API_KEY?.trim());
+  const source = fromFile
+    ? settings.sources.apiKeyFile === 'flag'
+      ? '--api-key-file'
+      : `"apiKeyFile" in ${settings.configPath}`
+    : 'U21_API_KEY';
   let key: string | undefined;
   if (fromFile) {
     try {
       key = (await readFile(resolve(cwd, settings.apiKeyFile!), 'utf8')).trim();
     } catch (error) {
       const file = settings.apiKeyFile!;
-      const named = mayBeKey(file) ? 'the key file (its name is not shown: it looks like a key, pasted in place of a path)' : `the key file ${file}`;
-      throw new UsageError(`${source}: cannot read ${named} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point it at a file that holds only the key');
+      const named = mayBeKey(file)
+        ? 'the key file (its name is not shown: it looks like a key, pasted in place of a path)'
+        : `the key file ${file}`;
+      throw new UsageError(
+        `${source}: cannot read ${named} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        'point it at a file that holds only the key',
+      );
     }
   } else {
     key = env.U21_API_KEY?.trim();
   }
-  if (!key) throw new UsageError(fromFile ? `${source}: the key file is empty` : 'no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
+  if (!key)
+    throw new UsageError(
+      fromFile ? `${source}: the key file is empty` : 'no API key',
+      'set U21_API_KEY, or pass --api-key-file <file>',
+    );
   // An HTTP header cannot carry these; better one clear error than one failure per file.
   if (!/^[\x21-\x7e]+$/.test(key)) {
-    throw new UsageError(`${source}: the API key holds spaces, line breaks or non-ASCII characters`, 'the file (or variable) must hold only the key');
+    throw new UsageError(
+      `${source}: the API key holds spaces, line breaks or non-ASCII characters`,
+      'the file (or variable) must hold only the key',
+    );
   }
   return { key, source };
 }

@@ -3,7 +3,16 @@ import type { DiskTable } from './disk/disk-table.js';
 import { discover } from './inputs/discover.js';
 import { InputError, UsageError, type Problem } from './shared/errors.js';
 import { basename, resolve } from 'node:path';
-import { eventOf, type CheckProgress, type DryRunSummary, type PlanEvent, type PlannedEvent, type SkippedEvent, type UploadEvent, type WarningEvent } from './outcomes/events.js';
+import {
+  eventOf,
+  type CheckProgress,
+  type DryRunSummary,
+  type PlanEvent,
+  type PlannedEvent,
+  type SkippedEvent,
+  type UploadEvent,
+  type WarningEvent,
+} from './outcomes/events.js';
 import { readManifest, type Destination } from './inputs/manifest.js';
 import { compileRules } from './inputs/media-type.js';
 import { DEFAULTS } from './options.js';
@@ -50,7 +59,8 @@ export interface InputSettings {
 export async function inputSettingsOf(options: PlanOptions & { timeout?: number }): Promise<InputSettings> {
   const entity = checkedTarget(options);
   const mediaTypeProblem = options.mediaType === undefined ? undefined : textProblem(options.mediaType, '--media-type');
-  if (mediaTypeProblem) throw new UsageError(mediaTypeProblem, 'give a media_type such as IMAGE_PASSPORT_FRONT (see u21-media types)');
+  if (mediaTypeProblem)
+    throw new UsageError(mediaTypeProblem, 'give a media_type such as IMAGE_PASSPORT_FRONT (see u21-media types)');
   let rules;
   try {
     rules = await compileRules(options.conventions ?? []);
@@ -72,10 +82,27 @@ export async function inputSettingsOf(options: PlanOptions & { timeout?: number 
     ...(options.shard && { shard: options.shard }),
   };
   // A report given back is sent where its run sent it, unless the user says otherwise.
-  const destination = entity.kind === 'manifest' && entity.retryFailed && !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) && options.org !== undefined && (options.env !== undefined || options.baseUrl !== undefined) ? resolveTarget(targetOf(options)) : undefined;
+  const destination =
+    entity.kind === 'manifest' &&
+    entity.retryFailed &&
+    !(options.retryElsewhere ?? DEFAULTS.retryElsewhere) &&
+    options.org !== undefined &&
+    (options.env !== undefined || options.baseUrl !== undefined)
+      ? resolveTarget(targetOf(options))
+      : undefined;
   // Checked only when objects may be read: AWS_ENDPOINT_URL_S3 set for other tools must not stop a run of local files.
-  const objectStore = { ...(options.s3Endpoint && mayReadObjects(options) && { endpoint: checkedS3Endpoint(options.s3Endpoint) }), ...(options.s3Proxy && { proxyFor: options.s3Proxy }), timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000 };
-  return { cwd: options.cwd ?? process.cwd(), paths: options.paths ?? [], check, ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }), objectStore };
+  const objectStore = {
+    ...(options.s3Endpoint && mayReadObjects(options) && { endpoint: checkedS3Endpoint(options.s3Endpoint) }),
+    ...(options.s3Proxy && { proxyFor: options.s3Proxy }),
+    timeoutMs: (options.timeout ?? DEFAULTS.timeout) * 1000,
+  };
+  return {
+    cwd: options.cwd ?? process.cwd(),
+    paths: options.paths ?? [],
+    check,
+    ...(destination && { destination: { host: destination.apiRoot, org: destination.org } }),
+    objectStore,
+  };
 }
 
 /** The inputs, found (listed, or read from a manifest) and checked as they are asked for. */
@@ -86,7 +113,10 @@ export function checkedInputs(settings: InputSettings): CheckedInputs {
   const { open: objectStore, close } = oneObjectStore(settings.objectStore);
   const found = () =>
     entity.kind === 'manifest'
-      ? readManifest(entity.path, cwd, { retryFailed: entity.retryFailed ?? false, ...(destination && { destination }) })
+      ? readManifest(entity.path, cwd, {
+          retryFailed: entity.retryFailed ?? false,
+          ...(destination && { destination }),
+        })
       : discover(paths, cwd, { followLinks: check.followLinks, objectStore });
   return {
     checked: (look = {}) => preflight(found(), { ...check, objectStore, ...look }),
@@ -104,13 +134,21 @@ export function checkedInputs(settings: InputSettings): CheckedInputs {
 }
 
 /** Where the options say a run sends (checked by resolveTarget). */
-export const targetOf = (options: PlanOptions): TargetSettings => ({ org: options.org, env: options.env, baseUrl: options.baseUrl });
+export const targetOf = (options: PlanOptions): TargetSettings => ({
+  org: options.org,
+  env: options.env,
+  baseUrl: options.baseUrl,
+});
 
 /** Whether a run may read objects: an argument names some, or a manifest (or a report given back) lists files, whose rows may. */
-export const mayReadObjects = (options: PlanOptions): boolean => (options.paths ?? []).some(isS3Url) || options.manifest !== undefined || options.retryFailed !== undefined;
+export const mayReadObjects = (options: PlanOptions): boolean =>
+  (options.paths ?? []).some(isS3Url) || options.manifest !== undefined || options.retryFailed !== undefined;
 
 /** The run's S3 client, made on first use and then the same for every listing and read; closed with the run. */
-function oneObjectStore(settings: ObjectStoreSettings): { open: () => Promise<ObjectStore>; close: () => Promise<void> } {
+function oneObjectStore(settings: ObjectStoreSettings): {
+  open: () => Promise<ObjectStore>;
+  close: () => Promise<void>;
+} {
   let store: Promise<ObjectStore> | undefined;
   return {
     open: () => (store ??= import('./s3/store.js').then(({ openObjectStore }) => openObjectStore(settings))),
@@ -121,7 +159,11 @@ function oneObjectStore(settings: ObjectStoreSettings): { open: () => Promise<Ob
 /** Where the files go and which files: exactly one entity source, and paths unless a manifest lists them. */
 export function checkedTarget(options: PlanOptions): EntitySource {
   const paths = options.paths ?? [];
-  if (options.retryElsewhere && options.retryFailed === undefined) throw new UsageError('--retry-elsewhere goes with --retry-failed', 'it lets a report from another host or org be sent to this one; drop it, or add --retry-failed <report>');
+  if (options.retryElsewhere && options.retryFailed === undefined)
+    throw new UsageError(
+      '--retry-elsewhere goes with --retry-failed',
+      'it lets a report from another host or org be sent to this one; drop it, or add --retry-failed <report>',
+    );
   if (options.retryFailed !== undefined) {
     // The report names the files and where each went (entity, event, alert or case): nothing else may.
     const also = [
@@ -130,14 +172,22 @@ export function checkedTarget(options: PlanOptions): EntitySource {
       options.entityFrom !== undefined && '--entity-from',
       paths.length > 0 && 'path arguments',
     ].filter(Boolean);
-    if (also.length > 0) throw new UsageError(`--retry-failed cannot be combined with ${also.join(', ')}`, 'the report names the files and their entities; give --retry-failed <report> alone');
+    if (also.length > 0)
+      throw new UsageError(
+        `--retry-failed cannot be combined with ${also.join(', ')}`,
+        'the report names the files and their entities; give --retry-failed <report> alone',
+      );
     return { kind: 'manifest', path: options.retryFailed, retryFailed: true };
   }
   const entity = entitySourceOf(options);
   if (entity.kind === 'manifest' && paths.length > 0) {
-    throw new UsageError('path arguments and --manifest both name files', 'list every file in the manifest, or drop --manifest');
+    throw new UsageError(
+      'path arguments and --manifest both name files',
+      'list every file in the manifest, or drop --manifest',
+    );
   }
-  if (entity.kind !== 'manifest' && paths.length === 0) throw new UsageError('no files given', 'name files, folders or quoted glob patterns to upload');
+  if (entity.kind !== 'manifest' && paths.length === 0)
+    throw new UsageError('no files given', 'name files, folders or quoted glob patterns to upload');
   return entity;
 }
 
@@ -157,12 +207,16 @@ function entitySourceOf(options: PlanOptions): EntitySource {
   }
   if (options.manifest !== undefined) return { kind: 'manifest', path: options.manifest };
   if (options.entityFrom !== undefined) {
-    if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix') throw new UsageError(`--entity-from: "${String(options.entityFrom)}" is not a valid value`, 'use dir or prefix');
+    if (options.entityFrom !== 'dir' && options.entityFrom !== 'prefix')
+      throw new UsageError(`--entity-from: "${String(options.entityFrom)}" is not a valid value`, 'use dir or prefix');
     return { kind: options.entityFrom };
   }
   const [flag, kind, id] = single[0]!;
   const problem = idProblem(id, OBJECT_OF[kind], `${kind} id`);
-  const fix = kind === 'alert' || kind === 'case' ? `give the ${kind}'s unit21_id, the number Unit21 shows for it` : 'give the id your system uses for it, 1 to 128 characters';
+  const fix =
+    kind === 'alert' || kind === 'case'
+      ? `give the ${kind}'s unit21_id, the number Unit21 shows for it`
+      : 'give the id your system uses for it, 1 to 128 characters';
   if (problem) throw new UsageError(`${flag}: ${problem}`, fix);
   return { kind, id };
 }
@@ -186,9 +240,22 @@ function singleTargets(options: PlanOptions): Array<[string, SingleKind, string]
  * a repeat of content already sent to the same entity, what an earlier run left unknown
  * (with resendUnknown off). The journal is read, not locked or written (Journal.openToRead).
  */
-export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanEvent) => void }): Promise<DryRunSummary> {
+export async function planFiles(
+  options: PlanOptions & { onEvent?: (event: PlanEvent) => void },
+): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
-  const summary: DryRunSummary = { event: 'summary', dry_run: true, planned: 0, skipped: 0, invalid: 0, link_outside: 0, unknown_outcome: 0, unreadable: 0, bytes: 0, ...shardField(options.shard) };
+  const summary: DryRunSummary = {
+    event: 'summary',
+    dry_run: true,
+    planned: 0,
+    skipped: 0,
+    invalid: 0,
+    link_outside: 0,
+    unknown_outcome: 0,
+    unreadable: 0,
+    bytes: 0,
+    ...shardField(options.shard),
+  };
   const problems: Problem[] = [];
   const skipInvalid = options.skipInvalid ?? DEFAULTS.skipInvalid;
   const resendUnknown = options.resendUnknown ?? DEFAULTS.resendUnknown;
@@ -227,21 +294,49 @@ export async function planFiles(options: PlanOptions & { onEvent?: (event: PlanE
       if ('unreadable' in verdict) {
         // The real run fails it, and ends with exit 1: so does the plan.
         summary.unreadable++;
-        emit({ event: 'warning', path: f.path, message: `cannot be read (${verdict.unreadable.code ?? verdict.unreadable.message}); the run would fail it` });
+        emit({
+          event: 'warning',
+          path: f.path,
+          message: `cannot be read (${verdict.unreadable.code ?? verdict.unreadable.message}); the run would fail it`,
+        });
         continue;
       }
       if (verdict.skip) {
-        skip({ event: 'skipped', path: f.path, reason: verdict.skip, message: verdict.message, ...known(f), sha256: verdict.sha256 });
+        skip({
+          event: 'skipped',
+          path: f.path,
+          reason: verdict.skip,
+          message: verdict.message,
+          ...known(f),
+          sha256: verdict.sha256,
+        });
         continue;
       }
       if ('unknownOutcome' in verdict && !resendUnknown) {
-        skip({ event: 'skipped', path: f.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(resolve(cwd, String(options.journal))), ...known(f), sha256: verdict.sha256 });
+        skip({
+          event: 'skipped',
+          path: f.path,
+          reason: 'unknown_outcome',
+          message: unknownOutcomeMessage(resolve(cwd, String(options.journal))),
+          ...known(f),
+          sha256: verdict.sha256,
+        });
         continue;
       }
       summary.planned++;
       summary.bytes += f.bytes;
       const sentBefore = 'unknownOutcome' in verdict && { possibly_duplicated: true as const };
-      emit({ event: 'planned', path: f.path, ...target(f), media_type: f.mediaType ?? null, media_type_source: f.mediaTypeSource, bytes: f.bytes, detected: f.detected ?? null, ...plannedFix(f), ...sentBefore });
+      emit({
+        event: 'planned',
+        path: f.path,
+        ...target(f),
+        media_type: f.mediaType ?? null,
+        media_type_source: f.mediaTypeSource,
+        bytes: f.bytes,
+        detected: f.detected ?? null,
+        ...plannedFix(f),
+        ...sentBefore,
+      });
     }
   });
   if (problems.length > 0 && !skipInvalid) throw new InputError(problems, summary.planned);
@@ -261,7 +356,12 @@ interface PlanRepeatSettings {
  * Runs `use` with the duplicate check the real run would make: against the journal it would
  * use (read only, indexed in a folder of the dry run's own) and the files before each.
  */
-async function withRepeatFilter(settings: PlanRepeatSettings, emit: (event: WarningEvent) => void, inputs: CheckedInputs, use: (repeats: RepeatFilter) => Promise<void>): Promise<void> {
+async function withRepeatFilter(
+  settings: PlanRepeatSettings,
+  emit: (event: WarningEvent) => void,
+  inputs: CheckedInputs,
+  use: (repeats: RepeatFilter) => Promise<void>,
+): Promise<void> {
   const { cwd, target } = settings;
   // Where the journal's records must have gone to count: the real run's host and org.
   const destination = settings.journal ? resolveTarget(target) : undefined;
@@ -272,15 +372,33 @@ async function withRepeatFilter(settings: PlanRepeatSettings, emit: (event: Warn
   try {
     if (settings.journal && destination) {
       const path = resolve(cwd, settings.journal);
-      journal = await Journal.openToRead(path, { host: destination.apiRoot, adoptOldRecords: settings.adoptOldRecords }, scratch.folder('journal-index')).catch((error: unknown) => {
+      journal = await Journal.openToRead(
+        path,
+        { host: destination.apiRoot, adoptOldRecords: settings.adoptOldRecords },
+        scratch.folder('journal-index'),
+      ).catch((error: unknown) => {
         if (error instanceof UsageError) throw error;
-        throw new UsageError(`--journal: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'give a path to a readable journal, or --no-journal');
+        throw new UsageError(
+          `--journal: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+          'give a path to a readable journal, or --no-journal',
+        );
       });
       // Said as the real run says them: lines it cannot use, and (for the plan alone) a run sending on it now.
-      const warnings = [journal && journal.unusable.count > 0 ? unusableLinesWarning(journal) : undefined, journal && (await inUseWarning(path))];
+      const warnings = [
+        journal && journal.unusable.count > 0 ? unusableLinesWarning(journal) : undefined,
+        journal && (await inUseWarning(path)),
+      ];
       for (const message of warnings) if (message) emit({ event: 'warning', message });
     }
-    const repeats = new RepeatFilter({ host: destination?.apiRoot ?? '', org: destination?.org ?? target.org ?? '', cwd, allowDuplicates: settings.allowDuplicates, scratch, reader, ...(journal && { journal }) });
+    const repeats = new RepeatFilter({
+      host: destination?.apiRoot ?? '',
+      org: destination?.org ?? target.org ?? '',
+      cwd,
+      allowDuplicates: settings.allowDuplicates,
+      scratch,
+      reader,
+      ...(journal && { journal }),
+    });
     await use(repeats);
   } finally {
     journal?.closeIndex();
@@ -292,7 +410,9 @@ async function withRepeatFilter(settings: PlanRepeatSettings, emit: (event: Warn
 /** A planned change, as the dry run shows it: what will be done, and the name it will be sent under. */
 function plannedFix(file: PlannedFile): Pick<PlannedEvent, 'fix' | 'sent_name'> {
   if (!file.fix) return {};
-  const fix = (['convert', 'fit', 'strip_location'] as const).filter((what) => file.fix![what === 'strip_location' ? 'stripLocation' : what]);
+  const fix = (['convert', 'fit', 'strip_location'] as const).filter(
+    (what) => file.fix![what === 'strip_location' ? 'stripLocation' : what],
+  );
   return { fix, ...(file.name !== basename(file.absPath) && { sent_name: file.name }) };
 }
 
@@ -317,10 +437,17 @@ const KEPT_AT_MOST = 20_000;
  * it sends, dropping any the check did not see. A file that changed since fails when read
  * (file_changed) instead of being sent. Throws InputError for invalid inputs; undefined when interrupted.
  */
-export async function checkFirst(inputs: CheckedInputs, settings: CheckFirstSettings): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+export async function checkFirst(
+  inputs: CheckedInputs,
+  settings: CheckFirstSettings,
+): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const listing = new AbortController();
   try {
-    return await checkAll(inputs, settings, settings.onCheck && checkProgress(inputs, settings.onCheck, listing.signal));
+    return await checkAll(
+      inputs,
+      settings,
+      settings.onCheck && checkProgress(inputs, settings.onCheck, listing.signal),
+    );
   } finally {
     listing.abort();
   }
@@ -348,7 +475,11 @@ function checkProgress(inputs: CheckedInputs, onCheck: (progress: CheckProgress)
   };
 }
 
-async function checkAll(inputs: CheckedInputs, settings: CheckFirstSettings, progress: ReturnType<typeof checkProgress> | undefined): Promise<(() => AsyncGenerator<Checked>) | undefined> {
+async function checkAll(
+  inputs: CheckedInputs,
+  settings: CheckFirstSettings,
+  progress: ReturnType<typeof checkProgress> | undefined,
+): Promise<(() => AsyncGenerator<Checked>) | undefined> {
   const problems: Problem[] = [];
   let total = 0;
   let files = 0;
@@ -364,7 +495,8 @@ async function checkAll(inputs: CheckedInputs, settings: CheckFirstSettings, pro
     }
     if (kept?.length === KEPT_AT_MOST) {
       seen = settings.scratch.table();
-      for (const earlier of kept) if (earlier.kind === 'file') seen.set(earlier.file.absPath, identityNumber(earlier.file.identity!));
+      for (const earlier of kept)
+        if (earlier.kind === 'file') seen.set(earlier.file.absPath, identityNumber(earlier.file.identity!));
       kept = undefined;
     }
     if (item.kind === 'file') {
@@ -399,4 +531,5 @@ async function* withoutRepeats(items: AsyncIterable<Checked>, given: ReadonlySet
   for await (const item of items) if (item.kind !== 'warning' || !given.has(warningKey(item))) yield item;
 }
 
-const warningKey = (warning: Extract<Checked, { kind: 'warning' }>) => JSON.stringify([warning.message, warning.at?.path, warning.at?.line]);
+const warningKey = (warning: Extract<Checked, { kind: 'warning' }>) =>
+  JSON.stringify([warning.message, warning.at?.path, warning.at?.line]);

@@ -8,7 +8,15 @@ import { UsageError } from './shared/errors.js';
 import { emptyTally, type UploadSummary } from './outcomes/events.js';
 import { MAX_FILES_PER_REQUEST } from './files/file-types.js';
 import { isLoopback, resolveTarget } from './connection/hosts.js';
-import { checkedInputs, checkFirst, inputSettingsOf, mayReadObjects, targetOf, type CheckedInputs, type InputSettings } from './check.js';
+import {
+  checkedInputs,
+  checkFirst,
+  inputSettingsOf,
+  mayReadObjects,
+  targetOf,
+  type CheckedInputs,
+  type InputSettings,
+} from './check.js';
 import { Fixer } from './convert/fixer.js';
 import { Journal, unusableLinesWarning } from './journal/journal.js';
 import { JournalLock, type JournalLockSettings } from './journal/lock.js';
@@ -30,24 +38,41 @@ export async function uploadFiles(options: UploadOptions): Promise<UploadSummary
   const { apiRoot } = resolveTarget(targetOf(options));
   if (!options.apiKey) throw new UsageError('no API key', 'set U21_API_KEY, or pass --api-key-file <file>');
   const batch = options.batch ?? DEFAULTS.batch;
-  if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST)) throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
+  if (!(batch >= 1 && batch <= MAX_FILES_PER_REQUEST))
+    throw new UsageError(`--batch: ${batch} is out of range`, `use 1 to ${MAX_FILES_PER_REQUEST}`);
   const cwd = options.cwd ?? process.cwd();
-  refuseOverwrites(cwd, [['--manifest', options.manifest], ['--retry-failed', options.retryFailed], ['--journal', options.journal], ['--report', options.report]]);
+  refuseOverwrites(cwd, [
+    ['--manifest', options.manifest],
+    ['--retry-failed', options.retryFailed],
+    ['--journal', options.journal],
+    ['--report', options.report],
+  ]);
   const readerThreads = readerThreadCount(options.readerThreads);
   // A loopback API (the sandbox) is never reached through a proxy.
-  const proxy = options.proxy !== undefined && !isLoopback(new URL(apiRoot)) ? checkProxyUrl(options.proxy, '--proxy') : undefined;
+  const proxy =
+    options.proxy !== undefined && !isLoopback(new URL(apiRoot)) ? checkProxyUrl(options.proxy, '--proxy') : undefined;
   const redact = createRedactor(options.apiKey, ...(proxy ? proxySecrets(proxy) : []));
   const journalPath = options.journal ? resolve(cwd, options.journal) : undefined;
   const stops = [options.drain, options.signal].filter((s): s is AbortSignal => s !== undefined);
   // Held from before the check to the end: a second run on this journal is refused at once.
-  const lock = journalPath ? await lockJournal(journalPath, { onWait: (message) => options.onEvent?.({ event: 'warning', message }), ...(stops.length > 0 && { signal: AbortSignal.any(stops) }) }) : undefined;
+  const lock = journalPath
+    ? await lockJournal(journalPath, {
+        onWait: (message) => options.onEvent?.({ event: 'warning', message }),
+        ...(stops.length > 0 && { signal: AbortSignal.any(stops) }),
+      })
+    : undefined;
   let scratch: Scratch | undefined;
   let inputs: CheckedInputs | undefined;
   try {
     const inputSettings = await inputSettingsOf(options);
     inputs = checkedInputs(inputSettings);
     scratch = await Scratch.create();
-    return await checkAndSend(options, { apiRoot, proxy, scratch, lock, inputs, check: inputSettings.check, cwd, journalPath, batch }, redact, readerThreads);
+    return await checkAndSend(
+      options,
+      { apiRoot, proxy, scratch, lock, inputs, check: inputSettings.check, cwd, journalPath, batch },
+      redact,
+      readerThreads,
+    );
   } catch (error) {
     throw redactError(error, redact);
   } finally {
@@ -71,11 +96,22 @@ interface RunSoFar {
   batch: number;
 }
 
-async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redact, readerThreads: number): Promise<UploadSummary> {
+async function checkAndSend(
+  options: UploadOptions,
+  run: RunSoFar,
+  redact: Redact,
+  readerThreads: number,
+): Promise<UploadSummary> {
   const { apiRoot, proxy, scratch, lock, inputs, check, cwd } = run;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  const where = { run_id: runIdAt(started), host: apiRoot, org: options.org, proxy: proxy ? shownProxy(proxy) : null, config: options.configPath ?? null };
+  const where = {
+    run_id: runIdAt(started),
+    host: apiRoot,
+    org: options.org,
+    proxy: proxy ? shownProxy(proxy) : null,
+    config: options.configPath ?? null,
+  };
   const journalPath = run.journalPath ?? null;
   // Only a run that may change files makes copies, and its report has the columns that say so.
   const mayChange = check.convert || check.fit || check.stripLocation;
@@ -84,24 +120,76 @@ async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redac
     // Files stream to the workers at once; the total for progress comes from a quick listing.
     if (options.onTotal) inputs.count().then(options.onTotal, () => {});
   } else {
-    const checked = await checkFirst(inputs, { scratch, drain: options.drain, signal: options.signal, onEvent: options.onEvent, onTotal: options.onTotal, onCheck: options.onCheck });
+    const checked = await checkFirst(inputs, {
+      scratch,
+      drain: options.drain,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      onTotal: options.onTotal,
+      onCheck: options.onCheck,
+    });
     if (!checked) {
       // Interrupted while checking: nothing was sent, nothing to resume.
-      return { event: 'summary', total: 0, ...emptyTally(), duration_ms: clock.now() - started, stopped: 'interrupted', ...where, journal: journalPath !== null && existsSync(journalPath) ? journalPath : null };
+      return {
+        event: 'summary',
+        total: 0,
+        ...emptyTally(),
+        duration_ms: clock.now() - started,
+        stopped: 'interrupted',
+        ...where,
+        journal: journalPath !== null && existsSync(journalPath) ? journalPath : null,
+      };
     }
     toSend = checked;
   }
 
-  const journal = journalPath !== null ? await openFor('--journal', 'use', journalPath, (path) => Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords }), 'give a path to a writable file; it is created if missing') : undefined;
+  const journal =
+    journalPath !== null
+      ? await openFor(
+          '--journal',
+          'use',
+          journalPath,
+          (path) =>
+            Journal.open(path, { host: apiRoot, adoptOldRecords: options.adoptOldRecords ?? DEFAULTS.adoptOldRecords }),
+          'give a path to a writable file; it is created if missing',
+        )
+      : undefined;
   let sink: OutcomeSink | undefined;
   let report: ReportWriter | undefined;
   try {
-    if (journal && journal.unusable.count > 0) options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
-    if (journal?.adopted) options.onEvent?.({ event: 'warning', message: `${journal.path}: ${journal.adopted === 1 ? 'one record' : `${journal.adopted} records`} from before records named their API host now ${journal.adopted === 1 ? 'names' : 'name'} ${apiRoot}, where this run sends` });
-    const header: ReportHeader = { tool: 'u21-media', tool_version: readVersion(), ...where, command: options.commandLine === undefined ? null : redact(options.commandLine), started: new Date(started).toISOString() };
+    if (journal && journal.unusable.count > 0)
+      options.onEvent?.({ event: 'warning', message: unusableLinesWarning(journal) });
+    if (journal?.adopted)
+      options.onEvent?.({
+        event: 'warning',
+        message: `${journal.path}: ${journal.adopted === 1 ? 'one record' : `${journal.adopted} records`} from before records named their API host now ${journal.adopted === 1 ? 'names' : 'name'} ${apiRoot}, where this run sends`,
+      });
+    const header: ReportHeader = {
+      tool: 'u21-media',
+      tool_version: readVersion(),
+      ...where,
+      command: options.commandLine === undefined ? null : redact(options.commandLine),
+      started: new Date(started).toISOString(),
+    };
     const now = () => clock.now();
-    report = options.report ? await openFor('--report', 'write', resolve(cwd, options.report), (path) => ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, { change: mayChange, readObjects: mayReadObjects(options) }), 'give a path to a writable .json or .csv file') : undefined;
-    sink = new OutcomeSink({ ...(journal && { journal }), ...(report && { report }), ...(options.onEvent && { onEvent: options.onEvent }) });
+    report = options.report
+      ? await openFor(
+          '--report',
+          'write',
+          resolve(cwd, options.report),
+          (path) =>
+            ReportWriter.open(path, header, (error) => sink?.fail(error, path), now, {
+              change: mayChange,
+              readObjects: mayReadObjects(options),
+            }),
+          'give a path to a writable .json or .csv file',
+        )
+      : undefined;
+    sink = new OutcomeSink({
+      ...(journal && { journal }),
+      ...(report && { report }),
+      ...(options.onEvent && { onEvent: options.onEvent }),
+    });
     // The report's first lines can fail before the sink exists to hear of it.
     if (report?.error) sink.fail(report.error, report.error.path ?? resolve(cwd, options.report!));
     // Another run took over a lock this run holds (it was paused past the lock's renewal): it stops as when the journal cannot be written.
@@ -113,13 +201,29 @@ async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redac
     throw error;
   }
   // Loaded only to send: a dry run, or a run refused at the check, never loads the HTTP client.
-  const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([import('./transfer/engine.js'), import('./transfer/transport.js'), import('./body/reader-threads.js')]);
+  const [{ transfer }, { undiciTransport }, { ReaderThreads }] = await Promise.all([
+    import('./transfer/engine.js'),
+    import('./transfer/transport.js'),
+    import('./body/reader-threads.js'),
+  ]);
   // The run's own parts, closed when it ends: two runs in one process share nothing.
   const asked = options.concurrency ?? DEFAULTS.concurrency;
   const { concurrency, limit } = concurrencyWithin(asked, readerThreads);
-  if (concurrency < asked) sink.event({ event: 'warning', message: `the limit on open files (ulimit -n ${limit}) leaves room for ${concurrency} request${concurrency === 1 ? "" : "s"} at once: --concurrency ${asked} is lowered to ${concurrency}; raise the limit (ulimit -n 4096) to send more at once` });
+  if (concurrency < asked)
+    sink.event({
+      event: 'warning',
+      message: `the limit on open files (ulimit -n ${limit}) leaves room for ${concurrency} request${concurrency === 1 ? '' : 's'} at once: --concurrency ${asked} is lowered to ${concurrency}; raise the limit (ulimit -n 4096) to send more at once`,
+    });
   const timeoutMs = (options.timeout ?? DEFAULTS.timeout) * 1000;
-  const transport = undiciTransport({ apiKey: options.apiKey, redact, concurrency, timeoutMs, clock, ...(proxy && { proxy }), ...(options.dispatcher && { dispatcher: options.dispatcher }) });
+  const transport = undiciTransport({
+    apiKey: options.apiKey,
+    redact,
+    concurrency,
+    timeoutMs,
+    clock,
+    ...(proxy && { proxy }),
+    ...(options.dispatcher && { dispatcher: options.dispatcher }),
+  });
   const reader = new ReaderThreads(readerThreads);
   // Only a run that may change files makes a folder for the copies (and, on first use, loads sharp).
   const fixer = mayChange ? Fixer.create(check.maxFileSize, scratch.folder('sent')) : undefined;
@@ -169,7 +273,8 @@ async function checkAndSend(options: UploadOptions, run: RunSoFar, redact: Redac
 }
 
 /** A run's id: when it started, to the second, and a random tail (`20261206T034512Z-9f3a1c`), sortable and unique enough to name it. */
-const runIdAt = (ms: number) => `${new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '')}-${randomBytes(3).toString('hex')}`;
+const runIdAt = (ms: number) =>
+  `${new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '')}-${randomBytes(3).toString('hex')}`;
 
 /** A lock on a journal that is a file; a device such as /dev/null, written but never read, needs none. */
 async function lockJournal(path: string, settings: JournalLockSettings): Promise<HeldLock | undefined> {
@@ -191,11 +296,14 @@ function refuseOverwrites(cwd: string, files: Array<[flag: string, path: string 
   const named = files.filter((entry): entry is [string, string] => typeof entry[1] === 'string');
   for (const [i, [flag, path]] of named.entries()) {
     for (const [otherFlag, otherPath] of named.slice(i + 1)) {
-      if (real(path) === real(otherPath)) throw new UsageError(`${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`, `give ${otherFlag} a file of its own`);
+      if (real(path) === real(otherPath))
+        throw new UsageError(
+          `${otherFlag}: ${otherPath} is also the ${flag} file; it would be written over`,
+          `give ${otherFlag} a file of its own`,
+        );
     }
   }
 }
-
 
 /** An error on its way out, with the key taken out of its message and stack. */
 function redactError(error: unknown, redact: Redact): unknown {
@@ -207,11 +315,20 @@ function redactError(error: unknown, redact: Redact): unknown {
 }
 
 /** Opens the journal or the report, naming the flag and the path when that fails. */
-async function openFor<T>(flag: string, verb: string, path: string, open: (path: string) => Promise<T>, hint: string): Promise<T> {
+async function openFor<T>(
+  flag: string,
+  verb: string,
+  path: string,
+  open: (path: string) => Promise<T>,
+  hint: string,
+): Promise<T> {
   try {
     return await open(path);
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`${flag}: cannot ${verb} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, hint);
+    throw new UsageError(
+      `${flag}: cannot ${verb} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      hint,
+    );
   }
 }

@@ -36,11 +36,31 @@ export interface FaultOptions {
 
 /** The name a fault is recorded under in `RequestRecord.fault`. */
 export type FaultKind =
-  | '429' | '500' | '503' | '423' | 'reset-before' | 'reset-after' | 'slow' | 'rate-limit' | 'stall'
-  | 'redirect' | 'stall-after-store' | 'cut-after-store' | 'close-after-answer' | 'huge-error' | 'absurd-retry-after' | 'reset-in-ms';
+  | '429'
+  | '500'
+  | '503'
+  | '423'
+  | 'reset-before'
+  | 'reset-after'
+  | 'slow'
+  | 'rate-limit'
+  | 'stall'
+  | 'redirect'
+  | 'stall-after-store'
+  | 'cut-after-store'
+  | 'close-after-answer'
+  | 'huge-error'
+  | 'absurd-retry-after'
+  | 'reset-in-ms';
 
 /** Faults that let the request be stored first. */
-export const AFTER_STORE: ReadonlySet<FaultKind> = new Set(['reset-after', 'slow', 'stall-after-store', 'cut-after-store', 'close-after-answer']);
+export const AFTER_STORE: ReadonlySet<FaultKind> = new Set([
+  'reset-after',
+  'slow',
+  'stall-after-store',
+  'cut-after-store',
+  'close-after-answer',
+]);
 
 /** The fault chosen for one request; 429s carry their response headers. */
 export interface Fault {
@@ -118,7 +138,10 @@ export function createFaultPlan(options: FaultOptions = {}, now: () => number = 
         edge += p;
         if (draw >= edge) continue;
         if (kind !== '429') return { kind };
-        return { kind, headers: rateLimitHeaders(options.rateLimit ?? UNIT21_RATE_LIMIT, now() / 1000 + retryAfter, retryAfter) };
+        return {
+          kind,
+          headers: rateLimitHeaders(options.rateLimit ?? UNIT21_RATE_LIMIT, now() / 1000 + retryAfter, retryAfter),
+        };
       }
       return undefined;
     },

@@ -44,12 +44,15 @@ export async function parseMultipart(body: Buffer, contentType: string, maxFileS
   const fields = [...new Set(form.keys())];
   const media: IncomingMedia[] = [];
   for (const field of fields) {
-    if (!FIELD_NAME.test(field)) throw new BadRequest(`field "${field}": names may hold only letters, digits and underscores`);
+    if (!FIELD_NAME.test(field))
+      throw new BadRequest(`field "${field}": names may hold only letters, digits and underscores`);
     const values = form.getAll(field);
     const files = values.filter((v) => typeof v !== 'string');
     const texts = values.filter((v): v is string => typeof v === 'string');
-    if (files.length !== 1) throw new BadRequest(`field "${field}": expected exactly one file part, got ${files.length}`);
-    if (texts.length > 1) throw new BadRequest(`field "${field}": expected at most one metadata part, got ${texts.length}`);
+    if (files.length !== 1)
+      throw new BadRequest(`field "${field}": expected exactly one file part, got ${files.length}`);
+    if (texts.length > 1)
+      throw new BadRequest(`field "${field}": expected at most one metadata part, got ${texts.length}`);
     const file = files[0]!;
     const data = new Uint8Array(await file.arrayBuffer());
     checkFile(file.name, data.length, maxFileSize, `field "${field}"`);
@@ -63,7 +66,8 @@ export async function parseMultipart(body: Buffer, contentType: string, maxFileS
       if (!isPlainObject(metadata)) throw new BadRequest(`field "${field}": metadata part must be a JSON object`);
     }
     const { media_type: mediaType, ...customData } = metadata;
-    if (mediaType !== undefined && typeof mediaType !== 'string') throw new BadRequest(`field "${field}": media_type must be a string`);
+    if (mediaType !== undefined && typeof mediaType !== 'string')
+      throw new BadRequest(`field "${field}": media_type must be a string`);
     media.push({
       name: file.name,
       mediaType: mediaType ?? null,
@@ -93,10 +97,13 @@ export function parseJson(body: Buffer, maxFileSize: number): IncomingMedia[] {
     if (!isPlainObject(item)) throw new BadRequest(`${where}: must be an object`);
     const { media, name, media_type: mediaType, custom_data: customData } = item;
     if (typeof media !== 'string' || media.length === 0) throw new BadRequest(`${where}: "media" is required (base64)`);
-    if (!isBase64(media)) throw new BadRequest(`${where}: "media" is not standard padded base64 (no line breaks, no data: prefix)`);
+    if (!isBase64(media))
+      throw new BadRequest(`${where}: "media" is not standard padded base64 (no line breaks, no data: prefix)`);
     if (typeof name !== 'string' || name.length === 0) throw new BadRequest(`${where}: "name" is required`);
-    if (mediaType !== undefined && typeof mediaType !== 'string') throw new BadRequest(`${where}: "media_type" must be a string`);
-    if (customData !== undefined && !isPlainObject(customData)) throw new BadRequest(`${where}: "custom_data" must be an object`);
+    if (mediaType !== undefined && typeof mediaType !== 'string')
+      throw new BadRequest(`${where}: "media_type" must be a string`);
+    if (customData !== undefined && !isPlainObject(customData))
+      throw new BadRequest(`${where}: "custom_data" must be an object`);
     const data = Buffer.from(media, 'base64');
     checkFile(name, data.length, maxFileSize, where);
     return {

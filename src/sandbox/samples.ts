@@ -19,13 +19,20 @@ export async function writeSamples(folder: string): Promise<void> {
     for (const name of names.filter((n) => present.has(n))) {
       const path = join(folder, name);
       if (!(await readFile(path)).equals(await readFile(join(SAMPLES_DIR, name)))) {
-        throw new UsageError(`--samples: ${path} already exists and is not the sample of that name`, 'give a new or empty folder');
+        throw new UsageError(
+          `--samples: ${path} already exists and is not the sample of that name`,
+          'give a new or empty folder',
+        );
       }
     }
-    for (const name of names.filter((n) => !present.has(n))) await copyFile(join(SAMPLES_DIR, name), join(folder, name), constants.COPYFILE_EXCL);
+    for (const name of names.filter((n) => !present.has(n)))
+      await copyFile(join(SAMPLES_DIR, name), join(folder, name), constants.COPYFILE_EXCL);
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const { code, message } = error as NodeJS.ErrnoException;
-    throw new UsageError(`--samples: cannot write the samples to ${folder} (${code ?? message})`, 'give a folder you can write to');
+    throw new UsageError(
+      `--samples: cannot write the samples to ${folder} (${code ?? message})`,
+      'give a folder you can write to',
+    );
   }
 }

@@ -64,7 +64,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const org = options.org ?? SANDBOX_ORG;
   const entities = options.entities ? new Set(options.entities) : undefined;
   const missing = new Set(options.missing);
-  const exists = (objectType: ObjectType, id: string) => !missing.has(id) && !(objectType === 'entities' && entities && !entities.has(id));
+  const exists = (objectType: ObjectType, id: string) =>
+    !missing.has(id) && !(objectType === 'entities' && entities && !entities.has(id));
   const revokeKeyAfter = options.revokeKeyAfter ?? Infinity;
   if (!(revokeKeyAfter >= 0)) throw new RangeError(`revokeKeyAfter must be 0 or more, got ${revokeKeyAfter}`);
   let keyUsesLeft = revokeKeyAfter;
@@ -98,22 +99,38 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const route = matchRoute(path, org);
     // GET /v1/{org}/entities/{id} reads an entity back; PUT .../link-media adds media.
     const read = route !== undefined && !route.linkMedia && route.objectType === 'entities' && req.method === 'GET';
-    if (!route || (!route.linkMedia && !read)) return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
-    if (!read && req.method !== 'PUT') return drainThen(req, () => answer(405, { error_code: 'method_not_allowed', message: 'use PUT' }));
+    if (!route || (!route.linkMedia && !read))
+      return drainThen(req, () => answer(404, { error_code: 'not_found', message: `no route for ${path}` }));
+    if (!read && req.method !== 'PUT')
+      return drainThen(req, () => answer(405, { error_code: 'method_not_allowed', message: 'use PUT' }));
     if (req.headers['u21-key'] !== apiKey) {
-      return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' }));
+      return drainThen(req, () =>
+        answer(401, { error_code: 'unauthorized', message: 'missing or invalid u21-key header' }),
+      );
     }
-    if (keyUsesLeft-- <= 0) return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'this key has been revoked' }));
+    if (keyUsesLeft-- <= 0)
+      return drainThen(req, () => answer(401, { error_code: 'unauthorized', message: 'this key has been revoked' }));
     if (route.org !== org) {
-      return drainThen(req, () => answer(403, { error_code: 'forbidden', message: `this key has no access to org "${route.org}"` }));
+      return drainThen(req, () =>
+        answer(403, { error_code: 'forbidden', message: `this key has no access to org "${route.org}"` }),
+      );
     }
     if (read) {
-      if (!exists('entities', route.objectId)) return answer(404, { error_code: 'resource_not_found', message: `entity "${route.objectId}" not found` });
+      if (!exists('entities', route.objectId))
+        return answer(404, { error_code: 'resource_not_found', message: `entity "${route.objectId}" not found` });
       const media = stored.filter((m) => m.objectType === 'entities' && m.objectId === route.objectId);
-      return answer(200, { entity_id: route.objectId, media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })) });
+      return answer(200, {
+        entity_id: route.objectId,
+        media_data: media.map((m) => ({ name: m.name, media_type: m.mediaType, created_at: m.createdAt })),
+      });
     }
     if (entityIdProblem(route.objectId) || !exists(route.objectType, route.objectId)) {
-      return drainThen(req, () => answer(404, { error_code: 'resource_not_found', message: `${OBJECT_NAME[route.objectType]} "${route.objectId}" not found` }));
+      return drainThen(req, () =>
+        answer(404, {
+          error_code: 'resource_not_found',
+          message: `${OBJECT_NAME[route.objectType]} "${route.objectId}" not found`,
+        }),
+      );
     }
 
     // Faults only replace answers a healthy server would give to an allowed request, never a 401/403/404.
@@ -124,7 +141,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     if (fault && !AFTER_STORE.has(fault.kind)) {
       record.fault = fault.kind;
-      return injectEarly(fault, req, answer, { redirectTo: faults.redirectTo, key: faults.echoKey ? sentKey : undefined });
+      return injectEarly(fault, req, answer, {
+        redirectTo: faults.redirectTo,
+        key: faults.echoKey ? sentKey : undefined,
+      });
     }
 
     if (options.sink) return drainThen(req, () => answer(200, {})); // at socket speed, holding nothing
@@ -134,21 +154,34 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     const format = type.startsWith('application/json') ? 'json' : 'multipart';
     try {
-      if (type.startsWith('multipart/form-data')) media = await parseMultipart(body, req.headers['content-type']!, maxFileSize);
+      if (type.startsWith('multipart/form-data'))
+        media = await parseMultipart(body, req.headers['content-type']!, maxFileSize);
       else if (format === 'json') media = parseJson(body, maxFileSize);
       else throw new BadRequest(`unsupported Content-Type "${type}"; send multipart/form-data or application/json`);
       if (route.objectType === 'events' && media.some((m) => !m.mediaType)) {
         throw new BadRequest('media_type is required for event media');
       }
-      const refused = options.strictMediaTypes ? media.find((m) => typeof m.mediaType === 'string' && !isRecognised(m.mediaType)) : undefined;
-      if (refused) throw new BadRequest(`${refused.name}: media_type "${refused.mediaType}" is not one of ${RECOGNISED_MEDIA_TYPES.join(', ')}`);
+      const refused = options.strictMediaTypes
+        ? media.find((m) => typeof m.mediaType === 'string' && !isRecognised(m.mediaType))
+        : undefined;
+      if (refused)
+        throw new BadRequest(
+          `${refused.name}: media_type "${refused.mediaType}" is not one of ${RECOGNISED_MEDIA_TYPES.join(', ')}`,
+        );
     } catch (error) {
       if (error instanceof BadRequest) return answer(400, { error_code: 'invalid_request', message: error.message });
       throw error;
     }
     const createdAt = new Date().toISOString();
     for (const { data, ...m } of media) {
-      const item: StoredMedia = { org, objectType: route.objectType, objectId: route.objectId, ...m, format, createdAt };
+      const item: StoredMedia = {
+        org,
+        objectType: route.objectType,
+        objectId: route.objectId,
+        ...m,
+        format,
+        createdAt,
+      };
       if (options.dir && data) await saveToDisk(options.dir, item, data);
       stored.push(item);
     }
@@ -159,13 +192,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, faults.slowMs));
     // Stored and the status sent, then a body that never ends or breaks off.
     record.status = 200;
-    if (fault?.kind === 'stall-after-store') return res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }).write('{');
+    if (fault?.kind === 'stall-after-store')
+      return res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }).write('{');
     if (fault?.kind === 'cut-after-store') {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' }).write('{}', () => req.socket.destroy());
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+        .write('{}', () => req.socket.destroy());
       return;
     }
     if (fault?.kind === 'close-after-answer') {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2', connection: 'close' }).end('{}', () => req.socket.destroy());
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'content-length': '2', connection: 'close' })
+        .end('{}', () => req.socket.destroy());
       return;
     }
     answer(200, {});
@@ -194,7 +232,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 /** Writes an accepted file and its metadata under `<dir>/<org>/<entity>/` (events, alerts and cases under `events/`, `alerts/`, `cases/`). */
 async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
   // Ids and names come from clients: encoded, so none can climb out of `dir`.
-  const folder = join(dir, encodeURIComponent(media.org), ...(media.objectType === 'entities' ? [] : [media.objectType]), encodeURIComponent(media.objectId));
+  const folder = join(
+    dir,
+    encodeURIComponent(media.org),
+    ...(media.objectType === 'entities' ? [] : [media.objectType]),
+    encodeURIComponent(media.objectId),
+  );
   await mkdir(folder, { recursive: true });
   const safe = encodeURIComponent(media.name).replace(/^\.+/, '_');
   let name = safe;
@@ -227,7 +270,10 @@ async function saveToDisk(dir: string, media: StoredMedia, data: Uint8Array) {
  * `/v1/{org}/{entities|events}/{id}` with or without `/link-media`, and
  * `/v1/{alerts|cases}/{unit21_id}/link-media` (no org: `org` is then the key's own), segments percent-decoded.
  */
-function matchRoute(path: string, keyOrg: string): { org: string; objectType: ObjectType; objectId: string; linkMedia: boolean } | undefined {
+function matchRoute(
+  path: string,
+  keyOrg: string,
+): { org: string; objectType: ObjectType; objectId: string; linkMedia: boolean } | undefined {
   const parts = path.split('/');
   if (parts[0] !== '' || parts[1] !== 'v1') return undefined;
   try {
@@ -260,7 +306,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 type Answer = (status: number, body: unknown, headers?: Record<string, string>) => void;
 
 /** The faults that refuse a request before its body is looked at: nothing is stored. */
-function injectEarly(fault: Fault, req: IncomingMessage, answer: Answer, echo: { redirectTo: string; key: string | undefined }) {
+function injectEarly(
+  fault: Fault,
+  req: IncomingMessage,
+  answer: Answer,
+  echo: { redirectTo: string; key: string | undefined },
+) {
   switch (fault.kind) {
     case 'redirect': {
       const query = echo.key !== undefined ? `?key=${encodeURIComponent(echo.key)}` : '';
@@ -269,7 +320,9 @@ function injectEarly(fault: Fault, req: IncomingMessage, answer: Answer, echo: {
     case 'absurd-retry-after':
       return drainThen(req, () => answer(429, { error_code: 'rate_limit_exceeded' }, { 'retry-after': '999999' }));
     case 'reset-in-ms':
-      return drainThen(req, () => answer(429, { error_code: 'rate_limit_exceeded' }, { 'x-ratelimit-reset': String(Date.now() + 3_000) }));
+      return drainThen(req, () =>
+        answer(429, { error_code: 'rate_limit_exceeded' }, { 'x-ratelimit-reset': String(Date.now() + 3_000) }),
+      );
     case 'stall':
       // Read and drop the body but never answer, as a hung server would; close() still ends the connection.
       req.resume();
@@ -283,13 +336,17 @@ function injectEarly(fault: Fault, req: IncomingMessage, answer: Answer, echo: {
     }
     case '429':
     case 'rate-limit':
-      return drainThen(req, () => answer(429, { error_code: 'rate_limit_exceeded', message: 'too many requests' }, fault.headers));
+      return drainThen(req, () =>
+        answer(429, { error_code: 'rate_limit_exceeded', message: 'too many requests' }, fault.headers),
+      );
     case '500':
       return drainThen(req, () => answer(500, { error_code: 'internal_error' }));
     case '503':
       return drainThen(req, () => answer(503, { error_code: 'service_unavailable', message: 'try again later' }));
     case '423':
-      return drainThen(req, () => answer(423, { error_code: 'locked', message: 'the object is still being processed' }));
+      return drainThen(req, () =>
+        answer(423, { error_code: 'locked', message: 'the object is still being processed' }),
+      );
     default:
       throw new Error(`fault "${fault.kind}" cannot be injected before the body is read`);
   }
@@ -322,7 +379,10 @@ function hugeAnswer(res: ServerResponse, record: RequestRecord, key: string | un
   record.status = 500;
   const head = `{"error_code":"internal_error","message":"${key !== undefined ? `${JSON.stringify(key).slice(1, -1)} ` : ''}`;
   const tail = '"}';
-  res.writeHead(500, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(head) + HUGE_BYTES + tail.length) });
+  res.writeHead(500, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(head) + HUGE_BYTES + tail.length),
+  });
   res.write(head);
   const chunk = Buffer.alloc(64 * 1024, 'x');
   let sent = 0;
@@ -340,9 +400,21 @@ function hugeAnswer(res: ServerResponse, record: RequestRecord, key: string | un
 }
 
 /** An answer that gives the key back, as a leaky gateway does (FaultOptions.echoKey). */
-function echoed(status: number, body: unknown, headers: Record<string, string>, key: string): [unknown, Record<string, string>] {
+function echoed(
+  status: number,
+  body: unknown,
+  headers: Record<string, string>,
+  key: string,
+): [unknown, Record<string, string>] {
   const withKey = { ...headers, 'x-echo-u21-key': key };
   if (status === 401) return [`bad key: ${key}`, withKey];
   const fields = (typeof body === 'object' && body !== null ? body : {}) as { error_code?: string; message?: string };
-  return [{ ...fields, error_code: `${fields.error_code ?? 'error'}:${key}`, message: `${fields.message ?? ''} (u21-key: ${key})` }, withKey];
+  return [
+    {
+      ...fields,
+      error_code: `${fields.error_code ?? 'error'}:${key}`,
+      message: `${fields.message ?? ''} (u21-key: ${key})`,
+    },
+    withKey,
+  ];
 }

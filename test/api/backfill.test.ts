@@ -2,7 +2,14 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError, upload, UsageError, type CheckProgress, type UploadEvent, type UploadOptions } from '../../src/index.js';
+import {
+  InputError,
+  upload,
+  UsageError,
+  type CheckProgress,
+  type UploadEvent,
+  type UploadOptions,
+} from '../../src/index.js';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { parseCsv } from '../../src/core/shared/csv.js';
 import { closeAfter, FIXTURES, planned, sha256, tempDir, validContent } from '../helpers.js';
@@ -13,7 +20,13 @@ const version = readVersion();
 async function run(options: Partial<UploadOptions>, sandbox: Parameters<typeof startSandbox>[0] = {}) {
   const server = closeAfter(await startSandbox(sandbox));
   const events: UploadEvent[] = [];
-  const summary = await upload({ org: server.org, baseUrl: server.url, apiKey: server.apiKey, onEvent: (e) => events.push(e), ...options });
+  const summary = await upload({
+    org: server.org,
+    baseUrl: server.url,
+    apiKey: server.apiKey,
+    onEvent: (e) => events.push(e),
+    ...options,
+  });
   const byEntity: Record<string, string[]> = {};
   for (const m of server.stored) (byEntity[m.objectId] ??= []).push(m.name);
   for (const names of Object.values(byEntity)) names.sort();
@@ -32,7 +45,7 @@ async function csvObjects(text: string): Promise<Array<Record<string, string>>> 
 }
 
 describe('--entity-from dir', () => {
-  it("sends each file to the entity its folder names", async () => {
+  it('sends each file to the entity its folder names', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'export', 'cust-1'), { recursive: true });
     await mkdir(join(dir, 'export', 'cust 2', 'nested'), { recursive: true });
@@ -41,7 +54,11 @@ describe('--entity-from dir', () => {
     await copyFile(fixture('id_card_front.jpg'), join(dir, 'export', 'cust 2', 'id_card_front.jpg'));
     await copyFile(fixture('id_card_back.jpg'), join(dir, 'export', 'cust 2', 'nested', 'id_card_back.jpg'));
     const { byEntity, summary } = await run({ paths: [join(dir, 'export')], entityFrom: 'dir' });
-    expect(byEntity).toEqual({ 'cust-1': ['passport_front.jpg', 'selfie.jpg'], 'cust 2': ['id_card_front.jpg'], nested: ['id_card_back.jpg'] });
+    expect(byEntity).toEqual({
+      'cust-1': ['passport_front.jpg', 'selfie.jpg'],
+      'cust 2': ['id_card_front.jpg'],
+      nested: ['id_card_back.jpg'],
+    });
     expect(summary.uploaded).toBe(4);
   });
 });
@@ -53,9 +70,16 @@ describe('--entity-from prefix', () => {
     await copyFile(fixture('selfie.jpg'), join(dir, 'cust-43__selfie.jpg'));
     await copyFile(fixture('selfie.jpg'), join(dir, 'cust42__id__selfie.jpg'));
     const { server, byEntity } = await run({ paths: [dir], entityFrom: 'prefix', allowDuplicates: true });
-    expect(byEntity).toEqual({ cust42: ['cust42__id__selfie.jpg', 'cust42__passport_front.jpg'], 'cust-43': ['cust-43__selfie.jpg'] });
+    expect(byEntity).toEqual({
+      cust42: ['cust42__id__selfie.jpg', 'cust42__passport_front.jpg'],
+      'cust-43': ['cust-43__selfie.jpg'],
+    });
     const types = Object.fromEntries(server.stored.map((m) => [m.name, m.mediaType]));
-    expect(types).toEqual({ 'cust42__passport_front.jpg': 'IMAGE_PASSPORT_FRONT', 'cust-43__selfie.jpg': 'IMAGE_FACE_IMAGE', 'cust42__id__selfie.jpg': 'IMAGE_FACE_IMAGE' });
+    expect(types).toEqual({
+      'cust42__passport_front.jpg': 'IMAGE_PASSPORT_FRONT',
+      'cust-43__selfie.jpg': 'IMAGE_FACE_IMAGE',
+      'cust42__id__selfie.jpg': 'IMAGE_FACE_IMAGE',
+    });
   });
 
   it('refuses a file without a prefix, naming it', async () => {
@@ -102,22 +126,39 @@ describe('--manifest', () => {
 
   it('lets the manifest media_type win over the sidecar, and merges custom_data', async () => {
     const dir = await kycFolder();
-    await writeFile(join(dir, 'files', 'a b', 'selfie.jpg.json'), '{"media_type":"IMAGE_PROFILE_PICTURE","source":"sidecar","keep":1}');
-    await writeFile(join(dir, 'm.jsonl'), `${JSON.stringify({ path: 'files/a b/selfie.jpg', entity_id: 'c1', media_type: 'IMAGE_FACE_IMAGE', custom_data: { source: 'row' } })}\n`);
+    await writeFile(
+      join(dir, 'files', 'a b', 'selfie.jpg.json'),
+      '{"media_type":"IMAGE_PROFILE_PICTURE","source":"sidecar","keep":1}',
+    );
+    await writeFile(
+      join(dir, 'm.jsonl'),
+      `${JSON.stringify({ path: 'files/a b/selfie.jpg', entity_id: 'c1', media_type: 'IMAGE_FACE_IMAGE', custom_data: { source: 'row' } })}\n`,
+    );
     const { server } = await run({ manifest: join(dir, 'm.jsonl') });
-    expect(server.stored[0]).toMatchObject({ objectId: 'c1', mediaType: 'IMAGE_FACE_IMAGE', customData: { source: 'row', keep: 1 } });
+    expect(server.stored[0]).toMatchObject({
+      objectId: 'c1',
+      mediaType: 'IMAGE_FACE_IMAGE',
+      customData: { source: 'row', keep: 1 },
+    });
   });
 
   it('reads JSONL, one object per line', async () => {
     const dir = await kycFolder();
     const lines = [
       { path: 'files/a b/selfie.jpg', entity_id: 'c1' },
-      { path: 'files/a b/proof_of_address.pdf', entity_id: 'c2', media_type: 'PROOF_OF_ADDRESS', custom_data: { x: [1, 2] } },
+      {
+        path: 'files/a b/proof_of_address.pdf',
+        entity_id: 'c2',
+        media_type: 'PROOF_OF_ADDRESS',
+        custom_data: { x: [1, 2] },
+      },
     ];
     await writeFile(join(dir, 'm.jsonl'), `\uFEFF${lines.map((l) => JSON.stringify(l)).join('\r\n')}\r\n\r\n`);
     const { byEntity, server } = await run({ manifest: join(dir, 'm.jsonl') });
     expect(byEntity).toEqual({ c1: ['selfie.jpg'], c2: ['proof_of_address.pdf'] });
-    expect(server.stored.find((m) => m.objectId === 'c2')).toEqual(expect.objectContaining({ mediaType: 'PROOF_OF_ADDRESS', customData: { x: [1, 2] } }));
+    expect(server.stored.find((m) => m.objectId === 'c2')).toEqual(
+      expect.objectContaining({ mediaType: 'PROOF_OF_ADDRESS', customData: { x: [1, 2] } }),
+    );
   });
 
   it('reports every bad row with its line number and sends nothing', async () => {
@@ -134,7 +175,12 @@ describe('--manifest', () => {
     ].join('\n');
     await writeFile(join(dir, 'manifest.csv'), csv);
     const server = closeAfter(await startSandbox());
-    const error = await upload({ manifest: join(dir, 'manifest.csv'), org: server.org, baseUrl: server.url, apiKey: server.apiKey }).catch((e: unknown) => e);
+    const error = await upload({
+      manifest: join(dir, 'manifest.csv'),
+      org: server.org,
+      baseUrl: server.url,
+      apiKey: server.apiKey,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
     const lines = (error as InputError).problems.map((p) => `${p.path.split('/').at(-1)}: ${p.message}`);
     expect(lines).toEqual([
@@ -181,12 +227,28 @@ describe('--report', () => {
     await copyFile(fixture('passport_front.jpg'), join(dir, 'in', 'ghost', 'passport_front.jpg'));
     await writeFile(join(dir, 'in', 'cust-1', 'notes.docx'), 'x');
     const report = join(dir, `report.${format}`);
-    const { summary, server } = await run({ paths: [join(dir, 'in')], entityFrom: 'dir', report }, { entities: ['cust-1'] });
+    const { summary, server } = await run(
+      { paths: [join(dir, 'in')], entityFrom: 'dir', report },
+      { entities: ['cust-1'] },
+    );
     expect(summary).toMatchObject({ total: 4, uploaded: 1, failed: 1, skipped: 2 });
 
     const text = await readFile(report, 'utf8');
-    const header = { tool: 'u21-media', tool_version: version, run_id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/), host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/), org: 'sandbox', proxy: null, config: null, command: null, started: expect.any(String) };
-    const end = { ended: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), totals: expect.objectContaining({ total: 4, uploaded: 1, failed: 1, skipped: 2 }) };
+    const header = {
+      tool: 'u21-media',
+      tool_version: version,
+      run_id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/),
+      host: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/),
+      org: 'sandbox',
+      proxy: null,
+      config: null,
+      command: null,
+      started: expect.any(String),
+    };
+    const end = {
+      ended: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      totals: expect.objectContaining({ total: 4, uploaded: 1, failed: 1, skipped: 2 }),
+    };
     let rows: Array<Record<string, unknown>>;
     if (format === 'json') {
       const records = JSON.parse(text) as Array<Record<string, unknown>>;
@@ -200,60 +262,105 @@ describe('--report', () => {
     expect(rows).toHaveLength(4);
     // What every row tells a reviewer, whatever the format.
     const host = server.url + '/v1';
-    for (const row of rows) expect(row).toMatchObject({ org: 'sandbox', host, time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+    for (const row of rows)
+      expect(row).toMatchObject({
+        org: 'sandbox',
+        host,
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      });
     const byName = Object.fromEntries(rows.map((r) => [String(r.path).split('/').at(-1)!, r] as const));
     // The walk meets the two identical selfies in either order: one goes, one is a duplicate.
     const [sent, copy] = ['selfie.jpg', 'selfie copy.jpg'].sort((a) => (byName[a]!.outcome === 'uploaded' ? -1 : 1));
     const selfieSha = await sha256(fixture('selfie.jpg'));
-    expect(byName[sent!]).toMatchObject({ entity_id: 'cust-1', name: sent, abs_path: join(dir, 'in', 'cust-1', sent!), media_type: 'IMAGE_FACE_IMAGE', media_type_source: 'file_name', outcome: 'uploaded', sha256: selfieSha });
+    expect(byName[sent!]).toMatchObject({
+      entity_id: 'cust-1',
+      name: sent,
+      abs_path: join(dir, 'in', 'cust-1', sent!),
+      media_type: 'IMAGE_FACE_IMAGE',
+      media_type_source: 'file_name',
+      outcome: 'uploaded',
+      sha256: selfieSha,
+    });
     expect(byName[copy!]).toMatchObject({ outcome: 'skipped', sha256: selfieSha });
     expect(String(byName[copy!]!.reason)).toMatch(/^duplicate/);
     // A failed row says what was tried: the file's hash, the media_type and where it came from, the API's error_code.
-    expect(byName['passport_front.jpg']).toMatchObject({ entity_id: 'ghost', outcome: 'failed', name: 'passport_front.jpg', media_type_source: 'file_name', sha256: await sha256(fixture('passport_front.jpg')), error_code: 'resource_not_found' });
+    expect(byName['passport_front.jpg']).toMatchObject({
+      entity_id: 'ghost',
+      outcome: 'failed',
+      name: 'passport_front.jpg',
+      media_type_source: 'file_name',
+      sha256: await sha256(fixture('passport_front.jpg')),
+      error_code: 'resource_not_found',
+    });
     expect(String(byName['passport_front.jpg']!.status)).toBe('404');
     expect(byName['notes.docx']).toMatchObject({ outcome: 'skipped' });
   });
 
   it('refuses a report that is neither .json nor .csv before sending', async () => {
     const server = closeAfter(await startSandbox());
-    await expect(upload({ paths: [fixture('selfie.jpg')], entity: 'c', report: 'out.txt', org: server.org, baseUrl: server.url, apiKey: server.apiKey })).rejects.toThrow(/must end in \.json or \.csv/);
+    await expect(
+      upload({
+        paths: [fixture('selfie.jpg')],
+        entity: 'c',
+        report: 'out.txt',
+        org: server.org,
+        baseUrl: server.url,
+        apiKey: server.apiKey,
+      }),
+    ).rejects.toThrow(/must end in \.json or \.csv/);
     expect(server.requests).toHaveLength(0);
   });
 });
 
 describe('totals for progress', () => {
-  it.each([false, true])('reports the number of files up front (skipInvalid %s) and it matches the summary', async (skipInvalid) => {
-    const dir = await tempDir();
-    for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'notes.docx']) await writeFile(join(dir, name), validContent(name, name));
-    let total: number | undefined;
-    const { summary } = await run({ paths: [dir], entity: 'c', skipInvalid, onTotal: (n) => (total = n) });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(total).toBe(3);
-    expect(summary.total).toBe(3);
-  });
+  it.each([false, true])(
+    'reports the number of files up front (skipInvalid %s) and it matches the summary',
+    async (skipInvalid) => {
+      const dir = await tempDir();
+      for (const name of ['a_selfie.jpg', 'b_selfie.jpg', 'notes.docx'])
+        await writeFile(join(dir, name), validContent(name, name));
+      let total: number | undefined;
+      const { summary } = await run({ paths: [dir], entity: 'c', skipInvalid, onTotal: (n) => (total = n) });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(total).toBe(3);
+      expect(summary.total).toBe(3);
+    },
+  );
 });
 
 describe('the check before sending, as it goes', () => {
   async function folderOf(files: number) {
     const dir = await tempDir();
-    await Promise.all(Array.from({ length: files }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 ${i}\n%%EOF\n`)));
+    await Promise.all(
+      Array.from({ length: files }, (_, i) =>
+        writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 ${i}\n%%EOF\n`),
+      ),
+    );
     await writeFile(join(dir, 'notes.docx'), 'not sent');
     return dir;
   }
 
-  it.each([undefined, { k: 1, n: 2 }])('tells of each input checked, and of all of them once counted (shard %o)', async (shard) => {
-    const dir = await folderOf(40);
-    const seen: CheckProgress[] = [];
-    const { summary, server } = await run({ paths: [dir], entity: 'c', ...(shard && { shard }), onCheck: (p) => seen.push(p) });
-    // Each input once, another shard's too: all of them is what the check goes through.
-    const steps = [...new Set(seen.map((p) => p.checked))].filter((n) => n > 0);
-    expect(steps).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
-    expect(seen.at(-1)).toEqual({ checked: 41, total: 41 });
-    expect(seen.every((p) => p.total === undefined || p.total === 41)).toBe(true);
-    expect(summary.uploaded).toBe(server.stored.length);
-    if (shard) expect(summary.total).toBeLessThan(41);
-    else expect(summary).toMatchObject({ total: 41, uploaded: 40 });
-  });
+  it.each([undefined, { k: 1, n: 2 }])(
+    'tells of each input checked, and of all of them once counted (shard %o)',
+    async (shard) => {
+      const dir = await folderOf(40);
+      const seen: CheckProgress[] = [];
+      const { summary, server } = await run({
+        paths: [dir],
+        entity: 'c',
+        ...(shard && { shard }),
+        onCheck: (p) => seen.push(p),
+      });
+      // Each input once, another shard's too: all of them is what the check goes through.
+      const steps = [...new Set(seen.map((p) => p.checked))].filter((n) => n > 0);
+      expect(steps).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
+      expect(seen.at(-1)).toEqual({ checked: 41, total: 41 });
+      expect(seen.every((p) => p.total === undefined || p.total === 41)).toBe(true);
+      expect(summary.uploaded).toBe(server.stored.length);
+      if (shard) expect(summary.total).toBeLessThan(41);
+      else expect(summary).toMatchObject({ total: 41, uploaded: 40 });
+    },
+  );
 
   it('stopped midway sends nothing and returns a summary of no file', async () => {
     const dir = await folderOf(40);
@@ -281,7 +388,11 @@ describe('a run larger than the checked files kept in memory', () => {
     const count = 20_005; // just over the 20,000 a run keeps from its check
     for (let folder = 0; folder < 5; folder++) {
       await mkdir(join(dir, `cust-${folder}`));
-      await Promise.all(Array.from({ length: count / 5 }, (_, i) => writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF-1.4 ${folder} ${i}\n%%EOF\n`)));
+      await Promise.all(
+        Array.from({ length: count / 5 }, (_, i) =>
+          writeFile(join(dir, `cust-${folder}`, `doc_${i}.pdf`), `%PDF-1.4 ${folder} ${i}\n%%EOF\n`),
+        ),
+      );
     }
     await writeFile(join(dir, 'cust-0', 'doc_0.pdf.json'), '{"media_type":"SOMETHING_ELSE"}');
     // Between the check and the first request: one file grows, one is added.
@@ -291,9 +402,18 @@ describe('a run larger than the checked files kept in memory', () => {
       writeFileSync(join(dir, 'cust-4', 'added_later.pdf'), '%PDF-1.4 new\n%%EOF\n');
       writeFileSync(join(dir, 'cust-1', 'doc_0.pdf.json'), '{"media_type":"ADDED_LATER"}');
     };
-    const { summary, events, server } = await run({ paths: [dir], entityFrom: 'dir', batch: 10, rate: 0, concurrency: 32, onTotal });
+    const { summary, events, server } = await run({
+      paths: [dir],
+      entityFrom: 'dir',
+      batch: 10,
+      rate: 0,
+      concurrency: 32,
+      onTotal,
+    });
     expect(summary).toMatchObject({ total: count, uploaded: count - 1, failed: 1, skipped: 0 });
-    expect(events).toContainEqual(expect.objectContaining({ event: 'failed', path: join(dir, 'cust-3', 'doc_7.pdf'), error_code: 'file_changed' }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: 'failed', path: join(dir, 'cust-3', 'doc_7.pdf'), error_code: 'file_changed' }),
+    );
     expect(server.stored).toHaveLength(count - 1);
     const stored = new Set(server.stored.map((m) => `${m.objectId}/${m.name}`));
     expect(stored.size).toBe(count - 1);

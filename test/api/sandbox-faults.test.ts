@@ -59,13 +59,22 @@ describe('sandbox faults: drawn by a seeded PRNG', () => {
     expect(first.server.requests).toHaveLength(60);
     expect(second.faults).toEqual(first.faults);
     expect(second.statuses).toEqual(first.statuses);
-    expect(new Set(first.faults)).toEqual(new Set(['none', '429', '500', '503', '423', 'reset-before', 'reset-after', 'slow']));
+    expect(new Set(first.faults)).toEqual(
+      new Set(['none', '429', '500', '503', '423', 'reset-before', 'reset-after', 'slow']),
+    );
   });
 
   it('answers each fault with its status, and stores only for normal, slow and reset-after requests', async () => {
     const { server, statuses, faults } = await faultSequence();
     const expected: Record<string, number | 'error'> = {
-      none: 200, slow: 200, '429': 429, '500': 500, '503': 503, '423': 423, 'reset-before': 'error', 'reset-after': 'error',
+      none: 200,
+      slow: 200,
+      '429': 429,
+      '500': 500,
+      '503': 503,
+      '423': 423,
+      'reset-before': 'error',
+      'reset-after': 'error',
     };
     expect(statuses).toEqual(faults.map((f) => expected[f]));
     const storing = faults.filter((f) => f === 'none' || f === 'slow' || f === 'reset-after').length;
@@ -114,7 +123,9 @@ describe('sandbox faults: rate limits', () => {
     expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get('x-ratelimit-reset'))).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000));
-    expect(server.requests.filter((r) => r.fault === 'rate-limit')).toHaveLength(statuses.filter((s) => s === 429).length);
+    expect(server.requests.filter((r) => r.fault === 'rate-limit')).toHaveLength(
+      statuses.filter((s) => s === 429).length,
+    );
 
     await sleep(1100);
     expect((await put(server)).status).toBe(200);

@@ -13,7 +13,11 @@ async function sandbox(options: SandboxOptions = { entities: ['cust-1'] }): Prom
   return closeAfter(await startSandbox({ apiKey: 'k', org: 'acme', ...options }));
 }
 
-async function put(server: Sandbox, path: string, init: { body?: string | FormData; headers?: Record<string, string>; method?: string }) {
+async function put(
+  server: Sandbox,
+  path: string,
+  init: { body?: string | FormData; headers?: Record<string, string>; method?: string },
+) {
   const response = await fetch(`${server.url}${path}`, {
     method: init.method ?? 'PUT',
     headers: { 'u21-key': 'k', ...init.headers },
@@ -31,7 +35,14 @@ describe('sandbox: what it accepts', () => {
     const server = await sandbox();
     const res = await put(server, ENTITY, json([item({ media_type: 'IMAGE_FACE_IMAGE', custom_data: { a: 1 } })]));
     expect(res).toEqual({ status: 200, body: {} });
-    expect(server.stored[0]).toMatchObject({ objectId: 'cust-1', name: 'a.png', mediaType: 'IMAGE_FACE_IMAGE', customData: { a: 1 }, bytes: 8, format: 'json' });
+    expect(server.stored[0]).toMatchObject({
+      objectId: 'cust-1',
+      name: 'a.png',
+      mediaType: 'IMAGE_FACE_IMAGE',
+      customData: { a: 1 },
+      bytes: 8,
+      format: 'json',
+    });
   });
 
   it('stores multipart files with their metadata parts', async () => {
@@ -69,14 +80,26 @@ describe('sandbox: what it refuses', () => {
     ['an object instead of an array', json(item()), /JSON array/],
     ['an empty array', json([]), /no media/],
     ['a missing media', json([{ name: 'a.png' }]), /"media" is required/],
-    ['a data: prefix', json([item({ media: `data:image/png;base64,${PNG.toString('base64')}` })]), /not standard padded base64/],
+    [
+      'a data: prefix',
+      json([item({ media: `data:image/png;base64,${PNG.toString('base64')}` })]),
+      /not standard padded base64/,
+    ],
     ['line breaks in base64', json([item({ media: 'iVBORw0K\nGgo=' })]), /not standard padded base64/],
     ['unpadded base64', json([item({ media: 'iVBORw0KGgo' })]), /not standard padded base64/],
     ['a name without extension', json([item({ name: 'scan' })]), /has no extension/],
     ['an unsupported type', json([item({ name: 'a.docx' })]), /not supported/],
-    ['a file over 5 MB', json([item({ media: Buffer.alloc(5_000_001).toString('base64') })]), /over the 5000000-byte limit/],
+    [
+      'a file over 5 MB',
+      json([item({ media: Buffer.alloc(5_000_001).toString('base64') })]),
+      /over the 5000000-byte limit/,
+    ],
     ['custom_data not an object', json([item({ custom_data: 'x' })]), /"custom_data" must be an object/],
-    ['an unsupported Content-Type', { body: 'x', headers: { 'content-type': 'text/plain' } }, /unsupported Content-Type/],
+    [
+      'an unsupported Content-Type',
+      { body: 'x', headers: { 'content-type': 'text/plain' } },
+      /unsupported Content-Type/,
+    ],
   ])('400 for %s (JSON)', async (_name, init, message) => {
     const server = await sandbox();
     const res = await put(server, ENTITY, init);
@@ -93,10 +116,26 @@ describe('sandbox: what it refuses', () => {
   };
   it.each([
     ['no file part', form((f) => f.append('x', '{}')), /expected exactly one file part/],
-    ['a bad field name', form((f) => f.append('doc-front', new Blob([PNG]), 'a.png')), /letters, digits and underscores/],
-    ['metadata that is not JSON', form((f) => (f.append('d', new Blob([PNG]), 'a.png'), f.append('d', 'nope'))), /not valid JSON/],
-    ['metadata that is an array', form((f) => (f.append('d', new Blob([PNG]), 'a.png'), f.append('d', '[1]'))), /must be a JSON object/],
-    ['two files under one field', form((f) => (f.append('d', new Blob([PNG]), 'a.png'), f.append('d', new Blob([PNG]), 'b.png'))), /exactly one file part, got 2/],
+    [
+      'a bad field name',
+      form((f) => f.append('doc-front', new Blob([PNG]), 'a.png')),
+      /letters, digits and underscores/,
+    ],
+    [
+      'metadata that is not JSON',
+      form((f) => (f.append('d', new Blob([PNG]), 'a.png'), f.append('d', 'nope'))),
+      /not valid JSON/,
+    ],
+    [
+      'metadata that is an array',
+      form((f) => (f.append('d', new Blob([PNG]), 'a.png'), f.append('d', '[1]'))),
+      /must be a JSON object/,
+    ],
+    [
+      'two files under one field',
+      form((f) => (f.append('d', new Blob([PNG]), 'a.png'), f.append('d', new Blob([PNG]), 'b.png'))),
+      /exactly one file part, got 2/,
+    ],
     ['an empty file', form((f) => f.append('d', new Blob([]), 'a.png')), /file is empty/],
     ['an unsupported type', form((f) => f.append('d', new Blob([PNG]), 'a.exe')), /not supported/],
   ])('400 for %s (multipart)', async (_name, init, message) => {
@@ -122,13 +161,19 @@ describe('sandbox: objects that do not exist, a revoked key', () => {
     ['an event', '/v1/acme/events/ghost/link-media', 'event "ghost" not found'],
     ['an alert', '/v1/alerts/ghost/link-media', 'alert "ghost" not found'],
     ['a case', '/v1/cases/ghost/link-media', 'case "ghost" not found'],
-  ])('answers 404 resource_not_found for %s named missing, and takes media for the others', async (_name, path, message) => {
-    const server = await sandbox({ missing: ['ghost'] });
-    const media = json([item({ media_type: 'IMAGE_CHECK_FRONT' })]);
-    expect(await put(server, path, media)).toEqual({ status: 404, body: { error_code: 'resource_not_found', message } });
-    expect((await put(server, path.replace('ghost', 'real'), media)).status).toBe(200);
-    expect(server.stored.map((m) => m.objectId)).toEqual(['real']);
-  });
+  ])(
+    'answers 404 resource_not_found for %s named missing, and takes media for the others',
+    async (_name, path, message) => {
+      const server = await sandbox({ missing: ['ghost'] });
+      const media = json([item({ media_type: 'IMAGE_CHECK_FRONT' })]);
+      expect(await put(server, path, media)).toEqual({
+        status: 404,
+        body: { error_code: 'resource_not_found', message },
+      });
+      expect((await put(server, path.replace('ghost', 'real'), media)).status).toBe(200);
+      expect(server.stored.map((m) => m.objectId)).toEqual(['real']);
+    },
+  );
 
   it('reads a missing entity back as 404', async () => {
     const server = await sandbox({ missing: ['ghost'] });
@@ -141,7 +186,10 @@ describe('sandbox: objects that do not exist, a revoked key', () => {
     const statuses = [];
     for (let n = 0; n < 4; n++) statuses.push((await put(server, ENTITY, json([item()]))).status);
     expect(statuses).toEqual([200, 200, 401, 401]);
-    expect((await put(server, ENTITY, json([item()]))).body).toEqual({ error_code: 'unauthorized', message: 'this key has been revoked' });
+    expect((await put(server, ENTITY, json([item()]))).body).toEqual({
+      error_code: 'unauthorized',
+      message: 'this key has been revoked',
+    });
     expect(server.stored).toHaveLength(2);
   });
 
@@ -163,12 +211,14 @@ describe('sandbox samples', () => {
     for (const name of names) expect(await readFile(join(folder, name))).toEqual(await readFile(join(FIXTURES, name)));
   });
 
-  it('refuses a folder holding another file of a sample\'s name, and writes nothing there', async () => {
+  it("refuses a folder holding another file of a sample's name, and writes nothing there", async () => {
     const folder = await tempDir();
     await writeFile(join(folder, 'selfie.jpg'), 'my own selfie');
     const error = await writeSamples(folder).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).message).toBe(`--samples: ${join(folder, 'selfie.jpg')} already exists and is not the sample of that name`);
+    expect((error as UsageError).message).toBe(
+      `--samples: ${join(folder, 'selfie.jpg')} already exists and is not the sample of that name`,
+    );
     expect(await readdir(folder)).toEqual(['selfie.jpg']);
     expect(await readFile(join(folder, 'selfie.jpg'), 'utf8')).toBe('my own selfie');
   });
@@ -176,6 +226,8 @@ describe('sandbox samples', () => {
   it('refuses a folder it cannot make, naming it', async () => {
     const file = join(await tempDir(), 'a-file');
     await writeFile(file, '');
-    await expect(writeSamples(join(file, 'samples'))).rejects.toThrow(`--samples: cannot write the samples to ${join(file, 'samples')} (ENOTDIR)`);
+    await expect(writeSamples(join(file, 'samples'))).rejects.toThrow(
+      `--samples: cannot write the samples to ${join(file, 'samples')} (ENOTDIR)`,
+    );
   });
 });

@@ -22,14 +22,17 @@ async function backfill(): Promise<string> {
   return dir;
 }
 
-const paths = async (options: Parameters<typeof planned>[0]) => (await planned(options)).files.map((f) => f.path.replace(/^\.\//, '')).sort();
+const paths = async (options: Parameters<typeof planned>[0]) =>
+  (await planned(options)).files.map((f) => f.path.replace(/^\.\//, '')).sort();
 
 describe('--shard', () => {
   it.each([1, 2, 7])('splits 1,000 files into %i disjoint shards whose union is the whole set', async (n) => {
     const dir = await backfill();
     const all = await paths({ paths: ['.'], entityFrom: 'dir', cwd: dir });
     expect(all).toHaveLength(1000);
-    const shards = await Promise.all(Array.from({ length: n }, (_, i) => paths({ paths: ['.'], entityFrom: 'dir', cwd: dir, shard: { k: i + 1, n } })));
+    const shards = await Promise.all(
+      Array.from({ length: n }, (_, i) => paths({ paths: ['.'], entityFrom: 'dir', cwd: dir, shard: { k: i + 1, n } })),
+    );
     expect(shards.flat().sort()).toEqual(all);
     expect(new Set(shards.flat()).size).toBe(1000);
     if (n > 1) for (const shard of shards) expect(shard.length).toBeGreaterThan(1000 / n / 2);
@@ -68,17 +71,35 @@ describe('--shard', () => {
     await writeFile(join(dir, 'cust-3', 'notes.docx'), 'x');
     const server = closeAfter(await startSandbox({ entities: Array.from({ length: 19 }, (_, c) => `cust-${c}`) })); // cust-19 missing
     const env = { U21_API_KEY: server.apiKey };
-    const args = ['upload', '.', '--entity-from', 'dir', '--org', server.org, '--base-url', server.url, '--rate', '0', '--json'];
+    const args = [
+      'upload',
+      '.',
+      '--entity-from',
+      'dir',
+      '--org',
+      server.org,
+      '--base-url',
+      server.url,
+      '--rate',
+      '0',
+      '--json',
+    ];
     const out = await tempDir();
     const whole = await runCli([...args, '--report', join(out, 'whole.csv')], { cwd: dir, env });
     // 1,000 documents, the two manifests and the .docx (skipped as unsupported).
     expect(whole.events.at(-1)).toMatchObject({ total: 1003, uploaded: 950, failed: 50, skipped: 3 });
 
     for (const k of [1, 2, 3]) {
-      const shard = await runCli([...args, '--shard', `${k}/3`, '--report', join(out, 'report.csv')], { cwd: dir, env });
+      const shard = await runCli([...args, '--shard', `${k}/3`, '--report', join(out, 'report.csv')], {
+        cwd: dir,
+        env,
+      });
       expect(shard.events.at(-1)).toMatchObject({ shard: `${k}/3` });
     }
-    const merged = await runCli(['report', 'merge', 'report.1-of-3.csv', 'report.2-of-3.csv', 'report.3-of-3.csv', '--output', 'merged.json'], { cwd: out });
+    const merged = await runCli(
+      ['report', 'merge', 'report.1-of-3.csv', 'report.2-of-3.csv', 'report.3-of-3.csv', '--output', 'merged.json'],
+      { cwd: out },
+    );
     expect(merged.code).toBe(1); // some files failed
     expect(merged.stdout).toMatch(/^1,003 files from 3 reports: 950 uploaded, 50 failed, 3 skipped/);
     const rows = JSON.parse(await readFile(join(out, 'merged.json'), 'utf8')) as Array<{ path: string }>;

@@ -35,7 +35,7 @@ async function run(sandbox: SandboxOptions, options: Partial<UploadOptions> & { 
   return { server, events, summary };
 }
 
-const countBy = <T,>(items: T[], key: (item: T) => string | undefined) => {
+const countBy = <T>(items: T[], key: (item: T) => string | undefined) => {
   const counts = new Map<string, number>();
   for (const item of items) {
     const k = key(item);
@@ -67,7 +67,8 @@ describe('transfer under faults', () => {
     );
 
     const faults = countBy(server.requests, (r) => r.fault);
-    for (const kind of ['429', '500', '503', '423', 'reset-before', 'reset-after', 'slow']) expect(faults.get(kind), kind).toBeGreaterThan(0);
+    for (const kind of ['429', '500', '503', '423', 'reset-before', 'reset-after', 'slow'])
+      expect(faults.get(kind), kind).toBeGreaterThan(0);
 
     expect(summary).toMatchObject({ total: 300, uploaded: 300, failed: 0, skipped: 0 });
     expect(summary.retries).toBe(events.filter((e) => e.event === 'retry').length);
@@ -75,7 +76,11 @@ describe('transfer under faults', () => {
 
     const storedByName = countBy(server.stored, (m) => m.name);
     expect(storedByName.size).toBe(300);
-    const flagged = new Set(events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => (e as { path: string }).path.split('/').at(-1)!));
+    const flagged = new Set(
+      events
+        .filter((e) => e.event === 'uploaded' && e.possibly_duplicated)
+        .map((e) => (e as { path: string }).path.split('/').at(-1)!),
+    );
     for (const [name, times] of storedByName) {
       if (times > 1) expect(flagged.has(name), `${name} stored ${times} times`).toBe(true);
     }
@@ -86,29 +91,48 @@ describe('transfer under faults', () => {
     for (const media of server.stored.slice(0, 20)) expect(media.sha256).toBe(await sha256(join(dir, media.name)));
   }, 60_000);
 
-  it.each(['multipart', 'json'] as const)('stores every file byte for byte while stored bodies are read into again (%s)', async (format) => {
-    // Sizes vary, so reused memory is larger than the body it takes; content is random, so any stray byte shows
-    // (and not checked: random bytes may open like a gzip or a BMP).
-    const dir = await tempDir();
-    await Promise.all(Array.from({ length: 300 }, (_, i) => writeFile(join(dir, `cust_${String(i).padStart(4, '0')}_selfie.jpg`), randomBytes(1 + ((i * 7919) % 150_000)))));
-    const { server, summary } = await run({}, { paths: [dir], format, concurrency: 16, rate: 0, sniff: false });
-    expect(summary).toMatchObject({ total: 300, uploaded: 300, failed: 0 });
-    expect(server.stored).toHaveLength(300);
-    for (const media of server.stored) expect(media.sha256, media.name).toBe(await sha256(join(dir, media.name)));
-  }, 60_000);
+  it.each(['multipart', 'json'] as const)(
+    'stores every file byte for byte while stored bodies are read into again (%s)',
+    async (format) => {
+      // Sizes vary, so reused memory is larger than the body it takes; content is random, so any stray byte shows
+      // (and not checked: random bytes may open like a gzip or a BMP).
+      const dir = await tempDir();
+      await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          writeFile(
+            join(dir, `cust_${String(i).padStart(4, '0')}_selfie.jpg`),
+            randomBytes(1 + ((i * 7919) % 150_000)),
+          ),
+        ),
+      );
+      const { server, summary } = await run({}, { paths: [dir], format, concurrency: 16, rate: 0, sniff: false });
+      expect(summary).toMatchObject({ total: 300, uploaded: 300, failed: 0 });
+      expect(server.stored).toHaveLength(300);
+      for (const media of server.stored) expect(media.sha256, media.name).toBe(await sha256(join(dir, media.name)));
+    },
+    60_000,
+  );
 
   it('streams files over 5 MiB through resets and 500s, flagging each one stored twice', async () => {
     const dir = await makeFiles(12, WHOLE_AT_MOST + 1);
     const { server, events, summary } = await run(
-      { faults: { seed: 7, error500: 0.1, resetBeforeStore: 0.1, resetAfterStore: 0.2 }, maxFileSize: 2 * WHOLE_AT_MOST },
+      {
+        faults: { seed: 7, error500: 0.1, resetBeforeStore: 0.1, resetAfterStore: 0.2 },
+        maxFileSize: 2 * WHOLE_AT_MOST,
+      },
       { paths: [dir], concurrency: 8, rate: 0, retries: 10, timeout: 10, maxFileSize: 2 * WHOLE_AT_MOST },
     );
     const faults = countBy(server.requests, (r) => r.fault);
     expect(faults.get('reset-after')).toBeGreaterThan(0);
     expect(summary).toMatchObject({ total: 12, uploaded: 12, failed: 0 });
     const storedByName = countBy(server.stored, (m) => m.name);
-    const flagged = new Set(events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => (e as { path: string }).path.split('/').at(-1)!));
-    for (const [name, times] of storedByName) if (times > 1) expect(flagged.has(name), `${name} stored ${times} times`).toBe(true);
+    const flagged = new Set(
+      events
+        .filter((e) => e.event === 'uploaded' && e.possibly_duplicated)
+        .map((e) => (e as { path: string }).path.split('/').at(-1)!),
+    );
+    for (const [name, times] of storedByName)
+      if (times > 1) expect(flagged.has(name), `${name} stored ${times} times`).toBe(true);
     expect(server.stored.length).toBe(12 + faults.get('reset-after')!);
     for (const media of server.stored.slice(0, 5)) expect(media.sha256).toBe(await sha256(join(dir, media.name)));
   }, 60_000);
@@ -116,7 +140,10 @@ describe('transfer under faults', () => {
   it('slows the whole run down in a 429 storm and still completes, each file stored once', async () => {
     const dir = await makeFiles(60, 200);
     const started = Date.now();
-    const { server, summary } = await run({ faults: { rateLimit: 30 } }, { paths: [dir], concurrency: 16, rate: 100, retries: 10 });
+    const { server, summary } = await run(
+      { faults: { rateLimit: 30 } },
+      { paths: [dir], concurrency: 16, rate: 100, retries: 10 },
+    );
     const elapsed = Date.now() - started;
     const throttled = server.requests.filter((r) => r.status === 429).length;
     expect(summary).toMatchObject({ uploaded: 60, failed: 0 });
@@ -128,16 +155,26 @@ describe('transfer under faults', () => {
   }, 30_000);
 
   it('times out on a stalled server and retries instead of hanging', async () => {
-    const { server, events, summary } = await run({ faults: { stallFirst: 1 } }, { paths: [join(FIXTURES, 'selfie.jpg')], timeout: 0.5 });
+    const { server, events, summary } = await run(
+      { faults: { stallFirst: 1 } },
+      { paths: [join(FIXTURES, 'selfie.jpg')], timeout: 0.5 },
+    );
     expect(summary).toMatchObject({ uploaded: 1, failed: 0, retries: 1 });
-    expect(events).toContainEqual(expect.objectContaining({ event: 'retry', attempt: 1, status: null, error_code: 'timeout' }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: 'retry', attempt: 1, status: null, error_code: 'timeout' }),
+    );
     // The stalled request had its whole body, so it may have been stored: flagged, to be checked.
-    expect(events).toContainEqual(expect.objectContaining({ event: 'uploaded', attempts: 2, possibly_duplicated: true }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: 'uploaded', attempts: 2, possibly_duplicated: true }),
+    );
     expect(server.stored).toHaveLength(1);
   }, 15_000);
 
   it('gives up after --retries and reports the last status', async () => {
-    const { server, events, summary } = await run({ faults: { error503: 1 } }, { paths: [join(FIXTURES, 'selfie.jpg')], retries: 2 });
+    const { server, events, summary } = await run(
+      { faults: { error503: 1 } },
+      { paths: [join(FIXTURES, 'selfie.jpg')], retries: 2 },
+    );
     expect(summary).toMatchObject({ uploaded: 0, failed: 1, retries: 2 });
     expect(server.requests).toHaveLength(3);
     expect(events.at(-1)).toMatchObject({ event: 'failed', status: 503, attempts: 3 });
@@ -165,7 +202,10 @@ describe('batching', () => {
   }, 20_000);
 
   it('resends the whole batch on a retry', async () => {
-    const { server, summary } = await run({ faults: { error500: 0.5, seed: 3 } }, { paths: [FIXTURES], batch: 5, retries: 10 });
+    const { server, summary } = await run(
+      { faults: { error500: 0.5, seed: 3 } },
+      { paths: [FIXTURES], batch: 5, retries: 10 },
+    );
     expect(summary).toMatchObject({ uploaded: 10, failed: 0 });
     expect(server.stored).toHaveLength(10);
     expect(server.requests.filter((r) => r.status === 500).length).toBeGreaterThan(0);
@@ -181,14 +221,19 @@ describe('duplicates and stopping', () => {
     await writeFile(join(dir, 'c.png'), validContent('.png', 'other bytes'));
     const once = await run({}, { paths: [dir] });
     expect(once.server.stored.map((m) => m.name).sort()).toEqual(['a.png', 'c.png']);
-    expect(once.events).toContainEqual(expect.objectContaining({ event: 'skipped', path: join(dir, 'b.png'), reason: 'duplicate' }));
+    expect(once.events).toContainEqual(
+      expect.objectContaining({ event: 'skipped', path: join(dir, 'b.png'), reason: 'duplicate' }),
+    );
     expect(once.summary).toMatchObject({ uploaded: 2, skipped: 1 });
     const both = await run({}, { paths: [dir], allowDuplicates: true });
     expect(both.server.stored).toHaveLength(3);
   });
 
   it('stops starting uploads after the first failure with failFast', async () => {
-    const { server, events, summary } = await run({ entities: ['nobody'] }, { paths: [FIXTURES], failFast: true, concurrency: 1 });
+    const { server, events, summary } = await run(
+      { entities: ['nobody'] },
+      { paths: [FIXTURES], failFast: true, concurrency: 1 },
+    );
     expect(server.requests).toHaveLength(1);
     expect(summary).toMatchObject({ failed: 1, uploaded: 0, skipped: 9, not_sent: 9, stopped: 'fail-fast' });
     expect(events.filter((e) => e.event === 'skipped' && e.reason === 'not_sent')).toHaveLength(9);
@@ -199,7 +244,12 @@ describe('duplicates and stopping', () => {
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 150 } }));
     const events: UploadEvent[] = [];
     const summary = await upload({
-      paths: [FIXTURES], entity: 'c', org: server.org, baseUrl: server.url, apiKey: server.apiKey, concurrency: 2,
+      paths: [FIXTURES],
+      entity: 'c',
+      org: server.org,
+      baseUrl: server.url,
+      apiKey: server.apiKey,
+      concurrency: 2,
       drain: drain.signal,
       onEvent: (e) => {
         events.push(e);
@@ -215,7 +265,10 @@ describe('duplicates and stopping', () => {
   });
 
   it('with failFast, starts nothing more even in workers already waiting for a start slot', async () => {
-    const { server, summary } = await run({ entities: ['nobody'], faults: { latencyMs: 100 } }, { paths: [FIXTURES], failFast: true, concurrency: 4, rate: 1 });
+    const { server, summary } = await run(
+      { entities: ['nobody'], faults: { latencyMs: 100 } },
+      { paths: [FIXTURES], failFast: true, concurrency: 4, rate: 1 },
+    );
     expect(server.requests).toHaveLength(1);
     expect(summary).toMatchObject({ failed: 1, not_sent: 9, stopped: 'fail-fast' });
   });
@@ -227,7 +280,12 @@ describe('duplicates and stopping', () => {
     const server = closeAfter(await startSandbox());
     const { rmSync } = await import('node:fs');
     const summary = await upload({
-      paths: [dir], entity: 'x', org: server.org, baseUrl: server.url, apiKey: server.apiKey, concurrency: 1,
+      paths: [dir],
+      entity: 'x',
+      org: server.org,
+      baseUrl: server.url,
+      apiKey: server.apiKey,
+      concurrency: 1,
       onEvent: (e) => e.event === 'uploaded' && e.path.endsWith('a.png') && rmSync(join(dir, 'a.png')),
     });
     expect(summary).toMatchObject({ uploaded: 2, failed: 0 });
@@ -241,7 +299,14 @@ describe('duplicates and stopping', () => {
     const first = await run({}, { paths: [dir], journal });
     expect(first.summary).toMatchObject({ uploaded: 1, skipped: 1 });
     const server = first.server;
-    const second = await upload({ paths: [dir], entity: 'cust-1', org: server.org, baseUrl: server.url, apiKey: server.apiKey, journal });
+    const second = await upload({
+      paths: [dir],
+      entity: 'cust-1',
+      org: server.org,
+      baseUrl: server.url,
+      apiKey: server.apiKey,
+      journal,
+    });
     expect(second).toMatchObject({ uploaded: 0, skipped: 2 });
     expect(server.stored).toHaveLength(1);
   });
@@ -249,7 +314,10 @@ describe('duplicates and stopping', () => {
 
 describe('a refused key', () => {
   it('lets requests already in flight finish with their own answer, none marked possibly duplicated', async () => {
-    const { server, events, summary } = await run({ faults: { latencyMs: 200 } }, { paths: [FIXTURES], apiKey: 'wrong', concurrency: 4 });
+    const { server, events, summary } = await run(
+      { faults: { latencyMs: 200 } },
+      { paths: [FIXTURES], apiKey: 'wrong', concurrency: 4 },
+    );
     expect(summary.stopped).toBe('auth');
     expect(server.requests.length).toBeLessThanOrEqual(4);
     expect(summary.possibly_duplicated).toBe(0);

@@ -7,7 +7,10 @@ import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, fixtureCopy, sha256, tempDir, validContent, validContentOfSize } from '../helpers.js';
 
 /** What each fixture must arrive as: media_type and custom_data. */
-const EXPECTED: Record<string, { mediaType: string | null; customData: Record<string, unknown> | null; contentType: string }> = {
+const EXPECTED: Record<
+  string,
+  { mediaType: string | null; customData: Record<string, unknown> | null; contentType: string }
+> = {
   'analyst_note.txt': { mediaType: null, customData: null, contentType: 'text/plain' },
   'drivers_license_back.png': { mediaType: 'IMAGE_DRIVERS_LICENSE_BACK', customData: null, contentType: 'image/png' },
   'drivers_license_front.png': { mediaType: 'IMAGE_DRIVERS_LICENSE_FRONT', customData: null, contentType: 'image/png' },
@@ -19,7 +22,11 @@ const EXPECTED: Record<string, { mediaType: string | null; customData: Record<st
     customData: { source: 'onfido', document_country: 'GB', document_number_last4: '4821' },
     contentType: 'image/jpeg',
   },
-  'profile_picture.png': { mediaType: 'IMAGE_PROFILE_PICTURE', customData: { source: 'signup_form' }, contentType: 'image/png' },
+  'profile_picture.png': {
+    mediaType: 'IMAGE_PROFILE_PICTURE',
+    customData: { source: 'signup_form' },
+    contentType: 'image/png',
+  },
   'proof_of_address.pdf': {
     mediaType: null,
     customData: { document: 'utility_bill', issued: '2026-09-30', reviewed_by: 'kyc-team' },
@@ -32,7 +39,10 @@ async function sandbox(options: Parameters<typeof startSandbox>[0] = {}): Promis
   return closeAfter(await startSandbox(options));
 }
 
-function optionsFor(server: Sandbox, extra: Partial<UploadOptions> & { paths: string[] }): UploadOptions & { events: UploadEvent[] } {
+function optionsFor(
+  server: Sandbox,
+  extra: Partial<UploadOptions> & { paths: string[] },
+): UploadOptions & { events: UploadEvent[] } {
   const events: UploadEvent[] = [];
   return {
     entity: 'cust-1',
@@ -85,7 +95,13 @@ describe('upload() outcomes', () => {
     const summary = await upload(options);
     expect(summary).toMatchObject({ uploaded: 0, failed: 2, not_sent: 0 });
     expect(options.events).toContainEqual(
-      expect.objectContaining({ event: 'failed', path: join(FIXTURES, 'selfie.jpg'), entity_id: 'cust-1', status: 404, error_code: 'resource_not_found' }),
+      expect.objectContaining({
+        event: 'failed',
+        path: join(FIXTURES, 'selfie.jpg'),
+        entity_id: 'cust-1',
+        status: 404,
+        error_code: 'resource_not_found',
+      }),
     );
     expect(server.stored).toHaveLength(0);
   });
@@ -99,7 +115,11 @@ describe('upload() outcomes', () => {
     // Every file of the folder ends exactly once, and the summary counts each end.
     const ends = options.events.filter((e) => e.event === 'uploaded' || e.event === 'failed' || e.event === 'skipped');
     const names = ends.map((e) => basename((e as { path: string }).path)).sort();
-    expect(names).toEqual(readdirSync(FIXTURES).filter((name) => !name.endsWith('.json')).sort());
+    expect(names).toEqual(
+      readdirSync(FIXTURES)
+        .filter((name) => !name.endsWith('.json'))
+        .sort(),
+    );
     expect(summary.total).toBe(ends.length);
     expect(summary.not_sent).toBeGreaterThanOrEqual(8);
     expect(options.events).toContainEqual(expect.objectContaining({ event: 'failed', status: 401 }));
@@ -127,9 +147,16 @@ describe('upload() outcomes', () => {
   it('expands glob patterns relative to cwd and sends a file found twice only once', async () => {
     const dir = await fixtureCopy();
     const server = await sandbox();
-    const summary = await upload(optionsFor(server, { paths: ['*.png', 'drivers_license_front.png', '**/*.pdf'], cwd: dir }));
+    const summary = await upload(
+      optionsFor(server, { paths: ['*.png', 'drivers_license_front.png', '**/*.pdf'], cwd: dir }),
+    );
     expect(summary.uploaded).toBe(4);
-    expect(server.stored.map((m) => m.name).sort()).toEqual(['drivers_license_back.png', 'drivers_license_front.png', 'profile_picture.png', 'proof_of_address.pdf']);
+    expect(server.stored.map((m) => m.name).sort()).toEqual([
+      'drivers_license_back.png',
+      'drivers_license_front.png',
+      'profile_picture.png',
+      'proof_of_address.pdf',
+    ]);
   });
 
   it('writes a relative journal and report in cwd, where it locks the journal, and a rerun there skips what is stored', async () => {
@@ -148,14 +175,21 @@ describe('upload() outcomes', () => {
   it('takes journal: false beside a report', async () => {
     const dir = await fixtureCopy();
     const server = await sandbox();
-    const summary = await upload(optionsFor(server, { paths: ['selfie.jpg'], cwd: dir, journal: false, report: 'run.json' }));
+    const summary = await upload(
+      optionsFor(server, { paths: ['selfie.jpg'], cwd: dir, journal: false, report: 'run.json' }),
+    );
     expect(summary).toMatchObject({ uploaded: 1, journal: null });
     expect(await readdir(dir)).toContain('run.json');
   });
 
   it('uses --media-type for files without a sidecar one, and the sidecar wins', async () => {
     const server = await sandbox();
-    await upload(optionsFor(server, { paths: [join(FIXTURES, 'selfie.jpg'), join(FIXTURES, 'profile_picture.png')], mediaType: 'IMAGE_ID_CARD_FRONT' }));
+    await upload(
+      optionsFor(server, {
+        paths: [join(FIXTURES, 'selfie.jpg'), join(FIXTURES, 'profile_picture.png')],
+        mediaType: 'IMAGE_ID_CARD_FRONT',
+      }),
+    );
     const byName = Object.fromEntries(server.stored.map((m) => [m.name, m.mediaType]));
     expect(byName).toEqual({ 'selfie.jpg': 'IMAGE_ID_CARD_FRONT', 'profile_picture.png': 'IMAGE_PROFILE_PICTURE' });
   });
@@ -174,7 +208,9 @@ describe('preflight', () => {
     await writeFile(join(dir, 'selfie.jpg'), validContent('selfie.jpg', 'jpeg'));
     const paths = await setup(dir);
     const server = await sandbox();
-    const error = await upload(optionsFor(server, { paths: [join(dir, 'selfie.jpg'), ...paths], cwd: dir })).catch((e: unknown) => e);
+    const error = await upload(optionsFor(server, { paths: [join(dir, 'selfie.jpg'), ...paths], cwd: dir })).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(InputError);
     const problems = (error as InputError).problems;
     expect(problems.map((p) => `${p.path}: ${p.message}`).join('\n')).toMatch(message);
@@ -213,7 +249,10 @@ describe('preflight', () => {
   });
 
   it('refuses a missing file and a pattern that matches nothing', async () => {
-    const problems = await expectRefused(() => Promise.resolve(['missing.jpg', 'scans/*.png']), /missing\.jpg: no such file/);
+    const problems = await expectRefused(
+      () => Promise.resolve(['missing.jpg', 'scans/*.png']),
+      /missing\.jpg: no such file/,
+    );
     expect(problems.map((p) => p.path)).toContain('scans/*.png');
   });
 
@@ -246,7 +285,9 @@ describe('preflight', () => {
   it('refuses an empty or over-long entity id before reading any file', async () => {
     const server = await sandbox();
     await expect(upload(optionsFor(server, { paths: [FIXTURES], entity: '' }))).rejects.toThrow(/entity id is empty/);
-    await expect(upload(optionsFor(server, { paths: [FIXTURES], entity: 'x'.repeat(129) }))).rejects.toThrow(/129 characters/);
+    await expect(upload(optionsFor(server, { paths: [FIXTURES], entity: 'x'.repeat(129) }))).rejects.toThrow(
+      /129 characters/,
+    );
     expect(server.requests).toHaveLength(0);
   });
 
@@ -258,7 +299,9 @@ describe('preflight', () => {
     const options = optionsFor(server, { paths: [dir], skipInvalid: true });
     const summary = await upload(options);
     expect(summary).toMatchObject({ uploaded: 1, skipped: 1, invalid: 1 });
-    expect(options.events).toContainEqual(expect.objectContaining({ event: 'skipped', reason: 'invalid', path: join(dir, 'empty.png') }));
+    expect(options.events).toContainEqual(
+      expect.objectContaining({ event: 'skipped', reason: 'invalid', path: join(dir, 'empty.png') }),
+    );
     expect((await readdir(dir)).length).toBe(2);
   });
 });

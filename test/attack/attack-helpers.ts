@@ -22,9 +22,14 @@ export function expectNoKey(texts: Record<string, string>, key = HOSTILE_KEY): v
 }
 
 /** `count` small PDFs with distinct content, in a fresh folder. */
-export async function pdfs(count: number, name = (i: number) => `doc_${String(i).padStart(3, '0')}.pdf`): Promise<string> {
+export async function pdfs(
+  count: number,
+  name = (i: number) => `doc_${String(i).padStart(3, '0')}.pdf`,
+): Promise<string> {
   const dir = await tempDir();
-  await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(dir, name(i)), `%PDF-1.4 document ${i}\n%%EOF\n`)));
+  await Promise.all(
+    Array.from({ length: count }, (_, i) => writeFile(join(dir, name(i)), `%PDF-1.4 document ${i}\n%%EOF\n`)),
+  );
   return dir;
 }
 
@@ -50,14 +55,29 @@ export interface StartedBin {
 }
 
 /** Spawns the built binary with --json on, reading its events as they come. `prefix` runs it through another command (`unshare …`). */
-export function startBin(args: string[], options: { cwd: string; env: Record<string, string>; fileSizeLimitKb?: number; prefix?: string[] }): StartedBin {
+export function startBin(
+  args: string[],
+  options: { cwd: string; env: Record<string, string>; fileSizeLimitKb?: number; prefix?: string[] },
+): StartedBin {
   const [command, ...before] = options.prefix ?? [];
   // A file size limit (ulimit -f) makes writes past it fail with EFBIG, as a full disk fails with ENOSPC.
-  const child = options.fileSizeLimitKb !== undefined
-    ? spawn('bash', ['-c', `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKb}; exec "$@"`, 'bash', process.execPath, BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) })
-    : command !== undefined
-      ? spawn(command, [...before, process.execPath, BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) })
-      : spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) });
+  const child =
+    options.fileSizeLimitKb !== undefined
+      ? spawn(
+          'bash',
+          [
+            '-c',
+            `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKb}; exec "$@"`,
+            'bash',
+            process.execPath,
+            BIN,
+            ...args,
+          ],
+          { cwd: options.cwd, env: cleanEnv(options.env) },
+        )
+      : command !== undefined
+        ? spawn(command, [...before, process.execPath, BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) })
+        : spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env) });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   const events: Array<Record<string, unknown>> = [];

@@ -9,14 +9,31 @@ import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helper
 const FILES = 200;
 
 function args(dir: string, server: Sandbox, extra: string[]) {
-  return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--rate', '0', '--concurrency', '8', '--json', ...extra];
+  return [
+    'upload',
+    dir,
+    '--entity',
+    'cust-7',
+    '--org',
+    server.org,
+    '--base-url',
+    server.url,
+    '--rate',
+    '0',
+    '--concurrency',
+    '8',
+    '--json',
+    ...extra,
+  ];
 }
 
 /** Every file stored once or more, and each stored more than once flagged possibly_duplicated in `events`. */
 function expectNoSilentDuplicate(server: Sandbox, events: Array<Record<string, unknown>>, files: number) {
   const counts = timesStored(server);
   expect(counts.size).toBe(files);
-  const flagged = new Set(events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => String(e.path).split('/').at(-1)));
+  const flagged = new Set(
+    events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => String(e.path).split('/').at(-1)),
+  );
   for (const [name, times] of counts) if (times > 1) expect(flagged, `${name} stored ${times} times`).toContain(name);
 }
 
@@ -39,13 +56,18 @@ describe('two runs on one journal', () => {
     const journal = join(await tempDir(), 'journal.jsonl');
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 40 } }));
     const env = { U21_API_KEY: server.apiKey };
-    const runs = [startBin(args(dir, server, ['--journal', journal, '--concurrency', '2']), { cwd: dir, env }), startBin(args(dir, server, ['--journal', journal, '--concurrency', '2']), { cwd: dir, env })];
+    const runs = [
+      startBin(args(dir, server, ['--journal', journal, '--concurrency', '2']), { cwd: dir, env }),
+      startBin(args(dir, server, ['--journal', journal, '--concurrency', '2']), { cwd: dir, env }),
+    ];
     const ended = await Promise.all(runs.map((r) => r.done));
     const codes = ended.map((e) => e.code).sort();
     expect(codes).toEqual([0, 2]);
     const refused = ended.findIndex((e) => e.code === 2);
     const holder = runs[1 - refused]!;
-    expect(ended[refused]!.stderr).toContain(`u21-media: error: --journal: ${journal} is in use by another run (pid ${holder.pid} on this machine, since `);
+    expect(ended[refused]!.stderr).toContain(
+      `u21-media: error: --journal: ${journal} is in use by another run (pid ${holder.pid} on this machine, since `,
+    );
     expect(runs[refused]!.events.filter((e) => e.event === 'uploaded')).toHaveLength(0);
     expect([...timesStored(server).values()]).toEqual(Array(60).fill(1));
     expectAccountedFor(holder.events, 60);
@@ -67,13 +89,17 @@ describe('kill -9 and a second Ctrl-C', () => {
     const unknown = resumed.events.filter((e) => e.event === 'skipped' && e.reason === 'unknown_outcome');
     expect(unknown.length).toBeGreaterThan(0);
     expect(unknown[0]!.message).toMatch(/^an earlier run sent it and got no answer/);
-    expect(resumed.stderr).toMatch(/sent by an earlier run without an answer (was|were) not sent again \(--no-resend-unknown\)/);
+    expect(resumed.stderr).toMatch(
+      /sent by an earlier run without an answer (was|were) not sent again \(--no-resend-unknown\)/,
+    );
     expect(resumed.events.at(-1)).toMatchObject({ unknown_outcome: unknown.length, possibly_duplicated: 0 });
     expectAccountedFor(resumed.events, FILES);
     expect([...timesStored(server).values()].every((n) => n === 1)).toBe(true);
     // Those left out are exactly the ones the server may or may not have: the rest are all there.
     const stored = new Set(server.stored.map((m) => m.name));
-    const missing = Array.from({ length: FILES }, (_, i) => `doc_${String(i).padStart(3, '0')}.pdf`).filter((n) => !stored.has(n));
+    const missing = Array.from({ length: FILES }, (_, i) => `doc_${String(i).padStart(3, '0')}.pdf`).filter(
+      (n) => !stored.has(n),
+    );
     for (const name of missing) expect(unknown.map((e) => String(e.path).split('/').at(-1))).toContain(name);
   }, 60_000);
 
@@ -113,11 +139,20 @@ describe('a journal or report that cannot be written', () => {
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 5 } }));
     const env = { U21_API_KEY: server.apiKey };
     try {
-      const full = startBin(args(dir, server, ['--journal', journal]), { cwd: dir, env, ...(!tmpfs && { fileSizeLimitKb: 16 }) });
+      const full = startBin(args(dir, server, ['--journal', journal]), {
+        cwd: dir,
+        env,
+        ...(!tmpfs && { fileSizeLimitKb: 16 }),
+      });
       const ended = await full.done;
       expect(ended.code).toBe(1);
       const code = tmpfs ? 'ENOSPC' : 'EFBIG';
-      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${journal} \\(${code}: .*\\); the run stopped \\([\\d,]+ files not sent\\)$`, 'm'));
+      expect(ended.stderr).toMatch(
+        new RegExp(
+          `^u21-media: error: cannot write ${journal} \\(${code}: .*\\); the run stopped \\([\\d,]+ files not sent\\)$`,
+          'm',
+        ),
+      );
       expect(ended.stderr.match(/cannot write/g)).toHaveLength(1);
       const summary = full.events.at(-1)!;
       expect(summary).toMatchObject({ stopped: 'write-failed', write_error: { path: journal, code } });
@@ -146,10 +181,18 @@ describe('a journal or report that cannot be written', () => {
     const server = closeAfter(await startSandbox());
     try {
       // Streamed, so that duplicate detection's tables fill the disk while files are being sent.
-      const run = startBin(args(dir, server, ['--skip-invalid', '--no-journal']), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: disk } });
+      const run = startBin(args(dir, server, ['--skip-invalid', '--no-journal']), {
+        cwd: dir,
+        env: { U21_API_KEY: server.apiKey, TMPDIR: disk },
+      });
       const ended = await run.done;
       expect(ended.code).toBe(1);
-      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/\\d+ \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\([\\d,]+ files not sent\\)$`, 'm'));
+      expect(ended.stderr).toMatch(
+        new RegExp(
+          `^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/\\d+ \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\([\\d,]+ files not sent\\)$`,
+          'm',
+        ),
+      );
       expect(run.events.at(-1)).toMatchObject({ stopped: 'write-failed', write_error: { code: 'ENOSPC' } });
       expectAccountedFor(run.events, files);
       expect(server.stored).toHaveLength(run.events.filter((e) => e.event === 'uploaded').length);
@@ -163,9 +206,14 @@ describe('a journal or report that cannot be written', () => {
     const out = await tempDir();
     await symlink('/dev/full', join(out, 'report.csv'));
     const server = closeAfter(await startSandbox());
-    const run = await runBin(args(dir, server, ['--report', join(out, 'report.csv')]), { cwd: out, env: { U21_API_KEY: server.apiKey } });
+    const run = await runBin(args(dir, server, ['--report', join(out, 'report.csv')]), {
+      cwd: out,
+      env: { U21_API_KEY: server.apiKey },
+    });
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^u21-media: error: cannot write .*report\.csv \(ENOSPC: no space left on device, write\); the run stopped/m);
+    expect(run.stderr).toMatch(
+      /^u21-media: error: cannot write .*report\.csv \(ENOSPC: no space left on device, write\); the run stopped/m,
+    );
     expectAccountedFor(run.events, 20);
     expect(server.stored).toHaveLength(run.events.filter((e) => e.event === 'uploaded').length);
   });
@@ -173,7 +221,10 @@ describe('a journal or report that cannot be written', () => {
   it('--journal /dev/null keeps no record and does not crash', async () => {
     const dir = await pdfs(20);
     const server = closeAfter(await startSandbox());
-    const run = await runBin(args(dir, server, ['--journal', '/dev/null']), { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    const run = await runBin(args(dir, server, ['--journal', '/dev/null']), {
+      cwd: dir,
+      env: { U21_API_KEY: server.apiKey },
+    });
     expect(run.code, run.stderr).toBe(0);
     expect(run.events.at(-1)).toMatchObject({ uploaded: 20 });
     expect([...timesStored(server).values()]).toEqual(Array(20).fill(1));

@@ -19,9 +19,14 @@ describe('values out of any sane range', () => {
   it('--timeout 3000000 is refused before anything is sent: one line naming --timeout and its range, exit 2', async () => {
     const dir = await pdfs(3);
     const server = await sandbox();
-    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--timeout', '3000000'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--timeout', '3000000'], {
+      cwd: dir,
+      env: { U21_API_KEY: server.apiKey },
+    });
     expect(run.code).toBe(2);
-    expect(errorLine(run.stderr)).toBe('u21-media: error: --timeout: "3000000" is not a valid value (over the maximum, 3600)');
+    expect(errorLine(run.stderr)).toBe(
+      'u21-media: error: --timeout: "3000000" is not a valid value (over the maximum, 3600)',
+    );
     expect(run.stderr).toContain('hint: use a number from 0.001 to 3600');
     expect(run.stdout).toBe('');
     expect(server.requests).toHaveLength(0);
@@ -30,7 +35,10 @@ describe('values out of any sane range', () => {
   it('--rate 0.0000001 sends what the rate allows and then waits, quietly, until a Ctrl-C ends it with a summary that adds up', async () => {
     const dir = await pdfs(4);
     const server = await sandbox();
-    const run = startBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--rate', '0.0000001', '--no-journal', '--json'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    const run = startBin(
+      ['upload', dir, '--entity', 'cust-1', ...target(server), '--rate', '0.0000001', '--no-journal', '--json'],
+      { cwd: dir, env: { U21_API_KEY: server.apiKey } },
+    );
     // The next start is due in some 116 days: a timer that overflows would fire at once, again and again.
     run.after('uploaded', 1, (child) => setTimeout(() => child.kill('SIGINT'), 300));
     const ended = await run.done;
@@ -49,11 +57,19 @@ describe('text that is not text', () => {
     const dir = await pdfs(2);
     const server = await sandbox();
     // The escape as JSON writes it: JSON.parse makes it a lone UTF-16 surrogate, which no URL can carry.
-    await writeFile(join(dir, 'manifest.jsonl'), '{"path":"doc_000.pdf","entity_id":"cust-ok"}\n{"path":"doc_001.pdf","entity_id":"cust-\\ud800"}\n');
+    await writeFile(
+      join(dir, 'manifest.jsonl'),
+      '{"path":"doc_000.pdf","entity_id":"cust-ok"}\n{"path":"doc_001.pdf","entity_id":"cust-\\ud800"}\n',
+    );
     const journal = join(await tempDir(), 'journal.jsonl');
-    const run = await runBin(['upload', '--manifest', 'manifest.jsonl', ...target(server), '--journal', journal, '--json'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    const run = await runBin(
+      ['upload', '--manifest', 'manifest.jsonl', ...target(server), '--journal', journal, '--json'],
+      { cwd: dir, env: { U21_API_KEY: server.apiKey } },
+    );
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/manifest\.jsonl:2: doc_001\.pdf: entity id "cust-\\ud800" is not well-formed text: a lone UTF-16 surrogate \(\\ud800\) at character 6/);
+    expect(run.stderr).toMatch(
+      /manifest\.jsonl:2: doc_001\.pdf: entity id "cust-\\ud800" is not well-formed text: a lone UTF-16 surrogate \(\\ud800\) at character 6/,
+    );
     expect(run.stderr).not.toMatch(/URIError|\n\s+at /); // no stack trace
     expect(run.events[0]).toMatchObject({ event: 'error', code: 2 });
     expect(server.requests).toHaveLength(0);
@@ -64,10 +80,18 @@ describe('text that is not text', () => {
   it('a sidecar nested 10,000 deep is refused naming the sidecar: exit 2, nothing sent', async () => {
     const dir = await pdfs(2);
     const server = await sandbox();
-    await writeFile(join(dir, 'doc_000.pdf.json'), `{"media_type":"SCAN","custom_data":{"history":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`);
-    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal'], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+    await writeFile(
+      join(dir, 'doc_000.pdf.json'),
+      `{"media_type":"SCAN","custom_data":{"history":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`,
+    );
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal'], {
+      cwd: dir,
+      env: { U21_API_KEY: server.apiKey },
+    });
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/doc_000\.pdf: doc_000\.pdf\.json: sidecar custom_data is nested more than 32 levels deep/);
+    expect(run.stderr).toMatch(
+      /doc_000\.pdf: doc_000\.pdf\.json: sidecar custom_data is nested more than 32 levels deep/,
+    );
     expect(run.stderr).not.toMatch(/RangeError|\n\s+at /);
     expect(server.requests).toHaveLength(0);
   });
@@ -77,7 +101,10 @@ describe('reader threads', () => {
   it('U21_READER_THREADS=64 is refused naming the variable and its range: exit 2, nothing sent', async () => {
     const dir = await pdfs(10);
     const server = await sandbox();
-    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal'], { cwd: dir, env: { U21_API_KEY: server.apiKey, U21_READER_THREADS: '64' } });
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal'], {
+      cwd: dir,
+      env: { U21_API_KEY: server.apiKey, U21_READER_THREADS: '64' },
+    });
     expect(run.code).toBe(2);
     expect(errorLine(run.stderr)).toBe('u21-media: error: U21_READER_THREADS: "64" is not a thread count');
     expect(run.stderr).toContain('hint: give a whole number from 1 to 16');
@@ -87,7 +114,10 @@ describe('reader threads', () => {
   it('U21_READER_THREADS=16, the most, uploads 10 files', async () => {
     const dir = await pdfs(10);
     const server = await sandbox();
-    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal', '--json'], { cwd: dir, env: { U21_API_KEY: server.apiKey, U21_READER_THREADS: '16' } });
+    const run = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server), '--no-journal', '--json'], {
+      cwd: dir,
+      env: { U21_API_KEY: server.apiKey, U21_READER_THREADS: '16' },
+    });
     expect(run.code).toBe(0);
     expect(server.stored).toHaveLength(10);
     expectAccountedFor(run.events, 10);

@@ -51,7 +51,8 @@ async function hostileProxy(behaviour: Behaviour, behind: Sandbox): Promise<Host
       }
       if (behaviour === 'garbage') socket.write('SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02 nothing like HTTP\r\n\r\n');
       if (behaviour === 'hang-up') socket.destroy();
-      if (behaviour === 'plaintext' || behaviour === 'stall-tls') socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      if (behaviour === 'plaintext' || behaviour === 'stall-tls')
+        socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
       if (behaviour === 'plaintext') {
         const upstream = connect(Number(new URL(behind.url).port), '127.0.0.1');
         sockets.add(upstream);
@@ -72,7 +73,8 @@ async function hostileProxy(behaviour: Behaviour, behind: Sandbox): Promise<Host
     url: `http://alice:${PASSWORD}@127.0.0.1:${port}`,
     shown: `http://***@127.0.0.1:${port}`,
     connects,
-    connected: (count) => new Promise<void>((resolve) => (connects.length >= count ? resolve() : waiting.push({ count, resolve }))),
+    connected: (count) =>
+      new Promise<void>((resolve) => (connects.length >= count ? resolve() : waiting.push({ count, resolve }))),
   };
 }
 
@@ -84,18 +86,48 @@ async function listen(server: Server): Promise<number> {
 /** The API the proxy would lead to: plain HTTP on loopback, so only `plaintext` reaches it (and TLS fails there). */
 const sandbox = async () => closeAfter(await startSandbox({ apiKey: KEY, org: 'acme' }));
 
-const uploadVia = (dir: string, proxy: HostileProxy, ...more: string[]) =>
-  ['upload', dir, '--org', 'acme', '--entity', 'cust-1', '--base-url', `https://${API_HOST}`, '--proxy', proxy.url, '--concurrency', String(CONCURRENCY), '--no-journal', '--json', '--verbose', ...more];
+const uploadVia = (dir: string, proxy: HostileProxy, ...more: string[]) => [
+  'upload',
+  dir,
+  '--org',
+  'acme',
+  '--entity',
+  'cust-1',
+  '--base-url',
+  `https://${API_HOST}`,
+  '--proxy',
+  proxy.url,
+  '--concurrency',
+  String(CONCURRENCY),
+  '--no-journal',
+  '--json',
+  '--verbose',
+  ...more,
+];
 
 /**
  * The run stopped as unreachable on its own: exit 1, every file accounted for, no more
  * attempts than the streak and the requests then in flight, each one CONNECT at most, and one
  * line naming the API's host, the proxy (masked) and the cause.
  */
-function expectStoppedUnreachable(run: CliResult, proxy: HostileProxy, cause: { code: string; message: string | RegExp }) {
+function expectStoppedUnreachable(
+  run: CliResult,
+  proxy: HostileProxy,
+  cause: { code: string; message: string | RegExp },
+) {
   expect(run.code, run.stderr).toBe(1);
   const summary = run.events.at(-1)!;
-  expect(summary).toMatchObject({ event: 'summary', stopped: 'unreachable', stop_cause: { error_code: cause.code, message: cause.message instanceof RegExp ? expect.stringMatching(cause.message) : cause.message }, uploaded: 0, total: FILES, proxy: proxy.shown });
+  expect(summary).toMatchObject({
+    event: 'summary',
+    stopped: 'unreachable',
+    stop_cause: {
+      error_code: cause.code,
+      message: cause.message instanceof RegExp ? expect.stringMatching(cause.message) : cause.message,
+    },
+    uploaded: 0,
+    total: FILES,
+    proxy: proxy.shown,
+  });
   expectAccountedFor(run.events, FILES);
   const failed = run.events.filter((e) => e.event === 'failed');
   const notSent = run.events.filter((e) => e.event === 'skipped' && e.reason === 'not_sent');
@@ -122,7 +154,10 @@ describe('a proxy that accepts the connection and never answers CONNECT', () => 
     const proxy = await hostileProxy('silent', api);
     const dir = await pdfs(FILES);
     const run = await runBin(uploadVia(dir, proxy, '--timeout', '1'), { cwd: dir, env: { U21_API_KEY: KEY } });
-    expectStoppedUnreachable(run, proxy, { code: 'proxy_timeout', message: 'the proxy did not answer CONNECT within 1 s' });
+    expectStoppedUnreachable(run, proxy, {
+      code: 'proxy_timeout',
+      message: 'the proxy did not answer CONNECT within 1 s',
+    });
     expect(api.requests).toEqual([]);
     expect(api.stored).toEqual([]);
   }, 30_000);
@@ -143,7 +178,13 @@ describe('a proxy that accepts the connection and never answers CONNECT', () => 
     expectAccountedFor(run.events, FILES);
     const cut = run.events.filter((e) => e.event === 'failed');
     expect(cut.map((e) => e.error_code)).toEqual(Array.from({ length: CONCURRENCY }, () => 'interrupted'));
-    expect(run.events.at(-1)).toMatchObject({ stopped: 'interrupted', uploaded: 0, failed: CONCURRENCY, not_sent: FILES - CONCURRENCY, possibly_duplicated: 0 });
+    expect(run.events.at(-1)).toMatchObject({
+      stopped: 'interrupted',
+      uploaded: 0,
+      failed: CONCURRENCY,
+      not_sent: FILES - CONCURRENCY,
+      possibly_duplicated: 0,
+    });
     expect(proxy.connects).toHaveLength(CONCURRENCY);
     expect(api.stored).toEqual([]);
     // The test's own timeout is under the 10 s a connection is given: the process ended because
@@ -157,7 +198,10 @@ describe('a proxy that answers CONNECT with something that is not HTTP', () => {
     const proxy = await hostileProxy('garbage', api);
     const dir = await pdfs(FILES);
     const run = await runBin(uploadVia(dir, proxy, '--timeout', '5'), { cwd: dir, env: { U21_API_KEY: KEY } });
-    expectStoppedUnreachable(run, proxy, { code: 'proxy_bad_answer', message: 'the proxy answered something that is not HTTP (it began "SSH-2.0-OpenSSH_9.6")' });
+    expectStoppedUnreachable(run, proxy, {
+      code: 'proxy_bad_answer',
+      message: 'the proxy answered something that is not HTTP (it began "SSH-2.0-OpenSSH_9.6")',
+    });
     expect(api.stored).toEqual([]);
   }, 30_000);
 });
@@ -168,7 +212,10 @@ describe('a proxy that hangs up on CONNECT', () => {
     const proxy = await hostileProxy('hang-up', api);
     const dir = await pdfs(FILES);
     const run = await runBin(uploadVia(dir, proxy, '--timeout', '5'), { cwd: dir, env: { U21_API_KEY: KEY } });
-    expectStoppedUnreachable(run, proxy, { code: 'proxy_closed', message: /^the proxy closed the connection without answering CONNECT/ });
+    expectStoppedUnreachable(run, proxy, {
+      code: 'proxy_closed',
+      message: /^the proxy closed the connection without answering CONNECT/,
+    });
     expect(api.stored).toEqual([]);
   }, 30_000);
 });
@@ -190,7 +237,10 @@ describe('a proxy whose tunnel does not carry TLS', () => {
     const proxy = await hostileProxy('stall-tls', api);
     const dir = await pdfs(FILES);
     const run = await runBin(uploadVia(dir, proxy, '--timeout', '1'), { cwd: dir, env: { U21_API_KEY: KEY } });
-    expectStoppedUnreachable(run, proxy, { code: 'proxy_tls', message: 'TLS through the proxy did not complete within 1 s' });
+    expectStoppedUnreachable(run, proxy, {
+      code: 'proxy_tls',
+      message: 'TLS through the proxy did not complete within 1 s',
+    });
     expect(api.stored).toEqual([]);
   }, 30_000);
 });
@@ -212,13 +262,43 @@ describe('a host that accepts the connection and never answers the TLS handshake
       },
     });
     const dir = await pdfs(FILES);
-    const run = await runBin(['upload', dir, '--org', 'acme', '--entity', 'cust-1', '--base-url', `https://127.0.0.1:${port}`, '--concurrency', String(CONCURRENCY), '--no-journal', '--json', '--verbose', '--timeout', '1'], { cwd: dir, env: { U21_API_KEY: KEY } });
+    const run = await runBin(
+      [
+        'upload',
+        dir,
+        '--org',
+        'acme',
+        '--entity',
+        'cust-1',
+        '--base-url',
+        `https://127.0.0.1:${port}`,
+        '--concurrency',
+        String(CONCURRENCY),
+        '--no-journal',
+        '--json',
+        '--verbose',
+        '--timeout',
+        '1',
+      ],
+      { cwd: dir, env: { U21_API_KEY: KEY } },
+    );
     expect(run.code, run.stderr).toBe(1);
-    expect(run.events.at(-1)).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'tls_timeout', message: `the TLS handshake with 127.0.0.1:${port} did not complete within 1 s` }, uploaded: 0, total: FILES, proxy: null });
+    expect(run.events.at(-1)).toMatchObject({
+      stopped: 'unreachable',
+      stop_cause: {
+        error_code: 'tls_timeout',
+        message: `the TLS handshake with 127.0.0.1:${port} did not complete within 1 s`,
+      },
+      uploaded: 0,
+      total: FILES,
+      proxy: null,
+    });
     expectAccountedFor(run.events, FILES);
     const attempts = run.events.filter((e) => e.event === 'attempt').length;
     expect(attempts).toBeLessThan(UNREACHABLE_STREAK + CONCURRENCY);
     expect(connections).toBeLessThanOrEqual(attempts);
-    expect(run.stderr).toContain(`u21-media: error: cannot reach https://127.0.0.1:${port}/v1 (tls_timeout: the TLS handshake with 127.0.0.1:${port} did not complete within 1 s)`);
+    expect(run.stderr).toContain(
+      `u21-media: error: cannot reach https://127.0.0.1:${port}/v1 (tls_timeout: the TLS handshake with 127.0.0.1:${port} did not complete within 1 s)`,
+    );
   }, 30_000);
 });

@@ -15,29 +15,72 @@ async function hostile(faults: FaultOptions, apiKey = HOSTILE_KEY): Promise<Sand
 
 async function uploadTo(server: Sandbox, dir: string, extra: Partial<UploadOptions> = {}) {
   const events: UploadEvent[] = [];
-  const summary = await upload({ paths: [dir], entity: 'cust-1', org: server.org, baseUrl: server.url, apiKey: HOSTILE_KEY, rate: 0, retries: 1, onEvent: (e) => events.push(e), ...extra });
+  const summary = await upload({
+    paths: [dir],
+    entity: 'cust-1',
+    org: server.org,
+    baseUrl: server.url,
+    apiKey: HOSTILE_KEY,
+    rate: 0,
+    retries: 1,
+    onEvent: (e) => events.push(e),
+    ...extra,
+  });
   return { summary, events, all: [...events, summary] as unknown as Array<Record<string, unknown>> };
 }
 
 describe('a server that echoes the key', () => {
   // Every kind of answer a leaky gateway gives: errors, a refusal, a redirect with the key in its
   // query, a body cut short (the key JSON-escaped in it), headers.
-  const echoing: FaultOptions = { echoKey: true, error500: 0.2, error503: 0.15, redirect: 0.15, hugeError: 0.1, locked423: 0.1 };
+  const echoing: FaultOptions = {
+    echoKey: true,
+    error500: 0.2,
+    error503: 0.15,
+    redirect: 0.15,
+    hugeError: 0.1,
+    locked423: 0.1,
+  };
 
   it('never puts it in stdout, stderr, the report or the journal, in any of its forms', async () => {
     const dir = await pdfs(FILES);
     const out = await tempDir();
     const server = await hostile(echoing);
     const texts: Record<string, string> = {};
-    for (const [name, flags] of [['json', ['--json', '--verbose']], ['human', ['--verbose']]] as const) {
+    for (const [name, flags] of [
+      ['json', ['--json', '--verbose']],
+      ['human', ['--verbose']],
+    ] as const) {
       const report = join(out, `${name}.csv`);
       const journal = join(out, `${name}.jsonl`);
       const run = await runBin(
-        ['upload', dir, '--entity', `cust-${name}`, '--org', server.org, '--base-url', server.url, '--rate', '0', '--retries', '1', '--report', report, '--journal', journal, ...flags],
+        [
+          'upload',
+          dir,
+          '--entity',
+          `cust-${name}`,
+          '--org',
+          server.org,
+          '--base-url',
+          server.url,
+          '--rate',
+          '0',
+          '--retries',
+          '1',
+          '--report',
+          report,
+          '--journal',
+          journal,
+          ...flags,
+        ],
         { cwd: out, env: { U21_API_KEY: HOSTILE_KEY } },
       );
       expect(run.code, run.stderr).toBe(1);
-      Object.assign(texts, { [`${name} stdout`]: run.stdout, [`${name} stderr`]: run.stderr, [`${name} report`]: await readFile(report, 'utf8'), [`${name} journal`]: await readFile(journal, 'utf8') });
+      Object.assign(texts, {
+        [`${name} stdout`]: run.stdout,
+        [`${name} stderr`]: run.stderr,
+        [`${name} report`]: await readFile(report, 'utf8'),
+        [`${name} journal`]: await readFile(journal, 'utf8'),
+      });
       if (name === 'json') {
         expectAccountedFor(run.events, FILES);
         const uploaded = run.events.filter((e) => e.event === 'uploaded').length;
@@ -69,21 +112,31 @@ describe('a server that redirects', () => {
     expect(summary).toMatchObject({ uploaded: 0, failed: 3, retries: 0 });
     expect(elsewhere.requests).toHaveLength(0);
     const failed = all.filter((e) => e.event === 'failed');
-    expect(failed[0]).toMatchObject({ status: 307, message: expect.stringMatching(new RegExp(`^redirected to ${elsewhere.url}/steal\\?key=\\[redacted\\]; not followed`)) });
+    expect(failed[0]).toMatchObject({
+      status: 307,
+      message: expect.stringMatching(
+        new RegExp(`^redirected to ${elsewhere.url}/steal\\?key=\\[redacted\\]; not followed`),
+      ),
+    });
     expectNoKey({ events: JSON.stringify(all) });
   });
 });
 
 describe('a server whose answer breaks after a 2xx status', () => {
-  it.each(['stallAfterStore', 'cutAfterStore', 'closeAfterAnswer'] as const)('%s: the file is uploaded once, never sent again', async (fault) => {
-    const server = await hostile({ [fault]: 0.5 });
-    const { summary, events, all } = await uploadTo(server, await pdfs(FILES), { retries: 3, timeout: 30 });
-    expect(server.requests.filter((r) => r.fault === fault.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).length).toBeGreaterThan(0);
-    expect(summary).toMatchObject({ uploaded: FILES, failed: 0, retries: 0, possibly_duplicated: 0 });
-    expect([...timesStored(server).values()]).toEqual(Array(FILES).fill(1));
-    expect(events.filter((e) => e.event === 'attempt')).toHaveLength(FILES);
-    expectAccountedFor(all, FILES);
-  });
+  it.each(['stallAfterStore', 'cutAfterStore', 'closeAfterAnswer'] as const)(
+    '%s: the file is uploaded once, never sent again',
+    async (fault) => {
+      const server = await hostile({ [fault]: 0.5 });
+      const { summary, events, all } = await uploadTo(server, await pdfs(FILES), { retries: 3, timeout: 30 });
+      expect(
+        server.requests.filter((r) => r.fault === fault.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).length,
+      ).toBeGreaterThan(0);
+      expect(summary).toMatchObject({ uploaded: FILES, failed: 0, retries: 0, possibly_duplicated: 0 });
+      expect([...timesStored(server).values()]).toEqual(Array(FILES).fill(1));
+      expect(events.filter((e) => e.event === 'attempt')).toHaveLength(FILES);
+      expectAccountedFor(all, FILES);
+    },
+  );
 });
 
 describe('a server that answers with a huge body', () => {
@@ -93,7 +146,8 @@ describe('a server that answers with a huge body', () => {
     expect(summary).toMatchObject({ uploaded: 0, failed: 2 });
     // Each 50 MB answer was cut off by the client, not read to its end.
     await expect.poll(() => server.requests.map((r) => r.clientLeft)).toEqual([true, true]);
-    for (const failed of all.filter((e) => e.event === 'failed')) expect(String(failed.message).length).toBeLessThanOrEqual(301);
+    for (const failed of all.filter((e) => e.event === 'failed'))
+      expect(String(failed.message).length).toBeLessThanOrEqual(301);
     expectNoKey({ events: JSON.stringify(all) });
   });
 });
@@ -120,9 +174,13 @@ describe('a server that asks for absurd waits', () => {
     expect(summary.retries).toBeGreaterThan(0);
     const warnings = events.filter((e) => e.event === 'warning').map((e) => (e as { message: string }).message);
     expect(warnings.length).toBeGreaterThan(0);
-    for (const warning of warnings) expect(warning).toMatch(/^127\.0\.0\.1:\d+ asked to wait 999,999 s \(Retry-After\); waiting at most 60 s, until \d{4}-\d\d-\d\dT/);
+    for (const warning of warnings)
+      expect(warning).toMatch(
+        /^127\.0\.0\.1:\d+ asked to wait 999,999 s \(Retry-After\); waiting at most 60 s, until \d{4}-\d\d-\d\dT/,
+      );
     expect(warnings.length).toBeLessThanOrEqual(server.requests.filter((r) => r.status === 429).length);
-    for (const retry of events.filter((e) => e.event === 'retry')) expect((retry as { delay_ms: number }).delay_ms).toBeLessThanOrEqual(61_000);
+    for (const retry of events.filter((e) => e.event === 'retry'))
+      expect((retry as { delay_ms: number }).delay_ms).toBeLessThanOrEqual(61_000);
     expectAccountedFor(all, 4);
   });
 

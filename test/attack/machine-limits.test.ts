@@ -9,17 +9,39 @@ import { BIN, cleanEnv, closeAfter, tempDir } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helpers.js';
 
 function args(dir: string, server: Sandbox, extra: string[]) {
-  return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--rate', '0', '--json', '--no-journal', ...extra];
+  return [
+    'upload',
+    dir,
+    '--entity',
+    'cust-7',
+    '--org',
+    server.org,
+    '--base-url',
+    server.url,
+    '--rate',
+    '0',
+    '--json',
+    '--no-journal',
+    ...extra,
+  ];
 }
 
 /** Runs the built binary under `ulimit -n`, reading its events. */
 function runWithFileLimit(limit: number, argv: string[], options: { cwd: string; env: Record<string, string> }) {
-  const child = spawn('bash', ['-c', `ulimit -n ${limit}; exec "$@"`, 'bash', process.execPath, BIN, ...argv], { cwd: options.cwd, env: cleanEnv(options.env) });
+  const child = spawn('bash', ['-c', `ulimit -n ${limit}; exec "$@"`, 'bash', process.execPath, BIN, ...argv], {
+    cwd: options.cwd,
+    env: cleanEnv(options.env),
+  });
   const events: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
-  createInterface({ input: child.stdout }).on('line', (line) => line.startsWith('{') && events.push(JSON.parse(line) as Record<string, unknown>));
-  return new Promise<{ code: number | null; stderr: string; events: typeof events }>((resolve) => child.on('close', (code) => resolve({ code, stderr, events })));
+  createInterface({ input: child.stdout }).on(
+    'line',
+    (line) => line.startsWith('{') && events.push(JSON.parse(line) as Record<string, unknown>),
+  );
+  return new Promise<{ code: number | null; stderr: string; events: typeof events }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stderr, events })),
+  );
 }
 
 describe("the machine's limits", () => {
@@ -31,7 +53,11 @@ describe("the machine's limits", () => {
     expect(run.events.filter((e) => e.event === 'failed')).toHaveLength(0);
     expect(run.stderr).not.toMatch(/changed or was removed after the check|cannot read it/);
     // Named: the run fits what it sends at once to the descriptors it has.
-    expect(run.events.find((e) => e.event === 'warning')).toMatchObject({ message: expect.stringMatching(/^the limit on open files \(ulimit -n 40\) leaves room for \d+ requests? at once: --concurrency 16 is lowered to \d+/) });
+    expect(run.events.find((e) => e.event === 'warning')).toMatchObject({
+      message: expect.stringMatching(
+        /^the limit on open files \(ulimit -n 40\) leaves room for \d+ requests? at once: --concurrency 16 is lowered to \d+/,
+      ),
+    });
     expectAccountedFor(run.events, 300);
     expect([...timesStored(server).values()]).toEqual(Array(300).fill(1));
   }, 60_000);
@@ -49,13 +75,23 @@ describe("the machine's limits", () => {
       const dir = await tempDir();
       for (let i = 0; i < 40; i++) {
         const noise = Buffer.from(Array.from({ length: 160 * 160 * 3 }, (_, j) => (j * 7919 + i * 104729) % 251));
-        await sharp(noise, { raw: { width: 160, height: 160, channels: 3 } }).jpeg({ quality: 95 }).toFile(join(dir, `scan_${String(i).padStart(2, '0')}.jpg`));
+        await sharp(noise, { raw: { width: 160, height: 160, channels: 3 } })
+          .jpeg({ quality: 95 })
+          .toFile(join(dir, `scan_${String(i).padStart(2, '0')}.jpg`));
       }
       const server = closeAfter(await startSandbox({ faults: { latencyMs: 300 } }));
-      const run = startBin(args(dir, server, ['--fit', '--max-file-size', '12000', '--concurrency', '16']), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: disk } });
+      const run = startBin(args(dir, server, ['--fit', '--max-file-size', '12000', '--concurrency', '16']), {
+        cwd: dir,
+        env: { U21_API_KEY: server.apiKey, TMPDIR: disk },
+      });
       const ended = await run.done;
       expect(ended.code).toBe(1);
-      expect(ended.stderr).toMatch(new RegExp(`^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/sent/\\d+-scan_\\d+\\.jpg \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\([\\d,]+ files? not sent\\)$`, 'm'));
+      expect(ended.stderr).toMatch(
+        new RegExp(
+          `^u21-media: error: cannot write ${disk}/u21-media-\\d+/run-\\w+/sent/\\d+-scan_\\d+\\.jpg \\(ENOSPC: set TMPDIR to a folder with room\\); the run stopped \\([\\d,]+ files? not sent\\)$`,
+          'm',
+        ),
+      );
       expect(ended.stderr).not.toContain('cannot read it');
       expect(run.events.at(-1)).toMatchObject({ stopped: 'write-failed', write_error: { code: 'ENOSPC' } });
       expectAccountedFor(run.events, 40);

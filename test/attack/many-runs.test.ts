@@ -12,7 +12,15 @@ import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helper
  * there, after 40 other processes, so that its pid (about 42) is one no other container's
  * process or thread has in its own namespace.
  */
-const CONTAINER = ['unshare', '-pf', '--mount-proc', 'sh', '-c', 'for i in $(seq 40); do /bin/true; done; "$@"; exit $?', 'sh'];
+const CONTAINER = [
+  'unshare',
+  '-pf',
+  '--mount-proc',
+  'sh',
+  '-c',
+  'for i in $(seq 40); do /bin/true; done; "$@"; exit $?',
+  'sh',
+];
 
 /** Whether this machine lets a test make PID namespaces. */
 function canMakeContainers(): boolean {
@@ -25,7 +33,22 @@ function canMakeContainers(): boolean {
 }
 
 function args(dir: string, server: Sandbox, extra: string[]) {
-  return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--rate', '0', '--concurrency', '2', '--json', ...extra];
+  return [
+    'upload',
+    dir,
+    '--entity',
+    'cust-7',
+    '--org',
+    server.org,
+    '--base-url',
+    server.url,
+    '--rate',
+    '0',
+    '--concurrency',
+    '2',
+    '--json',
+    ...extra,
+  ];
 }
 
 describe('runs in containers of one host', () => {
@@ -37,13 +60,17 @@ describe('runs in containers of one host', () => {
     const env = { U21_API_KEY: server.apiKey };
     const first = startBin(args(dir, server, ['--journal', journal]), { cwd: dir, env, prefix: CONTAINER });
     const second = await new Promise<ReturnType<typeof startBin>>((resolve) => {
-      first.after('uploaded', 1, () => resolve(startBin(args(dir, server, ['--journal', journal]), { cwd: dir, env, prefix: CONTAINER })));
+      first.after('uploaded', 1, () =>
+        resolve(startBin(args(dir, server, ['--journal', journal]), { cwd: dir, env, prefix: CONTAINER })),
+      );
     });
     const [firstEnd, secondEnd] = await Promise.all([first.done, second.done]);
     expect(firstEnd.code, firstEnd.stderr).toBe(0);
     expect(secondEnd.code).toBe(2);
     // Both have the same pid in their own namespace: the refusal says the holder is in another container.
-    expect(secondEnd.stderr).toMatch(new RegExp(`--journal: ${journal} is in use by another run \\(pid \\d+ on .+ \\(another container\\), since `));
+    expect(secondEnd.stderr).toMatch(
+      new RegExp(`--journal: ${journal} is in use by another run \\(pid \\d+ on .+ \\(another container\\), since `),
+    );
     expect(second.events.filter((e) => e.event === 'uploaded')).toHaveLength(0);
     expect([...timesStored(server).values()]).toEqual(Array(20).fill(1));
     expectAccountedFor(first.events, 20);
@@ -56,16 +83,30 @@ describe('runs in containers of one host', () => {
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 100 } }));
     const env = { U21_API_KEY: server.apiKey, TMPDIR: shared };
     const slowDir = await pdfs(20);
-    const slow = startBin(args(slowDir, server, ['--no-journal', '--entity', 'slow']), { cwd: slowDir, env, prefix: CONTAINER });
+    const slow = startBin(args(slowDir, server, ['--no-journal', '--entity', 'slow']), {
+      cwd: slowDir,
+      env,
+      prefix: CONTAINER,
+    });
     // Where each run keeps its working folder: the user's folder under $TMPDIR (or, before, $TMPDIR itself).
-    const runs = () => ['', `u21-media-${process.getuid!()}`].flatMap((sub) => (existsSync(join(shared, sub)) ? readdirSync(join(shared, sub)).map((n) => join(sub, n)) : []));
-    const working = (names: string[]) => names.filter((n) => /(^|\/)(u21-media-|run-)\w+(-\w+)?$/.test(n) && !n.endsWith(`u21-media-${process.getuid!()}`));
+    const runs = () =>
+      ['', `u21-media-${process.getuid!()}`].flatMap((sub) =>
+        existsSync(join(shared, sub)) ? readdirSync(join(shared, sub)).map((n) => join(sub, n)) : [],
+      );
+    const working = (names: string[]) =>
+      names.filter(
+        (n) => /(^|\/)(u21-media-|run-)\w+(-\w+)?$/.test(n) && !n.endsWith(`u21-media-${process.getuid!()}`),
+      );
     const folders = await new Promise<string[]>((resolve) => slow.after('uploaded', 1, () => resolve(working(runs()))));
     expect(folders).toHaveLength(1);
     // Another container's run starts meanwhile, in the same $TMPDIR, as its pid 1 (there is no pid 2 there):
     // it cleans up only what is abandoned.
     const otherDir = await pdfs(3, (i) => `other_${i}.pdf`);
-    const other = startBin(args(otherDir, server, ['--no-journal', '--entity', 'other']), { cwd: otherDir, env, prefix: ['unshare', '-pf', '--mount-proc'] });
+    const other = startBin(args(otherDir, server, ['--no-journal', '--entity', 'other']), {
+      cwd: otherDir,
+      env,
+      prefix: ['unshare', '-pf', '--mount-proc'],
+    });
     expect((await other.done).code).toBe(0);
     expect(runs()).toContain(folders[0]);
     const slowEnd = await slow.done;

@@ -17,7 +17,8 @@ const LAST = `doc_${pad(FILES - 1)}.pdf`;
 /** FILES PDFs of one size, so that duplicate detection hashes each one it meets after the first. */
 async function sameSizePdfs(): Promise<string> {
   const dir = await tempDir();
-  for (let i = 0; i < FILES; i++) await writeFile(join(dir, `doc_${pad(i)}.pdf`), `%PDF-1.4 document ${pad(i)}\n%%EOF\n`);
+  for (let i = 0; i < FILES; i++)
+    await writeFile(join(dir, `doc_${pad(i)}.pdf`), `%PDF-1.4 document ${pad(i)}\n%%EOF\n`);
   return dir;
 }
 
@@ -27,7 +28,26 @@ async function sameSizePdfs(): Promise<string> {
  * sent. A run that never ends is killed, so that the test fails rather than hangs.
  */
 async function swapAfterCheck(dir: string, server: Sandbox, swap: () => void, extra: string[] = []) {
-  const run = startBin(['upload', dir, '--entity', 'cust-1', '--org', server.org, '--base-url', server.url, '--rate', '0', '--concurrency', '1', '--no-journal', '--json', ...extra], { cwd: dir, env: { U21_API_KEY: server.apiKey } });
+  const run = startBin(
+    [
+      'upload',
+      dir,
+      '--entity',
+      'cust-1',
+      '--org',
+      server.org,
+      '--base-url',
+      server.url,
+      '--rate',
+      '0',
+      '--concurrency',
+      '1',
+      '--no-journal',
+      '--json',
+      ...extra,
+    ],
+    { cwd: dir, env: { U21_API_KEY: server.apiKey } },
+  );
   run.after('uploaded', 1, () => swap());
   const timer = setTimeout(() => process.kill(run.pid, 'SIGKILL'), 25_000);
   const ended = await run.done;
@@ -51,7 +71,11 @@ describe('a file swapped between the check and the send: the bytes checked are t
       symlinkSync(join(outside, 'secret.pdf'), join(dir, LAST));
     });
     expect(run.code).toBe(1);
-    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({ path: join(dir, LAST), error_code: 'file_changed', message: expect.stringMatching(/^another file is in its place since the check, so it was not sent/) });
+    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({
+      path: join(dir, LAST),
+      error_code: 'file_changed',
+      message: expect.stringMatching(/^another file is in its place since the check, so it was not sent/),
+    });
     expect(server.stored.map((m) => m.sha256)).not.toContain(sha256(secret));
     expectAccountedFor(run.events, FILES);
   }, 40_000);
@@ -66,7 +90,11 @@ describe('a file swapped between the check and the send: the bytes checked are t
       utimesSync(path, before.atime, before.mtime);
     });
     expect(run.code).toBe(1);
-    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({ path: join(dir, LAST), error_code: 'file_changed', message: expect.stringMatching(/^it was written to or changed after the check/) });
+    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({
+      path: join(dir, LAST),
+      error_code: 'file_changed',
+      message: expect.stringMatching(/^it was written to or changed after the check/),
+    });
     expect(server.stored.map((m) => m.name)).not.toContain(LAST);
     expect(server.stored).toHaveLength(FILES - 1);
   }, 40_000);
@@ -80,14 +108,20 @@ describe('a file swapped between the check and the send: the bytes checked are t
     });
     expect(run.signal).toBeNull();
     expect(run.code).toBe(1);
-    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({ path: join(dir, LAST), error_code: 'file_changed', message: expect.stringMatching(/^it is no longer a regular file/) });
+    expect(run.events.find((e) => e.event === 'failed')).toMatchObject({
+      path: join(dir, LAST),
+      error_code: 'file_changed',
+      message: expect.stringMatching(/^it is no longer a regular file/),
+    });
     expect(server.stored).toHaveLength(FILES - 1);
   }, 40_000);
 
   it('for a named pipe under --strip-location: it fails at once instead of holding the run', async () => {
     const dir = await tempDir();
     for (let i = 0; i < FILES; i++) {
-      await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: i * 6, g: 255 - i * 6, b: 128 } } }).jpeg().toFile(join(dir, `scan_${pad(i)}.jpg`));
+      await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: i * 6, g: 255 - i * 6, b: 128 } } })
+        .jpeg()
+        .toFile(join(dir, `scan_${pad(i)}.jpg`));
     }
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 100 } }));
     const last = join(dir, `scan_${pad(FILES - 1)}.jpg`);

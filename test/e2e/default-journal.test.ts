@@ -15,8 +15,13 @@ async function machine() {
   const server = closeAfter(await startSandbox({ apiKey: 'k', org: 'acme' }));
   const dir = await fixtureCopy();
   const env = { U21_API_KEY: 'k', XDG_STATE_HOME: state };
-  const upload = (...extra: string[]) => runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', server.url, '--json', ...extra], { cwd: dir, env });
-  const journal = (...args: string[]) => runBin(['journal', ...args, '--org', 'acme', '--base-url', server.url], { cwd: dir, env });
+  const upload = (...extra: string[]) =>
+    runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', server.url, '--json', ...extra], {
+      cwd: dir,
+      env,
+    });
+  const journal = (...args: string[]) =>
+    runBin(['journal', ...args, '--org', 'acme', '--base-url', server.url], { cwd: dir, env });
   return { state, server, dir, env, upload, journal };
 }
 
@@ -37,7 +42,15 @@ describe('the default journal (built binary)', () => {
     const skips = second.events.filter((e) => e.event === 'skipped');
     expect(skips).toHaveLength(stored);
     // Each skip says when the file was stored, and by which journal.
-    for (const skip of skips) expect(skip).toMatchObject({ reason: 'journal', message: expect.stringMatching(new RegExp(`^already uploaded at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, as ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} records$`)) });
+    for (const skip of skips)
+      expect(skip).toMatchObject({
+        reason: 'journal',
+        message: expect.stringMatching(
+          new RegExp(
+            `^already uploaded at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, as ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} records$`,
+          ),
+        ),
+      });
     // Beside it, its index: the next run reads only the lines added since.
     const name = defaultJournalName(`${server.url}/v1`, 'acme');
     expect((await readdir(join(state, 'u21-media'))).sort()).toEqual([`.${name}.index`, name]);
@@ -55,7 +68,10 @@ describe('the default journal (built binary)', () => {
     // Another org on the same host has a journal of its own: nothing of acme's is skipped there.
     const other = closeAfter(await startSandbox({ apiKey: 'k', org: 'beta' }));
     await upload();
-    const beta = await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'beta', '--base-url', other.url, '--json'], { cwd: (await fixtureCopy()), env: { U21_API_KEY: 'k', XDG_STATE_HOME: state } });
+    const beta = await runBin(
+      ['upload', '.', '--entity', 'cust-1', '--org', 'beta', '--base-url', other.url, '--json'],
+      { cwd: await fixtureCopy(), env: { U21_API_KEY: 'k', XDG_STATE_HOME: state } },
+    );
     expect(summaryOf(beta.events)).toMatchObject({ uploaded: once, skipped: 0 });
     expect((await readdir(join(state, 'u21-media'))).filter((name) => !name.endsWith('.index'))).toHaveLength(2);
   });
@@ -64,7 +80,10 @@ describe('the default journal (built binary)', () => {
     const { server, upload, journal, dir, env } = await machine();
     await upload();
     const stored = server.stored.length;
-    await runBin(['upload', '.', '--entity', 'cust-2', '--org', 'acme', '--base-url', server.url, '-q'], { cwd: dir, env });
+    await runBin(['upload', '.', '--entity', 'cust-2', '--org', 'acme', '--base-url', server.url, '-q'], {
+      cwd: dir,
+      env,
+    });
     expect(server.stored).toHaveLength(2 * stored);
 
     const shown = await journal('show');
@@ -80,7 +99,10 @@ describe('the default journal (built binary)', () => {
     expect(summaryOf(again.events)).toMatchObject({ uploaded: stored, skipped: 0 });
     expect(server.stored.filter((m) => m.objectId === 'cust-1')).toHaveLength(2 * stored);
     // cust-2 is still remembered.
-    const other = await runBin(['upload', '.', '--entity', 'cust-2', '--org', 'acme', '--base-url', server.url, '--json'], { cwd: dir, env });
+    const other = await runBin(
+      ['upload', '.', '--entity', 'cust-2', '--org', 'acme', '--base-url', server.url, '--json'],
+      { cwd: dir, env },
+    );
     expect(summaryOf(other.events)).toMatchObject({ uploaded: 0, skipped: stored });
   });
 
@@ -94,7 +116,10 @@ describe('the default journal (built binary)', () => {
     expect((await readFile(path, 'utf8')).trim()).toBe('');
 
     // A live run's lock (this process) keeps the journal as it is.
-    await writeFile(`${path}.lock`, `${JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), started: new Date().toISOString(), token: 'x' })}\n`);
+    await writeFile(
+      `${path}.lock`,
+      `${JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), started: new Date().toISOString(), token: 'x' })}\n`,
+    );
     const busy = await journal('forget', '--run', runId);
     expect(busy.code).toBe(2);
     expect(busy.stderr).toContain('is in use by another run');
@@ -106,27 +131,49 @@ describe('the default journal (built binary)', () => {
     const { state, server, dir, env } = await machine();
     const gone = server.url;
     await server.close();
-    const run = await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', gone, '--json'], { cwd: dir, env });
+    const run = await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', gone, '--json'], {
+      cwd: dir,
+      env,
+    });
     expect(run.code).toBe(1);
     expect(summaryOf(run.events)).toMatchObject({ stopped: 'unreachable', uploaded: 0, journal: null });
     expect(await readdir(join(state, 'u21-media'))).toEqual([]);
-    expect((await runBin(['journal', 'list'], { cwd: dir, env })).stdout).toBe(`no journals in ${join(state, 'u21-media')}\n`);
+    expect((await runBin(['journal', 'list'], { cwd: dir, env })).stdout).toBe(
+      `no journals in ${join(state, 'u21-media')}\n`,
+    );
 
     // A host that answers keeps its journal, listed under a header.
     const live = closeAfter(await startSandbox({ apiKey: 'k', org: 'acme' }));
-    await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', live.url, '-q'], { cwd: dir, env });
+    await runBin(['upload', '.', '--entity', 'cust-1', '--org', 'acme', '--base-url', live.url, '-q'], {
+      cwd: dir,
+      env,
+    });
     const listed = (await runBin(['journal', 'list'], { cwd: dir, env })).stdout.split('\n');
     expect(listed[0]).toBe(`${'last written'.padEnd(24)}  ${'size'.padStart(9)}  journal`);
-    expect(listed[1]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z +[\\d.]+ kB  ${join(state, 'u21-media', defaultJournalName(`${live.url}/v1`, 'acme')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    expect(listed[1]).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z +[\\d.]+ kB  ${join(state, 'u21-media', defaultJournalName(`${live.url}/v1`, 'acme')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
+      ),
+    );
   });
 
   it('names in its messages and hints only options the journal command takes', async () => {
     const { server, upload, state, dir, env } = await machine();
     const first = await upload();
     const path = summaryOf(first.events).journal as string;
-    await writeFile(`${path}.lock`, `${JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), started: new Date().toISOString(), token: 'x' })}\n`);
+    await writeFile(
+      `${path}.lock`,
+      `${JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), started: new Date().toISOString(), token: 'x' })}\n`,
+    );
     const program = createProgram('0', {} as Actions, () => {}, {});
-    const takes = (name: string) => new Set(['--help', ...program.commands.find((c) => c.name() === 'journal')!.commands.find((c) => c.name() === name)!.options.map((o) => o.long)]);
+    const takes = (name: string) =>
+      new Set([
+        '--help',
+        ...program.commands
+          .find((c) => c.name() === 'journal')!
+          .commands.find((c) => c.name() === name)!
+          .options.map((o) => o.long),
+      ]);
     const cases: Array<[string, string[]]> = [
       ['show', []],
       ['show', ['--org', 'beta', '--base-url', server.url]],
@@ -140,22 +187,35 @@ describe('the default journal (built binary)', () => {
       const result = await runBin(['journal', command, ...args], { cwd: dir, env: { ...env, XDG_STATE_HOME: state } });
       expect(result.code, result.stderr).toBe(2);
       expect(result.stderr).toMatch(/hint: /);
-      for (const flag of result.stderr.match(/--[a-z][a-z-]*/g) ?? []) expect(takes(command), `${command}: ${result.stderr}`).toContain(flag);
+      for (const flag of result.stderr.match(/--[a-z][a-z-]*/g) ?? [])
+        expect(takes(command), `${command}: ${result.stderr}`).toContain(flag);
     }
-    const busy = await runBin(['journal', 'forget', '--run', 'r1', '--org', 'acme', '--base-url', server.url], { cwd: dir, env });
+    const busy = await runBin(['journal', 'forget', '--run', 'r1', '--org', 'acme', '--base-url', server.url], {
+      cwd: dir,
+      env,
+    });
     expect(busy.stderr).toContain(`u21-media: error: journal forget: ${path} is in use by another run`);
-    expect(busy.stderr).toContain('hint: wait for that run to end, then run this again; a lock left by a killed run is taken over');
+    expect(busy.stderr).toContain(
+      'hint: wait for that run to end, then run this again; a lock left by a killed run is taken over',
+    );
     const missing = await runBin(['journal', 'show', 'no-such.jsonl'], { cwd: dir, env });
-    expect(missing.stderr).toContain('hint: see `u21-media journal list`; a journal the runs were given by path is named so: u21-media journal show <file>');
+    expect(missing.stderr).toContain(
+      'hint: see `u21-media journal list`; a journal the runs were given by path is named so: u21-media journal show <file>',
+    );
   });
 
   it('names the state folder it cannot create, with the way out, and sends nothing', async () => {
     const server = closeAfter(await startSandbox({ apiKey: 'k', org: 'acme' }));
     const dir = await fixtureCopy();
     await writeFile(join(dir, 'state-file'), 'not a folder');
-    const result = await runBin(['upload', '.', '--entity', 'c', '--org', 'acme', '--base-url', server.url], { cwd: dir, env: { U21_API_KEY: 'k', XDG_STATE_HOME: join(dir, 'state-file') } });
+    const result = await runBin(['upload', '.', '--entity', 'c', '--org', 'acme', '--base-url', server.url], {
+      cwd: dir,
+      env: { U21_API_KEY: 'k', XDG_STATE_HOME: join(dir, 'state-file') },
+    });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`cannot create the journal folder ${join(dir, 'state-file', 'u21-media')} (ENOTDIR)`);
+    expect(result.stderr).toContain(
+      `cannot create the journal folder ${join(dir, 'state-file', 'u21-media')} (ENOTDIR)`,
+    );
     expect(result.stderr).toContain('--no-journal');
     expect(server.requests).toHaveLength(0);
   });

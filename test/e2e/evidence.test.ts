@@ -13,31 +13,69 @@ async function sandbox(dir?: string): Promise<Sandbox> {
   return closeAfter(await startSandbox({ apiKey: KEY, org: 'acme', ...(dir && { dir }) }));
 }
 
-const upload = (server: Sandbox, ...args: string[]) => ['upload', ...args, '--org', 'acme', '--base-url', server.url, '--entity', 'cust-7', '--no-journal'];
+const upload = (server: Sandbox, ...args: string[]) => [
+  'upload',
+  ...args,
+  '--org',
+  'acme',
+  '--base-url',
+  server.url,
+  '--entity',
+  'cust-7',
+  '--no-journal',
+];
 
 /** A folder holding the fixtures and, beside them, the named evidence files under the names given. */
 async function folderWith(files: Record<string, string>): Promise<string> {
   const dir = join(await tempDir(), 'kyc');
   await mkdir(dir);
-  for (const name of ['selfie.jpg', 'proof_of_address.pdf', 'profile_picture.png']) await copyFile(join(FIXTURES, name), join(dir, name));
+  for (const name of ['selfie.jpg', 'proof_of_address.pdf', 'profile_picture.png'])
+    await copyFile(join(FIXTURES, name), join(dir, name));
   for (const [name, from] of Object.entries(files)) await copyFile(join(EVIDENCE, from), join(dir, name));
   return dir;
 }
 
 describe('content checks before sending (built binary)', () => {
   it.each([
-    ['a PNG named .jpg', 'drivers_license_front.jpg', 'drivers_license_front.jpg', /drivers_license_front\.jpg: holds a PNG image, not a JPEG; rename it to \.png/],
-    ['an HTML page named .pdf', 'statement.pdf', 'proof_of_address.pdf', /statement\.pdf: holds an HTML page .*not a PDF/],
-    ['an iPhone HEIC renamed .jpg', 'passport_front.jpg', 'passport_front.heic', /passport_front\.jpg: holds a HEIC\/HEIF image .*pass --convert/],
-    ['a WebP named .jpg', 'id_card_front.jpg', 'id_card_front.webp', /id_card_front\.jpg: holds a WebP image, not a JPEG/],
-    ['a JPEG cut off halfway', 'selfie_2.jpg', 'selfie_cut_off.jpg', /selfie_2\.jpg: looks truncated: a JPEG without its end marker/],
+    [
+      'a PNG named .jpg',
+      'drivers_license_front.jpg',
+      'drivers_license_front.jpg',
+      /drivers_license_front\.jpg: holds a PNG image, not a JPEG; rename it to \.png/,
+    ],
+    [
+      'an HTML page named .pdf',
+      'statement.pdf',
+      'proof_of_address.pdf',
+      /statement\.pdf: holds an HTML page .*not a PDF/,
+    ],
+    [
+      'an iPhone HEIC renamed .jpg',
+      'passport_front.jpg',
+      'passport_front.heic',
+      /passport_front\.jpg: holds a HEIC\/HEIF image .*pass --convert/,
+    ],
+    [
+      'a WebP named .jpg',
+      'id_card_front.jpg',
+      'id_card_front.webp',
+      /id_card_front\.jpg: holds a WebP image, not a JPEG/,
+    ],
+    [
+      'a JPEG cut off halfway',
+      'selfie_2.jpg',
+      'selfie_cut_off.jpg',
+      /selfie_2\.jpg: looks truncated: a JPEG without its end marker/,
+    ],
   ])('refuses %s with exit 2, naming it, and sends nothing', async (_, name, from, message) => {
     const server = await sandbox();
     const dir = await folderWith({ [name]: from });
     const result = await runBin([...upload(server, dir), '--json'], { cwd: dir, env: { U21_API_KEY: KEY } });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
-    const error = result.events.find((e) => e.event === 'error') as { problems: Array<{ path: string; message: string }> };
+    const error = result.events.find((e) => e.event === 'error') as {
+      problems: Array<{ path: string; message: string }>;
+    };
     expect(error.problems).toHaveLength(1);
     expect(error.problems[0]!.path).toBe(join(dir, name));
     expect(server.requests).toHaveLength(0);
@@ -48,13 +86,25 @@ describe('content checks before sending (built binary)', () => {
     const server = await sandbox();
     const dir = await folderWith({ 'drivers_license_front.jpg': 'drivers_license_front.jpg' });
     const dry = await runBin([...upload(server, dir), '--json', '--dry-run', '--skip-invalid'], { cwd: dir });
-    const detected = Object.fromEntries(dry.events.filter((e) => e.event === 'planned').map((e) => [String(e.path).split('/').pop(), e.detected]));
+    const detected = Object.fromEntries(
+      dry.events.filter((e) => e.event === 'planned').map((e) => [String(e.path).split('/').pop(), e.detected]),
+    );
     expect(detected).toEqual({ 'selfie.jpg': 'jpeg', 'proof_of_address.pdf': 'pdf', 'profile_picture.png': 'png' });
-    expect(dry.events).toContainEqual(expect.objectContaining({ event: 'skipped', reason: 'invalid', path: join(dir, 'drivers_license_front.jpg') }));
+    expect(dry.events).toContainEqual(
+      expect.objectContaining({ event: 'skipped', reason: 'invalid', path: join(dir, 'drivers_license_front.jpg') }),
+    );
 
-    const sent = await runBin([...upload(server, dir), '--json', '--no-sniff'], { cwd: dir, env: { U21_API_KEY: KEY } });
+    const sent = await runBin([...upload(server, dir), '--json', '--no-sniff'], {
+      cwd: dir,
+      env: { U21_API_KEY: KEY },
+    });
     expect(sent.code).toBe(0);
-    expect(server.stored.map((m) => m.name).sort()).toEqual(['drivers_license_front.jpg', 'profile_picture.png', 'proof_of_address.pdf', 'selfie.jpg']);
+    expect(server.stored.map((m) => m.name).sort()).toEqual([
+      'drivers_license_front.jpg',
+      'profile_picture.png',
+      'proof_of_address.pdf',
+      'selfie.jpg',
+    ]);
     const planned = await runBin([...upload(server, dir), '--json', '--dry-run', '--no-sniff'], { cwd: dir });
     expect(planned.events.filter((e) => e.event === 'planned').every((e) => e.detected === null)).toBe(true);
   });
@@ -70,7 +120,10 @@ describe('content checks before sending (built binary)', () => {
       'scan.pdf': Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
     };
     const expected = (dir: string) => [
-      { path: join(dir, 'error_page.jpg'), message: expect.stringMatching(/^holds an HTML page .*not a JPEG; fetch the original again/) },
+      {
+        path: join(dir, 'error_page.jpg'),
+        message: expect.stringMatching(/^holds an HTML page .*not a JPEG; fetch the original again/),
+      },
       { path: join(dir, 'export.png'), message: `does not start as a PNG image does (it holds text); ${FIX}` },
       { path: join(dir, 'placeholder.jpg'), message: `${JPEG_WORDS} (it holds text); ${FIX}` },
       { path: join(dir, 'scan.pdf'), message: `does not start as a PDF does (it holds unrecognised bytes); ${FIX}` },
@@ -83,7 +136,9 @@ describe('content checks before sending (built binary)', () => {
       return dir;
     }
     const problemsOf = (events: Array<Record<string, unknown>>) =>
-      (events.find((e) => e.event === 'error') as { problems: Array<{ path: string }> }).problems.sort((a, b) => a.path.localeCompare(b.path));
+      (events.find((e) => e.event === 'error') as { problems: Array<{ path: string }> }).problems.sort((a, b) =>
+        a.path.localeCompare(b.path),
+      );
 
     it('refuses them with exit 2, naming each, and sends nothing; the dry run says the same', async () => {
       const server = await sandbox();
@@ -107,14 +162,29 @@ describe('content checks before sending (built binary)', () => {
       const dir = await folder();
       const dry = await runBin([...upload(server, dir), '--json', '--dry-run', '--skip-invalid'], { cwd: dir });
       expect(dry.code).toBe(1);
-      expect(dry.events.filter((e) => e.event === 'planned').map((e) => [e.path, e.detected])).toEqual([[join(dir, 'selfie.jpg'), 'jpeg']]);
-      const skipped = (events: Array<Record<string, unknown>>) => events.filter((e) => e.event === 'skipped' && e.reason === 'invalid').map((e) => e.path).sort();
-      expect(skipped(dry.events)).toEqual(Object.keys(stand_ins).map((name) => join(dir, name)).sort());
+      expect(dry.events.filter((e) => e.event === 'planned').map((e) => [e.path, e.detected])).toEqual([
+        [join(dir, 'selfie.jpg'), 'jpeg'],
+      ]);
+      const skipped = (events: Array<Record<string, unknown>>) =>
+        events
+          .filter((e) => e.event === 'skipped' && e.reason === 'invalid')
+          .map((e) => e.path)
+          .sort();
+      expect(skipped(dry.events)).toEqual(
+        Object.keys(stand_ins)
+          .map((name) => join(dir, name))
+          .sort(),
+      );
 
-      const sent = await runBin([...upload(server, dir), '--json', '--skip-invalid'], { cwd: dir, env: { U21_API_KEY: KEY } });
+      const sent = await runBin([...upload(server, dir), '--json', '--skip-invalid'], {
+        cwd: dir,
+        env: { U21_API_KEY: KEY },
+      });
       expect(sent.code).toBe(1);
       expect(skipped(sent.events)).toEqual(skipped(dry.events));
-      expect(server.stored.map((m) => [m.name, m.sha256])).toEqual([['selfie.jpg', await sha256(join(FIXTURES, 'selfie.jpg'))]]);
+      expect(server.stored.map((m) => [m.name, m.sha256])).toEqual([
+        ['selfie.jpg', await sha256(join(FIXTURES, 'selfie.jpg'))],
+      ]);
     });
 
     it('with --no-sniff sends every one as it is', async () => {
@@ -123,12 +193,17 @@ describe('content checks before sending (built binary)', () => {
       const dry = await runBin([...upload(server, dir), '--json', '--dry-run', '--no-sniff'], { cwd: dir });
       expect(dry.code).toBe(0);
       expect(dry.events.filter((e) => e.event === 'planned')).toHaveLength(5);
-      const sent = await runBin([...upload(server, dir), '--json', '--no-sniff'], { cwd: dir, env: { U21_API_KEY: KEY } });
+      const sent = await runBin([...upload(server, dir), '--json', '--no-sniff'], {
+        cwd: dir,
+        env: { U21_API_KEY: KEY },
+      });
       expect(sent.code).toBe(0);
       const names = ['selfie.jpg', ...Object.keys(stand_ins)];
       const shas = await Promise.all(names.map(async (name) => [name, await sha256(join(dir, name))]));
       expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual(shas.sort());
-      expect(shas.find(([name]) => name === 'placeholder.jpg')![1]).toBe(createHash('sha256').update('Access denied\n').digest('hex'));
+      expect(shas.find(([name]) => name === 'placeholder.jpg')![1]).toBe(
+        createHash('sha256').update('Access denied\n').digest('hex'),
+      );
     });
   });
 
@@ -159,11 +234,17 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
   it('--convert stores a real JPEG of the HEIC under a .jpg name, the report holds both hashes, and a rerun sends nothing again', async () => {
     const store = await tempDir();
     const server = await sandbox(store);
-    const dir = await folderWith({ 'passport_front.heic': 'passport_front.heic', 'id_card_front.webp': 'id_card_front.webp' });
+    const dir = await folderWith({
+      'passport_front.heic': 'passport_front.heic',
+      'id_card_front.webp': 'id_card_front.webp',
+    });
     const original = await sha256(join(dir, 'passport_front.heic'));
     const args = [...upload(server, dir), '--convert', '--report', 'report.json', '--json'];
     const journal = ['--journal', 'journal.jsonl'];
-    const result = await runBin([...args.filter((a) => a !== '--no-journal'), ...journal], { cwd: dir, env: { U21_API_KEY: KEY } });
+    const result = await runBin([...args.filter((a) => a !== '--no-journal'), ...journal], {
+      cwd: dir,
+      env: { U21_API_KEY: KEY },
+    });
     expect(result.code).toBe(0);
 
     const heic = server.stored.find((m) => m.name === 'passport_front.jpg')!;
@@ -174,14 +255,37 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
     expect((await sharp(await storedFile(store, 'id_card_front.jpg')).metadata()).format).toBe('jpeg');
 
     const uploaded = result.events.find((e) => e.path === join(dir, 'passport_front.heic'))!;
-    expect(uploaded).toMatchObject({ event: 'uploaded', bytes: 1001, sha256: original, sent_name: 'passport_front.jpg', sent_bytes: jpeg.length, sent_sha256: heic.sha256, changes: ['converted'] });
-    const rows = (JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as Array<Record<string, unknown>>).filter((r) => r.path === join(dir, 'passport_front.heic'));
-    expect(rows).toEqual([expect.objectContaining({ abs_path: join(dir, 'passport_front.heic'), name: 'passport_front.jpg', sha256: original, bytes: 1001, sent_sha256: heic.sha256, sent_bytes: jpeg.length, changes: ['converted'] })]);
+    expect(uploaded).toMatchObject({
+      event: 'uploaded',
+      bytes: 1001,
+      sha256: original,
+      sent_name: 'passport_front.jpg',
+      sent_bytes: jpeg.length,
+      sent_sha256: heic.sha256,
+      changes: ['converted'],
+    });
+    const rows = (
+      JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as Array<Record<string, unknown>>
+    ).filter((r) => r.path === join(dir, 'passport_front.heic'));
+    expect(rows).toEqual([
+      expect.objectContaining({
+        abs_path: join(dir, 'passport_front.heic'),
+        name: 'passport_front.jpg',
+        sha256: original,
+        bytes: 1001,
+        sent_sha256: heic.sha256,
+        sent_bytes: jpeg.length,
+        changes: ['converted'],
+      }),
+    ]);
     // The original is as it was, and no copy is left behind.
     expect(await sha256(join(dir, 'passport_front.heic'))).toBe(original);
     expect(server.stored).toHaveLength(5);
 
-    const again = await runBin([...args.filter((a) => a !== '--no-journal'), ...journal], { cwd: dir, env: { U21_API_KEY: KEY } });
+    const again = await runBin([...args.filter((a) => a !== '--no-journal'), ...journal], {
+      cwd: dir,
+      env: { U21_API_KEY: KEY },
+    });
     expect(again.code).toBe(0);
     expect(again.events.filter((e) => e.event === 'skipped' && e.reason === 'journal')).toHaveLength(5);
     expect(server.stored).toHaveLength(5);
@@ -206,7 +310,10 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
         pixels[i + 2] = red ? 0 : 128 + n;
       }
     }
-    const photo = await sharp(pixels, { raw: { width: w, height: h, channels: 3 } }).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer();
+    const photo = await sharp(pixels, { raw: { width: w, height: h, channels: 3 } })
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 90 })
+      .toBuffer();
     expect(photo.length).toBeGreaterThan(7_000_000);
     await writeFile(join(dir, 'selfie.jpg'), photo);
 
@@ -218,10 +325,17 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 2250, 3000]);
     expect(meta.orientation ?? 1).toBe(1);
     const { data, info } = await sharp(stored).raw().toBuffer({ resolveWithObject: true });
-    const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
+    const at = (x: number, y: number) => [
+      ...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3),
+    ];
     expect(at(info.width - 100, 100)[0]).toBeGreaterThan(200); // red, top right
     expect(at(100, 100)[0]).toBeLessThan(200);
-    expect(result.events.find((e) => e.event === 'uploaded')).toMatchObject({ bytes: photo.length, sent_bytes: stored.length, sent_name: 'selfie.jpg', changes: ['fitted'] });
+    expect(result.events.find((e) => e.event === 'uploaded')).toMatchObject({
+      bytes: photo.length,
+      sent_bytes: stored.length,
+      sent_name: 'selfie.jpg',
+      changes: ['fitted'],
+    });
     expect(await readdir(dir)).toEqual(['selfie.jpg']);
   }, 60_000);
 
@@ -230,9 +344,13 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
     const server = await sandbox(store);
     const dir = join(await tempDir(), 'kyc');
     await mkdir(dir);
-    const xmp = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="51,30.0N" exif:UserComment="kept"><exif:GPSLongitude>0,7.0W</exif:GPSLongitude></rdf:Description></rdf:RDF></x:xmpmeta>';
+    const xmp =
+      '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="51,30.0N" exif:UserComment="kept"><exif:GPSLongitude>0,7.0W</exif:GPSLongitude></rdf:Description></rdf:RDF></x:xmpmeta>';
     const photo = await sharp(join(EVIDENCE, 'drivers_license_front.jpg'))
-      .withExif({ IFD0: { Artist: 'Examiner-7' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSMapDatum: 'GPSMARK-WGS84' } })
+      .withExif({
+        IFD0: { Artist: 'Examiner-7' },
+        IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSMapDatum: 'GPSMARK-WGS84' },
+      })
       .withXmp(xmp)
       .jpeg()
       .toBuffer();
@@ -240,7 +358,10 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
     expect(photo.toString('latin1')).toContain('GPSMARK-WGS84');
     await writeFile(join(dir, 'id_card_back.jpg'), photo);
 
-    const result = await runBin([...upload(server, dir), '--strip-location', '--json'], { cwd: dir, env: { U21_API_KEY: KEY } });
+    const result = await runBin([...upload(server, dir), '--strip-location', '--json'], {
+      cwd: dir,
+      env: { U21_API_KEY: KEY },
+    });
     expect(result.code).toBe(0);
     const stored = await storedFile(store, 'id_card_back.jpg');
     const text = stored.toString('latin1');
@@ -253,10 +374,16 @@ describe('changing photos to fit, opt-in (built binary, real sandbox)', () => {
     const [before, after] = await Promise.all([sharp(photo).raw().toBuffer(), sharp(stored).raw().toBuffer()]);
     expect(after.equals(before)).toBe(true);
     expect(await readFile(join(dir, 'id_card_back.jpg'))).toEqual(photo);
-    expect(result.events.find((e) => e.event === 'uploaded')).toMatchObject({ sha256: await sha256(join(dir, 'id_card_back.jpg')), changes: ['location_stripped'] });
+    expect(result.events.find((e) => e.event === 'uploaded')).toMatchObject({
+      sha256: await sha256(join(dir, 'id_card_back.jpg')),
+      changes: ['location_stripped'],
+    });
 
     // A photo with no GPS is sent as it is, with nothing said of changes.
-    const plain = await runBin([...upload(server, FIXTURES), '--strip-location', '--json'], { cwd: dir, env: { U21_API_KEY: KEY } });
+    const plain = await runBin([...upload(server, FIXTURES), '--strip-location', '--json'], {
+      cwd: dir,
+      env: { U21_API_KEY: KEY },
+    });
     expect(plain.code).toBe(0);
     expect(plain.events.filter((e) => e.event === 'uploaded' && 'changes' in e)).toEqual([]);
   });

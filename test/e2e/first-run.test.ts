@@ -10,7 +10,8 @@ describe('a first run (built binary)', () => {
   it('names every missing piece of setup in one run: key, org, host and entity', async () => {
     const result = await runBin(['upload', 'selfie.jpg'], { cwd: FIXTURES });
     expect(result.code).toBe(2);
-    for (const text of ['no Unit21 host given', '--org is required', 'no entity given', 'no API key']) expect(result.stderr).toContain(text);
+    for (const text of ['no Unit21 host given', '--org is required', 'no entity given', 'no API key'])
+      expect(result.stderr).toContain(text);
     expect(result.stderr).toContain('4 problems to fix before anything can be sent');
   });
 
@@ -34,15 +35,26 @@ describe('a first run (built binary)', () => {
 
     const usage = await runBin(['upload', 'selfie.jpg', '--json', '--concurrency', 'many'], { cwd: FIXTURES });
     expect(usage.code).toBe(2);
-    expect(usage.events[0]).toMatchObject({ event: 'error', code: 2, problems: [{ message: expect.stringContaining('--concurrency') }] });
+    expect(usage.events[0]).toMatchObject({
+      event: 'error',
+      code: 2,
+      problems: [{ message: expect.stringContaining('--concurrency') }],
+    });
   });
 
   it('with --json, names each invalid file in the error event', async () => {
     const dir = await fixtureCopy();
     await writeFile(join(dir, 'blank.png'), '');
-    const result = await runBin(['upload', 'blank.png', 'selfie.jpg', '--entity', 'c', '--json', '--org', 'acme', '--env', 'prod1'], { cwd: dir, env: { U21_API_KEY: 'k' } });
+    const result = await runBin(
+      ['upload', 'blank.png', 'selfie.jpg', '--entity', 'c', '--json', '--org', 'acme', '--env', 'prod1'],
+      { cwd: dir, env: { U21_API_KEY: 'k' } },
+    );
     expect(result.code).toBe(2);
-    expect(result.events[0]).toEqual({ event: 'error', code: 2, problems: [{ path: 'blank.png', message: expect.stringContaining('empty') }] });
+    expect(result.events[0]).toEqual({
+      event: 'error',
+      code: 2,
+      problems: [{ path: 'blank.png', message: expect.stringContaining('empty') }],
+    });
     expect(result.events).toHaveLength(2);
   });
 
@@ -50,7 +62,9 @@ describe('a first run (built binary)', () => {
     const dir = await tempDir();
     const names = Array.from({ length: 7 }, (_, i) => `empty-${i}.png`);
     for (const name of names) await writeFile(join(dir, name), '');
-    const result = await runBin(['upload', ...names, '--entity', 'c', '--org', 'acme', '--env', 'prod1', '--dry-run'], { cwd: dir });
+    const result = await runBin(['upload', ...names, '--entity', 'c', '--org', 'acme', '--env', 'prod1', '--dry-run'], {
+      cwd: dir,
+    });
     expect(result.code).toBe(2);
     expect(result.stderr.match(/^✖ empty-\d\.png: /gm)).toHaveLength(3);
     expect(result.stderr).toMatch(/… and 4 more: .*empty/);
@@ -58,25 +72,37 @@ describe('a first run (built binary)', () => {
     expect(result.stderr).not.toContain('pass --skip-invalid');
 
     await writeFile(join(dir, 'good.png'), validContent('good.png', 'png'));
-    const mixed = await runBin(['upload', names[0]!, 'good.png', '--entity', 'c', '--org', 'acme', '--env', 'prod1', '--dry-run'], { cwd: dir });
+    const mixed = await runBin(
+      ['upload', names[0]!, 'good.png', '--entity', 'c', '--org', 'acme', '--env', 'prod1', '--dry-run'],
+      { cwd: dir },
+    );
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain('pass --skip-invalid');
   });
 
   it('suggests the environment a typo was meant to be', async () => {
-    const result = await runBin(['upload', 'selfie.jpg', '--entity', 'c', '--org', 'acme', '--env', 'prd1', '--dry-run'], { cwd: FIXTURES });
+    const result = await runBin(
+      ['upload', 'selfie.jpg', '--entity', 'c', '--org', 'acme', '--env', 'prd1', '--dry-run'],
+      { cwd: FIXTURES },
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('"prd1" is not a valid value; did you mean prod1?');
   });
 
   it('takes -q and -v, and says "1 file/s" rather than "1 files/s"', async () => {
     const server = closeAfter(await startSandbox({ apiKey: 'k', org: 'acme' }));
-    const quiet = await runBin(['upload', 'selfie.jpg', '--entity', 'c', '-q', '--org', 'acme', '--base-url', server.url], { cwd: FIXTURES, env: { U21_API_KEY: 'k' } });
+    const quiet = await runBin(
+      ['upload', 'selfie.jpg', '--entity', 'c', '-q', '--org', 'acme', '--base-url', server.url],
+      { cwd: FIXTURES, env: { U21_API_KEY: 'k' } },
+    );
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');
     expect(quiet.stdout).toMatch(/^✔ 1 of 1 file uploaded/);
     expect(quiet.stdout).not.toMatch(/\b1 files\/s/);
-    const verbose = await runBin(['upload', 'selfie.jpg', '--entity', 'c', '-v', '--org', 'acme', '--base-url', server.url], { cwd: FIXTURES, env: { U21_API_KEY: 'k' } });
+    const verbose = await runBin(
+      ['upload', 'selfie.jpg', '--entity', 'c', '-v', '--org', 'acme', '--base-url', server.url],
+      { cwd: FIXTURES, env: { U21_API_KEY: 'k' } },
+    );
     expect(verbose.stderr).toContain('→ selfie.jpg → c (attempt 1)');
     expect(server.stored).toHaveLength(2);
   });
@@ -102,7 +128,9 @@ describe('u21-media completion (built binary)', () => {
     const zsh = await runBin(['completion', 'zsh'], { cwd: FIXTURES });
     expect(zsh.stdout).toMatch(/^#compdef u21-media\n/);
     const fish = await runBin(['completion', 'fish'], { cwd: FIXTURES });
-    expect(fish.stdout).toContain("complete -c u21-media -n '__fish_seen_subcommand_from upload' -l env -x -a 'prod1 prod2 prod3 sandbox1 sandbox2 sandbox3'");
+    expect(fish.stdout).toContain(
+      "complete -c u21-media -n '__fish_seen_subcommand_from upload' -l env -x -a 'prod1 prod2 prod3 sandbox1 sandbox2 sandbox3'",
+    );
     const other = await runBin(['completion', 'tcsh'], { cwd: FIXTURES });
     expect(other.code).toBe(2);
     expect(other.stderr).toContain('Allowed choices are bash, zsh, fish');

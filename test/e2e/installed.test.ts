@@ -19,8 +19,18 @@ async function usersNpm(): Promise<{ cache: string; registry: string; userconfig
 }
 
 /** What reaches the registry from this machine as from the user's shell: certificates and proxies. */
-const NETWORK_VARIABLES = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
-const network = () => Object.fromEntries(NETWORK_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+const NETWORK_VARIABLES = [
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'HTTP_PROXY',
+  'http_proxy',
+  'NO_PROXY',
+  'no_proxy',
+];
+const network = () =>
+  Object.fromEntries(NETWORK_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
 
 /**
  * A cache of its own for npm to install from, mostly offline: the user's packages hard-linked in
@@ -49,19 +59,41 @@ describe('the packed tarball, installed with npm install -g', () => {
     // npm writes its cache, logs and update checks in the test's folder only. What the copy lacks
     // (a global install resolves the ranges afresh, and `npm ci` caches no registry listings) comes
     // from the registry, as for a user.
-    const env = cleanEnv({ ...network(), npm_config_userconfig: npm.userconfig, npm_config_cache: join(dir, 'npm-cache'), npm_config_registry: npm.registry, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' });
+    const env = cleanEnv({
+      ...network(),
+      npm_config_userconfig: npm.userconfig,
+      npm_config_cache: join(dir, 'npm-cache'),
+      npm_config_registry: npm.registry,
+      npm_config_update_notifier: 'false',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+    });
     // dist/ is built before the e2e tests; prepack would build it again, in the repository.
-    const packed = await run('npm', ['pack', ROOT, '--pack-destination', dir, '--ignore-scripts', '--json'], { cwd: dir, env });
-    const { filename, files } = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
+    const packed = await run('npm', ['pack', ROOT, '--pack-destination', dir, '--ignore-scripts', '--json'], {
+      cwd: dir,
+      env,
+    });
+    const { filename, files } = (
+      JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+    )[0]!;
     expect(files.map((f) => f.path)).toContain('fixtures/selfie.jpg');
     const prefix = join(dir, 'prefix');
-    await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', join(dir, filename)], { cwd: dir, env }).catch((error: { stderr: string }) => {
-      throw new Error(`npm could not install the tarball (from a copy of ${npm.cache}, then ${npm.registry}):\n${error.stderr}`);
+    await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', join(dir, filename)], {
+      cwd: dir,
+      env,
+    }).catch((error: { stderr: string }) => {
+      throw new Error(
+        `npm could not install the tarball (from a copy of ${npm.cache}, then ${npm.registry}):\n${error.stderr}`,
+      );
     });
 
     // As a user's shell finds it: the installed bin on PATH, run by its shebang with this node.
     const PATH = [join(prefix, 'bin'), dirname(process.execPath), env.PATH].join(delimiter);
-    const sandbox = await startSandboxCommand(['--samples', 'samples', '--dir', 'stored'], { command: join(prefix, 'bin', 'u21-media'), cwd: dir, env: { PATH } });
+    const sandbox = await startSandboxCommand(['--samples', 'samples', '--dir', 'stored'], {
+      command: join(prefix, 'bin', 'u21-media'),
+      cwd: dir,
+      env: { PATH },
+    });
     const suggested = sandbox.banner.split('\n').find((line) => line.includes(' u21-media upload '))!;
     expect(suggested).toContain(` u21-media upload ${join(dir, 'samples')} `);
     const upload = await run('sh', ['-c', suggested], { cwd: dir, env: cleanEnv({ PATH }) });
@@ -69,8 +101,12 @@ describe('the packed tarball, installed with npm install -g', () => {
 
     const stored = join(dir, 'stored', 'sandbox', 'demo-1');
     const samples = (await readdir(FIXTURES)).filter((name) => !name.endsWith('.json'));
-    for (const name of samples) expect(await readFile(join(stored, name))).toEqual(await readFile(join(FIXTURES, name)));
-    expect(JSON.parse(await readFile(join(stored, 'passport_front.jpg.meta.json'), 'utf8'))).toMatchObject({ media_type: 'IMAGE_PASSPORT_FRONT', custom_data: { source: 'onfido' } });
+    for (const name of samples)
+      expect(await readFile(join(stored, name))).toEqual(await readFile(join(FIXTURES, name)));
+    expect(JSON.parse(await readFile(join(stored, 'passport_front.jpg.meta.json'), 'utf8'))).toMatchObject({
+      media_type: 'IMAGE_PASSPORT_FRONT',
+      custom_data: { source: 'onfido' },
+    });
     const { code, stderr } = await sandbox.stop();
     expect(code).toBe(0);
     expect(stderr).toMatch(/Stopped; 10 media stored/);

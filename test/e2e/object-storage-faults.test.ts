@@ -9,12 +9,22 @@ import { connectProxyTo, PROXY_PASSWORD } from '../connect-proxy.js';
 import { faultyS3, s3Env, startS3 } from '../s3-server.js';
 
 const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
-const target = (server: Sandbox) => ['--org', server.org, '--base-url', server.url, '--rate', '0', '--json', '--no-journal'];
+const target = (server: Sandbox) => [
+  '--org',
+  server.org,
+  '--base-url',
+  server.url,
+  '--rate',
+  '0',
+  '--json',
+  '--no-journal',
+];
 const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
 /** A PDF over the head the check reads, so that its send reads it again from the start. */
 const largePdf = (fill: string) => `%PDF-1.4\n${fill.repeat(20_000)}\n%%EOF\n`;
 /** Whether a request to the S3 server is the send's read of `name`: the whole object, not the check's first 4096 bytes or its tail. */
-const sendRead = (req: { url?: string; headers: Record<string, unknown> }, name: string, body: string) => req.url!.includes(name) && req.headers.range === `bytes=0-${body.length - 1}`;
+const sendRead = (req: { url?: string; headers: Record<string, unknown> }, name: string, body: string) =>
+  req.url!.includes(name) && req.headers.range === `bytes=0-${body.length - 1}`;
 
 describe('faults on the storage side (built binary, real S3 server on loopback)', () => {
   it('fails an object deleted between its check and its send, saying so, and sends the others (exit 1)', async () => {
@@ -26,10 +36,17 @@ describe('faults on the storage side (built binary, real S3 server on loopback)'
       return undefined;
     });
     const server = closeAfter(await startSandbox());
-    const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server)], { cwd: await tempDir(), env: { ...s3Env(proxy.endpoint), U21_API_KEY: server.apiKey } });
+    const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server)], {
+      cwd: await tempDir(),
+      env: { ...s3Env(proxy.endpoint), U21_API_KEY: server.apiKey },
+    });
     expect(result.code).toBe(1);
     expect(of(result.events, 'failed')).toEqual([
-      expect.objectContaining({ path: 's3://kyc/docs/statement.pdf', error_code: 'NoSuchKey', message: expect.stringContaining('the object was deleted after it was listed (NoSuchKey), so it was not sent') }),
+      expect.objectContaining({
+        path: 's3://kyc/docs/statement.pdf',
+        error_code: 'NoSuchKey',
+        message: expect.stringContaining('the object was deleted after it was listed (NoSuchKey), so it was not sent'),
+      }),
     ]);
     expect(server.stored.map((m) => [m.name, m.sha256])).toEqual([['other.pdf', sha(largePdf('b'))]]);
   });
@@ -39,11 +56,18 @@ describe('faults on the storage side (built binary, real S3 server on loopback)'
     await s3.put('kyc', 'docs/secret.pdf', largePdf('s'));
     await s3.put('kyc', 'docs/other.pdf', largePdf('o'));
     // s3rver has no per-object policies: the proxy refuses every GET of one key, as S3 does for a key the role may not read.
-    const proxy = await faultyS3(s3.endpoint, (req) => (req.method === 'GET' && req.url!.includes('secret.pdf') ? 'denied' : undefined));
+    const proxy = await faultyS3(s3.endpoint, (req) =>
+      req.method === 'GET' && req.url!.includes('secret.pdf') ? 'denied' : undefined,
+    );
     const server = closeAfter(await startSandbox());
-    const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')], { cwd: await tempDir(), env: { ...s3Env(proxy.endpoint), U21_API_KEY: server.apiKey } });
+    const result = await runBin(
+      ['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')],
+      { cwd: await tempDir(), env: { ...s3Env(proxy.endpoint), U21_API_KEY: server.apiKey } },
+    );
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('s3://kyc/docs/secret.pdf: access denied reading the object (AccessDenied); the credentials in use need s3:GetObject on it');
+    expect(result.stderr).toContain(
+      's3://kyc/docs/secret.pdf: access denied reading the object (AccessDenied); the credentials in use need s3:GetObject on it',
+    );
     // Denied once: not retried as if it might pass.
     expect(proxy.seen.denied).toBe(1);
     expect(server.requests).toHaveLength(0);
@@ -59,10 +83,15 @@ describe('faults on the storage side (built binary, real S3 server on loopback)'
       return 'stall';
     });
     const server = closeAfter(await startSandbox());
-    const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', '--timeout', '1', ...target(server)], { cwd: await tempDir(), env: { ...s3Env(proxy.endpoint), U21_API_KEY: server.apiKey } });
+    const result = await runBin(
+      ['upload', 's3://kyc/docs/', '--entity', 'cust-1', '--timeout', '1', ...target(server)],
+      { cwd: await tempDir(), env: { ...s3Env(proxy.endpoint), U21_API_KEY: server.apiKey } },
+    );
     expect(result.code).toBe(0);
     expect(proxy.seen.stall).toBe(1);
-    expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual([0, 1, 2].map((i) => [`statement_${i}.pdf`, sha(largePdf(String(i)))]));
+    expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual(
+      [0, 1, 2].map((i) => [`statement_${i}.pdf`, sha(largePdf(String(i)))]),
+    );
   });
 });
 
@@ -103,7 +132,12 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     const run = (extra: Record<string, string>) =>
       runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server)], {
         cwd,
-        env: { ...s3Env(`http://${STORE_HOST}:${port}`), U21_API_KEY: server.apiKey, NODE_OPTIONS: `--import=${dns}`, ...extra },
+        env: {
+          ...s3Env(`http://${STORE_HOST}:${port}`),
+          U21_API_KEY: server.apiKey,
+          NODE_OPTIONS: `--import=${dns}`,
+          ...extra,
+        },
       });
 
     // An http:// store goes by HTTP_PROXY (as curl does); Unit21's loopback sandbox goes direct, as always.
@@ -115,7 +149,9 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     // The first line says the bucket's requests go through the proxy, its credentials masked.
     expect(proxied.stderr).toContain(`s3 via proxy http://***@127.0.0.1:`);
     expect(proxied.stdout + proxied.stderr).not.toContain(PROXY_PASSWORD);
-    expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual([0, 1, 2].map((i) => [`statement_${i}.pdf`, sha(largePdf(String(i)))]));
+    expect(server.stored.map((m) => [m.name, m.sha256]).sort()).toEqual(
+      [0, 1, 2].map((i) => [`statement_${i}.pdf`, sha(largePdf(String(i)))]),
+    );
 
     connects.length = 0;
     const direct = await run({ HTTP_PROXY: url, NO_PROXY: `localhost,.example.test` });
@@ -128,10 +164,17 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     const dir = await tempDir();
     await writeFile(join(dir, 'statement.pdf'), largePdf('local'));
     const server = closeAfter(await startSandbox());
-    const result = await runBin(['upload', dir, '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')], {
-      cwd: await tempDir(),
-      env: { U21_API_KEY: server.apiKey, AWS_ENDPOINT_URL_S3: 'http://minio.example.test:9000/some-bucket', HTTPS_PROXY: 'http://alice:pa/ss-9431@proxy.example.test:3128' },
-    });
+    const result = await runBin(
+      ['upload', dir, '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')],
+      {
+        cwd: await tempDir(),
+        env: {
+          U21_API_KEY: server.apiKey,
+          AWS_ENDPOINT_URL_S3: 'http://minio.example.test:9000/some-bucket',
+          HTTPS_PROXY: 'http://alice:pa/ss-9431@proxy.example.test:3128',
+        },
+      },
+    );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).not.toContain('s3 via proxy');
     expect(server.stored.map((m) => [m.name, m.sha256])).toEqual([['statement.pdf', sha(largePdf('local'))]]);
@@ -144,7 +187,12 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     // Unit21's sandbox is loopback and goes direct; the store's host would go through HTTP_PROXY, whose password ends the host early.
     const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server)], {
       cwd: await tempDir(),
-      env: { ...s3Env(`http://${STORE_HOST}:9`), U21_API_KEY: server.apiKey, NODE_OPTIONS: `--import=${await loopbackDns()}`, HTTP_PROXY: 'http://alice:pa/ss-9431@proxy.example.test:3128' },
+      env: {
+        ...s3Env(`http://${STORE_HOST}:9`),
+        U21_API_KEY: server.apiKey,
+        NODE_OPTIONS: `--import=${await loopbackDns()}`,
+        HTTP_PROXY: 'http://alice:pa/ss-9431@proxy.example.test:3128',
+      },
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('u21-media: error: HTTP_PROXY: "http://***@proxy.example.test:3128" is not a URL');
@@ -159,10 +207,18 @@ describe('HTTP_PROXY / HTTPS_PROXY and NO_PROXY for the bucket (built binary)', 
     const url = (await connectProxyTo(Number(port))).url();
     const server = closeAfter(await startSandbox());
     const wrong = url.replace(PROXY_PASSWORD, 'not-the-pw-9876');
-    const result = await runBin(['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')], {
-      cwd: await tempDir(),
-      env: { ...s3Env(`http://${STORE_HOST}:${port}`), U21_API_KEY: server.apiKey, NODE_OPTIONS: `--import=${await loopbackDns()}`, HTTP_PROXY: wrong },
-    });
+    const result = await runBin(
+      ['upload', 's3://kyc/docs/', '--entity', 'cust-1', ...target(server).filter((a) => a !== '--json')],
+      {
+        cwd: await tempDir(),
+        env: {
+          ...s3Env(`http://${STORE_HOST}:${port}`),
+          U21_API_KEY: server.apiKey,
+          NODE_OPTIONS: `--import=${await loopbackDns()}`,
+          HTTP_PROXY: wrong,
+        },
+      },
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('the proxy refused the credentials (HTTP 407)');
     expect(result.stdout + result.stderr).not.toContain('not-the-pw-9876');

@@ -12,13 +12,35 @@ const SCALE = Number(process.env.S3_SCALE_OBJECTS ?? 5_000);
 
 /** `count` small PDFs under kyc/docs/, a hundred to a folder, each its own bytes; their names. */
 async function objects(s3: TestS3, count: number): Promise<string[]> {
-  const names = Array.from({ length: count }, (_, i) => `${String(Math.floor(i / 100)).padStart(3, '0')}/doc_${String(i).padStart(5, '0')}.pdf`);
+  const names = Array.from(
+    { length: count },
+    (_, i) => `${String(Math.floor(i / 100)).padStart(3, '0')}/doc_${String(i).padStart(5, '0')}.pdf`,
+  );
   // Written 200 at a time: straight into the server's folder, as a PUT would leave them.
-  for (let i = 0; i < names.length; i += 200) await Promise.all(names.slice(i, i + 200).map((name, j) => s3.write('kyc', `docs/${name}`, `%PDF-1.4 document ${i + j}\n%%EOF\n`)));
+  for (let i = 0; i < names.length; i += 200)
+    await Promise.all(
+      names.slice(i, i + 200).map((name, j) => s3.write('kyc', `docs/${name}`, `%PDF-1.4 document ${i + j}\n%%EOF\n`)),
+    );
   return names.map((name) => name.split('/')[1]!);
 }
 
-const uploadArgs = (server: Sandbox, journal: string) => ['upload', 's3://kyc/docs/', '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--journal', journal, '--concurrency', String(CONCURRENCY), '--rate', '0', '--json'];
+const uploadArgs = (server: Sandbox, journal: string) => [
+  'upload',
+  's3://kyc/docs/',
+  '--entity',
+  'cust-7',
+  '--org',
+  server.org,
+  '--base-url',
+  server.url,
+  '--journal',
+  journal,
+  '--concurrency',
+  String(CONCURRENCY),
+  '--rate',
+  '0',
+  '--json',
+];
 
 describe('s3:// paths at scale (built binary, real S3 server on loopback)', () => {
   it('after kill -9 midway, a rerun stores every object, re-sending at most the ones in flight (flagged)', async () => {
@@ -31,17 +53,29 @@ describe('s3:// paths at scale (built binary, real S3 server on loopback)', () =
     expect(killed.signal).toBe('SIGKILL');
     expect(server.stored.length).toBeLessThan(names.length);
 
-    const rerun = await runBin(uploadArgs(server, journal), { cwd: await tempDir(), env: { ...s3.env, U21_API_KEY: server.apiKey } });
+    const rerun = await runBin(uploadArgs(server, journal), {
+      cwd: await tempDir(),
+      env: { ...s3.env, U21_API_KEY: server.apiKey },
+    });
     expect(rerun.code).toBe(0);
     const fromJournal = rerun.events.filter((e) => e.event === 'skipped' && e.reason === 'journal').length;
     expect(fromJournal).toBeGreaterThanOrEqual(40);
-    expect(rerun.events.at(-1)).toMatchObject({ event: 'summary', failed: 0, uploaded: names.length - fromJournal, skipped: fromJournal });
+    expect(rerun.events.at(-1)).toMatchObject({
+      event: 'summary',
+      failed: 0,
+      uploaded: names.length - fromJournal,
+      skipped: fromJournal,
+    });
 
     const counts = timesStored(server);
     expect([...counts.keys()].sort()).toEqual(names.sort());
     expect(server.stored.length - names.length).toBeLessThanOrEqual(CONCURRENCY);
     // Each object stored twice was sent again flagged, as the write-ahead record told; none else twice.
-    const flagged = new Set(rerun.events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => String(e.path).split('/').at(-1)));
+    const flagged = new Set(
+      rerun.events
+        .filter((e) => e.event === 'uploaded' && e.possibly_duplicated)
+        .map((e) => String(e.path).split('/').at(-1)),
+    );
     for (const [name, n] of counts) if (n > 1) expect(flagged, name).toContain(name);
     expect(flagged.size).toBeLessThanOrEqual(CONCURRENCY);
   }, 60_000);
@@ -69,10 +103,18 @@ describe('s3:// paths at scale (built binary, real S3 server on loopback)', () =
       await objects(s3, count);
       const server = closeAfter(await startSandbox());
       const peakFile = join(dir, `peak-${count}`);
-      const result = await runBin([...uploadArgs(server, join(dir, `journal-${count}.jsonl`)), '--concurrency', '16', '--quiet'], {
-        cwd: dir,
-        env: { ...s3.env, U21_API_KEY: server.apiKey, NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, PEAK_FILE: peakFile },
-      });
+      const result = await runBin(
+        [...uploadArgs(server, join(dir, `journal-${count}.jsonl`)), '--concurrency', '16', '--quiet'],
+        {
+          cwd: dir,
+          env: {
+            ...s3.env,
+            U21_API_KEY: server.apiKey,
+            NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`,
+            PEAK_FILE: peakFile,
+          },
+        },
+      );
       expect(result.code, result.stderr).toBe(0);
       expect(result.events.at(-1)).toMatchObject({ event: 'summary', uploaded: count, failed: 0 });
       expect(new Set(server.stored.map((m) => m.name)).size).toBe(count);

@@ -10,13 +10,31 @@ const CONCURRENCY = 4;
 async function makeFiles(): Promise<string> {
   const dir = await tempDir();
   await Promise.all(
-    Array.from({ length: FILES }, (_, i) => writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 document ${i}\n%%EOF\n`)),
+    Array.from({ length: FILES }, (_, i) =>
+      writeFile(join(dir, `doc_${String(i).padStart(3, '0')}.pdf`), `%PDF-1.4 document ${i}\n%%EOF\n`),
+    ),
   );
   return dir;
 }
 
 function uploadArgs(dir: string, server: Sandbox, journal: string) {
-  return ['upload', dir, '--entity', 'cust-7', '--org', server.org, '--base-url', server.url, '--journal', journal, '--concurrency', String(CONCURRENCY), '--rate', '0', '--json'];
+  return [
+    'upload',
+    dir,
+    '--entity',
+    'cust-7',
+    '--org',
+    server.org,
+    '--base-url',
+    server.url,
+    '--journal',
+    journal,
+    '--concurrency',
+    String(CONCURRENCY),
+    '--rate',
+    '0',
+    '--json',
+  ];
 }
 
 describe('resuming with --journal (built binary)', () => {
@@ -26,28 +44,46 @@ describe('resuming with --journal (built binary)', () => {
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 20 } }));
 
     const scratchParent = await tempDir();
-    const killed = await interruptedRun(uploadArgs(dir, server, journal), server.apiKey, 'SIGKILL', 40, { TMPDIR: scratchParent });
+    const killed = await interruptedRun(uploadArgs(dir, server, journal), server.apiKey, 'SIGKILL', 40, {
+      TMPDIR: scratchParent,
+    });
     expect(killed.signal).toBe('SIGKILL');
     const storedBeforeRerun = server.stored.length;
     expect(storedBeforeRerun).toBeLessThan(FILES);
     // The killed run left its working folder, its lock and the file naming its holder (in the
     // user's folder under $TMPDIR); the rerun removes them, and its own at its end.
     const runs = join(scratchParent, `u21-media-${process.getuid!()}`);
-    expect((await readdir(runs)).sort()).toEqual([expect.stringMatching(/^run-\w+$/), expect.stringMatching(/^run-\w+\.lock$/), expect.stringMatching(/^run-\w+\.lock\.json$/)]);
+    expect((await readdir(runs)).sort()).toEqual([
+      expect.stringMatching(/^run-\w+$/),
+      expect.stringMatching(/^run-\w+\.lock$/),
+      expect.stringMatching(/^run-\w+\.lock\.json$/),
+    ]);
 
-    const rerun = await runBin(uploadArgs(dir, server, journal), { cwd: dir, env: { U21_API_KEY: server.apiKey, TMPDIR: scratchParent } });
+    const rerun = await runBin(uploadArgs(dir, server, journal), {
+      cwd: dir,
+      env: { U21_API_KEY: server.apiKey, TMPDIR: scratchParent },
+    });
     expect(await readdir(runs)).toEqual([]);
     expect(rerun.code).toBe(0);
     const fromJournal = rerun.events.filter((e) => e.event === 'skipped' && e.reason === 'journal').length;
     expect(fromJournal).toBeGreaterThanOrEqual(40);
-    expect(rerun.events.at(-1)).toMatchObject({ event: 'summary', failed: 0, uploaded: FILES - fromJournal, skipped: fromJournal });
+    expect(rerun.events.at(-1)).toMatchObject({
+      event: 'summary',
+      failed: 0,
+      uploaded: FILES - fromJournal,
+      skipped: fromJournal,
+    });
 
     const counts = timesStored(server);
     expect(counts.size).toBe(FILES);
     const duplicates = server.stored.length - FILES;
     expect(duplicates).toBeLessThanOrEqual(CONCURRENCY);
     // No duplicate goes unsaid: each file stored twice was sent again flagged, as the write-ahead record told.
-    const flagged = new Set(rerun.events.filter((e) => e.event === 'uploaded' && e.possibly_duplicated).map((e) => String(e.path).split('/').at(-1)));
+    const flagged = new Set(
+      rerun.events
+        .filter((e) => e.event === 'uploaded' && e.possibly_duplicated)
+        .map((e) => String(e.path).split('/').at(-1)),
+    );
     const twice = [...counts].filter(([, n]) => n > 1).map(([name]) => name);
     for (const name of twice) expect(flagged, name).toContain(name);
     expect(rerun.events.at(-1)).toMatchObject({ possibly_duplicated: flagged.size });

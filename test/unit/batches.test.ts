@@ -3,7 +3,13 @@ import type { PlannedFile } from '../../src/core/inputs/plan.js';
 import { batches } from '../../src/core/transfer/batches.js';
 
 const file = (name: string, entityId: string, bytes = 100): PlannedFile => ({
-  path: name, absPath: `/${name}`, name, entityId, bytes, contentType: 'image/png', mediaTypeSource: 'none',
+  path: name,
+  absPath: `/${name}`,
+  name,
+  entityId,
+  bytes,
+  contentType: 'image/png',
+  mediaTypeSource: 'none',
 });
 
 /** Yields the files, noting how many were pulled. */
@@ -27,7 +33,12 @@ describe('batches', () => {
   });
 
   it('keeps an entity and an alert of the same id in separate requests', async () => {
-    const { files } = source([file('a', '42'), { ...file('b', '42'), object: 'alerts' }, { ...file('c', '42'), object: 'alerts' }, { ...file('d', '42'), object: 'cases' }]);
+    const { files } = source([
+      file('a', '42'),
+      { ...file('b', '42'), object: 'alerts' },
+      { ...file('c', '42'), object: 'alerts' },
+      { ...file('d', '42'), object: 'cases' },
+    ]);
     const out: string[][] = [];
     for await (const batch of batches(files, 10)) out.push(batch.map((f) => f.name));
     expect(out).toEqual([['a'], ['b', 'c'], ['d']]);

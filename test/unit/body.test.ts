@@ -15,10 +15,24 @@ import { ReaderThreads } from '../../src/core/body/reader-threads.js';
 import { parseMultipart } from '../../src/sandbox/parse-body.js';
 import { tempDir } from '../helpers.js';
 
-async function planned(dir: string, name: string, data: Buffer, extra: Partial<PlannedFile> = {}): Promise<PlannedFile> {
+async function planned(
+  dir: string,
+  name: string,
+  data: Buffer,
+  extra: Partial<PlannedFile> = {},
+): Promise<PlannedFile> {
   const absPath = join(dir, name);
   await writeFile(absPath, data);
-  return { path: name, absPath, name, entityId: 'e', mediaTypeSource: 'none', bytes: data.length, contentType: 'image/png', ...extra };
+  return {
+    path: name,
+    absPath,
+    name,
+    entityId: 'e',
+    mediaTypeSource: 'none',
+    bytes: data.length,
+    contentType: 'image/png',
+    ...extra,
+  };
 }
 
 const reader = new ReaderThreads(1);
@@ -62,20 +76,23 @@ describe('multipart body', () => {
   it.each([
     ['whole', 9, true],
     ['streamed', WHOLE_AT_MOST + 1, false],
-  ] as const)('announces its exact length and puts the metadata part under the file field (%s)', async (_, size, whole) => {
-    const dir = await tempDir();
-    const data = randomBytes(size);
-    const file = await planned(dir, 'selfie.png', data, { mediaType: 'IMAGE_FACE_IMAGE', customData: { a: 1 } });
-    const body = await multipartBody([file], reader);
-    expect(Buffer.isBuffer(body.body)).toBe(whole);
-    const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
-    expect(raw.length).toBe(body.length);
-    expect(body.headers['content-length']).toBe(String(body.length));
-    expect(raw.includes(data)).toBe(true);
-    expect(raw.toString('latin1')).toContain('name="file_1"; filename="selfie.png"');
-    expect(raw.toString('latin1')).toContain('{"media_type":"IMAGE_FACE_IMAGE","a":1}');
-    expect(body.digests()).toEqual([createHash('sha256').update(data).digest('hex')]);
-  });
+  ] as const)(
+    'announces its exact length and puts the metadata part under the file field (%s)',
+    async (_, size, whole) => {
+      const dir = await tempDir();
+      const data = randomBytes(size);
+      const file = await planned(dir, 'selfie.png', data, { mediaType: 'IMAGE_FACE_IMAGE', customData: { a: 1 } });
+      const body = await multipartBody([file], reader);
+      expect(Buffer.isBuffer(body.body)).toBe(whole);
+      const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
+      expect(raw.length).toBe(body.length);
+      expect(body.headers['content-length']).toBe(String(body.length));
+      expect(raw.includes(data)).toBe(true);
+      expect(raw.toString('latin1')).toContain('name="file_1"; filename="selfie.png"');
+      expect(raw.toString('latin1')).toContain('{"media_type":"IMAGE_FACE_IMAGE","a":1}');
+      expect(body.digests()).toEqual([createHash('sha256').update(data).digest('hex')]);
+    },
+  );
 
   it.each([
     ['whole', 70_000],
@@ -84,13 +101,23 @@ describe('multipart body', () => {
     const dir = await tempDir();
     const contents = [randomBytes(1), randomBytes(1000), randomBytes(large)];
     // Names and metadata beyond ASCII: the framing around each file is UTF-8.
-    const files = await Promise.all(contents.map((data, i) => planned(dir, `pièce ${i}.png`, data, i === 1 ? {} : { mediaType: `TYPE_${i}`, customData: { note: 'ü€' } })));
+    const files = await Promise.all(
+      contents.map((data, i) =>
+        planned(dir, `pièce ${i}.png`, data, i === 1 ? {} : { mediaType: `TYPE_${i}`, customData: { note: 'ü€' } }),
+      ),
+    );
     const body = await multipartBody(files, reader);
     expect(Buffer.isBuffer(body.body)).toBe(how === 'whole');
     const raw = Buffer.isBuffer(body.body) ? body.body : await buffer(body.body);
     expect(raw.length).toBe(body.length);
     const media = await parseMultipart(raw, body.headers['content-type']!, 10_000_000);
-    expect(media.map((m) => [m.name, m.mediaType, m.sha256])).toEqual(contents.map((data, i) => [`pièce ${i}.png`, i === 1 ? null : `TYPE_${i}`, createHash('sha256').update(data).digest('hex')]));
+    expect(media.map((m) => [m.name, m.mediaType, m.sha256])).toEqual(
+      contents.map((data, i) => [
+        `pièce ${i}.png`,
+        i === 1 ? null : `TYPE_${i}`,
+        createHash('sha256').update(data).digest('hex'),
+      ]),
+    );
     expect(media[0]!.customData).toEqual({ note: 'ü€' });
     expect(body.digests()).toEqual(media.map((m) => m.sha256));
   });
@@ -114,7 +141,10 @@ describe('multipart body', () => {
   ])('read whole, fails with file_changed, naming the file, when it %s since the check', async (_, actual) => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.png', Buffer.alloc(actual, 1));
-    await expect(multipartBody([{ ...file, bytes: 1000 }], reader)).rejects.toMatchObject({ code: 'file_changed', path: file.absPath });
+    await expect(multipartBody([{ ...file, bytes: 1000 }], reader)).rejects.toMatchObject({
+      code: 'file_changed',
+      path: file.absPath,
+    });
   });
 });
 
@@ -156,7 +186,8 @@ describe('a planned file as a stream', () => {
     const file = await planned(dir, 'a.png', data);
     const hash = createHash('sha256');
     const chunks: Buffer[] = [];
-    for await (const chunk of new PlannedFileStream({ path: file.absPath, bytes: file.bytes }, hash, 64 * 1024)) chunks.push(chunk as Buffer);
+    for await (const chunk of new PlannedFileStream({ path: file.absPath, bytes: file.bytes }, hash, 64 * 1024))
+      chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });

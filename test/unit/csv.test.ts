@@ -41,7 +41,11 @@ describe('CSV', () => {
 describe('CSV records over a bound', () => {
   it('are reported as too long with their line, skipped as they stream by, and the next records read as usual', async () => {
     const out = [];
-    for await (const record of parseCsv(['a,b\n"', 'x'.repeat(50), '\nstill quoted",1\n', 'c,', ','.repeat(40), '\nd,e\n'], 20)) out.push(record);
+    for await (const record of parseCsv(
+      ['a,b\n"', 'x'.repeat(50), '\nstill quoted",1\n', 'c,', ','.repeat(40), '\nd,e\n'],
+      20,
+    ))
+      out.push(record);
     expect(out).toEqual([
       { line: 1, fields: ['a', 'b'] },
       { line: 2, fields: [], tooLong: true },

@@ -57,7 +57,9 @@ describe('StringLog', () => {
 
   it('gives them back whether still in memory or written to its file, one longer than its buffer too', async () => {
     const strings = (await scratch()).strings();
-    const texts = Array.from({ length: 20_000 }, (_, i) => (i === 7_000 ? 'L'.repeat(200_000) : `/photos/cust_${i}/selfie_${i}.jpg`));
+    const texts = Array.from({ length: 20_000 }, (_, i) =>
+      i === 7_000 ? 'L'.repeat(200_000) : `/photos/cust_${i}/selfie_${i}.jpg`,
+    );
     const places: number[] = [];
     for (const [i, text] of texts.entries()) {
       places.push(strings.add(text));
@@ -96,7 +98,9 @@ describe('Scratch', () => {
     const before = process.env.TMPDIR;
     process.env.TMPDIR = dir;
     try {
-      await expect(Scratch.create()).rejects.toThrow(`${join(dir, `u21-media-${process.getuid!()}`)} is not a private folder of this user's`);
+      await expect(Scratch.create()).rejects.toThrow(
+        `${join(dir, `u21-media-${process.getuid!()}`)} is not a private folder of this user's`,
+      );
     } finally {
       process.env.TMPDIR = before;
     }

@@ -7,8 +7,16 @@ import { ROOT } from '../helpers.js';
 type Node = Record<string, unknown>;
 
 /** Every ```yaml block of the README and docs/, with where it is. */
-const BLOCKS = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => join(ROOT, 'docs', name))].flatMap((file) =>
-  [...readFileSync(file, 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match) => ({ where: relative(ROOT, file), text: match[1]! })),
+const BLOCKS = [
+  join(ROOT, 'README.md'),
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => join(ROOT, 'docs', name)),
+].flatMap((file) =>
+  [...readFileSync(file, 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match) => ({
+    where: relative(ROOT, file),
+    text: match[1]!,
+  })),
 );
 
 /** The documents of a block, parsed (a block may hold several, split by ---). */
@@ -19,11 +27,13 @@ const awsJobs = () =>
   BLOCKS.flatMap(({ where, text }) =>
     documents(text)
       .flatMap((doc) => Object.values((doc.jobs ?? {}) as Record<string, Node>))
-      .filter((job) => (job.steps as Node[]).some((step) => String(step.uses).startsWith('aws-actions/configure-aws-credentials@')))
+      .filter((job) =>
+        (job.steps as Node[]).some((step) => String(step.uses).startsWith('aws-actions/configure-aws-credentials@')),
+      )
       .map((job) => ({ where, job })),
   );
 
-describe('the docs\' YAML examples', () => {
+describe("the docs' YAML examples", () => {
   it('parse, every ```yaml block of the README and docs/', () => {
     expect(BLOCKS.length).toBeGreaterThanOrEqual(3);
     const broken = BLOCKS.flatMap(({ where, text }) => {
@@ -37,12 +47,16 @@ describe('the docs\' YAML examples', () => {
     expect(broken).toEqual([]);
   });
 
-  it('Kubernetes Job: reads the bucket with its service account\'s role, no volume holding the files', () => {
+  it("Kubernetes Job: reads the bucket with its service account's role, no volume holding the files", () => {
     const docs = BLOCKS.flatMap(({ text }) => documents(text));
     const job = docs.find((doc) => doc.kind === 'Job') as Node;
-    const pod = (((job.spec as Node).template as Node).spec as Node);
-    const account = docs.find((doc) => doc.kind === 'ServiceAccount' && (doc.metadata as Node).name === pod.serviceAccountName) as Node;
-    expect(((account.metadata as Node).annotations as Node)['eks.amazonaws.com/role-arn']).toMatch(/^arn:aws:iam::\d{12}:role\//);
+    const pod = ((job.spec as Node).template as Node).spec as Node;
+    const account = docs.find(
+      (doc) => doc.kind === 'ServiceAccount' && (doc.metadata as Node).name === pod.serviceAccountName,
+    ) as Node;
+    expect(((account.metadata as Node).annotations as Node)['eks.amazonaws.com/role-arn']).toMatch(
+      /^arn:aws:iam::\d{12}:role\//,
+    );
     const [container] = pod.containers as Node[];
     const command = container!.command as string[];
     // The inputs: every argument after `upload` that is neither an option nor an option's value.
@@ -61,7 +75,7 @@ describe('the docs\' YAML examples', () => {
     expect(names.filter((name) => /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$/.test(name))).toEqual([]);
   });
 
-  it('GitHub Actions: the README\'s recipe and the matrix read the bucket through OIDC (id-token: write, role-to-assume)', () => {
+  it("GitHub Actions: the README's recipe and the matrix read the bucket through OIDC (id-token: write, role-to-assume)", () => {
     const jobs = awsJobs();
     expect(jobs.map(({ where }) => where).sort()).toEqual(['README.md', 'docs/many-machines.md']);
     for (const { job } of jobs) {

@@ -10,7 +10,7 @@ const DOC_FILES = readdirSync(DOCS)
   .map((name) => join(DOCS, name));
 
 describe('docs', () => {
-  it('keep the two set-up commands as the README\'s first lines', () => {
+  it("keep the two set-up commands as the README's first lines", () => {
     const lines = readFileSync(README, 'utf8').split('\n');
     expect(lines.slice(0, 4)).toEqual([
       '# u21-media',
@@ -27,7 +27,9 @@ describe('docs', () => {
   it('link every file in docs/ from the README, and open each with a title', () => {
     const readmeLinks = new Set(relativeLinks(readFileSync(README, 'utf8')));
     expect(DOC_FILES.map((file) => relative(ROOT, file)).filter((path) => !readmeLinks.has(path))).toEqual([]);
-    expect(DOC_FILES.filter((file) => !readFileSync(file, 'utf8').startsWith('# ')).map((file) => relative(ROOT, file))).toEqual([]);
+    expect(
+      DOC_FILES.filter((file) => !readFileSync(file, 'utf8').startsWith('# ')).map((file) => relative(ROOT, file)),
+    ).toEqual([]);
   });
 
   it('have every relative link and #anchor lead somewhere', () => {
@@ -46,11 +48,9 @@ describe('docs', () => {
 
   it('find a broken link or anchor (the check can fail)', () => {
     expect(relativeLinks('[a](b.md#c) [web](https://x.test/) `[code](no.md)`')).toEqual(['b.md#c']);
-    expect([...headingAnchors('# Many machines: `--shard k/n`\n## Recipes\n## Recipes\n```\n# not a heading\n```')]).toEqual([
-      'many-machines---shard-kn',
-      'recipes',
-      'recipes-1',
-    ]);
+    expect([
+      ...headingAnchors('# Many machines: `--shard k/n`\n## Recipes\n## Recipes\n```\n# not a heading\n```'),
+    ]).toEqual(['many-machines---shard-kn', 'recipes', 'recipes-1']);
   });
 });
 
@@ -64,7 +64,9 @@ function withoutCode(markdown: string): string {
 
 /** The targets of a page's links that point inside the repository (not to a URL with a scheme). */
 function relativeLinks(markdown: string): string[] {
-  return [...withoutCode(markdown).matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1]!).filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
+  return [...withoutCode(markdown).matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((match) => match[1]!)
+    .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
 }
 
 /** The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens, repeats numbered. */

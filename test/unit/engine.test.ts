@@ -69,9 +69,16 @@ class ScriptedDispatcher extends Dispatcher {
     void (async () => {
       const first = await this.answerOf(options, aborted);
       if (first === 'aborted' || abortReason) return handler.onError?.(abortReason ?? new Error('aborted'));
-      if ('reset' in first) return handler.onError?.(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
-      if ('connectError' in first) return handler.onError?.(Object.assign(new Error(`connect ${first.connectError} 127.0.0.1:9`), { code: first.connectError }));
-      const headers = Object.entries({ 'content-type': 'application/json', ...first.headers }).flatMap(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
+      if ('reset' in first)
+        return handler.onError?.(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+      if ('connectError' in first)
+        return handler.onError?.(
+          Object.assign(new Error(`connect ${first.connectError} 127.0.0.1:9`), { code: first.connectError }),
+        );
+      const headers = Object.entries({ 'content-type': 'application/json', ...first.headers }).flatMap(([k, v]) => [
+        Buffer.from(k),
+        Buffer.from(v),
+      ]);
       handler.onHeaders?.(first.status, headers, () => {}, '');
       if (first.body) handler.onData?.(Buffer.from(first.body));
       handler.onComplete?.([]);
@@ -84,14 +91,18 @@ class ScriptedDispatcher extends Dispatcher {
   /** Bodies being read now: real disk work, which fake time must wait for. */
   reading = 0;
 
-  private async answerOf(options: Dispatcher.DispatchOptions, aborted: Promise<Error>): Promise<Exclude<Answer, 'hang' | { stall: 'before-connection' }> | 'aborted'> {
+  private async answerOf(
+    options: Dispatcher.DispatchOptions,
+    aborted: Promise<Error>,
+  ): Promise<Exclude<Answer, 'hang' | { stall: 'before-connection' }> | 'aborted'> {
     const answer = this.script({ at: this.clock.now(), path: String(options.path), names: [] }, this.calls++);
     if (!(answer instanceof Promise) && answer !== 'hang') {
       if ('connectError' in answer) return answer;
       if ('stall' in answer) return aborted.then(() => 'aborted' as const);
     }
     channel('undici:client:sendHeaders').publish({ request: { body: options.body } });
-    if (!(answer instanceof Promise) && answer !== 'hang' && 'reset' in answer && answer.reset === 'before-body') return answer;
+    if (!(answer instanceof Promise) && answer !== 'hang' && 'reset' in answer && answer.reset === 'before-body')
+      return answer;
     let bytes: Buffer;
     this.reading++;
     try {
@@ -130,7 +141,17 @@ async function run(
   const events: UploadEvent[] = [];
   const started = clock.now();
   let summary: UploadSummary | undefined;
-  const done = upload({ org: 'acme', baseUrl: 'http://127.0.0.1:9/', apiKey: 'engine-test-key-0123456789', entity: 'cust-1', rate: 0, dispatcher, clock, onEvent: (e) => events.push(e), ...options }).then((s) => (summary = s));
+  const done = upload({
+    org: 'acme',
+    baseUrl: 'http://127.0.0.1:9/',
+    apiKey: 'engine-test-key-0123456789',
+    entity: 'cust-1',
+    rate: 0,
+    dispatcher,
+    clock,
+    onEvent: (e) => events.push(e),
+    ...options,
+  }).then((s) => (summary = s));
   if (during) await during({ dispatcher, clock, events });
   // Fake time moves only while the run waits for it, never while a body is read from disk (on a
   // loaded machine that takes real time, and a request's timeout must not pass meanwhile); a run
@@ -147,8 +168,16 @@ async function run(
   }
   expect(summary, 'the run did not end').toBeDefined();
   await done;
-  const ofKind = <K extends UploadEvent['event']>(kind: K) => events.filter((e): e is Extract<UploadEvent, { event: K }> => e.event === kind);
-  return { summary: summary!, events, ofKind, received: dispatcher.received, calls: dispatcher.calls, elapsed: clock.now() - started };
+  const ofKind = <K extends UploadEvent['event']>(kind: K) =>
+    events.filter((e): e is Extract<UploadEvent, { event: K }> => e.event === kind);
+  return {
+    summary: summary!,
+    events,
+    ofKind,
+    received: dispatcher.received,
+    calls: dispatcher.calls,
+    elapsed: clock.now() - started,
+  };
 }
 
 const ok = { status: 201, body: '{}' };
@@ -163,7 +192,10 @@ async function until(condition: () => boolean) {
 describe('the engine, on fake time with a scripted dispatcher', () => {
   it('starts nothing more once the key is refused: every file sent failed 401, every other one not sent', async () => {
     const { dir } = await files(10);
-    const { summary, ofKind, received } = await run(() => ({ status: 401, body: '{"error_code":"unauthorized","message":"bad key"}' }), { paths: [dir], concurrency: 2 });
+    const { summary, ofKind, received } = await run(
+      () => ({ status: 401, body: '{"error_code":"unauthorized","message":"bad key"}' }),
+      { paths: [dir], concurrency: 2 },
+    );
     expect(summary.stopped).toBe('auth');
     expect(received.length).toBeGreaterThanOrEqual(1);
     expect(received.length).toBeLessThanOrEqual(2); // one per slot at most
@@ -174,16 +206,24 @@ describe('the engine, on fake time with a scripted dispatcher', () => {
 
   it('stops after the first failed file with --fail-fast: the files before it uploaded, the rest not sent', async () => {
     const { dir } = await files(6);
-    const { summary, ofKind, received } = await run((_, i) => (i === 1 ? { status: 400, body: '{"message":"bad file"}' } : ok), { paths: [dir], concurrency: 1, failFast: true });
+    const { summary, ofKind, received } = await run(
+      (_, i) => (i === 1 ? { status: 400, body: '{"message":"bad file"}' } : ok),
+      { paths: [dir], concurrency: 1, failFast: true },
+    );
     expect(received.map((r) => r.names)).toEqual([['a.jpg'], ['b.jpg']]);
     expect(summary).toMatchObject({ stopped: 'fail-fast', uploaded: 1, failed: 1, not_sent: 4, total: 6 });
     expect(ofKind('failed').map(nameOf)).toEqual(['b.jpg']);
-    expect(ofKind('skipped').map((e) => [nameOf(e), e.reason])).toEqual(['c', 'd', 'e', 'f'].map((n) => [`${n}.jpg`, 'not_sent']));
+    expect(ofKind('skipped').map((e) => [nameOf(e), e.reason])).toEqual(
+      ['c', 'd', 'e', 'f'].map((n) => [`${n}.jpg`, 'not_sent']),
+    );
   });
 
   it('flags a file possibly_duplicated when a request whose body went out got no answer, and times it out on the fake clock', async () => {
     const { dir } = await files(1);
-    const { summary, ofKind, received, elapsed } = await run((_, i) => (i === 0 ? 'hang' : ok), { paths: [dir], timeout: 30 });
+    const { summary, ofKind, received, elapsed } = await run((_, i) => (i === 0 ? 'hang' : ok), {
+      paths: [dir],
+      timeout: 30,
+    });
     expect(received).toHaveLength(2);
     expect(received[1]!.at - received[0]!.at).toBeGreaterThanOrEqual(30_000);
     expect(elapsed).toBeGreaterThanOrEqual(30_000);
@@ -199,12 +239,20 @@ describe('the engine, on fake time with a scripted dispatcher', () => {
       { paths: [dir], concurrency: 1 },
     );
     const uploaded = ofKind('uploaded');
-    expect(uploaded.map((e) => [nameOf(e), e.possibly_duplicated ?? false])).toEqual([['a.jpg', false], ['b.jpg', true]].sort());
+    expect(uploaded.map((e) => [nameOf(e), e.possibly_duplicated ?? false])).toEqual(
+      [
+        ['a.jpg', false],
+        ['b.jpg', true],
+      ].sort(),
+    );
   });
 
   it('waits at least 2 s after a 423 before sending again', async () => {
     const { dir } = await files(1);
-    const { ofKind, received } = await run((_, i) => (i === 0 ? { status: 423, body: '{"message":"entity locked"}' } : ok), { paths: [dir] });
+    const { ofKind, received } = await run(
+      (_, i) => (i === 0 ? { status: 423, body: '{"message":"entity locked"}' } : ok),
+      { paths: [dir] },
+    );
     expect(received).toHaveLength(2);
     expect(received[1]!.at - received[0]!.at).toBeGreaterThanOrEqual(2_000);
     expect(ofKind('retry')[0]).toMatchObject({ status: 423, message: 'entity locked' });
@@ -214,7 +262,10 @@ describe('the engine, on fake time with a scripted dispatcher', () => {
 
   it('holds every start of the run, not only the throttled request, for the Retry-After of a 429', async () => {
     const { dir } = await files(8);
-    const { summary, received } = await run((_, i) => (i === 0 ? { status: 429, headers: { 'retry-after': '10' } } : ok), { paths: [dir], concurrency: 4 });
+    const { summary, received } = await run(
+      (_, i) => (i === 0 ? { status: 429, headers: { 'retry-after': '10' } } : ok),
+      { paths: [dir], concurrency: 4 },
+    );
     const t0 = received[0]!.at;
     const early = received.filter((r) => r.at < t0 + 10_000);
     // Those already out when the 429 came; nothing started after it until the wait was over.
@@ -229,11 +280,15 @@ describe('the engine, on fake time with a scripted dispatcher', () => {
     const drain = new AbortController();
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => (release = resolve));
-    const { summary, ofKind, received } = await run(() => held.then(() => ok), { paths: [dir], concurrency: 2, drain: drain.signal }, async ({ dispatcher }) => {
-      await until(() => dispatcher.received.length === 2);
-      drain.abort();
-      release();
-    });
+    const { summary, ofKind, received } = await run(
+      () => held.then(() => ok),
+      { paths: [dir], concurrency: 2, drain: drain.signal },
+      async ({ dispatcher }) => {
+        await until(() => dispatcher.received.length === 2);
+        drain.abort();
+        release();
+      },
+    );
     expect(received).toHaveLength(2);
     expect(summary).toMatchObject({ stopped: 'interrupted', uploaded: 2, failed: 0, not_sent: 3, total: 5 });
     expect(ofKind('uploaded').every((e) => !e.possibly_duplicated)).toBe(true);
@@ -243,22 +298,42 @@ describe('the engine, on fake time with a scripted dispatcher', () => {
     const { dir } = await files(5);
     const drain = new AbortController();
     const force = new AbortController();
-    const { summary, ofKind, received } = await run(() => 'hang', { paths: [dir], concurrency: 2, drain: drain.signal, signal: force.signal }, async ({ dispatcher }) => {
-      await until(() => dispatcher.received.length === 2);
-      drain.abort();
-      await settle();
-      force.abort();
-    });
+    const { summary, ofKind, received } = await run(
+      () => 'hang',
+      { paths: [dir], concurrency: 2, drain: drain.signal, signal: force.signal },
+      async ({ dispatcher }) => {
+        await until(() => dispatcher.received.length === 2);
+        drain.abort();
+        await settle();
+        force.abort();
+      },
+    );
     expect(received).toHaveLength(2);
-    expect(ofKind('failed').map((e) => [e.error_code, e.possibly_duplicated])).toEqual([['interrupted', true], ['interrupted', true]]);
-    expect(summary).toMatchObject({ stopped: 'interrupted', uploaded: 0, failed: 2, not_sent: 3, possibly_duplicated: 2, total: 5 });
+    expect(ofKind('failed').map((e) => [e.error_code, e.possibly_duplicated])).toEqual([
+      ['interrupted', true],
+      ['interrupted', true],
+    ]);
+    expect(summary).toMatchObject({
+      stopped: 'interrupted',
+      uploaded: 0,
+      failed: 2,
+      not_sent: 3,
+      possibly_duplicated: 2,
+      total: 5,
+    });
   });
 
   it('fails a file removed after the check alone, and sends the rest of its batch', async () => {
     const { dir } = await files(3);
-    const { summary, ofKind, received } = await run(() => ok, { paths: [dir], batch: 3, onTotal: () => rmSync(join(dir, 'b.jpg')) });
+    const { summary, ofKind, received } = await run(() => ok, {
+      paths: [dir],
+      batch: 3,
+      onTotal: () => rmSync(join(dir, 'b.jpg')),
+    });
     expect(received.map((r) => r.names)).toEqual([['a.jpg', 'c.jpg']]);
-    expect(ofKind('failed')).toEqual([expect.objectContaining({ path: expect.stringMatching(/b\.jpg$/), error_code: 'ENOENT', attempts: 0 })]);
+    expect(ofKind('failed')).toEqual([
+      expect.objectContaining({ path: expect.stringMatching(/b\.jpg$/), error_code: 'ENOENT', attempts: 0 }),
+    ]);
     expect(summary).toMatchObject({ uploaded: 2, failed: 1, total: 3 });
   });
 });
@@ -272,16 +347,26 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
     // The eighth failure stops it; the one other slot may have had a request out.
     expect(calls).toBeGreaterThanOrEqual(UNREACHABLE_STREAK);
     expect(calls).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
-    expect(summary).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' }, uploaded: 0, total: 20 });
+    expect(summary).toMatchObject({
+      stopped: 'unreachable',
+      stop_cause: { error_code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' },
+      uploaded: 0,
+      total: 20,
+    });
     expect(summary.failed).toBe(ofKind('failed').length);
     expect(summary.failed).toBeLessThanOrEqual(calls);
     expect(summary.not_sent).toBe(20 - summary.failed);
-    expect(ofKind('skipped').every((e) => e.reason === 'not_sent' && e.message === 'not sent: the API could not be reached')).toBe(true);
+    expect(
+      ofKind('skipped').every((e) => e.reason === 'not_sent' && e.message === 'not sent: the API could not be reached'),
+    ).toBe(true);
   });
 
   it('keeps the normal retries once any request has had an answer, however many connections fail after it', async () => {
     const { dir } = await files(10);
-    const { summary, calls } = await run((_, i) => (i === 0 || i > UNREACHABLE_STREAK + 4 ? ok : refused), { paths: [dir], concurrency: 1 });
+    const { summary, calls } = await run((_, i) => (i === 0 || i > UNREACHABLE_STREAK + 4 ? ok : refused), {
+      paths: [dir],
+      concurrency: 1,
+    });
     expect(summary.stopped).toBeUndefined();
     expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: UNREACHABLE_STREAK + 4 });
     expect(calls).toBe(10 + UNREACHABLE_STREAK + 4);
@@ -290,14 +375,20 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
   it('starts the streak over after a failure of another kind', async () => {
     const { dir } = await files(10);
     // Seven refusals, a reset, seven more: never eight in a row, so every file goes through in the end.
-    const { summary } = await run((_, i) => (i < 7 || (i > 7 && i < 15) ? refused : i === 7 ? { reset: 'before-body' } : ok), { paths: [dir], concurrency: 1 });
+    const { summary } = await run(
+      (_, i) => (i < 7 || (i > 7 && i < 15) ? refused : i === 7 ? { reset: 'before-body' } : ok),
+      { paths: [dir], concurrency: 1 },
+    );
     expect(summary.stopped).toBeUndefined();
     expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: 15 });
   });
 
   it('waits out a connection this machine had no descriptor for (EMFILE): it neither fails a file nor counts toward the stop', async () => {
     const { dir } = await files(10);
-    const { summary, ofKind } = await run((_, i) => (i < 3 * UNREACHABLE_STREAK ? { connectError: 'EMFILE' } : ok), { paths: [dir], concurrency: 2 });
+    const { summary, ofKind } = await run((_, i) => (i < 3 * UNREACHABLE_STREAK ? { connectError: 'EMFILE' } : ok), {
+      paths: [dir],
+      concurrency: 2,
+    });
     expect(summary.stopped).toBeUndefined();
     expect(summary).toMatchObject({ uploaded: 10, failed: 0, retries: 0 });
     const warnings = ofKind('warning').filter((e) => e.message.startsWith('the limit on open files'));
@@ -310,16 +401,30 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
     const { summary, calls } = await run(() => ({ connectError: 'proxy_tls' }), { paths: [dir], concurrency: 2 });
     expect(calls).toBeGreaterThanOrEqual(UNREACHABLE_STREAK);
     expect(calls).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
-    expect(summary).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'proxy_tls' }, uploaded: 0, total: 20 });
+    expect(summary).toMatchObject({
+      stopped: 'unreachable',
+      stop_cause: { error_code: 'proxy_tls' },
+      uploaded: 0,
+      total: 20,
+    });
     expect(summary.failed + summary.not_sent).toBe(20);
   });
 
   it('counts an attempt cut at its timeout before its request reached a connection, and ends each one at --timeout on the fake clock', async () => {
     const { dir } = await files(20);
-    const { summary, calls, elapsed, ofKind } = await run(() => ({ stall: 'before-connection' }), { paths: [dir], concurrency: 2, timeout: 2 });
+    const { summary, calls, elapsed, ofKind } = await run(() => ({ stall: 'before-connection' }), {
+      paths: [dir],
+      concurrency: 2,
+      timeout: 2,
+    });
     expect(calls).toBeGreaterThanOrEqual(UNREACHABLE_STREAK);
     expect(calls).toBeLessThanOrEqual(UNREACHABLE_STREAK + 1);
-    expect(summary).toMatchObject({ stopped: 'unreachable', stop_cause: { error_code: 'timeout' }, uploaded: 0, total: 20 });
+    expect(summary).toMatchObject({
+      stopped: 'unreachable',
+      stop_cause: { error_code: 'timeout' },
+      uploaded: 0,
+      total: 20,
+    });
     expect(ofKind('retry').every((e) => e.error_code === 'timeout' && e.message === 'no answer within 2 s')).toBe(true);
     // Four rounds of two attempts, each one cut at 2 s.
     expect(elapsed).toBeGreaterThanOrEqual(4 * 2_000);
@@ -327,7 +432,11 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
 
   it('does not count a request that went out on a connection and got no answer: those are retried as usual', async () => {
     const { dir } = await files(2);
-    const { summary, ofKind, calls } = await run(() => ({ reset: 'before-body' }), { paths: [dir], concurrency: 1, retries: UNREACHABLE_STREAK });
+    const { summary, ofKind, calls } = await run(() => ({ reset: 'before-body' }), {
+      paths: [dir],
+      concurrency: 1,
+      retries: UNREACHABLE_STREAK,
+    });
     expect(summary.stopped).toBeUndefined();
     expect(calls).toBe(2 * (UNREACHABLE_STREAK + 1));
     expect(ofKind('failed').map((e) => e.error_code)).toEqual(['UND_ERR_SOCKET', 'UND_ERR_SOCKET']);
@@ -335,11 +444,27 @@ describe('the engine when nothing can work, on fake time with a scripted dispatc
 
   it('fails a file at once on a certificate error, never retried, and stops the run: the rest not sent', async () => {
     const { dir } = await files(5);
-    const { summary, ofKind, calls } = await run(() => ({ connectError: 'SELF_SIGNED_CERT_IN_CHAIN' }), { paths: [dir], concurrency: 1 });
+    const { summary, ofKind, calls } = await run(() => ({ connectError: 'SELF_SIGNED_CERT_IN_CHAIN' }), {
+      paths: [dir],
+      concurrency: 1,
+    });
     expect(calls).toBe(1);
     expect(ofKind('retry')).toHaveLength(0);
-    expect(ofKind('failed')).toEqual([expect.objectContaining({ path: expect.stringMatching(/a\.jpg$/), status: null, error_code: 'SELF_SIGNED_CERT_IN_CHAIN', attempts: 1 })]);
-    expect(summary).toMatchObject({ stopped: 'certificate', stop_cause: { error_code: 'SELF_SIGNED_CERT_IN_CHAIN' }, failed: 1, not_sent: 4, total: 5 });
+    expect(ofKind('failed')).toEqual([
+      expect.objectContaining({
+        path: expect.stringMatching(/a\.jpg$/),
+        status: null,
+        error_code: 'SELF_SIGNED_CERT_IN_CHAIN',
+        attempts: 1,
+      }),
+    ]);
+    expect(summary).toMatchObject({
+      stopped: 'certificate',
+      stop_cause: { error_code: 'SELF_SIGNED_CERT_IN_CHAIN' },
+      failed: 1,
+      not_sent: 4,
+      total: 5,
+    });
   });
 });
 
@@ -347,7 +472,15 @@ describe('the engine given a request it cannot make', () => {
   it('fails that file with the reason before any write-ahead record, and sends the others', async () => {
     // preflight refuses such an id; the engine, fed directly, must still not crash or journal a request never sent.
     const { dir } = await files(2);
-    const planned = (name: string, entityId: string): PlannedFile => ({ path: name, absPath: join(dir, name), name, entityId, mediaTypeSource: 'none', bytes: statSync(join(dir, name)).size, contentType: 'image/jpeg' });
+    const planned = (name: string, entityId: string): PlannedFile => ({
+      path: name,
+      absPath: join(dir, name),
+      name,
+      entityId,
+      mediaTypeSource: 'none',
+      bytes: statSync(join(dir, name)).size,
+      contentType: 'image/jpeg',
+    });
     async function* items(): AsyncGenerator<Checked> {
       yield { kind: 'file', file: planned('a.jpg', 'cust-\ud800') };
       yield { kind: 'file', file: planned('b.jpg', 'cust-2') };
@@ -369,17 +502,51 @@ describe('the engine given a request it cannot make', () => {
     const events: UploadEvent[] = [];
     const sink = new OutcomeSink({ journal, onEvent: (e) => events.push(e) });
     const reader = new ReaderThreads(1);
-    const settings = { apiRoot: 'http://127.0.0.1:9/v1', org: 'acme', runId: 'run-1', format: 'multipart', concurrency: 1, rate: 0, batch: 1, retry: DEFAULT_RETRY_POLICY, timeoutMs: 1_000, failFast: false, allowDuplicates: true, resendUnknown: true, redact: createRedactor('k-0123456789'), cwd: dir, journal } as const;
+    const settings = {
+      apiRoot: 'http://127.0.0.1:9/v1',
+      org: 'acme',
+      runId: 'run-1',
+      format: 'multipart',
+      concurrency: 1,
+      rate: 0,
+      batch: 1,
+      retry: DEFAULT_RETRY_POLICY,
+      timeoutMs: 1_000,
+      failFast: false,
+      allowDuplicates: true,
+      resendUnknown: true,
+      redact: createRedactor('k-0123456789'),
+      cwd: dir,
+      journal,
+    } as const;
     try {
-      const tally = await transfer(items(), settings, { transport, reader, clock: new FakeClock(), sink, scratch: await scratch() });
+      const tally = await transfer(items(), settings, {
+        transport,
+        reader,
+        clock: new FakeClock(),
+        sink,
+        scratch: await scratch(),
+      });
       expect(tally).toMatchObject({ uploaded: 1, failed: 1 });
     } finally {
       await sink.close();
       await reader.close();
     }
     expect(urls).toEqual(['http://127.0.0.1:9/v1/acme/entities/cust-2/link-media']);
-    expect(events.find((e) => e.event === 'failed')).toMatchObject({ path: 'a.jpg', status: null, error_code: 'invalid_request', attempts: 0, message: expect.stringMatching(/^cannot make the request: URI malformed/) });
-    const records = (await readFile(journalPath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { path: string; outcome: string });
-    expect(records.map((r) => [r.path, r.outcome])).toEqual([['b.jpg', 'sending'], ['b.jpg', 'uploaded']]);
+    expect(events.find((e) => e.event === 'failed')).toMatchObject({
+      path: 'a.jpg',
+      status: null,
+      error_code: 'invalid_request',
+      attempts: 0,
+      message: expect.stringMatching(/^cannot make the request: URI malformed/),
+    });
+    const records = (await readFile(journalPath, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { path: string; outcome: string });
+    expect(records.map((r) => [r.path, r.outcome])).toEqual([
+      ['b.jpg', 'sending'],
+      ['b.jpg', 'uploaded'],
+    ]);
   });
 });

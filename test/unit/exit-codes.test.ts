@@ -6,7 +6,8 @@ import { InputError, UsageError } from '../../src/core/shared/errors.js';
 describe('exit codes', () => {
   it('maps how any command ended to its code', () => {
     expect(exitCodeOf({ failed: 0, invalid: 0, link_outside: 0, unknown_outcome: 0 })).toBe(EXIT.ok);
-    for (const count of ['failed', 'invalid', 'link_outside', 'unknown_outcome'] as const) expect(exitCodeOf({ [count]: 1 }), count).toBe(EXIT.someFailed);
+    for (const count of ['failed', 'invalid', 'link_outside', 'unknown_outcome'] as const)
+      expect(exitCodeOf({ [count]: 1 }), count).toBe(EXIT.someFailed);
     expect(exitCodeOf({ write_error: { path: 'j', code: 'ENOSPC', message: '' } })).toBe(EXIT.someFailed);
     // A refused key or an interruption says so whatever else happened.
     expect(exitCodeOf({ stopped: 'auth', failed: 3 })).toBe(EXIT.keyRefused);

@@ -28,13 +28,19 @@ describe('flow control', () => {
     await flow.acquire();
     const stop = new AbortController();
     let next: 'waiting' | 'started' | 'stopped' = 'waiting';
-    flow.acquire(stop.signal).then(() => (next = 'started'), () => (next = 'stopped'));
+    flow.acquire(stop.signal).then(
+      () => (next = 'started'),
+      () => (next = 'stopped'),
+    );
     await clock.advance(1e10 - 1); // some 116 days, past what one Node timer holds
     expect(next).toBe('waiting');
     await clock.advance(1);
     expect(next).toBe('started');
     next = 'waiting';
-    flow.acquire(stop.signal).then(() => (next = 'started'), () => (next = 'stopped'));
+    flow.acquire(stop.signal).then(
+      () => (next = 'started'),
+      () => (next = 'stopped'),
+    );
     await clock.advance(1_000);
     stop.abort();
     await settle();

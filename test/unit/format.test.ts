@@ -5,9 +5,22 @@ import { Progress } from '../../src/cli/render/progress.js';
 import type { UploadEvent } from '../../src/core/outcomes/events.js';
 import { FakeClock } from '../fake-clock.js';
 
-const uploaded = (path: string, bytes = 600): UploadEvent => ({ event: 'uploaded', path, entity_id: 'c', media_type: null, bytes, attempts: 1, sha256: 'x' });
+const uploaded = (path: string, bytes = 600): UploadEvent => ({
+  event: 'uploaded',
+  path,
+  entity_id: 'c',
+  media_type: null,
+  bytes,
+  attempts: 1,
+  sha256: 'x',
+});
 const attempt = (path: string): UploadEvent => ({ event: 'attempt', path, entity_id: 'c', attempt: 1 });
-const storedBefore = (path: string): UploadEvent => ({ event: 'skipped', path, reason: 'journal', message: 'already uploaded' });
+const storedBefore = (path: string): UploadEvent => ({
+  event: 'skipped',
+  path,
+  reason: 'journal',
+  message: 'already uploaded',
+});
 
 describe('numbers as people read them', () => {
   it('shows bytes, and a rate under 1 kB/s, in whole bytes', () => {
@@ -52,7 +65,9 @@ describe('the live line', () => {
     // 4 files sent in 2 s: 2 files/s, 50 left → 25 s.
     clock.time += 2000;
     for (let i = 0; i < 4; i++) progress.note(uploaded(`new-${i}`));
-    expect(progress.statusLine()).toBe('4/54 uploaded · 1,946 already uploaded · 0 in flight · 2.4 kB at 1.2 kB/s · 2 files/s · ETA 25.0 s');
+    expect(progress.statusLine()).toBe(
+      '4/54 uploaded · 1,946 already uploaded · 0 in flight · 2.4 kB at 1.2 kB/s · 2 files/s · ETA 25.0 s',
+    );
     expect(progress.ciLine()).toBe('[1,950/2,000] 97% 2 files/s 0 failed, 1,946 already uploaded ETA 25.0 s');
   });
 
@@ -71,15 +86,23 @@ describe('a status, an error code and a message joined', () => {
   it('says each word once: a part another part already holds is left out', () => {
     expect(joinDistinct([500, 'internal_error', 'internal_error'])).toBe('500 internal_error');
     expect(joinDistinct([null, 'ECONNRESET', 'read ECONNRESET'])).toBe('read ECONNRESET');
-    expect(joinDistinct(['ENOTFOUND', 'getaddrinfo ENOTFOUND api.unit21.invalid'], ': ')).toBe('getaddrinfo ENOTFOUND api.unit21.invalid');
-    expect(joinDistinct(['ENOSPC', 'ENOSPC: no space left on device, write'], ': ')).toBe('ENOSPC: no space left on device, write');
+    expect(joinDistinct(['ENOTFOUND', 'getaddrinfo ENOTFOUND api.unit21.invalid'], ': ')).toBe(
+      'getaddrinfo ENOTFOUND api.unit21.invalid',
+    );
+    expect(joinDistinct(['ENOSPC', 'ENOSPC: no space left on device, write'], ': ')).toBe(
+      'ENOSPC: no space left on device, write',
+    );
     expect(joinDistinct([502, null, 'HTTP 502'])).toBe('HTTP 502');
   });
 
   it('keeps parts that only look alike: a code inside a longer word, or another number', () => {
-    expect(joinDistinct([404, 'resource_not_found', 'entity "c1" not found'])).toBe('404 resource_not_found entity "c1" not found');
+    expect(joinDistinct([404, 'resource_not_found', 'entity "c1" not found'])).toBe(
+      '404 resource_not_found entity "c1" not found',
+    );
     expect(joinDistinct([400, 'not_found', 'resource_not_found'])).toBe('400 not_found resource_not_found');
     expect(joinDistinct([500, 'internal_error', 'took 5000 ms'])).toBe('500 internal_error took 5000 ms');
-    expect(joinDistinct(['proxy_timeout', 'the proxy did not answer CONNECT within 1 s'], ': ')).toBe('proxy_timeout: the proxy did not answer CONNECT within 1 s');
+    expect(joinDistinct(['proxy_timeout', 'the proxy did not answer CONNECT within 1 s'], ': ')).toBe(
+      'proxy_timeout: the proxy did not answer CONNECT within 1 s',
+    );
   });
 });

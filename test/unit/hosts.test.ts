@@ -19,7 +19,9 @@ describe('API root', () => {
   });
 
   it('lets --base-url win, with or without a trailing /v1', () => {
-    expect(resolveApiRoot({ env: 'prod1', baseUrl: 'https://proxy.example/u21/v1/' })).toBe('https://proxy.example/u21/v1');
+    expect(resolveApiRoot({ env: 'prod1', baseUrl: 'https://proxy.example/u21/v1/' })).toBe(
+      'https://proxy.example/u21/v1',
+    );
     expect(resolveApiRoot({ baseUrl: 'https://proxy.example' })).toBe('https://proxy.example/v1');
   });
 

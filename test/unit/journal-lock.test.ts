@@ -8,14 +8,26 @@ import { HeldLock, pidSpace } from '../../src/core/disk/held-lock.js';
 import { JournalLock } from '../../src/core/journal/lock.js';
 import { ROOT, tempDir } from '../helpers.js';
 
-const gone = (path: string) => stat(path).then(() => false, () => true);
+const gone = (path: string) =>
+  stat(path).then(
+    () => false,
+    () => true,
+  );
 const ago = (ms: number) => new Date(Date.now() - ms);
 
 /** A lock folder and owner file as a run elsewhere would leave them: renewed `ageMs` ago. */
 async function leftLock(journal: string, owner: Record<string, unknown>, ageMs: number) {
   await mkdir(`${journal}.lock`);
   const folder = await stat(`${journal}.lock`);
-  const holder = { pid: 999_999_999, host: hostname(), started: '2026-12-01T00:00:00.000Z', pidSpace: pidSpace(), lock: { ino: folder.ino, birth: folder.birthtimeMs }, token: 'theirs', ...owner };
+  const holder = {
+    pid: 999_999_999,
+    host: hostname(),
+    started: '2026-12-01T00:00:00.000Z',
+    pidSpace: pidSpace(),
+    lock: { ino: folder.ino, birth: folder.birthtimeMs },
+    token: 'theirs',
+    ...owner,
+  };
   await writeFile(`${journal}.lock.json`, JSON.stringify(holder));
   await utimes(`${journal}.lock`, ago(ageMs), ago(ageMs));
 }
@@ -24,7 +36,9 @@ describe('journal lock', () => {
   it('refuses a second hold while the first lives, naming its process, and is free again once released', async () => {
     const journal = join(await tempDir(), 'j.jsonl');
     const first = await JournalLock.acquire(journal);
-    await expect(JournalLock.acquire(journal)).rejects.toThrow(`--journal: ${journal} is in use by another run (pid ${process.pid} on this machine, since `);
+    await expect(JournalLock.acquire(journal)).rejects.toThrow(
+      `--journal: ${journal} is in use by another run (pid ${process.pid} on this machine, since `,
+    );
     await first.release();
     expect(await gone(`${journal}.lock`)).toBe(true);
     expect(await gone(`${journal}.lock.json`)).toBe(true);
@@ -43,7 +57,9 @@ describe('journal lock', () => {
     const journal = join(await tempDir(), 'j.jsonl');
     // pid 2 in another container of this host: a pid that means nothing here.
     await leftLock(journal, { pid: 2, pidSpace: 'pid:[4026532999]@another-boot' }, 0);
-    await expect(JournalLock.acquire(journal)).rejects.toThrow(`(pid 2 on ${hostname()} (another container), since 2026-12-01T00:00:00.000Z)`);
+    await expect(JournalLock.acquire(journal)).rejects.toThrow(
+      `(pid 2 on ${hostname()} (another container), since 2026-12-01T00:00:00.000Z)`,
+    );
     await utimes(`${journal}.lock`, ago(30_000), ago(30_000));
     await (await JournalLock.acquire(journal)).release();
   });
@@ -54,7 +70,11 @@ describe('journal lock', () => {
     const waits: string[] = [];
     const lock = await JournalLock.acquire(journal, { onWait: (message) => waits.push(message) });
     expect(waits).toHaveLength(1);
-    expect(waits[0]).toMatch(new RegExp(`^${journal} is held by pid 42 on worker-3, since 2026-12-01T00:00:00.000Z, whose lock has not been renewed for 19 s; waiting up to [12] s for it to go stale$`));
+    expect(waits[0]).toMatch(
+      new RegExp(
+        `^${journal} is held by pid 42 on worker-3, since 2026-12-01T00:00:00.000Z, whose lock has not been renewed for 19 s; waiting up to [12] s for it to go stale$`,
+      ),
+    );
     await lock.release();
   });
 
@@ -62,12 +82,16 @@ describe('journal lock', () => {
     const journal = join(await tempDir(), 'j.jsonl');
     const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal', 'lock.js'))};
       await JournalLock.acquire(process.argv[1]); console.log('held'); setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, journal], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, journal], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       await new Promise((resolve) => child.stdout.once('data', resolve));
       child.kill('SIGSTOP');
       await utimes(`${journal}.lock`, ago(60_000), ago(60_000)); // as if stopped a minute ago
-      await expect(JournalLock.acquire(journal)).rejects.toThrow(`is in use by another run (pid ${child.pid} on this machine, since `);
+      await expect(JournalLock.acquire(journal)).rejects.toThrow(
+        `is in use by another run (pid ${child.pid} on this machine, since `,
+      );
     } finally {
       child.kill('SIGKILL');
       child.kill('SIGCONT');
@@ -79,7 +103,10 @@ describe('journal lock', () => {
 
   it('takes over the lock file an earlier version of the tool left, once it is old', async () => {
     const journal = join(await tempDir(), 'j.jsonl');
-    await writeFile(`${journal}.lock`, JSON.stringify({ pid: 42, host: 'worker-3', started: '2026-12-01T00:00:00.000Z', token: 'old' }));
+    await writeFile(
+      `${journal}.lock`,
+      JSON.stringify({ pid: 42, host: 'worker-3', started: '2026-12-01T00:00:00.000Z', token: 'old' }),
+    );
     await utimes(`${journal}.lock`, ago(30_000), ago(30_000));
     await (await JournalLock.acquire(journal)).release();
     expect(await gone(`${journal}.lock`)).toBe(true);
@@ -111,14 +138,21 @@ describe('journal lock', () => {
   it.each([
     ['dead lock (its holder gone from this PID namespace)', {}, 0],
     ['stale lock (unrenewed, from another machine)', { pidSpace: 'pid:[4026532999]@another-boot' }, 30_000],
-  ])('lets exactly one of many processes take over the same %s', async (_, owner, ageMs) => {
-    const journal = join(await tempDir(), 'j.jsonl');
-    await leftLock(journal, owner, ageMs);
-    const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal', 'lock.js'))};
+  ])(
+    'lets exactly one of many processes take over the same %s',
+    async (_, owner, ageMs) => {
+      const journal = join(await tempDir(), 'j.jsonl');
+      await leftLock(journal, owner, ageMs);
+      const script = `import { JournalLock } from ${JSON.stringify(join(ROOT, 'dist', 'core', 'journal', 'lock.js'))};
       try { const lock = await JournalLock.acquire(process.argv[1]); console.log('held'); await new Promise((r) => setTimeout(r, 3000)); await lock.release(); } catch { console.log('refused'); }`;
-    const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, journal]).then((r) => r.stdout.trim());
-    const outcomes = await Promise.all(Array.from({ length: 8 }, run));
-    expect(outcomes.filter((o) => o === 'held')).toHaveLength(1);
-    expect(outcomes.filter((o) => o === 'refused')).toHaveLength(7);
-  }, 30_000);
+      const run = () =>
+        promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, journal]).then((r) =>
+          r.stdout.trim(),
+        );
+      const outcomes = await Promise.all(Array.from({ length: 8 }, run));
+      expect(outcomes.filter((o) => o === 'held')).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'refused')).toHaveLength(7);
+    },
+    30_000,
+  );
 });

@@ -6,22 +6,29 @@ import { Journal } from '../../src/core/journal/journal.js';
 import type { JournalRecord } from '../../src/core/journal/records.js';
 import { tempDir } from '../helpers.js';
 
-const record = (extra: Record<string, unknown> = {}): JournalRecord => ({
-  time: '2026-11-25T12:00:00.000Z',
-  outcome: 'uploaded',
+const record = (extra: Record<string, unknown> = {}): JournalRecord =>
+  ({
+    time: '2026-11-25T12:00:00.000Z',
+    outcome: 'uploaded',
+    host: 'https://api.unit21.com/v1',
+    org: 'acme',
+    entity_id: 'c1',
+    path: 'kyc/selfie.jpg',
+    name: 'selfie.jpg',
+    media_type: 'IMAGE_FACE_IMAGE',
+    sha256: 'aa'.repeat(32),
+    bytes: 10,
+    status: 200,
+    attempts: 1,
+    ...extra,
+  }) as JournalRecord;
+const id = {
   host: 'https://api.unit21.com/v1',
   org: 'acme',
-  entity_id: 'c1',
-  path: 'kyc/selfie.jpg',
+  entityId: 'c1',
   name: 'selfie.jpg',
-  media_type: 'IMAGE_FACE_IMAGE',
-  sha256: 'aa'.repeat(32),
-  bytes: 10,
-  status: 200,
-  attempts: 1,
-  ...extra,
-}) as JournalRecord;
-const id = { host: 'https://api.unit21.com/v1', org: 'acme', entityId: 'c1', name: 'selfie.jpg', mediaType: 'IMAGE_FACE_IMAGE' };
+  mediaType: 'IMAGE_FACE_IMAGE',
+};
 
 describe('journal', () => {
   it('remembers uploads by org, entity, name, media_type and content', async () => {
@@ -52,7 +59,9 @@ describe('journal', () => {
     const second = await Journal.open(path);
     expect(second.mayHave(id)).toBe(false);
     expect(second.uploadedAt(id, 'aa'.repeat(32))).toBeUndefined();
-    expect(second.uploadedAt({ ...id, host: 'http://127.0.0.1:8080/v1' }, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+    expect(second.uploadedAt({ ...id, host: 'http://127.0.0.1:8080/v1' }, 'aa'.repeat(32))).toBe(
+      '2026-11-25T12:00:00.000Z',
+    );
     expect(second.mayHave({ ...id, name: 'legacy.jpg' })).toBe(false);
     expect(second.hostless).toBe(1);
     second.close();
@@ -60,14 +69,22 @@ describe('journal', () => {
 
   it("refuses a run's records from before records named their host, unless the run adopts them, once: then they name its host", async () => {
     const path = join(await tempDir(), 'j.jsonl');
-    await writeFile(path, `${JSON.stringify(record({ host: undefined }))}\n${JSON.stringify(record({ name: 'b.jpg' }))}\n`);
+    await writeFile(
+      path,
+      `${JSON.stringify(record({ host: undefined }))}\n${JSON.stringify(record({ name: 'b.jpg' }))}\n`,
+    );
     const host = 'https://api.unit21.com/v1';
-    await expect(Journal.open(path, { host, adoptOldRecords: false })).rejects.toThrow(`--journal: ${path} holds a record from before records named their API host, so it cannot say where its file went`);
+    await expect(Journal.open(path, { host, adoptOldRecords: false })).rejects.toThrow(
+      `--journal: ${path} holds a record from before records named their API host, so it cannot say where its file went`,
+    );
     const adopting = await Journal.open(path, { host, adoptOldRecords: true });
     expect(adopting.adopted).toBe(1);
     expect(adopting.uploadedAt(id, 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
     adopting.close();
-    const lines = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { host: string });
+    const lines = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { host: string });
     expect(lines.map((r) => r.host)).toEqual([host, host]);
     const again = await Journal.open(path, { host, adoptOldRecords: false });
     expect(again.adopted).toBeUndefined();
@@ -103,9 +120,14 @@ describe('journal', () => {
 
   describe('a journal the run made', () => {
     const sending = (name: string) => ({ ...record({ name }), outcome: 'sending' }) as JournalRecord;
-    const failed = (name: string, extra: Record<string, unknown> = {}) => record({ name, outcome: 'failed', status: null, error_code: 'ENOTFOUND', ...extra });
+    const failed = (name: string, extra: Record<string, unknown> = {}) =>
+      record({ name, outcome: 'failed', status: null, error_code: 'ENOTFOUND', ...extra });
     /** A run's records in a journal that did not exist (or did, `before`), then closed and indexed as a run ends; whether it is still there. */
-    async function leftAfter(records: JournalRecord[], before?: string, meanwhile?: (path: string) => Promise<void>): Promise<boolean> {
+    async function leftAfter(
+      records: JournalRecord[],
+      before?: string,
+      meanwhile?: (path: string) => Promise<void>,
+    ): Promise<boolean> {
       const path = join(await tempDir(), 'j.jsonl');
       if (before !== undefined) await writeFile(path, before);
       const journal = await Journal.open(path);
@@ -120,13 +142,17 @@ describe('journal', () => {
     }
 
     it('is removed when every file it sent failed for certain (a mistyped host, a refused key): nothing in it matters to a later run', async () => {
-      expect(await leftAfter([sending('a.jpg'), sending('b.jpg'), failed('a.jpg'), failed('b.jpg', { status: 401 })])).toBe(false);
+      expect(
+        await leftAfter([sending('a.jpg'), sending('b.jpg'), failed('a.jpg'), failed('b.jpg', { status: 401 })]),
+      ).toBe(false);
       expect(await leftAfter([])).toBe(false);
     });
 
     it('is kept when a file was stored, may have been, or was sent without an outcome; and one that existed is always kept', async () => {
       expect(await leftAfter([sending('a.jpg'), record({ name: 'a.jpg' })])).toBe(true);
-      expect(await leftAfter([sending('a.jpg'), failed('a.jpg', { error_code: 'ECONNRESET', possibly_duplicated: true })])).toBe(true);
+      expect(
+        await leftAfter([sending('a.jpg'), failed('a.jpg', { error_code: 'ECONNRESET', possibly_duplicated: true })]),
+      ).toBe(true);
       expect(await leftAfter([sending('a.jpg'), sending('b.jpg'), failed('a.jpg')])).toBe(true);
       // Two files of one name and size to one entity: the second's send is still unanswered.
       expect(await leftAfter([sending('a.jpg'), sending('a.jpg'), failed('a.jpg')])).toBe(true);
@@ -135,19 +161,31 @@ describe('journal', () => {
 
     it('is kept when another run wrote to it or replaced it meanwhile (it took the lock over while this one was paused)', async () => {
       const theirs = `${JSON.stringify(record({ name: 'theirs.jpg' }))}\n`;
-      expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], undefined, (path) => appendFile(path, theirs))).toBe(true);
-      expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], undefined, async (path) => {
-        await writeFile(`${path}.new`, theirs);
-        await rename(`${path}.new`, path);
-      })).toBe(true);
+      expect(await leftAfter([sending('a.jpg'), failed('a.jpg')], undefined, (path) => appendFile(path, theirs))).toBe(
+        true,
+      );
+      expect(
+        await leftAfter([sending('a.jpg'), failed('a.jpg')], undefined, async (path) => {
+          await writeFile(`${path}.new`, theirs);
+          await rename(`${path}.new`, path);
+        }),
+      ).toBe(true);
     });
   });
 
   it('knows what an earlier run sent without learning the outcome, by identity and size, and by content when it was known', async () => {
     const path = join(await tempDir(), 'j.jsonl');
     const journal = await Journal.open(path);
-    const sending = (name: string, sha256: string | null) => ({ ...record({ name, sha256 }), outcome: 'sending' as const });
-    journal.record(sending('a.jpg', 'aa'.repeat(32)), sending('b.jpg', null), sending('c.jpg', 'cc'.repeat(32)), sending('d.jpg', null));
+    const sending = (name: string, sha256: string | null) => ({
+      ...record({ name, sha256 }),
+      outcome: 'sending' as const,
+    });
+    journal.record(
+      sending('a.jpg', 'aa'.repeat(32)),
+      sending('b.jpg', null),
+      sending('c.jpg', 'cc'.repeat(32)),
+      sending('d.jpg', null),
+    );
     journal.record(record({ name: 'c.jpg', sha256: 'cc'.repeat(32) })); // stored
     journal.record(record({ name: 'd.jpg', outcome: 'failed', sha256: null, status: null, possibly_duplicated: true })); // no answer to the last try
     journal.close();
@@ -199,8 +237,11 @@ describe('journal', () => {
       const first = await Journal.open(path);
       first.record(record());
       await endRun(first);
-      await appendFile(path, `${JSON.stringify(record({ name: 'b.jpg' }))}
-`); // a run killed before its end
+      await appendFile(
+        path,
+        `${JSON.stringify(record({ name: 'b.jpg' }))}
+`,
+      ); // a run killed before its end
       const second = await Journal.open(path);
       expect(second.uploadedBefore).toBe(2);
       expect(second.mayHave({ ...id, name: 'b.jpg' })).toBe(true);
@@ -226,7 +267,10 @@ describe('journal', () => {
       // scan_100's upload, in the first block, edited into a failure of the same size.
       const text = await readFile(path, 'utf8');
       const at = text.indexOf('"outcome":"uploaded"', text.indexOf('scan_100.jpg') - 300);
-      await writeFile(path, `${text.slice(0, at)}"outcome":"failed"  ${text.slice(at + '"outcome":"uploaded"'.length)}`);
+      await writeFile(
+        path,
+        `${text.slice(0, at)}"outcome":"failed"  ${text.slice(at + '"outcome":"uploaded"'.length)}`,
+      );
       const edited = await Journal.open(path);
       expect(edited.uploadedBefore).toBe(10_000);
       expect(edited.uploadedAt({ ...id, name: 'scan_100.jpg' }, 'aa'.repeat(32))).toBeUndefined();
@@ -239,9 +283,12 @@ describe('journal', () => {
       first.record(record(), record({ name: 'b.jpg' }));
       await endRun(first);
       // As `journal forget` does: the same journal, its first record taken out and another added.
-      await writeFile(path, `${JSON.stringify(record({ name: 'b.jpg' }))}
+      await writeFile(
+        path,
+        `${JSON.stringify(record({ name: 'b.jpg' }))}
 ${JSON.stringify(record({ name: 'c.jpg' }))}
-`);
+`,
+      );
       const second = await Journal.open(path);
       expect(second.mayHave(id)).toBe(false);
       expect(second.mayHave({ ...id, name: 'c.jpg' })).toBe(true);
@@ -273,21 +320,31 @@ ${JSON.stringify(record({ name: 'c.jpg' }))}
       await endRun(journal);
       expect(existsSync('/dev/.null.index')).toBe(false);
     });
-  
+
     it('is rebuilt from a compacted journal when more of its lines are superseded than live', async () => {
       const path = join(await tempDir(), 'j.jsonl');
       const sending = (name: string) => ({ ...record({ name, sha256: null }), outcome: 'sending' as const });
-      const failed = (name: string, extra = {}) => record({ name, outcome: 'failed', sha256: null, status: 500, ...extra });
+      const failed = (name: string, extra = {}) =>
+        record({ name, outcome: 'failed', sha256: null, status: 500, ...extra });
       const lines = [sending('a.jpg'), record({ name: 'a.jpg' })]; // stored
       // Three runs in which b.jpg failed and c.jpg went unanswered, then one that sent d.jpg and was killed.
-      for (let run = 0; run < 3; run++) lines.push(sending('b.jpg'), failed('b.jpg'), sending('c.jpg'), failed('c.jpg', { possibly_duplicated: true }));
+      for (let run = 0; run < 3; run++)
+        lines.push(sending('b.jpg'), failed('b.jpg'), sending('c.jpg'), failed('c.jpg', { possibly_duplicated: true }));
       lines.push(sending('d.jpg'));
       await writeFile(path, `${lines.map((line) => JSON.stringify(line)).join('\n')}\nnot a record\n`);
 
       const journal = await Journal.open(path);
       expect(journal.compacted).toEqual({ before: 16, after: 4 });
-      const kept = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as JournalRecord);
-      expect(kept.map((r) => [r.name, r.outcome])).toEqual([['a.jpg', 'uploaded'], ['b.jpg', 'failed'], ['c.jpg', 'failed'], ['d.jpg', 'sending']]);
+      const kept = (await readFile(path, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as JournalRecord);
+      expect(kept.map((r) => [r.name, r.outcome])).toEqual([
+        ['a.jpg', 'uploaded'],
+        ['b.jpg', 'failed'],
+        ['c.jpg', 'failed'],
+        ['d.jpg', 'sending'],
+      ]);
       // What a resume knows is what it knew before.
       const of = (name: string) => ({ ...id, name });
       expect(journal.uploadedAt(of('a.jpg'), 'aa'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
@@ -309,7 +366,10 @@ ${JSON.stringify(record({ name: 'c.jpg' }))}
 
     it('leaves a journal of sends and their uploads as it is', async () => {
       const path = join(await tempDir(), 'j.jsonl');
-      const lines = ['a.jpg', 'b.jpg'].flatMap((name) => [{ ...record({ name }), outcome: 'sending' }, record({ name })]);
+      const lines = ['a.jpg', 'b.jpg'].flatMap((name) => [
+        { ...record({ name }), outcome: 'sending' },
+        record({ name }),
+      ]);
       const text = `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`;
       await writeFile(path, text);
       const journal = await Journal.open(path);

@@ -64,10 +64,14 @@ function ruleFolder(file: string, rules: Rules): string | undefined {
 }
 
 /** An entry allows a file (`core/files/sniff.ts`, also written without `.ts`) or a folder and all below it (`core/shared`). */
-const allows = (entry: string, file: string) => file === entry || file === `${entry}.ts` || file.startsWith(`${entry}/`);
+const allows = (entry: string, file: string) =>
+  file === entry || file === `${entry}.ts` || file.startsWith(`${entry}/`);
 
 /** Every import between folders that the importing file's README does not allow; a file may always import its own folder's files. */
-function forbiddenImports(graph: Graph, rules: Rules): Array<{ file: string; imported: string; readme: string | undefined }> {
+function forbiddenImports(
+  graph: Graph,
+  rules: Rules,
+): Array<{ file: string; imported: string; readme: string | undefined }> {
   const forbidden = [];
   for (const [file, imports] of graph) {
     const folder = ruleFolder(file, rules);
@@ -82,7 +86,9 @@ function forbiddenImports(graph: Graph, rules: Rules): Array<{ file: string; imp
 
 const SRC = join(ROOT, 'src');
 const below = (folder: string): string[] =>
-  readdirSync(folder, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? below(join(folder, entry.name)) : [join(folder, entry.name)]));
+  readdirSync(folder, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? below(join(folder, entry.name)) : [join(folder, entry.name)],
+  );
 const srcPath = (path: string) => relative(SRC, path).split(sep).join('/');
 
 /** src's import graph: static, type-only and `import()` imports alike (ts.preProcessFile), by the `.ts` file each names. */
@@ -93,7 +99,8 @@ function sourceGraph(): Map<string, string[]> {
     const imports = importedFiles
       .filter(({ fileName }) => fileName.startsWith('.'))
       .map(({ fileName }) => join(dirname(path), fileName.replace(/\.js$/, '.ts')));
-    for (const target of imports) expect(existsSync(target), `${srcPath(path)} imports ${target}, which is not a file`).toBe(true);
+    for (const target of imports)
+      expect(existsSync(target), `${srcPath(path)} imports ${target}, which is not a file`).toBe(true);
     graph.set(srcPath(path), [...new Set(imports.map(srcPath))]);
   }
   return graph;
@@ -105,7 +112,8 @@ function sourceRules(): Map<string, string[]> {
   for (const readme of below(SRC).filter((p) => p.endsWith(`${sep}README.md`))) {
     const line = /^May import: (.+)$/m.exec(readFileSync(readme, 'utf8'));
     expect(line, `${srcPath(readme)} has no "May import:" line`).not.toBeNull();
-    const entries = line![1]!.trim() === 'nothing in src' ? [] : line![1]!.split(',').map((e) => e.trim().replace(/^src\//, ''));
+    const entries =
+      line![1]!.trim() === 'nothing in src' ? [] : line![1]!.split(',').map((e) => e.trim().replace(/^src\//, ''));
     rules.set(srcPath(dirname(readme)).replace(/^\.$/, ''), entries);
   }
   return rules;
@@ -113,9 +121,25 @@ function sourceRules(): Map<string, string[]> {
 
 describe('the checker', () => {
   it('names the files of a cycle in import order', () => {
-    const graph = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts', 'd.ts']], ['c.ts', ['a.ts']], ['d.ts', []], ['e.ts', ['e.ts']]]);
-    expect(findCycles(graph)).toEqual([['a.ts', 'b.ts', 'c.ts', 'a.ts'], ['e.ts', 'e.ts']]);
-    expect(findCycles(new Map([['a.ts', ['b.ts']], ['b.ts', []]]))).toEqual([]);
+    const graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts', 'd.ts']],
+      ['c.ts', ['a.ts']],
+      ['d.ts', []],
+      ['e.ts', ['e.ts']],
+    ]);
+    expect(findCycles(graph)).toEqual([
+      ['a.ts', 'b.ts', 'c.ts', 'a.ts'],
+      ['e.ts', 'e.ts'],
+    ]);
+    expect(
+      findCycles(
+        new Map([
+          ['a.ts', ['b.ts']],
+          ['b.ts', []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('finds an import the README does not allow, and allows its own folder, listed files and listed folders', () => {
@@ -127,7 +151,10 @@ describe('the checker', () => {
       ['mid/m.ts', ['low/b.ts']],
       ['top.ts', []],
     ]);
-    const rules = new Map([['low', []], ['high', ['low', 'mid/m.ts']]]);
+    const rules = new Map([
+      ['low', []],
+      ['high', ['low', 'mid/m.ts']],
+    ]);
     expect(forbiddenImports(graph, rules)).toEqual([
       { file: 'low/a.ts', imported: 'high/x.ts', readme: 'low' },
       { file: 'high/x.ts', imported: 'top.ts', readme: 'high' },
@@ -141,7 +168,9 @@ describe('src', () => {
 
   it('has no import cycle', () => {
     const cycles = findCycles(graph).map((cycle) => cycle.map((file) => `src/${file}`).join(' → '));
-    expect(cycles, `import cycles (move what both files need where both can import it):\n${cycles.join('\n')}`).toEqual([]);
+    expect(cycles, `import cycles (move what both files need where both can import it):\n${cycles.join('\n')}`).toEqual(
+      [],
+    );
   });
 
   it('imports only what each folder README allows', () => {
@@ -150,7 +179,8 @@ describe('src', () => {
     const problems = forbiddenImports(graph, rules).map(({ file, imported, readme }) =>
       readme === undefined
         ? `src/${file} imports src/${imported}, and no README.md above it says what it may import`
-        : `src/${file} imports src/${imported}, which the "May import:" line of ${posix.join('src', readme, 'README.md')} does not allow: change the import, or that line`);
+        : `src/${file} imports src/${imported}, which the "May import:" line of ${posix.join('src', readme, 'README.md')} does not allow: change the import, or that line`,
+    );
     expect(problems, problems.join('\n')).toEqual([]);
   });
 });

@@ -3,7 +3,11 @@ import { boundedLines } from '../../src/core/shared/lines.js';
 
 async function lines(chunks: string[], max = 10) {
   const out = [];
-  for await (const line of boundedLines(chunks.map((c) => Buffer.from(c)), max)) out.push(line);
+  for await (const line of boundedLines(
+    chunks.map((c) => Buffer.from(c)),
+    max,
+  ))
+    out.push(line);
   return out;
 }
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { closest } from '../../src/core/shared/did-you-mean.js';
-import { compileRules, conventionFor, inferMediaType, RECOGNISED_MEDIA_TYPES, wordsOf } from '../../src/core/inputs/media-type.js';
+import {
+  compileRules,
+  conventionFor,
+  inferMediaType,
+  RECOGNISED_MEDIA_TYPES,
+  wordsOf,
+} from '../../src/core/inputs/media-type.js';
 
 describe('file-name conventions', () => {
   it.each([
@@ -65,11 +71,19 @@ describe('file-name conventions', () => {
   });
 
   it('refuses a rule without exactly one pattern, naming its index', async () => {
-    await expect(compileRules([{ glob: '*.jpg', media_type: 'X' }, { media_type: 'Y' }])).rejects.toThrow(/conventions\[1\]/);
+    await expect(compileRules([{ glob: '*.jpg', media_type: 'X' }, { media_type: 'Y' }])).rejects.toThrow(
+      /conventions\[1\]/,
+    );
     await expect(compileRules([{ regex: '(', media_type: 'Y' }])).rejects.toThrow(/conventions\[0\]/);
-    await expect(compileRules([{ regex: '^(?=kyc)', media_type: 'Y' }])).rejects.toThrow("conventions[0]: the regex cannot be used (invalid or unsupported Perl syntax: `(?=`); patterns use RE2's syntax");
-    await expect(compileRules(Array.from({ length: 101 }, () => ({ glob: '*.pdf', media_type: 'X' })))).rejects.toThrow('conventions has 101 rules, more than 100');
-    await expect(compileRules([{ regex: `(.*a){1000}${'z'.repeat(500)}`, media_type: 'X' }])).rejects.toThrow('conventions[0]: the regex is 511 characters, over 500');
+    await expect(compileRules([{ regex: '^(?=kyc)', media_type: 'Y' }])).rejects.toThrow(
+      "conventions[0]: the regex cannot be used (invalid or unsupported Perl syntax: `(?=`); patterns use RE2's syntax",
+    );
+    await expect(compileRules(Array.from({ length: 101 }, () => ({ glob: '*.pdf', media_type: 'X' })))).rejects.toThrow(
+      'conventions has 101 rules, more than 100',
+    );
+    await expect(compileRules([{ regex: `(.*a){1000}${'z'.repeat(500)}`, media_type: 'X' }])).rejects.toThrow(
+      'conventions[0]: the regex is 511 characters, over 500',
+    );
   });
 
   it('matches in time linear in the name, whoever wrote the pattern: a backtracking regex or glob cannot hang a run', async () => {

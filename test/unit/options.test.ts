@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { resolveSettings, type UploadSettings } from '../../src/cli/settings.js';
 import { UPLOAD_OPTIONS } from '../../src/core/options.js';
-import { DEFAULT_MAX_FILE_SIZE, DEFAULTS, type BodyFormat, type PlanOptions, type Shard, type UploadOptions } from '../../src/index.js';
+import {
+  DEFAULT_MAX_FILE_SIZE,
+  DEFAULTS,
+  type BodyFormat,
+  type PlanOptions,
+  type Shard,
+  type UploadOptions,
+} from '../../src/index.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 /** The option reference, checked against the option table so that it cannot drift from --help. */
@@ -30,16 +37,37 @@ describe('option table', () => {
   it('gives the library the same defaults as the CLI', async () => {
     const dir = await tempDir();
     const settings = await resolveSettings({}, {}, dir);
-    for (const [key, value] of Object.entries(DEFAULTS)) expect(settings[key as keyof typeof settings], key).toBe(value);
-    expect(DEFAULTS).toMatchObject({ concurrency: 16, rate: 100, batch: 1, retries: 5, timeout: 60, maxFileSize: DEFAULT_MAX_FILE_SIZE });
+    for (const [key, value] of Object.entries(DEFAULTS))
+      expect(settings[key as keyof typeof settings], key).toBe(value);
+    expect(DEFAULTS).toMatchObject({
+      concurrency: 16,
+      rate: 100,
+      batch: 1,
+      retries: 5,
+      timeout: 60,
+      maxFileSize: DEFAULT_MAX_FILE_SIZE,
+    });
   });
 
   it('derives the option types from the table', () => {
     // Checked by the type checker (npm run typecheck); nothing to see at run time.
     expectTypeOf<UploadSettings['format']>().toEqualTypeOf<BodyFormat>();
-    expectTypeOf<Pick<UploadSettings, 'concurrency' | 'org' | 'entityFrom'>>().toEqualTypeOf<{ concurrency: number; org?: string; entityFrom?: 'dir' | 'prefix' }>();
-    expectTypeOf<Pick<UploadOptions, 'org' | 'concurrency' | 'format' | 'resendUnknown'>>().toEqualTypeOf<{ org: string; concurrency?: number; format?: BodyFormat; resendUnknown?: boolean }>();
-    expectTypeOf<Pick<PlanOptions, 'shard' | 'maxFileSize' | 'infer'>>().toEqualTypeOf<{ shard?: Shard; maxFileSize?: number; infer?: boolean }>();
+    expectTypeOf<Pick<UploadSettings, 'concurrency' | 'org' | 'entityFrom'>>().toEqualTypeOf<{
+      concurrency: number;
+      org?: string;
+      entityFrom?: 'dir' | 'prefix';
+    }>();
+    expectTypeOf<Pick<UploadOptions, 'org' | 'concurrency' | 'format' | 'resendUnknown'>>().toEqualTypeOf<{
+      org: string;
+      concurrency?: number;
+      format?: BodyFormat;
+      resendUnknown?: boolean;
+    }>();
+    expectTypeOf<Pick<PlanOptions, 'shard' | 'maxFileSize' | 'infer'>>().toEqualTypeOf<{
+      shard?: Shard;
+      maxFileSize?: number;
+      infer?: boolean;
+    }>();
     expectTypeOf(DEFAULTS.concurrency).toEqualTypeOf<16>();
   });
 
@@ -58,7 +86,10 @@ function documentedOptionRows(reference: string) {
     .split('\n')
     .filter((line) => line.startsWith('| `-'))
     .map((line) => {
-      const [option, env, defaultValue] = line.split(/(?<!\\)\|/).slice(1).map((cell) => cell.trim());
+      const [option, env, defaultValue] = line
+        .split(/(?<!\\)\|/)
+        .slice(1)
+        .map((cell) => cell.trim());
       return { flag: option!.slice(1).split(/[ `]/)[0], env, default: defaultValue };
     });
 }

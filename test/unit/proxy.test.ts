@@ -50,24 +50,40 @@ describe('NO_PROXY', () => {
 
 describe('the proxy for the API', () => {
   it('takes HTTPS_PROXY for an https API, in either case, lower case first', () => {
-    expect(proxyFor(API, { HTTPS_PROXY: 'http://upper:3128' })).toEqual({ url: 'http://upper:3128', shown: 'http://upper:3128', origin: 'HTTPS_PROXY' });
-    expect(proxyFor(API, { https_proxy: 'http://lower:3128', HTTPS_PROXY: 'http://upper:3128' })?.origin).toBe('https_proxy');
+    expect(proxyFor(API, { HTTPS_PROXY: 'http://upper:3128' })).toEqual({
+      url: 'http://upper:3128',
+      shown: 'http://upper:3128',
+      origin: 'HTTPS_PROXY',
+    });
+    expect(proxyFor(API, { https_proxy: 'http://lower:3128', HTTPS_PROXY: 'http://upper:3128' })?.origin).toBe(
+      'https_proxy',
+    );
     expect(proxyFor(API, { HTTP_PROXY: 'http://plain:3128' })).toBeUndefined();
     expect(proxyFor(API, { HTTPS_PROXY: '' })).toBeUndefined();
   });
 
   it('lets --proxy win over the variables, and the variables over the config file', () => {
     const env = { HTTPS_PROXY: 'http://env:3128' };
-    expect(proxyFor(API, env, { url: 'http://flag:3128', origin: '--proxy', fromFlag: true })?.url).toBe('http://flag:3128');
-    expect(proxyFor(API, env, { url: 'http://config:3128', origin: 'rc: "proxy"', fromFlag: false })?.url).toBe('http://env:3128');
-    expect(proxyFor(API, {}, { url: 'http://config:3128', origin: 'rc: "proxy"', fromFlag: false })?.url).toBe('http://config:3128');
+    expect(proxyFor(API, env, { url: 'http://flag:3128', origin: '--proxy', fromFlag: true })?.url).toBe(
+      'http://flag:3128',
+    );
+    expect(proxyFor(API, env, { url: 'http://config:3128', origin: 'rc: "proxy"', fromFlag: false })?.url).toBe(
+      'http://env:3128',
+    );
+    expect(proxyFor(API, {}, { url: 'http://config:3128', origin: 'rc: "proxy"', fromFlag: false })?.url).toBe(
+      'http://config:3128',
+    );
   });
 
   it('goes direct to a host NO_PROXY names (whichever way the proxy was given) and to loopback always', () => {
     expect(proxyFor(API, { HTTPS_PROXY: 'http://p:3128', no_proxy: 'unit21.com' })).toBeUndefined();
-    expect(proxyFor(API, { NO_PROXY: '*' }, { url: 'http://p:3128', origin: '--proxy', fromFlag: true })).toBeUndefined();
+    expect(
+      proxyFor(API, { NO_PROXY: '*' }, { url: 'http://p:3128', origin: '--proxy', fromFlag: true }),
+    ).toBeUndefined();
     expect(proxyFor('http://127.0.0.1:8080/v1', { HTTP_PROXY: 'http://p:3128' })).toBeUndefined();
-    expect(proxyFor('http://localhost:8080/v1', {}, { url: 'http://p:3128', origin: '--proxy', fromFlag: true })).toBeUndefined();
+    expect(
+      proxyFor('http://localhost:8080/v1', {}, { url: 'http://p:3128', origin: '--proxy', fromFlag: true }),
+    ).toBeUndefined();
   });
 
   it('refuses a proxy that is not an http(s) URL, naming where it came from, without echoing credentials', () => {
@@ -92,15 +108,25 @@ describe('the proxy for the API', () => {
     expect(shownProxy(new URL('http://token@proxy.corp:3128/'))).toBe('http://***@proxy.corp:3128');
     const redact = createRedactor('the-api-key', ...proxySecrets(url));
     const token = Buffer.from('alice:p@ss:w0rd').toString('base64');
-    expect(redact(`p@ss:w0rd p%40ss%3Aw0rd alice:p%40ss%3Aw0rd ${token} the-api-key`)).toBe('[redacted] [redacted] [redacted] [redacted] [redacted]');
+    expect(redact(`p@ss:w0rd p%40ss%3Aw0rd alice:p%40ss%3Aw0rd ${token} the-api-key`)).toBe(
+      '[redacted] [redacted] [redacted] [redacted] [redacted]',
+    );
     // A user name standing alone is the secret (a token).
     expect(createRedactor(...proxySecrets(new URL('http://t0ken@proxy:3128')))('sent t0ken')).toBe('sent [redacted]');
     expect(proxySecrets(new URL('http://proxy:3128'))).toEqual([]);
   });
 
   it('names a proxy that refuses the tunnel, which undici tells only in words', () => {
-    expect(describeNetworkError(new Error('Proxy response (407) !== 200 when HTTP Tunneling'))).toEqual({ code: 'proxy_refused', message: expect.stringMatching(/asked for credentials \(407\)/) });
-    expect(describeNetworkError(new Error('Proxy response (502) !== 200 when HTTP Tunneling'))).toEqual({ code: 'proxy_refused', message: 'the proxy refused the tunnel: it answered 502' });
-    expect(describeNetworkError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }))).toEqual({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' });
+    expect(describeNetworkError(new Error('Proxy response (407) !== 200 when HTTP Tunneling'))).toEqual({
+      code: 'proxy_refused',
+      message: expect.stringMatching(/asked for credentials \(407\)/),
+    });
+    expect(describeNetworkError(new Error('Proxy response (502) !== 200 when HTTP Tunneling'))).toEqual({
+      code: 'proxy_refused',
+      message: 'the proxy refused the tunnel: it answered 502',
+    });
+    expect(
+      describeNetworkError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' })),
+    ).toEqual({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' });
   });
 });

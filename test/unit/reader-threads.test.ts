@@ -123,7 +123,10 @@ describe('reader threads', () => {
     expect(await digest(path)).toBe(sha256(data));
     const identity = identityOf(await stat(path));
     expect(await digest(path, identity)).toBe(sha256(data));
-    await expect(digest(path, { ...identity, size: identity.size + 1 })).rejects.toMatchObject({ code: 'file_changed', path });
+    await expect(digest(path, { ...identity, size: identity.size + 1 })).rejects.toMatchObject({
+      code: 'file_changed',
+      path,
+    });
     await expect(digest(join(dir, 'gone'))).rejects.toMatchObject({ code: 'ENOENT', path: join(dir, 'gone') });
   });
 
@@ -171,7 +174,9 @@ describe('reader threads', () => {
     const dir = await tempDir();
     const file = await fileOf(dir, 'a', Buffer.from('abc'));
     const script = `import('${new URL('../../dist/core/body/reader-threads.js', import.meta.url).href}').then((m) => new m.ReaderThreads(2).read(${JSON.stringify(file)}, false)).then(({ bytes }) => console.log(bytes.toString()))`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      timeout: 10_000,
+    });
     expect(stdout.trim()).toBe('abc');
   });
 
@@ -191,4 +196,8 @@ describe('reader threads', () => {
 });
 
 /** The reader's calls, bound to it. */
-const bind = (reader: ReaderThreads) => ({ read: reader.read.bind(reader), digest: reader.digest.bind(reader), recycle: reader.recycle.bind(reader) });
+const bind = (reader: ReaderThreads) => ({
+  read: reader.read.bind(reader),
+  digest: reader.digest.bind(reader),
+  recycle: reader.recycle.bind(reader),
+});

@@ -10,7 +10,15 @@ describe('redaction of the key', () => {
     ['JSON-escaped', JSON.stringify(key).slice(1, -1)],
     ['percent-encoded', encodeURIComponent(key)],
     ['percent-encoded in lower case', encodeURIComponent(key).toLowerCase()],
-    ['HTML-escaped', key.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')],
+    [
+      'HTML-escaped',
+      key
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;')
+        .replace(/'/g, '&#39;'),
+    ],
   ])('replaces it %s, every time it appears', (_, form) => {
     expect(redact(`bad key: ${form} (again: ${form})`)).toBe('bad key: [redacted] (again: [redacted])');
   });

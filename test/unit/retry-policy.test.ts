@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs, serverHintMs, serverWait, shouldRetry, type AttemptOutcome } from '../../src/core/transfer/retry-policy.js';
+import {
+  retryDelayMs,
+  serverHintMs,
+  serverWait,
+  shouldRetry,
+  type AttemptOutcome,
+} from '../../src/core/transfer/retry-policy.js';
 
 const policy = { retries: 5, minDelayMs: 500, maxDelayMs: 30_000 };
-const response = (status: number, headers: Record<string, string> = {}): AttemptOutcome => ({ kind: 'response', status, headers });
+const response = (status: number, headers: Record<string, string> = {}): AttemptOutcome => ({
+  kind: 'response',
+  status,
+  headers,
+});
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 
 describe('retry policy', () => {
@@ -15,7 +25,9 @@ describe('retry policy', () => {
   });
 
   it('retries network errors and timeouts', () => {
-    expect(shouldRetry({ kind: 'no-response', code: 'ECONNRESET', message: '', reached: true, bodySent: true })).toBe(true);
+    expect(shouldRetry({ kind: 'no-response', code: 'ECONNRESET', message: '', reached: true, bodySent: true })).toBe(
+      true,
+    );
   });
 
   it('backs off exponentially with full jitter, capped', () => {
@@ -41,11 +53,19 @@ describe('retry policy', () => {
 
   it('caps a server hint at a minute, and says what was asked', () => {
     expect(serverHintMs({ 'retry-after': '86400' }, NOW)).toBe(60_000);
-    expect(serverWait({ 'retry-after': '999999' }, NOW)).toEqual({ ms: 60_000, askedMs: 999_999_000, header: 'Retry-After' });
+    expect(serverWait({ 'retry-after': '999999' }, NOW)).toEqual({
+      ms: 60_000,
+      askedMs: 999_999_000,
+      header: 'Retry-After',
+    });
   });
 
   it('reads X-RateLimit-Reset as epoch milliseconds when it has 13 digits, and as seconds from now when small', () => {
-    expect(serverWait({ 'x-ratelimit-reset': String(NOW + 3_000) }, NOW)).toEqual({ ms: 3_000, askedMs: 3_000, header: 'X-RateLimit-Reset' });
+    expect(serverWait({ 'x-ratelimit-reset': String(NOW + 3_000) }, NOW)).toEqual({
+      ms: 3_000,
+      askedMs: 3_000,
+      header: 'X-RateLimit-Reset',
+    });
     expect(serverHintMs({ 'x-ratelimit-reset': '7' }, NOW)).toBe(7_000);
   });
 

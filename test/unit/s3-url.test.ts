@@ -13,11 +13,24 @@ describe('s3:// URLs', () => {
 
 describe('--s3-endpoint', () => {
   it('takes an http:// or https:// address of a store', () => {
-    for (const endpoint of ['https://minio.example.com:9000', 'http://127.0.0.1:9000/', 'https://s3.eu-central-1.wasabisys.com']) expect(checkedS3Endpoint(endpoint)).toBe(endpoint);
+    for (const endpoint of [
+      'https://minio.example.com:9000',
+      'http://127.0.0.1:9000/',
+      'https://s3.eu-central-1.wasabisys.com',
+    ])
+      expect(checkedS3Endpoint(endpoint)).toBe(endpoint);
   });
 
   it('refuses anything else with the fix, never showing credentials written into it', () => {
-    for (const endpoint of ['not a url', 'minio:9000', 'ftp://store.example', 'https://store.example/bucket', 'https://store.example?x=1', 'https://user:s3cr3t-pw@store.example', 'http://user:s3cr3t-pw/x@minio:9000']) {
+    for (const endpoint of [
+      'not a url',
+      'minio:9000',
+      'ftp://store.example',
+      'https://store.example/bucket',
+      'https://store.example?x=1',
+      'https://user:s3cr3t-pw@store.example',
+      'http://user:s3cr3t-pw/x@minio:9000',
+    ]) {
       let error: unknown;
       try {
         checkedS3Endpoint(endpoint);

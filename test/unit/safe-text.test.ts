@@ -35,11 +35,14 @@ describe('the characters that act on a terminal', () => {
     expect(JSON.parse(indented)).toEqual({ path: text, more: [1] });
   });
 
-  it.each([...HOSTILE, 'C:\\users\\u0041\\x.jpg', '\\u005c', 'plain', '\\'])('are escaped in a CSV cell that reads back exactly: %j', (text) => {
-    const cell = csvCellSafe(text);
-    expect(cell).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u);
-    expect(csvCellText(cell)).toBe(text);
-  });
+  it.each([...HOSTILE, 'C:\\users\\u0041\\x.jpg', '\\u005c', 'plain', '\\'])(
+    'are escaped in a CSV cell that reads back exactly: %j',
+    (text) => {
+      const cell = csvCellSafe(text);
+      expect(cell).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u);
+      expect(csvCellText(cell)).toBe(text);
+    },
+  );
 
   it('leaves a CSV cell without them as it is', () => {
     expect(csvCellSafe('kyc/cust-42/passport front (1).jpg')).toBe('kyc/cust-42/passport front (1).jpg');

@@ -5,7 +5,10 @@ import { FakeClock, settle } from '../fake-clock.js';
 /** An async iterator over `items` that the test can hold back at any point. */
 function fresh<T>(items: T[]): AsyncIterator<T> {
   let i = 0;
-  return { next: () => Promise.resolve(i < items.length ? { done: false, value: items[i++]! } : { done: true, value: undefined }) };
+  return {
+    next: () =>
+      Promise.resolve(i < items.length ? { done: false, value: items[i++]! } : { done: true, value: undefined }),
+  };
 }
 
 describe('Scheduler', () => {
@@ -100,7 +103,7 @@ describe('Scheduler', () => {
     expect([...left, ...scheduler.stop()]).toEqual(['late']);
   });
 
-  it('stops handing out when the caller\'s signal aborts, also while waiting', async () => {
+  it("stops handing out when the caller's signal aborts, also while waiting", async () => {
     const clock = new FakeClock();
     const scheduler = new Scheduler(fresh(['a']), clock);
     await scheduler.next();

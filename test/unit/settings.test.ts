@@ -13,7 +13,14 @@ describe('settings', () => {
   it('applies defaults when nothing is given', async () => {
     const dir = await tempDir();
     const settings = await resolveSettings({}, {}, dir);
-    expect(settings).toMatchObject({ format: 'multipart', concurrency: 16, maxFileSize: 5_000_000, infer: true, dryRun: false, conventions: [] });
+    expect(settings).toMatchObject({
+      format: 'multipart',
+      concurrency: 16,
+      maxFileSize: 5_000_000,
+      infer: true,
+      dryRun: false,
+      conventions: [],
+    });
   });
 
   it('takes flags over environment over config file over defaults', async () => {
@@ -41,7 +48,10 @@ describe('settings', () => {
     await write(join(dir, 'conf'), 'key.txt', 'k-123\n');
     const settings = await resolveSettings({ config: 'conf/u21.json' }, {}, dir);
     expect(settings.apiKeyFile).toBe(join(dir, 'conf', 'key.txt'));
-    expect(await readApiKey(settings, {}, dir)).toEqual({ key: 'k-123', source: `"apiKeyFile" in ${join(dir, 'conf', 'u21.json')}` });
+    expect(await readApiKey(settings, {}, dir)).toEqual({
+      key: 'k-123',
+      source: `"apiKeyFile" in ${join(dir, 'conf', 'u21.json')}`,
+    });
     // The environment beats the config file.
     expect((await readApiKey(settings, { U21_API_KEY: 'env-key' }, dir)).key).toBe('env-key');
   });
@@ -81,7 +91,9 @@ describe('settings', () => {
   it('refuses a bad value in the config, naming file and key', async () => {
     const dir = await tempDir();
     await write(dir, '.u21mediarc.json', { concurrency: 'many' });
-    await expect(resolveSettings({}, {}, dir)).rejects.toThrow(/\.u21mediarc\.json: "concurrency": "many" is not a valid value/);
+    await expect(resolveSettings({}, {}, dir)).rejects.toThrow(
+      /\.u21mediarc\.json: "concurrency": "many" is not a valid value/,
+    );
   });
 
   it('refuses a bad conventions rule and unparseable config', async () => {
@@ -94,7 +106,9 @@ describe('settings', () => {
 
   it('names a --config file that does not exist', async () => {
     const dir = await tempDir();
-    await expect(resolveSettings({ config: 'nope.json' }, {}, dir)).rejects.toThrow(/nope\.json: cannot load config \(no such file\)/);
+    await expect(resolveSettings({ config: 'nope.json' }, {}, dir)).rejects.toThrow(
+      /nope\.json: cannot load config \(no such file\)/,
+    );
   });
 
   it('uses config conventions ahead of the built-in ones (seen in a dry run)', async () => {
@@ -104,9 +118,15 @@ describe('settings', () => {
       env: 'sandbox2',
       conventions: [{ glob: 'selfie.*', media_type: 'IMAGE_PROFILE_PICTURE' }],
     });
-    const result = await runCli(['upload', join(FIXTURES, 'selfie.jpg'), '--entity', 'c1', '--dry-run', '--json'], { cwd: dir });
+    const result = await runCli(['upload', join(FIXTURES, 'selfie.jpg'), '--entity', 'c1', '--dry-run', '--json'], {
+      cwd: dir,
+    });
     expect(result.code).toBe(0);
-    expect(result.events[0]).toMatchObject({ event: 'planned', media_type: 'IMAGE_PROFILE_PICTURE', media_type_source: 'file_name' });
+    expect(result.events[0]).toMatchObject({
+      event: 'planned',
+      media_type: 'IMAGE_PROFILE_PICTURE',
+      media_type_source: 'file_name',
+    });
   });
 
   it('exits 2 with the config error and its hint', async () => {
@@ -131,7 +151,25 @@ describe('--rate-total', () => {
   it('is refused beside --rate, with exit 2 and nothing sent', async () => {
     const dir = await tempDir();
     await write(dir, 'a.txt', 'a\n');
-    const result = await runCli(['upload', 'a.txt', '--entity', 'c', '--org', 'o', '--base-url', 'http://127.0.0.1:9', '--shard', '1/4', '--rate', '50', '--rate-total', '200'], { cwd: dir, env: { U21_API_KEY: 'k' } });
+    const result = await runCli(
+      [
+        'upload',
+        'a.txt',
+        '--entity',
+        'c',
+        '--org',
+        'o',
+        '--base-url',
+        'http://127.0.0.1:9',
+        '--shard',
+        '1/4',
+        '--rate',
+        '50',
+        '--rate-total',
+        '200',
+      ],
+      { cwd: dir, env: { U21_API_KEY: 'k' } },
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--rate and --rate-total both set the pace');
   });

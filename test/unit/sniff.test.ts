@@ -7,11 +7,17 @@ import { FIXTURES, ROOT } from '../helpers.js';
 
 const EVIDENCE = join(ROOT, 'test', 'fixtures', 'evidence');
 const bytes = (hex: string) => Buffer.from(hex.replace(/ /g, ''), 'hex');
-const judged = (ext: string, content: Buffer, convert = false) => judge(ext, content, content.subarray(-1024), { convert, imageExtension: true });
+const judged = (ext: string, content: Buffer, convert = false) =>
+  judge(ext, content, content.subarray(-1024), { convert, imageExtension: true });
 
 describe('content sniffing', () => {
   it('knows every fixture for what its extension says, complete', async () => {
-    for (const [name, kind] of [['selfie.jpg', 'jpeg'], ['profile_picture.png', 'png'], ['proof_of_address.pdf', 'pdf'], ['liveness_video.mp4', 'mp4']] as const) {
+    for (const [name, kind] of [
+      ['selfie.jpg', 'jpeg'],
+      ['profile_picture.png', 'png'],
+      ['proof_of_address.pdf', 'pdf'],
+      ['liveness_video.mp4', 'mp4'],
+    ] as const) {
       const content = await readFile(join(FIXTURES, name));
       expect(judged(name.split('.').pop()!, content), name).toEqual({ ok: true, detected: kind });
     }
@@ -21,23 +27,46 @@ describe('content sniffing', () => {
     const png = judged('jpg', await readFile(join(EVIDENCE, 'drivers_license_front.jpg')));
     expect(png).toEqual({ ok: false, detected: 'png', problem: 'holds a PNG image, not a JPEG; rename it to .png' });
     const html = judged('pdf', await readFile(join(EVIDENCE, 'proof_of_address.pdf')));
-    expect(html).toMatchObject({ ok: false, detected: 'html', problem: expect.stringMatching(/^holds an HTML page .*not a PDF; .*fetch the original again/) });
+    expect(html).toMatchObject({
+      ok: false,
+      detected: 'html',
+      problem: expect.stringMatching(/^holds an HTML page .*not a PDF; .*fetch the original again/),
+    });
     const heic = judged('jpg', await readFile(join(EVIDENCE, 'passport_front.heic')));
     expect(heic).toMatchObject({ ok: false, detected: 'heic', problem: expect.stringMatching(/HEIC.*pass --convert/) });
-    expect(judged('jpg', await readFile(join(EVIDENCE, 'id_card_front.webp')))).toMatchObject({ ok: false, detected: 'webp' });
+    expect(judged('jpg', await readFile(join(EVIDENCE, 'id_card_front.webp')))).toMatchObject({
+      ok: false,
+      detected: 'webp',
+    });
     expect(judged('jpg', bytes('504b0304 14000000'))).toMatchObject({ ok: false, detected: 'zip' });
   });
 
   it('lets HEIC and WebP under an image name pass when they are to be converted', async () => {
-    expect(judged('jpg', await readFile(join(EVIDENCE, 'passport_front.heic')), true)).toEqual({ ok: true, detected: 'heic' });
-    expect(judged('heic', await readFile(join(EVIDENCE, 'passport_front.heic')), true)).toEqual({ ok: true, detected: 'heic' });
+    expect(judged('jpg', await readFile(join(EVIDENCE, 'passport_front.heic')), true)).toEqual({
+      ok: true,
+      detected: 'heic',
+    });
+    expect(judged('heic', await readFile(join(EVIDENCE, 'passport_front.heic')), true)).toEqual({
+      ok: true,
+      detected: 'heic',
+    });
   });
 
   it('calls a JPEG without FF D9, a PNG without IEND and a PDF without %%EOF truncated', async () => {
-    expect(judged('jpg', await readFile(join(EVIDENCE, 'selfie_cut_off.jpg')))).toMatchObject({ ok: false, detected: 'jpeg', problem: expect.stringMatching(/^looks truncated: a JPEG without its end marker/) });
+    expect(judged('jpg', await readFile(join(EVIDENCE, 'selfie_cut_off.jpg')))).toMatchObject({
+      ok: false,
+      detected: 'jpeg',
+      problem: expect.stringMatching(/^looks truncated: a JPEG without its end marker/),
+    });
     const png = await readFile(join(FIXTURES, 'profile_picture.png'));
-    expect(judged('png', png.subarray(0, png.length - 12))).toMatchObject({ ok: false, problem: expect.stringMatching(/^looks truncated: a PNG without its IEND/) });
-    expect(judged('pdf', Buffer.from('%PDF-1.4\n1 0 obj\n'))).toMatchObject({ ok: false, problem: expect.stringMatching(/^looks truncated: a PDF without %%EOF/) });
+    expect(judged('png', png.subarray(0, png.length - 12))).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/^looks truncated: a PNG without its IEND/),
+    });
+    expect(judged('pdf', Buffer.from('%PDF-1.4\n1 0 obj\n'))).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/^looks truncated: a PDF without %%EOF/),
+    });
   });
 
   it('passes what has no reliable signature, and content it does not know under a name whose containers vary', () => {
@@ -50,7 +79,15 @@ describe('content sniffing', () => {
   });
 
   it('refuses text under a name whose kind always opens with its signature, and says it is text', () => {
-    const labels = { jpg: 'a JPEG image', jpeg: 'a JPEG image', png: 'a PNG image', gif: 'a GIF image', tif: 'a TIFF image', tiff: 'a TIFF image', pdf: 'a PDF' };
+    const labels = {
+      jpg: 'a JPEG image',
+      jpeg: 'a JPEG image',
+      png: 'a PNG image',
+      gif: 'a GIF image',
+      tif: 'a TIFF image',
+      tiff: 'a TIFF image',
+      pdf: 'a PDF',
+    };
     for (const [ext, label] of Object.entries(labels)) {
       for (const text of ['Access denied\n', 'name,id\nJane Doe,42\n', 'placeholder ✓ ünïcode\r\n\tindented\f']) {
         expect(judged(ext, Buffer.from(text)), `${ext}: ${text}`).toEqual({
@@ -62,29 +99,53 @@ describe('content sniffing', () => {
     }
     // A character cut in two by the 4 KB read is still text.
     const long = Buffer.from('é'.repeat(3000));
-    expect(judged('pdf', long.subarray(0, 4095))).toMatchObject({ ok: false, problem: expect.stringContaining('(it holds text)') });
+    expect(judged('pdf', long.subarray(0, 4095))).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('(it holds text)'),
+    });
     // %PDF- further in than 1024 bytes is not a PDF header.
-    expect(judged('pdf', Buffer.from(`${'x'.repeat(1024)}%PDF-1.4\n%%EOF\n`))).toMatchObject({ ok: false, problem: expect.stringContaining('(it holds text)') });
+    expect(judged('pdf', Buffer.from(`${'x'.repeat(1024)}%PDF-1.4\n%%EOF\n`))).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('(it holds text)'),
+    });
   });
 
   it('calls content that is neither a signature nor text unrecognised bytes', () => {
     const random = bytes('00 13 37 c0 ff ee 42 00 7f 81 fe 01 02 03 04 05');
     for (const ext of ['jpg', 'jpeg', 'png', 'gif', 'tif', 'tiff', 'pdf']) {
-      expect(judged(ext, random), ext).toMatchObject({ ok: false, detected: 'unknown', problem: expect.stringMatching(/^does not start as .* does \(it holds unrecognised bytes\); fetch the original again, or pass --no-sniff/) });
+      expect(judged(ext, random), ext).toMatchObject({
+        ok: false,
+        detected: 'unknown',
+        problem: expect.stringMatching(
+          /^does not start as .* does \(it holds unrecognised bytes\); fetch the original again, or pass --no-sniff/,
+        ),
+      });
     }
     // Valid UTF-8 with control characters in it is not text a person saved.
-    expect(judged('jpg', Buffer.from('Access\u0000denied'))).toMatchObject({ ok: false, problem: expect.stringContaining('(it holds unrecognised bytes)') });
+    expect(judged('jpg', Buffer.from('Access\u0000denied'))).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('(it holds unrecognised bytes)'),
+    });
     // Bytes that are not UTF-8 (Latin-1 é) are not called text.
-    expect(judged('png', Buffer.from('caf\xe9 au lait', 'latin1'))).toMatchObject({ ok: false, problem: expect.stringContaining('(it holds unrecognised bytes)') });
+    expect(judged('png', Buffer.from('caf\xe9 au lait', 'latin1'))).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('(it holds unrecognised bytes)'),
+    });
   });
 
   it('calls a checked file changed when its head no longer holds the kind it was found to be, in the same words', async () => {
     const jpeg = await readFile(join(FIXTURES, 'selfie.jpg'));
     expect(headChanged('jpeg', jpeg)).toBeUndefined();
     expect(contentChanged('jpeg', jpeg)).toBeUndefined();
-    expect(headChanged('jpeg', Buffer.from('Access denied'))).toMatch(/^its content changed after the check \(it now holds text\), so it was not sent/);
-    expect(contentChanged('jpeg', Buffer.alloc(64, 7))).toMatch(/^its content changed after the check \(it now holds unrecognised bytes\)/);
-    expect(contentChanged('jpeg', jpeg.subarray(0, jpeg.length - 2))).toMatch(/now looks truncated: a JPEG without its end marker/);
+    expect(headChanged('jpeg', Buffer.from('Access denied'))).toMatch(
+      /^its content changed after the check \(it now holds text\), so it was not sent/,
+    );
+    expect(contentChanged('jpeg', Buffer.alloc(64, 7))).toMatch(
+      /^its content changed after the check \(it now holds unrecognised bytes\)/,
+    );
+    expect(contentChanged('jpeg', jpeg.subarray(0, jpeg.length - 2))).toMatch(
+      /now looks truncated: a JPEG without its end marker/,
+    );
     // What a lenient extension let through as unknown stays so; --no-sniff checked nothing.
     expect(headChanged('unknown', Buffer.alloc(64, 7))).toBeUndefined();
     expect(headChanged(undefined, Buffer.from('Access denied'))).toBeUndefined();

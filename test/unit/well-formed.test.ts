@@ -10,7 +10,8 @@ import { planned, tempDir } from '../helpers.js';
 
 const LONE = '\ud800';
 /** A value `depth` levels deep, the outermost included: `[[…["leaf"]…]]`. */
-const nested = (depth: number): unknown => Array.from({ length: depth - 1 }).reduce<unknown>((inner) => [inner], ['leaf']);
+const nested = (depth: number): unknown =>
+  Array.from({ length: depth - 1 }).reduce<unknown>((inner) => [inner], ['leaf']);
 const PDF = '%PDF-1.4 document\n%%EOF\n';
 
 describe('text checks', () => {
@@ -44,21 +45,35 @@ describe('text checks', () => {
   });
 
   it('find a lone surrogate in a key or a value at any depth, and name where', () => {
-    expect(jsonValueProblem({ ok: 1, [`k${LONE}`]: 2 }, 'custom_data')).toMatch(/^custom_data key "k\\ud800" is not well-formed/);
-    expect(jsonValueProblem({ a: [1, { b: `v${LONE}` }] }, 'custom_data')).toMatch(/^custom_data\["a"\]\[1\]\["b"\] "v\\ud800" is not well-formed/);
-    expect(jsonValueProblem({ a: { [`\udc00`]: null } }, 'custom_data')).toMatch(/^custom_data\["a"\] key "\\udc00" is not well-formed/);
+    expect(jsonValueProblem({ ok: 1, [`k${LONE}`]: 2 }, 'custom_data')).toMatch(
+      /^custom_data key "k\\ud800" is not well-formed/,
+    );
+    expect(jsonValueProblem({ a: [1, { b: `v${LONE}` }] }, 'custom_data')).toMatch(
+      /^custom_data\["a"\]\[1\]\["b"\] "v\\ud800" is not well-formed/,
+    );
+    expect(jsonValueProblem({ a: { [`\udc00`]: null } }, 'custom_data')).toMatch(
+      /^custom_data\["a"\] key "\\udc00" is not well-formed/,
+    );
     expect(jsonValueProblem({ a: [true, null, 1.5, 'fine', { b: 'Zoë' }] }, 'custom_data')).toBeUndefined();
   });
 
   it('are made by metadataFrom for media_type and custom_data, for sidecars and manifest rows alike', () => {
-    expect(() => metadataFrom({ media_type: `IMAGE${LONE}` }, 'sidecar')).toThrow(/^sidecar "media_type" "IMAGE\\ud800" is not well-formed text/);
-    expect(() => metadataFrom({ note: LONE }, 'sidecar')).toThrow(/^sidecar custom_data\["note"\] "\\ud800" is not well-formed text/);
-    expect(() => metadataFrom({ custom_data: { deep: nested(40) } }, 'row')).toThrow(/^row custom_data is nested more than 32 levels deep/);
+    expect(() => metadataFrom({ media_type: `IMAGE${LONE}` }, 'sidecar')).toThrow(
+      /^sidecar "media_type" "IMAGE\\ud800" is not well-formed text/,
+    );
+    expect(() => metadataFrom({ note: LONE }, 'sidecar')).toThrow(
+      /^sidecar custom_data\["note"\] "\\ud800" is not well-formed text/,
+    );
+    expect(() => metadataFrom({ custom_data: { deep: nested(40) } }, 'row')).toThrow(
+      /^row custom_data is nested more than 32 levels deep/,
+    );
   });
 
   it('refuse the org and a config rule’s media_type', async () => {
     expect(() => checkedOrg(`acme${LONE}`)).toThrow(/^--org "acme\\ud800" is not well-formed text/);
-    await expect(compileRules([{ glob: '*.pdf', media_type: LONE }])).rejects.toThrow(/^conventions\[0\] "media_type" "\\ud800" is not well-formed text/);
+    await expect(compileRules([{ glob: '*.pdf', media_type: LONE }])).rejects.toThrow(
+      /^conventions\[0\] "media_type" "\\ud800" is not well-formed text/,
+    );
   });
 });
 
@@ -66,24 +81,34 @@ describe('every source of an id, a name, a media_type or custom_data refuses wha
   it.each([['entity'], ['event'], ['alert'], ['case']] as const)('--%s', async (kind) => {
     const dir = await tempDir();
     await writeFile(join(dir, 'a.pdf'), PDF);
-    await expect(plan({ paths: ['a.pdf'], cwd: dir, [kind]: `id-${LONE}` })).rejects.toThrow(`--${kind}: ${kind} id "id-\\ud800" is not well-formed text`);
+    await expect(plan({ paths: ['a.pdf'], cwd: dir, [kind]: `id-${LONE}` })).rejects.toThrow(
+      `--${kind}: ${kind} id "id-\\ud800" is not well-formed text`,
+    );
   });
 
   it('--media-type', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'a.pdf'), PDF);
-    await expect(plan({ paths: ['a.pdf'], cwd: dir, entity: 'c', mediaType: `X${LONE}` })).rejects.toThrow(/^--media-type "X\\ud800" is not well-formed text/);
+    await expect(plan({ paths: ['a.pdf'], cwd: dir, entity: 'c', mediaType: `X${LONE}` })).rejects.toThrow(
+      /^--media-type "X\\ud800" is not well-formed text/,
+    );
   });
 
   it('a CSV manifest: custom_data values and keys, naming the line', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'a.pdf'), PDF);
     await writeFile(join(dir, 'b.pdf'), PDF);
-    await writeFile(join(dir, 'm.csv'), 'path,entity_id,custom_data\na.pdf,c1,"{""note"":""\\ud800""}"\nb.pdf,c1,"{""\\udc00"":1}"\n');
+    await writeFile(
+      join(dir, 'm.csv'),
+      'path,entity_id,custom_data\na.pdf,c1,"{""note"":""\\ud800""}"\nb.pdf,c1,"{""\\udc00"":1}"\n',
+    );
     const { invalid, files } = await planned({ manifest: 'm.csv', cwd: dir });
     expect(files).toHaveLength(0);
     expect(invalid).toEqual([
-      { path: 'm.csv:2', message: expect.stringMatching(/^row custom_data\["note"\] "\\ud800" is not well-formed text/) },
+      {
+        path: 'm.csv:2',
+        message: expect.stringMatching(/^row custom_data\["note"\] "\\ud800" is not well-formed text/),
+      },
       { path: 'm.csv:3', message: expect.stringMatching(/^row custom_data key "\\udc00" is not well-formed text/) },
     ]);
   });
@@ -115,12 +140,22 @@ describe('every source of an id, a name, a media_type or custom_data refuses wha
     const dir = await tempDir();
     await writeFile(join(dir, 'a.pdf'), PDF);
     await writeFile(join(dir, 'b.pdf'), PDF);
-    const rows = [{ run: { tool: 'u21-media' } }, { path: 'a.pdf', entity_id: `c${LONE}`, outcome: 'failed' }, { path: 'b.pdf', entity_id: 'c1', outcome: 'failed', custom_data: { [LONE]: 1 } }];
+    const rows = [
+      { run: { tool: 'u21-media' } },
+      { path: 'a.pdf', entity_id: `c${LONE}`, outcome: 'failed' },
+      { path: 'b.pdf', entity_id: 'c1', outcome: 'failed', custom_data: { [LONE]: 1 } },
+    ];
     await writeFile(join(dir, 'report.json'), `[\n${rows.map((row) => JSON.stringify(row)).join(',\n')}\n]\n`);
     const { invalid } = await planned({ retryFailed: 'report.json', cwd: dir });
     expect(invalid).toEqual([
-      { path: 'report.json:3', message: expect.stringMatching(/^a\.pdf: entity id "c\\ud800" is not well-formed text/) },
-      { path: 'report.json:4', message: expect.stringMatching(/^row custom_data key "\\ud800" is not well-formed text/) },
+      {
+        path: 'report.json:3',
+        message: expect.stringMatching(/^a\.pdf: entity id "c\\ud800" is not well-formed text/),
+      },
+      {
+        path: 'report.json:4',
+        message: expect.stringMatching(/^row custom_data key "\\ud800" is not well-formed text/),
+      },
     ]);
   });
 
@@ -132,11 +167,17 @@ describe('every source of an id, a name, a media_type or custom_data refuses wha
     await writeFile(join(dir, `p${LONE}__b.pdf`), PDF);
     await writeFile(join(dir, `n${LONE}.pdf`), PDF);
     const byDir = await planned({ paths: [join(dir, `cust${LONE}`, 'a.pdf')], cwd: dir, entityFrom: 'dir' });
-    expect(byDir.invalid).toEqual([{ path: expect.any(String), message: expect.stringMatching(/^entity id "cust\\ud800" is not well-formed text/) }]);
+    expect(byDir.invalid).toEqual([
+      { path: expect.any(String), message: expect.stringMatching(/^entity id "cust\\ud800" is not well-formed text/) },
+    ]);
     const byPrefix = await planned({ paths: [`p${LONE}__b.pdf`], cwd: dir, entityFrom: 'prefix' });
-    expect(byPrefix.invalid).toEqual([{ path: expect.any(String), message: expect.stringMatching(/^entity id "p\\ud800" is not well-formed text/) }]);
+    expect(byPrefix.invalid).toEqual([
+      { path: expect.any(String), message: expect.stringMatching(/^entity id "p\\ud800" is not well-formed text/) },
+    ]);
     const byName = await planned({ paths: [`n${LONE}.pdf`], cwd: dir, entity: 'c1' });
-    expect(byName.invalid).toEqual([{ path: expect.any(String), message: expect.stringMatching(/^its name "n\\ud800\.pdf" is not well-formed text/) }]);
+    expect(byName.invalid).toEqual([
+      { path: expect.any(String), message: expect.stringMatching(/^its name "n\\ud800\.pdf" is not well-formed text/) },
+    ]);
   });
 
   it('a sidecar: custom_data at any depth, and nested 10,000 deep', async () => {
@@ -148,7 +189,9 @@ describe('every source of an id, a name, a media_type or custom_data refuses wha
     const { invalid } = await planned({ paths: [dir], cwd: dir, entity: 'c1' });
     expect(invalid.map((p) => p.message)).toEqual([
       expect.stringMatching(/^a\.pdf\.json: sidecar custom_data is nested more than 32 levels deep/),
-      expect.stringMatching(/^b\.pdf\.json: sidecar custom_data\["source"\]\["app"\]\[1\] "\\udfff" is not well-formed text/),
+      expect.stringMatching(
+        /^b\.pdf\.json: sidecar custom_data\["source"\]\["app"\]\[1\] "\\udfff" is not well-formed text/,
+      ),
     ]);
   });
 });

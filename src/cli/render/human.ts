@@ -1,5 +1,11 @@
 import type { Ora } from 'ora';
-import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/outcomes/events.js';
+import type {
+  CheckProgress,
+  DryRunSummary,
+  PlanEvent,
+  UploadEvent,
+  UploadSummary,
+} from '../../core/outcomes/events.js';
 import { OBJECT_NAME } from '../../core/inputs/route.js';
 import type { LinkedObject } from '../../core/inputs/objects.js';
 import { shellWord } from '../command-line.js';
@@ -29,7 +35,8 @@ const REASON_WORDS: Record<string, string> = {
 const SAME_FAILURES_LISTED = 3;
 
 /** Where an event's file goes, as a reader says it: `cust-42`, or `alert 9001`. */
-const to = (e: { entity_id: string; object?: LinkedObject }) => (e.object ? `${OBJECT_NAME[e.object]} ${e.entity_id}` : e.entity_id);
+const to = (e: { entity_id: string; object?: LinkedObject }) =>
+  e.object ? `${OBJECT_NAME[e.object]} ${e.entity_id}` : e.entity_id;
 
 // Files sent without an answer are named in the summary up to this many of each case, then counted.
 const NAMED_UNANSWERED = 5;
@@ -64,7 +71,10 @@ const STATUS_HINTS: Readonly<Record<number, string>> = {
  */
 export async function createHumanRenderer(options: RenderOptions): Promise<Renderer> {
   // ora is loaded only for a terminal with a width: logs and pipes never draw a spinner.
-  const ora = options.stderr.isTTY && options.stderr.spinnerStream.columns && !options.quiet ? (await import('ora')).default : undefined;
+  const ora =
+    options.stderr.isTTY && options.stderr.spinnerStream.columns && !options.quiet
+      ? (await import('ora')).default
+      : undefined;
   const { stdout, stderr, quiet, verbose } = options;
   const err = chalkFor(colorLevel(stderr, options.env, options.color));
   const out = chalkFor(colorLevel(stdout, options.env, options.color));
@@ -84,7 +94,12 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     if (quiet || timer) return;
     // A terminal that reports no width would make ora redraw forever: it is treated as a log.
     if (ora) {
-      spinner = ora({ stream: stderr.spinnerStream, discardStdin: false, color: err.level > 0 ? 'cyan' : false, isEnabled: true }).start(shown(progress.statusLine()));
+      spinner = ora({
+        stream: stderr.spinnerStream,
+        discardStdin: false,
+        color: err.level > 0 ? 'cyan' : false,
+        isEnabled: true,
+      }).start(shown(progress.statusLine()));
       timer = setInterval(() => spinner && (spinner.text = shown(progress.statusLine())), SPINNER_REFRESH_MS);
     } else {
       timer = setInterval(() => errLine(progress.ciLine()), CI_PROGRESS_MS);
@@ -103,9 +118,12 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
     switch (e.event) {
       case 'planned': {
         if (quiet) return; // the plan's summary says how many
-        const type = e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
+        const type =
+          e.media_type === null ? 'no media_type' : `${e.media_type} (from ${e.media_type_source.replace('_', ' ')})`;
         const detected = e.detected === null ? '' : `  ${e.detected}`;
-        const fix = e.fix ? `  will ${e.fix.join(', ').replace('strip_location', 'strip location')}${e.sent_name ? ` → ${e.sent_name}` : ''}` : '';
+        const fix = e.fix
+          ? `  will ${e.fix.join(', ').replace('strip_location', 'strip location')}${e.sent_name ? ` → ${e.sent_name}` : ''}`
+          : '';
         const again = e.possibly_duplicated ? '  sent again: an earlier run sent it and got no answer' : '';
         return outLine(`${e.path} → ${to(e)}  ${type}  ${formatBytes(e.bytes)}${detected}${fix}${again}`);
       }
@@ -131,50 +149,100 @@ export async function createHumanRenderer(options: RenderOptions): Promise<Rende
       }
       case 'skipped':
         // An invalid input (--skip-invalid) is a problem, said also with --quiet.
-        return (e.reason === 'invalid' || (!quiet && (verbose || !QUIET_SKIPS.has(e.reason)))) && errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim);
+        return (
+          (e.reason === 'invalid' || (!quiet && (verbose || !QUIET_SKIPS.has(e.reason)))) &&
+          errLine(`- skipped ${e.path} (${e.reason}: ${e.message})`, err.dim)
+        );
       case 'retry':
-        return verbose && errLine(`↻ ${e.path} → ${to(e)}: ${joinDistinct([e.status ?? e.error_code, e.message])}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`, err.yellow);
+        return (
+          verbose &&
+          errLine(
+            `↻ ${e.path} → ${to(e)}: ${joinDistinct([e.status ?? e.error_code, e.message])}; retry in ${(e.delay_ms / 1000).toFixed(1)} s`,
+            err.yellow,
+          )
+        );
       case 'attempt':
         startProgress();
         return verbose && errLine(`→ ${e.path} → ${to(e)} (attempt ${e.attempt})`, err.dim);
       case 'uploaded':
         if (e.possibly_duplicated) unanswered.uploaded.note(e.path);
-        return verbose && errLine(`✔ ${e.path} → ${to(e)} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ` (${unansweredCase('uploaded')})` : ''}`, err.green);
+        return (
+          verbose &&
+          errLine(
+            `✔ ${e.path} → ${to(e)} (${e.media_type ?? 'no media_type'}, ${formatBytes(e.bytes)})${e.possibly_duplicated ? ` (${unansweredCase('uploaded')})` : ''}`,
+            err.green,
+          )
+        );
     }
   };
 
   const summary = (s: UploadSummary | DryRunSummary, files: RunFiles = {}) => {
     close();
     for (const { error, count: times } of alike.values()) {
-      if (times > SAME_FAILURES_LISTED) errLine(`… and ${count(times - SAME_FAILURES_LISTED)} more failed with the same error (${error})`, err.red);
+      if (times > SAME_FAILURES_LISTED)
+        errLine(`… and ${count(times - SAME_FAILURES_LISTED)} more failed with the same error (${error})`, err.red);
     }
-    const detail = (label: string, text: string) => stdout.line(text, (safe) => `  ${out.dim(label.padEnd(20))}${safe}`);
-    const skipped = () => s.skipped > 0 && detail('skipped', `${count(s.skipped)}: ${[...progress.skipReasons].map(([r, n]) => `${count(n)} ${REASON_WORDS[r] ?? r}`).join(', ')}`);
+    const detail = (label: string, text: string) =>
+      stdout.line(text, (safe) => `  ${out.dim(label.padEnd(20))}${safe}`);
+    const skipped = () =>
+      s.skipped > 0 &&
+      detail(
+        'skipped',
+        `${count(s.skipped)}: ${[...progress.skipReasons].map(([r, n]) => `${count(n)} ${REASON_WORDS[r] ?? r}`).join(', ')}`,
+      );
     if ('dry_run' in s) {
       const invalid = s.invalid > 0 ? ` (${count(s.invalid)} invalid)` : '';
       const unreadable = s.unreadable > 0 ? `, ${count(s.unreadable)} would fail (unreadable)` : '';
-      outLine(`Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${count(s.skipped)} skipped${invalid}${unreadable}; nothing sent`);
+      outLine(
+        `Dry run${s.shard ? ` (shard ${s.shard})` : ''}: ${plural(s.planned, 'file')} (${formatBytes(s.bytes)}) would be uploaded, ${count(s.skipped)} skipped${invalid}${unreadable}; nothing sent`,
+      );
       skipped();
       return;
     }
-    if (s.stopped === 'interrupted' && s.total === 0) return stdout.line(`interrupted during the check${checkedSoFar()}: nothing was sent`, (safe) => `${out.red('✖')} ${safe}`);
+    if (s.stopped === 'interrupted' && s.total === 0)
+      return stdout.line(
+        `interrupted during the check${checkedSoFar()}: nothing was sent`,
+        (safe) => `${out.red('✖')} ${safe}`,
+      );
     const sent = s.uploaded + s.failed;
     // The rate of uploads: "0 of 10 uploaded, 2 failed … 7 files/s" would read as progress.
     const rate = s.duration_ms > 0 && s.uploaded > 0 ? `, ${perSecond(s.uploaded, s.duration_ms)}` : '';
-    const ok = s.failed === 0 && !s.stopped && s.invalid === 0 && s.link_outside === 0 && s.unknown_outcome === 0 && !s.write_error;
+    const ok =
+      s.failed === 0 &&
+      !s.stopped &&
+      s.invalid === 0 &&
+      s.link_outside === 0 &&
+      s.unknown_outcome === 0 &&
+      !s.write_error;
     const shard = s.shard ? `shard ${s.shard}: ` : '';
-    const head = ok && sent === 0 ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped` : `${shard}${count(s.uploaded)} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${count(s.failed)} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
+    const head =
+      ok && sent === 0
+        ? `${shard}nothing to send: all ${plural(s.total, 'file')} skipped`
+        : `${shard}${count(s.uploaded)} of ${plural(s.total, 'file')} uploaded${s.failed ? `, ${count(s.failed)} failed` : ''} (${formatBytes(s.bytes)}) in ${formatDuration(s.duration_ms)}${rate}`;
     const symbol = ok ? out.green('✔') : s.failed || s.stopped ? out.red('✖') : out.yellow('⚠');
     stdout.line(head, (safe) => `${symbol} ${safe}`);
     skipped();
     if (s.retries > 0) detail('retries', count(s.retries));
-    if (s.split > 0) detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);
+    if (s.split > 0)
+      detail('split', `${plural(s.split, 'request')} of several files refused with HTTP 400, sent again file by file`);
     if (s.possibly_duplicated > 0) {
       // Each case says what may be on the entity; the files are named, and all of them listed by the journal.
       const { failed, uploaded } = unanswered;
-      if (failed.count > 0) detail('may be stored', `${plural(failed.count, 'failed file')} sent without an answer may be on the entity anyway: ${String(failed)}`);
-      if (uploaded.count > 0) detail('may be stored twice', `${plural(uploaded.count, 'uploaded file')} had an earlier attempt sent without an answer: ${String(uploaded)}`);
-      const listing = files.journal ? `u21-media journal show ${shellWord(files.journal)} --run ${s.run_id} --possibly-duplicated` : files.report ? `the rows of ${files.report} with possibly_duplicated true` : undefined;
+      if (failed.count > 0)
+        detail(
+          'may be stored',
+          `${plural(failed.count, 'failed file')} sent without an answer may be on the entity anyway: ${String(failed)}`,
+        );
+      if (uploaded.count > 0)
+        detail(
+          'may be stored twice',
+          `${plural(uploaded.count, 'uploaded file')} had an earlier attempt sent without an answer: ${String(uploaded)}`,
+        );
+      const listing = files.journal
+        ? `u21-media journal show ${shellWord(files.journal)} --run ${s.run_id} --possibly-duplicated`
+        : files.report
+          ? `the rows of ${files.report} with possibly_duplicated true`
+          : undefined;
       if (listing && !(failed.all && uploaded.all)) detail('list them all', listing);
     }
     if (files.report) detail('report', files.report);

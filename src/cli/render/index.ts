@@ -16,7 +16,17 @@ function createJsonRenderer({ stdout, verbose }: RenderOptions): Renderer {
     total: () => {},
     summary: (summary) => {
       // Exit 3 is said as an event too, as exit 2 is (cli.ts): scripts read one shape of refusal.
-      if ('stopped' in summary && summary.stopped === 'auth') stdout.json({ event: 'error', code: EXIT.keyRefused, problems: [{ message: 'the API refused the key; the run stopped', hint: 'check the key, and that it has access to the org' }] });
+      if ('stopped' in summary && summary.stopped === 'auth')
+        stdout.json({
+          event: 'error',
+          code: EXIT.keyRefused,
+          problems: [
+            {
+              message: 'the API refused the key; the run stopped',
+              hint: 'check the key, and that it has access to the org',
+            },
+          ],
+        });
       stdout.json(summary);
       stdout.flush();
     },

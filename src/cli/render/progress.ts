@@ -67,7 +67,9 @@ export class Progress {
   statusLine(): string {
     if (this.checking) return this.checkLine();
     // Files the journal holds are shown apart: "54/1,789 uploaded · 211 already uploaded".
-    const parts = [`${count(this.uploaded)}${this.total !== undefined ? `/${count(this.total - this.before)}` : ''} uploaded`];
+    const parts = [
+      `${count(this.uploaded)}${this.total !== undefined ? `/${count(this.total - this.before)}` : ''} uploaded`,
+    ];
     if (this.before > 0) parts.push(`${count(this.before)} already uploaded`);
     if (this.failed > 0) parts.push(`${count(this.failed)} failed`);
     if (this.retrying.size > 0) parts.push(`${count(this.retrying.size)} retrying`);

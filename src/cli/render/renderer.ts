@@ -1,4 +1,10 @@
-import type { CheckProgress, DryRunSummary, PlanEvent, UploadEvent, UploadSummary } from '../../core/outcomes/events.js';
+import type {
+  CheckProgress,
+  DryRunSummary,
+  PlanEvent,
+  UploadEvent,
+  UploadSummary,
+} from '../../core/outcomes/events.js';
 import type { Output } from '../output.js';
 
 /** Where a run's outcome files are, for the summary. */

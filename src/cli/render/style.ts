@@ -1,7 +1,11 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 
 /** How many colours a stream gets: none off a terminal, with NO_COLOR or --no-color; FORCE_COLOR wins. */
-export function colorLevel(stream: { readonly isTTY?: boolean }, env: NodeJS.ProcessEnv, colorFlag: boolean): 0 | 1 | 2 | 3 {
+export function colorLevel(
+  stream: { readonly isTTY?: boolean },
+  env: NodeJS.ProcessEnv,
+  colorFlag: boolean,
+): 0 | 1 | 2 | 3 {
   if (!colorFlag) return 0;
   const force = env.FORCE_COLOR;
   if (force !== undefined) {

@@ -70,7 +70,8 @@ export class PlannedFileStream extends Readable {
       // Nothing goes out unless it is still what the check found: its head before its first byte, its end before its last.
       const headWhy = this.position === 0 ? headChanged(detected, chunk.subarray(0, HEAD_BYTES)) : undefined;
       if (headWhy) return this.destroy(fileChanged(path, headWhy));
-      if (this.endMarked) this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, n - TAIL_BYTES))]).subarray(-TAIL_BYTES);
+      if (this.endMarked)
+        this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, n - TAIL_BYTES))]).subarray(-TAIL_BYTES);
       const endWhy = n === this.left ? endChanged(detected, this.tail) : undefined;
       if (endWhy) return this.destroy(fileChanged(path, endWhy));
       this.position += n;

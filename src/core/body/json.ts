@@ -2,7 +2,16 @@ import { Readable } from 'node:stream';
 import type { PlannedFile } from '../inputs/plan.js';
 import { base64Length, base64Pieces } from '../files/base64.js';
 import type { BodyReader } from './reader-threads.js';
-import { fitsWhole, hashedFileStream, hexDigests, newHash, wholeBody, wholeFiles, type FileReads, type RequestBody } from './request-body.js';
+import {
+  fitsWhole,
+  hashedFileStream,
+  hexDigests,
+  newHash,
+  wholeBody,
+  wholeFiles,
+  type FileReads,
+  type RequestBody,
+} from './request-body.js';
 
 // A multiple of 3, so that almost every read encodes to base64 without carrying bytes over.
 const READ_SIZE = 3 * 64 * 1024;
@@ -11,7 +20,11 @@ const READ_SIZE = 3 * 64 * 1024;
  * The JSON format: a top-level array of `{media, name, media_type, custom_data}`, media as
  * base64. A small request is read whole first; a larger one streams its files.
  */
-export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads): Promise<RequestBody> {
+export async function jsonBody(
+  files: readonly PlannedFile[],
+  reader: BodyReader,
+  reads?: FileReads,
+): Promise<RequestBody> {
   // The closing bracket ends the last file's tail: a lone file's body is then three pieces, made in place.
   const parts = files.map((file, index) => ({
     file,
@@ -21,13 +34,20 @@ export async function jsonBody(files: readonly PlannedFile[], reader: BodyReader
   const headers = { 'content-type': 'application/json' };
   if (fitsWhole(files)) {
     const read = wholeFiles(files, reader, true, reads);
-    return await wholeBody(headers, parts.flatMap(({ head, tail }, index) => [head, read[index]!, tail]), reader);
+    return await wholeBody(
+      headers,
+      parts.flatMap(({ head, tail }, index) => [head, read[index]!, tail]),
+      reader,
+    );
   }
 
   const hashes = files.map(() => newHash());
 
   let fileError: NodeJS.ErrnoException | undefined;
-  const length = parts.reduce((sum, p) => sum + Buffer.byteLength(p.head) + base64Length(p.file.bytes) + Buffer.byteLength(p.tail), 0);
+  const length = parts.reduce(
+    (sum, p) => sum + Buffer.byteLength(p.head) + base64Length(p.file.bytes) + Buffer.byteLength(p.tail),
+    0,
+  );
   async function* body(): AsyncGenerator<Uint8Array> {
     for (const [index, { file, head, tail }] of parts.entries()) {
       yield Buffer.from(head);

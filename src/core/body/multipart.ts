@@ -3,7 +3,17 @@ import { PassThrough } from 'node:stream';
 import FormData from 'form-data';
 import type { PlannedFile } from '../inputs/plan.js';
 import type { BodyReader, WholeFile } from './reader-threads.js';
-import { fitsWhole, flatMetadata, hashedFileStream, hexDigests, newHash, wholeBody, wholeFiles, type FileReads, type RequestBody } from './request-body.js';
+import {
+  fitsWhole,
+  flatMetadata,
+  hashedFileStream,
+  hexDigests,
+  newHash,
+  wholeBody,
+  wholeFiles,
+  type FileReads,
+  type RequestBody,
+} from './request-body.js';
 
 // An unguessable prefix per process and a count: a file cannot fake the boundary, as with a
 // fresh random one per request, without asking for entropy on every request.
@@ -15,7 +25,11 @@ let bodies = 0;
  * extension) and, under the same field name, a part with its metadata JSON. A small request
  * is read whole first; a larger one streams its files.
  */
-export async function multipartBody(files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads): Promise<RequestBody> {
+export async function multipartBody(
+  files: readonly PlannedFile[],
+  reader: BodyReader,
+  reads?: FileReads,
+): Promise<RequestBody> {
   const form = new FormData();
   form.setBoundary(`${BOUNDARY_PREFIX}${(bodies++).toString(36)}`);
   const whole = fitsWhole(files);
@@ -26,11 +40,20 @@ export async function multipartBody(files: readonly PlannedFile[], reader: BodyR
   const sources = hashes.map((hash, index) => hashedFileStream(files[index]!, hash, (error) => (fileError ??= error)));
   files.forEach((file, index) => {
     const field = `file_${index + 1}`;
-    form.append(field, placeholders[index] ?? sources[index]!, { filename: file.name, contentType: file.contentType, knownLength: file.bytes });
+    form.append(field, placeholders[index] ?? sources[index]!, {
+      filename: file.name,
+      contentType: file.contentType,
+      knownLength: file.bytes,
+    });
     const metadata = flatMetadata(file);
     if (metadata) form.append(field, JSON.stringify(metadata));
   });
-  if (whole) return await wholeBody(form.getHeaders(), framedAround(form, files, () => wholeFiles(files, reader, false, reads)), reader);
+  if (whole)
+    return await wholeBody(
+      form.getHeaders(),
+      framedAround(form, files, () => wholeFiles(files, reader, false, reads)),
+      reader,
+    );
 
   const length = form.getLengthSync();
   // form-data is an old-style stream; a PassThrough gives undici a proper Readable,
@@ -62,7 +85,11 @@ const MARKER = `u21-media-file-${randomBytes(12).toString('hex')}-`;
 const markerOf = (index: number) => `${MARKER}${index}.`;
 
 /** The form's framing, from form-data's bytes with markers where the files go, around the files read whole. */
-function framedAround(form: FormData, files: readonly PlannedFile[], readFiles: () => ReadonlyArray<Promise<WholeFile>>): Array<string | Promise<WholeFile>> {
+function framedAround(
+  form: FormData,
+  files: readonly PlannedFile[],
+  readFiles: () => ReadonlyArray<Promise<WholeFile>>,
+): Array<string | Promise<WholeFile>> {
   const framing = form.getBuffer();
   const pieces: Array<string | number> = [];
   let from = 0;

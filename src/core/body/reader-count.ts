@@ -15,11 +15,15 @@ const MAX_READER_THREADS = 16;
  * A ceiling: threads start only as files wait for them (ReaderThreads).
  */
 export function readerThreadCount(given: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  const [origin, asked] = given !== undefined ? ['readerThreads', String(given)] : ['U21_READER_THREADS', env.U21_READER_THREADS];
+  const [origin, asked] =
+    given !== undefined ? ['readerThreads', String(given)] : ['U21_READER_THREADS', env.U21_READER_THREADS];
   if (asked === undefined || asked === '') return Math.max(1, Math.min(4, availableParallelism() - 1));
   const count = Number(asked);
   if (!(Number.isInteger(count) && count >= 1 && count <= MAX_READER_THREADS)) {
-    throw new UsageError(`${origin}: "${asked}" is not a thread count`, `give a whole number from 1 to ${MAX_READER_THREADS}, or leave it unset for the default`);
+    throw new UsageError(
+      `${origin}: "${asked}" is not a thread count`,
+      `give a whole number from 1 to ${MAX_READER_THREADS}, or leave it unset for the default`,
+    );
   }
   return count;
 }

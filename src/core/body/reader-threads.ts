@@ -21,7 +21,10 @@ export interface BodyReader {
 
 // The compiled module beside this one. The tests run this file from source, after the build:
 // a worker thread runs only JavaScript, so it is taken from the build then.
-const WORKER_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../../../dist/core/body/reader.worker.js' : './reader.worker.js', import.meta.url);
+const WORKER_MODULE = new URL(
+  import.meta.url.endsWith('.ts') ? '../../../dist/core/body/reader.worker.js' : './reader.worker.js',
+  import.meta.url,
+);
 
 // Memory given back, kept for the files read ahead at the default settings: at most this many
 // pieces (each is looked through for every read) and this many bytes.
@@ -91,7 +94,8 @@ export class ReaderThreads implements BodyReader {
    */
   recycle(bytes: Buffer): void {
     const memory = bytes.buffer;
-    if (this.closed || !(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory)) return; // handed over already
+    if (this.closed || !(memory instanceof ArrayBuffer) || memory.byteLength === 0 || this.spare.includes(memory))
+      return; // handed over already
     const kept = this.spare.reduce((sum, spare) => sum + spare.byteLength, 0);
     if (this.spare.length < SPARE_AT_MOST && kept + memory.byteLength <= SPARE_BYTES_AT_MOST) this.spare.push(memory);
   }

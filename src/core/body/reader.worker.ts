@@ -4,7 +4,9 @@ import type { CheckedFile } from './file-stream.js';
 import { FileReader } from './whole-file.js';
 
 /** A reader thread: reads the files it is sent whole, or only hashes them, and sends them back a mebibyte at a time. */
-export type ReaderRequest = { id: number; file: CheckedFile; base64: boolean } | { id: number; digestOf: { path: string; identity?: FileIdentity } };
+export type ReaderRequest =
+  | { id: number; file: CheckedFile; base64: boolean }
+  | { id: number; digestOf: { path: string; identity?: FileIdentity } };
 
 export type ReaderReply =
   | { id: number; memory: ArrayBuffer; offset: number; length: number; sha256: string }
@@ -20,7 +22,8 @@ parentPort!.on('message', ({ requests, spare }: { requests: ReaderRequest[]; spa
   for (const [index, request] of requests.entries()) {
     const { id } = request;
     try {
-      if ('digestOf' in request) replies.push({ id, sha256: reader.digest(request.digestOf.path, request.digestOf.identity) });
+      if ('digestOf' in request)
+        replies.push({ id, sha256: reader.digest(request.digestOf.path, request.digestOf.identity) });
       else {
         const read = reader.read(request.file, request.base64, spare);
         const memory = read.bytes.buffer as ArrayBuffer; // its own, never a pool's

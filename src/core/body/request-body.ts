@@ -36,13 +36,26 @@ export function flatMetadata(file: PlannedFile): Record<string, unknown> | undef
 const READ_SIZE = 256 * 1024;
 
 /** A file's planned bytes, hashed as read; a read error (or a changed file) goes to `onFileError`. */
-export function hashedFileStream(file: PlannedFile, hash: Hash, onFileError: (error: Error) => void, readSize = READ_SIZE): Readable {
-  const stream = file.stored ? objectStream({ ...file, stored: file.stored }, hash) : new PlannedFileStream(checkedFile(file), hash, readSize);
+export function hashedFileStream(
+  file: PlannedFile,
+  hash: Hash,
+  onFileError: (error: Error) => void,
+  readSize = READ_SIZE,
+): Readable {
+  const stream = file.stored
+    ? objectStream({ ...file, stored: file.stored }, hash)
+    : new PlannedFileStream(checkedFile(file), hash, readSize);
   return stream.on('error', onFileError);
 }
 
 /** What a body needs to read a file: where, how many bytes, and what the check found of it. */
-export const checkedFile = (file: PlannedFile): CheckedFile => ({ path: file.absPath, bytes: file.bytes, ...(file.identity && { identity: file.identity }), ...(file.detected !== undefined && { detected: file.detected }), ...(file.stored && { stored: file.stored }) });
+export const checkedFile = (file: PlannedFile): CheckedFile => ({
+  path: file.absPath,
+  bytes: file.bytes,
+  ...(file.identity && { identity: file.identity }),
+  ...(file.detected !== undefined && { detected: file.detected }),
+  ...(file.stored && { stored: file.stored }),
+});
 
 export const newHash = () => createHash('sha256');
 
@@ -50,16 +63,22 @@ export const newHash = () => createHash('sha256');
 export const hexDigests = (hashes: readonly Hash[]) => () => hashes.map((h) => h.copy().digest('hex'));
 
 /** Whether a file, or a request, is small enough to be read whole: Unit21's largest files (5 MB) are. */
-export const fitsWhole = (files: readonly PlannedFile[]) => files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
+export const fitsWhole = (files: readonly PlannedFile[]) =>
+  files.reduce((sum, file) => sum + file.bytes, 0) <= WHOLE_AT_MOST;
 
 /** Files of a request read whole ahead of its turn (its first attempt), in its format; one not read ahead is read when the body is built. */
 export type FileReads = ReadonlyArray<Promise<WholeFile> | undefined>;
 
 /** Builds a request's body from its files: the multipart or the JSON format. */
-export type BodyBuilder = (files: readonly PlannedFile[], reader: BodyReader, reads?: FileReads) => Promise<RequestBody>;
+export type BodyBuilder = (
+  files: readonly PlannedFile[],
+  reader: BodyReader,
+  reads?: FileReads,
+) => Promise<RequestBody>;
 
 /** A request's files read whole, as they go out (base64 for JSON): those read ahead as they are, the others now. */
-export const wholeFiles = (files: readonly PlannedFile[], reader: BodyReader, base64: boolean, reads: FileReads = []) => files.map((file, index) => reads[index] ?? reader.read(checkedFile(file), base64));
+export const wholeFiles = (files: readonly PlannedFile[], reader: BodyReader, base64: boolean, reads: FileReads = []) =>
+  files.map((file, index) => reads[index] ?? reader.read(checkedFile(file), base64));
 
 /**
  * A body whole in memory: the framing and the files' bytes in one buffer. A lone file's framing
@@ -67,7 +86,11 @@ export const wholeFiles = (files: readonly PlannedFile[], reader: BodyReader, ba
  * a copy; the files of a batch are copied into a new buffer, and their memory goes back to the
  * reader to read the next files into. A body the server read in full goes back too.
  */
-export async function wholeBody(headers: Record<string, string>, pieces: ReadonlyArray<string | Promise<WholeFile>>, reader: BodyReader): Promise<RequestBody> {
+export async function wholeBody(
+  headers: Record<string, string>,
+  pieces: ReadonlyArray<string | Promise<WholeFile>>,
+  reader: BodyReader,
+): Promise<RequestBody> {
   const joined = await Promise.all(pieces.map((piece) => Promise.resolve(piece)));
   const files = joined.filter((piece): piece is WholeFile => typeof piece !== 'string');
   const body = inPlace(joined) ?? copied(joined, reader);
@@ -88,7 +111,8 @@ export async function wholeBody(headers: Record<string, string>, pieces: Readonl
 /** [head, file, tail] in the file's own memory, when the framing fits the room around it. */
 function inPlace(pieces: ReadonlyArray<string | WholeFile>): Buffer | undefined {
   const [head, file, tail] = pieces;
-  if (pieces.length !== 3 || typeof head !== 'string' || typeof file !== 'object' || typeof tail !== 'string') return undefined;
+  if (pieces.length !== 3 || typeof head !== 'string' || typeof file !== 'object' || typeof tail !== 'string')
+    return undefined;
   const { bytes } = file;
   const [before, after] = [Buffer.byteLength(head), Buffer.byteLength(tail)];
   const start = bytes.byteOffset - before;
@@ -101,7 +125,10 @@ function inPlace(pieces: ReadonlyArray<string | WholeFile>): Buffer | undefined 
 }
 
 function copied(pieces: ReadonlyArray<string | WholeFile>, reader: BodyReader): Buffer {
-  const length = pieces.reduce((sum, piece) => sum + (typeof piece === 'string' ? Buffer.byteLength(piece) : piece.bytes.length), 0);
+  const length = pieces.reduce(
+    (sum, piece) => sum + (typeof piece === 'string' ? Buffer.byteLength(piece) : piece.bytes.length),
+    0,
+  );
   const body = Buffer.allocUnsafeSlow(length);
   let at = 0;
   for (const piece of pieces) {

@@ -28,7 +28,9 @@ export class FileReader {
     // Memory of its own, not a slice of a shared pool: it is handed over to the event loop whole.
     // The extra byte a plain read asks for lands in the room after.
     const out = memoryFor(FRAMING_ROOM + length + FRAMING_ROOM, spare);
-    const bytes = base64 ? this.readPlanned(file, this.scratchFor(file.bytes), 0) : this.readPlanned(file, out, FRAMING_ROOM);
+    const bytes = base64
+      ? this.readPlanned(file, this.scratchFor(file.bytes), 0)
+      : this.readPlanned(file, out, FRAMING_ROOM);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (base64) writeBase64(bytes, out, FRAMING_ROOM);
     return { bytes: out.subarray(FRAMING_ROOM, FRAMING_ROOM + length), sha256 };
@@ -41,7 +43,8 @@ export class FileReader {
       const chunk = this.scratchFor(DIGEST_READ);
       const fd = openCheckedSync(path, identity);
       try {
-        for (let n = readSync(fd, chunk, 0, DIGEST_READ, null); n > 0; n = readSync(fd, chunk, 0, DIGEST_READ, null)) hash.update(chunk.subarray(0, n));
+        for (let n = readSync(fd, chunk, 0, DIGEST_READ, null); n > 0; n = readSync(fd, chunk, 0, DIGEST_READ, null))
+          hash.update(chunk.subarray(0, n));
       } finally {
         closeSync(fd);
       }
@@ -87,7 +90,10 @@ export class FileReader {
  */
 function memoryFor(length: number, spare: ArrayBuffer[]): Buffer {
   const fitting = spare.filter((memory) => memory.byteLength >= length && memory.byteLength <= 2 * length + 65_536);
-  const reused = fitting.reduce<ArrayBuffer | undefined>((best, memory) => (best && best.byteLength <= memory.byteLength ? best : memory), undefined);
+  const reused = fitting.reduce<ArrayBuffer | undefined>(
+    (best, memory) => (best && best.byteLength <= memory.byteLength ? best : memory),
+    undefined,
+  );
   if (!reused) return Buffer.allocUnsafeSlow(length);
   spare.splice(spare.indexOf(reused), 1);
   return Buffer.from(reused, 0, length);

@@ -33,11 +33,17 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
   else if (env) {
     if (!(env in HOSTS)) {
       const near = closest(env, ENV_NAMES);
-      throw new UsageError(`--env: unknown environment "${env}"${near ? `; did you mean ${near}?` : ''}`, `use one of ${ENV_NAMES.join(', ')}, or --base-url`);
+      throw new UsageError(
+        `--env: unknown environment "${env}"${near ? `; did you mean ${near}?` : ''}`,
+        `use one of ${ENV_NAMES.join(', ')}, or --base-url`,
+      );
     }
     raw = HOSTS[env as EnvName];
   } else {
-    throw new UsageError('no Unit21 host given', `pass --env (${ENV_NAMES.join(', ')}) or --base-url, or set U21_ENV / U21_BASE_URL`);
+    throw new UsageError(
+      'no Unit21 host given',
+      `pass --env (${ENV_NAMES.join(', ')}) or --base-url, or set U21_ENV / U21_BASE_URL`,
+    );
   }
   let url: URL;
   try {
@@ -49,10 +55,16 @@ export function resolveApiRoot(options: { env?: string; baseUrl?: string }): str
     throw new UsageError(`--base-url: unsupported protocol "${url.protocol}"`, 'use https://');
   }
   if (url.protocol === 'http:' && !isLoopback(url)) {
-    throw new UsageError(`--base-url: refusing plain http:// to ${url.host}; the API key would travel unencrypted`, 'use https:// (plain http is allowed only for loopback, e.g. the local sandbox)');
+    throw new UsageError(
+      `--base-url: refusing plain http:// to ${url.host}; the API key would travel unencrypted`,
+      'use https:// (plain http is allowed only for loopback, e.g. the local sandbox)',
+    );
   }
   if (url.search || url.hash) {
-    throw new UsageError(`--base-url: "${raw}" has a query or fragment`, 'give only the scheme, host and optional path');
+    throw new UsageError(
+      `--base-url: "${raw}" has a query or fragment`,
+      'give only the scheme, host and optional path',
+    );
   }
   const path = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
   return `${url.origin}${path}/v1`;
@@ -76,8 +88,13 @@ export function resolveTarget(target: TargetSettings): { apiRoot: string; org: s
 
 /** The org name, refused when missing or a path step. */
 export function checkedOrg(org: string | undefined): string {
-  if (!org) throw new UsageError('--org is required', 'pass your Unit21 org name with --org, U21_ORG or "org" in the config file');
-  if (org === '.' || org === '..') throw new UsageError(`--org: "${org}" is not an org name`, 'pass the org_name Unit21 gave you');
+  if (!org)
+    throw new UsageError(
+      '--org is required',
+      'pass your Unit21 org name with --org, U21_ORG or "org" in the config file',
+    );
+  if (org === '.' || org === '..')
+    throw new UsageError(`--org: "${org}" is not an org name`, 'pass the org_name Unit21 gave you');
   const notText = textProblem(org, '--org');
   if (notText) throw new UsageError(notText, 'pass the org_name Unit21 gave you');
   return org;
@@ -87,7 +104,12 @@ export function checkedOrg(org: string | undefined): string {
 export const pathSegment = (id: string): string => encodeURIComponent(id);
 
 /** URL of the link-media endpoint of an entity or an event (under the org), or of an alert or a case (by unit21_id, no org). */
-export function mediaUrl(apiRoot: string, org: string, id: string, objectType: ObjectType | undefined = 'entities'): string {
+export function mediaUrl(
+  apiRoot: string,
+  org: string,
+  id: string,
+  objectType: ObjectType | undefined = 'entities',
+): string {
   const owner = objectType === 'alerts' || objectType === 'cases' ? '' : `/${pathSegment(org)}`;
   return `${apiRoot}${owner}/${objectType}/${pathSegment(id)}/link-media`;
 }

@@ -17,7 +17,11 @@ export interface ProxyChoice {
  * else HTTPS_PROXY for an https API (HTTP_PROXY for http), else the config file's; none for a
  * loopback API or a host NO_PROXY names. Variables are read in either case, lower case first.
  */
-export function proxyFor(apiRoot: string, env: NodeJS.ProcessEnv, given?: { url: string; origin: string; fromFlag: boolean }): ProxyChoice | undefined {
+export function proxyFor(
+  apiRoot: string,
+  env: NodeJS.ProcessEnv,
+  given?: { url: string; origin: string; fromFlag: boolean },
+): ProxyChoice | undefined {
   // Checked even when it goes unused (a loopback API): its credentials must parse to be masked where the command line is shown.
   if (given) checkProxyUrl(given.url, given.origin);
   const target = new URL(apiRoot);
@@ -34,20 +38,32 @@ export function checkProxyUrl(raw: string, origin: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new UsageError(`${origin}: "${maskUserInfo(raw)}" is not a URL`, 'give the proxy as a URL such as http://proxy.example.com:3128');
+    throw new UsageError(
+      `${origin}: "${maskUserInfo(raw)}" is not a URL`,
+      'give the proxy as a URL such as http://proxy.example.com:3128',
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`${origin}: unsupported proxy protocol "${url.protocol}"`, 'only HTTP CONNECT proxies are supported: give an http:// or https:// URL');
+    throw new UsageError(
+      `${origin}: unsupported proxy protocol "${url.protocol}"`,
+      'only HTTP CONNECT proxies are supported: give an http:// or https:// URL',
+    );
   }
   // A password holding `/`, `?` or `#` ends the host early: what follows would be taken for a path (and shown).
   if (url.pathname !== '/' || url.search || url.hash) {
-    throw new UsageError(`${origin}: a proxy URL is scheme://[user:password@]host:port, and this one has more after the host`, 'in a user name or password, write / as %2F, ? as %3F, # as %23 and @ as %40');
+    throw new UsageError(
+      `${origin}: a proxy URL is scheme://[user:password@]host:port, and this one has more after the host`,
+      'in a user name or password, write / as %2F, ? as %3F, # as %23 and @ as %40',
+    );
   }
   try {
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
   } catch {
-    throw new UsageError(`${origin}: the proxy's user name or password holds a % that starts no escape`, 'write % as %25 in a user name or password');
+    throw new UsageError(
+      `${origin}: the proxy's user name or password holds a % that starts no escape`,
+      'write % as %25 in a user name or password',
+    );
   }
   return url;
 }
@@ -74,7 +90,8 @@ export function proxySecrets(url: URL): string[] {
 /** The Proxy-Authorization value for a proxy URL's credentials. */
 export const proxyToken = (url: URL): string => `Basic ${basicCredentials(url)}`;
 
-const basicCredentials = (url: URL) => Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64');
+const basicCredentials = (url: URL) =>
+  Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64');
 
 /** A user name or password as the proxy reads it; one with a stray % (refused by checkProxyUrl) as written. */
 function decoded(text: string): string {
@@ -91,7 +108,10 @@ function decoded(text: string): string {
  * IP addresses, CIDR ranges, each optionally with `:port` (then only that port).
  */
 export function bypassesProxy(target: URL, noProxy: string): boolean {
-  const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  const host = target.hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   const port = target.port || (target.protocol === 'https:' ? '443' : '80');
   return noProxy
     .split(/[\s,]+/)
@@ -110,7 +130,8 @@ export function bypassesProxy(target: URL, noProxy: string): boolean {
 /** `host`, `host:port`, `[v6]`, `[v6]:port`, a bare v6 address, or a CIDR range. */
 function splitPort(entry: string): { name: string; port?: string } {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed) return bracketed[2] === undefined ? { name: bracketed[1]! } : { name: bracketed[1]!, port: bracketed[2] };
+  if (bracketed)
+    return bracketed[2] === undefined ? { name: bracketed[1]! } : { name: bracketed[1]!, port: bracketed[2] };
   const withPort = /^([^:]+):(\d+)$/.exec(entry);
   if (withPort) return { name: withPort[1]!, port: withPort[2]! };
   return { name: entry };

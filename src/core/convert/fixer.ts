@@ -43,7 +43,10 @@ export class Fixer {
     const changes: Change[] = [];
     let output: Buffer = input;
     if (fix.convert || fix.fit) {
-      const kind = file.detected !== undefined && file.detected !== 'unknown' ? file.detected : (kindOfExtension(extensionOf(file.absPath)) ?? 'unknown');
+      const kind =
+        file.detected !== undefined && file.detected !== 'unknown'
+          ? file.detected
+          : (kindOfExtension(extensionOf(file.absPath)) ?? 'unknown');
       const { toJpeg } = await import('./reencode.js');
       output = (await toJpeg(input, kind, { fit: fix.fit === true, maxFileSize: this.maxFileSize })).data;
       if (fix.convert) changes.push('converted');
@@ -65,7 +68,12 @@ export class Fixer {
     const sha256 = createHash('sha256').update(input).digest('hex');
     // The copy is the run's own: what the check saw and found of the original says nothing of it; an object's version stays with the original.
     const { identity: _identity, detected: _detected, stored, ...described } = file;
-    return { ...described, absPath: copy, bytes: output.length, original: { absPath: file.absPath, bytes: input.length, sha256, changes, ...(stored && { stored }) } };
+    return {
+      ...described,
+      absPath: copy,
+      bytes: output.length,
+      original: { absPath: file.absPath, bytes: input.length, sha256, changes, ...(stored && { stored }) },
+    };
   }
 
   /** Removes the temporary folder and every copy left in it. */

@@ -38,8 +38,10 @@ function stripJpeg(jpeg: Buffer): boolean {
     if (end > jpeg.length) break;
     if (marker === 0xe1) {
       const body = jpeg.subarray(at + 4, end);
-      if (body.subarray(0, EXIF_HEADER.length).equals(EXIF_HEADER)) changed = stripTiff(body.subarray(EXIF_HEADER.length), true) || changed;
-      else if (body.subarray(0, XMP_HEADER.length).equals(XMP_HEADER)) changed = blankXmpGps(body.subarray(XMP_HEADER.length)) || changed;
+      if (body.subarray(0, EXIF_HEADER.length).equals(EXIF_HEADER))
+        changed = stripTiff(body.subarray(EXIF_HEADER.length), true) || changed;
+      else if (body.subarray(0, XMP_HEADER.length).equals(XMP_HEADER))
+        changed = blankXmpGps(body.subarray(XMP_HEADER.length)) || changed;
     }
     at = end;
   }
@@ -49,7 +51,7 @@ function stripJpeg(jpeg: Buffer): boolean {
 /** The eXIf chunk (EXIF) and an uncompressed XMP iTXt chunk; each changed chunk gets its CRC again. */
 function stripPng(png: Buffer): boolean {
   let changed = false;
-  for (let at = 8; at + 12 <= png.length; ) {
+  for (let at = 8; at + 12 <= png.length;) {
     const length = png.readUInt32BE(at);
     const type = png.toString('latin1', at + 4, at + 8);
     const data = png.subarray(at + 8, at + 8 + length);
@@ -58,7 +60,12 @@ function stripPng(png: Buffer): boolean {
     if (type === 'eXIf') chunkChanged = stripTiff(data, true);
     const xmpKeyword = 'XML:com.adobe.xmp\0';
     // iTXt: keyword, compression flag and method, language tag, translated keyword, then the text.
-    if (type === 'iTXt' && data.toString('latin1', 0, xmpKeyword.length) === xmpKeyword && data[xmpKeyword.length] === 0) chunkChanged = blankXmpGps(data.subarray(xmpKeyword.length + 2));
+    if (
+      type === 'iTXt' &&
+      data.toString('latin1', 0, xmpKeyword.length) === xmpKeyword &&
+      data[xmpKeyword.length] === 0
+    )
+      chunkChanged = blankXmpGps(data.subarray(xmpKeyword.length + 2));
     if (chunkChanged) {
       png.writeUInt32BE(crc32(png.subarray(at + 4, at + 8 + length)), at + 8 + length);
       changed = true;
@@ -133,7 +140,9 @@ const GPS_ELEMENT = /<([\w.-]+:gps\w*)\b[^>]*?(\/>|>[\s\S]*?<\/\1\s*>)/gi;
 /** XMP packet text, in place: each GPS property becomes as many spaces, which XML reads as nothing. */
 function blankXmpGps(xmp: Buffer): boolean {
   const text = xmp.toString('latin1');
-  const blanked = text.replace(GPS_ELEMENT, (m) => ' '.repeat(m.length)).replace(GPS_ATTRIBUTE, (m) => ' '.repeat(m.length));
+  const blanked = text
+    .replace(GPS_ELEMENT, (m) => ' '.repeat(m.length))
+    .replace(GPS_ATTRIBUTE, (m) => ' '.repeat(m.length));
   if (blanked === text) return false;
   xmp.write(blanked, 0, 'latin1');
   return true;

@@ -25,7 +25,10 @@ export class TableWriteError extends UsageError {
     readonly path: string,
     readonly code: string,
   ) {
-    super(`cannot write ${dirname(path)} (${code})`, 'make room there: a run keeps about 100 bytes a file under $TMPDIR (set TMPDIR to a folder with room), and a journal its index beside it');
+    super(
+      `cannot write ${dirname(path)} (${code})`,
+      'make room there: a run keeps about 100 bytes a file under $TMPDIR (set TMPDIR to a folder with room), and a journal its index beside it',
+    );
   }
 }
 
@@ -142,7 +145,8 @@ export class DiskTable {
       for (let word = 0; word < (SLOTS_PER_PAGE * SLOT) / 4; word += SLOT / 4) {
         const first = words[word];
         // A digest never starts with a zero byte, so a zero word is a free slot: the key is not further on.
-        if (first === 0 || (first === w0 && words[word + 1] === w1 && words[word + 2] === w2 && words[word + 3] === w3)) return { page, word };
+        if (first === 0 || (first === w0 && words[word + 1] === w1 && words[word + 2] === w2 && words[word + 3] === w3))
+          return { page, word };
       }
     }
     throw new Error(`${this.path}: table full`); // not reached below MAX_LOAD
@@ -184,7 +188,8 @@ export class DiskTable {
       readSync(this.fd, chunk, 0, pages * PAGE, first * PAGE);
       for (let page = 0; page < pages; page++) {
         for (let offset = page * PAGE; offset < page * PAGE + SLOTS_PER_PAGE * SLOT; offset += SLOT) {
-          if (chunk.readUInt32LE(offset) !== 0) each(chunk.subarray(offset, offset + 16), chunk.readDoubleLE(offset + 16));
+          if (chunk.readUInt32LE(offset) !== 0)
+            each(chunk.subarray(offset, offset + 16), chunk.readDoubleLE(offset + 16));
         }
       }
     }

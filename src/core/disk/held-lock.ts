@@ -61,7 +61,8 @@ export interface LockWait {
 type Lockfile = typeof import('proper-lockfile');
 // Loaded when a lock is first taken: a dry run, or a run without a journal, never loads it.
 let lockfile: Promise<Lockfile> | undefined;
-const loadLockfile = () => (lockfile ??= import('proper-lockfile').then((m) => (m as { default?: Lockfile }).default ?? m));
+const loadLockfile = () =>
+  (lockfile ??= import('proper-lockfile').then((m) => (m as { default?: Lockfile }).default ?? m));
 
 /**
  * An exclusive hold on a resource (a journal, a run's working folder) for as long as a run
@@ -89,7 +90,10 @@ export class HeldLock {
    * over at once; one that stopped renewing is waited for until its lock goes stale (`onWait`
    * hears of it once), so a dead one is taken over in at most STALE_MS.
    */
-  static async acquire(resource: string, options: { onWait?: (wait: LockWait) => void; signal?: AbortSignal } = {}): Promise<HeldLock> {
+  static async acquire(
+    resource: string,
+    options: { onWait?: (wait: LockWait) => void; signal?: AbortSignal } = {},
+  ): Promise<HeldLock> {
     let told = false;
     const started = Date.now();
     for (;;) {
@@ -107,7 +111,11 @@ export class HeldLock {
         if (await removeIfStill(resource, verdict)) continue;
       } else if (verdict.kind === 'silent' && !told) {
         told = true;
-        options.onWait?.({ holder: verdict.holder, silentForMs: verdict.ageMs, waitMs: Math.max(0, STALE_MS - verdict.ageMs) });
+        options.onWait?.({
+          holder: verdict.holder,
+          silentForMs: verdict.ageMs,
+          waitMs: Math.max(0, STALE_MS - verdict.ageMs),
+        });
       }
       await sleep(RETRY_MS, undefined, options.signal ? { signal: options.signal } : {});
     }
@@ -134,7 +142,13 @@ export class HeldLock {
     const ours: { held?: HeldLock } = {};
     let unlock: () => Promise<void>;
     try {
-      unlock = await lock(resource, { realpath: false, stale: NEVER, update: RENEW_MS, retries: 0, onCompromised: (error) => ours.held?.lose(error) });
+      unlock = await lock(resource, {
+        realpath: false,
+        stale: NEVER,
+        update: RENEW_MS,
+        retries: 0,
+        onCompromised: (error) => ours.held?.lose(error),
+      });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return undefined;
       throw error;
@@ -169,14 +183,27 @@ export class HeldLock {
 
   private lose(error: Error) {
     if (this.released) return;
-    this.lost = Object.assign(new Error(`another run took the lock over after it went unrenewed for ${STALE_MS / 1000} s (was this run paused, or its machine asleep?)`), { code: 'ECOMPROMISED', cause: error });
+    this.lost = Object.assign(
+      new Error(
+        `another run took the lock over after it went unrenewed for ${STALE_MS / 1000} s (was this run paused, or its machine asleep?)`,
+      ),
+      { code: 'ECOMPROMISED', cause: error },
+    );
     this.onLost?.(this.lost);
   }
 
   /** Writes who holds the lock beside it, for a refused run to name and for a dead holder to be known dead. */
   private async nameHolder() {
     const folder = await stat(this.path, { bigint: false });
-    const holder: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), pidSpace: pidSpace(), startTicks: startTicksOf(process.pid), lock: { ino: folder.ino, birth: folder.birthtimeMs }, token: this.token };
+    const holder: Holder = {
+      pid: process.pid,
+      host: hostname(),
+      started: new Date().toISOString(),
+      pidSpace: pidSpace(),
+      startTicks: startTicksOf(process.pid),
+      lock: { ino: folder.ino, birth: folder.birthtimeMs },
+      token: this.token,
+    };
     // Made anew, never written through: a link planted at its name is not followed.
     const path = ownerPathOf(this.resource);
     await rm(path, { force: true });
@@ -187,7 +214,14 @@ export class HeldLock {
 const lockPathOf = (resource: string) => `${resource}.lock`;
 const ownerPathOf = (resource: string) => `${resource}.lock.json`;
 
-type Verdict = { kind: 'gone' } | { kind: 'dead' | 'alive' | 'silent' | 'stale'; holder: Holder | undefined; ageMs: number; folder: { ino: number; birth: number; isFile: boolean } };
+type Verdict =
+  | { kind: 'gone' }
+  | {
+      kind: 'dead' | 'alive' | 'silent' | 'stale';
+      holder: Holder | undefined;
+      ageMs: number;
+      folder: { ino: number; birth: number; isFile: boolean };
+    };
 
 /**
  * Whether the lock's holder is alive, known dead, silent (not renewing, not yet stale) or stale
@@ -205,7 +239,8 @@ async function judge(resource: string): Promise<Verdict> {
   const describes = holder !== undefined && holder.lock.ino === folder.ino && holder.lock.birth === folder.birth;
   const here = pidSpace();
   if (describes && here !== null && holder.pidSpace === here) {
-    const alive = processExists(holder.pid) && (holder.startTicks === null || holder.startTicks === startTicksOf(holder.pid));
+    const alive =
+      processExists(holder.pid) && (holder.startTicks === null || holder.startTicks === startTicksOf(holder.pid));
     return { kind: alive ? 'alive' : 'dead', holder, ageMs, folder };
   }
   // The owner file of an earlier lock says nothing of this one's holder.
@@ -222,14 +257,20 @@ async function removeIfStill(resource: string, judged: Extract<Verdict, { folder
   const { lock } = await loadLockfile();
   let release: () => Promise<void>;
   try {
-    release = await lock(`${resource}.takeover`, { realpath: false, stale: TAKEOVER_STALE_MS, retries: 0, onCompromised: () => {} });
+    release = await lock(`${resource}.takeover`, {
+      realpath: false,
+      stale: TAKEOVER_STALE_MS,
+      retries: 0,
+      onCompromised: () => {},
+    });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return false;
     throw error;
   }
   try {
     const now = await judge(resource);
-    const same = now.kind !== 'gone' && now.folder.ino === judged.folder.ino && now.folder.birth === judged.folder.birth;
+    const same =
+      now.kind !== 'gone' && now.folder.ino === judged.folder.ino && now.folder.birth === judged.folder.birth;
     if (same && (now.kind === 'dead' || now.kind === 'stale')) {
       if (now.holder) await rm(ownerPathOf(resource), { force: true });
       const remove = now.folder.isFile ? rm(lockPathOf(resource)) : rmdir(lockPathOf(resource));
@@ -246,7 +287,13 @@ async function removeIfStill(resource: string, judged: Extract<Verdict, { folder
 async function readOwner(resource: string): Promise<Holder | undefined> {
   try {
     const value = JSON.parse(await readFile(ownerPathOf(resource), 'utf8')) as Partial<Holder>;
-    if (typeof value.pid === 'number' && typeof value.host === 'string' && typeof value.token === 'string' && typeof value.lock?.ino === 'number') return value as Holder;
+    if (
+      typeof value.pid === 'number' &&
+      typeof value.host === 'string' &&
+      typeof value.token === 'string' &&
+      typeof value.lock?.ino === 'number'
+    )
+      return value as Holder;
   } catch {
     // Missing, or half written: it names nobody.
   }

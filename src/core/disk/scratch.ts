@@ -104,7 +104,10 @@ function runsFolder(): string {
   });
   const stats = lstatSync(dir);
   if (!stats.isDirectory() || (uid !== undefined && stats.uid !== uid) || (stats.mode & 0o022) !== 0) {
-    throw new UsageError(`${dir} is not a private folder of this user's (a run keeps its working files there)`, 'remove it, or set TMPDIR to a folder of your own');
+    throw new UsageError(
+      `${dir} is not a private folder of this user's (a run keeps its working files there)`,
+      'remove it, or set TMPDIR to a folder of your own',
+    );
   }
   return dir;
 }

@@ -17,5 +17,6 @@ export function writeBase64(bytes: Buffer, target: Buffer, at: number): number {
 
 /** `bytes` as base64 strings of at most ENCODE_SIZE input bytes each. */
 export function* base64Pieces(bytes: Buffer): Generator<string> {
-  for (let from = 0; from < bytes.length; from += ENCODE_SIZE) yield bytes.subarray(from, from + ENCODE_SIZE).toString('base64');
+  for (let from = 0; from < bytes.length; from += ENCODE_SIZE)
+    yield bytes.subarray(from, from + ENCODE_SIZE).toString('base64');
 }

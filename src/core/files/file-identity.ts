@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, constants, fstat, fstatSync, open, openSync, realpath, realpathSync, type Stats } from 'node:fs';
+import {
+  close,
+  closeSync,
+  constants,
+  fstat,
+  fstatSync,
+  open,
+  openSync,
+  realpath,
+  realpathSync,
+  type Stats,
+} from 'node:fs';
 import { promisify } from 'node:util';
 
 /**
@@ -17,13 +28,26 @@ export interface FileIdentity {
   ctimeMs: number;
 }
 
-export const identityOf = (stats: Stats): FileIdentity => ({ dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs });
+export const identityOf = (stats: Stats): FileIdentity => ({
+  dev: stats.dev,
+  ino: stats.ino,
+  size: stats.size,
+  mtimeMs: stats.mtimeMs,
+  ctimeMs: stats.ctimeMs,
+});
 
 /** An identity no file has: a file the second look of a large run found changed since its check fails when read. */
-export const CHANGED_SINCE_CHECK: FileIdentity = Object.freeze({ dev: -1, ino: -1, size: -1, mtimeMs: Number.NaN, ctimeMs: Number.NaN });
+export const CHANGED_SINCE_CHECK: FileIdentity = Object.freeze({
+  dev: -1,
+  ino: -1,
+  size: -1,
+  mtimeMs: Number.NaN,
+  ctimeMs: Number.NaN,
+});
 
 /** An identity as one number (52 bits of its sha1), for the tables of a large run. */
-export const identityNumber = (identity: FileIdentity): number => Number.parseInt(createHash('sha1').update(JSON.stringify(identity)).digest('hex').slice(0, 13), 16);
+export const identityNumber = (identity: FileIdentity): number =>
+  Number.parseInt(createHash('sha1').update(JSON.stringify(identity)).digest('hex').slice(0, 13), 16);
 
 /**
  * Opening for reading without waiting: a file swapped for a pipe fails at its read instead of
@@ -44,11 +68,14 @@ export function fileChanged(path: string, message: string): NodeJS.ErrnoExceptio
 
 /** How the file open differs from the one checked, or undefined when it is that file. */
 function differs(stats: Stats, identity: FileIdentity | undefined): string | undefined {
-  if (!stats.isFile()) return `it is no longer a regular file (a link, pipe or device is in its place since the check), ${NOT_SENT}`;
+  if (!stats.isFile())
+    return `it is no longer a regular file (a link, pipe or device is in its place since the check), ${NOT_SENT}`;
   if (!identity) return undefined;
-  if (stats.dev !== identity.dev || stats.ino !== identity.ino) return `another file is in its place since the check, ${NOT_SENT}`;
+  if (stats.dev !== identity.dev || stats.ino !== identity.ino)
+    return `another file is in its place since the check, ${NOT_SENT}`;
   if (stats.size !== identity.size) return SIZE_CHANGED;
-  if (stats.mtimeMs !== identity.mtimeMs || stats.ctimeMs !== identity.ctimeMs) return `it was written to or changed after the check, ${NOT_SENT}`;
+  if (stats.mtimeMs !== identity.mtimeMs || stats.ctimeMs !== identity.ctimeMs)
+    return `it was written to or changed after the check, ${NOT_SENT}`;
   return undefined;
 }
 

@@ -7,7 +7,9 @@ import { jsonValueProblem, textProblem } from '../shared/well-formed.js';
 const openFile = promisify(open);
 const closeFile = promisify(close);
 const readInto = (fd: number, buffer: Buffer, at: number) =>
-  new Promise<number>((resolve, reject) => read(fd, buffer, at, buffer.length - at, null, (error, n) => (error ? reject(error) : resolve(n))));
+  new Promise<number>((resolve, reject) =>
+    read(fd, buffer, at, buffer.length - at, null, (error, n) => (error ? reject(error) : resolve(n))),
+  );
 
 /** A sidecar holds a few fields; a larger one is refused rather than loaded and sent upstream. */
 export const MAX_SIDECAR_BYTES = 64 * 1024;
@@ -22,7 +24,8 @@ export interface FileMetadata {
 export const sidecarPathOf = (filePath: string): string => `${filePath}.json`;
 
 /** The file a sidecar would belong to, or undefined for a path that cannot be a sidecar. */
-export const sidecarOwnerOf = (path: string): string | undefined => (path.endsWith('.json') ? path.slice(0, -'.json'.length) : undefined);
+export const sidecarOwnerOf = (path: string): string | undefined =>
+  path.endsWith('.json') ? path.slice(0, -'.json'.length) : undefined;
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -37,7 +40,10 @@ export async function readSidecar(filePath: string): Promise<FileMetadata | unde
   let text: string;
   try {
     const bytes = await readAtMost(sidecarPathOf(filePath), MAX_SIDECAR_BYTES);
-    if (!bytes) throw new Error(`the sidecar is over ${MAX_SIDECAR_BYTES / 1024} KB; a sidecar holds media_type and a few custom_data fields`);
+    if (!bytes)
+      throw new Error(
+        `the sidecar is over ${MAX_SIDECAR_BYTES / 1024} KB; a sidecar holds media_type and a few custom_data fields`,
+      );
     text = bytes.toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

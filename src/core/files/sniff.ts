@@ -4,9 +4,26 @@ import { NON_BLOCKING_READ } from './file-identity.js';
 
 /** What a file's first bytes say it is; `unknown` when no signature of ours matches. */
 export type Detected =
-  | 'jpeg' | 'png' | 'gif' | 'tiff' | 'bmp' | 'webp' | 'heic' | 'avif' | 'svg'
-  | 'pdf' | 'eps' | 'html' | 'xml' | 'zip' | 'gzip'
-  | 'mp4' | 'mov' | 'avi' | 'wmv' | 'mkv'
+  | 'jpeg'
+  | 'png'
+  | 'gif'
+  | 'tiff'
+  | 'bmp'
+  | 'webp'
+  | 'heic'
+  | 'avif'
+  | 'svg'
+  | 'pdf'
+  | 'eps'
+  | 'html'
+  | 'xml'
+  | 'zip'
+  | 'gzip'
+  | 'mp4'
+  | 'mov'
+  | 'avi'
+  | 'wmv'
+  | 'mkv'
   | 'unknown';
 
 /** Enough for every signature below, and for %PDF- anywhere in the first 1024 bytes (as readers allow). */
@@ -68,9 +85,31 @@ const EXPECTED: Readonly<Record<string, readonly Detected[]>> = {
 const SIGNED_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'gif', 'tif', 'tiff', 'pdf']);
 
 /** The extension Unit21 takes for each kind, to say "rename it to .png". */
-const EXTENSION_OF: Partial<Record<Detected, string>> = { jpeg: 'jpg', png: 'png', gif: 'gif', tiff: 'tiff', pdf: 'pdf', eps: 'eps', mp4: 'mp4', mov: 'mov', avi: 'avi', wmv: 'wmv', mkv: 'mkv' };
+const EXTENSION_OF: Partial<Record<Detected, string>> = {
+  jpeg: 'jpg',
+  png: 'png',
+  gif: 'gif',
+  tiff: 'tiff',
+  pdf: 'pdf',
+  eps: 'eps',
+  mp4: 'mp4',
+  mov: 'mov',
+  avi: 'avi',
+  wmv: 'wmv',
+  mkv: 'mkv',
+};
 
-const KIND_OF_EXTENSION: Readonly<Record<string, Detected>> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', tiff: 'tiff', tif: 'tiff', heic: 'heic', heif: 'heic', avif: 'avif', webp: 'webp' };
+const KIND_OF_EXTENSION: Readonly<Record<string, Detected>> = {
+  jpg: 'jpeg',
+  jpeg: 'jpeg',
+  png: 'png',
+  tiff: 'tiff',
+  tif: 'tiff',
+  heic: 'heic',
+  heif: 'heic',
+  avif: 'avif',
+  webp: 'webp',
+};
 
 /** The image kind an extension names, for a file whose content was not checked. */
 export const kindOfExtension = (ext: string): Detected | undefined => KIND_OF_EXTENSION[ext];
@@ -87,7 +126,10 @@ const signatures = new Map<string, Buffer>();
 function startsWith(bytes: Buffer, hex: string, at = 0): boolean {
   let signature = signatures.get(hex);
   if (!signature) signatures.set(hex, (signature = Buffer.from(hex, 'hex')));
-  return bytes.length >= at + signature.length && bytes.compare(signature, 0, signature.length, at, at + signature.length) === 0;
+  return (
+    bytes.length >= at + signature.length &&
+    bytes.compare(signature, 0, signature.length, at, at + signature.length) === 0
+  );
 }
 
 // ISO base media (MP4, QuickTime, HEIF): the brands that mark a HEIF still image.
@@ -102,7 +144,13 @@ export function detect(head: Buffer): Detected {
   if (startsWith(head, '89504e470d0a1a0a')) return 'png';
   const first6 = ascii(head, 0, 6);
   if (first6 === 'GIF87a' || first6 === 'GIF89a') return 'gif';
-  if (startsWith(head, '49492a00') || startsWith(head, '4d4d002a') || startsWith(head, '49492b00') || startsWith(head, '4d4d002b')) return 'tiff';
+  if (
+    startsWith(head, '49492a00') ||
+    startsWith(head, '4d4d002a') ||
+    startsWith(head, '49492b00') ||
+    startsWith(head, '4d4d002b')
+  )
+    return 'tiff';
   if (first6.startsWith('%!PS') || startsWith(head, 'c5d0d3c6')) return 'eps';
   if (startsWith(head, '1a45dfa3')) return 'mkv';
   if (startsWith(head, '3026b2758e66cf11a6d900aa0062ce6c')) return 'wmv';
@@ -182,21 +230,39 @@ export type SniffVerdict =
  * Compares a file's content with its extension. `convert`: HEIC, AVIF and WebP content is
  * expected to be converted (--convert), so it passes under an image extension.
  */
-export function judge(ext: string, head: Buffer, tail: Buffer, options: { convert: boolean; imageExtension: boolean }): SniffVerdict {
+export function judge(
+  ext: string,
+  head: Buffer,
+  tail: Buffer,
+  options: { convert: boolean; imageExtension: boolean },
+): SniffVerdict {
   const detected = detect(head);
   const expected = EXPECTED[ext];
   if (!expected) return { ok: true, detected };
   const named = LABEL[expected[0] as Exclude<Detected, 'unknown'>];
   if (detected === 'unknown') {
     if (!SIGNED_EXTENSIONS.has(ext)) return { ok: true, detected };
-    return { ok: false, detected, problem: `does not start as ${named} does (it holds ${unrecognised(head)}); fetch the original again, or pass --no-sniff to send it as it is` };
+    return {
+      ok: false,
+      detected,
+      problem: `does not start as ${named} does (it holds ${unrecognised(head)}); fetch the original again, or pass --no-sniff to send it as it is`,
+    };
   }
   if (!expected.includes(detected)) {
     if (options.convert && CONVERTIBLE.has(detected) && options.imageExtension) return { ok: true, detected };
-    return { ok: false, detected, problem: `holds ${LABEL[detected]}, not ${named.replace(/ image$/, '')}; ${fixFor(detected)}` };
+    return {
+      ok: false,
+      detected,
+      problem: `holds ${LABEL[detected]}, not ${named.replace(/ image$/, '')}; ${fixFor(detected)}`,
+    };
   }
   const missing = missingEnd(detected, tail);
-  if (missing) return { ok: false, detected, problem: `looks truncated: ${missing}, as when a download or copy is cut off; fetch the original again (or pass --no-sniff to send it as it is)` };
+  if (missing)
+    return {
+      ok: false,
+      detected,
+      problem: `looks truncated: ${missing}, as when a download or copy is cut off; fetch the original again (or pass --no-sniff to send it as it is)`,
+    };
   return { ok: true, detected };
 }
 
@@ -204,7 +270,9 @@ export function judge(ext: string, head: Buffer, tail: Buffer, options: { conver
 export function headChanged(detected: Detected | undefined, head: Buffer): string | undefined {
   if (detected === undefined) return undefined; // --no-sniff, or a kind with no signature
   const now = detect(head);
-  return now === detected ? undefined : `its content changed after the check (it now holds ${now === 'unknown' ? unrecognised(head) : LABEL[now]}), so it was not sent; run again once it is as it should be`;
+  return now === detected
+    ? undefined
+    : `its content changed after the check (it now holds ${now === 'unknown' ? unrecognised(head) : LABEL[now]}), so it was not sent; run again once it is as it should be`;
 }
 
 /** What content no signature matches holds: text says an error page or placeholder was saved under the name. */
@@ -224,12 +292,15 @@ function isText(bytes: Buffer): boolean {
 
 /** Why a whole file's bytes are no longer what the check found, or undefined. */
 export const contentChanged = (detected: Detected | undefined, bytes: Buffer): string | undefined =>
-  headChanged(detected, bytes.subarray(0, HEAD_BYTES)) ?? endChanged(detected, bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
+  headChanged(detected, bytes.subarray(0, HEAD_BYTES)) ??
+  endChanged(detected, bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
 
 /** Why a file's last bytes no longer end as the check found, or undefined. */
 export function endChanged(detected: Detected | undefined, tail: Buffer): string | undefined {
   const missing = detected === undefined ? undefined : missingEnd(detected, tail);
-  return missing ? `it changed after the check (it now looks truncated: ${missing}), so it was not sent; run again once it is complete` : undefined;
+  return missing
+    ? `it changed after the check (it now looks truncated: ${missing}), so it was not sent; run again once it is complete`
+    : undefined;
 }
 
 function fixFor(detected: Exclude<Detected, 'unknown'>): string {
@@ -239,25 +310,32 @@ function fixFor(detected: Exclude<Detected, 'unknown'>): string {
   return 'fetch the original again';
 }
 
-
 /**
  * A file's first HEAD_BYTES and, when `wantTail` says its kind has an end marker, its last
  * TAIL_BYTES: one open and one or two reads. The callback API: fs/promises' FileHandle costs
  * several times as much per file in a 300,000-file check.
  */
-export function readHeadAndTail(path: string, size: number, wantTail: (head: Buffer) => boolean): Promise<{ head: Buffer; tail: Buffer }> {
+export function readHeadAndTail(
+  path: string,
+  size: number,
+  wantTail: (head: Buffer) => boolean,
+): Promise<{ head: Buffer; tail: Buffer }> {
   return new Promise((resolve, reject) => {
     open(path, NON_BLOCKING_READ, (openError, fd) => {
       if (openError) return reject(openError);
-      const done = (error: Error | null, result?: { head: Buffer; tail: Buffer }) => close(fd, () => (error ? reject(error) : resolve(result!)));
+      const done = (error: Error | null, result?: { head: Buffer; tail: Buffer }) =>
+        close(fd, () => (error ? reject(error) : resolve(result!)));
       const head = Buffer.allocUnsafe(Math.min(size, HEAD_BYTES));
       read(fd, head, 0, head.length, 0, (headError, n) => {
         if (headError) return done(headError);
         const got = head.subarray(0, n);
         // A small file is whole in its head.
-        if (size <= HEAD_BYTES || !wantTail(got)) return done(null, { head: got, tail: got.subarray(Math.max(0, n - TAIL_BYTES)) });
+        if (size <= HEAD_BYTES || !wantTail(got))
+          return done(null, { head: got, tail: got.subarray(Math.max(0, n - TAIL_BYTES)) });
         const tail = Buffer.allocUnsafe(TAIL_BYTES);
-        read(fd, tail, 0, TAIL_BYTES, size - TAIL_BYTES, (tailError, m) => (tailError ? done(tailError) : done(null, { head: got, tail: tail.subarray(0, m) })));
+        read(fd, tail, 0, TAIL_BYTES, size - TAIL_BYTES, (tailError, m) =>
+          tailError ? done(tailError) : done(null, { head: got, tail: tail.subarray(0, m) }),
+        );
       });
     });
   });

@@ -12,7 +12,10 @@ import { parseS3Url, s3Url } from '../s3/url.js';
  * (only when arguments can overlap: remembering costs memory). Dot-keys and node_modules are
  * left out, as on disk.
  */
-export async function* discoverObjects(inputs: readonly string[], openStore: () => Promise<ObjectStore>): AsyncGenerator<Found> {
+export async function* discoverObjects(
+  inputs: readonly string[],
+  openStore: () => Promise<ObjectStore>,
+): AsyncGenerator<Found> {
   const seen = inputs.length > 1 ? new Set<string>() : undefined;
   for (const input of inputs) {
     const location = parseS3Url(input);
@@ -33,13 +36,23 @@ export async function* discoverObjects(inputs: readonly string[], openStore: () 
         const named = !isGlob && object.key === location.key;
         if (!named && (isGlob ? !matches!(object.key) : !object.key.startsWith(folder))) continue;
         // Below the root walked (or the glob's base): what --shard hashes, as for files.
-        const below = named ? object.key.slice(object.key.lastIndexOf('/') + 1) : object.key.slice(isGlob ? prefix.length : folder.length);
+        const below = named
+          ? object.key.slice(object.key.lastIndexOf('/') + 1)
+          : object.key.slice(isGlob ? prefix.length : folder.length);
         if (!named && isExcluded(below)) continue;
         const url = s3Url(object.bucket, object.key);
         count++;
         if (seen?.has(url)) continue;
         seen?.add(url);
-        const file: FoundFile = { path: url, absPath: url, explicit: named, key: below, hasSidecar: object.sidecar !== undefined, sidecarJudged: true, stored: object };
+        const file: FoundFile = {
+          path: url,
+          absPath: url,
+          explicit: named,
+          key: below,
+          hasSidecar: object.sidecar !== undefined,
+          sidecarJudged: true,
+          stored: object,
+        };
         yield { kind: 'found', file };
       }
     } catch (error) {
@@ -48,7 +61,9 @@ export async function* discoverObjects(inputs: readonly string[], openStore: () 
       continue;
     }
     if (count === 0) {
-      const message = isGlob ? 'the pattern matches no object; check it (keys are case-sensitive)' : 'no object has this key, and none is below it as a folder; check the bucket and key';
+      const message = isGlob
+        ? 'the pattern matches no object; check it (keys are case-sensitive)'
+        : 'no object has this key, and none is below it as a folder; check the bucket and key';
       yield { kind: 'problem', problem: { path: input, message } };
     }
   }
@@ -82,12 +97,18 @@ async function* withSidecars(listing: AsyncIterable<StoredObject>): AsyncGenerat
  * its `<key>.json` sidecar when there is one, as a named file's sidecar is looked for beside
  * it. A HEAD needs only s3:GetObject on the key: a manifest of keys needs no listing.
  */
-export async function namedObject(url: string, openStore: () => Promise<ObjectStore>): Promise<ListedObject | { problem: string }> {
+export async function namedObject(
+  url: string,
+  openStore: () => Promise<ObjectStore>,
+): Promise<ListedObject | { problem: string }> {
   const location = parseS3Url(url);
   if ('problem' in location) return location;
   const store = await openStore();
   try {
-    const [object, sidecar] = await Promise.all([store.head(location.bucket, location.key), store.head(location.bucket, sidecarPathOf(location.key))]);
+    const [object, sidecar] = await Promise.all([
+      store.head(location.bucket, location.key),
+      store.head(location.bucket, sidecarPathOf(location.key)),
+    ]);
     if (!object) return { problem: `${url}: no such object; check the bucket and key (keys are case-sensitive)` };
     return sidecar ? { ...object, sidecar } : object;
   } catch (error) {

@@ -41,7 +41,11 @@ function isExcludedBelow(cwd: string, absPath: string): boolean {
  * first; a file reached twice is yielded once. A link met on a walk or a glob is followed only
  * when its target is inside the folder walked (or the glob's base), unless followLinks.
  */
-export async function* discover(inputs: readonly string[], cwd: string, options: DiscoverOptions = {}): AsyncGenerator<Found> {
+export async function* discover(
+  inputs: readonly string[],
+  cwd: string,
+  options: DiscoverOptions = {},
+): AsyncGenerator<Found> {
   // Remembering every path costs memory; it is needed only when inputs can overlap.
   const seen = inputs.length > 1 ? new Set<string>() : undefined;
   const firstTime = (absPath: string) => {
@@ -60,8 +64,10 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
     const stats = await stat(absInput).catch((error: NodeJS.ErrnoException) => error);
     if (!(stats instanceof Error)) {
       if (stats.isDirectory()) walks.push({ input, pattern: '**/*', base: absInput, isFolder: true });
-      else if (isExcludedBelow(cwd, absInput)) yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
-      else if (firstTime(absInput)) yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true, key: relative(cwd, absInput) } };
+      else if (isExcludedBelow(cwd, absInput))
+        yield problem(input, 'dot-files and node_modules are never uploaded; move or rename the file');
+      else if (firstTime(absInput))
+        yield { kind: 'found', file: { path: input, absPath: absInput, explicit: true, key: relative(cwd, absInput) } };
     } else if ((await loadGlob()).isDynamicPattern(input)) {
       walks.push({ input, pattern: input, base: cwd, isFolder: false });
     } else if (stats.code === 'ENOENT' || stats.code === 'ENOTDIR') {
@@ -75,14 +81,23 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
     let count = 0;
     try {
       const root = walk.isFolder ? walk.base : await globRoot(walk.pattern, walk.base);
-      const links = new LinkJudge(root, walk.isFolder ? walk.input : relative(cwd, root) || '.', options.followLinks ?? false);
+      const links = new LinkJudge(
+        root,
+        walk.isFolder ? walk.input : relative(cwd, root) || '.',
+        options.followLinks ?? false,
+      );
       const entries = walk.isFolder ? walkFolder(walk.base, links) : globEntries(walk.pattern, walk.base, links);
       for await (const entry of entries) {
         count++;
         const absPath = resolve(walk.base, entry.rel);
         if (!firstTime(absPath)) continue;
         const path = walk.isFolder ? join(walk.input, entry.rel) : entry.rel;
-        const file: FoundFile = { path, absPath, explicit: false, key: walk.isFolder ? entry.rel : relative(cwd, absPath) };
+        const file: FoundFile = {
+          path,
+          absPath,
+          explicit: false,
+          key: walk.isFolder ? entry.rel : relative(cwd, absPath),
+        };
         if (entry.hasSidecar !== undefined) file.hasSidecar = entry.hasSidecar;
         file.sidecarJudged = true;
         if (entry.verdict) file.verdict = entry.verdict;
@@ -96,11 +111,15 @@ export async function* discover(inputs: readonly string[], cwd: string, options:
     if (count === 0) {
       yield walk.isFolder
         ? problem(walk.input, 'the folder holds no files; check the path')
-        : problem(walk.input, 'the pattern matches no file; check it (a folder name with ( ) [ ] { } * ? needs a \\ before those characters)');
+        : problem(
+            walk.input,
+            'the pattern matches no file; check it (a folder name with ( ) [ ] { } * ? needs a \\ before those characters)',
+          );
     }
   }
   // Loaded only for s3:// arguments: a run of local files never loads the AWS SDK.
-  if (objectInputs.length > 0) yield* (await import('./discover-objects.js')).discoverObjects(objectInputs, options.objectStore!);
+  if (objectInputs.length > 0)
+    yield* (await import('./discover-objects.js')).discoverObjects(objectInputs, options.objectStore!);
 }
 
 interface Entry {
@@ -132,26 +151,42 @@ class LinkJudge {
  * (a walk's folder, a glob's base, a named file's own folder), unless followAll; a link to
  * nothing or in a loop is skipped.
  */
-export async function judgeLink(absPath: string, root: { real: Promise<string> | string; shown: string }, what = 'a link', followAll = false): Promise<WalkVerdict | undefined> {
+export async function judgeLink(
+  absPath: string,
+  root: { real: Promise<string> | string; shown: string },
+  what = 'a link',
+  followAll = false,
+): Promise<WalkVerdict | undefined> {
   let target: string;
   try {
     target = await realpath(absPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return { skip: 'unsupported', message: code === 'ELOOP' ? `${what} in a loop, never reaching a file` : `${what} to nothing (broken, or the file vanished)` };
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR')
+      return {
+        skip: 'unsupported',
+        message:
+          code === 'ELOOP'
+            ? `${what} in a loop, never reaching a file`
+            : `${what} to nothing (broken, or the file vanished)`,
+      };
     throw error;
   }
   if (followAll) return undefined;
   const realRoot = await root.real;
   if (target === realRoot || target.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) return undefined;
-  return { skip: 'link_outside', message: `${what} to ${target}, outside ${root.shown}; not followed (--follow-links follows it)` };
+  return {
+    skip: 'link_outside',
+    message: `${what} to ${target}, outside ${root.shown}; not followed (--follow-links follows it)`,
+  };
 }
 
 /** The folder a glob pattern starts from: the static part of its path (of all its bases, for braces). */
 async function globRoot(pattern: string, cwd: string): Promise<string> {
   const bases = (await loadGlob()).generateTasks([pattern], { cwd }).map((task) => resolve(cwd, task.base));
   return bases.reduce((common, base) => {
-    while (!(base === common || base.startsWith(common.endsWith(sep) ? common : common + sep))) common = dirname(common);
+    while (!(base === common || base.startsWith(common.endsWith(sep) ? common : common + sep)))
+      common = dirname(common);
     return common;
   });
 }
@@ -189,9 +224,11 @@ async function* walkFolder(base: string, links: LinkJudge): AsyncGenerator<Entry
       const sidecar = sidecarPathOf(name);
       const entry: Entry = { rel: join(rel, name), hasSidecar: has(sidecar) };
       const badName = badNames?.get(name);
-      if (badName !== undefined) entry.verdict = { problem: `the file name is not valid UTF-8 (${join(rel, badName)}); rename it` };
+      if (badName !== undefined)
+        entry.verdict = { problem: `the file name is not valid UTF-8 (${join(rel, badName)}); rename it` };
       else if (linked.has(name)) entry.verdict = await links.judge(join(folder, name));
-      if (!entry.verdict && entry.hasSidecar && linked.has(sidecar)) entry.verdict = await sidecarLink(links, join(folder, sidecar), sidecar);
+      if (!entry.verdict && entry.hasSidecar && linked.has(sidecar))
+        entry.verdict = await sidecarLink(links, join(folder, sidecar), sidecar);
       if (!entry.verdict) delete entry.verdict;
       yield entry;
     }
@@ -226,7 +263,11 @@ async function namesNotUtf8(folder: string): Promise<Map<string, string>> {
   const bad = new Map<string, string>();
   for (const raw of await withDescriptor(() => readdir(folder, { encoding: 'buffer' }))) {
     if (isUtf8(raw)) continue;
-    const shown = [...raw].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
+    const shown = [...raw]
+      .map((byte) =>
+        byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`,
+      )
+      .join('');
     bad.set(raw.toString('utf8'), shown);
   }
   return bad;
@@ -240,8 +281,21 @@ async function* globEntries(pattern: string, cwd: string, links: LinkJudge): Asy
     const absPath = resolve(cwd, rel);
     if (rel.endsWith('/') || isExcludedBelow(cwd, absPath)) continue;
     const owner = sidecarOwnerOf(absPath);
-    if (owner !== undefined && (await lstat(owner).then((s) => !s.isDirectory(), () => false))) continue; // a sidecar
-    if (rel.includes('\uFFFD') && (await lstat(absPath).then(() => false, () => true))) {
+    if (
+      owner !== undefined &&
+      (await lstat(owner).then(
+        (s) => !s.isDirectory(),
+        () => false,
+      ))
+    )
+      continue; // a sidecar
+    if (
+      rel.includes('\uFFFD') &&
+      (await lstat(absPath).then(
+        () => false,
+        () => true,
+      ))
+    ) {
       yield { rel, verdict: { problem: 'the file name is not valid UTF-8; rename it' } };
       continue;
     }
@@ -249,7 +303,8 @@ async function* globEntries(pattern: string, cwd: string, links: LinkJudge): Asy
     const entry: Entry = { rel, hasSidecar: sidecar !== undefined };
     // A file followed (a link inside the base, or no link) still takes its sidecar only from inside.
     let verdict = dirent.isSymbolicLink() ? await links.judge(absPath) : undefined;
-    if (!verdict && sidecar?.isSymbolicLink()) verdict = await sidecarLink(links, sidecarPathOf(absPath), basename(sidecarPathOf(absPath)));
+    if (!verdict && sidecar?.isSymbolicLink())
+      verdict = await sidecarLink(links, sidecarPathOf(absPath), basename(sidecarPathOf(absPath)));
     if (verdict) entry.verdict = verdict;
     yield entry;
   }

@@ -19,7 +19,13 @@ export interface FoundFile {
   /** A walk or glob judged its sidecar's link already (against its root); a named file's sidecar is judged by preflight, against the file's folder. */
   sidecarJudged?: true;
   /** From a manifest row: its entity and metadata, and the manifest and line that say so. */
-  row?: { entityId: string; object?: LinkedObject; metadata: FileMetadata; at: InputPlace & { line: number }; mediaTypeSource?: MediaTypeSource };
+  row?: {
+    entityId: string;
+    object?: LinkedObject;
+    metadata: FileMetadata;
+    at: InputPlace & { line: number };
+    mediaTypeSource?: MediaTypeSource;
+  };
   /** Decided by the walk already: not to be sent (a link out of the tree, a broken link), or an invalid input. */
   verdict?: WalkVerdict;
   /** An object in a bucket (an s3:// path) rather than a file on disk: as its listing found it. */
@@ -35,7 +41,8 @@ export type Found = { kind: 'found'; file: FoundFile } | { kind: 'problem'; prob
 export type ListedObject = StoredObject & { sidecar?: StoredObject };
 
 /** Dot-files and node_modules are never uploaded, however they are named. */
-export const isExcludedName = (name: string) => (name.startsWith('.') && name !== '.' && name !== '..') || name === 'node_modules';
+export const isExcludedName = (name: string) =>
+  (name.startsWith('.') && name !== '.' && name !== '..') || name === 'node_modules';
 
 export function isExcluded(relativePath: string): boolean {
   return relativePath.split(/[\\/]/).some(isExcludedName);

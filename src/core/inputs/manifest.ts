@@ -26,7 +26,12 @@ interface Row {
   mediaType: unknown;
   customData: unknown;
   /** From a report given back: where the file was (abs_path), whether --retry-failed takes it, and where its run sent it. */
-  report?: { absPath: string | null; retryable: boolean; mediaTypeSource?: MediaTypeSource; sentTo: { host: string | null; org: string | null } };
+  report?: {
+    absPath: string | null;
+    retryable: boolean;
+    mediaTypeSource?: MediaTypeSource;
+    sentTo: { host: string | null; org: string | null };
+  };
 }
 
 type RowOrError = Row | { line: number; error: string };
@@ -38,7 +43,11 @@ type RowOrError = Row | { line: number; error: string };
  * A bad row is a problem naming its line. With `retryFailed`, the file must be a report, and
  * only its failed and not_sent rows are taken.
  */
-export async function* readManifest(manifestPath: string, cwd: string, options: { retryFailed?: boolean; destination?: Destination } = {}): AsyncGenerator<Found> {
+export async function* readManifest(
+  manifestPath: string,
+  cwd: string,
+  options: { retryFailed?: boolean; destination?: Destination } = {},
+): AsyncGenerator<Found> {
   const { retryFailed = false, destination } = options;
   const absManifest = resolve(cwd, manifestPath);
   const shownDir = dirname(manifestPath);
@@ -49,16 +58,26 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
   let rows = 0;
   try {
     if (retryFailed && isJsonl) throw new Error(NOT_A_REPORT);
-    const source = isJsonl ? jsonlRows(absManifest) : isJson ? jsonReportRows(absManifest) : csvRows(absManifest, retryFailed);
+    const source = isJsonl
+      ? jsonlRows(absManifest)
+      : isJson
+        ? jsonReportRows(absManifest)
+        : csvRows(absManifest, retryFailed);
     for await (const row of source) {
       // A report row with no entity is an input that never got one (invalid, unsupported): nothing to send.
-      if ('report' in row && row.report && (row.entityId === '' || row.entityId === null || (retryFailed && !row.report.retryable))) continue;
+      if (
+        'report' in row &&
+        row.report &&
+        (row.entityId === '' || row.entityId === null || (retryFailed && !row.report.retryable))
+      )
+        continue;
       rows++;
       if ('error' in row) {
         yield { kind: 'problem', problem: { path: at(row.line), message: row.error } };
         continue;
       }
-      const target = rowProblem(row) ?? (retryFailed && destination ? elsewhere(row, destination) : undefined) ?? targetOf(row);
+      const target =
+        rowProblem(row) ?? (retryFailed && destination ? elsewhere(row, destination) : undefined) ?? targetOf(row);
       if (typeof target === 'string') {
         yield { kind: 'problem', problem: { path: at(row.line), message: target } };
         continue;
@@ -80,18 +99,25 @@ export async function* readManifest(manifestPath: string, cwd: string, options: 
           absPath: reportedAt ?? (isS3Url(path) ? path : resolve(dirname(absManifest), path)),
           explicit: true,
           key: path,
-          row: { ...target, metadata, at: { path: manifestPath, line: row.line }, ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }) },
+          row: {
+            ...target,
+            metadata,
+            at: { path: manifestPath, line: row.line },
+            ...(row.report?.mediaTypeSource && { mediaTypeSource: row.report.mediaTypeSource }),
+          },
         },
       };
     }
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    const message = err.code === 'ENOENT' ? `no such ${noun} file` : err.code ? `cannot read the ${noun} (${err.code})` : err.message;
+    const message =
+      err.code === 'ENOENT' ? `no such ${noun} file` : err.code ? `cannot read the ${noun} (${err.code})` : err.message;
     yield { kind: 'problem', problem: { path: manifestPath, message } };
     return;
   }
   // A report with nothing left to retry is a clean end, not a mistake.
-  if (rows === 0 && !retryFailed) yield { kind: 'problem', problem: { path: manifestPath, message: 'the manifest lists no files' } };
+  if (rows === 0 && !retryFailed)
+    yield { kind: 'problem', problem: { path: manifestPath, message: 'the manifest lists no files' } };
 }
 
 /** Where this run sends, for a report given back to --retry-failed to be checked against; absent with --retry-elsewhere. */
@@ -109,9 +135,16 @@ function elsewhere(row: Row, destination: Destination): string | undefined {
 
 /** Where a row's file goes: its entity, or an alert or a case; a string says why it cannot be told. */
 function targetOf(row: Row): { entityId: string; object?: LinkedObject } | string {
-  const given = ([['entity_id', row.entityId, undefined], ['alert_id', row.alertId, 'alerts'], ['case_id', row.caseId, 'cases']] as const).filter(([, id]) => id !== undefined && id !== null && id !== '');
+  const given = (
+    [
+      ['entity_id', row.entityId, undefined],
+      ['alert_id', row.alertId, 'alerts'],
+      ['case_id', row.caseId, 'cases'],
+    ] as const
+  ).filter(([, id]) => id !== undefined && id !== null && id !== '');
   if (given.length === 0) return '"entity_id" is missing';
-  if (given.length > 1) return `${given.map(([column]) => `"${column}"`).join(' and ')} are both given; a row names one entity, alert or case`;
+  if (given.length > 1)
+    return `${given.map(([column]) => `"${column}"`).join(' and ')} are both given; a row names one entity, alert or case`;
   const [column, id, object] = given[0]!;
   if (typeof id !== 'string') return `"${column}" must be a string`;
   // A report's row says what its entity_id named.
@@ -122,14 +155,18 @@ function targetOf(row: Row): { entityId: string; object?: LinkedObject } | strin
 /** What is wrong with a row's own columns; its target (targetOf, route) and metadata (metadataFrom) are checked on their own. */
 function rowProblem(row: Row): string | undefined {
   if (typeof row.path !== 'string' || row.path.trim() === '') return '"path" is missing';
-  const notText = textProblem(row.path, '"path"') ?? (row.report?.absPath ? textProblem(row.report.absPath, '"abs_path"') : undefined);
+  const notText =
+    textProblem(row.path, '"path"') ??
+    (row.report?.absPath ? textProblem(row.report.absPath, '"abs_path"') : undefined);
   if (notText) return notText;
   if (isS3Url(row.path)) {
     const location = parseS3Url(row.path);
     if ('problem' in location) return `"path": ${location.problem}`;
-    if (location.key === '' || location.key.endsWith('/')) return '"path" names a bucket or a prefix, not an object; a row names one object by its full key (s3://bucket/key)';
+    if (location.key === '' || location.key.endsWith('/'))
+      return '"path" names a bucket or a prefix, not an object; a row names one object by its full key (s3://bucket/key)';
   }
-  if (row.mediaType !== undefined && row.mediaType !== null && typeof row.mediaType !== 'string') return '"media_type" must be a string';
+  if (row.mediaType !== undefined && row.mediaType !== null && typeof row.mediaType !== 'string')
+    return '"media_type" must be a string';
   if (row.customData !== undefined && !isPlainObject(row.customData)) return '"custom_data" must be a JSON object';
   return undefined;
 }
@@ -148,7 +185,10 @@ async function* csvRows(path: string, reportOnly: boolean): AsyncGenerator<RowOr
   let isReport = false;
   for await (const record of parseCsv(createReadStream(path, 'utf8'), MAX_RECORD_BYTES)) {
     if (record.tooLong) {
-      if (!header) throw new Error(`line ${record.line}: the header is over 1 MB; it names the columns path, entity_id, media_type, custom_data`);
+      if (!header)
+        throw new Error(
+          `line ${record.line}: the header is over 1 MB; it names the columns path, entity_id, media_type, custom_data`,
+        );
       yield { line: record.line, error: TOO_LONG };
       continue;
     }
@@ -163,12 +203,17 @@ async function* csvRows(path: string, reportOnly: boolean): AsyncGenerator<RowOr
       if (reportOnly && !isReport) throw new Error(NOT_A_REPORT);
       const unknown = isReport ? [] : header.filter((h) => !COLUMNS.includes(h));
       if (!header.includes('path') || !TARGET_COLUMNS.some((c) => header!.includes(c)) || unknown.length > 0) {
-        throw new Error(`line ${record.line}: the header must name path and entity_id (or alert_id, case_id; and optionally media_type, custom_data)${unknown.length ? `; unknown column "${unknown[0]}"` : ''}`);
+        throw new Error(
+          `line ${record.line}: the header must name path and entity_id (or alert_id, case_id; and optionally media_type, custom_data)${unknown.length ? `; unknown column "${unknown[0]}"` : ''}`,
+        );
       }
       continue;
     }
     if (record.fields.length !== header.length) {
-      yield { line: record.line, error: `${record.fields.length} fields where the header has ${header.length}; quote fields that hold commas` };
+      yield {
+        line: record.line,
+        error: `${record.fields.length} fields where the header has ${header.length}; quote fields that hold commas`,
+      };
       continue;
     }
     if (isReport) {
@@ -191,7 +236,15 @@ async function* csvRows(path: string, reportOnly: boolean): AsyncGenerator<RowOr
     }
     // A blank media_type cell counts as absent.
     const mediaType = cell('media_type')?.trim() || undefined;
-    yield { line: record.line, path: cell('path')?.trim(), entityId: cell('entity_id'), alertId: cell('alert_id'), caseId: cell('case_id'), mediaType, customData };
+    yield {
+      line: record.line,
+      path: cell('path')?.trim(),
+      entityId: cell('entity_id'),
+      alertId: cell('alert_id'),
+      caseId: cell('case_id'),
+      mediaType,
+      customData,
+    };
   }
 }
 
@@ -215,7 +268,15 @@ async function* jsonlRows(path: string): AsyncGenerator<Row | { line: number; er
       yield { line, error: 'each line must be a JSON object' };
       continue;
     }
-    yield { line, path: value.path, entityId: value.entity_id, alertId: value.alert_id, caseId: value.case_id, mediaType: value.media_type, customData: value.custom_data };
+    yield {
+      line,
+      path: value.path,
+      entityId: value.entity_id,
+      alertId: value.alert_id,
+      caseId: value.case_id,
+      mediaType: value.media_type,
+      customData: value.custom_data,
+    };
   }
 }
 
@@ -233,11 +294,22 @@ function fromReportCsv(header: readonly string[], fields: readonly string[], lin
 /** A report row (CSV or JSON) as a manifest row: its file, entity, media_type and custom_data. */
 function reportedRow(row: Readonly<Record<string, unknown>> | ReportRow, line: number): Row {
   const absPath = typeof row.abs_path === 'string' && row.abs_path !== '' ? row.abs_path : null;
-  const retryable = isRetryable({ outcome: row.outcome as 'failed', reason: typeof row.reason === 'string' ? row.reason : null });
+  const retryable = isRetryable({
+    outcome: row.outcome as 'failed',
+    reason: typeof row.reason === 'string' ? row.reason : null,
+  });
   const source = MEDIA_TYPE_SOURCES.find((s) => s === row.media_type_source && s !== 'none');
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
   const sentTo = { host: text(row.host), org: text(row.org) };
-  return { line, path: row.path, entityId: row.entity_id, object: row.object, mediaType: row.media_type || undefined, customData: row.custom_data ?? undefined, report: { absPath, retryable, sentTo, ...(source && { mediaTypeSource: source }) } };
+  return {
+    line,
+    path: row.path,
+    entityId: row.entity_id,
+    object: row.object,
+    mediaType: row.media_type || undefined,
+    customData: row.custom_data ?? undefined,
+    report: { absPath, retryable, sentTo, ...(source && { mediaTypeSource: source }) },
+  };
 }
 
 /**

@@ -28,7 +28,10 @@ export interface ConventionRule {
 /** The built-in convention table, as documented by `u21-media types`. */
 export const CONVENTIONS: ReadonlyArray<{ words: string; mediaType: string }> = [
   { words: 'passport (+ front, or no side)', mediaType: 'IMAGE_PASSPORT_FRONT' },
-  { words: 'drivers license / driver license / driving licence / dl + front', mediaType: 'IMAGE_DRIVERS_LICENSE_FRONT' },
+  {
+    words: 'drivers license / driver license / driving licence / dl + front',
+    mediaType: 'IMAGE_DRIVERS_LICENSE_FRONT',
+  },
   { words: 'drivers license / driver license / driving licence / dl + back', mediaType: 'IMAGE_DRIVERS_LICENSE_BACK' },
   { words: 'id card / national id / id + front', mediaType: 'IMAGE_ID_CARD_FRONT' },
   { words: 'id card / national id / id + back', mediaType: 'IMAGE_ID_CARD_BACK' },
@@ -70,8 +73,7 @@ export function conventionFor(fileName: string): string | undefined {
 
   // A document word without a side says nothing certain; later rules may still match.
   if (has('passport') && side !== 'BACK') return 'IMAGE_PASSPORT_FRONT';
-  const license =
-    has('dl') || hasPair(words, ['driver', 'drivers', 'driving'], ['license', 'licence']);
+  const license = has('dl') || hasPair(words, ['driver', 'drivers', 'driving'], ['license', 'licence']);
   if (license && side) return `IMAGE_DRIVERS_LICENSE_${side}`;
   const idCard = has('id', 'idcard'); // covers "id card" and "national id"
   if (idCard && side) return `IMAGE_ID_CARD_${side}`;
@@ -98,7 +100,8 @@ export async function compileRules(rules: readonly ConventionRule[]): Promise<Co
   if (!Array.isArray(rules as unknown)) throw new Error('conventions must be a list');
   if (rules.length === 0) return [];
   // Linear in the name, but the work grows with the rules: a config's rules are a handful, never thousands.
-  if (rules.length > MAX_RULES) throw new Error(`conventions has ${rules.length} rules, more than ${MAX_RULES}; keep the ones your files need`);
+  if (rules.length > MAX_RULES)
+    throw new Error(`conventions has ${rules.length} rules, more than ${MAX_RULES}; keep the ones your files need`);
   const { RE2JS } = await import('re2js');
   return rules.map((rule, index) => {
     if (typeof rule !== 'object' || rule === null) throw new Error(`conventions[${index}] must be an object`);
@@ -108,7 +111,10 @@ export async function compileRules(rules: readonly ConventionRule[]): Promise<Co
       throw new Error(`conventions[${index}] needs exactly one of "glob" or "regex", and a "media_type"`);
     }
     const pattern = hasRegex ? rule.regex! : rule.glob!;
-    if (pattern.length > MAX_PATTERN_LENGTH) throw new Error(`conventions[${index}]: the ${hasRegex ? 'regex' : 'glob'} is ${pattern.length} characters, over ${MAX_PATTERN_LENGTH}`);
+    if (pattern.length > MAX_PATTERN_LENGTH)
+      throw new Error(
+        `conventions[${index}]: the ${hasRegex ? 'regex' : 'glob'} is ${pattern.length} characters, over ${MAX_PATTERN_LENGTH}`,
+      );
     const notText = textProblem(rule.media_type, `conventions[${index}] "media_type"`);
     if (notText) throw new Error(notText);
     let re;
@@ -116,7 +122,9 @@ export async function compileRules(rules: readonly ConventionRule[]): Promise<Co
       re = RE2JS.compile(hasRegex ? rule.regex! : globToRegex(rule.glob!), RE2JS.CASE_INSENSITIVE);
     } catch (error) {
       const why = (error as Error).message.replace(/^error parsing regexp: /, '');
-      throw new Error(`conventions[${index}]: ${hasRegex ? 'the regex' : 'the glob'} cannot be used (${why}); patterns use RE2's syntax, which has no lookaround or backreferences`);
+      throw new Error(
+        `conventions[${index}]: ${hasRegex ? 'the regex' : 'the glob'} cannot be used (${why}); patterns use RE2's syntax, which has no lookaround or backreferences`,
+      );
     }
     return { test: (name) => re.test(name), mediaType: rule.media_type };
   });

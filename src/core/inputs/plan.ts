@@ -36,10 +36,17 @@ export interface PlannedFile {
 }
 
 /** Where every event and record says a file goes: its id, and what the id names when not an entity. */
-export const target = (file: Pick<PlannedFile, 'entityId' | 'object'>) => ({ entity_id: file.entityId, ...(file.object && { object: file.object }) });
+export const target = (file: Pick<PlannedFile, 'entityId' | 'object'>) => ({
+  entity_id: file.entityId,
+  ...(file.object && { object: file.object }),
+});
 
 /** What every skipped event says of a file. */
-export const known = (file: PlannedFile) => ({ ...target(file), media_type: file.mediaType ?? null, bytes: file.original?.bytes ?? file.bytes });
+export const known = (file: PlannedFile) => ({
+  ...target(file),
+  media_type: file.mediaType ?? null,
+  bytes: file.original?.bytes ?? file.bytes,
+});
 
 /** Changes the run may make to an image before sending it. */
 export interface Fix {
@@ -55,7 +62,8 @@ export interface Fix {
 export type Change = 'converted' | 'fitted' | 'location_stripped';
 
 /** Why a file is not sent although the run goes on. */
-export type SkipReason = 'unsupported' | 'link_outside' | 'invalid' | 'journal' | 'duplicate' | 'not_sent' | 'unknown_outcome';
+export type SkipReason =
+  'unsupported' | 'link_outside' | 'invalid' | 'journal' | 'duplicate' | 'not_sent' | 'unknown_outcome';
 
 /** What preflight made of one input, in the order found. */
 export type Checked =

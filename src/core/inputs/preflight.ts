@@ -1,9 +1,31 @@
 import { stat as statCallback, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename, dirname } from 'node:path';
-import { contentTypeOf, CONVERTIBLE_EXTENSIONS, extensionOf, FITTABLE_EXTENSIONS, jpegName, SUPPORTED_EXTENSIONS } from '../files/file-types.js';
-import { CONVERTIBLE, detect, hasEndMarker, isSniffed, judge, kindOfExtension, readHeadAndTail, type Detected } from '../files/sniff.js';
-import { inferMediaType, isRecognised, RECOGNISED_MEDIA_TYPES, type CompiledRule, type MediaTypeSource } from './media-type.js';
+import {
+  contentTypeOf,
+  CONVERTIBLE_EXTENSIONS,
+  extensionOf,
+  FITTABLE_EXTENSIONS,
+  jpegName,
+  SUPPORTED_EXTENSIONS,
+} from '../files/file-types.js';
+import {
+  CONVERTIBLE,
+  detect,
+  hasEndMarker,
+  isSniffed,
+  judge,
+  kindOfExtension,
+  readHeadAndTail,
+  type Detected,
+} from '../files/sniff.js';
+import {
+  inferMediaType,
+  isRecognised,
+  RECOGNISED_MEDIA_TYPES,
+  type CompiledRule,
+  type MediaTypeSource,
+} from './media-type.js';
 import { readSidecar, sidecarPathOf, type FileMetadata } from '../files/sidecar.js';
 import { mapOrdered } from '../shared/map-ordered.js';
 import { withDescriptor } from '../files/descriptors.js';
@@ -83,12 +105,20 @@ class OffSpecIds {
   private last: string | undefined;
 
   warning({ entityId: id, object }: PlannedFile): string | undefined {
-    if (object === 'alerts' || object === 'cases' || id === this.last || this.warned.size > IDS_NAMED_AT_MOST || this.warned.has(id)) return undefined;
+    if (
+      object === 'alerts' ||
+      object === 'cases' ||
+      id === this.last ||
+      this.warned.size > IDS_NAMED_AT_MOST ||
+      this.warned.has(id)
+    )
+      return undefined;
     this.last = id;
     const off = offSpecCharacters(id);
     if (off.length === 0) return undefined;
     this.warned.add(id);
-    if (this.warned.size > IDS_NAMED_AT_MOST) return "more ids have characters outside Unit21's documented set; they are sent as given and not named here";
+    if (this.warned.size > IDS_NAMED_AT_MOST)
+      return "more ids have characters outside Unit21's documented set; they are sent as given and not named here";
     return `${OBJECT_NAME[object ?? 'entities']} id ${JSON.stringify(id)} has ${off.map((c) => JSON.stringify(c)).join(', ')}, outside the characters Unit21's spec describes (${SPEC_ID_RULE}); it is sent as given, and the API may refuse it`;
   }
 }
@@ -132,7 +162,11 @@ export async function* preflight(found: AsyncIterable<Found>, settings: Prefligh
       if (type !== undefined && !isRecognised(type) && !warned.has(type)) {
         warned.add(type);
         const at = mediaTypePlace(item.file, file);
-        yield { kind: 'warning', message: `${at ? '' : '--media-type: '}${unrecognisedWarning(type)}`, ...(at && { at }) };
+        yield {
+          kind: 'warning',
+          message: `${at ? '' : '--media-type: '}${unrecognisedWarning(type)}`,
+          ...(at && { at }),
+        };
       }
     }
     yield checked;
@@ -159,12 +193,18 @@ async function checkFound(item: Found, settings: PreflightSettings): Promise<Che
   if (item.kind === 'problem') return item;
   const result = await check(item.file, settings);
   if ('elsewhere' in result) return { kind: 'elsewhere' };
-  if ('skip' in result) return { kind: 'skip', path: result.path, reason: result.reason ?? 'unsupported', message: result.skip };
+  if ('skip' in result)
+    return { kind: 'skip', path: result.path, reason: result.reason ?? 'unsupported', message: result.skip };
   if ('message' in result) {
     // A manifest row's problem names the row (file:line) and the file.
     // A message about an object names its URL already.
     const named = result.message.startsWith(`${item.file.path}: `);
-    const problem = item.file.row ? { path: `${item.file.row.at.path}:${item.file.row.at.line}`, message: named ? result.message : `${item.file.path}: ${result.message}` } : result;
+    const problem = item.file.row
+      ? {
+          path: `${item.file.row.at.path}:${item.file.row.at.line}`,
+          message: named ? result.message : `${item.file.path}: ${result.message}`,
+        }
+      : result;
     return { kind: 'problem', problem };
   }
   return { kind: 'file', file: result };
@@ -185,12 +225,16 @@ function readableByUs(stats: Stats): boolean {
 
 type Skip = { path: string; skip: string; reason?: 'link_outside' };
 
-async function check(file: FoundFile, settings: PreflightSettings): Promise<PlannedFile | Problem | Skip | { elsewhere: true }> {
+async function check(
+  file: FoundFile,
+  settings: PreflightSettings,
+): Promise<PlannedFile | Problem | Skip | { elsewhere: true }> {
   const name = basename(file.absPath);
   // Routed first: the shard is decided by entity and path alone, before any disk access.
   const routed = route(file, name, settings.entity);
   const { shard } = settings;
-  if (shard && shard.n > 1 && shardOf('entityId' in routed ? routed.entityId : '', file.key, shard.n) !== shard.k) return { elsewhere: true };
+  if (shard && shard.n > 1 && shardOf('entityId' in routed ? routed.entityId : '', file.key, shard.n) !== shard.k)
+    return { elsewhere: true };
   const { verdict } = file;
   if (verdict) {
     if ('problem' in verdict) return { path: file.path, message: verdict.problem };
@@ -217,7 +261,10 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
   const onDisk = file.stored ? { identity: objectIdentity(file.stored) } : await statOnDisk(file);
   if (!('identity' in onDisk)) return onDisk;
-  const identity = checkedThen === undefined || identityNumber(onDisk.identity) === checkedThen ? onDisk.identity : CHANGED_SINCE_CHECK;
+  const identity =
+    checkedThen === undefined || identityNumber(onDisk.identity) === checkedThen
+      ? onDisk.identity
+      : CHANGED_SINCE_CHECK;
   const bytes = onDisk.identity.size;
   if ('problem' in routed) return { path: file.path, message: routed.problem };
   // Sent as the media's name: a path a caller made up (not one read from disk) may hold what is not text.
@@ -228,23 +275,41 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const reencoded = convertible || (settings.fit && FITTABLE_EXTENSIONS.has(ext));
   if (bytes > settings.maxFileSize && !reencoded) {
     const offer = FITTABLE_EXTENSIONS.has(ext) ? '; or pass --fit to re-encode it to fit' : '';
-    return { path: file.path, message: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}; Unit21 takes at most 5 MB per file (raise --max-file-size only for a deployment that accepts more)${offer}` };
+    return {
+      path: file.path,
+      message: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}; Unit21 takes at most 5 MB per file (raise --max-file-size only for a deployment that accepts more)${offer}`,
+    };
   }
-  if (bytes > MAX_REENCODED_INPUT && reencoded) return { path: file.path, message: `file is ${bytes} bytes, too large to re-encode (at most ${MAX_REENCODED_INPUT}); make it smaller first` };
+  if (bytes > MAX_REENCODED_INPUT && reencoded)
+    return {
+      path: file.path,
+      message: `file is ${bytes} bytes, too large to re-encode (at most ${MAX_REENCODED_INPUT}); make it smaller first`,
+    };
 
   let detected: Detected | undefined;
   // A large run's second look sends what its first look checked (its identity guards against changes since), and needs the content only to change it.
-  const sniffNow = settings.sniff && isSniffed(ext) && (!settings.checkedFiles || settings.convert || settings.fit || settings.stripLocation);
+  const sniffNow =
+    settings.sniff &&
+    isSniffed(ext) &&
+    (!settings.checkedFiles || settings.convert || settings.fit || settings.stripLocation);
   if (sniffNow) {
     let read;
     const wantTail = (head: Buffer) => hasEndMarker(detect(head));
     try {
-      read = await (file.stored ? file.stored.store.headAndTail(file.stored, wantTail) : withDescriptor(() => readHeadAndTail(file.absPath, bytes, wantTail)));
+      read = await (file.stored
+        ? file.stored.store.headAndTail(file.stored, wantTail)
+        : withDescriptor(() => readHeadAndTail(file.absPath, bytes, wantTail)));
     } catch (error) {
       if (file.stored) return { path: file.path, message: (error as Error).message };
-      return { path: file.path, message: `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check that it exists and its permissions` };
+      return {
+        path: file.path,
+        message: `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check that it exists and its permissions`,
+      };
     }
-    const verdict = judge(ext, read.head, read.tail, { convert: settings.convert, imageExtension: convertible || FITTABLE_EXTENSIONS.has(ext) || ext === 'gif' });
+    const verdict = judge(ext, read.head, read.tail, {
+      convert: settings.convert,
+      imageExtension: convertible || FITTABLE_EXTENSIONS.has(ext) || ext === 'gif',
+    });
     if (!verdict.ok) return { path: file.path, message: verdict.problem };
     detected = verdict.detected;
   }
@@ -254,11 +319,16 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   const asJpeg = fix.convert || fix.fit;
   const sentName = asJpeg ? jpegName(name) : name;
   const inexact = settings.format === 'multipart' ? inexactInMultipart(sentName) : undefined;
-  if (inexact) return { path: file.path, message: `its name has ${inexact}, which a multipart header does not carry exactly (Unit21 may store another name); send it with --format json, which keeps names exactly, or rename it` };
+  if (inexact)
+    return {
+      path: file.path,
+      message: `its name has ${inexact}, which a multipart header does not carry exactly (Unit21 may store another name); send it with --format json, which keeps names exactly, or rename it`,
+    };
   const contentType = asJpeg ? 'image/jpeg' : contentTypeOf(name)!;
 
   let sidecar: FileMetadata | undefined;
-  const linkedOut = file.hasSidecar === false || file.sidecarJudged || settings.followLinks ? undefined : await sidecarLinkedOut(file);
+  const linkedOut =
+    file.hasSidecar === false || file.sidecarJudged || settings.followLinks ? undefined : await sidecarLinkedOut(file);
   if (linkedOut) return { path: file.path, skip: linkedOut, reason: 'link_outside' };
   try {
     if (file.stored) sidecar = file.stored.sidecar && (await objectSidecar(file.stored.sidecar));
@@ -268,14 +338,24 @@ async function check(file: FoundFile, settings: PreflightSettings): Promise<Plan
   }
 
   const row = file.row?.metadata;
-  const [mediaType, decidedBy] = resolveMediaType(asJpeg ? jpegName(routed.conventionName) : routed.conventionName, row, sidecar, settings);
+  const [mediaType, decidedBy] = resolveMediaType(
+    asJpeg ? jpegName(routed.conventionName) : routed.conventionName,
+    row,
+    sidecar,
+    settings,
+  );
   // A report given back says where its media_type was first decided; that stays the answer.
   const mediaTypeSource = decidedBy === 'manifest' ? (file.row?.mediaTypeSource ?? decidedBy) : decidedBy;
   if (routed.object === 'events' && mediaType === undefined) {
-    return { path: file.path, message: 'event media needs a media_type (Unit21 requires it); give --media-type, a sidecar, or a name it can be read from' };
+    return {
+      path: file.path,
+      message:
+        'event media needs a media_type (Unit21 requires it); give --media-type, a sidecar, or a name it can be read from',
+    };
   }
   // A manifest row's custom_data keys win over the sidecar's.
-  const customData = sidecar?.customData || row?.customData ? { ...sidecar?.customData, ...row?.customData } : undefined;
+  const customData =
+    sidecar?.customData || row?.customData ? { ...sidecar?.customData, ...row?.customData } : undefined;
   return {
     path: file.path,
     absPath: file.absPath,
@@ -304,7 +384,11 @@ async function sidecarLinkedOut(file: FoundFile): Promise<string | undefined> {
   const stats = await lstat(path).catch(() => undefined);
   if (!stats?.isSymbolicLink()) return undefined;
   const folder = dirname(file.absPath);
-  const verdict = await judgeLink(path, { real: realpath(folder), shown: dirname(file.path) }, `its sidecar ${basename(path)} is a link`);
+  const verdict = await judgeLink(
+    path,
+    { real: realpath(folder), shown: dirname(file.path) },
+    `its sidecar ${basename(path)} is a link`,
+  );
   return verdict && 'skip' in verdict && verdict.skip === 'link_outside' ? verdict.message : undefined;
 }
 
@@ -314,16 +398,25 @@ const MAX_REENCODED_INPUT = 200_000_000;
 const FITTABLE_KINDS: ReadonlySet<Detected> = new Set(['jpeg', 'png', 'tiff']);
 
 /** What --convert, --fit and --strip-location will do to this file, from what it is (its content when checked, else its extension). */
-function fixFor(ext: string, detected: Detected | undefined, bytes: number, settings: PreflightSettings): Fix | { problem: string } {
+function fixFor(
+  ext: string,
+  detected: Detected | undefined,
+  bytes: number,
+  settings: PreflightSettings,
+): Fix | { problem: string } {
   const kind = detected !== undefined && detected !== 'unknown' ? detected : kindOfExtension(ext);
   const fix: Fix = {};
   if (settings.convert && kind !== undefined && CONVERTIBLE.has(kind)) fix.convert = true;
   if (bytes > settings.maxFileSize) {
     if (settings.fit && (fix.convert || (kind !== undefined && FITTABLE_KINDS.has(kind)))) fix.fit = true;
     // Converted without --fit: its JPEG may fit; that is checked once it is made.
-    else if (!fix.convert) return { problem: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}, and its content is not an image --fit can re-encode (JPEG, PNG, TIFF)` };
+    else if (!fix.convert)
+      return {
+        problem: `file is ${bytes} bytes, over the limit of ${settings.maxFileSize}, and its content is not an image --fit can re-encode (JPEG, PNG, TIFF)`,
+      };
   }
-  if (settings.stripLocation && (fix.convert || fix.fit || (kind !== undefined && FITTABLE_KINDS.has(kind)))) fix.stripLocation = true;
+  if (settings.stripLocation && (fix.convert || fix.fit || (kind !== undefined && FITTABLE_KINDS.has(kind))))
+    fix.stripLocation = true;
   return fix;
 }
 
@@ -341,8 +434,12 @@ async function statOnDisk(file: FoundFile): Promise<{ identity: FileIdentity } |
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     // A walk may meet a link to nothing; a named file that is gone is the user's mistake.
-    if (err.code === 'ENOENT' && !file.explicit) return { path: file.path, skip: 'a broken link (or the file vanished)' };
-    return { path: file.path, message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions` };
+    if (err.code === 'ENOENT' && !file.explicit)
+      return { path: file.path, skip: 'a broken link (or the file vanished)' };
+    return {
+      path: file.path,
+      message: `cannot read it (${err.code ?? err.message}); check that it exists and its permissions`,
+    };
   }
 }
 

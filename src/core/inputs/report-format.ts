@@ -49,8 +49,25 @@ export interface ReportRow {
 
 /** The columns in order; a report from before some of them existed reads them as empty. */
 export const REPORT_COLUMNS: ReadonlyArray<keyof ReportRow> = [
-  'time', 'org', 'host', 'entity_id', 'path', 'abs_path', 'name', 'media_type', 'media_type_source', 'custom_data',
-  'bytes', 'sha256', 'outcome', 'reason', 'status', 'error_code', 'attempts', 'possibly_duplicated', 'object',
+  'time',
+  'org',
+  'host',
+  'entity_id',
+  'path',
+  'abs_path',
+  'name',
+  'media_type',
+  'media_type_source',
+  'custom_data',
+  'bytes',
+  'sha256',
+  'outcome',
+  'reason',
+  'status',
+  'error_code',
+  'attempts',
+  'possibly_duplicated',
+  'object',
 ];
 
 /** Columns a CSV report has when its run may change files (--convert, --fit, --strip-location); a JSON row has them when its file was changed. */
@@ -67,7 +84,8 @@ export const isRetryable = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean
   row.outcome === 'failed' || (row.outcome === 'skipped' && /^not_sent(:|$)/.test(row.reason ?? ''));
 
 /** Rows a run ends with exit 1 for although nothing failed: someone must decide (an unknown outcome, an invalid input skipped, a link not followed). */
-export const isUndecided = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean => row.outcome === 'skipped' && /^(unknown_outcome|invalid|link_outside)(:|$)/.test(row.reason ?? '');
+export const isUndecided = (row: Pick<ReportRow, 'outcome' | 'reason'>): boolean =>
+  row.outcome === 'skipped' && /^(unknown_outcome|invalid|link_outside)(:|$)/.test(row.reason ?? '');
 
 // A cell a spreadsheet would run as a formula (the OWASP rule), and a leading quote, so that
 // reading a report back can take off exactly the quote added.
@@ -78,13 +96,22 @@ const FORMULA_START = /^[=+\-@\t\r']/;
  * the text reads back exactly), then guarded against formulas, then quoted as RFC 4180 says.
  */
 export const csvCell = (value: ReportRow[keyof ReportRow]): string => {
-  let text = csvCellSafe(value === null || value === undefined ? '' : Array.isArray(value) ? value.join(';') : typeof value === 'object' ? JSON.stringify(value) : String(value));
+  let text = csvCellSafe(
+    value === null || value === undefined
+      ? ''
+      : Array.isArray(value)
+        ? value.join(';')
+        : typeof value === 'object'
+          ? JSON.stringify(value)
+          : String(value),
+  );
   if (FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
 /** A CSV cell as it was before csvCell guarded and escaped it. */
-export const fromCsvCell = (cell: string) => csvCellText(cell.length > 1 && cell[0] === "'" && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell);
+export const fromCsvCell = (cell: string) =>
+  csvCellText(cell.length > 1 && cell[0] === "'" && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell);
 
 /**
  * How the first line of a CSV report from before 2026-05 starts: a comment saying where its run
@@ -108,7 +135,8 @@ export async function readReport(path: string): Promise<ReportRow[]> {
   const body = text.startsWith(CSV_REPORT_MARK) ? text.slice(text.indexOf('\n') + 1) : text;
   for await (const record of parseCsv([body])) records.push(record.fields.map(fromCsvCell));
   const [header, ...rest] = records;
-  if (!header || REQUIRED_COLUMNS.some((c) => !header.includes(c))) throw new Error(`not a report: the CSV header must name ${REQUIRED_COLUMNS.join(', ')}`);
+  if (!header || REQUIRED_COLUMNS.some((c) => !header.includes(c)))
+    throw new Error(`not a report: the CSV header must name ${REQUIRED_COLUMNS.join(', ')}`);
   return rest.map((fields) => reportRowFromCsv(header, fields));
 }
 
@@ -140,14 +168,24 @@ export function reportRowFromCsv(header: readonly string[], fields: readonly str
     attempts: num(cell('attempts')),
     possibly_duplicated: cell('possibly_duplicated') === 'true',
     object: cell('object') || null,
-    ...(cell('changes') && { sent_bytes: num(cell('sent_bytes')), sent_sha256: cell('sent_sha256') || null, changes: cell('changes').split(';') }),
+    ...(cell('changes') && {
+      sent_bytes: num(cell('sent_bytes')),
+      sent_sha256: cell('sent_sha256') || null,
+      changes: cell('changes').split(';'),
+    }),
     ...(cell('etag') && { etag: cell('etag'), version_id: cell('version_id') || null }),
   };
 }
 
 /** A JSON report row with the columns an older report lacks set to null. */
 const completeRow = (row: Partial<ReportRow>): ReportRow => ({
-  ...(Object.fromEntries(REPORT_COLUMNS.map((c) => [c, row[c] ?? (c === 'possibly_duplicated' ? false : null)])) as unknown as ReportRow),
-  ...(row.changes && { sent_bytes: row.sent_bytes ?? null, sent_sha256: row.sent_sha256 ?? null, changes: row.changes }),
+  ...(Object.fromEntries(
+    REPORT_COLUMNS.map((c) => [c, row[c] ?? (c === 'possibly_duplicated' ? false : null)]),
+  ) as unknown as ReportRow),
+  ...(row.changes && {
+    sent_bytes: row.sent_bytes ?? null,
+    sent_sha256: row.sent_sha256 ?? null,
+    changes: row.changes,
+  }),
   ...(row.etag && { etag: row.etag, version_id: row.version_id ?? null }),
 });

@@ -19,12 +19,21 @@ export type EntitySource =
 const LINKED_OBJECTS: readonly LinkedObject[] = ['events', 'alerts', 'cases'];
 
 /** One of each, as messages name it: "entity cust-1", "alert 9001". */
-export const OBJECT_NAME: Readonly<Record<ObjectType, string>> = { entities: 'entity', events: 'event', alerts: 'alert', cases: 'case' };
+export const OBJECT_NAME: Readonly<Record<ObjectType, string>> = {
+  entities: 'entity',
+  events: 'event',
+  alerts: 'alert',
+  cases: 'case',
+};
 
 /** The linked object a stored value names, or undefined (an entity, or not one of ours). */
 export const linkedObject = (value: unknown): LinkedObject | undefined => LINKED_OBJECTS.find((o) => o === value);
 
-export const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = { event: 'events', alert: 'alerts', case: 'cases' };
+export const OBJECT_OF: Partial<Record<EntitySource['kind'], LinkedObject>> = {
+  event: 'events',
+  alert: 'alerts',
+  case: 'cases',
+};
 
 /** Longest entity id Unit21 takes. */
 const MAX_ENTITY_ID_LENGTH = 128;
@@ -35,14 +44,19 @@ export function entityIdProblem(id: string, what = 'entity id'): string | undefi
   if (notText) return notText;
   const length = [...id].length;
   if (length === 0) return `${what} is empty`;
-  if (length > MAX_ENTITY_ID_LENGTH) return `${what} is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
+  if (length > MAX_ENTITY_ID_LENGTH)
+    return `${what} is ${length} characters, over Unit21's limit of ${MAX_ENTITY_ID_LENGTH}`;
   // URL parsers collapse these path segments even when percent-encoded.
   if (id === '.' || id === '..') return `${what} "${id}" cannot travel in a URL`;
   return undefined;
 }
 
 /** Why an id cannot name its object: entityIdProblem's reasons, and for an alert or a case, not being its unit21_id (a number Unit21 gives it). */
-export function idProblem(id: string, object: LinkedObject | undefined, what = `${OBJECT_NAME[object ?? 'entities']} id`): string | undefined {
+export function idProblem(
+  id: string,
+  object: LinkedObject | undefined,
+  what = `${OBJECT_NAME[object ?? 'entities']} id`,
+): string | undefined {
   const problem = entityIdProblem(id, what);
   if (problem || (object !== 'alerts' && object !== 'cases') || /^[0-9]+$/.test(id)) return problem;
   return `${what} "${id}" is not a number: Unit21 names ${OBJECT_NAME[object]}s by their unit21_id, the number it gives each`;
@@ -63,7 +77,11 @@ export function offSpecCharacters(id: string): string[] {
 const PREFIX_SEPARATOR = '__';
 
 /** A file's entity, and the part of its name (its base name) the file-name conventions read; or why there is none. */
-export function route(file: FoundFile, name: string, source: EntitySource): { entityId: string; object?: LinkedObject; conventionName: string } | { problem: string } {
+export function route(
+  file: FoundFile,
+  name: string,
+  source: EntitySource,
+): { entityId: string; object?: LinkedObject; conventionName: string } | { problem: string } {
   let entityId: string;
   let conventionName = name;
   const object = source.kind === 'manifest' ? file.row!.object : OBJECT_OF[source.kind];

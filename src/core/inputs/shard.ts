@@ -17,13 +17,21 @@ export function parseShard(text: string, env: NodeJS.ProcessEnv, total?: number)
     const index = env.JOB_COMPLETION_INDEX ?? env.AWS_BATCH_JOB_ARRAY_INDEX;
     const n = total ?? Number(env.U21_SHARD_TOTAL);
     if (index === undefined || !/^\d+$/.test(index)) {
-      throw new UsageError('--shard auto: no job index found', 'run it as a Kubernetes Indexed Job or an AWS Batch array job, or pass --shard k/n');
+      throw new UsageError(
+        '--shard auto: no job index found',
+        'run it as a Kubernetes Indexed Job or an AWS Batch array job, or pass --shard k/n',
+      );
     }
-    if (!Number.isInteger(n) || n < 1) throw new UsageError('--shard auto: no shard total', 'pass --shard-total <n> or set U21_SHARD_TOTAL');
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError('--shard auto: no shard total', 'pass --shard-total <n> or set U21_SHARD_TOTAL');
     return checked({ k: Number(index) + 1, n }, `auto (index ${index})`);
   }
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
-  if (!match) throw new UsageError(`--shard: "${text}" is not k/n`, 'write it as k/n, e.g. 3/8 for the third of eight shards, or auto');
+  if (!match)
+    throw new UsageError(
+      `--shard: "${text}" is not k/n`,
+      'write it as k/n, e.g. 3/8 for the third of eight shards, or auto',
+    );
   return checked({ k: Number(match[1]), n: Number(match[2]) }, text);
 }
 
@@ -36,7 +44,9 @@ function checked(shard: Shard, given: string): Shard {
 
 /** Which shard a file belongs to: a stable hash of its entity and its path below the input root. */
 export function shardOf(entityId: string, key: string, n: number): number {
-  const digest = createHash('sha1').update(`${entityId}\0${key.replace(/\\/g, '/')}`).digest();
+  const digest = createHash('sha1')
+    .update(`${entityId}\0${key.replace(/\\/g, '/')}`)
+    .digest();
   return (digest.readUInt32BE(0) % n) + 1;
 }
 
@@ -50,4 +60,5 @@ export function shardFileName(path: string, shard: Shard): string {
 }
 
 /** A summary's `shard` field, `"3/8"`, when the run took one shard. */
-export const shardField = (shard: Shard | undefined): { shard?: string } => (shard ? { shard: `${shard.k}/${shard.n}` } : {});
+export const shardField = (shard: Shard | undefined): { shard?: string } =>
+  shard ? { shard: `${shard.k}/${shard.n}` } : {};

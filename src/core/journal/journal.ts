@@ -1,4 +1,15 @@
-import { closeSync, createReadStream, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { isPlainObject } from '../files/sidecar.js';
@@ -71,7 +82,9 @@ export class Journal {
       journal.index = await JournalIndex.open(path, read);
     }
     // A compaction that fails (a full disk) leaves the journal as it was, to be compacted another time.
-    const compacted = journal.index.overdue ? await journal.compact(journal.index.dir).catch(() => undefined) : undefined;
+    const compacted = journal.index.overdue
+      ? await journal.compact(journal.index.dir).catch(() => undefined)
+      : undefined;
     if (compacted) {
       journal.compacted = compacted;
       journal.index.remove();
@@ -188,7 +201,8 @@ export class Journal {
       fsyncSync(fd);
     } catch (error) {
       // A device such as /dev/null cannot be synced, and holds nothing to lose.
-      if ((error as NodeJS.ErrnoException).code !== 'EINVAL' && (error as NodeJS.ErrnoException).code !== 'ENOTSUP') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL' && (error as NodeJS.ErrnoException).code !== 'ENOTSUP')
+        throw error;
     } finally {
       closeSync(fd);
     }
@@ -303,7 +317,10 @@ export class Journal {
     const end = (await stat(this.path)).size;
     if (end > state.covered) {
       for await (const read of journalLines(this.path, { start: state.covered, end, firstLine: state.lines })) {
-        const record = read.record && this.hostOfOldRecords !== undefined && read.record.host === undefined ? { ...read.record, host: this.hostOfOldRecords } : read.record;
+        const record =
+          read.record && this.hostOfOldRecords !== undefined && read.record.host === undefined
+            ? { ...read.record, host: this.hostOfOldRecords }
+            : read.record;
         if (record) index.add(record);
         else if (read.text?.trim() !== '') {
           state.unusable.count++;
@@ -355,7 +372,8 @@ function statOrUndefined(path: string) {
 
 /** Bytes written whole, or the error a full disk gives. */
 function writeWhole(fd: number, bytes: Buffer) {
-  if (writeSync(fd, bytes) < bytes.length) throw Object.assign(new Error('no space left on device (the write was cut short)'), { code: 'ENOSPC' });
+  if (writeSync(fd, bytes) < bytes.length)
+    throw Object.assign(new Error('no space left on device (the write was cut short)'), { code: 'ENOSPC' });
 }
 
 /** Journal lines, each ended. */
@@ -369,7 +387,10 @@ export interface JournalLine {
 }
 
 /** Reads a journal line by line, in bounded memory. */
-export async function* journalLines(path: string, part?: { start: number; end: number; firstLine: number }): AsyncGenerator<JournalLine> {
+export async function* journalLines(
+  path: string,
+  part?: { start: number; end: number; firstLine: number },
+): AsyncGenerator<JournalLine> {
   const input = part ? createReadStream(path, { start: part.start, end: part.end - 1 }) : createReadStream(path);
   for await (const read of boundedLines(input, MAX_LINE_BYTES)) {
     const line = read.line + (part?.firstLine ?? 0);

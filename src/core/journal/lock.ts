@@ -19,8 +19,15 @@ export const JournalLock = {
       });
     } catch (error) {
       if (error instanceof LockBusy) throw busy(journalPath, error.holder, asker);
-      if ((error as Error).name === 'AbortError') throw new UsageError(`${asker.name}: interrupted while waiting for the lock of ${journalPath}`, 'nothing was sent; run the same command again');
-      throw new UsageError(`${asker.name}: cannot lock ${journalPath} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, "the journal's folder must be writable: its lock goes beside it");
+      if ((error as Error).name === 'AbortError')
+        throw new UsageError(
+          `${asker.name}: interrupted while waiting for the lock of ${journalPath}`,
+          'nothing was sent; run the same command again',
+        );
+      throw new UsageError(
+        `${asker.name}: cannot lock ${journalPath} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        "the journal's folder must be writable: its lock goes beside it",
+      );
     }
   },
 };
@@ -48,7 +55,12 @@ export interface Asker {
 const AN_UPLOAD: Asker = { name: '--journal', otherwise: 'or give another --journal (or --no-journal)' };
 
 const who = (holder: Holder) => {
-  const where = holder.pidSpace !== null && holder.pidSpace === pidSpace() ? 'on this machine' : holder.host === hostname() ? `on ${holder.host} (another container)` : `on ${holder.host}`;
+  const where =
+    holder.pidSpace !== null && holder.pidSpace === pidSpace()
+      ? 'on this machine'
+      : holder.host === hostname()
+        ? `on ${holder.host} (another container)`
+        : `on ${holder.host}`;
   return `pid ${holder.pid} ${where}, since ${holder.started}`;
 };
 

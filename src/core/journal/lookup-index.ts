@@ -56,7 +56,14 @@ export const indexDirOf = (journal: string) => join(dirname(journal), `.${basena
 
 /** What a record is about: one file (by identity and size) on one entity. */
 export const recordKey = (record: JournalRecord) => sizeKey(identityOf(record), record.bytes);
-const identityOf = (record: JournalRecord): UploadIdentity => ({ host: record.host ?? null, org: record.org, ...(record.object && { object: record.object }), entityId: record.entity_id, name: record.name, mediaType: record.media_type });
+const identityOf = (record: JournalRecord): UploadIdentity => ({
+  host: record.host ?? null,
+  org: record.org,
+  ...(record.object && { object: record.object }),
+  entityId: record.entity_id,
+  name: record.name,
+  mediaType: record.media_type,
+});
 /** `last`'s marks: the file's last record is its upload, or a send or failure. */
 const LAST_UPLOADED = 0;
 const LAST_UNFINISHED = 1;
@@ -75,7 +82,11 @@ export class JournalIndex {
   ) {}
 
   /** The journal's index, brought up to the journal's end: `apply` reads the lines it lacks. Kept beside the journal unless `dir` says where. */
-  static async open(journal: string, apply: (index: JournalIndex) => Promise<void>, dir = indexDirOf(journal)): Promise<JournalIndex> {
+  static async open(
+    journal: string,
+    apply: (index: JournalIndex) => Promise<void>,
+    dir = indexDirOf(journal),
+  ): Promise<JournalIndex> {
     const index = (await JournalIndex.load(dir, journal)) ?? JournalIndex.fresh(dir);
     await index.catchUp(journal, apply);
     return index;
@@ -169,7 +180,8 @@ export class JournalIndex {
       state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as IndexState;
       if (state.version !== VERSION || !(state.covered <= statSync(journal).size)) return undefined;
       const untouched = sameStamp(state.file, await stampOf(journal)) && Number(state.file.size) === state.covered;
-      if (!untouched && !sameBlocks(state.blocks, await blockHashes(journal, state.covered, { blocks: [], end: 0 }))) return undefined;
+      if (!untouched && !sameBlocks(state.blocks, await blockHashes(journal, state.covered, { blocks: [], end: 0 })))
+        return undefined;
     } catch {
       return undefined;
     }
@@ -190,26 +202,56 @@ export class JournalIndex {
   private static fresh(dir: string): JournalIndex {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const tables = Object.fromEntries(TABLES.map((name) => [name, DiskTable.create(join(dir, name))])) as Record<(typeof TABLES)[number], DiskTable>;
-    return new JournalIndex(dir, tables, { version: VERSION, covered: 0, lines: 0, file: { dev: '', ino: '', size: '', mtimeNs: '', ctimeNs: '' }, blocks: [], uploadedBefore: 0, superseded: 0, hostless: 0, unusable: { count: 0, lines: [] } });
+    const tables = Object.fromEntries(TABLES.map((name) => [name, DiskTable.create(join(dir, name))])) as Record<
+      (typeof TABLES)[number],
+      DiskTable
+    >;
+    return new JournalIndex(dir, tables, {
+      version: VERSION,
+      covered: 0,
+      lines: 0,
+      file: { dev: '', ino: '', size: '', mtimeNs: '', ctimeNs: '' },
+      blocks: [],
+      uploadedBefore: 0,
+      superseded: 0,
+      hostless: 0,
+      unusable: { count: 0, lines: [] },
+    });
   }
 }
 
 async function stampOf(path: string): Promise<FileStamp> {
   const stats = await stat(path, { bigint: true });
-  return { dev: String(stats.dev), ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs), ctimeNs: String(stats.ctimeNs) };
+  return {
+    dev: String(stats.dev),
+    ino: String(stats.ino),
+    size: String(stats.size),
+    mtimeNs: String(stats.mtimeNs),
+    ctimeNs: String(stats.ctimeNs),
+  };
 }
 
-const sameStamp = (a: FileStamp | undefined, b: FileStamp) => a !== undefined && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+const sameStamp = (a: FileStamp | undefined, b: FileStamp) =>
+  a !== undefined &&
+  a.dev === b.dev &&
+  a.ino === b.ino &&
+  a.size === b.size &&
+  a.mtimeNs === b.mtimeNs &&
+  a.ctimeNs === b.ctimeNs;
 
-const sameBlocks = (a: readonly string[] | undefined, b: readonly string[]) => a !== undefined && a.length === b.length && a.every((hash, i) => hash === b[i]);
+const sameBlocks = (a: readonly string[] | undefined, b: readonly string[]) =>
+  a !== undefined && a.length === b.length && a.every((hash, i) => hash === b[i]);
 
 /**
  * The sha1 of each block of the journal's first `end` bytes. The whole blocks among those
  * already hashed (`known`: the hashes of its first `known.end` bytes, trusted) are kept; only
  * the rest is read, a block at a time, so the event loop (and the lock's renewal) goes on.
  */
-async function blockHashes(path: string, end: number, known: { blocks: readonly string[]; end: number }): Promise<string[]> {
+async function blockHashes(
+  path: string,
+  end: number,
+  known: { blocks: readonly string[]; end: number },
+): Promise<string[]> {
   const wholeKnown = Math.min(Math.floor(known.end / BLOCK), Math.floor(end / BLOCK), known.blocks.length);
   const hashes = known.blocks.slice(0, wholeKnown);
   const file = await open(path, 'r');

@@ -154,7 +154,19 @@ export interface CheckProgress {
 }
 
 /** The counts of a run before any file has an outcome. */
-export const emptyTally = () => ({ uploaded: 0, failed: 0, skipped: 0, invalid: 0, link_outside: 0, not_sent: 0, unknown_outcome: 0, retries: 0, split: 0, bytes: 0, possibly_duplicated: 0 });
+export const emptyTally = () => ({
+  uploaded: 0,
+  failed: 0,
+  skipped: 0,
+  invalid: 0,
+  link_outside: 0,
+  not_sent: 0,
+  unknown_outcome: 0,
+  retries: 0,
+  split: 0,
+  bytes: 0,
+  possibly_duplicated: 0,
+});
 
 export interface DryRunSummary {
   event: 'summary';

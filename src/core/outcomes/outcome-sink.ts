@@ -17,7 +17,9 @@ export class OutcomeSink {
   private onFailure: (failure: WriteFailure) => void = () => {};
   private journalFailed = false;
 
-  constructor(private readonly parts: { journal?: Journal; report?: ReportWriter; onEvent?: (event: UploadEvent) => void }) {}
+  constructor(
+    private readonly parts: { journal?: Journal; report?: ReportWriter; onEvent?: (event: UploadEvent) => void },
+  ) {}
 
   // Records are made only when there is a journal to take them: most runs have none.
 
@@ -42,7 +44,12 @@ export class OutcomeSink {
     try {
       this.parts.onEvent?.(event);
     } catch (error) {
-      this.fail(error as NodeJS.ErrnoException, (error as { path?: unknown }).path === undefined ? 'the onEvent handler' : String((error as { path: unknown }).path));
+      this.fail(
+        error as NodeJS.ErrnoException,
+        (error as { path?: unknown }).path === undefined
+          ? 'the onEvent handler'
+          : String((error as { path: unknown }).path),
+      );
     }
   }
 

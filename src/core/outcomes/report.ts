@@ -10,11 +10,31 @@ import type { PlannedFile } from '../inputs/plan.js';
 import { CHANGE_COLUMNS, csvCell, OBJECT_COLUMNS, REPORT_COLUMNS, type ReportRow } from '../inputs/report-format.js';
 
 /** The file a report row is about, when it got as far as being checked. */
-type Described = Pick<PlannedFile, 'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original' | 'object' | 'stored'>;
+type Described = Pick<
+  PlannedFile,
+  'absPath' | 'name' | 'mediaTypeSource' | 'customData' | 'original' | 'object' | 'stored'
+>;
 
 /** The report row for a file's final event; undefined for events that are not outcomes. */
-function reportRow(event: UploadEvent, file: Described | undefined, where: { time: string; org: string; host: string }): ReportRow | undefined {
-  const described: Omit<ReportRow, 'path' | 'entity_id' | 'media_type' | 'bytes' | 'sha256' | 'outcome' | 'reason' | 'status' | 'error_code' | 'attempts' | 'possibly_duplicated'> = {
+function reportRow(
+  event: UploadEvent,
+  file: Described | undefined,
+  where: { time: string; org: string; host: string },
+): ReportRow | undefined {
+  const described: Omit<
+    ReportRow,
+    | 'path'
+    | 'entity_id'
+    | 'media_type'
+    | 'bytes'
+    | 'sha256'
+    | 'outcome'
+    | 'reason'
+    | 'status'
+    | 'error_code'
+    | 'attempts'
+    | 'possibly_duplicated'
+  > = {
     ...where,
     // A changed copy is gone after the run: a retry starts from the original.
     abs_path: file?.original?.absPath ?? file?.absPath ?? null,
@@ -23,17 +43,62 @@ function reportRow(event: UploadEvent, file: Described | undefined, where: { tim
     custom_data: file?.customData ?? null,
     object: file?.object ?? null,
   };
-  if ((event.event === 'uploaded' || event.event === 'failed') && event.changes) Object.assign(described, { sent_bytes: event.sent_bytes ?? null, sent_sha256: event.sent_sha256 ?? null, changes: event.changes });
+  if ((event.event === 'uploaded' || event.event === 'failed') && event.changes)
+    Object.assign(described, {
+      sent_bytes: event.sent_bytes ?? null,
+      sent_sha256: event.sent_sha256 ?? null,
+      changes: event.changes,
+    });
   // An object's version: the one its check saw and every read of it got (a changed copy's original's).
   const stored = file?.original?.stored ?? file?.stored;
-  if (stored) Object.assign(described, { etag: stored.etag.replace(/^"|"$/g, '') || null, version_id: stored.versionId ?? null });
+  if (stored)
+    Object.assign(described, { etag: stored.etag.replace(/^"|"$/g, '') || null, version_id: stored.versionId ?? null });
   switch (event.event) {
     case 'uploaded':
-      return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256, outcome: 'uploaded', reason: null, status: 200, error_code: null, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+      return {
+        ...described,
+        path: event.path,
+        entity_id: event.entity_id,
+        media_type: event.media_type,
+        bytes: event.bytes,
+        sha256: event.sha256,
+        outcome: 'uploaded',
+        reason: null,
+        status: 200,
+        error_code: null,
+        attempts: event.attempts,
+        possibly_duplicated: event.possibly_duplicated ?? false,
+      };
     case 'failed':
-      return { ...described, path: event.path, entity_id: event.entity_id, media_type: event.media_type, bytes: event.bytes, sha256: event.sha256 ?? null, outcome: 'failed', reason: joinDistinct([event.error_code, event.message], ': '), status: event.status, error_code: event.error_code, attempts: event.attempts, possibly_duplicated: event.possibly_duplicated ?? false };
+      return {
+        ...described,
+        path: event.path,
+        entity_id: event.entity_id,
+        media_type: event.media_type,
+        bytes: event.bytes,
+        sha256: event.sha256 ?? null,
+        outcome: 'failed',
+        reason: joinDistinct([event.error_code, event.message], ': '),
+        status: event.status,
+        error_code: event.error_code,
+        attempts: event.attempts,
+        possibly_duplicated: event.possibly_duplicated ?? false,
+      };
     case 'skipped':
-      return { ...described, path: event.path, entity_id: event.entity_id ?? null, media_type: event.media_type ?? null, bytes: event.bytes ?? null, sha256: event.sha256 ?? null, outcome: 'skipped', reason: `${event.reason}: ${event.message}`, status: null, error_code: null, attempts: null, possibly_duplicated: false };
+      return {
+        ...described,
+        path: event.path,
+        entity_id: event.entity_id ?? null,
+        media_type: event.media_type ?? null,
+        bytes: event.bytes ?? null,
+        sha256: event.sha256 ?? null,
+        outcome: 'skipped',
+        reason: `${event.reason}: ${event.message}`,
+        status: null,
+        error_code: null,
+        attempts: null,
+        possibly_duplicated: false,
+      };
     default:
       return undefined;
   }
@@ -43,7 +108,8 @@ function reportRow(event: UploadEvent, file: Described | undefined, where: { tim
 const fileKey = (row: ReportRow) => JSON.stringify([row.abs_path ?? row.path, row.entity_id, row.object]);
 
 /** Whether `row` happened before `than`: by their times, when both have one (reports from before times had none). */
-const before = (row: ReportRow, than: ReportRow) => row.time !== null && than.time !== null && Date.parse(row.time) < Date.parse(than.time);
+const before = (row: ReportRow, than: ReportRow) =>
+  row.time !== null && than.time !== null && Date.parse(row.time) < Date.parse(than.time);
 
 /**
  * Each file's last outcome across reports (a run's, then its retries'), in the order given:
@@ -116,11 +182,22 @@ export class ReportWriter {
   ) {}
 
   /** `may` says which optional columns a CSV report has: its run may change files, may read objects. */
-  static async open(path: string, header?: ReportHeader, onError: (error: NodeJS.ErrnoException) => void = () => {}, now: () => number = Date.now, may: ReportSettings = {}): Promise<ReportWriter> {
+  static async open(
+    path: string,
+    header?: ReportHeader,
+    onError: (error: NodeJS.ErrnoException) => void = () => {},
+    now: () => number = Date.now,
+    may: ReportSettings = {},
+  ): Promise<ReportWriter> {
     const ext = extname(path).toLowerCase();
-    if (ext !== '.json' && ext !== '.csv') throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
+    if (ext !== '.json' && ext !== '.csv')
+      throw new UsageError(`--report: "${path}" must end in .json or .csv`, 'the extension picks the format');
     const out = createWriteStream(path, { fd: await openToWrite(path, '--report') });
-    const columns = [...REPORT_COLUMNS, ...(may.change ? CHANGE_COLUMNS : []), ...(may.readObjects ? OBJECT_COLUMNS : [])];
+    const columns = [
+      ...REPORT_COLUMNS,
+      ...(may.change ? CHANGE_COLUMNS : []),
+      ...(may.readObjects ? OBJECT_COLUMNS : []),
+    ];
     const writer = new ReportWriter(out, path, ext === '.json' ? 'json' : 'csv', header, now, onError, columns);
     out.on('error', (error: NodeJS.ErrnoException) => writer.failed(Object.assign(error, { path })));
     if (writer.format === 'json') out.write(header ? `[\n${safeJson({ run: header })}` : '[');
@@ -134,7 +211,11 @@ export class ReportWriter {
 
   /** A file's outcome event as a row; `file` is what the run knew of it beyond the event. */
   add(event: UploadEvent, file?: Described): void {
-    const where = { time: new Date(this.now()).toISOString(), org: this.header?.org ?? null, host: this.header?.host ?? null };
+    const where = {
+      time: new Date(this.now()).toISOString(),
+      org: this.header?.org ?? null,
+      host: this.header?.host ?? null,
+    };
     const row = reportRow(event, file, where as { time: string; org: string; host: string });
     if (row) this.addRow(row);
   }
@@ -149,7 +230,8 @@ export class ReportWriter {
   /** Ends the report, with how the run ended when it has a header; a write error on the way is told to onError, not thrown. */
   async close(totals?: Record<string, unknown>): Promise<void> {
     const end: ReportEnd = { ended: new Date(this.now()).toISOString(), totals: totals ?? null };
-    if (!this.error && this.format === 'json') this.out.write(`${this.header ? `,\n${safeJson({ run_end: end })}` : ''}\n]\n`);
+    if (!this.error && this.format === 'json')
+      this.out.write(`${this.header ? `,\n${safeJson({ run_end: end })}` : ''}\n]\n`);
     this.out.end();
     await finished(this.out).catch(() => {});
     if (this.header && this.format === 'csv' && !this.error) await this.writeMeta({ ...this.header, ...end });
@@ -174,7 +256,10 @@ export class ReportWriter {
 
 /** Writes rows as one report, `.json` or `.csv` by the path's extension. */
 export async function writeReport(path: string, rows: readonly ReportRow[]): Promise<void> {
-  const writer = await ReportWriter.open(path, undefined, undefined, undefined, { change: rows.some((row) => row.changes), readObjects: rows.some((row) => row.etag) });
+  const writer = await ReportWriter.open(path, undefined, undefined, undefined, {
+    change: rows.some((row) => row.changes),
+    readObjects: rows.some((row) => row.etag),
+  });
   for (const row of rows) writer.addRow(row);
   await writer.close();
   if (writer.error) throw writer.error;

@@ -23,7 +23,9 @@ export class ProxyChoosingAgent extends Agent {
     secure: boolean,
   ) {
     super({ keepAlive: true });
-    this.direct = secure ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }) : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    this.direct = secure
+      ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS })
+      : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
   }
 
   /** The agent that makes this request's connection: the one for its host's proxy, or the direct one. */
@@ -48,9 +50,15 @@ export class ProxyChoosingAgent extends Agent {
  */
 function tunnelThrough(proxy: string): HttpsProxyAgent<string> {
   const url = new URL(proxy);
-  const credentials = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
+  const credentials =
+    url.username || url.password
+      ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+      : undefined;
   url.username = '';
   url.password = '';
-  const headers = credentials === undefined ? undefined : { 'Proxy-Authorization': `Basic ${Buffer.from(credentials).toString('base64')}` };
+  const headers =
+    credentials === undefined
+      ? undefined
+      : { 'Proxy-Authorization': `Basic ${Buffer.from(credentials).toString('base64')}` };
   return new HttpsProxyAgent(url.href, { keepAlive: true, maxSockets: MAX_SOCKETS, ...(headers && { headers }) });
 }

@@ -54,7 +54,14 @@ export async function openObjectStore(settings: ObjectStoreSettings): Promise<Ob
   const given = process.env[NODE_WARNING_SWITCH];
   process.env[NODE_WARNING_SWITCH] = 'true';
   // A bucket in another region than the one given (or defaulted) is followed there, as `aws s3` does.
-  const clientIn = (region?: string) => new S3Client({ ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }), ...(region && { region }), followRegionRedirects: true, maxAttempts: READ_TRIES, requestHandler: connectionSettings(settings) });
+  const clientIn = (region?: string) =>
+    new S3Client({
+      ...(settings.endpoint && { endpoint: settings.endpoint, forcePathStyle: true }),
+      ...(region && { region }),
+      followRegionRedirects: true,
+      maxAttempts: READ_TRIES,
+      requestHandler: connectionSettings(settings),
+    });
   try {
     let client = clientIn();
     // No region anywhere (AWS_REGION, the profile), as a store of its own often has none: S3's signing needs one all the same.
@@ -96,13 +103,22 @@ export class ObjectStore {
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token && { ContinuationToken: token }) }));
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token && { ContinuationToken: token }) }),
+        );
       } catch (error) {
         throw objectError(error, s3Url(bucket, prefix));
       }
       for (const listed of page.Contents ?? []) {
         if (listed.Key === undefined || listed.Key.endsWith('/')) continue; // a "folder" marker
-        yield { store: this, bucket, key: listed.Key, size: listed.Size ?? 0, etag: listed.ETag ?? '', lastModified: listed.LastModified?.getTime() ?? 0 };
+        yield {
+          store: this,
+          bucket,
+          key: listed.Key,
+          size: listed.Size ?? 0,
+          etag: listed.ETag ?? '',
+          lastModified: listed.LastModified?.getTime() ?? 0,
+        };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -119,13 +135,25 @@ export class ObjectStore {
       throw objectError(error, s3Url(bucket, key));
     }
     const { ContentLength: size = 0, ETag: etag = '', LastModified: written, VersionId: versionId } = answer;
-    return { store: this, bucket, key, size, etag, lastModified: written?.getTime() ?? 0, ...(versionId && { versionId }) };
+    return {
+      store: this,
+      bucket,
+      key,
+      size,
+      etag,
+      lastModified: written?.getTime() ?? 0,
+      ...(versionId && { versionId }),
+    };
   }
 
   /** Its first HEAD_BYTES and, when `wantTail` says so, its last TAIL_BYTES: one or two ranged reads. */
-  async headAndTail(object: StoredObject, wantTail: (head: Buffer) => boolean): Promise<{ head: Buffer; tail: Buffer }> {
+  async headAndTail(
+    object: StoredObject,
+    wantTail: (head: Buffer) => boolean,
+  ): Promise<{ head: Buffer; tail: Buffer }> {
     const head = await this.collect(object, 0, Math.min(object.size, HEAD_BYTES));
-    if (object.size <= HEAD_BYTES || !wantTail(head)) return { head, tail: head.subarray(Math.max(0, head.length - TAIL_BYTES)) };
+    if (object.size <= HEAD_BYTES || !wantTail(head))
+      return { head, tail: head.subarray(Math.max(0, head.length - TAIL_BYTES)) };
     return { head, tail: await this.collect(object, object.size - TAIL_BYTES, TAIL_BYTES) };
   }
 
@@ -167,7 +195,8 @@ export class ObjectStore {
         if (at !== end) throw fileChanged(url, SIZE_CHANGED);
         return;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'file_changed' || !isTransient(error) || tries >= READ_TRIES) throw (error as NodeJS.ErrnoException).path ? error : readError(error, url);
+        if ((error as NodeJS.ErrnoException).code === 'file_changed' || !isTransient(error) || tries >= READ_TRIES)
+          throw (error as NodeJS.ErrnoException).path ? error : readError(error, url);
         await sleep(100 * 2 ** tries);
       }
     }
@@ -180,9 +209,17 @@ export class ObjectStore {
     const { GetObjectCommand } = await import('@aws-sdk/client-s3');
     let answer;
     try {
-      answer = await this.client.send(new GetObjectCommand({ Bucket: object.bucket, Key: object.key, ...(object.etag && { IfMatch: object.etag }), Range: `bytes=${from}-${end - 1}` }));
+      answer = await this.client.send(
+        new GetObjectCommand({
+          Bucket: object.bucket,
+          Key: object.key,
+          ...(object.etag && { IfMatch: object.etag }),
+          Range: `bytes=${from}-${end - 1}`,
+        }),
+      );
     } catch (error) {
-      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) throw fileChanged(url, REPLACED);
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
+        throw fileChanged(url, REPLACED);
       throw error;
     }
     const body = answer.Body as (AsyncIterable<unknown> & { destroy?: () => void }) | undefined;
@@ -211,7 +248,8 @@ export class ObjectStore {
   }
 }
 
-const REPLACED = 'the object was replaced after the check (its ETag differs), so it was not sent; run again to send it as it is now';
+const REPLACED =
+  'the object was replaced after the check (its ETag differs), so it was not sent; run again to send it as it is now';
 
 /**
  * What the check saw of an object, in the shape a file's is kept (a large run keeps it as a
@@ -227,20 +265,29 @@ export const changedSinceCheck = (identity: FileIdentity | undefined) => identit
 
 /** A sidecar object's metadata: read whole (it is small), parsed as a sidecar on disk is. */
 export async function objectSidecar(sidecar: StoredObject): Promise<FileMetadata> {
-  if (sidecar.size > MAX_SIDECAR_BYTES) throw new Error(`the sidecar is over ${MAX_SIDECAR_BYTES / 1024} KB; a sidecar holds media_type and a few custom_data fields`);
+  if (sidecar.size > MAX_SIDECAR_BYTES)
+    throw new Error(
+      `the sidecar is over ${MAX_SIDECAR_BYTES / 1024} KB; a sidecar holds media_type and a few custom_data fields`,
+    );
   let text = '';
   for await (const chunk of sidecar.store.bytes(sidecar)) text += chunk.toString('utf8');
   return parseSidecar(text);
 }
 
 /** A planned object read whole, unless a large run's second look found it changed since its check. */
-export function readObject(file: { path: string; identity?: FileIdentity; stored: StoredObject }, base64: boolean): Promise<WholeFile> {
+export function readObject(
+  file: { path: string; identity?: FileIdentity; stored: StoredObject },
+  base64: boolean,
+): Promise<WholeFile> {
   if (changedSinceCheck(file.identity)) return Promise.reject(fileChanged(file.path, REPLACED));
   return file.stored.store.readWhole(file.stored, base64);
 }
 
 /** A planned object's bytes as a stream for a request body, hashed as they go (a body too large to hold whole). */
-export function objectStream(file: { path: string; identity?: FileIdentity; stored: StoredObject }, hash: Hash): Readable {
+export function objectStream(
+  file: { path: string; identity?: FileIdentity; stored: StoredObject },
+  hash: Hash,
+): Readable {
   const { stored } = file;
   async function* hashed() {
     if (changedSinceCheck(file.identity)) throw fileChanged(file.path, REPLACED);

@@ -38,8 +38,19 @@ export function checkedS3Endpoint(endpoint: string): string {
     url = undefined;
   }
   // Credentials in the address would be printed wherever the endpoint is named: the SDK takes them from its own chain.
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
-    throw new UsageError(`--s3-endpoint / AWS_ENDPOINT_URL_S3: "${maskUserInfo(endpoint)}" is not the address of a store`, 'give it as http[s]://host[:port], e.g. https://minio.example.com:9000, with credentials in the AWS variables or profile');
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.username ||
+    url.password ||
+    url.pathname !== '/' ||
+    url.search ||
+    url.hash
+  ) {
+    throw new UsageError(
+      `--s3-endpoint / AWS_ENDPOINT_URL_S3: "${maskUserInfo(endpoint)}" is not the address of a store`,
+      'give it as http[s]://host[:port], e.g. https://minio.example.com:9000, with credentials in the AWS variables or profile',
+    );
   }
   return endpoint;
 }

@@ -38,7 +38,10 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 const after: Clock['after'] = (ms, fire) => {
   let timer: NodeJS.Timeout;
   const arm = (left: number) => {
-    timer = left > MAX_TIMER_MS ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(fire, Math.max(0, left));
+    timer =
+      left > MAX_TIMER_MS
+        ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS)
+        : setTimeout(fire, Math.max(0, left));
   };
   arm(Number.isNaN(ms) ? 0 : ms);
   return () => clearTimeout(timer);

@@ -11,7 +11,10 @@ export interface CsvRecord {
  * Streams RFC 4180 records: quoted fields with commas, doubled quotes and line breaks inside,
  * CRLF or LF line ends, a leading UTF-8 BOM. Throws with the line number on a stray quote.
  */
-export async function* parseCsv(chunks: AsyncIterable<string> | Iterable<string>, maxRecordBytes = Infinity): AsyncGenerator<CsvRecord> {
+export async function* parseCsv(
+  chunks: AsyncIterable<string> | Iterable<string>,
+  maxRecordBytes = Infinity,
+): AsyncGenerator<CsvRecord> {
   let field = '';
   let recordBytes = 0;
   let tooLong = false;
@@ -73,7 +76,9 @@ export async function* parseCsv(chunks: AsyncIterable<string> | Iterable<string>
         } else if (field === '') {
           inQuotes = true;
         } else {
-          throw new Error(`line ${line}: a quote inside an unquoted field; quote the whole field and double inner quotes`);
+          throw new Error(
+            `line ${line}: a quote inside an unquoted field; quote the whole field and double inner quotes`,
+          );
         }
         continue;
       }

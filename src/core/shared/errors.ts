@@ -30,10 +30,10 @@ export class InputError extends U21MediaError {
     validFiles: number,
   ) {
     super(
-      problems.length === 1
-        ? `${problems[0]!.path}: ${problems[0]!.message}`
-        : `${problems.length} inputs are invalid`,
-      validFiles > 0 ? 'fix them, or pass --skip-invalid to upload the valid files only' : 'fix them; no file is valid as it stands, so --skip-invalid would send nothing',
+      problems.length === 1 ? `${problems[0]!.path}: ${problems[0]!.message}` : `${problems.length} inputs are invalid`,
+      validFiles > 0
+        ? 'fix them, or pass --skip-invalid to upload the valid files only'
+        : 'fix them; no file is valid as it stands, so --skip-invalid would send nothing',
     );
   }
 }

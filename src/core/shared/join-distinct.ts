@@ -5,8 +5,10 @@
  */
 export function joinDistinct(parts: ReadonlyArray<string | number | null | undefined>, separator = ' '): string {
   const given = parts.filter((part) => part !== null && part !== undefined && part !== '').map(String);
-  const saidElsewhere = (part: string, i: number) => given.some((other, j) => (other === part ? j < i : j !== i && hasWord(other, part)));
+  const saidElsewhere = (part: string, i: number) =>
+    given.some((other, j) => (other === part ? j < i : j !== i && hasWord(other, part)));
   return given.filter((part, i) => !saidElsewhere(part, i)).join(separator);
 }
 
-const hasWord = (text: string, word: string) => new RegExp(`(?<![\\w.-])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`).test(text);
+const hasWord = (text: string, word: string) =>
+  new RegExp(`(?<![\\w.-])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`).test(text);

@@ -6,7 +6,10 @@ export type Line = { line: number; text: string } | { line: number; tooLong: tru
  * over `maxBytes` is skipped as it streams by and reported as too long, so one hostile line
  * cannot take the memory of the run. A last line without its line end is yielded too.
  */
-export async function* boundedLines(input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, maxBytes: number): AsyncGenerator<Line> {
+export async function* boundedLines(
+  input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  maxBytes: number,
+): AsyncGenerator<Line> {
   let parts: Buffer[] = [];
   let size = 0;
   let tooLong = false;

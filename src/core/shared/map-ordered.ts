@@ -2,7 +2,11 @@
  * Maps an async source with up to `limit` calls in flight, yielding results in source order.
  * Pull-based: nothing is read ahead of the consumer by more than `limit` items.
  */
-export async function* mapOrdered<T, R>(source: AsyncIterable<T>, limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
+export async function* mapOrdered<T, R>(
+  source: AsyncIterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): AsyncGenerator<R> {
   const pending: Array<Promise<R>> = [];
   for await (const item of source) {
     pending.push(fn(item));

@@ -23,7 +23,12 @@ export function createRedactor(...secrets: string[]): Redact {
           JSON.stringify(secret).slice(1, -1),
           encodeURIComponent(secret),
           encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
-          secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;'),
+          secret
+            .replace(/&/g, '&amp;')
+            .replace(/</g, '&lt;')
+            .replace(/>/g, '&gt;')
+            .replace(/"/g, '&quot;')
+            .replace(/'/g, '&#39;'),
         ]),
     ),
   ].sort((a, b) => b.length - a.length); // longest first, so a form that holds another goes whole

@@ -35,7 +35,8 @@ interface Step {
 /** Where a step is, as messages name it: `custom_data["history"][3]`; made only for a message. */
 function placeOf(step: Step, what: string): string {
   const keys: string[] = [];
-  for (let at: Step | undefined = step; at?.up; at = at.up) keys.unshift(at.inArray ? `[${at.key}]` : `[${quoted(at.key!)}]`);
+  for (let at: Step | undefined = step; at?.up; at = at.up)
+    keys.unshift(at.inArray ? `[${at.key}]` : `[${quoted(at.key!)}]`);
   return `${what}${keys.join('')}`;
 }
 
@@ -53,7 +54,8 @@ export function jsonValueProblem(value: unknown, what: string): string | undefin
       continue;
     }
     if (typeof node !== 'object' || node === null) continue;
-    if (depth > MAX_CUSTOM_DATA_DEPTH) return `${what} is nested more than ${MAX_CUSTOM_DATA_DEPTH} levels deep; custom_data holds a record's fields, not a tree that deep`;
+    if (depth > MAX_CUSTOM_DATA_DEPTH)
+      return `${what} is nested more than ${MAX_CUSTOM_DATA_DEPTH} levels deep; custom_data holds a record's fields, not a tree that deep`;
     const inArray = Array.isArray(node);
     for (const [key, child] of Object.entries(node)) {
       if (!inArray && !key.isWellFormed()) return textProblem(key, `${placeOf(step, what)} key`);

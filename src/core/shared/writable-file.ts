@@ -11,12 +11,20 @@ const NON_BLOCKING = constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLO
 /** A journal or report must be a file the run can finish writing: a pipe or socket is refused, a device such as /dev/null is not. */
 function refusePipe(stats: Stats, flag: string, path: string): void {
   if (!stats.isFIFO() && !stats.isSocket()) return;
-  throw new UsageError(`${flag}: ${path} is a ${stats.isFIFO() ? 'named pipe' : 'socket'}, which would hold the run until something reads it`, 'give a regular file (or /dev/null to keep none)');
+  throw new UsageError(
+    `${flag}: ${path} is a ${stats.isFIFO() ? 'named pipe' : 'socket'}, which would hold the run until something reads it`,
+    'give a regular file (or /dev/null to keep none)',
+  );
 }
 
 /** A pipe with no reader is refused at its opening. */
 const noReader = (error: unknown, flag: string, path: string) =>
-  (error as NodeJS.ErrnoException).code === 'ENXIO' ? new UsageError(`${flag}: ${path} is a named pipe with no reader, which would hold the run`, 'give a regular file (or /dev/null to keep none)') : error;
+  (error as NodeJS.ErrnoException).code === 'ENXIO'
+    ? new UsageError(
+        `${flag}: ${path} is a named pipe with no reader, which would hold the run`,
+        'give a regular file (or /dev/null to keep none)',
+      )
+    : error;
 
 /** Opens a journal for appending, or throws UsageError for a pipe. */
 export function openForAppend(path: string, flag: string): number {

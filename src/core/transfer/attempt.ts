@@ -41,14 +41,28 @@ export async function attempt(
     const response = await transport.put(url, body, request.signal);
     stored = response.status >= 200 && response.status < 300;
     const outcome: AttemptOutcome = { kind: 'response', status: response.status, headers: response.headers };
-    return { outcome, detail: { status: response.status, errorCode: response.errorCode, message: response.message }, ...(stored && { digests: body.digests() }) };
+    return {
+      outcome,
+      detail: { status: response.status, errorCode: response.errorCode, message: response.message },
+      ...(stored && { digests: body.digests() }),
+    };
   } catch (error) {
     const fileError = body.fileError();
     if (fileError) return { fileError };
     const reached = transport.reached(body);
     // Cut at its timeout: after its request went out, the answer is late; before, the connection is, and the transport says where it stuck.
-    const { code, message } = !timedOut ? describeNetworkError(error) : reached ? { code: 'timeout', message: `no answer within ${timeoutMs / 1000} s` } : transport.unconnected(timeoutMs);
-    const outcome: AttemptOutcome = { kind: 'no-response', code, message: parts.redact(message), reached, bodySent: transport.bodySent(body) };
+    const { code, message } = !timedOut
+      ? describeNetworkError(error)
+      : reached
+        ? { code: 'timeout', message: `no answer within ${timeoutMs / 1000} s` }
+        : transport.unconnected(timeoutMs);
+    const outcome: AttemptOutcome = {
+      kind: 'no-response',
+      code,
+      message: parts.redact(message),
+      reached,
+      bodySent: transport.bodySent(body),
+    };
     return { outcome, detail: { status: null, errorCode: code, message: outcome.message } };
   } finally {
     cancelTimeout();
@@ -82,9 +96,17 @@ export function classify(
   if (status !== null && status >= 200 && status < 300) return { kind: 'uploaded', status };
   if (status === 401 || status === 403) return { kind: 'refused', detail };
   if (outcome.kind === 'no-response' && isCertificateError(outcome.code)) return { kind: 'untrusted', detail };
-  if (context.cut) return { kind: 'failed', detail: { status, errorCode: 'interrupted', message: 'the upload was cut off when the run was aborted' } };
+  if (context.cut)
+    return {
+      kind: 'failed',
+      detail: { status, errorCode: 'interrupted', message: 'the upload was cut off when the run was aborted' },
+    };
   if (shouldRetry(outcome) && context.attempts <= context.policy.retries && !context.stopped) {
-    return { kind: 'retry', delayMs: retryDelayMs(context.policy, context.attempts, outcome, context.now, context.random), detail };
+    return {
+      kind: 'retry',
+      delayMs: retryDelayMs(context.policy, context.attempts, outcome, context.now, context.random),
+      detail,
+    };
   }
   return { kind: 'failed', detail };
 }

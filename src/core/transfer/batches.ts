@@ -7,7 +7,10 @@ export async function* batches(files: AsyncIterable<PlannedFile>, size: number):
   let bytes = 0;
   for await (const file of files) {
     // A full batch went out already: what is left to decide is the entity and the 20 MB.
-    const fits = batch[0]?.entityId === file.entityId && batch[0].object === file.object && bytes + file.bytes <= MAX_BYTES_PER_REQUEST;
+    const fits =
+      batch[0]?.entityId === file.entityId &&
+      batch[0].object === file.object &&
+      bytes + file.bytes <= MAX_BYTES_PER_REQUEST;
     if (batch.length > 0 && !fits) {
       yield batch;
       batch = [];

@@ -29,7 +29,10 @@ export const isCertificateError = (code: string): boolean => CERTIFICATE_ERRORS.
 
 /** What a proxy's refusal of the tunnel (an answer to CONNECT other than 200) says. */
 export function proxyRefusal(status: number): string {
-  const why = status === 407 ? 'asked for credentials (407); give them in the proxy URL, http://user:password@host:port' : `answered ${status}`;
+  const why =
+    status === 407
+      ? 'asked for credentials (407); give them in the proxy URL, http://user:password@host:port'
+      : `answered ${status}`;
   return `the proxy refused the tunnel: it ${why}`;
 }
 

@@ -83,7 +83,10 @@ export class Connections {
     const cancelLimit = this.options.clock.after(this.limitMs, () => opening.fail(stallError(opening, this.limitMs)));
     this.opening.add(opening);
     // A part made after the connection was given up goes at once.
-    const hold = <T extends { destroy(): unknown }>(part: T): T => (opening.ended ? part.destroy() : held.push(part), part);
+    const hold = <T extends { destroy(): unknown }>(part: T): T => (
+      opening.ended ? part.destroy() : held.push(part),
+      part
+    );
     if (this.options.proxy) tunnel(target, this.options.proxy, { opening, hold, succeed, limitMs: this.limitMs });
     else direct(target, { opening, hold, succeed });
   };
@@ -98,7 +101,8 @@ export class Connections {
 
   /** Cuts every connection still being made: the run is over, and nothing of it may keep the process alive. */
   cutAll(): void {
-    for (const opening of [...this.opening]) opening.fail(new ConnectError('connection_cut', 'the connection was cut when the run ended'));
+    for (const opening of [...this.opening])
+      opening.fail(new ConnectError('connection_cut', 'the connection was cut when the run ended'));
   }
 }
 
@@ -115,10 +119,16 @@ interface Steps {
  */
 function direct(target: buildConnector.Options, { opening, hold, succeed }: Steps): void {
   const secure = target.protocol === 'https:';
-  const socket = hold(open(target.hostname, Number(target.port) || (secure ? 443 : 80), secure ? serverName(target) : undefined));
+  const socket = hold(
+    open(target.hostname, Number(target.port) || (secure ? 443 : 80), secure ? serverName(target) : undefined),
+  );
   socket.on('error', (error: Error & { code?: string }) => {
     const code = error.code ?? 'tls_failed';
-    opening.fail(opening.phase === 'tls' && !isCertificateError(code) ? new ConnectError(code, `TLS with ${opening.host} failed: ${tlsReason(error)}`, error) : error);
+    opening.fail(
+      opening.phase === 'tls' && !isCertificateError(code)
+        ? new ConnectError(code, `TLS with ${opening.host} failed: ${tlsReason(error)}`, error)
+        : error,
+    );
   });
   if (secure) socket.once('connect', () => (opening.phase = 'tls'));
   socket.once(secure ? 'secureConnect' : 'connect', () => {
@@ -134,7 +144,13 @@ function direct(target: buildConnector.Options, { opening, hold, succeed }: Step
 function tunnel(target: buildConnector.Options, proxy: URL, steps: Steps & { limitMs: number }): void {
   const { opening, hold, succeed } = steps;
   const proxySecure = proxy.protocol === 'https:';
-  const raw = hold(open(proxy.hostname.replace(/^\[|\]$/g, ''), Number(proxy.port) || (proxySecure ? 443 : 80), proxySecure ? nameOf(proxy.hostname) : undefined));
+  const raw = hold(
+    open(
+      proxy.hostname.replace(/^\[|\]$/g, ''),
+      Number(proxy.port) || (proxySecure ? 443 : 80),
+      proxySecure ? nameOf(proxy.hostname) : undefined,
+    ),
+  );
   const onRawError = (error: Error) => opening.fail(proxyError(opening.phase, error));
   raw.on('error', onRawError);
   raw.once(proxySecure ? 'secureConnect' : 'connect', () => {
@@ -146,7 +162,14 @@ function tunnel(target: buildConnector.Options, proxy: URL, steps: Steps & { lim
       connect: (_options, callback) => {
         const again = handed;
         handed = true;
-        process.nextTick(() => (again ? callback(new ConnectError('proxy_closed', 'the proxy closed the connection without answering CONNECT'), null) : callback(null, raw)));
+        process.nextTick(() =>
+          again
+            ? callback(
+                new ConnectError('proxy_closed', 'the proxy closed the connection without answering CONNECT'),
+                null,
+              )
+            : callback(null, raw),
+        );
       },
       // A second bound on the answer, in real time: undici wants whole milliseconds.
       headersTimeout: Math.max(1, Math.ceil(steps.limitMs)),
@@ -155,32 +178,53 @@ function tunnel(target: buildConnector.Options, proxy: URL, steps: Steps & { lim
     const host = target.host ?? target.hostname;
     const authority = target.port ? host : `${host}:${target.protocol === 'https:' ? 443 : 80}`;
     const credentials = proxy.username !== '' || proxy.password !== '';
-    client.connect({ path: authority, headers: { host: authority, ...(credentials && { 'proxy-authorization': proxyToken(proxy) }) } }, (error, answer) => {
-      // The tunnel's socket is no longer the Client's (or is gone): the Client has nothing left to close.
-      void client.destroy().catch(() => {});
-      if (error) return opening.fail(error instanceof errors.HeadersTimeoutError ? stallError(opening, steps.limitMs) : proxyError('proxy-answer', error));
-      const socket = answer.socket as Socket;
-      if (opening.ended) return void socket.destroy();
-      // undici took its own listeners off the socket when it handed it over; onRawError is still on it.
-      if (answer.statusCode !== 200) {
-        socket.destroy();
-        return opening.fail(new ConnectError('proxy_refused', proxyRefusal(answer.statusCode)));
-      }
-      if (target.protocol !== 'https:') return succeed(socket);
-      opening.phase = 'proxy-tls';
-      const secured = hold(tlsConnect({ socket, host: target.hostname, ALPNProtocols: ['http/1.1'], ...(serverName(target) && { servername: serverName(target) }) }));
-      secured.on('error', (tlsError: Error) => opening.fail(proxyError('proxy-tls', tlsError)));
-      secured.once('secureConnect', () => {
-        secured.removeAllListeners('error');
-        succeed(secured);
-      });
-    });
+    client.connect(
+      {
+        path: authority,
+        headers: { host: authority, ...(credentials && { 'proxy-authorization': proxyToken(proxy) }) },
+      },
+      (error, answer) => {
+        // The tunnel's socket is no longer the Client's (or is gone): the Client has nothing left to close.
+        void client.destroy().catch(() => {});
+        if (error)
+          return opening.fail(
+            error instanceof errors.HeadersTimeoutError
+              ? stallError(opening, steps.limitMs)
+              : proxyError('proxy-answer', error),
+          );
+        const socket = answer.socket as Socket;
+        if (opening.ended) return void socket.destroy();
+        // undici took its own listeners off the socket when it handed it over; onRawError is still on it.
+        if (answer.statusCode !== 200) {
+          socket.destroy();
+          return opening.fail(new ConnectError('proxy_refused', proxyRefusal(answer.statusCode)));
+        }
+        if (target.protocol !== 'https:') return succeed(socket);
+        opening.phase = 'proxy-tls';
+        const secured = hold(
+          tlsConnect({
+            socket,
+            host: target.hostname,
+            ALPNProtocols: ['http/1.1'],
+            ...(serverName(target) && { servername: serverName(target) }),
+          }),
+        );
+        secured.on('error', (tlsError: Error) => opening.fail(proxyError('proxy-tls', tlsError)));
+        secured.once('secureConnect', () => {
+          secured.removeAllListeners('error');
+          succeed(secured);
+        });
+      },
+    );
   });
 }
 
 /** A socket to `host:port`, TLS when `servername` is given (or '' for an IP address), HTTP/1.1 only. */
 function open(host: string, port: number, servername: string | undefined): Socket {
-  const socket = servername === undefined ? tcpConnect({ host, port }) : tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...(servername && { servername }) });
+  const socket =
+    servername === undefined
+      ? tcpConnect({ host, port })
+      : tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...(servername && { servername }) });
   return socket.setNoDelay(true).setKeepAlive(true, 60_000);
 }
 
@@ -198,21 +242,39 @@ function proxyError(phase: Phase, error: Error & { code?: string }): Error {
       if (isOutOfDescriptors(error)) return error;
       return new ConnectError('proxy_unreachable', `cannot connect to the proxy: ${error.message}`, error);
     case 'proxy-answer':
-      if (error instanceof errors.HTTPParserError) return new ConnectError('proxy_bad_answer', `the proxy answered something that is not HTTP${beginning((error as { data?: unknown }).data)}`, error);
-      return new ConnectError('proxy_closed', `the proxy closed the connection without answering CONNECT (${error.message})`, error);
+      if (error instanceof errors.HTTPParserError)
+        return new ConnectError(
+          'proxy_bad_answer',
+          `the proxy answered something that is not HTTP${beginning((error as { data?: unknown }).data)}`,
+          error,
+        );
+      return new ConnectError(
+        'proxy_closed',
+        `the proxy closed the connection without answering CONNECT (${error.message})`,
+        error,
+      );
     default:
-      return new ConnectError('proxy_tls', `TLS through the proxy failed: ${tlsReason(error)}${code ? ` (${code})` : ''}`, error);
+      return new ConnectError(
+        'proxy_tls',
+        `TLS through the proxy failed: ${tlsReason(error)}${code ? ` (${code})` : ''}`,
+        error,
+      );
   }
 }
 
 /** The first printable words of what a proxy answered, to recognise it by (an SSH banner, say). */
 function beginning(data: unknown): string {
-  const start = (typeof data === 'string' ? data : '').split(/[\r\n]/)[0]!.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 40);
+  const start = (typeof data === 'string' ? data : '')
+    .split(/[\r\n]/)[0]!
+    .replace(/[^\x20-\x7e]/g, '')
+    .trim()
+    .slice(0, 40);
   return start ? ` (it began "${start}")` : '';
 }
 
 /** OpenSSL's reason ("wrong version number") rather than its whole line. */
-const tlsReason = (error: Error & { reason?: unknown }): string => (typeof error.reason === 'string' ? error.reason : error.message);
+const tlsReason = (error: Error & { reason?: unknown }): string =>
+  typeof error.reason === 'string' ? error.reason : error.message;
 
 /** A connection still in `opening.phase` after `ms`. */
 function stallError(opening: Opening, ms: number): ConnectError {

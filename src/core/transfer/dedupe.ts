@@ -24,7 +24,8 @@ type RepeatVerdict =
  * a larger one is hashed by a reader thread; the rest are hashed while they are sent.
  */
 /** Why a file an earlier run sent without an answer is skipped (--no-resend-unknown), and what to do. */
-export const unknownOutcomeMessage = (journalPath: string) => `an earlier run sent it and got no answer (${journalPath}); it may be on the entity already: check, then send it without --no-resend-unknown`;
+export const unknownOutcomeMessage = (journalPath: string) =>
+  `an earlier run sent it and got no answer (${journalPath}); it may be on the entity already: check, then send it without --no-resend-unknown`;
 
 export class RepeatFilter {
   /** Per entity and size: the first file's path (its place in `paths`) until a second of that size met it, then HASHED (its hash is in byContent). */
@@ -34,7 +35,17 @@ export class RepeatFilter {
   /** The paths those name, on disk like them: a backfill of millions of files holds none in memory. */
   private readonly paths;
 
-  constructor(private readonly options: { host: string; org: string; cwd: string; journal?: Journal; allowDuplicates: boolean; scratch: Scratch; reader: BodyReader }) {
+  constructor(
+    private readonly options: {
+      host: string;
+      org: string;
+      cwd: string;
+      journal?: Journal;
+      allowDuplicates: boolean;
+      scratch: Scratch;
+      reader: BodyReader;
+    },
+  ) {
     this.bySize = options.scratch.table();
     this.byContent = options.scratch.table();
     this.paths = options.scratch.strings();
@@ -44,7 +55,14 @@ export class RepeatFilter {
   async check(file: PlannedFile, read?: Promise<WholeFile>): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
     const { object } = file;
-    const id = { host: this.options.host, org: this.options.org, ...(object && { object }), entityId: file.entityId, name: file.name, mediaType: file.mediaType ?? null };
+    const id = {
+      host: this.options.host,
+      org: this.options.org,
+      ...(object && { object }),
+      entityId: file.entityId,
+      name: file.name,
+      mediaType: file.mediaType ?? null,
+    };
     // Per object and id: an alert and an entity of the same id are not the same place.
     const owner = object ? `${object}\0${file.entityId}` : file.entityId;
     const inJournal = journal?.mayHave(id) ?? false;
@@ -56,7 +74,11 @@ export class RepeatFilter {
     }
     let sha256: string;
     try {
-      sha256 = read ? (await read).sha256 : file.stored ? await file.stored.store.digest(file.stored) : await this.options.reader.digest(file.absPath, file.identity);
+      sha256 = read
+        ? (await read).sha256
+        : file.stored
+          ? await file.stored.store.digest(file.stored)
+          : await this.options.reader.digest(file.absPath, file.identity);
     } catch (error) {
       return { unreadable: error as NodeJS.ErrnoException };
     }
@@ -72,9 +94,18 @@ export class RepeatFilter {
     }
     const storedAt = inJournal ? journal!.uploadedAt(id, sha256) : undefined;
     if (storedAt !== undefined) {
-      return { skip: 'journal', message: `already uploaded${storedAt ? ` at ${storedAt}` : ''}, as ${journal!.path} records`, sha256 };
+      return {
+        skip: 'journal',
+        message: `already uploaded${storedAt ? ` at ${storedAt}` : ''}, as ${journal!.path} records`,
+        sha256,
+      };
     }
-    if (same !== undefined) return { skip: 'duplicate', message: `same content as ${same}, sent once to this entity (--allow-duplicates sends both)`, sha256 };
+    if (same !== undefined)
+      return {
+        skip: 'duplicate',
+        message: `same content as ${same}, sent once to this entity (--allow-duplicates sends both)`,
+        sha256,
+      };
     if (inJournal && journal!.unknownOutcome(id, file.bytes, sha256)) return { unknownOutcome: true, sha256 };
     return { sha256 };
   }
@@ -84,7 +115,10 @@ export class RepeatFilter {
     try {
       const first = this.paths.get(path);
       // An object's: in the same store as the second (a run reads one store), of the same size.
-      const digest = isS3Url(first) && second.stored ? objectBeside(second.stored, first).store.digest(objectBeside(second.stored, first)) : this.options.reader.digest(resolve(this.options.cwd, first));
+      const digest =
+        isS3Url(first) && second.stored
+          ? objectBeside(second.stored, first).store.digest(objectBeside(second.stored, first))
+          : this.options.reader.digest(resolve(this.options.cwd, first));
       const contentKey = `${owner}\0${await digest}`;
       this.byContent.add(contentKey, path);
     } catch {

@@ -74,9 +74,16 @@ export interface EngineParts {
  * certificate stops the run at once, and so do connections that keep failing before any answer
  * came. Every file ends with exactly one uploaded, failed or skipped event.
  */
-export async function transfer(items: AsyncIterable<Checked>, settings: TransferSettings, parts: EngineParts): Promise<TransferTally> {
+export async function transfer(
+  items: AsyncIterable<Checked>,
+  settings: TransferSettings,
+  parts: EngineParts,
+): Promise<TransferTally> {
   // Only the body format in use is loaded: form-data alone weighs some 18 MB of memory.
-  const buildBody: BodyBuilder = settings.format === 'json' ? (await import('../body/json.js')).jsonBody : (await import('../body/multipart.js')).multipartBody;
+  const buildBody: BodyBuilder =
+    settings.format === 'json'
+      ? (await import('../body/json.js')).jsonBody
+      : (await import('../body/multipart.js')).multipartBody;
   return new Transfer(settings, parts, buildBody).run(items);
 }
 
@@ -109,16 +116,34 @@ class Transfer {
       if (settings.failFast && !this.outcomes.tally.stopped) this.stop('fail-fast', false);
     });
     this.flow = new FlowControl({ rate: settings.rate, concurrency: settings.concurrency }, parts.clock);
-    this.requestSignal = settings.signal ? AbortSignal.any([settings.signal, this.stopAll.signal]) : this.stopAll.signal;
-    this.startSignal = AbortSignal.any([this.requestSignal, this.stopStarts.signal, ...(settings.drain ? [settings.drain] : [])]);
+    this.requestSignal = settings.signal
+      ? AbortSignal.any([settings.signal, this.stopAll.signal])
+      : this.stopAll.signal;
+    this.startSignal = AbortSignal.any([
+      this.requestSignal,
+      this.stopStarts.signal,
+      ...(settings.drain ? [settings.drain] : []),
+    ]);
     // Every worker waits on these at once; more than Node's default of 10 listeners is expected.
     setMaxListeners(0, this.requestSignal, this.startSignal);
   }
 
   async run(items: AsyncIterable<Checked>): Promise<TransferTally> {
     const { settings, parts, outcomes } = this;
-    const repeats = new RepeatFilter({ host: settings.apiRoot, org: settings.org, cwd: settings.cwd, allowDuplicates: settings.allowDuplicates, scratch: parts.scratch, reader: parts.reader, ...(settings.journal && { journal: settings.journal }) });
-    const jobs = jobsOf(items, { outcomes, repeats, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) }, settings);
+    const repeats = new RepeatFilter({
+      host: settings.apiRoot,
+      org: settings.org,
+      cwd: settings.cwd,
+      allowDuplicates: settings.allowDuplicates,
+      scratch: parts.scratch,
+      reader: parts.reader,
+      ...(settings.journal && { journal: settings.journal }),
+    });
+    const jobs = jobsOf(
+      items,
+      { outcomes, repeats, reader: parts.reader, ...(parts.fixer && { fixer: parts.fixer }) },
+      settings,
+    );
     this.scheduler = new Scheduler<Job>(jobs, parts.clock);
     const onInterrupt = () => this.stop('interrupted', false);
     settings.drain?.addEventListener('abort', onInterrupt, { once: true });
@@ -140,7 +165,12 @@ class Transfer {
     const { tally } = outcomes;
     tally.stopped ??= this.startSignal.aborted ? 'interrupted' : undefined;
     for (const job of this.unfinished.concat(this.scheduler.stop())) {
-      if (job.attempts > 0) outcomes.failed(job, { status: null, errorCode: 'stopped', message: `not retried: ${whyStopped(tally.stopped)}` });
+      if (job.attempts > 0)
+        outcomes.failed(job, {
+          status: null,
+          errorCode: 'stopped',
+          message: `not retried: ${whyStopped(tally.stopped)}`,
+        });
       else job.files.forEach((file) => outcomes.notSent(file));
     }
     // The rest of the input, named file by file, also after a second Ctrl-C: the summary adds up.
@@ -155,7 +185,11 @@ class Transfer {
    */
   private async workers(): Promise<void> {
     const worker = async () => {
-      for (let job = await this.scheduler.next(this.startSignal); job; job = await this.scheduler.next(this.startSignal)) {
+      for (
+        let job = await this.scheduler.next(this.startSignal);
+        job;
+        job = await this.scheduler.next(this.startSignal)
+      ) {
         try {
           await this.handle(job);
         } finally {
@@ -201,7 +235,11 @@ class Transfer {
       const first = job.files[0]!;
       url = mediaUrl(this.settings.apiRoot, this.settings.org, first.entityId, first.object);
     } catch (error) {
-      return this.outcomes.failed(job, { status: null, errorCode: 'invalid_request', message: `cannot make the request: ${(error as Error).message}` });
+      return this.outcomes.failed(job, {
+        status: null,
+        errorCode: 'invalid_request',
+        message: `cannot make the request: ${(error as Error).message}`,
+      });
     }
     if (unreadable) return this.failUnreadable(job, unreadable);
     let body: RequestBody;
@@ -228,13 +266,19 @@ class Transfer {
       return;
     }
     job.attempts++;
-    for (const file of job.files) this.parts.sink.event({ event: 'attempt', path: file.path, ...target(file), attempt: job.attempts });
+    for (const file of job.files)
+      this.parts.sink.event({ event: 'attempt', path: file.path, ...target(file), attempt: job.attempts });
     await this.send(job, url, body);
   }
 
   private async send(job: Job, url: string, body: RequestBody): Promise<void> {
     const { settings, parts, outcomes } = this;
-    const result = await attempt(body, url, { ...parts, redact: settings.redact, timeoutMs: settings.timeoutMs }, this.requestSignal);
+    const result = await attempt(
+      body,
+      url,
+      { ...parts, redact: settings.redact, timeoutMs: settings.timeoutMs },
+      this.requestSignal,
+    );
     if ('fileError' in result) {
       this.flow.release({ throttled: false });
       return this.failUnreadable(job, result.fileError);
@@ -249,10 +293,18 @@ class Transfer {
 
     const cut = outcome.kind === 'no-response' && this.requestSignal.aborted;
     // A connection this machine had no descriptor for says nothing of the API: the request waits for one, as a file does.
-    if (!cut && outcome.kind === 'no-response' && !outcome.reached && isOutOfDescriptors(outcome)) return this.failUnreadable(job, Object.assign(new Error(outcome.message), { code: outcome.code }));
+    if (!cut && outcome.kind === 'no-response' && !outcome.reached && isOutOfDescriptors(outcome))
+      return this.failUnreadable(job, Object.assign(new Error(outcome.message), { code: outcome.code }));
     // Connections that keep failing before any answer came: retrying every file would change nothing.
     if (!cut && this.reachability.note(outcome)) this.stop('unreachable', false, detail);
-    const verdict = classify(outcome, detail, { attempts: job.attempts, policy: settings.retry, stopped: outcomes.tally.stopped !== undefined, cut, now, random: () => parts.clock.random() });
+    const verdict = classify(outcome, detail, {
+      attempts: job.attempts,
+      policy: settings.retry,
+      stopped: outcomes.tally.stopped !== undefined,
+      cut,
+      now,
+      random: () => parts.clock.random(),
+    });
     switch (verdict.kind) {
       case 'uploaded':
         return outcomes.uploaded(job, verdict.status, result.digests!);
@@ -267,7 +319,16 @@ class Transfer {
       case 'retry':
         for (const file of job.files) {
           outcomes.tally.retries++;
-          parts.sink.event({ event: 'retry', path: file.path, ...target(file), attempt: job.attempts, status: detail.status, error_code: detail.errorCode, message: detail.message, delay_ms: verdict.delayMs });
+          parts.sink.event({
+            event: 'retry',
+            path: file.path,
+            ...target(file),
+            attempt: job.attempts,
+            status: detail.status,
+            error_code: detail.errorCode,
+            message: detail.message,
+            delay_ms: verdict.delayMs,
+          });
         }
         return this.scheduler.defer(job, verdict.delayMs);
       case 'failed':
@@ -281,7 +342,10 @@ class Transfer {
   private split(job: Job, detail: FailureDetail): void {
     if (this.outcomes.tally.split++ === 0) {
       const first = job.files[0]!;
-      this.outcomes.event({ event: 'warning', message: `a request of ${job.files.length} files to ${first.entityId} was refused (HTTP 400: ${detail.message}); each such request is sent again file by file, so only the file at fault fails` });
+      this.outcomes.event({
+        event: 'warning',
+        message: `a request of ${job.files.length} files to ${first.entityId} was refused (HTTP 400: ${detail.message}); each such request is sent again file by file, so only the file at fault fails`,
+      });
     }
     for (const file of job.files) this.scheduler.defer({ ...job, files: [file], splitFrom: job.files.length }, 0);
   }
@@ -293,7 +357,10 @@ class Transfer {
     if (isOutOfDescriptors(error) && (job.descriptorWaitMs ?? 0) < DESCRIPTOR_WAIT_MS) {
       if (!this.descriptorsWarned) {
         this.descriptorsWarned = true;
-        this.outcomes.event({ event: 'warning', message: `the limit on open files${limitShown()} was reached (${error.code ?? 'EMFILE'}); files wait for others to close, which slows the run: raise it (ulimit -n 4096) or lower --concurrency` });
+        this.outcomes.event({
+          event: 'warning',
+          message: `the limit on open files${limitShown()} was reached (${error.code ?? 'EMFILE'}); files wait for others to close, which slows the run: raise it (ulimit -n 4096) or lower --concurrency`,
+        });
       }
       const delay = 50;
       return this.scheduler.defer({ ...job, descriptorWaitMs: (job.descriptorWaitMs ?? 0) + delay }, delay);
@@ -314,7 +381,10 @@ class Transfer {
     this.announcedUntil = until;
     const host = new URL(this.settings.apiRoot).host;
     const capped = wait.ms < wait.askedMs ? `; waiting at most ${wait.ms / 1000} s` : '';
-    this.outcomes.event({ event: 'warning', message: `${host} asked to wait ${seconds(wait.askedMs)} (${wait.header})${capped}, until ${new Date(until).toISOString()}` });
+    this.outcomes.event({
+      event: 'warning',
+      message: `${host} asked to wait ${seconds(wait.askedMs)} (${wait.header})${capped}, until ${new Date(until).toISOString()}`,
+    });
   }
 }
 
@@ -325,6 +395,8 @@ function fileErrorDetail(error: NodeJS.ErrnoException): FailureDetail {
   const errorCode = error.code ?? 'file_error';
   // file_changed, the limit on open files and the storage of s3:// paths carry their own words; an error from the file system gets them here.
   const ownWords = errorCode === 'file_changed' || isOutOfDescriptors(error) || isS3Url(error.path ?? '');
-  const message = ownWords ? error.message : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
+  const message = ownWords
+    ? error.message
+    : `cannot read the file any more (${errorCode}); it changed or was removed after the check`;
   return { status: null, errorCode, message };
 }

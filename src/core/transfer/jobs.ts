@@ -41,7 +41,10 @@ export function jobsOf(
 
   /** A file read ahead that is not sent: its memory goes back to the reader. */
   const forget = (file: PlannedFile) => {
-    reads.get(file)?.then((read) => reader.recycle(read.bytes), () => {});
+    reads.get(file)?.then(
+      (read) => reader.recycle(read.bytes),
+      () => {},
+    );
     reads.delete(file);
   };
 
@@ -78,10 +81,30 @@ export function jobsOf(
       }
       if (verdict.skip) {
         forget(file);
-        outcomes.skip({ event: 'skipped', path: file.path, reason: verdict.skip, message: verdict.message, ...known(file), sha256: verdict.sha256 }, file);
+        outcomes.skip(
+          {
+            event: 'skipped',
+            path: file.path,
+            reason: verdict.skip,
+            message: verdict.message,
+            ...known(file),
+            sha256: verdict.sha256,
+          },
+          file,
+        );
       } else if ('unknownOutcome' in verdict && !settings.resendUnknown) {
         forget(file);
-        outcomes.skip({ event: 'skipped', path: file.path, reason: 'unknown_outcome', message: unknownOutcomeMessage(settings.journal!.path), ...known(file), sha256: verdict.sha256 }, file);
+        outcomes.skip(
+          {
+            event: 'skipped',
+            path: file.path,
+            reason: 'unknown_outcome',
+            message: unknownOutcomeMessage(settings.journal!.path),
+            ...known(file),
+            sha256: verdict.sha256,
+          },
+          file,
+        );
       } else {
         // Changed only once it is known to be sent: a rerun's journal skip costs no conversion.
         const sent = await fixed(file);
@@ -103,7 +126,12 @@ export function jobsOf(
         return undefined;
       }
       const err = error as NodeJS.ErrnoException;
-      const [errorCode, message] = err instanceof ReencodeError ? ['not_converted', err.message] : err.code === 'file_changed' ? ['file_changed', err.message] : [err.code ?? 'read_error', `cannot read it (${err.message})`];
+      const [errorCode, message] =
+        err instanceof ReencodeError
+          ? ['not_converted', err.message]
+          : err.code === 'file_changed'
+            ? ['file_changed', err.message]
+            : [err.code ?? 'read_error', `cannot read it (${err.message})`];
       outcomes.failed({ files: [file], attempts: 0, possiblyDuplicated: false }, { status: null, errorCode, message });
       return undefined;
     }
@@ -115,7 +143,8 @@ export function jobsOf(
       const unreadable = files.find((file) => unreadableFiles.has(file));
       if (unreadable) job.unreadable = unreadableFiles.get(unreadable)!;
       // A request too large to go whole streams its files (as its body builder decides, by the same rule): what was read of them ahead goes back.
-      else if (fitsWhole(files) && files.some((file) => reads.has(file))) job.reads = files.map((file) => reads.get(file));
+      else if (fitsWhole(files) && files.some((file) => reads.has(file)))
+        job.reads = files.map((file) => reads.get(file));
       for (const file of files) {
         if (!job.reads) forget(file);
         reads.delete(file);

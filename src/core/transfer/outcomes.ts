@@ -1,6 +1,14 @@
 import type { Clock } from '../shared/clock.js';
 import { releaseCopy } from '../convert/fixer.js';
-import { emptyTally, type SentChanged, type FailedEvent, type SkippedEvent, type WarningEvent, type StopReason, type UploadSummary } from '../outcomes/events.js';
+import {
+  emptyTally,
+  type SentChanged,
+  type FailedEvent,
+  type SkippedEvent,
+  type WarningEvent,
+  type StopReason,
+  type UploadSummary,
+} from '../outcomes/events.js';
 import type { OutcomeRecord, SendingRecord } from '../journal/records.js';
 import type { OutcomeSink } from '../outcomes/outcome-sink.js';
 import type { TableWriteError } from '../disk/disk-table.js';
@@ -8,7 +16,22 @@ import { known, target, type PlannedFile } from '../inputs/plan.js';
 import type { FileReads } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
-export type TransferTally = Pick<UploadSummary, 'uploaded' | 'failed' | 'skipped' | 'invalid' | 'link_outside' | 'not_sent' | 'unknown_outcome' | 'retries' | 'split' | 'bytes' | 'possibly_duplicated' | 'stopped' | 'stop_cause'>;
+export type TransferTally = Pick<
+  UploadSummary,
+  | 'uploaded'
+  | 'failed'
+  | 'skipped'
+  | 'invalid'
+  | 'link_outside'
+  | 'not_sent'
+  | 'unknown_outcome'
+  | 'retries'
+  | 'split'
+  | 'bytes'
+  | 'possibly_duplicated'
+  | 'stopped'
+  | 'stop_cause'
+>;
 
 /** One request's worth of files, carried across its attempts. */
 export interface Job {
@@ -80,7 +103,6 @@ export class Outcomes {
     this.notSent(file);
   }
 
-
   /** A warning on the way, told as it comes. */
   event(event: WarningEvent): void {
     this.sink.event(event);
@@ -88,13 +110,24 @@ export class Outcomes {
 
   /** A file the run stopped before sending. */
   notSent(file: PlannedFile): void {
-    this.skip({ event: 'skipped', path: file.path, reason: 'not_sent', message: `not sent: ${whyStopped(this.tally.stopped)}`, ...known(file) }, file);
+    this.skip(
+      {
+        event: 'skipped',
+        path: file.path,
+        reason: 'not_sent',
+        message: `not sent: ${whyStopped(this.tally.stopped)}`,
+        ...known(file),
+      },
+      file,
+    );
     releaseCopy(file);
   }
 
   /** The write-ahead records of a job's first attempt; false when they could not be written and the request must not leave. */
   sending(job: Job, digests: readonly string[] | undefined): boolean {
-    return this.sink.sending((): SendingRecord[] => job.files.map((file, index) => ({ ...this.described(file, digests?.[index] ?? null), outcome: 'sending' })));
+    return this.sink.sending((): SendingRecord[] =>
+      job.files.map((file, index) => ({ ...this.described(file, digests?.[index] ?? null), outcome: 'sending' })),
+    );
   }
 
   uploaded(job: Job, status: number, digests: readonly string[]): void {
@@ -103,9 +136,29 @@ export class Outcomes {
       const flagged = this.flagged(job, file);
       this.tally.uploaded++;
       this.tally.bytes += file.bytes;
-      const record = (): OutcomeRecord => ({ ...this.described(file, digest), outcome: 'uploaded', status, attempts: job.attempts, ...flagged });
+      const record = (): OutcomeRecord => ({
+        ...this.described(file, digest),
+        outcome: 'uploaded',
+        status,
+        attempts: job.attempts,
+        ...flagged,
+      });
       const { bytes, sha256, ...sent } = onDisk(file, digest);
-      this.sink.outcome(record, { event: 'uploaded', path: file.path, ...target(file), media_type: file.mediaType ?? null, bytes, attempts: job.attempts, sha256: sha256!, ...flagged, ...sent }, file);
+      this.sink.outcome(
+        record,
+        {
+          event: 'uploaded',
+          path: file.path,
+          ...target(file),
+          media_type: file.mediaType ?? null,
+          bytes,
+          attempts: job.attempts,
+          sha256: sha256!,
+          ...flagged,
+          ...sent,
+        },
+        file,
+      );
       releaseCopy(file);
     }
   }
@@ -113,7 +166,12 @@ export class Outcomes {
   /** Any failed file counts for --fail-fast: its request failed, it could no longer be read, or it was the one unreadable file of a batch. */
   failed(job: Job, failure: FailureDetail, digests?: readonly string[]): void {
     // The report and the journal say why this file went alone.
-    const detail = job.splitFrom ? { ...failure, message: `${failure.message} (sent alone after its request of ${job.splitFrom} files was refused)` } : failure;
+    const detail = job.splitFrom
+      ? {
+          ...failure,
+          message: `${failure.message} (sent alone after its request of ${job.splitFrom} files was refused)`,
+        }
+      : failure;
     for (const [index, file] of job.files.entries()) {
       const flagged = this.flagged(job, file);
       this.tally.failed++;
@@ -127,7 +185,20 @@ export class Outcomes {
         message: detail.message,
       });
       const { bytes, sha256, ...sent } = onDisk(file, digests?.[index]);
-      const event: FailedEvent = { event: 'failed', path: file.path, ...target(file), status: detail.status, error_code: detail.errorCode, message: detail.message, attempts: job.attempts, media_type: file.mediaType ?? null, bytes, ...(sha256 !== undefined && { sha256 }), ...flagged, ...sent };
+      const event: FailedEvent = {
+        event: 'failed',
+        path: file.path,
+        ...target(file),
+        status: detail.status,
+        error_code: detail.errorCode,
+        message: detail.message,
+        attempts: job.attempts,
+        media_type: file.mediaType ?? null,
+        bytes,
+        ...(sha256 !== undefined && { sha256 }),
+        ...flagged,
+        ...sent,
+      };
       // A file never tried has nothing to close in the journal.
       this.sink.outcome(job.attempts > 0 ? record : undefined, event, file);
       releaseCopy(file);
@@ -162,10 +233,19 @@ export class Outcomes {
  * on), and for a changed copy, also the copy's. `digest`: the sha256 of what was sent, when known.
  */
 function onDisk(file: PlannedFile, digest: string | null): { bytes: number; sha256: string | null } & SentChanged;
-function onDisk(file: PlannedFile, digest: string | undefined): { bytes: number; sha256: string | undefined } & SentChanged;
+function onDisk(
+  file: PlannedFile,
+  digest: string | undefined,
+): { bytes: number; sha256: string | undefined } & SentChanged;
 function onDisk(file: PlannedFile, digest: string | null | undefined) {
   const { original } = file;
   if (!original) return { bytes: file.bytes, sha256: digest };
-  return { bytes: original.bytes, sha256: original.sha256, sent_name: file.name, sent_bytes: file.bytes, ...(digest != null && { sent_sha256: digest }), changes: original.changes };
+  return {
+    bytes: original.bytes,
+    sha256: original.sha256,
+    sent_name: file.name,
+    sent_bytes: file.bytes,
+    ...(digest != null && { sent_sha256: digest }),
+    changes: original.changes,
+  };
 }
-

@@ -11,7 +11,11 @@ export interface AheadLimits {
  * time, so each is weighed before the next is taken; one heavier than the limit is taken when
  * those ahead of it weigh less.
  */
-export async function* readAhead<T>(source: AsyncIterable<T>, limits: AheadLimits, prepare: (item: T) => number): AsyncGenerator<T> {
+export async function* readAhead<T>(
+  source: AsyncIterable<T>,
+  limits: AheadLimits,
+  prepare: (item: T) => number,
+): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
   const ready: Array<{ item: T; weight: number }> = [];
   let weight = 0;

@@ -33,7 +33,13 @@ export function shouldRetry(outcome: AttemptOutcome): boolean {
  * Delay before retry number `retry` (1-based): exponential backoff with full jitter, but never
  * sooner than the server asked (Retry-After, X-RateLimit-Reset) or, for 423, than 2 s.
  */
-export function retryDelayMs(policy: RetryPolicy, retry: number, outcome: AttemptOutcome, now: number, random: () => number): number {
+export function retryDelayMs(
+  policy: RetryPolicy,
+  retry: number,
+  outcome: AttemptOutcome,
+  now: number,
+  random: () => number,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** (retry - 1));
   let delay = random() * ceiling;
   if (outcome.kind === 'response') {

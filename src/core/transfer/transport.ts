@@ -46,7 +46,9 @@ interface TransportSettings {
  * `undici:request:bodySent` diagnostics channels, which undici's own dispatchers publish.
  */
 export function undiciTransport(options: TransportSettings): Transport {
-  const { dispatcher, connections } = options.dispatcher ? { dispatcher: options.dispatcher, connections: undefined } : ownDispatcher(options);
+  const { dispatcher, connections } = options.dispatcher
+    ? { dispatcher: options.dispatcher, connections: undefined }
+    : ownDispatcher(options);
   const reached = new WeakSet<object>();
   const sent = new WeakSet<object>();
   const noting = (bodies: WeakSet<object>) => (message: unknown) => {
@@ -75,9 +77,21 @@ export function undiciTransport(options: TransportSettings): Transport {
 }
 
 /** The run's own pool, whose connections are made (and cut) by Connections. */
-function ownDispatcher(options: { concurrency: number; timeoutMs: number; clock: Clock; proxy?: URL }): { dispatcher: Dispatcher; connections: Connections } {
-  const connections = new Connections({ clock: options.clock, timeoutMs: options.timeoutMs, ...(options.proxy && { proxy: options.proxy }) });
-  const dispatcher = new Agent({ connections: options.concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connect: connections.connect });
+function ownDispatcher(options: { concurrency: number; timeoutMs: number; clock: Clock; proxy?: URL }): {
+  dispatcher: Dispatcher;
+  connections: Connections;
+} {
+  const connections = new Connections({
+    clock: options.clock,
+    timeoutMs: options.timeoutMs,
+    ...(options.proxy && { proxy: options.proxy }),
+  });
+  const dispatcher = new Agent({
+    connections: options.concurrency,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 120_000,
+    connect: connections.connect,
+  });
   return { dispatcher, connections };
 }
 
@@ -129,7 +143,10 @@ async function put(
  * caller is let go here, and the request, left queued, is dropped when its connection is made,
  * fails or is cut.
  */
-function untilAborted(request: Promise<Dispatcher.ResponseData>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+function untilAborted(
+  request: Promise<Dispatcher.ResponseData>,
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason as Error);
     if (signal.aborted) onAbort();
@@ -156,7 +173,11 @@ function readAnswer(body: Dispatcher.ResponseData['body']): Promise<{ text: stri
     let size = 0;
     const done = (cut: boolean) => {
       clearTimeout(timer);
-      body.off('data', onData).off('end', onEnd).off('error', onError).on('error', () => {}); // destroying it errors it
+      body
+        .off('data', onData)
+        .off('end', onEnd)
+        .off('error', onError)
+        .on('error', () => {}); // destroying it errors it
       if (cut) body.destroy(); // the rest is not read: undici closes the connection
       resolve({ text: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'), cut });
     };
@@ -182,14 +203,18 @@ function describe(
   if (status >= 300 && status < 400) {
     const location = [headers.location].flat()[0];
     const where = location ? ` to ${shorten(redact(location), MAX_MESSAGE)}` : '';
-    return { errorCode: null, message: `redirected${where}; not followed, so the key goes to the API host only (check --base-url)` };
+    return {
+      errorCode: null,
+      message: `redirected${where}; not followed, so the key goes to the API host only (check --base-url)`,
+    };
   }
   // A body cut short may end in part of an echoed key, which no redaction would recognise.
   const text = answer.cut ? answer.text.slice(0, Math.max(0, answer.text.length - redact.longest)) : answer.text;
   try {
     const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown };
     if (parsed && typeof parsed === 'object') {
-      const errorCode = typeof parsed.error_code === 'string' ? shorten(oneLine(redact(parsed.error_code)), MAX_ERROR_CODE) : null;
+      const errorCode =
+        typeof parsed.error_code === 'string' ? shorten(oneLine(redact(parsed.error_code)), MAX_ERROR_CODE) : null;
       const message = typeof parsed.message === 'string' ? shorten(oneLine(redact(parsed.message)), MAX_MESSAGE) : '';
       if (errorCode || message) return { errorCode, message: message || errorCode || '' };
     }
