@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { readReport } from '../../src/core/inputs/report-format.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { closeAfter, FIXTURES, ROOT, runBin, tempDir } from '../helpers.js';
-import { s3Env, startS3, type TestS3 } from '../s3-server.js';
+import { faultyS3, s3Env, startS3, type TestS3 } from '../s3-server.js';
 
 const KEY = 'sk-s3-inputs-5e0b71';
 const EVIDENCE = join(ROOT, 'test', 'fixtures', 'evidence');
@@ -465,6 +465,107 @@ describe('--convert, --fit and --strip-location on objects (built binary, real S
     const selfie = result.events.find((e) => e.path === 's3://kyc/cust-7/selfie.jpg')!;
     expect(selfie).toMatchObject({ event: 'uploaded', sha256: sha(await readFile(join(FIXTURES, 'selfie.jpg'))) });
     expect(selfie).not.toHaveProperty('changes');
+    expect(server.stored).toHaveLength(2);
+  });
+
+  it('--strip-location reads each object whole from its bucket once, and sends one without GPS as it is', async () => {
+    const s3 = await startS3(['kyc']);
+    // Noise, so each JPEG is well over the check's first 4096 bytes: its whole reads are told apart by their Range.
+    const noisy = (seed: number) => {
+      const pixels = Buffer.alloc(96 * 96 * 3);
+      let state = seed;
+      for (let i = 0; i < pixels.length; i++) pixels[i] = (state = (state * 1103515245 + 12345) % 2 ** 31) >> 23;
+      return sharp(pixels, { raw: { width: 96, height: 96, channels: 3 } });
+    };
+    const plain = await noisy(1).jpeg({ quality: 95 }).toBuffer();
+    const located = await noisy(2)
+      .withExif({ IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSMapDatum: 'GPSMARK-WGS84' } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    expect(Math.min(plain.length, located.length)).toBeGreaterThan(4096);
+    await s3.put('kyc', 'cust-7/selfie.jpg', plain);
+    await s3.put('kyc', 'cust-7/id_card_back.jpg', located);
+    const sizes = new Map([
+      ['/kyc/cust-7/selfie.jpg', plain.length],
+      ['/kyc/cust-7/id_card_back.jpg', located.length],
+    ]);
+    const wholeGets = new Map<string, number>();
+    const proxy = await faultyS3(s3.endpoint, (req) => {
+      const key = new URL(req.url!, s3.endpoint).pathname;
+      const size = sizes.get(key);
+      const whole = req.headers.range === undefined || req.headers.range === `bytes=0-${size! - 1}`;
+      if (req.method === 'GET' && size !== undefined && whole) wholeGets.set(key, (wholeGets.get(key) ?? 0) + 1);
+      return undefined;
+    });
+    const store = await tempDir();
+    const server = closeAfter(await sandbox({ dir: store }));
+    const cwd = await tempDir();
+    const args = [
+      'upload',
+      's3://kyc/cust-7/',
+      '--entity-from',
+      'dir',
+      ...['--org', 'acme', '--base-url', server.url, '--rate', '0', '--json', '--journal', 'journal.jsonl'],
+      '--strip-location',
+      '--report',
+      'report.json',
+    ];
+    const env = { ...s3Env(proxy.endpoint), U21_API_KEY: KEY };
+    const result = await runBin(args, { cwd, env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(Object.fromEntries(wholeGets)).toEqual({ '/kyc/cust-7/selfie.jpg': 1, '/kyc/cust-7/id_card_back.jpg': 1 });
+
+    // The object without GPS is stored as it is in the bucket, the other without its GPS.
+    expect(sha(await readFile(join(store, 'acme', 'cust-7', 'selfie.jpg')))).toBe(sha(plain));
+    const stripped = await readFile(join(store, 'acme', 'cust-7', 'id_card_back.jpg'));
+    expect(stripped.toString('latin1')).not.toContain('GPSMARK-WGS84');
+    expect(stripped.length).toBe(located.length);
+
+    // Everything said of the unchanged object is what is said of an object sent as it is.
+    const url = 's3://kyc/cust-7/selfie.jpg';
+    expect(result.events.find((e) => e.path === url)).toEqual({
+      event: 'uploaded',
+      path: url,
+      entity_id: 'cust-7',
+      media_type: 'IMAGE_FACE_IMAGE',
+      bytes: plain.length,
+      attempts: 1,
+      sha256: sha(plain),
+    });
+    expect(result.events.find((e) => e.path === 's3://kyc/cust-7/id_card_back.jpg')).toMatchObject({
+      sha256: sha(located),
+      sent_sha256: sha(stripped),
+      changes: ['location_stripped'],
+    });
+    const rows = JSON.parse(await readFile(join(cwd, 'report.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const row = rows.find((r) => r.path === url)!;
+    expect(row).toMatchObject({
+      abs_path: url,
+      name: 'selfie.jpg',
+      bytes: plain.length,
+      sha256: sha(plain),
+      outcome: 'uploaded',
+      etag: md5(plain),
+      version_id: null,
+    });
+    expect(Object.keys(row).filter((k) => k.startsWith('sent_') || k === 'changes')).toEqual([]);
+    const records = (await readFile(join(cwd, 'journal.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((r) => r.path === url && r.outcome === 'uploaded');
+    expect(records).toEqual([expect.objectContaining({ name: 'selfie.jpg', bytes: plain.length, sha256: sha(plain) })]);
+    expect(Object.keys(records[0]!).filter((k) => k.startsWith('sent_') || k === 'changes')).toEqual([]);
+
+    // A rerun finds both in the journal: the unchanged one by the object's own content.
+    const again = await runBin(args, { cwd, env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(of(again.events, 'skipped').map((e) => [e.path, e.reason])).toEqual(
+      expect.arrayContaining([
+        [url, 'journal'],
+        ['s3://kyc/cust-7/id_card_back.jpg', 'journal'],
+      ]),
+    );
     expect(server.stored).toHaveLength(2);
   });
 });

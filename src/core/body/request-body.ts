@@ -42,20 +42,27 @@ export function hashedFileStream(
   onFileError: (error: Error) => void,
   readSize = READ_SIZE,
 ): Readable {
-  const stream = file.stored
-    ? objectStream({ ...file, stored: file.stored }, hash)
-    : new PlannedFileStream(checkedFile(file), hash, readSize);
+  const checked = checkedFile(file);
+  const stream = checked.stored
+    ? objectStream({ ...file, stored: checked.stored }, hash)
+    : new PlannedFileStream(checked, hash, readSize);
   return stream.on('error', onFileError);
 }
 
-/** What a body needs to read a file: where, how many bytes, and what the check found of it. */
-export const checkedFile = (file: PlannedFile): CheckedFile => ({
-  path: file.absPath,
-  bytes: file.bytes,
-  ...(file.identity && { identity: file.identity }),
-  ...(file.detected !== undefined && { detected: file.detected }),
-  ...(file.stored && { stored: file.stored }),
-});
+/** Where a body reads a file's bytes: the run's copy of an object already read whole, else the file itself. */
+export const readPath = (file: Pick<PlannedFile, 'absPath' | 'localCopy'>) => file.localCopy ?? file.absPath;
+
+/** What a body needs to read a file: where, how many bytes, and what the check found of it (nothing of the run's own copy). */
+export const checkedFile = (file: PlannedFile): CheckedFile =>
+  file.localCopy
+    ? { path: file.localCopy, bytes: file.bytes }
+    : {
+        path: file.absPath,
+        bytes: file.bytes,
+        ...(file.identity && { identity: file.identity }),
+        ...(file.detected !== undefined && { detected: file.detected }),
+        ...(file.stored && { stored: file.stored }),
+      };
 
 export const newHash = () => createHash('sha256');
 

@@ -32,7 +32,8 @@ export class Fixer {
 
   /**
    * The file as it will be sent: itself when nothing had to change (a photo without GPS), else
-   * its changed copy, with `original` saying what it was and what was done. Throws
+   * its changed copy, with `original` saying what it was and what was done. An object left as it
+   * was is sent from a copy of the bytes read here (`localCopy`), not read from its bucket again. Throws
    * ReencodeError when it cannot be made into what Unit21 takes, a file system error (with
    * `path`) when the original cannot be read.
    */
@@ -59,12 +60,8 @@ export class Fixer {
         changes.push('location_stripped');
       }
     }
-    if (changes.length === 0) return file;
-    const copy = join(this.dir, `${++this.made}-${file.name}`);
-    // The copy goes in the run's working folder: one that cannot be written (a full $TMPDIR) stops the run, as its tables do.
-    await writeFile(copy, output, { mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
-      throw new TableWriteError(copy, error.code ?? 'EIO');
-    });
+    if (changes.length === 0) return file.stored ? { ...file, localCopy: await this.copy(file, input) } : file;
+    const copy = await this.copy(file, output);
     const sha256 = createHash('sha256').update(input).digest('hex');
     // The copy is the run's own: what the check saw and found of the original says nothing of it; an object's version stays with the original.
     const { identity: _identity, detected: _detected, stored, ...described } = file;
@@ -74,6 +71,16 @@ export class Fixer {
       bytes: output.length,
       original: { absPath: file.absPath, bytes: input.length, sha256, changes, ...(stored && { stored }) },
     };
+  }
+
+  /** Writes `bytes` to a new copy for `file` in the run's folder, and says where. */
+  private async copy(file: PlannedFile, bytes: Buffer): Promise<string> {
+    const copy = join(this.dir, `${++this.made}-${file.name}`);
+    // The copy goes in the run's working folder: one that cannot be written (a full $TMPDIR) stops the run, as its tables do.
+    await writeFile(copy, bytes, { mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+      throw new TableWriteError(copy, error.code ?? 'EIO');
+    });
+    return copy;
   }
 
   /** Removes the temporary folder and every copy left in it. */
@@ -110,7 +117,8 @@ function unchanged(file: PlannedFile, input: Buffer): Buffer {
 
 const readWhole = promisify(readFileCallback) as (fd: number) => Promise<Buffer>;
 
-/** A changed copy whose file has its outcome is no longer needed; an unchanged file is the original, left alone. */
+/** A copy whose file has its outcome is no longer needed; an unchanged file on disk is the original, left alone. */
 export function releaseCopy(file: PlannedFile): void {
-  if (file.original) rmCallback(file.absPath, { force: true }, () => {});
+  const copy = file.original ? file.absPath : file.localCopy;
+  if (copy) rmCallback(copy, { force: true }, () => {});
 }

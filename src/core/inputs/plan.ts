@@ -33,6 +33,12 @@ export interface PlannedFile {
    * `bytes` then describe the changed copy that is sent, from the run's temporary folder.
    */
   original?: { absPath: string; bytes: number; sha256: string; changes: Change[]; stored?: StoredObject };
+  /**
+   * An object a fix read whole and left as it was: the run's copy of those bytes (of the version
+   * checked), in its temporary folder, which its body reads instead of the bucket. Everything
+   * else still describes the object; events, journal and report say nothing of the copy.
+   */
+  localCopy?: string;
 }
 
 /** Where every event and record says a file goes: its id, and what the id names when not an entity. */

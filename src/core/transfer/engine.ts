@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../shared/clock.js';
 import type { BodyReader } from '../body/reader-threads.js';
-import type { BodyBuilder, RequestBody } from '../body/request-body.js';
+import { readPath, type BodyBuilder, type RequestBody } from '../body/request-body.js';
 import { mediaUrl } from '../connection/hosts.js';
 import type { Fixer } from '../convert/fixer.js';
 import type { Journal } from '../journal/journal.js';
@@ -366,7 +366,7 @@ class Transfer {
       return this.scheduler.defer({ ...job, descriptorWaitMs: (job.descriptorWaitMs ?? 0) + delay }, delay);
     }
     if (isOutOfDescriptors(error)) error.message = descriptorsMessage();
-    const isUnreadable = (file: Job['files'][number]) => file.absPath === error.path;
+    const isUnreadable = (file: Job['files'][number]) => readPath(file) === error.path;
     const unreadable = job.files.filter(isUnreadable);
     // Should the error name none of them, the whole request fails rather than going round again.
     this.outcomes.failed(unreadable.length > 0 ? { ...job, files: unreadable } : job, fileErrorDetail(error));
