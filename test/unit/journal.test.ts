@@ -49,6 +49,42 @@ describe('journal', () => {
     second.close();
   });
 
+  it('knows an object uploaded from its URL at its ETag (and version, when both say one), by the line its record is on; older records say nothing', async () => {
+    const path = join(await tempDir(), 'j.jsonl');
+    const url = 's3://kyc/selfie.jpg';
+    const first = await Journal.open(path);
+    // A record from before objects' ETags were recorded, then one with its ETag and version, then one a torn line cut short.
+    first.record(record({ path: url, sha256: '11'.repeat(32) }));
+    first.record(record({ path: url, sha256: '22'.repeat(32), etag: 'e2', version_id: 'v2' }));
+    first.record(record({ path: 's3://kyc/other.jpg', sha256: '33'.repeat(32), etag: 'e3' }));
+    first.close();
+    await appendFile(path, '{"time":"2026-11-25T12:00:00.000Z","outco');
+
+    const second = await Journal.open(path);
+    expect(second.uploadedObject(id, { path: url, bytes: 10, etag: 'e2' })).toBe('22'.repeat(32));
+    expect(second.uploadedObject(id, { path: url, bytes: 10, etag: 'e2', versionId: 'v2' })).toBe('22'.repeat(32));
+    expect(second.uploadedObject(id, { path: url, bytes: 10, etag: 'e2', versionId: 'v3' })).toBeUndefined();
+    expect(second.uploadedObject(id, { path: url, bytes: 10, etag: 'e1' })).toBeUndefined(); // replaced since: hashed
+    expect(second.uploadedObject(id, { path: url, bytes: 11, etag: 'e2' })).toBeUndefined();
+    expect(second.uploadedObject(id, { path: 's3://kyc/moved.jpg', bytes: 10, etag: 'e2' })).toBeUndefined();
+    expect(second.uploadedObject({ ...id, entityId: 'c2' }, { path: url, bytes: 10, etag: 'e2' })).toBeUndefined();
+    expect(second.uploadedObject(id, { path: 's3://kyc/other.jpg', bytes: 10, etag: 'e3', versionId: 'v1' })).toBe(
+      '33'.repeat(32),
+    );
+    // The record without an ETag still counts by content.
+    expect(second.uploadedAt(id, '11'.repeat(32))).toBe('2026-11-25T12:00:00.000Z');
+    second.record(record({ path: 's3://kyc/later.jpg', sha256: '44'.repeat(32), etag: 'e4' }));
+    second.close();
+    await second.indexRun();
+
+    // Read where the index caught up after the earlier lines.
+    const third = await Journal.open(path);
+    expect(third.uploadedObject(id, { path: 's3://kyc/later.jpg', bytes: 10, etag: 'e4' })).toBe('44'.repeat(32));
+    expect(third.uploadedObject(id, { path: url, bytes: 10, etag: 'e2' })).toBe('22'.repeat(32));
+    third.close();
+    third.closeIndex();
+  });
+
   it('counts a record only for the API host it was written for; one that names no host counts for none', async () => {
     const path = join(await tempDir(), 'j.jsonl');
     const first = await Journal.open(path);

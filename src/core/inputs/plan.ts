@@ -54,6 +54,13 @@ export const known = (file: PlannedFile) => ({
   bytes: file.original?.bytes ?? file.bytes,
 });
 
+/** The version of the object a file was read from (a changed copy's original's), as the report and journal say it; undefined for a local file. */
+export function objectVersion(file: Pick<PlannedFile, 'stored' | 'original'>) {
+  const stored = file.original?.stored ?? file.stored;
+  if (!stored) return undefined;
+  return { etag: stored.etag.replace(/^"|"$/g, '') || null, version_id: stored.versionId ?? null };
+}
+
 /** Changes the run may make to an image before sending it. */
 export interface Fix {
   /** HEIC/HEIF, AVIF or WebP to JPEG. */

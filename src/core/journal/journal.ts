@@ -17,7 +17,7 @@ import { boundedLines } from '../shared/lines.js';
 import { linkedObject } from '../inputs/route.js';
 import type { JournalRecord, UploadIdentity } from './records.js';
 import { DiskTable } from '../disk/disk-table.js';
-import { indexDirOf, JournalIndex, recordKey } from './lookup-index.js';
+import { indexDirOf, isRecordOf, JournalIndex, recordKey } from './lookup-index.js';
 import { openForAppend } from '../shared/writable-file.js';
 import { safeJson } from '../shared/safe-text.js';
 import { UsageError } from '../shared/errors.js';
@@ -151,6 +151,30 @@ export class Journal {
     return Number.isNaN(time) ? '' : new Date(time).toISOString();
   }
 
+  /**
+   * The sha256 an earlier run recorded uploading this object with under this identity, from this
+   * URL at this ETag (and version, when both say one): the same ETag at the same URL is the same
+   * bytes, known without reading them. Undefined when no record says so (or it cannot be read).
+   */
+  uploadedObject(
+    id: UploadIdentity,
+    object: { path: string; bytes: number; etag: string; versionId?: string },
+  ): string | undefined {
+    const at = this.index?.objectUploadAt(id, object.path, object.etag);
+    if (at === undefined) return undefined;
+    // The line the index points at, checked: a journal rewritten since (by a run sending while a dry run reads it) says otherwise.
+    const record = this.recordAt(at);
+    const matches =
+      record?.outcome === 'uploaded' &&
+      record.sha256 !== null &&
+      record.path === object.path &&
+      record.bytes === object.bytes &&
+      record.etag === object.etag &&
+      isRecordOf(record, id) &&
+      (record.version_id === undefined || object.versionId === undefined || record.version_id === object.versionId);
+    return matches ? record.sha256! : undefined;
+  }
+
   /** Whether an earlier run sent this file and never learnt whether it was stored. */
   unknownOutcome(id: UploadIdentity, bytes: number, sha256: string): boolean {
     return this.index?.unknownOutcome(id, bytes, sha256) ?? false;
@@ -212,6 +236,26 @@ export class Journal {
   closeIndex(): void {
     this.index?.close();
     this.index = undefined;
+    this.stopReading();
+  }
+
+  /** The journal open for reading records where the index points, once one is needed. */
+  private reading: number | undefined;
+
+  /** The record on the line starting at byte `at`, as the index read it, or undefined if that is no record or cannot be read (its file is then hashed). */
+  private recordAt(at: number): JournalRecord | undefined {
+    try {
+      this.reading ??= openSync(this.path, 'r');
+      const record = parsedRecord(lineAt(this.reading, at));
+      return record && this.withOldHost(record);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private stopReading() {
+    if (this.reading !== undefined) closeSync(this.reading);
+    this.reading = undefined;
   }
 
   /** Brings the index up to the journal's end, with this run's records: the next run reads none of them again. Throws when that fails (the index is then gone, to be rebuilt). */
@@ -220,6 +264,7 @@ export class Journal {
     const { index } = this;
     if (!index) return;
     this.index = undefined;
+    this.stopReading();
     try {
       await index.catchUp(this.path, (into) => this.readInto(into));
     } finally {
@@ -317,11 +362,8 @@ export class Journal {
     const end = (await stat(this.path)).size;
     if (end > state.covered) {
       for await (const read of journalLines(this.path, { start: state.covered, end, firstLine: state.lines })) {
-        const record =
-          read.record && this.hostOfOldRecords !== undefined && read.record.host === undefined
-            ? { ...read.record, host: this.hostOfOldRecords }
-            : read.record;
-        if (record) index.add(record);
+        const record = read.record && this.withOldHost(read.record);
+        if (record) index.add(record, read.at);
         else if (read.text?.trim() !== '') {
           state.unusable.count++;
           if (state.unusable.lines.length < NAMED_AT_MOST) state.unusable.lines.push(read.line);
@@ -330,6 +372,13 @@ export class Journal {
       }
     }
     state.covered = end;
+  }
+
+  /** A record from before records named their API host, as a dry run takes it: sent to its host (when given). */
+  private withOldHost(record: JournalRecord): JournalRecord {
+    return this.hostOfOldRecords !== undefined && record.host === undefined
+      ? { ...record, host: this.hostOfOldRecords }
+      : record;
   }
 
   /** After a torn write, the next record must start on a line of its own. */
@@ -382,6 +431,8 @@ const linesOf = (lines: string[]) => Buffer.from(lines.map((line) => `${line}\n`
 /** One line of a journal: its text (undefined when over the line limit) and the record it holds, if it is one. */
 export interface JournalLine {
   line: number;
+  /** The byte it starts at. */
+  at: number;
   text: string | undefined;
   record: JournalRecord | undefined;
 }
@@ -394,18 +445,38 @@ export async function* journalLines(
   const input = part ? createReadStream(path, { start: part.start, end: part.end - 1 }) : createReadStream(path);
   for await (const read of boundedLines(input, MAX_LINE_BYTES)) {
     const line = read.line + (part?.firstLine ?? 0);
+    const at = read.at + (part?.start ?? 0);
     if (!('text' in read)) {
-      yield { line, text: undefined, record: undefined };
+      yield { line, at, text: undefined, record: undefined };
       continue;
     }
-    let value: unknown;
-    try {
-      value = read.text.trim() === '' ? undefined : JSON.parse(read.text);
-    } catch {
-      value = undefined;
-    }
-    yield { line, text: read.text, record: isJournalRecord(value) ? value : undefined };
+    yield { line, at, text: read.text, record: parsedRecord(read.text) };
   }
+}
+
+/** The record a line holds, if it is one. */
+function parsedRecord(text: string | undefined): JournalRecord | undefined {
+  let value: unknown;
+  try {
+    value = text === undefined || text.trim() === '' ? undefined : JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  return isJournalRecord(value) ? value : undefined;
+}
+
+/** The line of the file open as `fd` that starts at byte `at`, without its line end; undefined when over the line limit. */
+function lineAt(fd: number, at: number): string | undefined {
+  const parts: Buffer[] = [];
+  for (let read = 0; read <= MAX_LINE_BYTES;) {
+    const chunk = Buffer.allocUnsafe(4096);
+    const got = readSync(fd, chunk, 0, chunk.length, at + read);
+    const newline = chunk.subarray(0, got).indexOf(0x0a);
+    parts.push(chunk.subarray(0, newline === -1 ? got : newline));
+    if (newline !== -1 || got < chunk.length) return Buffer.concat(parts).toString('utf8').replace(/\r$/, '');
+    read += got;
+  }
+  return undefined;
 }
 
 /** Whether a parsed line is a record this journal can use. */

@@ -12,6 +12,8 @@ const owner = (id: UploadIdentity) => [id.host, id.org, id.object ?? null, id.en
 const identityKey = (id: UploadIdentity) => keyOf([...owner(id), id.name, id.mediaType]);
 const contentKey = (id: UploadIdentity, sha256: string) => keyOf([...owner(id), id.name, id.mediaType, sha256]);
 const sizeKey = (id: UploadIdentity, bytes: number) => keyOf([...owner(id), id.name, id.mediaType, bytes]);
+const objectKey = (id: UploadIdentity, path: string, etag: string) =>
+  keyOf([...owner(id), id.name, id.mediaType, path, etag]);
 
 /** `pending`'s marks: sent with its sha256 not known, and sent then answered. */
 const SHA256_UNKNOWN = -1;
@@ -20,8 +22,9 @@ const ANSWERED = -2;
 const sha256Number = (sha256: string) => Number.parseInt(sha256.slice(0, 13), 16);
 
 // 3: a failure left unanswered names its file among the identities (indexes of 2 lacked it).
-const VERSION = 3;
-const TABLES = ['identities', 'uploads', 'pending', 'last'] as const;
+// 4: objects uploaded, by URL and ETag (indexes of 3 lacked them).
+const VERSION = 4;
+const TABLES = ['identities', 'uploads', 'pending', 'last', 'objects'] as const;
 /** The journal's bytes are hashed in blocks this size: a run's own lines are hashed once, at its end. */
 const BLOCK = 1024 * 1024;
 
@@ -64,6 +67,9 @@ const identityOf = (record: JournalRecord): UploadIdentity => ({
   name: record.name,
   mediaType: record.media_type,
 });
+/** Whether a record is about a file of this identity. */
+export const isRecordOf = (record: JournalRecord, id: UploadIdentity) =>
+  identityKey(identityOf(record)) === identityKey(id);
 /** `last`'s marks: the file's last record is its upload, or a send or failure. */
 const LAST_UPLOADED = 0;
 const LAST_UNFINISHED = 1;
@@ -119,14 +125,19 @@ export class JournalIndex {
     return this.tables.uploads.get(contentKey(id, sha256));
   }
 
+  /** Where the journal's last record of this object uploaded under this identity, from this URL at this ETag, starts (a byte offset), or undefined. */
+  objectUploadAt(id: UploadIdentity, path: string, etag: string): number | undefined {
+    return this.tables.objects.get(objectKey(id, path, etag));
+  }
+
   unknownOutcome(id: UploadIdentity, bytes: number, sha256: string): boolean {
     const sent = this.tables.pending.get(sizeKey(id, bytes));
     return sent === SHA256_UNKNOWN || sent === sha256Number(sha256);
   }
 
-  /** One record, read at the end of what is indexed (which now ends after it). */
-  add(record: JournalRecord): void {
-    const { identities, uploads, pending, last } = this.tables;
+  /** One record, read at the end of what is indexed (which now ends after it), its line starting at byte `at`. */
+  add(record: JournalRecord, at: number): void {
+    const { identities, uploads, pending, last, objects } = this.tables;
     const id = identityOf(record);
     const sized = sizeKey(id, record.bytes);
     if (record.host === undefined) this.state.hostless++;
@@ -148,6 +159,7 @@ export class JournalIndex {
     if (record.outcome === 'uploaded' && record.sha256 !== null) {
       identities.add(identityKey(id), 1);
       uploads.set(contentKey(id, record.sha256), Date.parse(record.time));
+      if (typeof record.etag === 'string') objects.set(objectKey(id, record.path, record.etag), at);
       this.state.uploadedBefore++;
     }
   }

@@ -22,6 +22,9 @@ interface RecordBase {
   sent_bytes?: number;
   sent_sha256?: string;
   changes?: Array<'converted' | 'fitted' | 'location_stripped'>;
+  /** For an object (an s3:// path): the ETag it was read at, unquoted, and its version in a versioned bucket; a rerun skips it by them without reading it again. */
+  etag?: string;
+  version_id?: string;
 }
 
 /** Written before a request leaves (a write-ahead record): with no outcome after it, the upload's outcome is unknown. */

@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import { extname } from 'node:path';
 import { UsageError } from '../shared/errors.js';
 import type { UploadEvent } from './events.js';
-import type { PlannedFile } from '../inputs/plan.js';
+import { objectVersion, type PlannedFile } from '../inputs/plan.js';
 import { CHANGE_COLUMNS, csvCell, OBJECT_COLUMNS, REPORT_COLUMNS, type ReportRow } from '../inputs/report-format.js';
 
 /** The file a report row is about, when it got as far as being checked. */
@@ -49,10 +49,9 @@ function reportRow(
       sent_sha256: event.sent_sha256 ?? null,
       changes: event.changes,
     });
-  // An object's version: the one its check saw and every read of it got (a changed copy's original's).
-  const stored = file?.original?.stored ?? file?.stored;
-  if (stored)
-    Object.assign(described, { etag: stored.etag.replace(/^"|"$/g, '') || null, version_id: stored.versionId ?? null });
+  // An object's version: the one its check saw and every read of it got.
+  const version = file && objectVersion(file);
+  if (version) Object.assign(described, version);
   switch (event.event) {
     case 'uploaded':
       return {

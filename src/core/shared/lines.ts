@@ -1,5 +1,5 @@
-/** One line of a text file, or the note that it was too long to read (its text is never held). */
-export type Line = { line: number; text: string } | { line: number; tooLong: true };
+/** One line of a text file, or the note that it was too long to read (its text is never held); `at`: the byte it starts at. */
+export type Line = { line: number; at: number; text: string } | { line: number; at: number; tooLong: true };
 
 /**
  * Splits a byte stream into lines (LF or CRLF), numbered from 1, each decoded as UTF-8. A line
@@ -14,6 +14,9 @@ export async function* boundedLines(
   let size = 0;
   let tooLong = false;
   let line = 0;
+  /** Where the line being read starts, and the bytes before the chunk being read. */
+  let at = 0;
+  let before = 0;
   const take = (piece: Buffer) => {
     if (tooLong) return;
     size += piece.length;
@@ -24,20 +27,22 @@ export async function* boundedLines(
   };
   const end = (): Line => {
     line++;
-    const result: Line = tooLong ? { line, tooLong: true } : { line, text: decode(parts) };
+    const result: Line = tooLong ? { line, at, tooLong: true } : { line, at, text: decode(parts) };
     [parts, size, tooLong] = [[], 0, false];
     return result;
   };
   for await (const raw of input) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
     let from = 0;
-    for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, from)) {
-      take(chunk.subarray(from, at));
+    for (let newline = chunk.indexOf(0x0a); newline !== -1; newline = chunk.indexOf(0x0a, from)) {
+      take(chunk.subarray(from, newline));
       yield end();
-      from = at + 1;
+      from = newline + 1;
+      at = before + from;
     }
     // Copied: a stream may reuse its chunk's memory.
     if (from < chunk.length) take(Buffer.from(chunk.subarray(from)));
+    before += chunk.length;
   }
   if (size > 0 || tooLong) yield end();
 }

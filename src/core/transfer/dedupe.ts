@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { BodyReader, WholeFile } from '../body/reader-threads.js';
 import type { Journal } from '../journal/journal.js';
-import type { PlannedFile } from '../inputs/plan.js';
+import { objectVersion, type PlannedFile } from '../inputs/plan.js';
+import type { UploadIdentity } from '../journal/records.js';
 import type { Scratch } from '../disk/scratch.js';
 import { isS3Url } from '../s3/url.js';
 import { objectBeside } from '../s3/store.js';
@@ -55,14 +56,7 @@ export class RepeatFilter {
   async check(file: PlannedFile, read?: Promise<WholeFile>): Promise<RepeatVerdict> {
     const { journal, allowDuplicates } = this.options;
     const { object } = file;
-    const id = {
-      host: this.options.host,
-      org: this.options.org,
-      ...(object && { object }),
-      entityId: file.entityId,
-      name: file.name,
-      mediaType: file.mediaType ?? null,
-    };
+    const id = this.identityOf(file);
     // Per object and id: an alert and an entity of the same id are not the same place.
     const owner = object ? `${object}\0${file.entityId}` : file.entityId;
     const inJournal = journal?.mayHave(id) ?? false;
@@ -74,11 +68,13 @@ export class RepeatFilter {
     }
     let sha256: string;
     try {
-      sha256 = read
-        ? (await read).sha256
-        : file.stored
-          ? await file.stored.store.digest(file.stored)
-          : await this.options.reader.digest(file.absPath, file.identity);
+      sha256 =
+        (inJournal && this.recorded(file)) ||
+        (read
+          ? (await read).sha256
+          : file.stored
+            ? await file.stored.store.digest(file.stored)
+            : await this.options.reader.digest(file.absPath, file.identity));
     } catch (error) {
       return { unreadable: error as NodeJS.ErrnoException };
     }
@@ -108,6 +104,33 @@ export class RepeatFilter {
       };
     if (inJournal && journal!.unknownOutcome(id, file.bytes, sha256)) return { unknownOutcome: true, sha256 };
     return { sha256 };
+  }
+
+  /**
+   * The sha256 the journal records an object uploaded with under its identity, from its URL at
+   * its ETag (and version): known without reading it (a resume of millions of objects reads
+   * none of those sent). Undefined for a file on disk, and when no record says so (then it is hashed).
+   */
+  recorded(file: PlannedFile): string | undefined {
+    const version = objectVersion(file);
+    if (!version?.etag || !this.options.journal) return undefined;
+    return this.options.journal.uploadedObject(this.identityOf(file), {
+      path: file.path,
+      bytes: file.bytes,
+      etag: version.etag,
+      ...(version.version_id && { versionId: version.version_id }),
+    });
+  }
+
+  private identityOf(file: PlannedFile): UploadIdentity {
+    return {
+      host: this.options.host,
+      org: this.options.org,
+      ...(file.object && { object: file.object }),
+      entityId: file.entityId,
+      name: file.name,
+      mediaType: file.mediaType ?? null,
+    };
   }
 
   /** Hashes the first file of a size once a second one meets it; one gone since is left out. */

@@ -33,6 +33,8 @@ export function jobsOf(
   /** Starts reading a small file whole; says how many bytes it will hold. A file to change is read once changed (if it is sent). */
   const readEarly = (item: Checked): number => {
     if (item.kind !== 'file' || item.file.fix || !fitsWhole([item.file]) || outcomes.tally.stopped) return 0;
+    // An object the journal records as sent is skipped unread.
+    if (repeats.recorded(item.file)) return 0;
     const read = reader.read(checkedFile(item.file), settings.format === 'json');
     read.catch(() => {}); // its failure is met when the file is checked or sent
     reads.set(item.file, read);

@@ -12,7 +12,7 @@ import {
 import type { OutcomeRecord, SendingRecord } from '../journal/records.js';
 import type { OutcomeSink } from '../outcomes/outcome-sink.js';
 import type { TableWriteError } from '../disk/disk-table.js';
-import { known, target, type PlannedFile } from '../inputs/plan.js';
+import { known, objectVersion, target, type PlannedFile } from '../inputs/plan.js';
 import type { FileReads } from '../body/request-body.js';
 
 /** Counts a transfer adds to the run's summary. */
@@ -224,6 +224,7 @@ export class Outcomes {
       name: file.name,
       media_type: file.mediaType ?? null,
       ...onDisk(file, sha256),
+      ...journaledVersion(file),
     };
   }
 }
@@ -247,5 +248,14 @@ function onDisk(file: PlannedFile, digest: string | null | undefined) {
     sent_bytes: file.bytes,
     ...(digest != null && { sent_sha256: digest }),
     changes: original.changes,
+  };
+}
+
+/** An object's ETag and version as its records say them: what a rerun knows it by without reading it. */
+function journaledVersion(file: PlannedFile): { etag?: string; version_id?: string } {
+  const version = objectVersion(file);
+  return {
+    ...(version?.etag && { etag: version.etag }),
+    ...(version?.version_id && { version_id: version.version_id }),
   };
 }
