@@ -112,15 +112,21 @@ export class RepeatFilter {
    * none of those sent). Undefined for a file on disk, and when no record says so (then it is hashed).
    */
   recorded(file: PlannedFile): string | undefined {
+    // Asked when a small object may be read ahead, then again at its check: the journal's line is read once.
     const version = objectVersion(file);
     if (!version?.etag || !this.options.journal) return undefined;
-    return this.options.journal.uploadedObject(this.identityOf(file), {
+    if (this.recordedFor.has(file)) return this.recordedFor.get(file);
+    const sha256 = this.options.journal.uploadedObject(this.identityOf(file), {
       path: file.path,
       bytes: file.bytes,
       etag: version.etag,
       ...(version.version_id && { versionId: version.version_id }),
     });
+    this.recordedFor.set(file, sha256);
+    return sha256;
   }
+
+  private readonly recordedFor = new WeakMap<PlannedFile, string | undefined>();
 
   private identityOf(file: PlannedFile): UploadIdentity {
     return {
