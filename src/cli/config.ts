@@ -109,7 +109,8 @@ const SPECS = new Map<string, OptionSpec>(UPLOAD_OPTIONS.map((spec) => [spec.key
 
 /** What a config file found by searching may not do: decide what only a named one may, or send uploads to a host that is not Unit21's. */
 function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
-  const trust = `or --config ${filepath} if you trust the file`;
+  // The file stays refused while it sets the key, whatever the command line says: the fix is in the file, or in trusting it.
+  const trust = `or pass --config ${filepath} if you trust the file`;
   const problems: ConfigError[] = [];
   for (const key of Object.keys(config)) {
     const spec = SPECS.get(key);
@@ -118,7 +119,7 @@ function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
     problems.push(
       new ConfigError(
         `${filepath}: "${key}" decides ${spec.decides}, so only a config file named with --config may set it; this one was found by searching (it may have come with a cloned repository)`,
-        `pass ${flag} yourself, ${trust}`,
+        `take "${key}" out of it (and pass ${flag} yourself if you want it), ${trust}`,
       ),
     );
   }
@@ -133,7 +134,7 @@ function refuseUntrusted(filepath: string, config: Record<string, unknown>) {
       problems.push(
         new ConfigError(
           `${filepath}: "baseUrl" sends uploads to ${url.host}, not a Unit21 host; a config file found by searching may name only Unit21's hosts or loopback`,
-          `pass --base-url yourself, ${trust}`,
+          `take "baseUrl" out of it (and pass --base-url yourself if you want it), ${trust}`,
         ),
       );
     }

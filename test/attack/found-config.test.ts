@@ -31,9 +31,12 @@ describe('a config file found by searching decides nothing that matters', () => 
       `${join(repo, '.u21mediarc.json')}: "followLinks" decides which files are read, so only a config file named with --config may set it`,
     );
     expect(run.stderr).toContain(
-      `hint: pass --follow-links yourself, or --config ${join(repo, '.u21mediarc.json')} if you trust the file`,
+      `hint: take "followLinks" out of it (and pass --follow-links yourself if you want it), or pass --config ${join(repo, '.u21mediarc.json')} if you trust the file`,
     );
     expect(run.events[0]).toMatchObject({ event: 'error', code: 2 });
+    // The flag alone does not make the file trusted: the hint says so, and it is still refused.
+    const withFlag = await runBin(upload(['--follow-links']), { cwd: repo, env: { U21_API_KEY: server.apiKey } });
+    expect(withFlag.code).toBe(2);
     expect(server.requests).toHaveLength(0);
   });
 
