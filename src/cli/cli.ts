@@ -138,19 +138,22 @@ function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
         : error instanceof U21MediaError
           ? [described(error)]
           : [{ message: (error as Error).message.replace(/^error: /, '') }];
+  // Refused inputs are counted, so the summary agrees with the error before it: every file was left unsent.
+  const invalid = error instanceof InputError ? error.problems.length : 0;
+  const unsent = error instanceof InputError ? invalid + error.validFiles : 0;
   const summary = mode.dryRun
     ? {
         event: 'summary',
         dry_run: true,
         planned: 0,
         skipped: 0,
-        invalid: 0,
+        invalid,
         link_outside: 0,
         unknown_outcome: 0,
         unreadable: 0,
         bytes: 0,
       }
-    : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
+    : { event: 'summary', total: unsent, ...emptyTally(), invalid, not_sent: unsent, duration_ms: 0 };
   io.out.json({ event: 'error', code: EXIT.badInput, problems });
   io.out.json(summary);
 }

@@ -56,6 +56,8 @@ describe('a first run (built binary)', () => {
       problems: [{ path: 'blank.png', message: expect.stringContaining('empty') }],
     });
     expect(result.events).toHaveLength(2);
+    // The summary agrees with the error: two files, one invalid, both left unsent.
+    expect(result.events[1]).toMatchObject({ event: 'summary', total: 2, invalid: 1, not_sent: 2, uploaded: 0 });
   });
 
   it('groups many files with the same problem, and offers --skip-invalid only when some file is valid', async () => {

@@ -27,7 +27,7 @@ export class InputError extends U21MediaError {
   /** `validFiles`: how many inputs were fine, so the hint offers --skip-invalid only when it would send something. */
   constructor(
     readonly problems: readonly Problem[],
-    validFiles: number,
+    readonly validFiles: number,
   ) {
     super(
       problems.length === 1 ? `${problems[0]!.path}: ${problems[0]!.message}` : `${problems.length} inputs are invalid`,
