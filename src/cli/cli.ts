@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { InputError, SetupError, U21MediaError, type Problem } from '../core/shared/errors.js';
-import { emptyTally } from '../core/outcomes/events.js';
+import { emptyDryRun, emptyTally } from '../core/outcomes/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
 import { joinDistinct } from '../core/shared/join-distinct.js';
@@ -138,19 +138,7 @@ function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
         : error instanceof U21MediaError
           ? [described(error)]
           : [{ message: (error as Error).message.replace(/^error: /, '') }];
-  const summary = mode.dryRun
-    ? {
-        event: 'summary',
-        dry_run: true,
-        planned: 0,
-        skipped: 0,
-        invalid: 0,
-        link_outside: 0,
-        unknown_outcome: 0,
-        unreadable: 0,
-        bytes: 0,
-      }
-    : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
+  const summary = mode.dryRun ? emptyDryRun() : { event: 'summary', total: 0, ...emptyTally(), duration_ms: 0 };
   io.out.json({ event: 'error', code: EXIT.badInput, problems });
   io.out.json(summary);
 }
