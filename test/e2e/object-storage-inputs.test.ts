@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { readReport } from '../../src/core/inputs/report-format.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, ROOT, runBin, tempDir } from '../helpers.js';
+import { closeAfter, FIXTURES, of, ROOT, runBin, tempDir } from '../helpers.js';
 import { faultyS3, s3Env, startS3, type TestS3 } from '../s3-server.js';
 
 const KEY = 'sk-s3-inputs-5e0b71';
@@ -19,7 +19,6 @@ const md5 = (bytes: Buffer | string) => createHash('md5').update(bytes).digest('
 const sandbox = (options: { dir?: string; port?: number; faults?: { seed: number; error500: number } } = {}) =>
   startSandbox({ apiKey: KEY, org: 'acme', ...options });
 const to = (server: Sandbox) => ['--org', 'acme', '--base-url', server.url, '--rate', '0', '--json', '--no-journal'];
-const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
 
 /** The fixtures (sidecars included) under kyc/2024/<entity>/ for two entities, as an export's bucket holds them. */
 async function seeded(): Promise<{ s3: TestS3; objects: Map<string, Buffer> }> {
