@@ -65,34 +65,42 @@ const curlConfig = (paths, url) => {
   return file;
 };
 
+/**
+ * A section's u21-media rows, each run as users run it (defaults: its default journal goes to a
+ * scratch folder of the run's own; distinct files) with the row's `extra` flags, on this build
+ * and on any BENCH_BEFORE build.
+ */
+const u21Rows = (dir, concurrency) => (name, extra) =>
+  BUILDS.map(([suffix, bin]) => [
+    `${name}${suffix}`,
+    (server) =>
+      runCli(
+        [
+          'upload',
+          dir,
+          '--entity',
+          'bench',
+          '--org',
+          'sandbox',
+          '--base-url',
+          server.url,
+          '--rate',
+          '0',
+          '--concurrency',
+          String(concurrency),
+          ...extra,
+        ],
+        { env: { U21_API_KEY: 'sandbox-key' }, bin },
+      ),
+  ]);
+
 // ---- raw efficiency
 if (only.has('raw')) {
   const small = files('photos-1000', 1000, 100_000);
   const oneMb = files('one-mb', 1, 1_000_000);
   const MB = (small.paths.length * 100_000) / 1e6;
   const raw = [['tool', 'files/s', 'MB/s']];
-  // As users run it: defaults (its default journal goes to a scratch folder of the run's own), distinct files.
-  const u21 = (server, extra, bin) =>
-    runCli(
-      [
-        'upload',
-        small.dir,
-        '--entity',
-        'bench',
-        '--org',
-        'sandbox',
-        '--base-url',
-        server.url,
-        '--rate',
-        '0',
-        '--concurrency',
-        '16',
-        ...extra,
-      ],
-      { env: { U21_API_KEY: 'sandbox-key' }, bin },
-    );
-  // Each u21-media row, on this build and on any BENCH_BEFORE build.
-  const onBuilds = (name, extra) => BUILDS.map(([suffix, bin]) => [`${name}${suffix}`, (s) => u21(s, extra, bin)]);
+  const onBuilds = u21Rows(small.dir, 16);
   const undiciLoop = (server, source, count, concurrency = 16, mode = '') =>
     run(process.execPath, [
       join(ROOT, 'bench', 'undici-loop.mjs'),
@@ -169,26 +177,7 @@ if (only.has('raw')) {
 if (only.has('docs')) {
   const docs = documents(join(DATA, 'documents-100'), 100, 5_000_000);
   const MB = (docs.paths.length * 5_000_000) / 1e6;
-  const u21docs = (server, extra, bin) =>
-    runCli(
-      [
-        'upload',
-        docs.dir,
-        '--entity',
-        'bench',
-        '--org',
-        'sandbox',
-        '--base-url',
-        server.url,
-        '--rate',
-        '0',
-        '--concurrency',
-        '8',
-        ...extra,
-      ],
-      { env: { U21_API_KEY: 'sandbox-key' }, bin },
-    );
-  const onBuilds = (name, extra) => BUILDS.map(([suffix, bin]) => [`${name}${suffix}`, (s) => u21docs(s, extra, bin)]);
+  const onBuilds = u21Rows(docs.dir, 8);
   const tools = [
     ...onBuilds('u21-media (defaults)', []),
     ...onBuilds('u21-media --no-journal', ['--no-journal']),

@@ -129,6 +129,33 @@ export async function runCli(
   return { code, stdout: out, stderr: err, events: parseEvents(out) };
 }
 
+/** A run's --json events of one kind. */
+export const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
+
+/** The flags that send to the sandbox `server` without pacing: its org, its URL, --rate 0. */
+export const toSandbox = (server: Pick<Sandbox, 'org' | 'url'>) => [
+  '--org',
+  server.org,
+  '--base-url',
+  server.url,
+  '--rate',
+  '0',
+];
+
+/** A resumable upload of `source` to cust-7 on `server`, journalled in `journal`, `concurrency` at a time, with --json. */
+export const journalledUpload = (source: string, server: Sandbox, journal: string, concurrency: number) => [
+  'upload',
+  source,
+  '--entity',
+  'cust-7',
+  ...toSandbox(server),
+  '--journal',
+  journal,
+  '--concurrency',
+  String(concurrency),
+  '--json',
+];
+
 /** Spawns the built bin/u21-media.js, as a user or a CI job would. */
 export function runBin(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { closeAfter, tempDir } from './helpers.js';
+import type { Sandbox } from '../src/sandbox/server.js';
+import { closeAfter, tempDir, toSandbox } from './helpers.js';
 
 /** The keys s3rver signs with; any other pair is refused as S3 refuses it. */
 export const S3_KEY_ID = 'S3RVER';
@@ -23,6 +24,12 @@ export interface TestS3 {
   remove(bucket: string, key: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The flags of a test's run from a bucket to the sandbox `server`: --json, no journal. */
+export const target = (server: Pick<Sandbox, 'org' | 'url'>) => [...toSandbox(server), '--json', '--no-journal'];
+
+/** A PDF over the head the check reads, so that its send reads it again from the start. */
+export const largePdf = (fill: string) => `%PDF-1.4\n${fill.repeat(20_000)}\n%%EOF\n`;
 
 /** Environment for a run against `endpoint`: the SDK's own variables, nothing from the developer's shell. */
 export function s3Env(endpoint: string, keys = { id: S3_KEY_ID, secret: S3_SECRET }): Record<string, string> {

@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { InputError, SetupError, U21MediaError, type Problem } from '../core/shared/errors.js';
-import { emptyTally } from '../core/outcomes/events.js';
+import { emptyDryRun, emptyTally } from '../core/outcomes/events.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { plural } from './format.js';
 import { joinDistinct } from '../core/shared/join-distinct.js';
@@ -142,17 +142,7 @@ function writeErrorEvents(error: unknown, mode: OutputMode, io: Io): void {
   const invalid = error instanceof InputError ? error.problems.length : 0;
   const unsent = error instanceof InputError ? invalid + error.validFiles : 0;
   const summary = mode.dryRun
-    ? {
-        event: 'summary',
-        dry_run: true,
-        planned: 0,
-        skipped: 0,
-        invalid,
-        link_outside: 0,
-        unknown_outcome: 0,
-        unreadable: 0,
-        bytes: 0,
-      }
+    ? { ...emptyDryRun(), invalid }
     : { event: 'summary', total: unsent, ...emptyTally(), invalid, not_sent: unsent, duration_ms: 0 };
   io.out.json({ event: 'error', code: EXIT.badInput, problems });
   io.out.json(summary);

@@ -4,6 +4,7 @@ import { discover } from './inputs/discover.js';
 import { InputError, UsageError, type Problem } from './shared/errors.js';
 import { basename, resolve } from 'node:path';
 import {
+  emptyDryRun,
   eventOf,
   type CheckProgress,
   type DryRunSummary,
@@ -244,18 +245,7 @@ export async function planFiles(
   options: PlanOptions & { onEvent?: (event: PlanEvent) => void },
 ): Promise<DryRunSummary> {
   const emit = options.onEvent ?? (() => {});
-  const summary: DryRunSummary = {
-    event: 'summary',
-    dry_run: true,
-    planned: 0,
-    skipped: 0,
-    invalid: 0,
-    link_outside: 0,
-    unknown_outcome: 0,
-    unreadable: 0,
-    bytes: 0,
-    ...shardField(options.shard),
-  };
+  const summary: DryRunSummary = { ...emptyDryRun(), ...shardField(options.shard) };
   const problems: Problem[] = [];
   const skipInvalid = options.skipInvalid ?? DEFAULTS.skipInvalid;
   const resendUnknown = options.resendUnknown ?? DEFAULTS.resendUnknown;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseShard, shardFileName } from '../../src/core/inputs/shard.js';
 import { startSandbox } from '../../src/sandbox/server.js';
-import { closeAfter, planned, runCli, tempDir, validContent } from '../helpers.js';
+import { closeAfter, planned, runCli, tempDir, toSandbox, validContent } from '../helpers.js';
 
 /** 1,000 small files in 20 customer folders, plus a manifest listing them. */
 async function backfill(): Promise<string> {
@@ -71,19 +71,7 @@ describe('--shard', () => {
     await writeFile(join(dir, 'cust-3', 'notes.docx'), 'x');
     const server = closeAfter(await startSandbox({ entities: Array.from({ length: 19 }, (_, c) => `cust-${c}`) })); // cust-19 missing
     const env = { U21_API_KEY: server.apiKey };
-    const args = [
-      'upload',
-      '.',
-      '--entity-from',
-      'dir',
-      '--org',
-      server.org,
-      '--base-url',
-      server.url,
-      '--rate',
-      '0',
-      '--json',
-    ];
+    const args = ['upload', '.', '--entity-from', 'dir', ...toSandbox(server), '--json'];
     const out = await tempDir();
     const whole = await runCli([...args, '--report', join(out, 'whole.csv')], { cwd: dir, env });
     // 1,000 documents, the two manifests and the .docx (skipped as unsupported).

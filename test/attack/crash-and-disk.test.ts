@@ -3,28 +3,13 @@ import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, runBin, tempDir } from '../helpers.js';
+import { closeAfter, runBin, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helpers.js';
 
 const FILES = 200;
 
 function args(dir: string, server: Sandbox, extra: string[]) {
-  return [
-    'upload',
-    dir,
-    '--entity',
-    'cust-7',
-    '--org',
-    server.org,
-    '--base-url',
-    server.url,
-    '--rate',
-    '0',
-    '--concurrency',
-    '8',
-    '--json',
-    ...extra,
-  ];
+  return ['upload', dir, '--entity', 'cust-7', ...toSandbox(server), '--concurrency', '8', '--json', ...extra];
 }
 
 /** Every file stored once or more, and each stored more than once flagged possibly_duplicated in `events`. */

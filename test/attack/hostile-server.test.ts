@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { upload, type UploadEvent, type UploadOptions } from '../../src/index.js';
 import { startSandbox, type FaultOptions, type Sandbox } from '../../src/sandbox/server.js';
 import { FakeClock } from '../fake-clock.js';
-import { closeAfter, runBin, tempDir } from '../helpers.js';
+import { closeAfter, runBin, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, expectNoKey, HOSTILE_KEY, pdfs, timesStored } from './attack-helpers.js';
 
 const FILES = 12;
@@ -58,12 +58,7 @@ describe('a server that echoes the key', () => {
           dir,
           '--entity',
           `cust-${name}`,
-          '--org',
-          server.org,
-          '--base-url',
-          server.url,
-          '--rate',
-          '0',
+          ...toSandbox(server),
           '--retries',
           '1',
           '--report',

@@ -5,25 +5,11 @@ import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { BIN, cleanEnv, closeAfter, tempDir } from '../helpers.js';
+import { BIN, cleanEnv, closeAfter, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helpers.js';
 
 function args(dir: string, server: Sandbox, extra: string[]) {
-  return [
-    'upload',
-    dir,
-    '--entity',
-    'cust-7',
-    '--org',
-    server.org,
-    '--base-url',
-    server.url,
-    '--rate',
-    '0',
-    '--json',
-    '--no-journal',
-    ...extra,
-  ];
+  return ['upload', dir, '--entity', 'cust-7', ...toSandbox(server), '--json', '--no-journal', ...extra];
 }
 
 /** Runs the built binary under `ulimit -n`, reading its events. */

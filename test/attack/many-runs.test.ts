@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, tempDir } from '../helpers.js';
+import { closeAfter, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helpers.js';
 
 /**
@@ -33,22 +33,7 @@ function canMakeContainers(): boolean {
 }
 
 function args(dir: string, server: Sandbox, extra: string[]) {
-  return [
-    'upload',
-    dir,
-    '--entity',
-    'cust-7',
-    '--org',
-    server.org,
-    '--base-url',
-    server.url,
-    '--rate',
-    '0',
-    '--concurrency',
-    '2',
-    '--json',
-    ...extra,
-  ];
+  return ['upload', dir, '--entity', 'cust-7', ...toSandbox(server), '--concurrency', '2', '--json', ...extra];
 }
 
 describe('runs in containers of one host', () => {

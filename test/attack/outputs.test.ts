@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readReport } from '../../src/core/inputs/report-format.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { BIN, cleanEnv, closeAfter, runBin, tempDir } from '../helpers.js';
+import { BIN, cleanEnv, closeAfter, runBin, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, pdfs, startBin, timesStored } from './attack-helpers.js';
 
 /** What a terminal would act on: escape sequences, BEL, line breaks, bidirectional overrides, U+2028, C1 controls. */
@@ -300,21 +300,7 @@ async function expectResumeStoresTheRestOnce(
 
 describe('signals and broken outputs are stops, not crashes', () => {
   function args(dir: string, server: Sandbox, extra: string[]) {
-    return [
-      'upload',
-      dir,
-      '--entity',
-      'cust-7',
-      '--org',
-      server.org,
-      '--base-url',
-      server.url,
-      '--rate',
-      '0',
-      '--concurrency',
-      '4',
-      ...extra,
-    ];
+    return ['upload', dir, '--entity', 'cust-7', ...toSandbox(server), '--concurrency', '4', ...extra];
   }
 
   it('SIGHUP (a closed terminal) drains like SIGTERM: exit 130, the report whole, the lock released, and the resume duplicates nothing unflagged', async () => {

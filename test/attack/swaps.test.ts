@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, tempDir } from '../helpers.js';
+import { closeAfter, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, startBin } from './attack-helpers.js';
 
 const FILES = 40;
@@ -34,12 +34,7 @@ async function swapAfterCheck(dir: string, server: Sandbox, swap: () => void, ex
       dir,
       '--entity',
       'cust-1',
-      '--org',
-      server.org,
-      '--base-url',
-      server.url,
-      '--rate',
-      '0',
+      ...toSandbox(server),
       '--concurrency',
       '1',
       '--no-journal',

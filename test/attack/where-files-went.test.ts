@@ -2,11 +2,11 @@ import { open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, runBin, tempDir } from '../helpers.js';
+import { closeAfter, runBin, tempDir, toSandbox } from '../helpers.js';
 import { expectAccountedFor, pdfs, timesStored } from './attack-helpers.js';
 
 function args(target: string[], server: Sandbox, extra: string[]) {
-  return ['upload', ...target, '--org', server.org, '--base-url', server.url, '--rate', '0', '--json', ...extra];
+  return ['upload', ...target, ...toSandbox(server), '--json', ...extra];
 }
 
 describe('a journal record counts only where its file went', () => {

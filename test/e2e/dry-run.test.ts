@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { JournalLock } from '../../src/core/journal/lock.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { BIN, cleanEnv, closeAfter, runBin, tempDir } from '../helpers.js';
+import { BIN, cleanEnv, closeAfter, of, runBin, tempDir, toSandbox } from '../helpers.js';
 
 const FILES = 60;
 
@@ -26,21 +26,15 @@ const args = (dir: string, server: Sandbox, journal: string, ...more: string[]) 
   dir,
   '--entity',
   'cust-1',
-  '--org',
-  server.org,
-  '--base-url',
-  server.url,
+  ...toSandbox(server),
   '--journal',
   journal,
-  '--rate',
-  '0',
   '--concurrency',
   '4',
   '--json',
   ...more,
 ];
 
-const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
 const paths = (events: Array<Record<string, unknown>>) => events.map((e) => e.path as string).sort();
 
 /** An upload killed with SIGKILL once `after` files were reported uploaded, leaving sends with no outcome in its journal. */

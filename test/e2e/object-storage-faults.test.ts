@@ -3,25 +3,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, runBin, tempDir } from '../helpers.js';
+import { startSandbox } from '../../src/sandbox/server.js';
+import { closeAfter, of, runBin, tempDir } from '../helpers.js';
 import { connectProxyTo, PROXY_PASSWORD } from '../connect-proxy.js';
-import { faultyS3, s3Env, startS3 } from '../s3-server.js';
+import { faultyS3, largePdf, s3Env, startS3, target } from '../s3-server.js';
 
 const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
-const target = (server: Sandbox) => [
-  '--org',
-  server.org,
-  '--base-url',
-  server.url,
-  '--rate',
-  '0',
-  '--json',
-  '--no-journal',
-];
-const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
-/** A PDF over the head the check reads, so that its send reads it again from the start. */
-const largePdf = (fill: string) => `%PDF-1.4\n${fill.repeat(20_000)}\n%%EOF\n`;
 /** Whether a request to the S3 server is the send's read of `name`: the whole object, not the check's first 4096 bytes or its tail. */
 const sendRead = (req: { url?: string; headers: Record<string, unknown> }, name: string, body: string) =>
   req.url!.includes(name) && req.headers.range === `bytes=0-${body.length - 1}`;

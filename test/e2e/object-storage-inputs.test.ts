@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { readReport } from '../../src/core/inputs/report-format.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, FIXTURES, ROOT, runBin, tempDir } from '../helpers.js';
-import { faultyS3, s3Env, startS3, type TestS3 } from '../s3-server.js';
+import { startSandbox } from '../../src/sandbox/server.js';
+import { closeAfter, FIXTURES, of, ROOT, runBin, tempDir } from '../helpers.js';
+import { faultyS3, s3Env, startS3, target, type TestS3 } from '../s3-server.js';
 
 const KEY = 'sk-s3-inputs-5e0b71';
 const EVIDENCE = join(ROOT, 'test', 'fixtures', 'evidence');
@@ -18,8 +18,6 @@ const md5 = (bytes: Buffer | string) => createHash('md5').update(bytes).digest('
 
 const sandbox = (options: { dir?: string; port?: number; faults?: { seed: number; error500: number } } = {}) =>
   startSandbox({ apiKey: KEY, org: 'acme', ...options });
-const to = (server: Sandbox) => ['--org', 'acme', '--base-url', server.url, '--rate', '0', '--json', '--no-journal'];
-const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
 
 /** The fixtures (sidecars included) under kyc/2024/<entity>/ for two entities, as an export's bucket holds them. */
 async function seeded(): Promise<{ s3: TestS3; objects: Map<string, Buffer> }> {
@@ -85,7 +83,7 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
           : `${[...rows, local].map((r) => JSON.stringify(r)).join('\n')}\n`;
       await writeFile(join(cwd, manifest), text);
 
-      const result = await runBin(['upload', '--manifest', manifest, ...to(server), '--report', 'report.csv'], {
+      const result = await runBin(['upload', '--manifest', manifest, ...target(server), '--report', 'report.csv'], {
         cwd,
         env: { ...s3.env, U21_API_KEY: KEY },
       });
@@ -152,10 +150,13 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
       join(cwd, 'manifest.csv'),
       'path,entity_id\ns3://kyc/2024/cust-1/selfie.jpg,ent-a\ns3://kyc/2024/cust-1/Selfie.JPG,ent-a\ns3://kyc/2024/,ent-a\n',
     );
-    const result = await runBin(['upload', '--manifest', 'manifest.csv', ...to(server).filter((a) => a !== '--json')], {
-      cwd,
-      env: { ...s3.env, U21_API_KEY: KEY },
-    });
+    const result = await runBin(
+      ['upload', '--manifest', 'manifest.csv', ...target(server).filter((a) => a !== '--json')],
+      {
+        cwd,
+        env: { ...s3.env, U21_API_KEY: KEY },
+      },
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
       'manifest.csv:3: s3://kyc/2024/cust-1/Selfie.JPG: no such object; check the bucket and key (keys are case-sensitive)',
@@ -171,7 +172,7 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
     await s3.put('kyc', '2024/cust-1/placeholder.jpg', 'Access denied');
     const server = closeAfter(await sandbox());
     const cwd = await tempDir();
-    const args = ['upload', 's3://kyc/2024/', '--entity-from', 'dir', ...to(server)];
+    const args = ['upload', 's3://kyc/2024/', '--entity-from', 'dir', ...target(server)];
     const refused = await runBin(args, { cwd, env: { ...s3.env, U21_API_KEY: KEY } });
     expect(refused.code).toBe(2);
     expect(of(refused.events, 'error')[0]).toMatchObject({
@@ -210,7 +211,7 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
           's3://kyc/2024/',
           '--entity-from',
           'dir',
-          ...to(first),
+          ...target(first),
           '--retries',
           '0',
           '--batch',
@@ -229,7 +230,7 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
       for (const row of rows) expect(row).toMatchObject({ abs_path: row.path, etag: md5(objects.get(row.path)!) });
 
       const second = closeAfter(await sandbox({ port }));
-      const retry = await runBin(['upload', '--retry-failed', report, ...to(second)], {
+      const retry = await runBin(['upload', '--retry-failed', report, ...target(second)], {
         cwd,
         env: { ...s3.env, U21_API_KEY: KEY },
       });
@@ -238,7 +239,7 @@ describe('s3:// URLs in manifests and reports given back (built binary, real S3 
         failed.map((r) => [r.entity_id, r.name, sha(objects.get(r.path)!)]).sort(),
       );
       // The same report given as a manifest: every object it names, each to its entity (a dry run).
-      const all = await runBin(['upload', '--manifest', report, ...to(second), '--dry-run'], { cwd, env: s3.env });
+      const all = await runBin(['upload', '--manifest', report, ...target(second), '--dry-run'], { cwd, env: s3.env });
       expect(all.code).toBe(0);
       expect(
         of(all.events, 'planned')
@@ -257,10 +258,10 @@ describe('the version of each object sent, in a versioned bucket (built binary)'
     const cwd = await tempDir();
     await writeFile(join(cwd, 'manifest.csv'), 'path,entity_id\ns3://kyc/2024/cust-1/selfie.jpg,ent-a\n');
     const listed = await runBin(
-      ['upload', 's3://kyc/2024/cust-2/', '--entity', 'ent-b', ...to(server), '--report', 'listed.json'],
+      ['upload', 's3://kyc/2024/cust-2/', '--entity', 'ent-b', ...target(server), '--report', 'listed.json'],
       { cwd, env },
     );
-    const named = await runBin(['upload', '--manifest', 'manifest.csv', ...to(server), '--report', 'named.csv'], {
+    const named = await runBin(['upload', '--manifest', 'manifest.csv', ...target(server), '--report', 'named.csv'], {
       cwd,
       env,
     });
@@ -295,7 +296,7 @@ describe('--shard on objects (built binary, real S3 server)', () => {
     for (const shard of ['1/2', '2/2']) {
       const before = server.stored.length;
       const result = await runBin(
-        ['upload', 's3://kyc/2024/', '--entity-from', 'dir', ...to(server), '--shard', shard],
+        ['upload', 's3://kyc/2024/', '--entity-from', 'dir', ...target(server), '--shard', shard],
         { cwd, env: { ...s3.env, U21_API_KEY: KEY } },
       );
       expect(result.code, result.stderr).toBe(0);
@@ -310,7 +311,7 @@ describe('--shard on objects (built binary, real S3 server)', () => {
       sent.push(paths);
       // Decided by the key below the prefix and the entity: the same folder on disk splits the same way.
       const local = await runBin(
-        ['upload', disk, '--entity-from', 'dir', ...to(server), '--dry-run', '--shard', shard],
+        ['upload', disk, '--entity-from', 'dir', ...target(server), '--dry-run', '--shard', shard],
         { cwd, env: { U21_API_KEY: KEY } },
       );
       expect(
@@ -339,14 +340,14 @@ describe('--convert, --fit and --strip-location on objects (built binary, real S
     const server = closeAfter(await sandbox({ dir: store }));
     const cwd = await tempDir();
     const refused = await runBin(
-      ['upload', 's3://kyc/cust-7/passport_front.heic', '--entity', 'cust-7', ...to(server)],
+      ['upload', 's3://kyc/cust-7/passport_front.heic', '--entity', 'cust-7', ...target(server)],
       { cwd, env: { ...s3.env, U21_API_KEY: KEY } },
     );
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--convert sends it as JPEG');
 
     const result = await runBin(
-      ['upload', 's3://kyc/cust-7/', '--entity-from', 'dir', ...to(server), '--convert', '--report', 'report.json'],
+      ['upload', 's3://kyc/cust-7/', '--entity-from', 'dir', ...target(server), '--convert', '--report', 'report.json'],
       { cwd, env: { ...s3.env, U21_API_KEY: KEY } },
     );
     expect(result.code, result.stderr).toBe(0);
@@ -405,7 +406,7 @@ describe('--convert, --fit and --strip-location on objects (built binary, real S
       's3://kyc/cust-7/selfie.jpg',
       '--entity',
       'cust-7',
-      ...to(server),
+      ...target(server),
       '--max-file-size',
       String(limit),
     ];
@@ -445,7 +446,7 @@ describe('--convert, --fit and --strip-location on objects (built binary, real S
     const store = await tempDir();
     const server = closeAfter(await sandbox({ dir: store }));
     const result = await runBin(
-      ['upload', 's3://kyc/cust-7/', '--entity-from', 'dir', ...to(server), '--strip-location'],
+      ['upload', 's3://kyc/cust-7/', '--entity-from', 'dir', ...target(server), '--strip-location'],
       { cwd: await tempDir(), env: { ...s3.env, U21_API_KEY: KEY } },
     );
     expect(result.code, result.stderr).toBe(0);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JournalRecord } from '../../src/core/journal/records.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, interruptedRun, runBin, tempDir, timesStored } from '../helpers.js';
+import { closeAfter, interruptedRun, journalledUpload, runBin, tempDir, timesStored } from '../helpers.js';
 import { faultyS3, s3Env, startS3 } from '../s3-server.js';
 
 const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
@@ -38,23 +38,8 @@ async function bucket(count: number) {
   return { bodies, wholeReads, replace, env: s3Env(proxy.endpoint) };
 }
 
-const uploadArgs = (server: Sandbox, journal: string) => [
-  'upload',
-  's3://kyc/docs/',
-  '--entity',
-  'cust-7',
-  '--org',
-  server.org,
-  '--base-url',
-  server.url,
-  '--journal',
-  journal,
-  '--concurrency',
-  String(CONCURRENCY),
-  '--rate',
-  '0',
-  '--json',
-];
+const uploadArgs = (server: Sandbox, journal: string) =>
+  journalledUpload('s3://kyc/docs/', server, journal, CONCURRENCY);
 
 const skippedFromJournal = (events: Array<Record<string, unknown>>) =>
   events.filter((e) => e.event === 'skipped' && e.reason === 'journal');

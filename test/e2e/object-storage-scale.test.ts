@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, interruptedRun, runBin, tempDir, timesStored } from '../helpers.js';
+import { closeAfter, interruptedRun, journalledUpload, runBin, tempDir, timesStored } from '../helpers.js';
 import { startS3, type TestS3 } from '../s3-server.js';
 
 const CONCURRENCY = 4;
@@ -24,23 +24,8 @@ async function objects(s3: TestS3, count: number): Promise<string[]> {
   return names.map((name) => name.split('/')[1]!);
 }
 
-const uploadArgs = (server: Sandbox, journal: string) => [
-  'upload',
-  's3://kyc/docs/',
-  '--entity',
-  'cust-7',
-  '--org',
-  server.org,
-  '--base-url',
-  server.url,
-  '--journal',
-  journal,
-  '--concurrency',
-  String(CONCURRENCY),
-  '--rate',
-  '0',
-  '--json',
-];
+const uploadArgs = (server: Sandbox, journal: string) =>
+  journalledUpload('s3://kyc/docs/', server, journal, CONCURRENCY);
 
 describe('s3:// paths at scale (built binary, real S3 server on loopback)', () => {
   it('after kill -9 midway, a rerun stores every object, re-sending at most the ones in flight (flagged)', async () => {

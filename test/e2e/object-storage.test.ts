@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { BIN, cleanEnv, closeAfter, FIXTURES, runBin, tempDir } from '../helpers.js';
-import { faultyS3, s3Env, startS3, type TestS3 } from '../s3-server.js';
+import { startSandbox } from '../../src/sandbox/server.js';
+import { BIN, cleanEnv, closeAfter, FIXTURES, of, runBin, tempDir } from '../helpers.js';
+import { faultyS3, largePdf, s3Env, startS3, target, type TestS3 } from '../s3-server.js';
 
 const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
@@ -22,20 +22,6 @@ async function seeded(): Promise<{ s3: TestS3; objects: Map<string, Buffer> }> {
   }
   return { s3, objects };
 }
-
-const target = (server: Sandbox) => [
-  '--org',
-  server.org,
-  '--base-url',
-  server.url,
-  '--rate',
-  '0',
-  '--json',
-  '--no-journal',
-];
-const of = (events: Array<Record<string, unknown>>, kind: string) => events.filter((e) => e.event === kind);
-/** A PDF over the head the check reads, so that its send reads it again from the start. */
-const largePdf = (fill: string) => `%PDF-1.4\n${fill.repeat(20_000)}\n%%EOF\n`;
 
 describe('s3:// paths, read from a real S3 server on loopback (built binary)', () => {
   it('walks a prefix like a folder: each object streamed to its entity (--entity-from dir), its sidecar applied, the URL in every event', async () => {

@@ -2,7 +2,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { closeAfter, interruptedRun, runBin, tempDir, timesStored } from '../helpers.js';
+import { closeAfter, interruptedRun, journalledUpload, runBin, tempDir, timesStored } from '../helpers.js';
 
 const FILES = 200;
 const CONCURRENCY = 4;
@@ -17,25 +17,8 @@ async function makeFiles(): Promise<string> {
   return dir;
 }
 
-function uploadArgs(dir: string, server: Sandbox, journal: string) {
-  return [
-    'upload',
-    dir,
-    '--entity',
-    'cust-7',
-    '--org',
-    server.org,
-    '--base-url',
-    server.url,
-    '--journal',
-    journal,
-    '--concurrency',
-    String(CONCURRENCY),
-    '--rate',
-    '0',
-    '--json',
-  ];
-}
+const uploadArgs = (dir: string, server: Sandbox, journal: string) =>
+  journalledUpload(dir, server, journal, CONCURRENCY);
 
 describe('resuming with --journal (built binary)', () => {
   it('after kill -9 midway, a rerun stores every file, re-sending at most the ones in flight', async () => {

@@ -75,6 +75,17 @@ const readWithSqlite = (path: string) =>
     'SELECT * FROM report',
   ]);
 
+/** The start of every run here: the kyc folder to cust-7 of acme on `server`. */
+const uploadKyc = (server: { url: string }) => [
+  'upload',
+  'kyc',
+  '--entity',
+  'cust-7',
+  '--org',
+  'acme',
+  '--base-url',
+  server.url,
+];
 const faulty = (port = 0) => startSandbox({ apiKey: KEY, org: 'acme', port, faults: { seed: 5, error500: 0.4 } });
 
 describe('retrying the failures of a run from its report (built binary)', () => {
@@ -86,14 +97,7 @@ describe('retrying the failures of a run from its report (built binary)', () => 
       const port = Number(new URL(first.url).port);
       const report = `report.${format}`;
       const args = [
-        'upload',
-        'kyc',
-        '--entity',
-        'cust-7',
-        '--org',
-        'acme',
-        '--base-url',
-        first.url,
+        ...uploadKyc(first),
         '--retries',
         '0',
         '--concurrency',
@@ -162,22 +166,7 @@ describe('retrying the failures of a run from its report (built binary)', () => 
   it('writes report columns and a header a reviewer can check, without the key or the proxy password', async () => {
     const dir = await workFolder();
     const server = closeAfter(await faulty());
-    const args = [
-      'upload',
-      'kyc',
-      '--entity',
-      'cust-7',
-      '--org',
-      'acme',
-      '--base-url',
-      server.url,
-      '--retries',
-      '0',
-      '--report',
-      'report.csv',
-      '--proxy',
-      PROXY,
-    ];
+    const args = [...uploadKyc(server), '--retries', '0', '--report', 'report.csv', '--proxy', PROXY];
     const run = await runBin([...args, '--json'], { cwd: dir, env: { U21_API_KEY: KEY } });
     expect(run.code).toBe(1);
     const summary = run.events.at(-1)!;
@@ -254,22 +243,10 @@ describe('retrying the failures of a run from its report (built binary)', () => 
         const tricky = ['=1+1.pdf', "'quoted, with a comma.pdf"];
         for (const name of tricky) await writeFile(join(dir, 'kyc', name), `%PDF-1.4 ${name}\n%%EOF\n`);
         const server = closeAfter(await startSandbox({ apiKey: KEY, org: 'acme' }));
-        const run = await runBin(
-          [
-            'upload',
-            'kyc',
-            '--entity',
-            'cust-7',
-            '--org',
-            'acme',
-            '--base-url',
-            server.url,
-            '--report',
-            'report.csv',
-            '--quiet',
-          ],
-          { cwd: dir, env: { U21_API_KEY: KEY } },
-        );
+        const run = await runBin([...uploadKyc(server), '--report', 'report.csv', '--quiet'], {
+          cwd: dir,
+          env: { U21_API_KEY: KEY },
+        });
         expect(run.code, run.stderr).toBe(0);
 
         const rows =
@@ -317,10 +294,7 @@ describe('retrying the failures of a run from its report (built binary)', () => 
   it('without --report, says once how to get a report to retry from', async () => {
     const dir = await workFolder();
     const server = closeAfter(await faulty());
-    const run = await runBin(
-      ['upload', 'kyc', '--entity', 'cust-7', '--org', 'acme', '--base-url', server.url, '--retries', '0', '-q'],
-      { cwd: dir, env: { U21_API_KEY: KEY } },
-    );
+    const run = await runBin([...uploadKyc(server), '--retries', '0', '-q'], { cwd: dir, env: { U21_API_KEY: KEY } });
     expect(run.code).toBe(1);
     expect(run.stderr.match(/add --report <file> to get a report to retry from/g)).toHaveLength(1);
     expect(run.stderr).not.toContain('--retry-failed report');
@@ -332,22 +306,7 @@ describe('files sent without an answer (built binary)', () => {
     const dir = await workFolder();
     // Each request stored, and most of them answered by a reset: sent, no answer.
     const server = await startSandbox({ apiKey: KEY, org: 'acme', faults: { seed: 3, resetAfterStore: 0.7 } });
-    const args = [
-      'upload',
-      'kyc',
-      '--entity',
-      'cust-7',
-      '--org',
-      'acme',
-      '--base-url',
-      server.url,
-      '--retries',
-      '0',
-      '--concurrency',
-      '1',
-      '--journal',
-      'journal.jsonl',
-    ];
+    const args = [...uploadKyc(server), '--retries', '0', '--concurrency', '1', '--journal', 'journal.jsonl'];
     const first = await runBin(args, { cwd: dir, env: { U21_API_KEY: KEY } });
     expect(first.code).toBe(1);
     // Every request was stored, answered or not.

@@ -3,7 +3,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
-import { BIN, cleanEnv, closeAfter, FIXTURES, fixtureCopy, runBin, tempDir } from '../helpers.js';
+import { BIN, cleanEnv, closeAfter, fixtureCopy, FIXTURES, runBin, tempDir, toSandbox } from '../helpers.js';
 
 const ESC = '\x1b[';
 
@@ -161,20 +161,7 @@ describe('progress that matches the run (built binary)', () => {
     const server = closeAfter(await startSandbox({ faults: { latencyMs: 150 } }));
     const dir = await tempDir();
     const journal = join(await tempDir(), 'journal.jsonl');
-    const args = [
-      'upload',
-      '.',
-      '--entity',
-      'c',
-      '--org',
-      server.org,
-      '--base-url',
-      server.url,
-      '--journal',
-      journal,
-      '--rate',
-      '0',
-    ];
+    const args = ['upload', '.', '--entity', 'c', ...toSandbox(server), '--journal', journal];
     await writeDocs(dir, 30);
     expect(
       (await runBin([...args, '--concurrency', '16'], { cwd: dir, env: { U21_API_KEY: server.apiKey } })).code,

@@ -49,6 +49,18 @@ const journalRecord = (file: PlannedFile, outcome: 'uploaded' | 'sending', hash:
     attempts: 1,
   }) as JournalRecord;
 
+/** A filter over the files in `dir`, refusing repeats unless `options` say otherwise. */
+const filterIn = async (dir: string, options: { journal?: Journal; allowDuplicates?: boolean } = {}) =>
+  new RepeatFilter({
+    scratch: await scratch(),
+    reader,
+    host: HOST,
+    org: 'acme',
+    cwd: dir,
+    allowDuplicates: false,
+    ...options,
+  });
+
 /** A journal as the next run opens it, after an earlier run wrote `records`. */
 async function earlierRun(path: string, ...records: JournalRecord[]): Promise<Journal> {
   const earlier = await Journal.open(path);
@@ -60,14 +72,7 @@ async function earlierRun(path: string, ...records: JournalRecord[]): Promise<Jo
 describe('RepeatFilter', () => {
   it('skips the second copy of the same content to the same entity, naming the first', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      allowDuplicates: false,
-    });
+    const filter = await filterIn(dir);
     const bytes = Buffer.from('the same selfie');
     expect(await filter.check(await planned(dir, 'a.jpg', bytes))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', bytes))).toEqual({
@@ -79,14 +84,7 @@ describe('RepeatFilter', () => {
 
   it('sends the same content to another entity, and other content of the same size to the same one', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      allowDuplicates: false,
-    });
+    const filter = await filterIn(dir);
     expect(await filter.check(await planned(dir, 'a.jpg', Buffer.from('aaaa')))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', Buffer.from('aaaa'), 'c2'))).toEqual({});
     const other = await filter.check(await planned(dir, 'c.jpg', Buffer.from('bbbb')));
@@ -95,14 +93,7 @@ describe('RepeatFilter', () => {
 
   it('spots a third copy under another name once the second was skipped', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      allowDuplicates: false,
-    });
+    const filter = await filterIn(dir);
     const bytes = Buffer.from('scan');
     await filter.check(await planned(dir, 'a.jpg', bytes));
     await filter.check(await planned(dir, 'b.jpg', bytes));
@@ -114,14 +105,7 @@ describe('RepeatFilter', () => {
 
   it('with allowDuplicates sends every copy', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      allowDuplicates: true,
-    });
+    const filter = await filterIn(dir, { allowDuplicates: true });
     const bytes = Buffer.from('the same selfie');
     expect(await filter.check(await planned(dir, 'a.jpg', bytes))).toEqual({});
     expect(await filter.check(await planned(dir, 'b.jpg', bytes))).toEqual({});
@@ -131,15 +115,7 @@ describe('RepeatFilter', () => {
     const dir = await tempDir();
     const file = await planned(dir, 'a.jpg', Buffer.from('v1'));
     const journal = await earlierRun(join(dir, 'j.jsonl'), journalRecord(file, 'uploaded', sha256(Buffer.from('v1'))));
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      journal,
-      allowDuplicates: false,
-    });
+    const filter = await filterIn(dir, { journal });
     expect(await filter.check(file)).toMatchObject({ skip: 'journal', message: expect.stringContaining('j.jsonl') });
     const changed = await planned(dir, 'a.jpg', Buffer.from('v2'));
     expect(await filter.check(changed)).toEqual({ sha256: sha256(Buffer.from('v2')) });
@@ -153,29 +129,14 @@ describe('RepeatFilter', () => {
       join(dir, 'j.jsonl'),
       journalRecord(file, 'sending', sha256(Buffer.from('in flight'))),
     );
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      journal,
-      allowDuplicates: false,
-    });
+    const filter = await filterIn(dir, { journal });
     expect(await filter.check(file)).toEqual({ unknownOutcome: true, sha256: sha256(Buffer.from('in flight')) });
     journal.close();
   });
 
   it('reports a file it must hash but cannot read as unreadable', async () => {
     const dir = await tempDir();
-    const filter = new RepeatFilter({
-      scratch: await scratch(),
-      reader,
-      host: HOST,
-      org: 'acme',
-      cwd: dir,
-      allowDuplicates: false,
-    });
+    const filter = await filterIn(dir);
     await filter.check(await planned(dir, 'a.jpg', Buffer.from('same size')));
     const second = await planned(dir, 'b.jpg', Buffer.from('same size'));
     await rm(second.absPath);

@@ -183,6 +183,19 @@ export interface DryRunSummary {
   shard?: string;
 }
 
+/** A dry run's summary before any input is checked. */
+export const emptyDryRun = (): DryRunSummary => ({
+  event: 'summary',
+  dry_run: true,
+  planned: 0,
+  skipped: 0,
+  invalid: 0,
+  link_outside: 0,
+  unknown_outcome: 0,
+  unreadable: 0,
+  bytes: 0,
+});
+
 /** Something the user should know that does not stop the run, e.g. an unrecognised media_type; `path` (and `line`, in a manifest): the input it was found in. */
 export interface WarningEvent {
   event: 'warning';
